@@ -1,0 +1,413 @@
+#include "engine.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <stdexcept>
+#include <string>
+
+namespace hkrt {
+
+namespace {
+constexpr double kInf = std::numeric_limits<double>::infinity();
+constexpr int kOutside = TradingSchedule::kOutside;
+
+constexpr const char* kReasonNames[kRejectReasonCount] = {
+    "invalid_symbol", "invalid_value", "non_trading_day", "outside_session", "out_of_order", "cumulative_decreased"};
+
+bool valid_number(double v) { return std::isfinite(v) && v >= 0; }
+
+Bar combine(const Bar& earlier, const Bar& later) {
+  return Bar{later.datetime,
+             earlier.open,
+             std::max(earlier.high, later.high),
+             std::min(earlier.low, later.low),
+             later.close,
+             earlier.volume + later.volume,
+             earlier.amount + later.amount};
+}
+}  // namespace
+
+const char* reject_reason_name(RejectReason r) { return kReasonNames[static_cast<int>(r)]; }
+
+struct KDataEngine::SymbolState {
+  Symbol symbol;
+  DayNumber day = INT64_MIN;  // the trading day the state below describes
+  // The last accepted spot of the day (volume/amount start at the carry-in base).
+  TimestampMs last_ts = INT64_MIN;
+  double last_volume = 0, last_amount = 0, last_close = 0, last_high = 0, last_low = 0;
+  // Day extremes already given to a bar; a spot whose day high/low goes past them
+  // brings the new extreme into the bars that receive it.
+  double ext_high = 0, ext_low = kInf;
+  bool carry = false;   // the day's first spot came after the first minute
+  double carry_volume = 0, carry_amount = 0;
+  bool traded = false;  // today's bars exist
+  std::array<int16_t, kKTypeCount> last_bucket{};  // today's newest intraday bucket, -1 before
+  Bar day_bar{};
+  DayNumber bases_day = INT64_MIN;  // day the period bases were computed for
+  std::array<Bar, kKTypeCount> period_base{};  // aggregate of the period's earlier DAY bars
+  std::array<bool, kKTypeCount> has_period_base{};
+  std::array<BarSeries, kKTypeCount> series;
+};
+
+KDataEngine::KDataEngine(EngineConfig config) : config_(std::move(config)) {
+  for (KType k : config_.ktypes) enabled_[ktype_index(k)] = true;
+  for (KType k : kAllKTypes) {
+    if (!enabled_[ktype_index(k)]) continue;
+    if (is_intraday(k)) intraday_.push_back(k);
+    if (is_multi_day(k)) multi_day_.push_back(k);
+  }
+  // WEEK..YEAR are built from DAY bars, so DAY is kept whenever one of them is.
+  if (!multi_day_.empty()) enabled_[ktype_index(KType::DAY)] = true;
+  keep_day_ = enabled_[ktype_index(KType::DAY)];
+}
+
+KDataEngine::~KDataEngine() = default;
+
+std::vector<KType> KDataEngine::enabled_ktypes() const {
+  std::vector<KType> out;
+  for (KType k : kAllKTypes)
+    if (enabled_[ktype_index(k)]) out.push_back(k);
+  return out;
+}
+
+IngestResult KDataEngine::reject(RejectReason r) {
+  ++stats_.rejected[static_cast<int>(r)];
+  return IngestResult{IngestOutcome::Rejected, r};
+}
+
+KDataEngine::SymbolState& KDataEngine::state_for(uint32_t key) {
+  const Symbol sym = Symbol::from_key(key);
+  auto& table = index_[static_cast<int>(sym.market)];
+  if (table.empty()) table.assign(kCodesPerMarket, -1);
+  int32_t& slot = table[sym.code];
+  if (slot < 0) {
+    slot = static_cast<int32_t>(states_.size());
+    auto st = std::make_unique<SymbolState>();
+    st->symbol = sym;
+    states_.push_back(std::move(st));
+    stats_.symbols = states_.size();
+  }
+  return *states_[static_cast<size_t>(slot)];
+}
+
+const KDataEngine::SymbolState* KDataEngine::find_state(Symbol symbol) const {
+  const auto& table = index_[static_cast<int>(symbol.market)];
+  if (table.empty() || table[symbol.code] < 0) return nullptr;
+  return states_[static_cast<size_t>(table[symbol.code])].get();
+}
+
+IngestResult KDataEngine::process(uint32_t key, const SpotFields& s) {
+  ++stats_.received;
+  if (key >= kMarketCount * kCodesPerMarket) return reject(RejectReason::InvalidSymbol);
+  if (!valid_number(s.open) || !valid_number(s.high) || !valid_number(s.low) || !valid_number(s.close) ||
+      !valid_number(s.volume) || !valid_number(s.amount) || (s.volume > 0 && !(s.close > 0)))
+    return reject(RejectReason::InvalidValue);
+  const DayNumber day = day_of(s.datetime);
+  if (day != calendar_cache_day_) {
+    calendar_cache_day_ = day;
+    calendar_cache_open_ = config_.calendar.is_trading_day(day);
+  }
+  if (!calendar_cache_open_) return reject(RejectReason::NonTradingDay);
+  const int minute = config_.schedule.trading_minute(s.datetime - start_of_day(day));
+  if (minute == kOutside) return reject(RejectReason::OutsideSession);
+
+  SymbolState& st = state_for(key);
+  if (day < st.day) return reject(RejectReason::OutOfOrder);
+  if (day == st.day) {
+    if (s.datetime < st.last_ts) return reject(RejectReason::OutOfOrder);
+    if (s.volume < st.last_volume || s.amount < st.last_amount) return reject(RejectReason::CumulativeDecreased);
+    if (s.datetime == st.last_ts && s.volume == st.last_volume && s.amount == st.last_amount &&
+        s.close == st.last_close && s.high == st.last_high && s.low == st.last_low) {
+      ++stats_.duplicates;
+      return IngestResult{IngestOutcome::Duplicate, RejectReason::InvalidSymbol};
+    }
+  } else {
+    if (st.traded && config_.fill_empty_bars) fill_completed(st, config_.schedule.minutes_per_day());
+    start_day(st, day, minute, s);
+  }
+  apply(st, minute, s);
+  ++stats_.accepted;
+  return IngestResult{IngestOutcome::Accepted, RejectReason::InvalidSymbol};
+}
+
+void KDataEngine::start_day(SymbolState& st, DayNumber day, int minute, const SpotFields& s) {
+  st.day = day;
+  st.traded = false;
+  st.last_bucket.fill(-1);
+  st.bases_day = INT64_MIN;
+  st.last_ts = INT64_MIN;
+  st.last_close = st.last_high = st.last_low = 0;
+  // Auction and first-minute spots see everything traded so far belong to the first bar.
+  // A later first spot has missed bars: what it already accumulated is carry-in.
+  st.carry = minute > 0;
+  if (st.carry) {
+    st.carry_volume = s.volume;
+    st.carry_amount = s.amount;
+    st.ext_high = s.high;
+    st.ext_low = s.low > 0 ? s.low : kInf;
+    if (s.volume > 0) ++stats_.carry_in;
+  } else {
+    st.carry_volume = st.carry_amount = 0;
+    st.ext_high = 0;
+    st.ext_low = kInf;
+  }
+  st.last_volume = st.carry_volume;
+  st.last_amount = st.carry_amount;
+}
+
+void KDataEngine::apply(SymbolState& st, int minute, const SpotFields& s) {
+  const double dv = s.volume - st.last_volume;
+  const double da = s.amount - st.last_amount;
+  const double prev_close = st.last_close;
+  st.last_ts = s.datetime;
+  st.last_volume = s.volume;
+  st.last_amount = s.amount;
+  st.last_close = s.close;
+  st.last_high = s.high;
+  st.last_low = s.low;
+  if (!st.traded && !(s.volume > 0)) return;  // nothing has traded today yet: no bar to draw
+
+  const double price = s.close;
+  double hi = price, lo = price;
+  if (s.high > st.ext_high) {
+    hi = std::max(hi, s.high);
+    st.ext_high = s.high;
+  }
+  if (s.low > 0 && s.low < st.ext_low) {
+    lo = std::min(lo, s.low);
+    st.ext_low = s.low;
+  }
+  // The bar that receives the day's first volume (no carry-in) also holds the day's open.
+  const double first_open = (!st.traded && !st.carry && s.open > 0) ? s.open : price;
+  const TimestampMs day_start = start_of_day(st.day);
+  const TradingSchedule& sched = config_.schedule;
+  const bool fill = config_.fill_empty_bars;
+
+  for (KType k : intraday_) {
+    const int idx = ktype_index(k);
+    const int b = sched.bucket(k, minute);
+    const int lb = st.last_bucket[idx];
+    BarSeries& series = st.series[idx];
+    const TimestampMs label = day_start + sched.bucket_label(k, b);
+    if (b > lb) {
+      if (lb < 0) series.reserve(series.size() + static_cast<size_t>(sched.buckets_per_day(k)));
+      if (lb >= 0 && fill) fill_flat(st, k, b, prev_close);
+      double open = lb < 0 ? first_open : price;
+      double h = hi, l = lo;
+      // Minutes of this bucket before the spot were filled flat at the last price, so the
+      // bucket opens there: coarse bars stay the exact re-aggregation of MIN bars.
+      if (lb >= 0 && fill && minute > sched.bucket_first_minute(k, b)) open = prev_close;
+      h = std::max(h, open);
+      l = std::min(l, open);
+      series.upsert(Bar{label, open, h, l, price, dv, da});
+      st.last_bucket[idx] = static_cast<int16_t>(b);
+    } else {
+      bool inserted = false;
+      Bar& bar = series.find_or_insert(label, Bar{label, price, hi, lo, price, 0, 0}, &inserted);
+      bar.high = std::max(bar.high, hi);
+      bar.low = std::min(bar.low, lo);
+      bar.close = price;
+      bar.volume += dv;
+      bar.amount += da;
+    }
+  }
+  if (keep_day_) update_day_and_periods(st, s, first_open);
+  st.traded = true;
+}
+
+void KDataEngine::update_day_and_periods(SymbolState& st, const SpotFields& s, double first_open) {
+  Bar& d = st.day_bar;
+  const double price = s.close;
+  if (!st.traded) d = Bar{start_of_day(st.day), first_open, first_open, first_open, price, 0, 0};
+  if (s.open > 0) d.open = s.open;
+  d.high = std::max({d.high, d.open, s.high, price});
+  d.low = std::min({d.low, d.open, s.low > 0 ? s.low : price, price});
+  d.close = price;
+  d.volume = s.volume;
+  d.amount = s.amount;
+  st.series[ktype_index(KType::DAY)].upsert(d);
+  if (multi_day_.empty()) return;
+  if (st.bases_day != st.day) recompute_period_bases(st);
+  for (KType k : multi_day_) {
+    const int idx = ktype_index(k);
+    Bar p = st.has_period_base[idx] ? combine(st.period_base[idx], d) : d;
+    p.datetime = start_of_day(period_label(k, st.day));
+    st.series[idx].upsert(p);
+  }
+}
+
+void KDataEngine::recompute_period_bases(SymbolState& st) {
+  const BarSeries& days = st.series[ktype_index(KType::DAY)];
+  const TimestampMs today = start_of_day(st.day);
+  for (KType k : multi_day_) {
+    const int idx = ktype_index(k);
+    const TimestampMs period_begin = start_of_day(period_start(k, st.day));
+    // Earlier DAY bars of the period, oldest first, summed in that order.
+    size_t i = days.size();
+    while (i > 0 && days[i - 1].datetime >= today) --i;
+    const size_t end = i;
+    while (i > 0 && days[i - 1].datetime >= period_begin) --i;
+    st.has_period_base[idx] = i < end;
+    if (i < end) {
+      Bar acc = days[i];
+      for (size_t j = i + 1; j < end; ++j) acc = combine(acc, days[j]);
+      st.period_base[idx] = acc;
+    }
+  }
+  st.bases_day = st.day;
+}
+
+void KDataEngine::fill_flat(SymbolState& st, KType k, int bucket_exclusive, double price) {
+  const int idx = ktype_index(k);
+  const int lb = st.last_bucket[idx];
+  if (lb < 0 || bucket_exclusive <= lb + 1) return;
+  const double c = price;
+  const TimestampMs day_start = start_of_day(st.day);
+  BarSeries& series = st.series[idx];
+  for (int b = lb + 1; b < bucket_exclusive; ++b) {
+    series.upsert(Bar{day_start + config_.schedule.bucket_label(k, b), c, c, c, c, 0, 0});
+    ++stats_.filled_bars;
+  }
+  st.last_bucket[idx] = static_cast<int16_t>(bucket_exclusive - 1);
+}
+
+void KDataEngine::fill_completed(SymbolState& st, int completed_minutes) {
+  const TradingSchedule& sched = config_.schedule;
+  for (KType k : intraday_) {
+    const int count = sched.buckets_per_day(k);
+    int b = st.last_bucket[ktype_index(k)] + 1;
+    // A bucket is over when its last minute is; buckets are contiguous in trading minutes.
+    while (b < count && (b + 1 < count ? sched.bucket_first_minute(k, b + 1) : sched.minutes_per_day()) <=
+                            completed_minutes)
+      ++b;
+    fill_flat(st, k, b, st.last_close);
+  }
+}
+
+void KDataEngine::advance_to(TimestampMs now) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (!config_.fill_empty_bars) return;
+  const DayNumber day = day_of(now);
+  const int64_t t = now - start_of_day(day);
+  int completed = 0;  // trading minutes of `day` that have ended by `now`
+  for (const Session& s : config_.schedule.sessions()) {
+    if (t >= s.close_ms)
+      completed += static_cast<int>((s.close_ms - s.open_ms) / kMsPerMinute);
+    else if (t > s.open_ms)
+      completed += static_cast<int>((t - s.open_ms) / kMsPerMinute);
+  }
+  for (auto& st : states_) {
+    if (!st->traded) continue;
+    if (st->day == day)
+      fill_completed(*st, completed);
+    else if (st->day < day)
+      fill_completed(*st, config_.schedule.minutes_per_day());
+  }
+}
+
+IngestResult KDataEngine::ingest(const Spot& spot) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return process(spot.symbol.key(), fields_of(spot));
+}
+
+size_t KDataEngine::ingest(const Spot* const* spots, size_t n) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  size_t accepted = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const Spot& s = *spots[i];
+    accepted += process(s.symbol.key(), fields_of(s)).outcome == IngestOutcome::Accepted;
+  }
+  return accepted;
+}
+
+size_t KDataEngine::ingest_columns(const SpotColumns& c) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  size_t accepted = 0;
+  for (size_t i = 0; i < c.n; ++i) {
+    const SpotFields f{c.datetime[i], c.open ? c.open[i] : 0.0, c.high ? c.high[i] : 0.0, c.low ? c.low[i] : 0.0,
+                       c.close[i],    c.volume[i],             c.amount[i]};
+    accepted += process(c.symbol_keys[i], f).outcome == IngestOutcome::Accepted;
+  }
+  return accepted;
+}
+
+void KDataEngine::check_enabled(KType k) const {
+  if (enabled_[ktype_index(k)]) return;
+  std::string names;
+  for (KType e : enabled_ktypes()) names += std::string(names.empty() ? "" : ", ") + ktype_name(e);
+  throw std::invalid_argument(std::string("ktype ") + ktype_name(k) + " is not enabled in this agent (enabled: " +
+                              names + ")");
+}
+
+void KDataEngine::preload(Symbol symbol, KType k, const Bar* bars, size_t n) {
+  for (size_t i = 0; i < n; ++i) {
+    const Bar& b = bars[i];
+    if (i > 0 && b.datetime <= bars[i - 1].datetime)
+      throw std::invalid_argument("history bars must be sorted by datetime with no repeated datetime (row " +
+                                  std::to_string(i) + ")");
+    if (!std::isfinite(b.open) || !std::isfinite(b.high) || !std::isfinite(b.low) || !std::isfinite(b.close) ||
+        !std::isfinite(b.volume) || !std::isfinite(b.amount))
+      throw std::invalid_argument("history bar at row " + std::to_string(i) + " has a non-finite value");
+  }
+  std::lock_guard<std::mutex> lock(mutex_);
+  check_enabled(k);
+  SymbolState& st = state_for(symbol.key());
+  BarSeries& series = st.series[ktype_index(k)];
+  series.reserve(series.size() + n);
+  for (size_t i = 0; i < n; ++i) {
+    bool inserted = false;
+    series.find_or_insert(bars[i].datetime, bars[i], &inserted);  // an existing bar wins
+  }
+  if (k == KType::DAY) {
+    st.bases_day = INT64_MIN;
+    if (st.traded && !multi_day_.empty()) {  // rebuild today's WEEK..YEAR bars on the new history
+      recompute_period_bases(st);
+      for (KType pk : multi_day_) {
+        const int idx = ktype_index(pk);
+        Bar p = st.has_period_base[idx] ? combine(st.period_base[idx], st.day_bar) : st.day_bar;
+        p.datetime = start_of_day(period_label(pk, st.day));
+        st.series[idx].upsert(p);
+      }
+    }
+  }
+}
+
+std::vector<Bar> KDataEngine::bars(Symbol symbol, KType k) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  check_enabled(k);
+  const SymbolState* st = find_state(symbol);
+  return st ? st->series[ktype_index(k)].copy() : std::vector<Bar>();
+}
+
+std::pair<std::shared_ptr<const BarSeries::Buffer>, size_t> KDataEngine::share_bars(Symbol symbol, KType k) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  check_enabled(k);
+  const SymbolState* st = find_state(symbol);
+  if (!st) return {nullptr, 0};
+  const BarSeries& s = st->series[ktype_index(k)];
+  return {s.share(), s.size()};
+}
+
+std::optional<CarryIn> KDataEngine::carry_in(Symbol symbol) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  const SymbolState* st = find_state(symbol);
+  if (!st || st->day == INT64_MIN) return std::nullopt;
+  return CarryIn{st->day, st->carry_volume, st->carry_amount};
+}
+
+std::vector<Symbol> KDataEngine::symbols() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::vector<Symbol> out;
+  out.reserve(states_.size());
+  for (const auto& st : states_) out.push_back(st->symbol);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+EngineStats KDataEngine::stats() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return stats_;
+}
+
+}  // namespace hkrt

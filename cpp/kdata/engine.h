@@ -1,0 +1,161 @@
+// KDataEngine: turns a stream of spots into bars of every enabled period.
+//
+// The rules (docs/aggregation.md states them with worked examples):
+//  * A spot is accepted only on a trading day of the injected calendar and inside a
+//    session (opening auction and the close's grace included); "today" is the spot's own
+//    date, never the machine's clock.
+//  * Per symbol, spots must not go back in time, nor their cumulative volume/amount
+//    within a day.  A repeat of the last accepted spot is a duplicate and changes nothing.
+//  * Intraday bar volume/amount are differences of the cumulative day totals.  The day's
+//    first spot, when it arrives after the first minute, is carry-in: what it had already
+//    accumulated is in the DAY bar but in no intraday bar.
+//  * Coarser intraday periods equal the re-aggregation of the MIN bars (empty minutes
+//    filled as flat zero-volume bars at the last price).
+//  * DAY comes from the spot's day OHLC and totals; WEEK..YEAR are exact aggregates of
+//    the DAY bars of their period.
+//
+// Thread-safety: every public member takes the engine's mutex.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <vector>
+
+#include "bar_series.h"
+#include "calendar.h"
+#include "ktype.h"
+#include "schedule.h"
+#include "spot.h"
+#include "symbol.h"
+
+namespace hkrt {
+
+enum class RejectReason : uint8_t {
+  InvalidSymbol,        // not a SH/SZ/BJ six-digit code
+  InvalidValue,         // NaN, infinite or negative field, or volume with no price
+  NonTradingDay,        // weekend or exchange holiday
+  OutsideSession,       // before the opening auction, in the lunch break, after the close's grace
+  OutOfOrder,           // older than the symbol's last accepted spot
+  CumulativeDecreased,  // same day, lower cumulative volume or amount than already accepted
+};
+constexpr int kRejectReasonCount = 6;
+const char* reject_reason_name(RejectReason r);
+
+enum class IngestOutcome : uint8_t { Accepted, Duplicate, Rejected };
+
+struct IngestResult {
+  IngestOutcome outcome;
+  RejectReason reason;  // meaningful only when outcome == Rejected
+};
+
+struct EngineStats {
+  uint64_t received = 0;
+  uint64_t accepted = 0;
+  uint64_t duplicates = 0;
+  std::array<uint64_t, kRejectReasonCount> rejected{};
+  uint64_t carry_in = 0;      // symbol-days whose first spot came after the first minute
+  uint64_t filled_bars = 0;   // flat bars created for periods without spots
+  uint64_t symbols = 0;
+  uint64_t rejected_total() const {
+    uint64_t n = 0;
+    for (uint64_t r : rejected) n += r;
+    return n;
+  }
+};
+
+struct EngineConfig {
+  std::vector<KType> ktypes{kAllKTypes.begin(), kAllKTypes.end()};
+  TradingSchedule schedule = TradingSchedule::china_a_share();
+  TradingCalendar calendar;
+  bool fill_empty_bars = true;
+};
+
+// Columnar input: n rows, one array per field.  symbol_keys holds Symbol::key() values,
+// or kInvalidSymbolKey for a row whose symbol could not be parsed.  open/high/low may be
+// null (the day's values are then taken as unknown).
+struct SpotColumns {
+  size_t n = 0;
+  const uint32_t* symbol_keys = nullptr;
+  const int64_t* datetime = nullptr;
+  const double* open = nullptr;
+  const double* high = nullptr;
+  const double* low = nullptr;
+  const double* close = nullptr;
+  const double* volume = nullptr;
+  const double* amount = nullptr;
+};
+constexpr uint32_t kInvalidSymbolKey = 0xFFFFFFFFu;
+
+// Carry-in of one symbol-day: what had traded before the first spot the engine saw.
+struct CarryIn {
+  DayNumber day;
+  double volume;
+  double amount;
+};
+
+class KDataEngine {
+ public:
+  explicit KDataEngine(EngineConfig config = EngineConfig());
+  ~KDataEngine();
+  KDataEngine(const KDataEngine&) = delete;
+  KDataEngine& operator=(const KDataEngine&) = delete;
+
+  IngestResult ingest(const Spot& spot);
+  // Ingests spots[0..n) in order; returns how many were accepted.
+  size_t ingest(const Spot* const* spots, size_t n);
+  size_t ingest_columns(const SpotColumns& columns);
+
+  // Time has reached `now` (for example, a publisher's cycle ended): every traded symbol
+  // of that day gets flat bars for the periods that ended with no spot.
+  void advance_to(TimestampMs now);
+
+  // Adds history bars (sorted by datetime, strictly increasing).  Bars the engine already
+  // holds win over history bars with the same label.
+  void preload(Symbol symbol, KType ktype, const Bar* bars, size_t n);
+
+  bool is_enabled(KType k) const { return enabled_[ktype_index(k)]; }
+  std::vector<KType> enabled_ktypes() const;
+  std::vector<Bar> bars(Symbol symbol, KType ktype) const;
+  // The series' buffer and the number of bars in it now (for a zero-copy view).
+  std::pair<std::shared_ptr<const BarSeries::Buffer>, size_t> share_bars(Symbol symbol, KType ktype) const;
+  std::optional<CarryIn> carry_in(Symbol symbol) const;
+  std::vector<Symbol> symbols() const;
+  EngineStats stats() const;
+  const TradingCalendar& calendar() const { return config_.calendar; }
+  const TradingSchedule& schedule() const { return config_.schedule; }
+
+ private:
+  struct SymbolState;
+
+  IngestResult process(uint32_t key, const SpotFields& s);
+  SymbolState& state_for(uint32_t key);
+  const SymbolState* find_state(Symbol symbol) const;
+  void start_day(SymbolState& st, DayNumber day, int minute, const SpotFields& s);
+  void apply(SymbolState& st, int minute, const SpotFields& s);
+  void fill_flat(SymbolState& st, KType k, int bucket_exclusive, double price);
+  void fill_completed(SymbolState& st, int completed_minutes);
+  void update_day_and_periods(SymbolState& st, const SpotFields& s, double first_open);
+  void recompute_period_bases(SymbolState& st);
+  void check_enabled(KType k) const;
+  IngestResult reject(RejectReason r);
+
+  EngineConfig config_;
+  std::array<bool, kKTypeCount> enabled_{};
+  std::vector<KType> intraday_;    // enabled intraday periods, MIN first
+  std::vector<KType> multi_day_;   // enabled WEEK..YEAR
+  bool keep_day_ = false;          // DAY kept (enabled, or needed by WEEK..YEAR)
+
+  // Symbol key -> index into states_, one lazily-allocated direct table per market.
+  std::array<std::vector<int32_t>, kMarketCount> index_;
+  std::vector<std::unique_ptr<SymbolState>> states_;
+
+  DayNumber calendar_cache_day_ = INT64_MIN;
+  bool calendar_cache_open_ = false;
+  EngineStats stats_;
+  mutable std::mutex mutex_;
+};
+
+}  // namespace hkrt

@@ -1,0 +1,238 @@
+#include <vector>
+
+#include "check.h"
+#include "kdata/engine.h"
+
+using namespace hkrt;
+
+namespace {
+const Symbol kSym = *parse_symbol("SH600000");
+const DayNumber kFri = days_from_civil(2026, 11, 20);  // a Friday
+
+Spot spot(int h, int m, int s, double close, double volume, double amount, double open = 10.0, double high = 0,
+          double low = 0, DayNumber day = kFri) {
+  Spot sp;
+  sp.symbol = kSym;
+  sp.datetime = start_of_day(day) + h * kMsPerHour + m * kMsPerMinute + s * kMsPerSecond;
+  sp.open = open;
+  sp.high = high > 0 ? high : std::max(open, close);
+  sp.low = low > 0 ? low : std::min(open, close);
+  sp.close = close;
+  sp.volume = volume;
+  sp.amount = amount;
+  return sp;
+}
+
+TimestampMs at(int h, int m, DayNumber day = kFri) { return start_of_day(day) + h * kMsPerHour + m * kMsPerMinute; }
+
+EngineConfig config(std::vector<KType> ks) {
+  EngineConfig c;
+  c.ktypes = std::move(ks);
+  return c;
+}
+}  // namespace
+
+TEST_CASE("auction volume and open go to the first minute bar; later bars take differences") {
+  KDataEngine e(config({KType::MIN, KType::DAY}));
+  CHECK(e.ingest(spot(9, 25, 0, 10.0, 1000, 10000)).outcome == IngestOutcome::Accepted);
+  e.ingest(spot(9, 30, 20, 10.2, 1500, 15100, 10.0, 10.2, 10.0));
+  e.ingest(spot(9, 31, 5, 10.1, 1800, 18130, 10.0, 10.2, 10.0));
+  const auto bars = e.bars(kSym, KType::MIN);
+  CHECK_EQ(bars.size(), 2u);
+  CHECK_EQ(bars[0].datetime, at(9, 31));
+  CHECK_EQ(bars[0].open, 10.0);
+  CHECK_EQ(bars[0].high, 10.2);
+  CHECK_EQ(bars[0].close, 10.2);
+  CHECK_EQ(bars[0].volume, 1500.0);
+  CHECK_EQ(bars[0].amount, 15100.0);
+  CHECK_EQ(bars[1].datetime, at(9, 32));
+  CHECK_EQ(bars[1].volume, 300.0);
+  CHECK_EQ(bars[1].amount, 3030.0);
+  const auto day = e.bars(kSym, KType::DAY);
+  CHECK_EQ(day.size(), 1u);
+  CHECK_EQ(day[0].datetime, start_of_day(kFri));
+  CHECK_EQ(day[0].volume, 1800.0);
+  CHECK_EQ(e.stats().carry_in, 0u);
+}
+
+TEST_CASE("a cold start after the first bar is carry-in, kept out of every intraday bar") {
+  KDataEngine e(config({KType::MIN, KType::MIN5, KType::DAY}));
+  e.ingest(spot(10, 40, 10, 10.5, 50000, 520000, 10.0, 10.8, 9.9));
+  e.ingest(spot(10, 40, 40, 10.6, 50300, 523180, 10.0, 10.8, 9.9));
+  auto bars = e.bars(kSym, KType::MIN);
+  CHECK_EQ(bars.size(), 1u);
+  CHECK_EQ(bars[0].datetime, at(10, 41));
+  CHECK_EQ(bars[0].volume, 300.0);
+  CHECK_EQ(bars[0].open, 10.5);
+  CHECK_EQ(bars[0].high, 10.6);  // the day high 10.8 was made before the agent started
+  CHECK_EQ(bars[0].low, 10.5);
+  auto carry = e.carry_in(kSym);
+  CHECK(carry.has_value());
+  CHECK_EQ(carry->volume, 50000.0);
+  CHECK_EQ(e.bars(kSym, KType::DAY)[0].volume, 50300.0);
+  CHECK_EQ(e.bars(kSym, KType::MIN5)[0].datetime, at(10, 45));
+  CHECK_EQ(e.stats().carry_in, 1u);
+}
+
+TEST_CASE("a new day high between spots enters the bar that receives the later spot") {
+  KDataEngine e(config({KType::MIN}));
+  e.ingest(spot(9, 30, 10, 10.0, 100, 1000, 10.0, 10.0, 10.0));
+  e.ingest(spot(9, 31, 10, 10.1, 200, 2010, 10.0, 10.5, 9.8));
+  const auto bars = e.bars(kSym, KType::MIN);
+  CHECK_EQ(bars[1].high, 10.5);
+  CHECK_EQ(bars[1].low, 9.8);
+  CHECK_EQ(bars[0].high, 10.0);
+}
+
+TEST_CASE("empty minutes become flat zero-volume bars; coarse bars open at the flat price") {
+  KDataEngine e(config({KType::MIN, KType::MIN5}));
+  e.ingest(spot(9, 30, 10, 10.0, 100, 1000));
+  e.ingest(spot(9, 33, 30, 10.3, 400, 4090, 10.0, 10.3, 10.0));  // minutes 09:32, 09:33 empty
+  auto bars = e.bars(kSym, KType::MIN);
+  CHECK_EQ(bars.size(), 4u);
+  CHECK_EQ(bars[1].datetime, at(9, 32));
+  CHECK_EQ(bars[1].volume, 0.0);
+  CHECK_EQ(bars[1].open, 10.0);
+  CHECK_EQ(bars[1].close, 10.0);
+  CHECK_EQ(bars[3].volume, 300.0);
+  e.ingest(spot(9, 37, 0, 10.4, 500, 5130, 10.0, 10.4, 10.0));  // the 09:40 bucket starts at 09:35: flat first
+  const auto m5 = e.bars(kSym, KType::MIN5);
+  CHECK_EQ(m5.size(), 2u);
+  CHECK_EQ(m5[1].datetime, at(9, 40));
+  CHECK_EQ(m5[1].open, 10.3);
+  CHECK_EQ(m5[1].low, 10.3);
+  CHECK_EQ(m5[1].close, 10.4);
+  CHECK_EQ(e.stats().filled_bars, 5u);  // MIN 09:32, 09:33, then 09:35, 09:36, 09:37
+}
+
+TEST_CASE("out-of-order, decreasing and duplicate spots change nothing") {
+  KDataEngine e(config({KType::MIN}));
+  const Spot a = spot(9, 35, 0, 10.0, 1000, 10000);
+  CHECK(e.ingest(a).outcome == IngestOutcome::Accepted);
+  CHECK(e.ingest(a).outcome == IngestOutcome::Duplicate);
+  auto older = spot(9, 34, 0, 10.0, 900, 9000);
+  auto r = e.ingest(older);
+  CHECK(r.outcome == IngestOutcome::Rejected && r.reason == RejectReason::OutOfOrder);
+  auto lower = spot(9, 36, 0, 10.0, 900, 10000);
+  r = e.ingest(lower);
+  CHECK(r.outcome == IngestOutcome::Rejected && r.reason == RejectReason::CumulativeDecreased);
+  const auto s = e.stats();
+  CHECK_EQ(s.accepted, 1u);
+  CHECK_EQ(s.duplicates, 1u);
+  CHECK_EQ(s.rejected[static_cast<int>(RejectReason::OutOfOrder)], 1u);
+  CHECK_EQ(s.rejected[static_cast<int>(RejectReason::CumulativeDecreased)], 1u);
+  CHECK_EQ(e.bars(kSym, KType::MIN).size(), 1u);
+}
+
+TEST_CASE("weekend, holiday, lunch and bad values are rejected by reason") {
+  EngineConfig c = config({KType::MIN});
+  c.calendar.add_holiday(days_from_civil(2026, 10, 1));
+  KDataEngine e(std::move(c));
+  auto check_reason = [&](const Spot& s, RejectReason want) {
+    auto r = e.ingest(s);
+    CHECK(r.outcome == IngestOutcome::Rejected && r.reason == want);
+  };
+  check_reason(spot(10, 0, 0, 10, 1, 10, 10, 0, 0, days_from_civil(2026, 11, 21)), RejectReason::NonTradingDay);
+  check_reason(spot(10, 0, 0, 10, 1, 10, 10, 0, 0, days_from_civil(2026, 10, 1)), RejectReason::NonTradingDay);
+  check_reason(spot(12, 0, 0, 10, 1, 10), RejectReason::OutsideSession);
+  check_reason(spot(9, 10, 0, 10, 1, 10), RejectReason::OutsideSession);
+  check_reason(spot(15, 1, 0, 10, 1, 10), RejectReason::OutsideSession);
+  check_reason(spot(10, 0, 0, std::nan(""), 1, 10), RejectReason::InvalidValue);
+  check_reason(spot(10, 0, 0, 10, -1, 10), RejectReason::InvalidValue);
+  check_reason(spot(10, 0, 0, 0, 100, 10, 0), RejectReason::InvalidValue);  // volume without a price
+  CHECK_EQ(e.stats().rejected_total(), 8u);
+  CHECK_EQ(e.stats().accepted, 0u);
+}
+
+TEST_CASE("MIN60 and HOUR2 carry exchange labels; grace folds into 11:30 and 15:00") {
+  KDataEngine e(config({KType::MIN60, KType::HOUR2}));
+  double v = 0;
+  for (auto t : {std::make_pair(9, 45), {10, 45}, {11, 30}, {13, 30}, {14, 30}}) {
+    v += 100;
+    e.ingest(spot(t.first, t.second, t.first == 11 ? 20 : 0, 10, v, v * 10));
+  }
+  v += 100;
+  e.ingest(spot(15, 0, 25, 10, v, v * 10));
+  const auto h = e.bars(kSym, KType::MIN60);
+  CHECK_EQ(h.size(), 4u);
+  CHECK_EQ(h[0].datetime, at(10, 30));
+  CHECK_EQ(h[1].datetime, at(11, 30));
+  CHECK_EQ(h[1].volume, 200.0);
+  CHECK_EQ(h[2].datetime, at(14, 0));
+  CHECK_EQ(h[3].datetime, at(15, 0));
+  CHECK_EQ(h[3].volume, 200.0);
+  const auto h2 = e.bars(kSym, KType::HOUR2);
+  CHECK_EQ(h2.size(), 2u);
+  CHECK_EQ(h2[0].datetime, at(11, 30));
+  CHECK_EQ(h2[0].volume, 200.0);  // the 09:45 first spot is carry-in
+  CHECK_EQ(h2[1].datetime, at(15, 0));
+  CHECK_EQ(h2[1].volume, 300.0);
+}
+
+TEST_CASE("week and month bars are exact aggregates of their day bars") {
+  KDataEngine e(config({KType::DAY, KType::WEEK, KType::MONTH}));
+  const DayNumber mon = days_from_civil(2026, 11, 16);
+  e.ingest(spot(14, 0, 0, 10.5, 7000, 72000, 10.0, 10.8, 9.9, mon));
+  e.ingest(spot(15, 0, 0, 10.4, 7100, 73000, 10.0, 10.8, 9.9, mon));
+  e.ingest(spot(10, 0, 0, 10.6, 2000, 21000, 10.4, 10.9, 10.3, mon + 1));
+  e.ingest(spot(11, 0, 0, 10.7, 3000, 32000, 10.4, 11.0, 10.3, mon + 1));
+  const auto w = e.bars(kSym, KType::WEEK);
+  CHECK_EQ(w.size(), 1u);
+  CHECK_EQ(w[0].datetime, start_of_day(days_from_civil(2026, 11, 20)));
+  CHECK_EQ(w[0].open, 10.0);
+  CHECK_EQ(w[0].high, 11.0);
+  CHECK_EQ(w[0].low, 9.9);
+  CHECK_EQ(w[0].close, 10.7);
+  CHECK_EQ(w[0].volume, 10100.0);
+  CHECK_EQ(w[0].amount, 105000.0);
+  const auto m = e.bars(kSym, KType::MONTH);
+  CHECK_EQ(m[0].datetime, start_of_day(days_from_civil(2026, 11, 30)));
+  CHECK_EQ(m[0].volume, 10100.0);
+}
+
+TEST_CASE("advance_to closes elapsed minutes with flat bars, and a day rollover completes the day") {
+  KDataEngine e(config({KType::MIN, KType::HOUR2}));
+  e.ingest(spot(14, 58, 0, 10.0, 100, 1000));
+  e.advance_to(at(14, 59) + 30 * kMsPerSecond);
+  CHECK_EQ(e.bars(kSym, KType::MIN).size(), 1u);  // 14:59 bar holds the spot; 15:00 not over yet
+  e.advance_to(at(15, 1));
+  auto bars = e.bars(kSym, KType::MIN);
+  CHECK_EQ(bars.size(), 2u);
+  CHECK_EQ(bars[1].datetime, at(15, 0));
+  e.ingest(spot(9, 30, 0, 10.0, 50, 500, 10.0, 0, 0, kFri + 3));
+  CHECK_EQ(e.bars(kSym, KType::MIN).size(), 3u);
+}
+
+TEST_CASE("preloaded day history continues into live week bars") {
+  KDataEngine e(config({KType::DAY, KType::WEEK}));
+  const DayNumber mon = days_from_civil(2026, 11, 16);
+  std::vector<Bar> hist = {{start_of_day(mon - 3), 9.0, 9.5, 8.9, 9.4, 500, 4700},
+                           {start_of_day(mon), 9.4, 10.1, 9.3, 10.0, 800, 7900}};
+  e.preload(kSym, KType::DAY, hist.data(), hist.size());
+  e.ingest(spot(10, 0, 0, 10.2, 300, 3060, 10.0, 10.3, 9.95, mon + 1));
+  const auto w = e.bars(kSym, KType::WEEK);
+  CHECK_EQ(w.size(), 1u);
+  CHECK_EQ(w[0].open, 9.4);
+  CHECK_EQ(w[0].volume, 1100.0);
+  CHECK_EQ(w[0].low, 9.3);
+  CHECK_EQ(e.bars(kSym, KType::DAY).size(), 3u);
+  std::vector<Bar> unsorted = {hist[1], hist[0]};
+  CHECK_THROWS(e.preload(kSym, KType::DAY, unsorted.data(), unsorted.size()));
+  CHECK_THROWS(e.bars(kSym, KType::MIN));  // not enabled
+}
+
+TEST_CASE("a shared buffer survives growth of its series") {
+  KDataEngine e(config({KType::MIN}));
+  e.ingest(spot(9, 30, 0, 10.0, 100, 1000));
+  auto shared = e.share_bars(kSym, KType::MIN);
+  CHECK_EQ(shared.second, 1u);
+  double v = 100;
+  for (int m = 31; m < 60; ++m) {
+    v += 10;
+    e.ingest(spot(9, m, 0, 10.0, v, v * 10));
+  }
+  CHECK_EQ((*shared.first)[0].datetime, at(9, 31));
+  CHECK_EQ(e.bars(kSym, KType::MIN).size(), 30u);
+}
+
+TEST_MAIN()
