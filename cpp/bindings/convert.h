@@ -1,0 +1,33 @@
+// Conversions between Python objects and core types.  This is the only place that knows
+// both sides; the core never sees Python and the Python package never sees raw layouts.
+#pragma once
+
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include "kdata/bar.h"
+#include "kdata/ktype.h"
+#include "kdata/symbol.h"
+#include "kdata/time.h"
+
+namespace hkrt::bindings {
+
+namespace py = pybind11;
+
+void init_datetime_api();
+
+// datetime.datetime (naive = China local time; aware = converted to China local time),
+// datetime.date (midnight), pandas.Timestamp, numpy.datetime64 or an ISO string.
+TimestampMs to_timestamp(py::handle obj);
+py::object to_datetime(TimestampMs t);
+DayNumber to_day(py::handle obj);  // a date, or the date of a datetime
+py::object to_date(DayNumber d);
+
+Symbol to_symbol(py::handle obj);  // ValueError naming the accepted spellings
+KType to_ktype(py::handle obj);    // a KType member or its name in any case
+
+// numpy structured dtype of Bar: datetime64[ms] + six float64 columns.
+py::dtype bar_dtype();
+py::array bars_to_array(const std::vector<Bar>& bars);
+
+}  // namespace hkrt::bindings

@@ -1,0 +1,247 @@
+// hkrt._hkrt.Engine: the K-line engine; hkrt.SpotAgent (Python) wraps it with pandas.
+#include <pybind11/stl.h>
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "convert.h"
+#include "kdata/engine.h"
+
+namespace hkrt::bindings {
+
+namespace {
+using DoubleArray = py::array_t<double, py::array::c_style | py::array::forcecast>;
+using Int64Array = py::array_t<int64_t, py::array::c_style | py::array::forcecast>;
+
+uint32_t key_of(std::string_view text) {
+  auto s = parse_symbol(text);
+  return s ? s->key() : kInvalidSymbolKey;
+}
+
+// Symbols of a numpy array of bytes ('S'), str ('U') or Python objects, as engine keys.
+// Unparseable entries become kInvalidSymbolKey and are rejected, counted, by the engine.
+std::vector<uint32_t> symbol_keys(const py::array& symbols) {
+  const size_t n = static_cast<size_t>(symbols.size());
+  std::vector<uint32_t> keys(n);
+  if (symbols.ndim() != 1) throw py::value_error("symbol must be a one-dimensional array");
+  const char kind = symbols.dtype().kind();
+  const size_t width = static_cast<size_t>(symbols.itemsize());
+  const auto stride = symbols.strides(0);
+  const char* base = static_cast<const char*>(symbols.data());
+  if (kind == 'S') {
+    py::gil_scoped_release release;
+    for (size_t i = 0; i < n; ++i) {
+      const char* p = base + i * stride;
+      keys[i] = key_of(std::string_view(p, strnlen(p, width)));
+    }
+  } else if (kind == 'U') {
+    py::gil_scoped_release release;
+    char buf[16];
+    for (size_t i = 0; i < n; ++i) {
+      const char32_t* p = reinterpret_cast<const char32_t*>(base + i * stride);
+      size_t len = 0;
+      bool ascii = true;
+      for (; len < width / 4 && p[len] != 0; ++len) {
+        if (len >= sizeof buf || p[len] > 127) ascii = false;
+        if (ascii) buf[len] = static_cast<char>(p[len]);
+      }
+      keys[i] = ascii ? key_of(std::string_view(buf, len)) : kInvalidSymbolKey;
+    }
+  } else if (kind == 'O') {
+    for (size_t i = 0; i < n; ++i) {
+      py::handle item = *reinterpret_cast<PyObject* const*>(base + i * stride);
+      keys[i] = py::isinstance<py::str>(item) ? key_of(item.cast<std::string>()) : kInvalidSymbolKey;
+    }
+  } else {
+    throw py::type_error("symbol must be an array of str or bytes such as 'SH600000'");
+  }
+  return keys;
+}
+
+const double* optional_data(const std::optional<DoubleArray>& a, size_t n, const char* name) {
+  if (!a) return nullptr;
+  if (static_cast<size_t>(a->size()) != n) throw py::value_error(std::string(name) + " has a different length");
+  return a->data();
+}
+
+py::dict stats_dict(const EngineStats& s) {
+  py::dict rejected;
+  for (int i = 0; i < kRejectReasonCount; ++i)
+    rejected[reject_reason_name(static_cast<RejectReason>(i))] = s.rejected[static_cast<size_t>(i)];
+  py::dict d;
+  d["received"] = s.received;
+  d["accepted"] = s.accepted;
+  d["duplicates"] = s.duplicates;
+  d["rejected"] = rejected;
+  d["rejected_total"] = s.rejected_total();
+  d["carry_in"] = s.carry_in;
+  d["filled_bars"] = s.filled_bars;
+  d["symbols"] = s.symbols;
+  return d;
+}
+
+const char* outcome_name(const IngestResult& r) {
+  switch (r.outcome) {
+    case IngestOutcome::Accepted:
+      return "accepted";
+    case IngestOutcome::Duplicate:
+      return "duplicate";
+    default:
+      return reject_reason_name(r.reason);
+  }
+}
+}  // namespace
+
+void bind_engine(py::module_& m) {
+  py::class_<KDataEngine> cls(m, "Engine", "The C++ K-line engine. Use hkrt.SpotAgent.");
+  cls.def(py::init([](const std::vector<std::string>& ktypes, const py::iterable& holidays, bool fill_empty_bars) {
+            EngineConfig config;
+            config.ktypes.clear();
+            for (const auto& k : ktypes) config.ktypes.push_back(to_ktype(py::str(k)));
+            std::vector<DayNumber> days;
+            for (py::handle h : holidays) days.push_back(to_day(h));
+            config.calendar = TradingCalendar(std::move(days));
+            config.fill_empty_bars = fill_empty_bars;
+            return std::make_unique<KDataEngine>(std::move(config));
+          }),
+          py::arg("ktypes"), py::arg("holidays"), py::arg("fill_empty_bars") = true);
+
+  cls.def(
+      "ingest_spots",
+      [](KDataEngine& e, const py::sequence& spots) {
+        const size_t n = py::len(spots);
+        std::vector<const Spot*> ptrs(n);
+        for (size_t i = 0; i < n; ++i) {
+          py::handle item = spots[i];
+          if (!py::isinstance<Spot>(item))
+            throw py::type_error("item " + std::to_string(i) + " is a " +
+                                 std::string(py::str(item.get_type().attr("__name__"))) + ", not an hkrt.Spot");
+          ptrs[i] = item.cast<const Spot*>();
+        }
+        py::gil_scoped_release release;
+        return e.ingest(ptrs.data(), n);
+      },
+      py::arg("spots"), "Ingest Spot objects in order; returns how many were accepted.");
+
+  cls.def(
+      "ingest_one", [](KDataEngine& e, const Spot& s) { return std::string(outcome_name(e.ingest(s))); },
+      py::arg("spot"), "Ingest one spot; returns 'accepted', 'duplicate' or the reject reason.");
+
+  cls.def(
+      "ingest_columns",
+      [](KDataEngine& e, const py::array& symbol, const Int64Array& datetime_ms, const DoubleArray& close,
+         const DoubleArray& volume, const DoubleArray& amount, const std::optional<DoubleArray>& open,
+         const std::optional<DoubleArray>& high, const std::optional<DoubleArray>& low) {
+        const size_t n = static_cast<size_t>(symbol.size());
+        if (static_cast<size_t>(datetime_ms.size()) != n || static_cast<size_t>(close.size()) != n ||
+            static_cast<size_t>(volume.size()) != n || static_cast<size_t>(amount.size()) != n)
+          throw py::value_error("all columns must have the same length");
+        std::vector<uint32_t> keys = symbol_keys(symbol);
+        SpotColumns c;
+        c.n = n;
+        c.symbol_keys = keys.data();
+        c.datetime = datetime_ms.data();
+        c.close = close.data();
+        c.volume = volume.data();
+        c.amount = amount.data();
+        c.open = optional_data(open, n, "open");
+        c.high = optional_data(high, n, "high");
+        c.low = optional_data(low, n, "low");
+        py::gil_scoped_release release;
+        return e.ingest_columns(c);
+      },
+      py::arg("symbol"), py::arg("datetime_ms"), py::arg("close"), py::arg("volume"), py::arg("amount"),
+      py::arg("open") = py::none(), py::arg("high") = py::none(), py::arg("low") = py::none(),
+      "Ingest numpy columns (datetime as int64 local-time milliseconds); returns accepted count.");
+
+  cls.def(
+      "advance_to",
+      [](KDataEngine& e, py::handle now) {
+        const TimestampMs t = to_timestamp(now);
+        py::gil_scoped_release release;
+        e.advance_to(t);
+      },
+      py::arg("now"));
+
+  cls.def(
+      "preload",
+      [](KDataEngine& e, py::handle symbol, py::handle ktype, const Int64Array& datetime_ms, const DoubleArray& open,
+         const DoubleArray& high, const DoubleArray& low, const DoubleArray& close, const DoubleArray& volume,
+         const DoubleArray& amount) {
+        const size_t n = static_cast<size_t>(datetime_ms.size());
+        for (const DoubleArray* a : {&open, &high, &low, &close, &volume, &amount})
+          if (static_cast<size_t>(a->size()) != n) throw py::value_error("all columns must have the same length");
+        std::vector<Bar> bars(n);
+        for (size_t i = 0; i < n; ++i)
+          bars[i] = Bar{datetime_ms.data()[i], open.data()[i],   high.data()[i],  low.data()[i],
+                        close.data()[i],       volume.data()[i], amount.data()[i]};
+        const Symbol sym = to_symbol(symbol);
+        const KType k = to_ktype(ktype);
+        try {
+          e.preload(sym, k, bars.data(), n);
+        } catch (const std::invalid_argument& err) {
+          throw py::value_error(err.what());
+        }
+      },
+      py::arg("symbol"), py::arg("ktype"), py::arg("datetime_ms"), py::arg("open"), py::arg("high"), py::arg("low"),
+      py::arg("close"), py::arg("volume"), py::arg("amount"));
+
+  cls.def(
+      "bars",
+      [](const KDataEngine& e, py::handle symbol, py::handle ktype) {
+        const Symbol sym = to_symbol(symbol);
+        const KType k = to_ktype(ktype);
+        try {
+          return bars_to_array(e.bars(sym, k));
+        } catch (const std::invalid_argument& err) {
+          throw py::value_error(err.what());
+        }
+      },
+      py::arg("symbol"), py::arg("ktype"), "A copy of the bars as a numpy structured array.");
+
+  cls.def(
+      "view",
+      [](const KDataEngine& e, py::handle symbol, py::handle ktype) {
+        const Symbol sym = to_symbol(symbol);
+        const KType k = to_ktype(ktype);
+        std::pair<std::shared_ptr<const BarSeries::Buffer>, size_t> shared;
+        try {
+          shared = e.share_bars(sym, k);
+        } catch (const std::invalid_argument& err) {
+          throw py::value_error(err.what());
+        }
+        if (!shared.first || shared.second == 0) return py::array(bar_dtype(), std::vector<py::ssize_t>{0});
+        auto* owner = new std::shared_ptr<const BarSeries::Buffer>(shared.first);
+        py::capsule keep_alive(owner, [](void* p) { delete static_cast<std::shared_ptr<const BarSeries::Buffer>*>(p); });
+        py::array view(bar_dtype(), std::vector<py::ssize_t>{static_cast<py::ssize_t>(shared.second)},
+                       std::vector<py::ssize_t>{static_cast<py::ssize_t>(sizeof(Bar))}, shared.first->data(),
+                       keep_alive);
+        view.attr("flags").attr("writeable") = false;
+        return view;
+      },
+      py::arg("symbol"), py::arg("ktype"), "A read-only numpy view on the engine's bars, without copying.");
+
+  cls.def(
+      "carry_in",
+      [](const KDataEngine& e, py::handle symbol) -> py::object {
+        auto c = e.carry_in(to_symbol(symbol));
+        if (!c) return py::none();
+        return py::make_tuple(to_date(c->day), c->volume, c->amount);
+      },
+      py::arg("symbol"));
+
+  cls.def("symbols", [](const KDataEngine& e) {
+    std::vector<std::string> out;
+    for (const Symbol& s : e.symbols()) out.push_back(s.str());
+    return out;
+  });
+  cls.def("stats", [](const KDataEngine& e) { return stats_dict(e.stats()); });
+  cls.def("enabled_ktypes", [](const KDataEngine& e) {
+    std::vector<std::string> out;
+    for (KType k : e.enabled_ktypes()) out.push_back(ktype_name(k));
+    return out;
+  });
+}
+
+}  // namespace hkrt::bindings

@@ -1,0 +1,167 @@
+// hkrt.Spot: the core Spot struct with Python-typed fields.
+#include <pybind11/stl.h>
+
+#include <cmath>
+#include <string>
+
+#include "convert.h"
+#include "kdata/spot.h"
+
+namespace hkrt::bindings {
+
+namespace {
+using Levels = std::array<double, kBookLevels>;
+
+Levels to_levels(py::handle seq, const char* field) {
+  Levels out{};
+  if (seq.is_none()) return out;
+  py::sequence s = py::reinterpret_borrow<py::sequence>(seq);
+  if (py::len(s) > kBookLevels)
+    throw py::value_error(std::string(field) + " has more than " + std::to_string(kBookLevels) + " levels");
+  for (size_t i = 0; i < py::len(s); ++i) out[i] = s[i].cast<double>();
+  return out;
+}
+
+py::list from_levels(const Levels& levels) {
+  py::list out;
+  for (double v : levels) out.append(v);
+  return out;
+}
+
+template <Levels Spot::*member>
+void def_levels(py::class_<Spot>& cls, const char* name, const char* doc) {
+  cls.def_property(
+      name, [](const Spot& s) { return from_levels(s.*member); },
+      [name](Spot& s, py::handle v) { s.*member = to_levels(v, name); }, doc);
+}
+
+bool same(double a, double b) { return a == b || (std::isnan(a) && std::isnan(b)); }
+}  // namespace
+
+void bind_spot(py::module_& m) {
+  py::class_<Spot> cls(m, "Spot", R"doc(
+A quote snapshot of one security.
+
+Units are fixed everywhere: prices in yuan, ``volume`` in shares and ``amount`` in yuan,
+both cumulative for the trading day; book volumes in shares. ``datetime`` is naive China
+local time. The symbol is given as ``symbol`` ("SH600000", "sh600000" or "600000.SH")
+or as ``market`` + ``code``, and is normalised to "SH600000".
+)doc");
+  cls.def(py::init([](py::object symbol, py::object datetime, py::object market, py::object code, std::string name,
+                      double yesterday_close, double open, double high, double low, double close, double amount,
+                      double volume, py::object bid, py::object bid_volume, py::object ask, py::object ask_volume) {
+            Spot s;
+            if (!symbol.is_none()) {
+              s.symbol = to_symbol(symbol);
+            } else if (!market.is_none() && !code.is_none()) {
+              auto parsed = parse_code(market.cast<std::string>(), code.cast<std::string>());
+              if (!parsed)
+                throw py::value_error("invalid market/code '" + market.cast<std::string>() + "'/'" +
+                                      code.cast<std::string>() + "': market is SH, SZ or BJ and code six digits");
+              s.symbol = *parsed;
+            } else {
+              throw py::type_error("Spot needs a symbol ('SH600000') or market= and code=");
+            }
+            if (datetime.is_none()) throw py::type_error("Spot needs a datetime");
+            s.datetime = to_timestamp(datetime);
+            s.name = std::move(name);
+            s.yesterday_close = yesterday_close;
+            s.open = open;
+            s.high = high;
+            s.low = low;
+            s.close = close;
+            s.amount = amount;
+            s.volume = volume;
+            s.bid = to_levels(bid, "bid");
+            s.bid_volume = to_levels(bid_volume, "bid_volume");
+            s.ask = to_levels(ask, "ask");
+            s.ask_volume = to_levels(ask_volume, "ask_volume");
+            return s;
+          }),
+          py::arg("symbol") = py::none(), py::arg("datetime") = py::none(), py::kw_only(),
+          py::arg("market") = py::none(), py::arg("code") = py::none(), py::arg("name") = "",
+          py::arg("yesterday_close") = 0.0, py::arg("open") = 0.0, py::arg("high") = 0.0, py::arg("low") = 0.0,
+          py::arg("close") = 0.0, py::arg("amount") = 0.0, py::arg("volume") = 0.0, py::arg("bid") = py::none(),
+          py::arg("bid_volume") = py::none(), py::arg("ask") = py::none(), py::arg("ask_volume") = py::none());
+
+  cls.def_property(
+      "symbol", [](const Spot& s) { return s.symbol.str(); }, [](Spot& s, py::handle v) { s.symbol = to_symbol(v); },
+      "Normalised symbol, e.g. 'SH600000'.");
+  cls.def_property(
+      "market", [](const Spot& s) { return std::string(market_name(s.symbol.market)); },
+      [](Spot& s, const std::string& v) {
+        auto m = parse_market(v);
+        if (!m) throw py::value_error("invalid market '" + v + "': expected SH, SZ or BJ");
+        s.symbol.market = *m;
+      },
+      "'SH', 'SZ' or 'BJ'.");
+  cls.def_property(
+      "code", [](const Spot& s) { return s.symbol.code_str(); },
+      [](Spot& s, const std::string& v) {
+        auto parsed = parse_code(market_name(s.symbol.market), v);
+        if (!parsed) throw py::value_error("invalid code '" + v + "': expected six digits");
+        s.symbol = *parsed;
+      },
+      "Six-digit code, e.g. '600000'.");
+  cls.def_readwrite("name", &Spot::name);
+  cls.def_property(
+      "datetime", [](const Spot& s) { return to_datetime(s.datetime); },
+      [](Spot& s, py::handle v) { s.datetime = to_timestamp(v); }, "Naive China local time.");
+  cls.def_readwrite("yesterday_close", &Spot::yesterday_close);
+  cls.def_readwrite("open", &Spot::open, "The day's open.");
+  cls.def_readwrite("high", &Spot::high, "The day's high so far.");
+  cls.def_readwrite("low", &Spot::low, "The day's low so far.");
+  cls.def_readwrite("close", &Spot::close, "Last price.");
+  cls.def_readwrite("amount", &Spot::amount, "Cumulative turnover of the day, yuan.");
+  cls.def_readwrite("volume", &Spot::volume, "Cumulative volume of the day, shares.");
+  def_levels<&Spot::bid>(cls, "bid", "Bid prices, levels 1-5.");
+  def_levels<&Spot::bid_volume>(cls, "bid_volume", "Bid volumes in shares, levels 1-5.");
+  def_levels<&Spot::ask>(cls, "ask", "Ask prices, levels 1-5.");
+  def_levels<&Spot::ask_volume>(cls, "ask_volume", "Ask volumes in shares, levels 1-5.");
+
+  cls.def("__repr__", [](const Spot& s) {
+    return "Spot(symbol='" + s.symbol.str() + "', datetime='" + format_timestamp(s.datetime) +
+           "', close=" + py::repr(py::float_(s.close)).cast<std::string>() +
+           ", volume=" + py::repr(py::float_(s.volume)).cast<std::string>() +
+           ", amount=" + py::repr(py::float_(s.amount)).cast<std::string>() + ")";
+  });
+  cls.def("__eq__", [](const Spot& a, py::handle other) {
+    if (!py::isinstance<Spot>(other)) return false;
+    const Spot& b = other.cast<const Spot&>();
+    bool eq = a.symbol == b.symbol && a.name == b.name && a.datetime == b.datetime &&
+              same(a.yesterday_close, b.yesterday_close) && same(a.open, b.open) && same(a.high, b.high) &&
+              same(a.low, b.low) && same(a.close, b.close) && same(a.amount, b.amount) && same(a.volume, b.volume);
+    for (int i = 0; i < kBookLevels; ++i)
+      eq = eq && same(a.bid[i], b.bid[i]) && same(a.bid_volume[i], b.bid_volume[i]) && same(a.ask[i], b.ask[i]) &&
+           same(a.ask_volume[i], b.ask_volume[i]);
+    return eq;
+  });
+  cls.attr("__hash__") = py::none();
+  cls.def(py::pickle(
+      [](const Spot& s) {
+        return py::make_tuple(s.symbol.key(), s.name, s.datetime,
+                              py::make_tuple(s.yesterday_close, s.open, s.high, s.low, s.close, s.amount, s.volume),
+                              s.bid, s.bid_volume, s.ask, s.ask_volume);
+      },
+      [](const py::tuple& t) {
+        Spot s;
+        s.symbol = Symbol::from_key(t[0].cast<uint32_t>());
+        s.name = t[1].cast<std::string>();
+        s.datetime = t[2].cast<int64_t>();
+        auto v = t[3].cast<py::tuple>();
+        s.yesterday_close = v[0].cast<double>();
+        s.open = v[1].cast<double>();
+        s.high = v[2].cast<double>();
+        s.low = v[3].cast<double>();
+        s.close = v[4].cast<double>();
+        s.amount = v[5].cast<double>();
+        s.volume = v[6].cast<double>();
+        s.bid = t[4].cast<Levels>();
+        s.bid_volume = t[5].cast<Levels>();
+        s.ask = t[6].cast<Levels>();
+        s.ask_volume = t[7].cast<Levels>();
+        return s;
+      }));
+}
+
+}  // namespace hkrt::bindings
