@@ -189,7 +189,7 @@ void bind_engine(py::module_& m) {
 
   cls.def(
       "bars",
-      [](const KDataEngine& e, py::handle symbol, py::handle ktype) {
+      [](KDataEngine& e, py::handle symbol, py::handle ktype) {
         const Symbol sym = to_symbol(symbol);
         const KType k = to_ktype(ktype);
         try {
@@ -202,7 +202,7 @@ void bind_engine(py::module_& m) {
 
   cls.def(
       "view",
-      [](const KDataEngine& e, py::handle symbol, py::handle ktype) {
+      [](KDataEngine& e, py::handle symbol, py::handle ktype) {
         const Symbol sym = to_symbol(symbol);
         const KType k = to_ktype(ktype);
         std::pair<std::shared_ptr<const BarSeries::Buffer>, size_t> shared;
@@ -237,6 +237,7 @@ void bind_engine(py::module_& m) {
     return out;
   });
   cls.def("stats", [](const KDataEngine& e) { return stats_dict(e.stats()); });
+  cls.def("memory_bytes", &KDataEngine::memory_bytes, "Bytes held by the engine (states, bar buffers, index).");
   cls.def("enabled_ktypes", [](const KDataEngine& e) {
     std::vector<std::string> out;
     for (KType k : e.enabled_ktypes()) out.push_back(ktype_name(k));

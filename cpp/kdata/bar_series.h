@@ -79,6 +79,11 @@ class BarSeries {
   // Shared ownership of the current buffer, for a view of its first size() bars.
   std::shared_ptr<const Buffer> share() const { return buffer_; }
 
+  // Heap bytes held: the bar buffer by capacity, plus the vector and its control block.
+  size_t capacity_bytes() const {
+    return buffer_ ? buffer_->capacity() * sizeof(Bar) + sizeof(Buffer) + 2 * sizeof(void*) : 0;
+  }
+
   std::vector<Bar> copy() const { return buffer_ ? *buffer_ : std::vector<Bar>(); }
 
  private:

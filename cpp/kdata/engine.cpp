@@ -30,8 +30,10 @@ Bar combine(const Bar& earlier, const Bar& later) {
 
 const char* reject_reason_name(RejectReason r) { return kReasonNames[static_cast<int>(r)]; }
 
+constexpr int kIntradayCount = 7;  // MIN..HOUR2 are ktype indices 0..6
+
 struct KDataEngine::SymbolState {
-  Symbol symbol;
+  // ---- hot: everything a spot touches, contiguous ----
   DayNumber day = INT64_MIN;  // the trading day the state below describes
   // The last accepted spot of the day (volume/amount start at the carry-in base).
   TimestampMs last_ts = INT64_MIN;
@@ -40,10 +42,17 @@ struct KDataEngine::SymbolState {
   // brings the new extreme into the bars that receive it.
   double ext_high = 0, ext_low = kInf;
   bool carry = false;   // the day's first spot came after the first minute
-  double carry_volume = 0, carry_amount = 0;
   bool traded = false;  // today's bars exist
-  std::array<int16_t, kKTypeCount> last_bucket{};  // today's newest intraday bucket, -1 before
+  bool dirty = false;   // forming bars changed since they were last written to the series
+  std::array<int16_t, kIntradayCount> last_bucket{};  // today's newest intraday bucket, -1 before
   Bar day_bar{};
+  // The forming bar of each intraday period.  It is written to its series when it
+  // completes or when someone reads the series (flush), not on every spot: that keeps a
+  // spot's work inside this one block of memory.
+  std::array<Bar, kIntradayCount> forming{};
+  // ---- cold ----
+  Symbol symbol;
+  double carry_volume = 0, carry_amount = 0;
   DayNumber bases_day = INT64_MIN;  // day the period bases were computed for
   std::array<Bar, kKTypeCount> period_base{};  // aggregate of the period's earlier DAY bars
   std::array<bool, kKTypeCount> has_period_base{};
@@ -91,7 +100,7 @@ KDataEngine::SymbolState& KDataEngine::state_for(uint32_t key) {
   return *states_[static_cast<size_t>(slot)];
 }
 
-const KDataEngine::SymbolState* KDataEngine::find_state(Symbol symbol) const {
+KDataEngine::SymbolState* KDataEngine::find_state(Symbol symbol) const {
   const auto& table = index_[static_cast<int>(symbol.market)];
   if (table.empty() || table[symbol.code] < 0) return nullptr;
   return states_[static_cast<size_t>(table[symbol.code])].get();
@@ -123,7 +132,7 @@ IngestResult KDataEngine::process(uint32_t key, const SpotFields& s) {
       return IngestResult{IngestOutcome::Duplicate, RejectReason::InvalidSymbol};
     }
   } else {
-    if (st.traded && config_.fill_empty_bars) fill_completed(st, config_.schedule.minutes_per_day());
+    if (st.traded) finish_day(st);
     start_day(st, day, minute, s);
   }
   apply(st, minute, s);
@@ -188,53 +197,77 @@ void KDataEngine::apply(SymbolState& st, int minute, const SpotFields& s) {
     const int idx = ktype_index(k);
     const int b = sched.bucket(k, minute);
     const int lb = st.last_bucket[idx];
-    BarSeries& series = st.series[idx];
-    const TimestampMs label = day_start + sched.bucket_label(k, b);
-    if (b > lb) {
-      if (lb < 0) series.reserve(series.size() + static_cast<size_t>(sched.buckets_per_day(k)));
-      if (lb >= 0 && fill) fill_flat(st, k, b, prev_close);
-      double open = lb < 0 ? first_open : price;
-      double h = hi, l = lo;
-      // Minutes of this bucket before the spot were filled flat at the last price, so the
-      // bucket opens there: coarse bars stay the exact re-aggregation of MIN bars.
-      if (lb >= 0 && fill && minute > sched.bucket_first_minute(k, b)) open = prev_close;
-      h = std::max(h, open);
-      l = std::min(l, open);
-      series.upsert(Bar{label, open, h, l, price, dv, da});
-      st.last_bucket[idx] = static_cast<int16_t>(b);
-    } else {
-      bool inserted = false;
-      Bar& bar = series.find_or_insert(label, Bar{label, price, hi, lo, price, 0, 0}, &inserted);
+    Bar& bar = st.forming[idx];
+    if (b == lb) {
       bar.high = std::max(bar.high, hi);
       bar.low = std::min(bar.low, lo);
       bar.close = price;
       bar.volume += dv;
       bar.amount += da;
+    } else if (b > lb) {
+      if (lb >= 0) {
+        st.series[idx].upsert(bar);  // the previous bar is complete
+        if (fill) fill_flat(st, k, b, prev_close);
+      } else {
+        st.series[idx].reserve(st.series[idx].size() + static_cast<size_t>(sched.buckets_per_day(k)));
+      }
+      double open = lb < 0 ? first_open : price;
+      // Minutes of this bucket before the spot were filled flat at the last price, so the
+      // bucket opens there: coarse bars stay the exact re-aggregation of MIN bars.
+      if (lb >= 0 && fill && minute > sched.bucket_first_minute(k, b)) open = prev_close;
+      bar = Bar{day_start + sched.bucket_label(k, b), open, std::max(hi, open), std::min(lo, open), price, dv, da};
+      st.last_bucket[idx] = static_cast<int16_t>(b);
+    } else {
+      // Only after advance_to() closed this bucket ahead of a straggling spot: amend the
+      // completed bar where it is.
+      bool inserted = false;
+      const TimestampMs label = day_start + sched.bucket_label(k, b);
+      Bar& done = st.series[idx].find_or_insert(label, Bar{label, price, hi, lo, price, 0, 0}, &inserted);
+      done.high = std::max(done.high, hi);
+      done.low = std::min(done.low, lo);
+      done.close = price;
+      done.volume += dv;
+      done.amount += da;
     }
   }
-  if (keep_day_) update_day_and_periods(st, s, first_open);
+  if (keep_day_) {
+    Bar& d = st.day_bar;
+    if (!st.traded) d = Bar{start_of_day(st.day), first_open, first_open, first_open, price, 0, 0};
+    if (s.open > 0) d.open = s.open;
+    d.high = std::max({d.high, d.open, s.high, price});
+    d.low = std::min({d.low, d.open, s.low > 0 ? s.low : price, price});
+    d.close = price;
+    d.volume = s.volume;
+    d.amount = s.amount;
+  }
   st.traded = true;
+  st.dirty = true;
 }
 
-void KDataEngine::update_day_and_periods(SymbolState& st, const SpotFields& s, double first_open) {
-  Bar& d = st.day_bar;
-  const double price = s.close;
-  if (!st.traded) d = Bar{start_of_day(st.day), first_open, first_open, first_open, price, 0, 0};
-  if (s.open > 0) d.open = s.open;
-  d.high = std::max({d.high, d.open, s.high, price});
-  d.low = std::min({d.low, d.open, s.low > 0 ? s.low : price, price});
-  d.close = price;
-  d.volume = s.volume;
-  d.amount = s.amount;
-  st.series[ktype_index(KType::DAY)].upsert(d);
-  if (multi_day_.empty()) return;
-  if (st.bases_day != st.day) recompute_period_bases(st);
-  for (KType k : multi_day_) {
+void KDataEngine::flush(SymbolState& st) {
+  if (!st.dirty) return;
+  for (KType k : intraday_) {
     const int idx = ktype_index(k);
-    Bar p = st.has_period_base[idx] ? combine(st.period_base[idx], d) : d;
-    p.datetime = start_of_day(period_label(k, st.day));
-    st.series[idx].upsert(p);
+    if (st.last_bucket[idx] >= 0) st.series[idx].upsert(st.forming[idx]);
   }
+  if (keep_day_ && st.traded) {
+    st.series[ktype_index(KType::DAY)].upsert(st.day_bar);
+    if (!multi_day_.empty()) {
+      if (st.bases_day != st.day) recompute_period_bases(st);
+      for (KType k : multi_day_) {
+        const int idx = ktype_index(k);
+        Bar p = st.has_period_base[idx] ? combine(st.period_base[idx], st.day_bar) : st.day_bar;
+        p.datetime = start_of_day(period_label(k, st.day));
+        st.series[idx].upsert(p);
+      }
+    }
+  }
+  st.dirty = false;
+}
+
+void KDataEngine::finish_day(SymbolState& st) {
+  flush(st);
+  if (config_.fill_empty_bars) fill_completed(st, config_.schedule.minutes_per_day());
 }
 
 void KDataEngine::recompute_period_bases(SymbolState& st) {
@@ -266,13 +299,15 @@ void KDataEngine::fill_flat(SymbolState& st, KType k, int bucket_exclusive, doub
   const TimestampMs day_start = start_of_day(st.day);
   BarSeries& series = st.series[idx];
   for (int b = lb + 1; b < bucket_exclusive; ++b) {
-    series.upsert(Bar{day_start + config_.schedule.bucket_label(k, b), c, c, c, c, 0, 0});
+    st.forming[idx] = Bar{day_start + config_.schedule.bucket_label(k, b), c, c, c, c, 0, 0};
+    series.upsert(st.forming[idx]);
     ++stats_.filled_bars;
   }
   st.last_bucket[idx] = static_cast<int16_t>(bucket_exclusive - 1);
 }
 
 void KDataEngine::fill_completed(SymbolState& st, int completed_minutes) {
+  flush(st);
   const TradingSchedule& sched = config_.schedule;
   for (KType k : intraday_) {
     const int count = sched.buckets_per_day(k);
@@ -302,7 +337,7 @@ void KDataEngine::advance_to(TimestampMs now) {
     if (st->day == day)
       fill_completed(*st, completed);
     else if (st->day < day)
-      fill_completed(*st, config_.schedule.minutes_per_day());
+      finish_day(*st);
   }
 }
 
@@ -359,32 +394,27 @@ void KDataEngine::preload(Symbol symbol, KType k, const Bar* bars, size_t n) {
     bool inserted = false;
     series.find_or_insert(bars[i].datetime, bars[i], &inserted);  // an existing bar wins
   }
-  if (k == KType::DAY) {
+  if (k == KType::DAY) {  // today's WEEK..YEAR bars are rebuilt on the new history
     st.bases_day = INT64_MIN;
-    if (st.traded && !multi_day_.empty()) {  // rebuild today's WEEK..YEAR bars on the new history
-      recompute_period_bases(st);
-      for (KType pk : multi_day_) {
-        const int idx = ktype_index(pk);
-        Bar p = st.has_period_base[idx] ? combine(st.period_base[idx], st.day_bar) : st.day_bar;
-        p.datetime = start_of_day(period_label(pk, st.day));
-        st.series[idx].upsert(p);
-      }
-    }
+    st.dirty = st.traded;
   }
 }
 
-std::vector<Bar> KDataEngine::bars(Symbol symbol, KType k) const {
+std::vector<Bar> KDataEngine::bars(Symbol symbol, KType k) {
   std::lock_guard<std::mutex> lock(mutex_);
   check_enabled(k);
-  const SymbolState* st = find_state(symbol);
-  return st ? st->series[ktype_index(k)].copy() : std::vector<Bar>();
+  SymbolState* st = find_state(symbol);
+  if (!st) return {};
+  flush(*st);
+  return st->series[ktype_index(k)].copy();
 }
 
-std::pair<std::shared_ptr<const BarSeries::Buffer>, size_t> KDataEngine::share_bars(Symbol symbol, KType k) const {
+std::pair<std::shared_ptr<const BarSeries::Buffer>, size_t> KDataEngine::share_bars(Symbol symbol, KType k) {
   std::lock_guard<std::mutex> lock(mutex_);
   check_enabled(k);
-  const SymbolState* st = find_state(symbol);
+  SymbolState* st = find_state(symbol);
   if (!st) return {nullptr, 0};
+  flush(*st);
   const BarSeries& s = st->series[ktype_index(k)];
   return {s.share(), s.size()};
 }
@@ -403,6 +433,17 @@ std::vector<Symbol> KDataEngine::symbols() const {
   for (const auto& st : states_) out.push_back(st->symbol);
   std::sort(out.begin(), out.end());
   return out;
+}
+
+size_t KDataEngine::memory_bytes() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  size_t bytes = sizeof(*this) + states_.capacity() * sizeof(states_[0]);
+  for (const auto& table : index_) bytes += table.capacity() * sizeof(int32_t);
+  for (const auto& st : states_) {
+    bytes += sizeof(SymbolState);
+    for (const BarSeries& s : st->series) bytes += s.capacity_bytes();
+  }
+  return bytes;
 }
 
 EngineStats KDataEngine::stats() const {

@@ -118,12 +118,14 @@ class KDataEngine {
 
   bool is_enabled(KType k) const { return enabled_[ktype_index(k)]; }
   std::vector<KType> enabled_ktypes() const;
-  std::vector<Bar> bars(Symbol symbol, KType ktype) const;
+  std::vector<Bar> bars(Symbol symbol, KType ktype);
   // The series' buffer and the number of bars in it now (for a zero-copy view).
-  std::pair<std::shared_ptr<const BarSeries::Buffer>, size_t> share_bars(Symbol symbol, KType ktype) const;
+  std::pair<std::shared_ptr<const BarSeries::Buffer>, size_t> share_bars(Symbol symbol, KType ktype);
   std::optional<CarryIn> carry_in(Symbol symbol) const;
   std::vector<Symbol> symbols() const;
   EngineStats stats() const;
+  // Bytes the engine holds: symbol states, bar buffers (by capacity) and symbol index tables.
+  size_t memory_bytes() const;
   const TradingCalendar& calendar() const { return config_.calendar; }
   const TradingSchedule& schedule() const { return config_.schedule; }
 
@@ -132,12 +134,13 @@ class KDataEngine {
 
   IngestResult process(uint32_t key, const SpotFields& s);
   SymbolState& state_for(uint32_t key);
-  const SymbolState* find_state(Symbol symbol) const;
+  SymbolState* find_state(Symbol symbol) const;
   void start_day(SymbolState& st, DayNumber day, int minute, const SpotFields& s);
   void apply(SymbolState& st, int minute, const SpotFields& s);
   void fill_flat(SymbolState& st, KType k, int bucket_exclusive, double price);
   void fill_completed(SymbolState& st, int completed_minutes);
-  void update_day_and_periods(SymbolState& st, const SpotFields& s, double first_open);
+  void flush(SymbolState& st);       // write forming bars (and derived DAY..YEAR) to the series
+  void finish_day(SymbolState& st);  // the day is over: flush and fill its remaining minutes
   void recompute_period_bases(SymbolState& st);
   void check_enabled(KType k) const;
   IngestResult reject(RejectReason r);
