@@ -148,14 +148,15 @@ void KDataEngine::start_day(SymbolState& st, DayNumber day, int minute, const Sp
   st.last_ts = INT64_MIN;
   st.last_close = st.last_high = st.last_low = 0;
   // Auction and first-minute spots see everything traded so far belong to the first bar.
-  // A later first spot has missed bars: what it already accumulated is carry-in.
-  st.carry = minute > 0;
+  // A later first spot that already shows trades has missed bars: what it accumulated is
+  // carry-in.  (A later first spot with no volume missed nothing.)
+  st.carry = minute > 0 && s.volume > 0;
   if (st.carry) {
     st.carry_volume = s.volume;
     st.carry_amount = s.amount;
     st.ext_high = s.high;
     st.ext_low = s.low > 0 ? s.low : kInf;
-    if (s.volume > 0) ++stats_.carry_in;
+    ++stats_.carry_in;
   } else {
     st.carry_volume = st.carry_amount = 0;
     st.ext_high = 0;

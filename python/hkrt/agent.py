@@ -152,9 +152,7 @@ class SpotAgent:
         )
         if start is not None or end is not None:
             frame = frame.loc[
-                (pd.Timestamp(start) if start is not None else None) : (
-                    pd.Timestamp(end) if end is not None else None
-                )
+                (pd.Timestamp(start) if start is not None else None) : (pd.Timestamp(end) if end is not None else None)
             ]
         return frame
 

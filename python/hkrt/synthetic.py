@@ -21,7 +21,7 @@ def synthetic_symbols(n: int) -> np.ndarray:
     """n distinct symbols alternating SH 600000+ and SZ 000001+, as 'S8' bytes."""
     sh = [f"SH{600000 + i:06d}" for i in range((n + 1) // 2)]
     sz = [f"SZ{1 + i:06d}" for i in range(n // 2)]
-    out = [s for pair in zip(sh, sz) for s in pair] + sh[len(sz) :]
+    out = [s for pair in zip(sh, sz, strict=False) for s in pair] + sh[len(sz) :]
     return np.array(out[:n], dtype="S8")
 
 
