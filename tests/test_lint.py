@@ -12,7 +12,5 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 def test_ruff_clean() -> None:
     ruff = shutil.which("ruff")
     assert ruff, "ruff must be installed (pip install '.[test]' brings it)"
-    result = subprocess.run(
-        [ruff, "check", "python", "tests", "benchmarks"], cwd=ROOT, capture_output=True, text=True
-    )
+    result = subprocess.run([ruff, "check", "python", "tests", "benchmarks"], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
