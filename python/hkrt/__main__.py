@@ -1,0 +1,3 @@
+from hkrt.cli import main
+
+main()
