@@ -63,7 +63,8 @@ def demo(n_symbols: int, day: dt.datetime | None, interval: float, seed: int, sh
     rate = stats["received"] / elapsed if elapsed > 0 else float("inf")
     click.echo(
         f"{pushes} pushes, {stats['received']:,} spots in {elapsed:.2f} s"
-        f" ({rate / 1e6:.1f} M spots/s incl. simulation); accepted {stats['accepted']:,}, rejected {stats['rejected_total']:,}, duplicates {stats['duplicates']:,}"
+        f" ({rate / 1e6:.1f} M spots/s incl. simulation); accepted {stats['accepted']:,},"
+        f" rejected {stats['rejected_total']:,}, duplicates {stats['duplicates']:,}"
     )
     symbols = agent.symbols
     counts = {k.value: sum(len(agent.kdata(s, k)) for s in symbols) for k in agent.ktypes}
