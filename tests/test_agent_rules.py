@@ -149,10 +149,13 @@ class TestOrderAndDuplicates:
         assert agent._engine.ingest_one(spot("09:34:59", 10.0, 900, 9_000)) == "out_of_order"
         assert agent._engine.ingest_one(spot("09:36:00", 10.0, 999, 10_000)) == "cumulative_decreased"
         assert agent._engine.ingest_one(spot("09:36:00", 10.0, 1_000, 9_999)) == "cumulative_decreased"
-        # Same second, changed content (a newer quote in the same second): accepted.
+        # Same second and totals but another price: no trade explains it, so it is not newer.
+        assert agent._engine.ingest_one(spot("09:35:00", 10.2, 1_000, 10_000)) == "conflicting_duplicate"
+        # Same second, more volume (a newer quote in the same second): accepted.
         assert agent._engine.ingest_one(spot("09:35:00", 10.1, 1_100, 11_010)) == "accepted"
         stats = agent.stats()
-        assert (stats["accepted"], stats["duplicates"], stats["rejected_total"]) == (2, 1, 3)
+        assert (stats["accepted"], stats["duplicates"], stats["rejected_total"]) == (2, 1, 4)
+        assert stats["rejected"]["conflicting_duplicate"] == 1
         assert stats["rejected"]["out_of_order"] == 1
         assert stats["rejected"]["cumulative_decreased"] == 2
         # 09:35 was the day's first spot, after the first minute: its 1,000 shares are carry-in.
@@ -276,6 +279,20 @@ class TestValuesAndSymbols:
         assert agent.ingest(frame) == 2
         assert bars(agent, "MIN", "SZ000001") == [("10:01", 11.0, 11.1, 11.0, 11.1, 500, 5_550)]
 
+    def test_columns_accept_lists_of_aware_and_naive_datetimes(self) -> None:
+        utc = dt.timezone.utc
+        agent = hkrt.SpotAgent(["MIN"])
+        agent.ingest_columns(
+            symbol=["SH600000", "SH600000", "SH600000"],
+            datetime=[dt.datetime(2026, 11, 20, 2, 0, 10, tzinfo=utc), "2026-11-20 10:00:20",
+                      dt.datetime(2026, 11, 20, 10, 0, 30, tzinfo=dt.timezone(dt.timedelta(hours=8)))],
+            close=[10.0, 10.1, 10.2],
+            volume=[100, 200, 300],
+            amount=[1_000, 2_010, 3_030],
+        )  # fmt: skip
+        assert agent.stats()["accepted"] == 3
+        assert bars(agent, "MIN") == [("10:01", 10.0, 10.2, 10.0, 10.2, 200, 2_030)]  # 100 shares are carry-in
+
     def test_unsupported_input_is_a_type_error(self) -> None:
         agent = hkrt.SpotAgent()
         with pytest.raises(TypeError):
@@ -322,6 +339,17 @@ class TestEmptyMinutes:
         # A spot of a minute advance_to already closed amends that bar in place.
         agent.ingest(spot("10:29:30", 10.2, 300, 3_040, high=10.2))
         assert bars(agent, "MIN")[-1] == ("10:30", 10.0, 10.2, 10.0, 10.2, 200, 2_040)
+        # A straggler further back amends its minute, and the flat minutes after it move to its price.
+        agent = hkrt.SpotAgent(["MIN", "MIN5"])
+        agent.ingest(spot("09:30:10", 10.0, 100, 1_000))
+        agent.advance_to(at("09:33:20"))
+        agent.ingest(spot("09:31:30", 10.1, 150, 1_505, high=10.1))
+        assert bars(agent, "MIN") == [
+            ("09:31", 10.0, 10.0, 10.0, 10.0, 100, 1_000),
+            ("09:32", 10.0, 10.1, 10.0, 10.1, 50, 505),
+            ("09:33", 10.1, 10.1, 10.1, 10.1, 0, 0),
+        ]
+        assert bars(agent, "MIN5") == [("09:35", 10.0, 10.1, 10.0, 10.1, 150, 1_505)]
 
     def test_day_rollover_completes_the_day(self) -> None:
         agent = hkrt.SpotAgent(["MIN", "HOUR2"])

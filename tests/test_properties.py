@@ -47,7 +47,9 @@ class Tick:
 
 ticks = st.builds(
     Tick,
-    offset=st.integers(-900, AFTERNOON_END),
+    # Edges drawn often: auction end, the first minute boundary, 11:30 and its grace, 13:00,
+    # 15:00; repeated offsets give several spots in the same second.
+    offset=st.integers(-900, AFTERNOON_END) | st.sampled_from([-1, 0, 59, 60, 7199, 7200, 7230, 7231, 14400, 14461]),
     price_cents=st.integers(100, 5_000),
     traded_lots=st.integers(0, 500),
     high_jump=st.integers(0, 3) | st.just(0),
@@ -152,6 +154,33 @@ def test_coarse_periods_equal_reaggregated_minutes(raw: list[Tick], fill: bool, 
         want = reaggregate(mins, minutes)
         pd.testing.assert_frame_equal(got.drop(columns="amount"), want.drop(columns="amount"), check_freq=False)
         np.testing.assert_allclose(got.amount, want.amount, rtol=1e-12, atol=1e-6)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(ticks, min_size=1, max_size=40),
+    st.lists(st.tuples(st.integers(0, 40), st.integers(-120, 600)), max_size=6),
+)
+def test_invariants_hold_when_time_is_advanced_ahead_of_spots(raw: list[Tick], advances: list[tuple[int, int]]) -> None:
+    """advance_to() may run ahead of a symbol's spots (another feed's clock); stragglers then
+    amend closed minutes, and the invariants still hold."""
+    spots = day_spots(raw)
+    agent = hkrt.SpotAgent()
+    for i, s in enumerate(spots):
+        agent.ingest(s)
+        for after, seconds in advances:
+            if after == i:
+                agent.advance_to(s.datetime + dt.timedelta(seconds=seconds))
+    mins = agent.kdata("SH600000", "MIN")
+    for k, minutes in COARSE.items():
+        got = agent.kdata("SH600000", k)
+        want = reaggregate(mins, minutes)
+        pd.testing.assert_frame_equal(got.drop(columns="amount"), want.drop(columns="amount"), check_freq=False)
+    day = agent.kdata("SH600000", "DAY")
+    if not day.empty:
+        carry = agent.carry_in("SH600000")
+        assert carry is not None and mins.volume.sum() == day.volume.iloc[0] - carry.volume
+        assert mins.close.iloc[-1] == day.close.iloc[0]  # flat bars carry the last price
 
 
 @settings(max_examples=150, deadline=None)

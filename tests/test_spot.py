@@ -101,3 +101,17 @@ def test_equality_repr_and_pickle() -> None:
     assert a == b
     assert a != hkrt.Spot("SH600000", "2026-11-20 10:00:00", close=10.6, volume=100, amount=1050)
     assert repr(a) == "Spot(symbol='SH600000', datetime='2026-11-20 10:00:00', close=10.5, volume=100.0, amount=1050.0)"
+
+
+def test_keyword_errors_are_clear() -> None:
+    when = dt.datetime(2026, 11, 20, 10, 0)
+    with pytest.raises(TypeError, match="unexpected or repeated keyword argument 'price'"):
+        hkrt.Spot("SH600000", when, price=10.0)
+    with pytest.raises(TypeError, match=r"Spot\.close must be a number, got str"):
+        hkrt.Spot("SH600000", when, close="10.0")
+    with pytest.raises(TypeError, match="at most 2 positional"):
+        hkrt.Spot("SH600000", when, 10.0)
+    with pytest.raises(TypeError, match="repeated keyword argument 'symbol'"):
+        hkrt.Spot("SH600000", when, symbol="SH600000")
+    s = hkrt.Spot(symbol="sz000001", datetime=when, close=np.float64(11.5), volume=np.int64(300))
+    assert (s.symbol, s.close, s.volume) == ("SZ000001", 11.5, 300.0)

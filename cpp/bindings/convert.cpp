@@ -26,7 +26,7 @@ TimestampMs to_timestamp(py::handle obj) {
   init_datetime_api();
   if (PyDateTime_Check(obj.ptr())) {
     py::object dt = py::reinterpret_borrow<py::object>(obj);
-    if (!dt.attr("tzinfo").is_none() && !dt.attr("utcoffset")().is_none()) {
+    if (PyDateTime_DATE_GET_TZINFO(obj.ptr()) != Py_None && !dt.attr("utcoffset")().is_none()) {
       dt = dt.attr("astimezone")(china_tz());
     }
     PyObject* p = dt.ptr();

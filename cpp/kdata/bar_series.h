@@ -25,6 +25,7 @@ class BarSeries {
   Bar& back() { return buffer_->back(); }
   const Bar& back() const { return buffer_->back(); }
   const Bar& operator[](size_t i) const { return (*buffer_)[i]; }
+  Bar& at(size_t i) { return (*buffer_)[i]; }
 
   void push_back(const Bar& bar) {
     reserve(size() + 1);

@@ -13,7 +13,8 @@ constexpr double kInf = std::numeric_limits<double>::infinity();
 constexpr int kOutside = TradingSchedule::kOutside;
 
 constexpr const char* kReasonNames[kRejectReasonCount] = {
-    "invalid_symbol", "invalid_value", "non_trading_day", "outside_session", "out_of_order", "cumulative_decreased"};
+    "invalid_symbol", "invalid_value",        "non_trading_day",      "outside_session",
+    "out_of_order",   "cumulative_decreased", "conflicting_duplicate"};
 
 bool valid_number(double v) { return std::isfinite(v) && v >= 0; }
 
@@ -126,10 +127,12 @@ IngestResult KDataEngine::process(uint32_t key, const SpotFields& s) {
   if (day == st.day) {
     if (s.datetime < st.last_ts) return reject(RejectReason::OutOfOrder);
     if (s.volume < st.last_volume || s.amount < st.last_amount) return reject(RejectReason::CumulativeDecreased);
-    if (s.datetime == st.last_ts && s.volume == st.last_volume && s.amount == st.last_amount &&
-        s.close == st.last_close && s.high == st.last_high && s.low == st.last_low) {
-      ++stats_.duplicates;
-      return IngestResult{IngestOutcome::Duplicate, RejectReason::InvalidSymbol};
+    if (s.datetime == st.last_ts && s.volume == st.last_volume && s.amount == st.last_amount) {
+      if (s.close == st.last_close && s.high == st.last_high && s.low == st.last_low) {
+        ++stats_.duplicates;
+        return IngestResult{IngestOutcome::Duplicate, RejectReason::InvalidSymbol};
+      }
+      return reject(RejectReason::ConflictingDuplicate);
     }
   } else {
     if (st.traded) finish_day(st);
@@ -220,15 +223,24 @@ void KDataEngine::apply(SymbolState& st, int minute, const SpotFields& s) {
       st.last_bucket[idx] = static_cast<int16_t>(b);
     } else {
       // Only after advance_to() closed this bucket ahead of a straggling spot: amend the
-      // completed bar where it is.
+      // completed bar where it is.  Every later bar of the day is a flat fill (a real spot
+      // there would be newer than this one), so it moves to the new last price.
       bool inserted = false;
+      BarSeries& series = st.series[idx];
       const TimestampMs label = day_start + sched.bucket_label(k, b);
-      Bar& done = st.series[idx].find_or_insert(label, Bar{label, price, hi, lo, price, 0, 0}, &inserted);
+      Bar& done = series.find_or_insert(label, Bar{label, price, hi, lo, price, 0, 0}, &inserted);
       done.high = std::max(done.high, hi);
       done.low = std::min(done.low, lo);
       done.close = price;
       done.volume += dv;
       done.amount += da;
+      const TimestampMs last_label = day_start + sched.bucket_label(k, lb);
+      for (size_t j = static_cast<size_t>(&done - series.data()) + 1; j < series.size(); ++j) {
+        Bar& flat = series.at(j);
+        if (flat.datetime > last_label) break;
+        flat.open = flat.high = flat.low = flat.close = price;
+      }
+      bar.open = bar.high = bar.low = bar.close = price;  // the forming bar is the last flat one
     }
   }
   if (keep_day_) {
@@ -312,11 +324,11 @@ void KDataEngine::fill_completed(SymbolState& st, int completed_minutes) {
   const TradingSchedule& sched = config_.schedule;
   for (KType k : intraday_) {
     const int count = sched.buckets_per_day(k);
+    // Every bucket that has begun (its first minute is over) gets its bar, flat at the last
+    // price: for MIN that is exactly the completed minutes, and a coarser bucket already
+    // holding flat minutes has its forming bar, so coarse bars stay the MIN re-aggregation.
     int b = st.last_bucket[ktype_index(k)] + 1;
-    // A bucket is over when its last minute is; buckets are contiguous in trading minutes.
-    while (b < count && (b + 1 < count ? sched.bucket_first_minute(k, b + 1) : sched.minutes_per_day()) <=
-                            completed_minutes)
-      ++b;
+    while (b < count && sched.bucket_first_minute(k, b) < completed_minutes) ++b;
     fill_flat(st, k, b, st.last_close);
   }
 }

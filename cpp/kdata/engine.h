@@ -5,7 +5,9 @@
 //    session (opening auction and the close's grace included); "today" is the spot's own
 //    date, never the machine's clock.
 //  * Per symbol, spots must not go back in time, nor their cumulative volume/amount
-//    within a day.  A repeat of the last accepted spot is a duplicate and changes nothing.
+//    within a day.  A repeat of the last accepted spot is a duplicate and changes nothing;
+//    one with the same time and totals but other prices is rejected (prices move only by
+//    trades, so it is not newer), which keeps re-ingestion from changing any bar.
 //  * Intraday bar volume/amount are differences of the cumulative day totals.  The day's
 //    first spot, when it arrives after the first minute, is carry-in: what it had already
 //    accumulated is in the DAY bar but in no intraday bar.
@@ -40,8 +42,9 @@ enum class RejectReason : uint8_t {
   OutsideSession,       // before the opening auction, in the lunch break, after the close's grace
   OutOfOrder,           // older than the symbol's last accepted spot
   CumulativeDecreased,  // same day, lower cumulative volume or amount than already accepted
+  ConflictingDuplicate, // same time and totals as the last accepted spot, other prices: no trade can explain it
 };
-constexpr int kRejectReasonCount = 6;
+constexpr int kRejectReasonCount = 7;
 const char* reject_reason_name(RejectReason r);
 
 enum class IngestOutcome : uint8_t { Accepted, Duplicate, Rejected };
@@ -109,7 +112,9 @@ class KDataEngine {
   size_t ingest_columns(const SpotColumns& columns);
 
   // Time has reached `now` (for example, a publisher's cycle ended): every traded symbol
-  // of that day gets flat bars for the periods that ended with no spot.
+  // of that day gets flat bars, at its last price, for the minutes that ended with no spot
+  // (and a coarser period whose first minute ended gets its forming bar); symbols last
+  // seen on an earlier day get that day completed.
   void advance_to(TimestampMs now);
 
   // Adds history bars (sorted by datetime, strictly increasing).  Bars the engine already

@@ -111,8 +111,11 @@ TEST_CASE("out-of-order, decreasing and duplicate spots change nothing") {
   CHECK(e.ingest(a).outcome == IngestOutcome::Accepted);
   CHECK(e.ingest(a).outcome == IngestOutcome::Duplicate);
   auto older = spot(9, 34, 0, 10.0, 900, 9000);
-  auto r = e.ingest(older);
+  IngestResult r = e.ingest(older);
   CHECK(r.outcome == IngestOutcome::Rejected && r.reason == RejectReason::OutOfOrder);
+  auto conflicting = spot(9, 35, 0, 10.1, 1000, 10000);  // same time and totals, another price
+  r = e.ingest(conflicting);
+  CHECK(r.outcome == IngestOutcome::Rejected && r.reason == RejectReason::ConflictingDuplicate);
   auto lower = spot(9, 36, 0, 10.0, 900, 10000);
   r = e.ingest(lower);
   CHECK(r.outcome == IngestOutcome::Rejected && r.reason == RejectReason::CumulativeDecreased);

@@ -160,8 +160,9 @@ class SpotAgent:
         """The engine's bars as a read-only numpy structured array, without copying.
 
         Fields: datetime (datetime64[ms]), open, high, low, close, volume, amount.  The view
-        covers the bars that existed when it was taken; the forming bar changes in place.
-        Take a new view after ingesting to see new bars.
+        covers the bars as they were when it was taken (taking it writes the symbol's
+        forming bars out).  Ingesting later may update bars inside it only when they are
+        written out again, and never adds bars to it: take a new view after ingesting.
         """
         return self._engine.view(symbol, KType.parse(ktype).value)
 
@@ -196,12 +197,20 @@ def _floats(values: Any) -> np.ndarray:
 
 def datetime_ms(values: Any) -> np.ndarray:
     """Datetimes as int64 milliseconds of China local time (tz-aware values converted)."""
-    if isinstance(values, (pd.Series, pd.Index)) and isinstance(values.dtype, pd.DatetimeTZDtype):
-        values = values.dt.tz_convert(_CHINA_TZ) if isinstance(values, pd.Series) else values.tz_convert(_CHINA_TZ)
-        values = values.dt.tz_localize(None) if isinstance(values, pd.Series) else values.tz_localize(None)
-    arr = np.asarray(values)
-    if arr.dtype.kind == "O" or arr.dtype.kind == "U":
-        arr = pd.to_datetime(arr).to_numpy()
-    if arr.dtype.kind != "M":
-        raise TypeError(f"datetime must hold datetimes, got dtype {arr.dtype}")
-    return np.ascontiguousarray(arr.astype("datetime64[ms]").astype(np.int64))
+    if isinstance(values, np.ndarray) and values.dtype.kind == "M":
+        naive = values
+    else:
+        try:
+            index = pd.DatetimeIndex(values)
+        except (TypeError, ValueError):  # naive and aware mixed: naive means China time
+            index = pd.DatetimeIndex([_naive_china(pd.Timestamp(v)) for v in values])
+        if index.tz is not None:
+            index = index.tz_convert(_CHINA_TZ).tz_localize(None)
+        naive = index.to_numpy()
+    if naive.dtype.kind != "M":
+        raise TypeError(f"datetime must hold datetimes, got dtype {naive.dtype}")
+    return np.ascontiguousarray(naive.astype("datetime64[ms]").astype(np.int64))
+
+
+def _naive_china(ts: pd.Timestamp) -> pd.Timestamp:
+    return ts.tz_convert(_CHINA_TZ).tz_localize(None) if ts.tzinfo is not None else ts

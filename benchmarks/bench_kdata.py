@@ -1,0 +1,605 @@
+"""Benchmark: a synthetic whole market day through the K-line engine, next to pandas.
+
+Run ``python benchmarks/bench_kdata.py`` (``--quick`` for a smoke test); it prints a
+Markdown report.  benchmarks/README.md explains every row.  Nothing here asserts on
+timings: the numbers are reported, never judged pass/fail.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import gc
+import os
+import pathlib
+import platform
+import resource
+import statistics
+import sys
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import NamedTuple, TypeVar
+
+import numpy as np
+import pandas as pd
+
+import hkrt
+from hkrt import KType, Spot, SpotAgent
+from hkrt.synthetic import Push, synthetic_day
+
+DAY = dt.date(2026, 11, 20)  # a Friday and a trading day
+MIB = 1024 * 1024
+T = TypeVar("T")
+
+
+# ------------------------------------------------------------------ options and machine
+@dataclass(frozen=True)
+class Options:
+    symbols: int  # the whole market of the batch rows
+    subset: int  # symbols of the per-spot and pandas rows (the first ones of the market)
+    repeat: int  # runs per engine row; the median is reported
+
+
+def parse_options(argv: Sequence[str] | None = None) -> Options:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--symbols", type=int, help="symbols of the whole market (default 5000; 300 with --quick)")
+    parser.add_argument(
+        "--subset", type=int, help="symbols of the per-spot and pandas rows (default 500; 100 with --quick)"
+    )
+    parser.add_argument("--repeat", type=int, default=3, help="runs per engine row, median reported (default 3)")
+    parser.add_argument("--quick", action="store_true", help="a small market, for a smoke test")
+    args = parser.parse_args(argv)
+    symbols = args.symbols if args.symbols is not None else (300 if args.quick else 5000)
+    subset = args.subset if args.subset is not None else (100 if args.quick else 500)
+    if symbols < 1 or subset < 1 or args.repeat < 1:
+        parser.error("--symbols, --subset and --repeat must be at least 1")
+    return Options(symbols=symbols, subset=min(subset, symbols), repeat=args.repeat)
+
+
+def cpu_model() -> str:
+    try:
+        for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def machine_facts() -> list[str]:
+    # Affinity, not cpu_count: a container may see more CPUs than it may use.
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return [
+        f"- CPU: {cpu_model()}, {os.cpu_count()} logical CPUs ({usable} usable); every row runs on one core",
+        f"- OS: {platform.platform()}",
+        f"- Python {platform.python_version()}, numpy {np.__version__}, pandas {pd.__version__}, "
+        f"hkrt {hkrt.__version__}",
+    ]
+
+
+# ------------------------------------------------------------------------------- memory
+def rss_bytes() -> int | None:
+    """Resident set size now (Linux); None where /proc is not available."""
+    try:
+        for line in pathlib.Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def peak_rss_bytes() -> int:
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024  # macOS reports bytes, Linux KiB
+
+
+def mib(n: float | None) -> str:
+    return "n/a" if n is None else f"{n / MIB:,.1f} MiB"
+
+
+def distinct_nbytes(pushes: Sequence[Push]) -> int:
+    """Bytes of the pushes' arrays, each shared array (symbol, open) counted once."""
+    arrays = {id(a): a for p in pushes for a in p.columns().values()}
+    return sum(a.nbytes for a in arrays.values())
+
+
+# --------------------------------------------------------------------------------- data
+def generate_day(n_symbols: int) -> list[Push]:
+    """All pushes of the synthetic day, made before any timing starts."""
+    return list(synthetic_day(n_symbols, DAY))
+
+
+def first_symbols(pushes: Sequence[Push], k: int) -> list[Push]:
+    """The same day restricted to its first k symbols.
+
+    Slices (views) of the market's own pushes, not a new synthetic_day(k): the subset rows
+    then see exactly the spots the batch rows saw, so their volumes can be cross-checked.
+    """
+    return [Push(**{name: column[:k] for name, column in p.columns().items()}) for p in pushes]
+
+
+def spot_count(pushes: Sequence[Push]) -> int:
+    return sum(len(p.symbol) for p in pushes)
+
+
+def make_spots(pushes: Sequence[Push]) -> list[list[Spot]]:
+    """One list of hkrt.Spot per push, built as a feed handler would.
+
+    A push has one time and the synthetic market the same symbols in every push, so one
+    datetime object per push and one str per symbol are shared by the spots: what is
+    measured is building the Spot objects, not formatting their fields.
+    """
+    names = pushes[0].symbol.astype(str).tolist()
+    lists: list[list[Spot]] = []
+    for p in pushes:
+        when = p.datetime[0].astype(dt.datetime)
+        rows = zip(
+            names,
+            p.open.tolist(),
+            p.high.tolist(),
+            p.low.tolist(),
+            p.close.tolist(),
+            p.volume.tolist(),
+            p.amount.tolist(),
+            strict=True,
+        )
+        lists.append(
+            [Spot(s, when, open=o, high=h, low=lo, close=c, volume=v, amount=a) for s, o, h, lo, c, v, a in rows]
+        )
+    return lists
+
+
+# ------------------------------------------------------------------------ engine paths
+def replay_columns(pushes: Sequence[Push], ktypes: Iterable[str] | None = None) -> SpotAgent:
+    """The public batch path: one SpotAgent.ingest_columns call per push."""
+    agent = SpotAgent(ktypes)
+    for push in pushes:
+        agent.ingest_columns(**push.columns())
+    return agent
+
+
+RawPush = tuple[np.ndarray, ...]
+
+
+def raw_columns(pushes: Sequence[Push]) -> list[RawPush]:
+    """Pushes as the engine's own argument order, datetime as int64 milliseconds.
+
+    datetime64[ms] is already int64 milliseconds, so a view converts it for free; the raw
+    row then measures the C++ call alone, without SpotAgent's per-push conversions.
+    """
+    return [(p.symbol, p.datetime.view(np.int64), p.close, p.volume, p.amount, p.open, p.high, p.low) for p in pushes]
+
+
+def replay_raw(raw: Sequence[RawPush]) -> SpotAgent:
+    agent = SpotAgent()
+    ingest_columns = agent._engine.ingest_columns
+    for columns in raw:
+        ingest_columns(*columns)
+    return agent
+
+
+def replay_spot_lists(spot_lists: Sequence[list[Spot]]) -> SpotAgent:
+    """The per-spot path in lists: one SpotAgent.ingest call per push."""
+    agent = SpotAgent()
+    for spots in spot_lists:
+        agent.ingest(spots)
+    return agent
+
+
+def replay_spot_by_spot(spot_lists: Sequence[list[Spot]]) -> SpotAgent:
+    """One engine call per spot: the cost of crossing into C++ for every quote."""
+    agent = SpotAgent()
+    ingest_one = agent._engine.ingest_one  # bound once: the loop measures the call, not the lookup
+    for spots in spot_lists:
+        for spot in spots:
+            ingest_one(spot)
+    return agent
+
+
+def time_median(run: Callable[[], T], repeat: int) -> tuple[float, T]:
+    """Median wall time of ``repeat`` runs, and the last run's result."""
+
+    def once() -> tuple[float, T]:
+        gc.collect()  # the previous run's garbage must not be collected inside this one
+        start = time.perf_counter()
+        result = run()
+        return time.perf_counter() - start, result
+
+    seconds, result = once()
+    timings = [seconds]
+    for _ in range(repeat - 1):
+        # The previous result is released here, after the run: freeing an agent is not timed.
+        seconds, result = once()
+        timings.append(seconds)
+    return statistics.median(timings), result
+
+
+# ------------------------------------------------------------------------------ pandas
+class PandasRule(NamedTuple):
+    rule: str
+    offset: str | None = None
+
+
+# pandas equivalents of the 13 periods.  Bins are left-closed and labelled by their end,
+# like the engine's intraday bars.  pandas knows no trading sessions: the 60/120-minute
+# bins are aligned by an offset (10:30, 11:30, ...) and straddle the lunch break, and
+# pandas has no half-year rule, so two quarters stand in.  Labels of DAY and longer differ
+# from the engine's too; the rows measure the work, and only volume totals are compared.
+PANDAS_RULES: dict[KType, PandasRule] = {
+    KType.MIN: PandasRule("1min"),
+    KType.MIN3: PandasRule("3min"),
+    KType.MIN5: PandasRule("5min"),
+    KType.MIN15: PandasRule("15min"),
+    KType.MIN30: PandasRule("30min"),
+    KType.MIN60: PandasRule("60min", offset="30min"),
+    KType.HOUR2: PandasRule("120min", offset="90min"),
+    KType.DAY: PandasRule("1D"),
+    KType.WEEK: PandasRule("W-FRI"),
+    KType.MONTH: PandasRule("ME"),
+    KType.QUARTER: PandasRule("QE-DEC"),
+    KType.HALFYEAR: PandasRule("2QE-DEC"),
+    KType.YEAR: PandasRule("YE-DEC"),
+}
+REPRESENTATIVE = (
+    KType.MIN,
+    KType.MIN5,
+    KType.MIN15,
+    KType.MIN30,
+    KType.MIN60,
+    KType.DAY,
+    KType.WEEK,
+    KType.MONTH,
+)
+
+
+def pandas_ticks(pushes: Sequence[Push]) -> pd.DataFrame:
+    """The pushes as one long frame with per-spot volume and amount.
+
+    Cumulative day totals become per-spot differences within each symbol; a symbol's first
+    spot keeps its total, which is right because the day starts with the 09:25 auction.
+    """
+    frame = pd.DataFrame(
+        {
+            "symbol": np.concatenate([p.symbol for p in pushes]).astype(str),
+            "datetime": np.concatenate([p.datetime for p in pushes]),
+            "close": np.concatenate([p.close for p in pushes]),
+            "volume": np.concatenate([p.volume for p in pushes]),
+            "amount": np.concatenate([p.amount for p in pushes]),
+        }
+    )
+    totals = frame[["volume", "amount"]]
+    per_spot = frame.groupby("symbol")[["volume", "amount"]].diff().fillna(totals)
+    return frame.assign(volume=per_spot["volume"], amount=per_spot["amount"])
+
+
+def pandas_bars(ticks: pd.DataFrame, rule: PandasRule) -> pd.DataFrame:
+    """Per-symbol OHLC of close, and summed volume and amount, for one rule."""
+    kwargs = {} if rule.offset is None else {"offset": rule.offset}
+    resampler = ticks.groupby("symbol").resample(rule.rule, closed="left", label="right", on="datetime", **kwargs)
+    return resampler["close"].ohlc().join(resampler[["volume", "amount"]].sum())
+
+
+@dataclass(frozen=True)
+class PandasTimings:
+    prepare: float  # building the frame and the per-spot differences, shared by every rule
+    per_rule: dict[KType, float]
+    minute_volume: float  # volume summed over all 1-minute bars, for the cross-check
+
+    def seconds(self, ktypes: Iterable[KType]) -> float:
+        return self.prepare + sum(self.per_rule[k] for k in ktypes)
+
+
+def time_pandas(pushes: Sequence[Push]) -> PandasTimings:
+    """One pass: prepare once, then every rule, each timed on its own.
+
+    The 13-rule, 8-rule and 1-minute rows are sums of these timings, so pandas runs once
+    (it is by far the slowest part of the benchmark).
+    """
+    gc.collect()
+    start = time.perf_counter()
+    ticks = pandas_ticks(pushes)
+    prepare = time.perf_counter() - start
+    per_rule: dict[KType, float] = {}
+    minute_volume = float("nan")
+    for ktype, rule in PANDAS_RULES.items():
+        start = time.perf_counter()
+        bars = pandas_bars(ticks, rule)
+        per_rule[ktype] = time.perf_counter() - start
+        if ktype is KType.MIN:
+            minute_volume = float(bars["volume"].sum())
+    return PandasTimings(prepare=prepare, per_rule=per_rule, minute_volume=minute_volume)
+
+
+# ------------------------------------------------------------------------ cross-checks
+def volume_sum(agent: SpotAgent, symbols: Iterable[str], ktype: str) -> float:
+    """Volume of all bars of one period over the given symbols (reading flushes the engine)."""
+    return float(sum(agent._engine.bars(s, ktype)["volume"].sum() for s in symbols))
+
+
+def check_line(label: str, values: dict[str, float]) -> str:
+    # Volumes are whole shares in doubles, far below 2**53: sums are exact, so compare exactly.
+    shown = ", ".join(f"{name} {value:,.0f}" for name, value in values.items())
+    verdict = "cross-check OK" if len(set(values.values())) == 1 else "cross-check MISMATCH"
+    return f"- {verdict}: {label}: {shown}"
+
+
+def stats_line(label: str, agent: SpotAgent, expected: int) -> str:
+    s = agent.stats()
+    verdict = "OK" if s["accepted"] == expected and s["rejected_total"] == 0 else "UNEXPECTED"
+    return (
+        f"- counters {verdict}: {label}: accepted {s['accepted']:,} of {expected:,} spots, "
+        f"rejected {s['rejected_total']:,}, duplicates {s['duplicates']:,}, carry-in {s['carry_in']:,}, "
+        f"filled bars {s['filled_bars']:,}, symbols {s['symbols']:,}"
+    )
+
+
+# ---------------------------------------------------------------------------- the table
+ALL_13 = "all 13 (MIN..YEAR)"
+
+
+@dataclass(frozen=True)
+class Row:
+    path: str
+    symbols: int
+    spots: int
+    produces: str
+    seconds: float
+    compare: bool = True  # False for rows that build no bars (the ratio would mean nothing)
+
+    @property
+    def rate(self) -> float:
+        return self.spots / self.seconds
+
+
+def markdown_table(rows: Sequence[Row], baseline: Row) -> str:
+    header = (
+        "| Path | Symbols | Spots | KTypes produced | Seconds | Spots/s "
+        "| × pandas 13-period-equivalent baseline |\n"
+        "|---|---:|---:|---|---:|---:|---:|"
+    )
+    lines = [header]
+    for r in rows:
+        ratio = f"{r.rate / baseline.rate:,.1f}×" if r.compare else "—"
+        lines.append(
+            f"| {r.path} | {r.symbols:,} | {r.spots:,} | {r.produces} | {r.seconds:,.3f} "
+            f"| {r.rate / 1e6:,.2f} M | {ratio} |"
+        )
+    return "\n".join(lines)
+
+
+def goal_line(goal: str, measured: str, met: bool) -> str:
+    return f"- {goal}: {measured} — {'met' if met else 'NOT met'}"
+
+
+# ------------------------------------------------------------------------ measurements
+@dataclass(frozen=True)
+class Reference:
+    """The market's first replay, untimed: what it leaves is measured and cross-checked."""
+
+    agent: SpotAgent
+    rss_before: int | None
+    rss_after: int | None
+    min_volume: float
+    day_volume: float
+    memory_bytes: int
+
+
+def replay_reference(market: Sequence[Push]) -> Reference:
+    # It also warms caches and the allocator for the timed runs, and it is measured for
+    # memory before other agents churn the heap (freed bar buffers are not all returned
+    # to the OS, which would blur later RSS deltas).
+    gc.collect()
+    rss_before = rss_bytes()
+    agent = replay_columns(market)
+    rss_after = rss_bytes()
+    min_volume = volume_sum(agent, agent.symbols, "MIN")
+    day_volume = volume_sum(agent, agent.symbols, "DAY")
+    # After the reads above, which wrote every forming bar, DAY..YEAR included, to its series.
+    memory = agent._engine.memory_bytes()
+    return Reference(agent, rss_before, rss_after, min_volume, day_volume, memory)
+
+
+class BatchRows(NamedTuple):
+    columns: Row
+    raw: Row
+    min_only: Row
+
+
+def measure_batch(market: Sequence[Push], repeat: int) -> BatchRows:
+    n_symbols, spots = len(market[0].symbol), spot_count(market)
+    raw = raw_columns(market)
+    return BatchRows(
+        columns=Row(
+            "batch: `agent.ingest_columns(**push.columns())` per push",
+            n_symbols,
+            spots,
+            ALL_13,
+            time_median(lambda: replay_columns(market), repeat)[0],
+        ),
+        raw=Row(
+            "batch raw: `agent._engine.ingest_columns(...)`, int64 ms",
+            n_symbols,
+            spots,
+            ALL_13,
+            time_median(lambda: replay_raw(raw), repeat)[0],
+        ),
+        min_only=Row(
+            "batch, MIN only: `SpotAgent(['MIN']).ingest_columns`",
+            n_symbols,
+            spots,
+            "MIN",
+            time_median(lambda: replay_columns(market, ["MIN"]), repeat)[0],
+        ),
+    )
+
+
+class PerSpotRows(NamedTuple):
+    creation: Row
+    lists: Row
+    one_by_one: Row
+
+
+def measure_per_spot(subset: Sequence[Push], repeat: int) -> tuple[PerSpotRows, SpotAgent]:
+    """The Spot-object paths, and the agent of the list path for the cross-check."""
+    n_symbols, spots = len(subset[0].symbol), spot_count(subset)
+    creation_seconds, spot_lists = time_median(lambda: make_spots(subset), 1)  # slow, and not the engine
+    lists_seconds, list_agent = time_median(lambda: replay_spot_lists(spot_lists), repeat)
+    one_seconds, _ = time_median(lambda: replay_spot_by_spot(spot_lists), repeat)
+    rows = PerSpotRows(
+        creation=Row(
+            "creating the `hkrt.Spot` objects (input only)", n_symbols, spots, "—", creation_seconds, compare=False
+        ),
+        lists=Row("per-spot: `agent.ingest(list_of_spots)` per push", n_symbols, spots, ALL_13, lists_seconds),
+        one_by_one=Row("per-spot: `agent._engine.ingest_one(spot)` per spot", n_symbols, spots, ALL_13, one_seconds),
+    )
+    return rows, list_agent
+
+
+class PandasRows(NamedTuple):
+    all_periods: Row  # the baseline of the ratio column
+    representative: Row
+    minute: Row
+
+
+def pandas_rows(timings: PandasTimings, subset: Sequence[Push]) -> PandasRows:
+    n_symbols, spots = len(subset[0].symbol), spot_count(subset)
+    return PandasRows(
+        all_periods=Row(
+            "pandas: groupby/resample, 13 period equivalents",
+            n_symbols,
+            spots,
+            "13 equivalents (1min..YE)",
+            timings.seconds(PANDAS_RULES),
+        ),
+        representative=Row(
+            "pandas: groupby/resample, 8 representative rules",
+            n_symbols,
+            spots,
+            " ".join(k.value for k in REPRESENTATIVE),
+            timings.seconds(REPRESENTATIVE),
+        ),
+        minute=Row("pandas: groupby/resample, 1 min only", n_symbols, spots, "MIN", timings.seconds([KType.MIN])),
+    )
+
+
+# ------------------------------------------------------------------------------ report
+def print_workload(opts: Options, market: Sequence[Push], subset: Sequence[Push], generation_seconds: float) -> None:
+    print("# hkrt K-line benchmark\n")
+    print("\n".join(machine_facts()))
+    print(
+        f"\nWorkload: synthetic market day {DAY} (a Friday): the 09:25 auction, then a push every 3 s "
+        f"= {len(market):,} spots per symbol. Batch rows: {opts.symbols:,} symbols = {spot_count(market):,} "
+        f"spots. Per-spot and pandas rows: the first {opts.subset:,} of those symbols = {spot_count(subset):,} "
+        f"spots (rates are per spot, so they compare). Engine rows: median of {opts.repeat} run(s), each with "
+        f"a fresh SpotAgent; Spot creation and pandas: one run. Pushes pre-generated in "
+        f"{generation_seconds:.1f} s (untimed).\n"
+    )
+
+
+def print_replay(batch: BatchRows, repeat: int) -> None:
+    print("\n## Whole-day replay\n")
+    print(
+        f"- {batch.columns.symbols:,} symbols, {batch.columns.spots:,} spots through all 13 ktypes: "
+        f"{batch.columns.seconds:.2f} s with `agent.ingest_columns`, {batch.raw.seconds:.2f} s with the raw "
+        f"engine call (median of {repeat})"
+    )
+
+
+def print_cross_checks(
+    market: Sequence[Push],
+    subset: Sequence[Push],
+    reference: Reference,
+    list_agent: SpotAgent,
+    pandas: PandasTimings,
+) -> None:
+    n_market, n_subset = len(market[0].symbol), len(subset[0].symbol)
+    names = subset[0].symbol.astype(str).tolist()
+    print("\n## Cross-checks\n")
+    print(stats_line(f"market agent ({n_market:,} symbols)", reference.agent, spot_count(market)))
+    print(stats_line(f"per-spot list agent ({n_subset:,} symbols)", list_agent, spot_count(subset)))
+    # The day opens with the 09:25 auction, so there is no carry-in and the intraday bars
+    # hold the day's whole volume.
+    market_totals = {
+        "engine MIN bars": reference.min_volume,
+        "engine DAY bars": reference.day_volume,
+        "last push's cumulative volume": float(market[-1].volume.sum()),
+    }
+    print(check_line(f"volume over {n_market:,} symbols", market_totals))
+    subset_totals = {
+        "engine MIN bars (batch)": volume_sum(reference.agent, names, "MIN"),
+        "engine MIN bars (per-spot)": volume_sum(list_agent, names, "MIN"),
+        "pandas 1-min bars": pandas.minute_volume,
+    }
+    print(check_line(f"volume over the first {n_subset:,} symbols", subset_totals))
+
+
+def print_memory(market: Sequence[Push], reference: Reference, rss_start: int | None) -> None:
+    growth = (
+        None
+        if reference.rss_before is None or reference.rss_after is None
+        else (reference.rss_after - reference.rss_before)
+    )
+    print("\n## Memory\n")
+    print(f"- engine `memory_bytes()` after the {len(market[0].symbol):,}-symbol day: {mib(reference.memory_bytes)}")
+    print(
+        f"- process RSS around that replay: {mib(reference.rss_before)} before, {mib(reference.rss_after)} after "
+        f"(+{mib(growth)})"
+    )
+    print(
+        f"- process RSS at start: {mib(rss_start)}; the pre-generated pushes hold {mib(distinct_nbytes(market))}; "
+        f"peak RSS of the whole run: {mib(peak_rss_bytes())}"
+    )
+
+
+def print_goals(batch: BatchRows, per_spot: PerSpotRows, reference: Reference) -> None:
+    print("\n## Goals (reported, not asserted)\n")
+    print(
+        goal_line(
+            "batch path ≥ 10 M spots/s into all 13 ktypes",
+            f"{batch.columns.rate / 1e6:.2f} M",
+            batch.columns.rate >= 10e6,
+        )
+    )
+    print(
+        goal_line(
+            "per-spot path (`agent.ingest`) ≥ 1 M spots/s",
+            f"{per_spot.lists.rate / 1e6:.2f} M",
+            per_spot.lists.rate >= 1e6,
+        )
+    )
+    print(
+        goal_line(
+            f"engine memory < 256 MiB for 5,000 symbols (this run: {batch.columns.symbols:,})",
+            mib(reference.memory_bytes),
+            reference.memory_bytes < 256 * MIB,
+        )
+    )
+
+
+# ---------------------------------------------------------------------------------- main
+def main(argv: Sequence[str] | None = None) -> None:
+    opts = parse_options(argv)
+    rss_start = rss_bytes()
+    start = time.perf_counter()
+    market = generate_day(opts.symbols)
+    generation_seconds = time.perf_counter() - start
+    subset = first_symbols(market, opts.subset)
+
+    reference = replay_reference(market)
+    batch = measure_batch(market, opts.repeat)
+    per_spot, list_agent = measure_per_spot(subset, opts.repeat)
+    pandas = time_pandas(subset)
+    baseline = pandas_rows(pandas, subset)
+
+    print_workload(opts, market, subset, generation_seconds)
+    print(markdown_table([*batch, *per_spot, *baseline], baseline.all_periods))
+    print_replay(batch, opts.repeat)
+    print_cross_checks(market, subset, reference, list_agent, pandas)
+    print_memory(market, reference, rss_start)
+    print_goals(batch, per_spot, reference)
+
+
+if __name__ == "__main__":
+    main()
