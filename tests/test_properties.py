@@ -98,7 +98,11 @@ def coarse_label(min_label: pd.Timestamp, minutes: int) -> pd.Timestamp:
 
 def reaggregate(mins: pd.DataFrame, minutes: int) -> pd.DataFrame:
     labels = [coarse_label(ts, minutes) for ts in mins.index]
-    grouped = mins.groupby(pd.DatetimeIndex(labels, name="datetime", dtype="datetime64[ns]"), sort=True)
+    return ohlcv(mins.groupby(pd.DatetimeIndex(labels, name="datetime", dtype="datetime64[ns]"), sort=True))
+
+
+def ohlcv(grouped) -> pd.DataFrame:
+    """The standard bar aggregation: first open, max high, min low, last close, sums."""
     return pd.DataFrame(
         {
             "open": grouped.open.first(),
@@ -275,16 +279,7 @@ def test_longer_periods_aggregate_day_bars(days: list[dt.date], quotes: list[tup
             grouped = daily.groupby(label)
         else:
             grouped = daily.resample(rule, closed="right", label="right")
-        want = pd.DataFrame(
-            {
-                "open": grouped.open.first(),
-                "high": grouped.high.max(),
-                "low": grouped.low.min(),
-                "close": grouped.close.last(),
-                "volume": grouped.volume.sum(),
-                "amount": grouped.amount.sum(),
-            }
-        ).dropna()
+        want = ohlcv(grouped).dropna()
         want.index.name = "datetime"
         got = agent.kdata("SH600000", k)
         pd.testing.assert_frame_equal(got, want, check_freq=False, check_index_type=False, rtol=1e-12)
