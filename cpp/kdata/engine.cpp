@@ -45,7 +45,9 @@ struct KDataEngine::SymbolState {
   bool carry = false;   // the day's first spot came after the first minute
   bool traded = false;  // today's bars exist
   bool dirty = false;   // forming bars changed since they were last written to the series
+  bool day_reported = false;  // DAY (and ending periods) reported complete
   std::array<int16_t, kIntradayCount> last_bucket{};  // today's newest intraday bucket, -1 before
+  std::array<int16_t, kIntradayCount> reported{};     // today's last bucket reported complete
   Bar day_bar{};
   // The forming bar of each intraday period.  It is written to its series when it
   // completes or when someone reads the series (flush), not on every spot: that keeps a
@@ -146,7 +148,9 @@ IngestResult KDataEngine::process(uint32_t key, const SpotFields& s) {
 void KDataEngine::start_day(SymbolState& st, DayNumber day, int minute, const SpotFields& s) {
   st.day = day;
   st.traded = false;
+  st.day_reported = false;
   st.last_bucket.fill(-1);
+  st.reported.fill(-1);
   st.bases_day = INT64_MIN;
   st.last_ts = INT64_MIN;
   st.last_close = st.last_high = st.last_low = 0;
@@ -212,8 +216,10 @@ void KDataEngine::apply(SymbolState& st, int minute, const SpotFields& s) {
       if (lb >= 0) {
         st.series[idx].upsert(bar);  // the previous bar is complete
         if (fill) fill_flat(st, k, b, prev_close);
+        report_intraday(st, k, b - 1);
       } else {
         st.series[idx].reserve(st.series[idx].size() + static_cast<size_t>(sched.buckets_per_day(k)));
+        st.reported[idx] = static_cast<int16_t>(b - 1);  // nothing before the day's first bar
       }
       double open = lb < 0 ? first_open : price;
       // Minutes of this bucket before the spot were filled flat at the last price, so the
@@ -225,6 +231,7 @@ void KDataEngine::apply(SymbolState& st, int minute, const SpotFields& s) {
       // Only after advance_to() closed this bucket ahead of a straggling spot: amend the
       // completed bar where it is.  Every later bar of the day is a flat fill (a real spot
       // there would be newer than this one), so it moves to the new last price.
+      if (b <= st.reported[idx]) ++stats_.amended_bars;
       bool inserted = false;
       BarSeries& series = st.series[idx];
       const TimestampMs label = day_start + sched.bucket_label(k, b);
@@ -279,8 +286,54 @@ void KDataEngine::flush(SymbolState& st) {
 }
 
 void KDataEngine::finish_day(SymbolState& st) {
+  close_through(st, kMsPerDay);
+  report_day(st);
+}
+
+void KDataEngine::report_intraday(SymbolState& st, KType k, int through) {
+  const int idx = ktype_index(k);
+  if (through <= st.reported[idx]) return;
+  if (sink_) {
+    // The bars of buckets reported+1..through are the newest of the series.
+    const BarSeries& series = st.series[idx];
+    const TimestampMs day_start = start_of_day(st.day);
+    const TimestampMs first = day_start + config_.schedule.bucket_label(k, st.reported[idx] + 1);
+    const TimestampMs last = day_start + config_.schedule.bucket_label(k, through);
+    size_t j = series.size();
+    while (j > 0 && series[j - 1].datetime >= first) --j;
+    for (; j < series.size() && series[j].datetime <= last; ++j)
+      sink_->push_back(CompletedBar{st.symbol.key(), k, series[j]});
+  }
+  st.reported[idx] = static_cast<int16_t>(through);
+}
+
+DayNumber KDataEngine::next_trading_day(DayNumber day) const {
+  DayNumber next = day + 1;
+  for (int i = 0; i < 366 && !config_.calendar.is_trading_day(next); ++i) ++next;
+  return next;
+}
+
+void KDataEngine::report_day(SymbolState& st) {
+  if (st.day_reported || !st.traded || !keep_day_) return;
   flush(st);
-  if (config_.fill_empty_bars) fill_completed(st, config_.schedule.minutes_per_day());
+  st.day_reported = true;
+  if (!sink_) return;
+  sink_->push_back(CompletedBar{st.symbol.key(), KType::DAY, st.day_bar});
+  if (multi_day_.empty()) return;
+  // A longer period is complete when the next trading day belongs to another one.
+  const DayNumber next = next_trading_day(st.day);
+  for (KType k : multi_day_) {
+    if (period_label(k, next) == period_label(k, st.day)) continue;
+    const BarSeries& series = st.series[ktype_index(k)];
+    const TimestampMs label = start_of_day(period_label(k, st.day));
+    for (size_t j = series.size(); j > 0; --j) {
+      if (series[j - 1].datetime == label) {
+        sink_->push_back(CompletedBar{st.symbol.key(), k, series[j - 1]});
+        break;
+      }
+      if (series[j - 1].datetime < label) break;
+    }
+  }
 }
 
 void KDataEngine::recompute_period_bases(SymbolState& st) {
@@ -319,64 +372,76 @@ void KDataEngine::fill_flat(SymbolState& st, KType k, int bucket_exclusive, doub
   st.last_bucket[idx] = static_cast<int16_t>(bucket_exclusive - 1);
 }
 
-void KDataEngine::fill_completed(SymbolState& st, int completed_minutes) {
+void KDataEngine::close_through(SymbolState& st, int64_t t) {
   flush(st);
   const TradingSchedule& sched = config_.schedule;
+  const int elapsed = t >= kMsPerDay ? sched.minutes_per_day() : sched.elapsed_minutes(t);
+  const int completed = t >= kMsPerDay ? sched.minutes_per_day() : sched.completed_minutes(t);
   for (KType k : intraday_) {
+    const int idx = ktype_index(k);
     const int count = sched.buckets_per_day(k);
-    // Every bucket that has begun (its first minute is over) gets its bar, flat at the last
-    // price: for MIN that is exactly the completed minutes, and a coarser bucket already
-    // holding flat minutes has its forming bar, so coarse bars stay the MIN re-aggregation.
-    int b = st.last_bucket[ktype_index(k)] + 1;
-    while (b < count && sched.bucket_first_minute(k, b) < completed_minutes) ++b;
-    fill_flat(st, k, b, st.last_close);
+    if (st.last_bucket[idx] < 0) continue;
+    if (config_.fill_empty_bars) {
+      // Every bucket that has begun (its first minute is over) gets its bar, flat at the
+      // last price: for MIN that is exactly the elapsed minutes, and a coarser bucket
+      // already holding flat minutes has its forming bar, so coarse bars stay the MIN
+      // re-aggregation.
+      int b = st.last_bucket[idx] + 1;
+      while (b < count && sched.bucket_first_minute(k, b) < elapsed) ++b;
+      fill_flat(st, k, b, st.last_close);
+    }
+    int through = st.reported[idx];
+    while (through + 1 < count && sched.bucket_end_minute(k, through + 1) <= completed) ++through;
+    report_intraday(st, k, std::min<int>(through, st.last_bucket[idx]));
   }
 }
 
-void KDataEngine::advance_to(TimestampMs now) {
+void KDataEngine::advance_to(TimestampMs now, CompletedBars* completed) {
   std::lock_guard<std::mutex> lock(mutex_);
-  if (!config_.fill_empty_bars) return;
+  sink_ = completed;
   const DayNumber day = day_of(now);
   const int64_t t = now - start_of_day(day);
-  int completed = 0;  // trading minutes of `day` that have ended by `now`
-  for (const Session& s : config_.schedule.sessions()) {
-    if (t >= s.close_ms)
-      completed += static_cast<int>((s.close_ms - s.open_ms) / kMsPerMinute);
-    else if (t > s.open_ms)
-      completed += static_cast<int>((t - s.open_ms) / kMsPerMinute);
-  }
+  const bool day_over = t >= config_.schedule.day_close_ms();
   for (auto& st : states_) {
-    if (!st->traded) continue;
-    if (st->day == day)
-      fill_completed(*st, completed);
-    else if (st->day < day)
+    if (!st->traded || st->day > day) continue;
+    if (st->day < day || day_over)
       finish_day(*st);
+    else
+      close_through(*st, t);
   }
+  sink_ = nullptr;
 }
 
-IngestResult KDataEngine::ingest(const Spot& spot) {
+IngestResult KDataEngine::ingest(const Spot& spot, CompletedBars* completed) {
   std::lock_guard<std::mutex> lock(mutex_);
-  return process(spot.symbol.key(), fields_of(spot));
+  sink_ = completed;
+  const IngestResult r = process(spot.symbol.key(), fields_of(spot));
+  sink_ = nullptr;
+  return r;
 }
 
-size_t KDataEngine::ingest(const Spot* const* spots, size_t n) {
+size_t KDataEngine::ingest(const Spot* const* spots, size_t n, CompletedBars* completed) {
   std::lock_guard<std::mutex> lock(mutex_);
+  sink_ = completed;
   size_t accepted = 0;
   for (size_t i = 0; i < n; ++i) {
     const Spot& s = *spots[i];
     accepted += process(s.symbol.key(), fields_of(s)).outcome == IngestOutcome::Accepted;
   }
+  sink_ = nullptr;
   return accepted;
 }
 
-size_t KDataEngine::ingest_columns(const SpotColumns& c) {
+size_t KDataEngine::ingest_columns(const SpotColumns& c, CompletedBars* completed) {
   std::lock_guard<std::mutex> lock(mutex_);
+  sink_ = completed;
   size_t accepted = 0;
   for (size_t i = 0; i < c.n; ++i) {
     const SpotFields f{c.datetime[i], c.open ? c.open[i] : 0.0, c.high ? c.high[i] : 0.0, c.low ? c.low[i] : 0.0,
                        c.close[i],    c.volume[i],             c.amount[i]};
     accepted += process(c.symbol_keys[i], f).outcome == IngestOutcome::Accepted;
   }
+  sink_ = nullptr;
   return accepted;
 }
 

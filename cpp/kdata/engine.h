@@ -61,6 +61,7 @@ struct EngineStats {
   std::array<uint64_t, kRejectReasonCount> rejected{};
   uint64_t carry_in = 0;      // symbol-days whose first spot came after the first minute
   uint64_t filled_bars = 0;   // flat bars created for periods without spots
+  uint64_t amended_bars = 0;  // completed bars a late spot changed afterwards (advance_to ran ahead)
   uint64_t symbols = 0;
   uint64_t rejected_total() const {
     uint64_t n = 0;
@@ -92,6 +93,16 @@ struct SpotColumns {
 };
 constexpr uint32_t kInvalidSymbolKey = 0xFFFFFFFFu;
 
+// A bar that is final: no spot can change it any more (a later bucket began, or
+// advance_to() passed its end, grace included).  WEEK..YEAR complete with the last
+// trading day of their period, DAY with its day.
+struct CompletedBar {
+  uint32_t symbol_key;
+  KType ktype;
+  Bar bar;
+};
+using CompletedBars = std::vector<CompletedBar>;
+
 // Carry-in of one symbol-day: what had traded before the first spot the engine saw.
 struct CarryIn {
   DayNumber day;
@@ -106,16 +117,17 @@ class KDataEngine {
   KDataEngine(const KDataEngine&) = delete;
   KDataEngine& operator=(const KDataEngine&) = delete;
 
-  IngestResult ingest(const Spot& spot);
+  // Every ingest/advance call appends the bars it completed to `completed` when given.
+  IngestResult ingest(const Spot& spot, CompletedBars* completed = nullptr);
   // Ingests spots[0..n) in order; returns how many were accepted.
-  size_t ingest(const Spot* const* spots, size_t n);
-  size_t ingest_columns(const SpotColumns& columns);
+  size_t ingest(const Spot* const* spots, size_t n, CompletedBars* completed = nullptr);
+  size_t ingest_columns(const SpotColumns& columns, CompletedBars* completed = nullptr);
 
   // Time has reached `now` (for example, a publisher's cycle ended): every traded symbol
   // of that day gets flat bars, at its last price, for the minutes that ended with no spot
   // (and a coarser period whose first minute ended gets its forming bar); symbols last
   // seen on an earlier day get that day completed.
-  void advance_to(TimestampMs now);
+  void advance_to(TimestampMs now, CompletedBars* completed = nullptr);
 
   // Adds history bars (sorted by datetime, strictly increasing).  Bars the engine already
   // holds win over history bars with the same label.
@@ -143,7 +155,10 @@ class KDataEngine {
   void start_day(SymbolState& st, DayNumber day, int minute, const SpotFields& s);
   void apply(SymbolState& st, int minute, const SpotFields& s);
   void fill_flat(SymbolState& st, KType k, int bucket_exclusive, double price);
-  void fill_completed(SymbolState& st, int completed_minutes);
+  void close_through(SymbolState& st, int64_t ms_of_day);  // fill and complete what is over by then
+  void report_intraday(SymbolState& st, KType k, int through_bucket);
+  void report_day(SymbolState& st);
+  DayNumber next_trading_day(DayNumber day) const;
   void flush(SymbolState& st);       // write forming bars (and derived DAY..YEAR) to the series
   void finish_day(SymbolState& st);  // the day is over: flush and fill its remaining minutes
   void recompute_period_bases(SymbolState& st);
@@ -160,6 +175,7 @@ class KDataEngine {
   std::array<std::vector<int32_t>, kMarketCount> index_;
   std::vector<std::unique_ptr<SymbolState>> states_;
 
+  CompletedBars* sink_ = nullptr;  // where the current call reports completed bars
   DayNumber calendar_cache_day_ = INT64_MIN;
   bool calendar_cache_open_ = false;
   EngineStats stats_;

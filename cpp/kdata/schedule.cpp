@@ -1,5 +1,6 @@
 #include "schedule.h"
 
+#include <algorithm>
 #include <stdexcept>
 #include <string>
 
@@ -55,6 +56,29 @@ int TradingSchedule::trading_minute(int64_t t) const {
     }
   }
   return kOutside;
+}
+
+int TradingSchedule::elapsed_minutes(int64_t t) const {
+  int done = 0;
+  for (const Session& s : sessions_) {
+    if (t >= s.close_ms)
+      done += static_cast<int>((s.close_ms - s.open_ms) / kMsPerMinute);
+    else if (t > s.open_ms)
+      done += static_cast<int>((t - s.open_ms) / kMsPerMinute);
+  }
+  return done;
+}
+
+int TradingSchedule::completed_minutes(int64_t t) const {
+  int done = 0;
+  for (const Session& s : sessions_) {
+    const int length = static_cast<int>((s.close_ms - s.open_ms) / kMsPerMinute);
+    if (t >= s.close_ms + grace_ms_)
+      done += length;
+    else if (t > s.open_ms)
+      done += std::min(length - 1, static_cast<int>((t - s.open_ms) / kMsPerMinute));
+  }
+  return done;
 }
 
 DayNumber period_start(KType k, DayNumber day) {

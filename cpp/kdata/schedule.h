@@ -39,6 +39,18 @@ class TradingSchedule {
   }
 
   int minutes_per_day() const { return minutes_per_day_; }
+  // Trading minutes whose wall-clock time is over at `ms_of_day`.
+  int elapsed_minutes(int64_t ms_of_day) const;
+  // Trading minutes that are final at `ms_of_day`: as elapsed_minutes, except that a
+  // session's last minute stays open through the grace after its close (spots stamped
+  // in the grace still belong to it).
+  int completed_minutes(int64_t ms_of_day) const;
+  // The day's trading is final: the last session's close plus grace.
+  int64_t day_close_ms() const { return sessions_.back().close_ms + grace_ms_; }
+  // The trading minute after a bar's last minute (minutes_per_day for the day's last bar).
+  int bucket_end_minute(KType k, int bucket) const {
+    return bucket + 1 < buckets_per_day(k) ? bucket_first_minute(k, bucket + 1) : minutes_per_day_;
+  }
   // Bar index within the day for a trading minute and an intraday period.
   int bucket(KType k, int minute) const { return bucket_of_minute_[ktype_index(k)][minute]; }
   int buckets_per_day(KType k) const { return static_cast<int>(bucket_label_ms_[ktype_index(k)].size()); }

@@ -1,3 +1,4 @@
+#include <string>
 #include <vector>
 
 #include "check.h"
@@ -236,6 +237,80 @@ TEST_CASE("a shared buffer survives growth of its series") {
   }
   CHECK_EQ((*shared.first)[0].datetime, at(9, 31));
   CHECK_EQ(e.bars(kSym, KType::MIN).size(), 30u);
+}
+
+namespace {
+std::vector<std::string> labels_of(const CompletedBars& done, KType k) {
+  std::vector<std::string> out;
+  for (const CompletedBar& c : done)
+    if (c.ktype == k) out.push_back(format_timestamp(c.bar.datetime).substr(11, 5));
+  return out;
+}
+}  // namespace
+
+TEST_CASE("a bar completes when a later bucket begins; skipped minutes complete flat") {
+  KDataEngine e(config({KType::MIN, KType::MIN5}));
+  CompletedBars done;
+  e.ingest(spot(9, 30, 10, 10.0, 100, 1000), &done);
+  e.ingest(spot(9, 30, 50, 10.1, 200, 2010), &done);
+  CHECK(done.empty());
+  e.ingest(spot(9, 33, 10, 10.2, 300, 3030), &done);
+  CHECK(labels_of(done, KType::MIN) == (std::vector<std::string>{"09:31", "09:32", "09:33"}));
+  CHECK(labels_of(done, KType::MIN5).empty());
+  CHECK_EQ(done[0].bar.volume, 200.0);
+  CHECK_EQ(done[0].symbol_key, kSym.key());
+  CHECK_EQ(done[1].bar.close, 10.1);  // flat at the last price
+}
+
+TEST_CASE("advance_to completes a session's last bar only after the grace") {
+  KDataEngine e(config({KType::MIN, KType::MIN30, KType::HOUR2}));
+  CompletedBars done;
+  e.ingest(spot(11, 29, 10, 10.0, 100, 1000), &done);
+  e.advance_to(at(11, 30), &done);
+  CHECK(done.empty());  // 11:30:00-11:30:30 spots still belong to the 11:30 bar
+  e.ingest(spot(11, 30, 20, 10.1, 150, 1505), &done);
+  e.advance_to(at(11, 30) + 30 * kMsPerSecond, &done);
+  CHECK(labels_of(done, KType::MIN) == (std::vector<std::string>{"11:30"}));
+  CHECK(labels_of(done, KType::MIN30) == (std::vector<std::string>{"11:30"}));
+  CHECK(labels_of(done, KType::HOUR2) == (std::vector<std::string>{"11:30"}));
+  CHECK_EQ(done[0].bar.volume, 50.0);  // the grace spot is in it (100 is carry-in)
+  done.clear();
+  e.advance_to(at(11, 31), &done);
+  e.advance_to(at(13, 0), &done);
+  CHECK(done.empty());  // nothing reported twice
+}
+
+TEST_CASE("DAY completes with the day; WEEK and MONTH with the last trading day of their period") {
+  KDataEngine e(config({KType::DAY, KType::WEEK, KType::MONTH}));
+  CompletedBars done;
+  const DayNumber thu = days_from_civil(2026, 11, 19), fri = thu + 1;
+  e.ingest(spot(10, 0, 0, 10.0, 100, 1000, 10.0, 0, 0, thu), &done);
+  e.advance_to(at(15, 0, thu) + 30 * kMsPerSecond, &done);
+  CHECK_EQ(done.size(), 1u);  // DAY only: Friday is in the same week
+  CHECK(done[0].ktype == KType::DAY);
+  e.ingest(spot(10, 0, 0, 10.5, 300, 3100, 10.2, 0, 0, fri), &done);
+  e.advance_to(at(9, 0, fri + 3), &done);  // Monday: Friday ended the week
+  CHECK_EQ(done.size(), 3u);
+  CHECK(done[1].ktype == KType::DAY && done[2].ktype == KType::WEEK);
+  CHECK_EQ(done[2].bar.volume, 400.0);
+  done.clear();
+  const DayNumber nov30 = days_from_civil(2026, 11, 30);  // a Monday, the last trading day of November
+  e.ingest(spot(10, 0, 0, 10.0, 100, 1000, 10.0, 0, 0, nov30), &done);
+  e.advance_to(at(15, 1, nov30), &done);
+  CHECK_EQ(done.size(), 2u);
+  CHECK(done[1].ktype == KType::MONTH);
+  CHECK_EQ(done[1].bar.datetime, start_of_day(nov30));
+  CHECK_EQ(done[1].bar.volume, 500.0);
+}
+
+TEST_CASE("a straggler that amends a completed bar is counted") {
+  KDataEngine e(config({KType::MIN}));
+  CompletedBars done;
+  e.ingest(spot(9, 30, 10, 10.0, 100, 1000), &done);
+  e.advance_to(at(9, 33), &done);
+  CHECK_EQ(done.size(), 3u);
+  e.ingest(spot(9, 31, 30, 10.1, 150, 1505), &done);
+  CHECK_EQ(e.stats().amended_bars, 1u);
 }
 
 TEST_MAIN()
