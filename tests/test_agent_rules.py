@@ -296,7 +296,9 @@ class TestValuesAndSymbols:
     def test_unsupported_input_is_a_type_error(self) -> None:
         agent = hkrt.SpotAgent()
         with pytest.raises(TypeError):
-            agent.ingest(b"\x00\x01")
+            agent.ingest("SH600000")
+        assert agent.ingest(b"\x00\x01") == 0  # bytes are a wire message: a bad one is counted, not raised
+        assert agent.stats()["transport"]["rejected"]["too_short"] == 1
         with pytest.raises(TypeError, match=r"not an hkrt\.Spot"):
             agent.ingest([spot("10:00:00", 10, 100, 1000), "SH600000"])
         with pytest.raises(ValueError, match="same length"):

@@ -1,12 +1,15 @@
 // hkrt._hkrt.Engine: the K-line engine; hkrt.SpotAgent (Python) wraps it with pandas.
 #include <pybind11/stl.h>
 
+#include <cstddef>
 #include <cstring>
+#include <mutex>
 #include <string>
 #include <vector>
 
 #include "convert.h"
 #include "kdata/engine.h"
+#include "spot_agent/agent_core.h"
 
 namespace hkrt::bindings {
 
@@ -77,6 +80,7 @@ py::dict stats_dict(const EngineStats& s) {
   d["rejected_total"] = s.rejected_total();
   d["carry_in"] = s.carry_in;
   d["filled_bars"] = s.filled_bars;
+  d["amended_bars"] = s.amended_bars;
   d["symbols"] = s.symbols;
   return d;
 }
@@ -91,11 +95,99 @@ const char* outcome_name(const IngestResult& r) {
       return reject_reason_name(r.reason);
   }
 }
+
+// The engine object Python holds: the agent core plus the completed bars it collected
+// for the Python hooks since they were last taken.
+struct PyEngine {
+  PyEngine(const EngineConfig& config, int shards) : core(config, shards) {}
+  AgentCore core;
+  bool collect = false;
+  CompletedBars completed;
+  std::mutex calls;  // ingest calls and take_completed, one at a time
+  CompletedBars* sink() { return collect ? &completed : nullptr; }
+  ShardedEngine& engine() { return core.engine(); }
+};
+
+struct CompletedRecord {
+  char symbol[8];
+  uint8_t ktype;
+  uint8_t padding[7];
+  Bar bar;
+};
+static_assert(sizeof(CompletedRecord) == 72, "CompletedRecord layout is described to numpy below");
+
+py::dtype completed_dtype() {
+  static py::object* dt = [] {
+    py::list names, formats, offsets;
+    auto field = [&](const char* name, const char* format, size_t offset) {
+      names.append(name);
+      formats.append(format);
+      offsets.append(offset);
+    };
+    field("symbol", "S8", offsetof(CompletedRecord, symbol));
+    field("ktype", "u1", offsetof(CompletedRecord, ktype));
+    field("datetime", "M8[ms]", offsetof(CompletedRecord, bar) + offsetof(Bar, datetime));
+    field("open", "<f8", offsetof(CompletedRecord, bar) + offsetof(Bar, open));
+    field("high", "<f8", offsetof(CompletedRecord, bar) + offsetof(Bar, high));
+    field("low", "<f8", offsetof(CompletedRecord, bar) + offsetof(Bar, low));
+    field("close", "<f8", offsetof(CompletedRecord, bar) + offsetof(Bar, close));
+    field("volume", "<f8", offsetof(CompletedRecord, bar) + offsetof(Bar, volume));
+    field("amount", "<f8", offsetof(CompletedRecord, bar) + offsetof(Bar, amount));
+    return new py::object(py::dtype(names, formats, offsets, sizeof(CompletedRecord)));
+  }();
+  return py::reinterpret_borrow<py::dtype>(*dt);
+}
+
+py::array completed_to_array(const CompletedBars& bars) {
+  py::array out(completed_dtype(), std::vector<py::ssize_t>{static_cast<py::ssize_t>(bars.size())});
+  auto* rec = static_cast<CompletedRecord*>(out.mutable_data());
+  for (size_t i = 0; i < bars.size(); ++i) {
+    const std::string sym = Symbol::from_key(bars[i].symbol_key).str();
+    std::memcpy(rec[i].symbol, sym.data(), 8);
+    rec[i].ktype = static_cast<uint8_t>(bars[i].ktype);
+    std::memset(rec[i].padding, 0, sizeof rec[i].padding);
+    rec[i].bar = bars[i].bar;
+  }
+  return out;
+}
+
+py::dict message_dict(const MessageResult& r) {
+  py::dict d;
+  d["error"] = wire::decode_error_name(r.error);
+  d["sequence_status"] = sequence_status_name(r.sequence);
+  d["missing"] = r.missing;
+  d["spots"] = r.spots;
+  d["accepted"] = r.accepted;
+  d["publisher_id"] = r.header.publisher_id;
+  d["sequence"] = r.header.sequence;
+  d["cycle_id"] = r.header.cycle_id;
+  d["part_index"] = r.header.part_index;
+  d["part_count"] = r.header.part_count;
+  d["send_time_us"] = r.header.send_time_us;
+  d["market_time_ms"] = r.header.market_time_ms;
+  return d;
+}
+
+py::dict message_stats_dict(const MessageStats& s) {
+  py::dict rejected;
+  for (int i = 1; i < wire::kDecodeErrorCount; ++i)
+    rejected[wire::decode_error_name(static_cast<wire::DecodeError>(i))] = s.rejected[static_cast<size_t>(i)];
+  py::dict d;
+  d["messages"] = s.messages;
+  d["rejected"] = rejected;
+  d["duplicate_messages"] = s.duplicate_messages;
+  d["gaps"] = s.gaps;
+  d["missing_messages"] = s.missing_messages;
+  d["publisher_restarts"] = s.publisher_restarts;
+  d["publishers"] = s.publishers;
+  return d;
+}
 }  // namespace
 
 void bind_engine(py::module_& m) {
-  py::class_<KDataEngine> cls(m, "Engine", "The C++ K-line engine. Use hkrt.SpotAgent.");
-  cls.def(py::init([](const std::vector<std::string>& ktypes, const py::iterable& holidays, bool fill_empty_bars) {
+  py::class_<PyEngine> cls(m, "Engine", "The C++ agent core (sharded K-line engine + wire decoding). Use hkrt.SpotAgent.");
+  cls.def(py::init([](const std::vector<std::string>& ktypes, const py::iterable& holidays, bool fill_empty_bars,
+                      int shards) {
             EngineConfig config;
             config.ktypes.clear();
             for (const auto& k : ktypes) config.ktypes.push_back(to_ktype(py::str(k)));
@@ -103,13 +195,33 @@ void bind_engine(py::module_& m) {
             for (py::handle h : holidays) days.push_back(to_day(h));
             config.calendar = TradingCalendar(std::move(days));
             config.fill_empty_bars = fill_empty_bars;
-            return std::make_unique<KDataEngine>(std::move(config));
+            if (shards < 1 || shards > 64) throw py::value_error("shards must be between 1 and 64");
+            return std::make_unique<PyEngine>(config, shards);
           }),
-          py::arg("ktypes"), py::arg("holidays"), py::arg("fill_empty_bars") = true);
+          py::arg("ktypes"), py::arg("holidays"), py::arg("fill_empty_bars") = true, py::arg("shards") = 1);
+
+  cls.def_property(
+      "collect_completed", [](PyEngine& e) { return e.collect; },
+      [](PyEngine& e, bool on) {
+        std::lock_guard<std::mutex> lock(e.calls);
+        e.collect = on;
+      },
+      "Keep the bars completed by each call for take_completed().");
+  cls.def(
+      "take_completed",
+      [](PyEngine& e) {
+        CompletedBars taken;
+        {
+          std::lock_guard<std::mutex> lock(e.calls);
+          taken.swap(e.completed);
+        }
+        return completed_to_array(taken);
+      },
+      "The bars completed since the last call, oldest first, as a numpy structured array.");
 
   cls.def(
       "ingest_spots",
-      [](KDataEngine& e, const py::sequence& spots) {
+      [](PyEngine& e, const py::sequence& spots) {
         const size_t n = py::len(spots);
         std::vector<const Spot*> ptrs(n);
         for (size_t i = 0; i < n; ++i) {
@@ -120,17 +232,22 @@ void bind_engine(py::module_& m) {
           ptrs[i] = item.cast<const Spot*>();
         }
         py::gil_scoped_release release;
-        return e.ingest(ptrs.data(), n);
+        std::lock_guard<std::mutex> lock(e.calls);
+        return e.engine().ingest(ptrs.data(), n, e.sink());
       },
       py::arg("spots"), "Ingest Spot objects in order; returns how many were accepted.");
 
   cls.def(
-      "ingest_one", [](KDataEngine& e, const Spot& s) { return std::string(outcome_name(e.ingest(s))); },
+      "ingest_one",
+      [](PyEngine& e, const Spot& s) {
+        std::lock_guard<std::mutex> lock(e.calls);
+        return std::string(outcome_name(e.engine().ingest_one(s, e.sink())));
+      },
       py::arg("spot"), "Ingest one spot; returns 'accepted', 'duplicate' or the reject reason.");
 
   cls.def(
       "ingest_columns",
-      [](KDataEngine& e, const py::array& symbol, const Int64Array& datetime_ms, const DoubleArray& close,
+      [](PyEngine& e, const py::array& symbol, const Int64Array& datetime_ms, const DoubleArray& close,
          const DoubleArray& volume, const DoubleArray& amount, const std::optional<DoubleArray>& open,
          const std::optional<DoubleArray>& high, const std::optional<DoubleArray>& low) {
         const size_t n = static_cast<size_t>(symbol.size());
@@ -149,24 +266,45 @@ void bind_engine(py::module_& m) {
         c.high = optional_data(high, n, "high");
         c.low = optional_data(low, n, "low");
         py::gil_scoped_release release;
-        return e.ingest_columns(c);
+        std::lock_guard<std::mutex> lock(e.calls);
+        return e.engine().ingest_columns(c, e.sink());
       },
       py::arg("symbol"), py::arg("datetime_ms"), py::arg("close"), py::arg("volume"), py::arg("amount"),
       py::arg("open") = py::none(), py::arg("high") = py::none(), py::arg("low") = py::none(),
       "Ingest numpy columns (datetime as int64 local-time milliseconds); returns accepted count.");
 
   cls.def(
+      "ingest_message",
+      [](PyEngine& e, const py::buffer& message) {
+        py::buffer_info info = message.request();
+        if (info.ndim > 1 || (info.ndim == 1 && info.strides[0] != info.itemsize))
+          throw py::value_error("a message must be a contiguous bytes-like object");
+        const auto* data = static_cast<const uint8_t*>(info.ptr);
+        const size_t size = static_cast<size_t>(info.size * info.itemsize);
+        MessageResult result;
+        {
+          py::gil_scoped_release release;
+          std::lock_guard<std::mutex> lock(e.calls);
+          result = e.core.ingest_message(data, size, e.sink());
+        }
+        return message_dict(result);
+      },
+      py::arg("message"),
+      "Verify, decode and aggregate one wire message; returns its header, sequence status and counts.");
+
+  cls.def(
       "advance_to",
-      [](KDataEngine& e, py::handle now) {
+      [](PyEngine& e, py::handle now) {
         const TimestampMs t = to_timestamp(now);
         py::gil_scoped_release release;
-        e.advance_to(t);
+        std::lock_guard<std::mutex> lock(e.calls);
+        e.engine().advance_to(t, e.sink());
       },
       py::arg("now"));
 
   cls.def(
       "preload",
-      [](KDataEngine& e, py::handle symbol, py::handle ktype, const Int64Array& datetime_ms, const DoubleArray& open,
+      [](PyEngine& e, py::handle symbol, py::handle ktype, const Int64Array& datetime_ms, const DoubleArray& open,
          const DoubleArray& high, const DoubleArray& low, const DoubleArray& close, const DoubleArray& volume,
          const DoubleArray& amount) {
         const size_t n = static_cast<size_t>(datetime_ms.size());
@@ -179,7 +317,7 @@ void bind_engine(py::module_& m) {
         const Symbol sym = to_symbol(symbol);
         const KType k = to_ktype(ktype);
         try {
-          e.preload(sym, k, bars.data(), n);
+          e.engine().shard_of(sym).preload(sym, k, bars.data(), n);
         } catch (const std::invalid_argument& err) {
           throw py::value_error(err.what());
         }
@@ -189,11 +327,11 @@ void bind_engine(py::module_& m) {
 
   cls.def(
       "bars",
-      [](KDataEngine& e, py::handle symbol, py::handle ktype) {
+      [](PyEngine& e, py::handle symbol, py::handle ktype) {
         const Symbol sym = to_symbol(symbol);
         const KType k = to_ktype(ktype);
         try {
-          return bars_to_array(e.bars(sym, k));
+          return bars_to_array(e.engine().shard_of(sym).bars(sym, k));
         } catch (const std::invalid_argument& err) {
           throw py::value_error(err.what());
         }
@@ -202,12 +340,12 @@ void bind_engine(py::module_& m) {
 
   cls.def(
       "view",
-      [](KDataEngine& e, py::handle symbol, py::handle ktype) {
+      [](PyEngine& e, py::handle symbol, py::handle ktype) {
         const Symbol sym = to_symbol(symbol);
         const KType k = to_ktype(ktype);
         std::pair<std::shared_ptr<const BarSeries::Buffer>, size_t> shared;
         try {
-          shared = e.share_bars(sym, k);
+          shared = e.engine().shard_of(sym).share_bars(sym, k);
         } catch (const std::invalid_argument& err) {
           throw py::value_error(err.what());
         }
@@ -224,25 +362,30 @@ void bind_engine(py::module_& m) {
 
   cls.def(
       "carry_in",
-      [](const KDataEngine& e, py::handle symbol) -> py::object {
-        auto c = e.carry_in(to_symbol(symbol));
+      [](PyEngine& e, py::handle symbol) -> py::object {
+        const Symbol sym = to_symbol(symbol);
+        auto c = e.engine().shard_of(sym).carry_in(sym);
         if (!c) return py::none();
         return py::make_tuple(to_date(c->day), c->volume, c->amount);
       },
       py::arg("symbol"));
 
-  cls.def("symbols", [](const KDataEngine& e) {
+  cls.def("symbols", [](PyEngine& e) {
     std::vector<std::string> out;
-    for (const Symbol& s : e.symbols()) out.push_back(s.str());
+    for (const Symbol& s : e.engine().symbols()) out.push_back(s.str());
     return out;
   });
-  cls.def("stats", [](const KDataEngine& e) { return stats_dict(e.stats()); });
-  cls.def("memory_bytes", &KDataEngine::memory_bytes, "Bytes held by the engine (states, bar buffers, index).");
-  cls.def("enabled_ktypes", [](const KDataEngine& e) {
+  cls.def("stats", [](PyEngine& e) { return stats_dict(e.engine().stats()); });
+  cls.def("message_stats", [](PyEngine& e) { return message_stats_dict(e.core.message_stats()); });
+  cls.def("memory_bytes", [](PyEngine& e) { return e.engine().memory_bytes(); },
+          "Bytes held by the engine (states, bar buffers, index).");
+  cls.def_property_readonly("shards", [](PyEngine& e) { return e.engine().shard_count(); });
+  cls.def("enabled_ktypes", [](PyEngine& e) {
     std::vector<std::string> out;
-    for (KType k : e.enabled_ktypes()) out.push_back(ktype_name(k));
+    for (KType k : e.engine().enabled_ktypes()) out.push_back(ktype_name(k));
     return out;
   });
+  m.attr("COMPLETED_DTYPE") = completed_dtype();
 }
 
 }  // namespace hkrt::bindings

@@ -207,6 +207,7 @@ void KDataEngine::apply(SymbolState& st, int minute, const SpotFields& s) {
     const int lb = st.last_bucket[idx];
     Bar& bar = st.forming[idx];
     if (b == lb) {
+      if (b <= st.reported[idx]) ++stats_.amended_bars;  // advance_to() closed it ahead of this spot
       bar.high = std::max(bar.high, hi);
       bar.low = std::min(bar.low, lo);
       bar.close = price;
@@ -401,7 +402,7 @@ void KDataEngine::advance_to(TimestampMs now, CompletedBars* completed) {
   sink_ = completed;
   const DayNumber day = day_of(now);
   const int64_t t = now - start_of_day(day);
-  const bool day_over = t >= config_.schedule.day_close_ms();
+  const bool day_over = t > config_.schedule.day_close_ms();
   for (auto& st : states_) {
     if (!st->traded || st->day > day) continue;
     if (st->day < day || day_over)

@@ -73,7 +73,7 @@ int TradingSchedule::completed_minutes(int64_t t) const {
   int done = 0;
   for (const Session& s : sessions_) {
     const int length = static_cast<int>((s.close_ms - s.open_ms) / kMsPerMinute);
-    if (t >= s.close_ms + grace_ms_)
+    if (t > s.close_ms + grace_ms_)  // a spot stamped exactly at the grace's end still belongs
       done += length;
     else if (t > s.open_ms)
       done += std::min(length - 1, static_cast<int>((t - s.open_ms) / kMsPerMinute));

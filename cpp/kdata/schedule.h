@@ -45,7 +45,8 @@ class TradingSchedule {
   // session's last minute stays open through the grace after its close (spots stamped
   // in the grace still belong to it).
   int completed_minutes(int64_t ms_of_day) const;
-  // The day's trading is final: the last session's close plus grace.
+  // The day's trading is final after this time: the last session's close plus grace (a
+  // spot stamped exactly then is still accepted).
   int64_t day_close_ms() const { return sessions_.back().close_ms + grace_ms_; }
   // The trading minute after a bar's last minute (minutes_per_day for the day's last bar).
   int bucket_end_minute(KType k, int bucket) const {

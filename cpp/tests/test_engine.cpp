@@ -270,6 +270,8 @@ TEST_CASE("advance_to completes a session's last bar only after the grace") {
   CHECK(done.empty());  // 11:30:00-11:30:30 spots still belong to the 11:30 bar
   e.ingest(spot(11, 30, 20, 10.1, 150, 1505), &done);
   e.advance_to(at(11, 30) + 30 * kMsPerSecond, &done);
+  CHECK(done.empty());  // a spot stamped 11:30:30.000 would still belong
+  e.advance_to(at(11, 30) + 30 * kMsPerSecond + 1, &done);
   CHECK(labels_of(done, KType::MIN) == (std::vector<std::string>{"11:30"}));
   CHECK(labels_of(done, KType::MIN30) == (std::vector<std::string>{"11:30"}));
   CHECK(labels_of(done, KType::HOUR2) == (std::vector<std::string>{"11:30"}));
@@ -285,7 +287,7 @@ TEST_CASE("DAY completes with the day; WEEK and MONTH with the last trading day 
   CompletedBars done;
   const DayNumber thu = days_from_civil(2026, 11, 19), fri = thu + 1;
   e.ingest(spot(10, 0, 0, 10.0, 100, 1000, 10.0, 0, 0, thu), &done);
-  e.advance_to(at(15, 0, thu) + 30 * kMsPerSecond, &done);
+  e.advance_to(at(15, 0, thu) + 31 * kMsPerSecond, &done);
   CHECK_EQ(done.size(), 1u);  // DAY only: Friday is in the same week
   CHECK(done[0].ktype == KType::DAY);
   e.ingest(spot(10, 0, 0, 10.5, 300, 3100, 10.2, 0, 0, fri), &done);

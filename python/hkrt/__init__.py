@@ -5,18 +5,32 @@ local time.  See docs/ for the aggregation rules.
 """
 
 from hkrt._hkrt import Spot, normalize_symbol
-from hkrt.agent import CarryIn, SpotAgent
+from hkrt.agent import CarryIn, SpotAgent, get_spot_agent, start_spot_agent, stop_spot_agent
 from hkrt.calendar import TradingCalendar
+from hkrt.hooks import Bar, CycleInfo, GapInfo
 from hkrt.ktype import KType
+from hkrt.wire import WireError, WireHeader, decode_columns, decode_header, decode_spots, encode_spots
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Bar",
     "CarryIn",
+    "CycleInfo",
+    "GapInfo",
     "KType",
     "Spot",
     "SpotAgent",
     "TradingCalendar",
+    "WireError",
+    "WireHeader",
     "__version__",
+    "decode_columns",
+    "decode_header",
+    "decode_spots",
+    "encode_spots",
+    "get_spot_agent",
     "normalize_symbol",
+    "start_spot_agent",
+    "stop_spot_agent",
 ]

@@ -8,19 +8,31 @@ in C++ and is documented in docs/aggregation.md.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
+import pynng
 
 from hkrt import _hkrt
 from hkrt._hkrt import Spot
 from hkrt.calendar import TradingCalendar
+from hkrt.columns import datetime_ms
+from hkrt.columns import floats as _floats
+from hkrt.hooks import Bar, CycleInfo, Dispatcher, GapInfo, HookSet
 from hkrt.ktype import KType
+from hkrt.transport import default_address, subscriber, tcp_address
+from hkrt.wire import decode_spots
+
+log = logging.getLogger("hkrt.agent")
 
 BAR_COLUMNS = ("open", "high", "low", "close", "volume", "amount")
-_CHINA_TZ = dt.timezone(dt.timedelta(hours=8))
 
 DatetimeLike = dt.datetime | dt.date | str | np.datetime64 | pd.Timestamp
 
@@ -33,8 +45,19 @@ class CarryIn(NamedTuple):
     amount: float  # yuan
 
 
+@dataclass
+class _Cycle:
+    parts_expected: int
+    parts: set[int]
+    spots: int
+    accepted: int
+    first_send_ms: float
+    market_time_ms: int
+    joined_mid_cycle: bool
+
+
 class SpotAgent:
-    """Aggregates spots into bars of the chosen periods.
+    """Aggregates spots into bars of the chosen periods, in-process or from a spot feed.
 
     Args:
         ktypes: periods to build (KType members or names in any case); all 13 by default.
@@ -42,6 +65,10 @@ class SpotAgent:
         calendar: trading calendar; the bundled China exchange calendar by default.
         fill_empty_bars: give a minute without spots a flat zero-volume bar once a later
             spot (or :meth:`advance_to`) shows that time has moved on.
+        shards: symbols are spread over this many engines, processed in parallel (one
+            symbol's spots always in order).  One is right for a 2-core machine.
+        bar_close_delay: seconds a running agent waits after a bar's end, in the feed's
+            market time, before it declares the bar complete (quotes can lag a little).
     """
 
     def __init__(
@@ -50,30 +77,48 @@ class SpotAgent:
         *,
         calendar: TradingCalendar | None = None,
         fill_empty_bars: bool = True,
+        shards: int = 1,
+        bar_close_delay: float = 3.0,
     ) -> None:
         wanted = list(KType) if ktypes is None else [KType.parse(k) for k in ktypes]
         if not wanted:
             raise ValueError("ktypes is empty: name at least one period, or pass None for all")
         self._calendar = calendar if calendar is not None else TradingCalendar.china()
-        self._engine = _hkrt.Engine([k.value for k in wanted], self._calendar.holidays, fill_empty_bars)
+        self._engine = _hkrt.Engine([k.value for k in wanted], self._calendar.holidays, fill_empty_bars, shards)
+        self._close_delay_ms = int(bar_close_delay * 1000)
+        self._hooks = HookSet()
+        self._dispatcher: Dispatcher | None = None
+        self._receiver: threading.Thread | None = None
+        self._socket: pynng.Sub0 | None = None
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()  # message handling state
+        self._cycles: dict[tuple[int, int], _Cycle] = {}
+        self._seen_publishers: set[int] = set()
+        self._latency_ms: deque[float] = deque(maxlen=20_000)
+        self._cycle_counts = {"cycles": 0, "incomplete_cycles": 0}
+        self._callback_errors = 0
+        self.address: str | None = None
 
     # ----------------------------------------------------------------- input
     def ingest(self, spots: Spot | Iterable[Spot] | pd.DataFrame | Mapping[str, Any]) -> int:
         """Ingest spots in order and return how many were accepted.
 
-        Accepts one :class:`Spot`, an iterable of them, a DataFrame or a mapping of columns
-        (see :meth:`ingest_columns`).  Rejected and duplicate spots are counted in
-        :meth:`stats`, never raised: one bad quote must not stop a feed.
+        Accepts one :class:`Spot`, an iterable of them, one encoded wire message (bytes),
+        a DataFrame or a mapping of columns (see :meth:`ingest_columns`).  Rejected and
+        duplicate spots, and malformed messages, are counted in :meth:`stats`, never
+        raised: one bad quote must not stop a feed.
         """
         if isinstance(spots, Spot):
             return self._engine.ingest_spots([spots])
+        if isinstance(spots, (bytes, bytearray, memoryview)):
+            return self._handle_message(spots)["accepted"]
         if isinstance(spots, pd.DataFrame):
             frame = spots.reset_index() if "datetime" not in spots.columns else spots
             return self.ingest_columns(**{c: frame[c] for c in _COLUMN_ARGS if c in frame.columns})
         if isinstance(spots, Mapping):
             return self.ingest_columns(**spots)
-        if isinstance(spots, (bytes, bytearray, memoryview, str)):
-            raise TypeError("ingest takes Spot objects, a DataFrame or a mapping of columns")
+        if isinstance(spots, str):
+            raise TypeError("ingest takes Spot objects, an encoded message, a DataFrame or a mapping of columns")
         if not isinstance(spots, (list, tuple)):
             spots = list(spots)
         return self._engine.ingest_spots(spots)
@@ -172,8 +217,213 @@ class SpotAgent:
         return None if raw is None else CarryIn(*raw)
 
     def stats(self) -> dict[str, Any]:
-        """Counters: received, accepted, duplicates, rejected (by reason), carry_in, filled_bars, symbols."""
-        return self._engine.stats()
+        """Counters of spots (received, accepted, duplicates, rejected by reason, carry_in,
+        filled_bars, amended_bars, symbols) and, under ``"transport"``, of messages
+        (received, verified, rejected by reason, gaps, missing and duplicate messages,
+        cycles, callback errors, callback queue depth, end-to-end latency percentiles)."""
+        out = self._engine.stats()
+        messages = self._engine.message_stats()
+        rejected = sum(messages["rejected"].values())
+        latencies = np.array(self._latency_ms) if self._latency_ms else np.zeros(0)
+        out["transport"] = {
+            **messages,
+            "verified": messages["messages"] - rejected,
+            **self._cycle_counts,
+            "callback_errors": self._dispatcher.errors if self._dispatcher else self._callback_errors,
+            "queue_depth": self._dispatcher.depth if self._dispatcher else 0,
+            "latency_ms": {
+                "count": len(latencies),
+                **{f"p{q}": float(np.percentile(latencies, q)) if len(latencies) else None for q in (50, 90, 99)},
+                "max": float(latencies.max()) if len(latencies) else None,
+            },
+        }
+        return out
+
+    # ----------------------------------------------------------------- hooks
+    def on_spot(self, func: Callable[[Spot], Any]) -> Callable[[Spot], Any]:
+        """Call ``func(spot)`` for every spot received while running (decorator)."""
+        self._hooks.spot.append(func)
+        return func
+
+    def on_bar(
+        self,
+        func: Callable[[str, KType, Bar], Any] | None = None,
+        *,
+        ktypes: Iterable[KType | str] | None = None,
+        symbols: Iterable[str] | None = None,
+    ) -> Any:
+        """Call ``func(symbol, ktype, bar)`` for each completed bar, optionally only for some
+        periods or symbols.  Use as ``@agent.on_bar`` or ``@agent.on_bar(ktypes=["MIN5"])``."""
+
+        def register(f: Callable[[str, KType, Bar], Any]) -> Callable[[str, KType, Bar], Any]:
+            self._hooks.add_bar(f, ktypes, symbols)
+            self._engine.collect_completed = True
+            return f
+
+        return register(func) if func is not None else register
+
+    def on_bars(self, func: Callable[[np.ndarray], Any]) -> Callable[[np.ndarray], Any]:
+        """Call ``func(records)`` once per message with all bars it completed (numpy, fast path)."""
+        self._hooks.bars.append(func)
+        self._engine.collect_completed = True
+        return func
+
+    def on_cycle(self, func: Callable[[CycleInfo], Any]) -> Callable[[CycleInfo], Any]:
+        """Call ``func(info)`` once per publisher cycle, when its last part is processed."""
+        self._hooks.cycle.append(func)
+        return func
+
+    def on_gap(self, func: Callable[[GapInfo], Any]) -> Callable[[GapInfo], Any]:
+        """Call ``func(info)`` when messages of a publisher were lost."""
+        self._hooks.gap.append(func)
+        return func
+
+    # -------------------------------------------------------------- running
+    @property
+    def running(self) -> bool:
+        return self._receiver is not None and self._receiver.is_alive()
+
+    def start(self, address: str | None = None, *, tcp: bool | int | str | None = None) -> SpotAgent:
+        """Subscribe to a spot feed and aggregate it in the background until :meth:`stop`.
+
+        ``address`` is the publisher's (``ipc://`` or ``tcp://``), by default this user's
+        ipc address; ``tcp`` dials TCP instead (True = 127.0.0.1:9200, a port or host:port).
+        Hooks run on one callback thread.  An agent can be started again after a stop.
+        """
+        if self.running:
+            raise RuntimeError(f"the agent is already running on {self.address}")
+        self.address = tcp_address(tcp) if tcp else (address or default_address())
+        self._dispatcher = Dispatcher(self._hooks)
+        self._socket = subscriber([self.address])
+        self._stopping.clear()
+        self._receiver = threading.Thread(target=self._receive, name="hkrt-receiver", daemon=True)
+        self._receiver.start()
+        log.info("agent started", extra={"address": self.address})
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop receiving, run the callbacks already queued, and return."""
+        if self._receiver is None:
+            return
+        self._stopping.set()
+        self._receiver.join(timeout)
+        if self._socket is not None:
+            self._socket.close()
+        if self._dispatcher is not None:
+            self._dispatcher.stop(timeout)
+            self._callback_errors = self._dispatcher.errors
+        self._receiver = self._socket = None
+        log.info("agent stopped", extra={"address": self.address})
+
+    def wait_idle(self, timeout: float = 5.0) -> bool:
+        """Block until every callback queued so far has run (for tests and notebooks)."""
+        if self._dispatcher is None:
+            return True
+        done = threading.Event()
+        self._dispatcher.put("call", done.set)
+        return done.wait(timeout)
+
+    def __enter__(self) -> SpotAgent:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _receive(self) -> None:
+        assert self._socket is not None
+        while not self._stopping.is_set():
+            try:
+                # recv_msg, not recv: pynng's recv() fails on an empty message, which must be
+                # counted as a bad message like any other.
+                message = self._socket.recv_msg().bytes
+            except pynng.Timeout:
+                continue
+            except pynng.Closed:
+                break
+            try:
+                self._handle_message(message)
+            except Exception:  # a bug must not kill the feed: log it and go on
+                log.exception("failed to handle a message of %d bytes", len(message))
+
+    def _handle_message(self, message: bytes | bytearray | memoryview) -> dict[str, Any]:
+        with self._lock:
+            result = self._engine.ingest_message(message)
+            if result["error"] != "ok":
+                log.warning("rejected a message", extra={"reason": result["error"], "bytes": len(message)})
+                return result
+            status = result["sequence_status"]
+            publisher = result["publisher_id"]
+            if status == "duplicate":
+                log.info(
+                    "skipped a duplicate message", extra={"publisher_id": publisher, "sequence": result["sequence"]}
+                )
+                return result
+            if status == "gap":
+                gap = GapInfo(publisher, result["sequence"] - result["missing"], result["sequence"], result["missing"])
+                fields = {"publisher_id": publisher, "missing": gap.missing, "expected": gap.expected_sequence}
+                log.warning("messages lost", extra={**fields, "received": gap.received_sequence})
+                self._emit("gap", gap)
+            elif status == "restart":
+                log.warning("publisher restarted", extra={"publisher_id": publisher})
+            if self._hooks.spot and self._dispatcher is not None:
+                self._emit("spots", decode_spots(message))
+            finished = self._track_cycle(result)
+            for _, cycle in finished:
+                if cycle.market_time_ms:
+                    self._engine.advance_to(_local(cycle.market_time_ms - self._close_delay_ms))
+            if self._hooks.wants_bars:
+                completed = self._engine.take_completed()
+                if len(completed):
+                    self._emit("bars", completed)
+            now_ms = time.time() * 1000
+            self._latency_ms.append(now_ms - result["send_time_us"] / 1000)
+            for cycle_id, cycle in finished:
+                self._emit("cycle", self._cycle_info(publisher, cycle_id, cycle, now_ms))
+            return result
+
+    def _track_cycle(self, r: dict[str, Any]) -> list[tuple[int, _Cycle]]:  # (cycle_id, cycle)
+        """Account the message to its cycle; return the cycles that are now over."""
+        publisher, cycle_id = r["publisher_id"], r["cycle_id"]
+        first_from_publisher = publisher not in self._seen_publishers
+        self._seen_publishers.add(publisher)
+        finished = []
+        for key in [k for k in self._cycles if k[0] == publisher and k[1] != cycle_id]:
+            finished.append((key[1], self._cycles.pop(key)))  # a newer cycle began: the old one is over
+        cycle = self._cycles.get((publisher, cycle_id))
+        if cycle is None:
+            cycle = _Cycle(r["part_count"], set(), 0, 0, r["send_time_us"] / 1000, r["market_time_ms"],
+                           joined_mid_cycle=first_from_publisher and r["part_index"] > 0)  # fmt: skip
+            self._cycles[(publisher, cycle_id)] = cycle
+        cycle.parts.add(r["part_index"])
+        cycle.spots += r["spots"]
+        cycle.accepted += r["accepted"]
+        cycle.market_time_ms = max(cycle.market_time_ms, r["market_time_ms"])
+        if len(cycle.parts) >= cycle.parts_expected:
+            finished.append((cycle_id, self._cycles.pop((publisher, cycle_id))))
+        return finished
+
+    def _cycle_info(self, publisher: int, cycle_id: int, cycle: _Cycle, now_ms: float) -> CycleInfo:
+        complete = len(cycle.parts) >= cycle.parts_expected
+        self._cycle_counts["cycles"] += 1
+        if not complete:
+            self._cycle_counts["incomplete_cycles"] += 1
+        return CycleInfo(
+            publisher_id=publisher,
+            cycle_id=cycle_id,
+            parts_expected=cycle.parts_expected,
+            parts_received=len(cycle.parts),
+            spots=cycle.spots,
+            accepted=cycle.accepted,
+            complete=complete,
+            joined_mid_cycle=cycle.joined_mid_cycle,
+            market_time=_local_datetime(cycle.market_time_ms) if cycle.market_time_ms else None,
+            sent_at_ms=cycle.first_send_ms,
+            latency_ms=now_ms - cycle.first_send_ms,
+        )
+
+    def _emit(self, kind: str, payload: Any) -> None:
+        if self._dispatcher is not None:
+            self._dispatcher.put(kind, payload)
 
     @property
     def symbols(self) -> list[str]:
@@ -189,28 +439,39 @@ class SpotAgent:
 
 
 _COLUMN_ARGS = ("symbol", "datetime", "close", "volume", "amount", "open", "high", "low")
+_CHINA_OFFSET_MS = 8 * 3600 * 1000
 
 
-def _floats(values: Any) -> np.ndarray:
-    return np.ascontiguousarray(np.asarray(values, dtype=np.float64))
+def _local(epoch_ms: int) -> np.datetime64:
+    """UTC epoch milliseconds as China local time (what the engine works in)."""
+    return np.datetime64(epoch_ms + _CHINA_OFFSET_MS, "ms")
 
 
-def datetime_ms(values: Any) -> np.ndarray:
-    """Datetimes as int64 milliseconds of China local time (tz-aware values converted)."""
-    if isinstance(values, np.ndarray) and values.dtype.kind == "M":
-        naive = values
-    else:
-        try:
-            index = pd.DatetimeIndex(values)
-        except (TypeError, ValueError):  # naive and aware mixed: naive means China time
-            index = pd.DatetimeIndex([_naive_china(pd.Timestamp(v)) for v in values])
-        if index.tz is not None:
-            index = index.tz_convert(_CHINA_TZ).tz_localize(None)
-        naive = index.to_numpy()
-    if naive.dtype.kind != "M":
-        raise TypeError(f"datetime must hold datetimes, got dtype {naive.dtype}")
-    return np.ascontiguousarray(naive.astype("datetime64[ms]").astype(np.int64))
+def _local_datetime(epoch_ms: int) -> dt.datetime:
+    return _local(epoch_ms).item()
 
 
-def _naive_china(ts: pd.Timestamp) -> pd.Timestamp:
-    return ts.tz_convert(_CHINA_TZ).tz_localize(None) if ts.tzinfo is not None else ts
+_GLOBAL_AGENT: SpotAgent | None = None
+_GLOBAL_LOCK = threading.Lock()
+
+
+def start_spot_agent(address: str | None = None, *, tcp: bool | int | str | None = None, **options: Any) -> SpotAgent:
+    """Start the process-wide agent (``options`` as for :class:`SpotAgent`) and return it."""
+    global _GLOBAL_AGENT
+    with _GLOBAL_LOCK:
+        if _GLOBAL_AGENT is not None and _GLOBAL_AGENT.running:
+            raise RuntimeError("the spot agent is already running; stop_spot_agent() first")
+        _GLOBAL_AGENT = SpotAgent(**options)
+        return _GLOBAL_AGENT.start(address, tcp=tcp)
+
+
+def stop_spot_agent() -> None:
+    """Stop the process-wide agent, if one runs."""
+    with _GLOBAL_LOCK:
+        if _GLOBAL_AGENT is not None:
+            _GLOBAL_AGENT.stop()
+
+
+def get_spot_agent() -> SpotAgent | None:
+    """The process-wide agent of start_spot_agent(), if any."""
+    return _GLOBAL_AGENT

@@ -1,0 +1,216 @@
+"""End-to-end agent benchmark: a whole-market cycle from publish to the last callback.
+
+A publisher process (spawned: nng is not fork-safe) sends whole-market cycles of 5,500
+spots over ipc; the agent in this process verifies, decodes and aggregates them into all
+13 periods and runs the hooks.  Latency is measured per cycle from the publisher's send
+time (in the message header) to the end of that cycle's ``on_cycle`` callback, which the
+callback thread runs after every ``on_bar`` of the cycle.  The baseline, in the same run,
+is a bare pynng transfer of the same encoded message.
+
+    python benchmarks/bench_agent.py            # 5,500 symbols, 400 cycles
+    python benchmarks/bench_agent.py --quick    # 500 symbols, 100 cycles
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import multiprocessing
+import os
+import platform
+import resource
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+DAY = dt.date(2026, 11, 20)
+SPAWN = multiprocessing.get_context("spawn")
+
+
+def _wait_for(publisher_socket, subscribers: int) -> None:
+    while len(publisher_socket.pipes) < subscribers:
+        time.sleep(0.01)
+    time.sleep(0.1)
+
+
+def publish_cycles(address: str, n_symbols: int, cycles: int, pause: float) -> None:
+    """Publisher process: one message per whole-market cycle, ``pause`` seconds apart."""
+    from hkrt.synthetic import synthetic_day
+    from hkrt.transport import SpotPublisher
+
+    with SpotPublisher(address, max_part_spots=n_symbols) as pub:
+        _wait_for(pub._socket, 1)
+        for i, push in enumerate(synthetic_day(n_symbols, DAY)):
+            if i == cycles:
+                break
+            pub.publish(push.columns())
+            if pause:
+                time.sleep(pause)
+        time.sleep(0.5)
+
+
+def raw_transfer(address: str, message: bytes, count: int, pause: float) -> None:
+    """Baseline publisher process: the same bytes, stamped with the send time (ns) in front."""
+    import pynng
+
+    with pynng.Pub0(listen=address) as sock:
+        _wait_for(sock, 1)
+        for _ in range(count):
+            sock.send(time.time_ns().to_bytes(8, "little") + message)
+            time.sleep(pause)
+        time.sleep(0.5)
+
+
+@dataclass
+class Result:
+    name: str
+    latencies_ms: list[float]
+    cycles: int
+    seconds: float
+    cpu_seconds: float
+    gaps: int
+
+
+def percentile(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q)) if values else float("nan")
+
+
+def run_agent(n_symbols: int, cycles: int, pause: float, per_bar_hook: bool) -> Result:
+    import hkrt
+
+    address = f"ipc://{tempfile.mkdtemp()}/bench.ipc"
+    agent = hkrt.SpotAgent(bar_close_delay=0)
+    latencies: list[float] = []
+    done = [0]
+    bars_seen = [0]
+
+    if per_bar_hook:
+
+        @agent.on_bar
+        def count_bar(symbol, ktype, bar) -> None:
+            bars_seen[0] += 1
+
+    else:
+
+        @agent.on_bars
+        def count_bars(records) -> None:
+            bars_seen[0] += len(records)
+
+    @agent.on_cycle
+    def measure(info) -> None:
+        latencies.append(time.time() * 1000 - info.sent_at_ms)
+        done[0] += 1
+
+    agent.start(address)
+    proc = SPAWN.Process(target=publish_cycles, args=(address, n_symbols, cycles, pause))
+    cpu0, t0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
+    proc.start()
+    deadline = time.monotonic() + 60 + cycles * (pause + 0.05)
+    while agent.stats()["transport"]["messages"] < cycles and time.monotonic() < deadline and proc.is_alive():
+        time.sleep(0.01)
+    agent.wait_idle(30)
+    elapsed = time.perf_counter() - t0
+    cpu1 = resource.getrusage(resource.RUSAGE_SELF)
+    proc.join(10)
+    gaps = agent.stats()["transport"]["missing_messages"]
+    agent.stop()
+    cpu = (cpu1.ru_utime + cpu1.ru_stime) - (cpu0.ru_utime + cpu0.ru_stime)
+    hook = "on_bar per bar" if per_bar_hook else "on_bars per message"
+    # The last cycle has no successor to close it; the others are complete cycles.
+    return Result(f"agent, {hook}", latencies, done[0], elapsed, cpu, gaps)
+
+
+def run_baseline(n_symbols: int, cycles: int, pause: float) -> Result:
+    import pynng
+
+    import hkrt
+    from hkrt.synthetic import synthetic_day
+
+    push = next(p for i, p in enumerate(synthetic_day(n_symbols, DAY)) if i == 1)
+    message = hkrt.encode_spots(push.columns(), publisher_id=1, sequence=1)
+    address = f"ipc://{tempfile.mkdtemp()}/raw.ipc"
+    sub = pynng.Sub0(recv_timeout=5000)
+    sub.subscribe(b"")
+    sub.dial(address, block=False)
+    proc = SPAWN.Process(target=raw_transfer, args=(address, message, cycles, pause))
+    proc.start()
+    latencies = []
+    t0 = time.perf_counter()
+    for _ in range(cycles):
+        try:
+            data = sub.recv()
+        except pynng.Timeout:
+            break
+        latencies.append((time.time_ns() - int.from_bytes(data[:8], "little")) / 1e6)
+    elapsed = time.perf_counter() - t0
+    proc.join(10)
+    sub.close()
+    return Result(f"baseline: bare pynng transfer of the {len(message) / 1e6:.2f} MB message", latencies,
+                  len(latencies), elapsed, float("nan"), cycles - len(latencies))  # fmt: skip
+
+
+def sustained(n_symbols: int, cycles: int) -> Result:
+    """Cycles back to back: how many whole-market cycles a second the agent keeps up with."""
+    result = run_agent(n_symbols, cycles, pause=0.0, per_bar_hook=False)
+    result.name = "agent, cycles back to back (throughput)"
+    return result
+
+
+def table(results: list[Result], baseline_p50: float, n_symbols: int) -> str:
+    rows = [
+        "| run | cycles | p50 ms | p90 ms | p99 ms | max ms | p50 × bare transfer | cycles/s | CPU ms/cycle | "
+        "% of a core at 1 cycle / 3 s | messages lost |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        lat = r.latencies_ms
+        cpu_per_cycle = r.cpu_seconds / r.cycles * 1000 if r.cycles and r.cpu_seconds == r.cpu_seconds else float("nan")
+        rows.append(
+            f"| {r.name} | {r.cycles} | {percentile(lat, 50):.2f} | {percentile(lat, 90):.2f} | "
+            f"{percentile(lat, 99):.2f} | {max(lat) if lat else float('nan'):.2f} | "
+            f"{percentile(lat, 50) / baseline_p50:.1f}× | {r.cycles / r.seconds:.0f} | {cpu_per_cycle:.2f} | "
+            f"{cpu_per_cycle / 3000 * 100:.3f} % | {r.gaps} |"
+        )
+    return "\n".join(rows)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--symbols", type=int, default=5500)
+    parser.add_argument("--cycles", type=int, default=400)
+    parser.add_argument("--pause", type=float, default=0.02, help="seconds between cycles in the latency runs")
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.symbols, args.cycles = 500, 100
+    import hkrt
+
+    print("# hkrt agent benchmark\n")
+    machine = platform.processor() or platform.machine()
+    print(f"- {machine}, {os.cpu_count()} CPUs, Python {platform.python_version()}, hkrt {hkrt.__version__}")
+    print(
+        f"- {args.symbols} symbols a cycle (one message), {args.cycles} cycles of synthetic day {DAY} from the 09:25"
+        " auction on (a minute boundary every 20 cycles), all 13 periods, ipc, publisher in another process\n"
+    )
+    runs: list[Callable[[], Result]] = [
+        lambda: run_baseline(args.symbols, args.cycles, args.pause),
+        lambda: run_agent(args.symbols, args.cycles, args.pause, per_bar_hook=False),
+        lambda: run_agent(args.symbols, args.cycles, args.pause, per_bar_hook=True),
+        lambda: sustained(args.symbols, args.cycles),
+    ]
+    results = [run() for run in runs]
+    baseline_p50 = statistics.median(results[0].latencies_ms)
+    print(table(results, baseline_p50, args.symbols))
+    print(
+        "\nGoals: median under 2 ms and p99 under 10 ms per whole-market cycle;"
+        " under 5 % of a core at one cycle every 3 s."
+    )
+    print("CPU ms/cycle is this process's CPU time (all threads, idle polling included) divided by the cycles.")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,353 @@
+// The spot wire codec (cpp/spot_agent/wire.h) for Python: type conversion only.  hkrt.wire
+// (python/hkrt/wire.py) is the public face; these functions are private (_wire_*).
+#include <pybind11/stl.h>
+
+#include <cstring>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "convert.h"
+#include "spot_agent/wire.h"
+
+namespace hkrt::bindings {
+
+namespace {
+using DoubleArray = py::array_t<double, py::array::c_style | py::array::forcecast>;
+using Int64Array = py::array_t<int64_t, py::array::c_style | py::array::forcecast>;
+
+// A contiguous read-only view of any buffer-protocol object (bytes, bytearray, memoryview,
+// numpy array, mmap), without copying.
+class InputBuffer {
+ public:
+  explicit InputBuffer(py::handle obj) {
+    if (PyObject_GetBuffer(obj.ptr(), &view_, PyBUF_SIMPLE) != 0) throw py::error_already_set();
+  }
+  ~InputBuffer() { PyBuffer_Release(&view_); }
+  InputBuffer(const InputBuffer&) = delete;
+  InputBuffer& operator=(const InputBuffer&) = delete;
+  const uint8_t* data() const { return static_cast<const uint8_t*>(view_.buf); }
+  size_t size() const { return static_cast<size_t>(view_.len); }
+
+ private:
+  Py_buffer view_{};
+};
+
+// Raises hkrt.wire.WireError(reason, detail).
+[[noreturn]] void raise_wire_error(wire::DecodeError e, const InputBuffer& in) {
+  static py::object* cls = new py::object(py::module_::import("hkrt.wire").attr("WireError"));  // leaked on purpose
+  std::string detail;
+  switch (e) {
+    case wire::DecodeError::TooShort:
+      detail = std::to_string(in.size()) + " bytes, shorter than the " + std::to_string(wire::kMinMessageSize) +
+               "-byte minimum (root offset + file identifier)";
+      break;
+    case wire::DecodeError::BadIdentifier: {
+      detail = "file identifier is " +
+               py::repr(py::bytes(reinterpret_cast<const char*>(in.data()) + 4, 4)).cast<std::string>() +
+               ", expected b'" + wire::kFileIdentifier + "'";
+      break;
+    }
+    case wire::DecodeError::Malformed:
+      detail = std::to_string(in.size()) +
+               "-byte message failed FlatBuffers verification (truncated, corrupt, or a required field missing)";
+      break;
+    case wire::DecodeError::UnsupportedVersion:
+      detail = "schema_version is not " + std::to_string(wire::kSchemaVersion) + ", the version this reader knows";
+      break;
+    default:
+      break;
+  }
+  py::object exc = (*cls)(wire::decode_error_name(e), detail);
+  PyErr_SetObject(cls->ptr(), exc.ptr());
+  throw py::error_already_set();
+}
+
+wire::Header to_header(const py::tuple& t) {
+  if (t.size() != 7) throw py::value_error("header: expected 7 fields");
+  wire::Header h;
+  h.publisher_id = t[0].cast<uint64_t>();
+  h.sequence = t[1].cast<uint64_t>();
+  h.cycle_id = t[2].cast<uint64_t>();
+  h.part_index = t[3].cast<uint32_t>();
+  h.part_count = t[4].cast<uint32_t>();
+  h.send_time_us = t[5].cast<int64_t>();
+  h.market_time_ms = t[6].cast<int64_t>();
+  return h;
+}
+
+py::tuple from_header(const wire::Header& h) {
+  return py::make_tuple(h.schema_version, h.publisher_id, h.sequence, h.cycle_id, h.part_index, h.part_count,
+                        h.send_time_us, h.market_time_ms);
+}
+
+py::bytes to_bytes(const wire::ByteView& v) {
+  return py::bytes(reinterpret_cast<const char*>(v.data), static_cast<py::ssize_t>(v.size));
+}
+
+void append_utf8(std::string* out, char32_t c) {
+  if (c < 0x80) {
+    out->push_back(static_cast<char>(c));
+  } else if (c < 0x800) {
+    out->push_back(static_cast<char>(0xC0 | (c >> 6)));
+    out->push_back(static_cast<char>(0x80 | (c & 0x3F)));
+  } else if (c < 0x10000) {
+    out->push_back(static_cast<char>(0xE0 | (c >> 12)));
+    out->push_back(static_cast<char>(0x80 | ((c >> 6) & 0x3F)));
+    out->push_back(static_cast<char>(0x80 | (c & 0x3F)));
+  } else {
+    out->push_back(static_cast<char>(0xF0 | (c >> 18)));
+    out->push_back(static_cast<char>(0x80 | ((c >> 12) & 0x3F)));
+    out->push_back(static_cast<char>(0x80 | ((c >> 6) & 0x3F)));
+    out->push_back(static_cast<char>(0x80 | (c & 0x3F)));
+  }
+}
+
+// A one-dimensional numpy array of bytes ('S'), str ('U') or objects (str, bytes, None) as
+// UTF-8 string_views.  Views point into the array (kept alive by the caller) or `storage`.
+// None and NaN objects are empty strings when allow_missing (names), a TypeError otherwise.
+std::vector<std::string_view> string_views(const py::array& a, const char* column, bool allow_missing,
+                                           std::string* storage) {
+  if (a.ndim() != 1) throw py::value_error(std::string(column) + " must be one-dimensional");
+  const size_t n = static_cast<size_t>(a.size());
+  std::vector<std::string_view> out(n);
+  const char kind = a.dtype().kind();
+  const size_t width = static_cast<size_t>(a.itemsize());
+  const auto stride = a.strides(0);
+  const char* base = static_cast<const char*>(a.data());
+  if (kind == 'S') {
+    for (size_t i = 0; i < n; ++i) {
+      const char* p = base + static_cast<py::ssize_t>(i) * stride;
+      out[i] = std::string_view(p, strnlen(p, width));
+    }
+  } else if (kind == 'U') {
+    std::vector<std::pair<size_t, size_t>> spans(n);
+    storage->clear();
+    storage->reserve(n * width / 4);
+    for (size_t i = 0; i < n; ++i) {
+      const auto* p = reinterpret_cast<const char32_t*>(base + static_cast<py::ssize_t>(i) * stride);
+      const size_t start = storage->size();
+      for (size_t k = 0; k < width / 4 && p[k] != 0; ++k) append_utf8(storage, p[k]);
+      spans[i] = {start, storage->size() - start};
+    }
+    for (size_t i = 0; i < n; ++i) out[i] = std::string_view(storage->data() + spans[i].first, spans[i].second);
+  } else if (kind == 'O') {
+    for (size_t i = 0; i < n; ++i) {
+      PyObject* item = *reinterpret_cast<PyObject* const*>(base + static_cast<py::ssize_t>(i) * stride);
+      if (PyUnicode_Check(item)) {
+        Py_ssize_t size = 0;
+        const char* text = PyUnicode_AsUTF8AndSize(item, &size);
+        if (!text) throw py::error_already_set();
+        out[i] = std::string_view(text, static_cast<size_t>(size));
+      } else if (PyBytes_Check(item)) {
+        out[i] = std::string_view(PyBytes_AS_STRING(item), static_cast<size_t>(PyBytes_GET_SIZE(item)));
+      } else if (allow_missing && (item == Py_None || (PyFloat_Check(item) && PyFloat_AS_DOUBLE(item) != PyFloat_AS_DOUBLE(item)))) {
+        out[i] = std::string_view();
+      } else {
+        throw py::type_error(std::string(column) + "[" + std::to_string(i) + "] must be str or bytes, got " +
+                             std::string(py::str(py::handle(item).get_type().attr("__name__"))));
+      }
+    }
+  } else {
+    throw py::type_error(std::string(column) + " must hold str or bytes, got dtype " + std::string(py::str(a.dtype())));
+  }
+  return out;
+}
+
+const double* column(const std::optional<DoubleArray>& a, size_t n, const char* name) {
+  if (!a) return nullptr;
+  if (a->ndim() != 1 || static_cast<size_t>(a->size()) != n)
+    throw py::value_error(std::string(name) + " must be one-dimensional with one value per symbol");
+  return a->data();
+}
+
+const double* book(const std::optional<DoubleArray>& a, size_t n, size_t levels, const char* name) {
+  if (!a) return nullptr;
+  if (a->ndim() != 2 || static_cast<size_t>(a->shape(0)) != n || static_cast<size_t>(a->shape(1)) != levels)
+    throw py::value_error(std::string(name) + " must be an (n, levels) matrix, all book columns with the same levels");
+  return a->data();
+}
+
+// The symbol as 8 bytes "SH600000", or 8 zero bytes (b"") for kInvalidSymbolKey.
+void write_symbol(uint32_t key, char* out) {
+  if (key == kInvalidSymbolKey || key >= kMarketCount * kCodesPerMarket) {
+    std::memset(out, 0, 8);
+    return;
+  }
+  const Symbol s = Symbol::from_key(key);
+  std::memcpy(out, market_name(s.market), 2);
+  uint32_t code = s.code;
+  for (int i = 7; i >= 2; --i) {
+    out[i] = static_cast<char>('0' + code % 10);
+    code /= 10;
+  }
+}
+
+template <typename T>
+py::array to_array(const std::vector<T>& v, const py::dtype& dtype) {
+  py::array out(dtype, std::vector<py::ssize_t>{static_cast<py::ssize_t>(v.size())});
+  if (!v.empty()) std::memcpy(out.mutable_data(), v.data(), v.size() * sizeof(T));
+  return out;
+}
+}  // namespace
+
+void bind_wire(py::module_& m) {
+  m.attr("WIRE_SCHEMA_VERSION") = wire::kSchemaVersion;
+  m.attr("WIRE_FILE_IDENTIFIER") = py::bytes(wire::kFileIdentifier, 4);
+  std::vector<std::string> reasons;
+  for (int i = 1; i < wire::kDecodeErrorCount; ++i)
+    reasons.push_back(wire::decode_error_name(static_cast<wire::DecodeError>(i)));
+  m.attr("WIRE_DECODE_ERRORS") = reasons;
+
+  m.def(
+      "_wire_encode_spots",
+      [](py::handle spots_in, const py::tuple& header, bool auto_market_time) {
+        wire::Header h = to_header(header);
+        py::object spots = py::reinterpret_steal<py::object>(PySequence_Fast(spots_in.ptr(), "spots must be a sequence"));
+        if (!spots) throw py::error_already_set();
+        const size_t n = static_cast<size_t>(PySequence_Fast_GET_SIZE(spots.ptr()));
+        std::vector<const Spot*> ptrs(n);
+        py::detail::make_caster<Spot> caster;
+        for (size_t i = 0; i < n; ++i) {
+          py::handle item = PySequence_Fast_GET_ITEM(spots.ptr(), static_cast<py::ssize_t>(i));
+          if (!caster.load(item, false))
+            throw py::type_error("spots[" + std::to_string(i) + "] is a " +
+                                 std::string(py::str(item.get_type().attr("__name__"))) + ", not a Spot");
+          ptrs[i] = &static_cast<const Spot&>(caster);
+        }
+        thread_local wire::Encoder encoder;  // keeps its buffer between messages
+        wire::ByteView v;
+        {
+          py::gil_scoped_release release;
+          if (auto_market_time) h.market_time_ms = wire::max_epoch_ms(ptrs.data(), n);
+          v = encoder.encode_spots(h, ptrs.data(), n);
+        }
+        return to_bytes(v);
+      },
+      py::arg("spots"), py::arg("header"), py::arg("auto_market_time"),
+      "spots: a sequence of Spot; header: (publisher_id, sequence, cycle_id, part_index, "
+      "part_count, send_time_us, market_time_ms).");
+
+  m.def(
+      "_wire_encode_columns",
+      [](const py::array& symbol, const Int64Array& datetime_ms, const DoubleArray& close, const DoubleArray& volume,
+         const DoubleArray& amount, const std::optional<DoubleArray>& open, const std::optional<DoubleArray>& high,
+         const std::optional<DoubleArray>& low, const std::optional<DoubleArray>& yesterday_close,
+         const std::optional<py::array>& name, const std::optional<DoubleArray>& bid,
+         const std::optional<DoubleArray>& bid_volume, const std::optional<DoubleArray>& ask,
+         const std::optional<DoubleArray>& ask_volume, const py::tuple& header) {
+        const wire::Header h = to_header(header);
+        std::string symbol_storage, name_storage;
+        const auto symbols = string_views(symbol, "symbol", false, &symbol_storage);
+        const size_t n = symbols.size();
+        std::vector<std::string_view> names;
+        if (name) {
+          names = string_views(*name, "name", true, &name_storage);
+          if (names.size() != n) throw py::value_error("name must have one value per symbol");
+        }
+        wire::EncodeColumns c;
+        c.n = n;
+        c.symbols = symbols.data();
+        if (datetime_ms.ndim() != 1 || static_cast<size_t>(datetime_ms.size()) != n)
+          throw py::value_error("datetime must have one value per symbol");
+        c.datetime = datetime_ms.data();
+        c.close = column(close, n, "close");
+        c.volume = column(volume, n, "volume");
+        c.amount = column(amount, n, "amount");
+        c.open = column(open, n, "open");
+        c.high = column(high, n, "high");
+        c.low = column(low, n, "low");
+        c.yesterday_close = column(yesterday_close, n, "yesterday_close");
+        c.name = name ? names.data() : nullptr;
+        for (const auto* b : {&bid, &bid_volume, &ask, &ask_volume})
+          if (*b && (*b)->ndim() == 2) c.book_levels = static_cast<size_t>((*b)->shape(1));
+        c.bid = book(bid, n, c.book_levels, "bid");
+        c.bid_volume = book(bid_volume, n, c.book_levels, "bid_volume");
+        c.ask = book(ask, n, c.book_levels, "ask");
+        c.ask_volume = book(ask_volume, n, c.book_levels, "ask_volume");
+        if (c.book_levels == 0) c.bid = c.bid_volume = c.ask = c.ask_volume = nullptr;  // an empty book
+        thread_local wire::Encoder encoder;  // keeps its buffer between messages
+        wire::ByteView v;
+        {
+          py::gil_scoped_release release;
+          v = encoder.encode_columns(h, c);  // std::invalid_argument -> ValueError
+        }
+        return to_bytes(v);
+      },
+      py::arg("symbol"), py::arg("datetime_ms"), py::arg("close"), py::arg("volume"), py::arg("amount"),
+      py::arg("open").none(true), py::arg("high").none(true), py::arg("low").none(true),
+      py::arg("yesterday_close").none(true), py::arg("name").none(true), py::arg("bid").none(true),
+      py::arg("bid_volume").none(true), py::arg("ask").none(true), py::arg("ask_volume").none(true),
+      py::arg("header"));
+
+  m.def(
+      "_wire_decode_header",
+      [](py::handle buf) {
+        InputBuffer in(buf);
+        wire::Header h;
+        wire::DecodeError e;
+        {
+          py::gil_scoped_release release;
+          e = wire::decode_header(in.data(), in.size(), &h);
+        }
+        if (e != wire::DecodeError::None) raise_wire_error(e, in);
+        return from_header(h);
+      },
+      py::arg("buf"));
+
+  m.def(
+      "_wire_decode_spots",
+      [](py::handle buf) {
+        InputBuffer in(buf);
+        std::vector<Spot> spots;
+        std::vector<uint8_t> valid;
+        wire::DecodeError e;
+        {
+          py::gil_scoped_release release;
+          e = wire::decode_spots(in.data(), in.size(), nullptr, &spots, &valid);
+        }
+        if (e != wire::DecodeError::None) raise_wire_error(e, in);
+        size_t n_valid = 0;
+        for (uint8_t v : valid) n_valid += v;
+        py::list out(n_valid);
+        size_t j = 0;
+        for (size_t i = 0; i < spots.size(); ++i) {
+          if (!valid[i]) continue;
+          PyList_SET_ITEM(out.ptr(), static_cast<py::ssize_t>(j++), py::cast(std::move(spots[i])).release().ptr());
+        }
+        return out;
+      },
+      py::arg("buf"), "The batch's spots with a valid symbol, in order (invalid market/code rows are left out).");
+
+  m.def(
+      "_wire_decode_columns",
+      [](py::handle buf) {
+        InputBuffer in(buf);
+        thread_local wire::DecodedColumns cols;  // keeps its capacity between messages
+        wire::DecodeError e;
+        {
+          py::gil_scoped_release release;
+          e = wire::decode_columns(in.data(), in.size(), nullptr, &cols);
+        }
+        if (e != wire::DecodeError::None) raise_wire_error(e, in);
+        const size_t n = cols.size();
+        py::array symbols(py::dtype("S8"), std::vector<py::ssize_t>{static_cast<py::ssize_t>(n)});
+        char* out = static_cast<char*>(symbols.mutable_data());
+        for (size_t i = 0; i < n; ++i) write_symbol(cols.symbol_keys[i], out + i * 8);
+        const py::dtype f8("float64");
+        py::dict d;
+        d["symbol"] = symbols;
+        d["datetime"] = to_array(cols.datetime, py::dtype("datetime64[ms]"));
+        d["open"] = to_array(cols.open, f8);
+        d["high"] = to_array(cols.high, f8);
+        d["low"] = to_array(cols.low, f8);
+        d["close"] = to_array(cols.close, f8);
+        d["volume"] = to_array(cols.volume, f8);
+        d["amount"] = to_array(cols.amount, f8);
+        return d;
+      },
+      py::arg("buf"));
+}
+
+}  // namespace hkrt::bindings

@@ -1,0 +1,454 @@
+#include "spot_agent/wire.h"
+
+#include <algorithm>
+#include <cstring>
+#include <limits>
+#include <stdexcept>
+#include <string>
+
+#include "schemas/spot_generated.h"
+
+namespace hkrt::wire {
+
+namespace fb = ::flatbuffers;
+using Record = ::hkrt::wire::SpotRecord;
+using Batch = ::hkrt::wire::SpotBatch;
+
+static_assert(sizeof(kFileIdentifier) == 5, "a FlatBuffers file identifier has 4 characters");
+
+const char* decode_error_name(DecodeError e) {
+  switch (e) {
+    case DecodeError::None: return "ok";
+    case DecodeError::TooShort: return "too_short";
+    case DecodeError::BadIdentifier: return "bad_identifier";
+    case DecodeError::Malformed: return "malformed";
+    case DecodeError::UnsupportedVersion: return "unsupported_version";
+  }
+  return "unknown";
+}
+
+TimestampMs to_local_ms(int64_t epoch_ms) {
+  constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
+  return epoch_ms > kMax - kChinaUtcOffsetMs ? kMax : epoch_ms + kChinaUtcOffsetMs;
+}
+
+int64_t to_epoch_ms(TimestampMs local_ms) {
+  constexpr int64_t kMin = std::numeric_limits<int64_t>::min();
+  return local_ms < kMin + kChinaUtcOffsetMs ? kMin : local_ms - kChinaUtcOffsetMs;
+}
+
+SpotColumns DecodedColumns::view() const {
+  SpotColumns c;
+  c.n = size();
+  c.symbol_keys = symbol_keys.data();
+  c.datetime = datetime.data();
+  c.open = open.data();
+  c.high = high.data();
+  c.low = low.data();
+  c.close = close.data();
+  c.volume = volume.data();
+  c.amount = amount.data();
+  return c;
+}
+
+// ------------------------------------------------------------------------------ decoding
+namespace {
+
+// FlatBuffers reads scalars through typed pointers, so the buffer itself must be aligned
+// for its largest scalar (8 bytes).  A misaligned view (e.g. a slice after a topic prefix)
+// is decoded from an aligned copy.
+class AlignedInput {
+ public:
+  AlignedInput(const uint8_t* data, size_t size) : data_(data) {
+    if (data != nullptr && reinterpret_cast<uintptr_t>(data) % alignof(uint64_t) != 0) {
+      copy_.resize((size + 7) / 8);
+      std::memcpy(copy_.data(), data, size);
+      data_ = reinterpret_cast<const uint8_t*>(copy_.data());
+    }
+  }
+  const uint8_t* data() const { return data_; }
+
+ private:
+  const uint8_t* data_;
+  std::vector<uint64_t> copy_;
+};
+
+fb::Verifier::Options verifier_options(size_t size) {
+  fb::Verifier::Options opts;
+  opts.max_depth = 8;  // batch -> header / spots vector -> spot: the schema is shallow
+  // Every table takes at least 8 bytes, so this bounds nothing that size does not.
+  opts.max_tables = static_cast<fb::uoffset_t>(std::min<size_t>(size / 4 + 16, 0x7FFFFFFF));
+  return opts;
+}
+
+// The checks of verify(); on success *root is the verified batch.
+DecodeError verify_batch(const uint8_t* data, size_t size, const Batch** root) {
+  if (data == nullptr || size < kMinMessageSize) return DecodeError::TooShort;
+  if (!fb::BufferHasIdentifier(data, SpotBatchIdentifier())) return DecodeError::BadIdentifier;
+  if (size >= FLATBUFFERS_MAX_BUFFER_SIZE) return DecodeError::Malformed;
+  // The version first, from a verified header only, so that a batch of a later version is
+  // reported as such even when the rest of it would not verify against this schema.
+  {
+    fb::Verifier v(data, size, verifier_options(size));
+    if (size < FLATBUFFERS_MIN_BUFFER_SIZE) return DecodeError::Malformed;
+    const size_t offset = v.VerifyOffset<fb::uoffset_t>(0);
+    if (offset == 0) return DecodeError::Malformed;
+    const auto* table = reinterpret_cast<const fb::Table*>(data + offset);
+    if (!table->VerifyTableStart(v) || !table->VerifyOffsetRequired(v, Batch::VT_HEADER))
+      return DecodeError::Malformed;
+    const auto* header = table->GetPointer<const BatchHeader*>(Batch::VT_HEADER);
+    if (!v.VerifyTable(header)) return DecodeError::Malformed;
+    const uint16_t version = header->schema_version();
+    if (version == 0 || version > kSchemaVersion) return DecodeError::UnsupportedVersion;
+  }
+  fb::Verifier v(data, size, verifier_options(size));
+  if (!VerifySpotBatchBuffer(v)) return DecodeError::Malformed;
+  *root = GetSpotBatch(data);
+  return DecodeError::None;
+}
+
+void read_header(const BatchHeader& h, Header* out) {
+  out->schema_version = h.schema_version();
+  out->publisher_id = h.publisher_id();
+  out->sequence = h.sequence();
+  out->cycle_id = h.cycle_id();
+  out->part_index = h.part_index();
+  out->part_count = h.part_count();
+  out->send_time_us = h.send_time_us();
+  out->market_time_ms = h.market_time_ms();
+}
+
+// Market and code as the engine's dense key; kInvalidSymbolKey unless SH/SZ/BJ + six digits.
+uint32_t symbol_key(const fb::String* market, const fb::String* code) {
+  if (market->size() != 2 || code->size() != 6) return kInvalidSymbolKey;
+  auto m = parse_market(std::string_view(market->c_str(), 2));
+  if (!m) return kInvalidSymbolKey;
+  const char* c = code->c_str();
+  uint32_t value = 0;
+  for (int i = 0; i < 6; ++i) {
+    if (c[i] < '0' || c[i] > '9') return kInvalidSymbolKey;
+    value = value * 10 + static_cast<uint32_t>(c[i] - '0');
+  }
+  return static_cast<uint32_t>(*m) * kCodesPerMarket + value;
+}
+
+// Length of the valid UTF-8 sequence at p[0..n), or 0 if it is not one.
+size_t utf8_sequence(const unsigned char* p, size_t n) {
+  const unsigned char c = p[0];
+  if (c < 0x80) return 1;
+  size_t len;
+  uint32_t cp;
+  if (c >= 0xC2 && c <= 0xDF) len = 2, cp = c & 0x1F;
+  else if (c >= 0xE0 && c <= 0xEF) len = 3, cp = c & 0x0F;
+  else if (c >= 0xF0 && c <= 0xF4) len = 4, cp = c & 0x07;
+  else return 0;
+  if (len > n) return 0;
+  for (size_t i = 1; i < len; ++i) {
+    if ((p[i] & 0xC0) != 0x80) return 0;
+    cp = (cp << 6) | (p[i] & 0x3F);
+  }
+  if ((len == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
+    return 0;
+  return len;
+}
+
+// The name as valid UTF-8: each byte that does not start a valid sequence becomes U+FFFD.
+void assign_name(const fb::String* name, std::string* out) {
+  if (name == nullptr) {
+    out->clear();
+    return;
+  }
+  const auto* p = reinterpret_cast<const unsigned char*>(name->c_str());
+  const size_t n = name->size();
+  size_t i = 0;
+  while (i < n && p[i] < 0x80) ++i;
+  if (i == n) {
+    out->assign(name->c_str(), n);
+    return;
+  }
+  out->assign(name->c_str(), i);
+  while (i < n) {
+    const size_t len = utf8_sequence(p + i, n - i);
+    if (len == 0) {
+      out->append("\xEF\xBF\xBD");
+      ++i;
+    } else {
+      out->append(reinterpret_cast<const char*>(p + i), len);
+      i += len;
+    }
+  }
+}
+
+void read_levels(const fb::Vector<double>* v, std::array<double, kBookLevels>* out) {
+  out->fill(0.0);
+  if (v == nullptr) return;
+  const size_t n = std::min<size_t>(v->size(), kBookLevels);
+  // The verifier aligns a vector's length field to 4 bytes only, so 8-byte elements may be
+  // misaligned in a hostile buffer: copy them out bytewise rather than through a double*.
+  std::memcpy(out->data(), v->Data(), n * sizeof(double));
+}
+
+}  // namespace
+
+DecodeError verify(const uint8_t* data, size_t size) {
+  AlignedInput in(data, size);
+  const Batch* root = nullptr;
+  return verify_batch(in.data(), size, &root);
+}
+
+DecodeError decode_header(const uint8_t* data, size_t size, Header* out) {
+  AlignedInput in(data, size);
+  const Batch* root = nullptr;
+  const DecodeError err = verify_batch(in.data(), size, &root);
+  if (err == DecodeError::None && out != nullptr) read_header(*root->header(), out);
+  return err;
+}
+
+DecodeError decode_columns(const uint8_t* data, size_t size, Header* header, DecodedColumns* out) {
+  AlignedInput in(data, size);
+  const Batch* root = nullptr;
+  const DecodeError err = verify_batch(in.data(), size, &root);
+  const size_t n = err == DecodeError::None ? root->spots()->size() : 0;
+  if (out != nullptr) {  // resize (to 0 on an error) keeps the capacity
+    for (auto* v : {&out->open, &out->high, &out->low, &out->close, &out->volume, &out->amount}) v->resize(n);
+    out->symbol_keys.resize(n);
+    out->datetime.resize(n);
+  }
+  if (err != DecodeError::None) return err;
+  if (header != nullptr) read_header(*root->header(), header);
+  if (out == nullptr) return err;
+  const auto* spots = root->spots();
+  for (size_t i = 0; i < n; ++i) {
+    const Record* r = spots->Get(static_cast<fb::uoffset_t>(i));
+    out->symbol_keys[i] = symbol_key(r->market(), r->code());
+    out->datetime[i] = to_local_ms(r->datetime()->epoch_ms());
+    out->open[i] = r->open();
+    out->high[i] = r->high();
+    out->low[i] = r->low();
+    out->close[i] = r->close();
+    out->volume[i] = r->volume();
+    out->amount[i] = r->amount();
+  }
+  return err;
+}
+
+DecodeError decode_spots(const uint8_t* data, size_t size, Header* header, std::vector<Spot>* out,
+                         std::vector<uint8_t>* valid_symbol) {
+  AlignedInput in(data, size);
+  const Batch* root = nullptr;
+  const DecodeError err = verify_batch(in.data(), size, &root);
+  if (err != DecodeError::None) {
+    if (out != nullptr) out->clear();
+    if (valid_symbol != nullptr) valid_symbol->clear();
+    return err;
+  }
+  if (header != nullptr) read_header(*root->header(), header);
+  const auto* spots = root->spots();
+  const size_t n = spots->size();
+  if (valid_symbol != nullptr) valid_symbol->assign(n, 1);
+  if (out == nullptr) return err;
+  out->clear();
+  out->resize(n);
+  for (size_t i = 0; i < n; ++i) {
+    const Record* r = spots->Get(static_cast<fb::uoffset_t>(i));
+    Spot& s = (*out)[i];
+    const uint32_t key = symbol_key(r->market(), r->code());
+    if (key == kInvalidSymbolKey) {
+      if (valid_symbol != nullptr) (*valid_symbol)[i] = 0;
+    } else {
+      s.symbol = Symbol::from_key(key);
+    }
+    assign_name(r->name(), &s.name);
+    s.datetime = to_local_ms(r->datetime()->epoch_ms());
+    s.yesterday_close = r->yesterday_close();
+    s.open = r->open();
+    s.high = r->high();
+    s.low = r->low();
+    s.close = r->close();
+    s.amount = r->amount();
+    s.volume = r->volume();
+    read_levels(r->bid(), &s.bid);
+    read_levels(r->bid_volume(), &s.bid_volume);
+    read_levels(r->ask(), &s.ask);
+    read_levels(r->ask_volume(), &s.ask_volume);
+  }
+  return err;
+}
+
+// ------------------------------------------------------------------------------ encoding
+namespace {
+
+constexpr size_t kBytesPerSpotEstimate = 320;  // a full spot with a 5-level book and a name
+
+// Levels actually written: trailing zero levels are left out (they decode as 0).
+size_t used_levels(const double* levels, size_t n) {
+  while (n > 0 && levels[n - 1] == 0.0) --n;
+  return n;
+}
+
+void code_digits(uint32_t code, char out[6]) {
+  for (int i = 5; i >= 0; --i) {
+    out[i] = static_cast<char>('0' + code % 10);
+    code /= 10;
+  }
+}
+
+}  // namespace
+
+struct Encoder::Impl {
+  fb::FlatBufferBuilder fbb{1 << 16};
+  std::vector<fb::Offset<Record>> records;
+  std::array<fb::Offset<fb::String>, kMarketCount> markets{};
+
+  size_t reserved = 0;  // bytes the builder's buffer was sized for
+
+  // Starts a message of n spots: one up-front reservation (the builder otherwise grows by
+  // doubling and copying), kept for the next message.
+  void begin(size_t n) {
+    const size_t estimate = 1024 + n * kBytesPerSpotEstimate;
+    if (estimate > reserved) {
+      fbb = fb::FlatBufferBuilder(estimate);
+      reserved = estimate;
+    } else {
+      fbb.Clear();
+    }
+    records.clear();
+    records.reserve(n);
+    markets.fill(fb::Offset<fb::String>());
+  }
+
+  fb::Offset<fb::String> market(Market m) {
+    auto& off = markets[static_cast<size_t>(m)];
+    if (off.IsNull()) off = fbb.CreateSharedString(market_name(m), 2);
+    return off;
+  }
+
+  fb::Offset<fb::Vector<double>> levels(const double* values, size_t n) {
+    const size_t used = values == nullptr ? 0 : used_levels(values, n);
+    return used == 0 ? fb::Offset<fb::Vector<double>>() : fbb.CreateVector(values, used);
+  }
+
+  struct Row {
+    Symbol symbol;
+    const char* name;
+    size_t name_size;
+    TimestampMs datetime;
+    double yesterday_close, open, high, low, close, amount, volume;
+    const double *bid, *bid_volume, *ask, *ask_volume;
+    size_t levels;
+  };
+
+  void add(const Row& r) {
+    char digits[6];
+    code_digits(r.symbol.code, digits);
+    const auto market_off = market(r.symbol.market);
+    const auto code_off = fbb.CreateString(digits, 6);
+    const auto name_off = r.name_size == 0 ? fb::Offset<fb::String>() : fbb.CreateString(r.name, r.name_size);
+    const auto bid_off = levels(r.bid, r.levels);
+    const auto bid_volume_off = levels(r.bid_volume, r.levels);
+    const auto ask_off = levels(r.ask, r.levels);
+    const auto ask_volume_off = levels(r.ask_volume, r.levels);
+    const Timestamp ts(to_epoch_ms(r.datetime));
+    SpotRecordBuilder b(fbb);
+    // 8-byte fields first, then offsets: the builder packs the table in add order.
+    b.add_datetime(&ts);
+    b.add_yesterday_close(r.yesterday_close);
+    b.add_open(r.open);
+    b.add_high(r.high);
+    b.add_low(r.low);
+    b.add_close(r.close);
+    b.add_amount(r.amount);
+    b.add_volume(r.volume);
+    b.add_market(market_off);
+    b.add_code(code_off);
+    if (!name_off.IsNull()) b.add_name(name_off);
+    if (!bid_off.IsNull()) b.add_bid(bid_off);
+    if (!bid_volume_off.IsNull()) b.add_bid_volume(bid_volume_off);
+    if (!ask_off.IsNull()) b.add_ask(ask_off);
+    if (!ask_volume_off.IsNull()) b.add_ask_volume(ask_volume_off);
+    records.push_back(b.Finish());
+  }
+
+  ByteView finish(const Header& h) {
+    reserved = std::max(reserved, static_cast<size_t>(fbb.GetSize()) + 1024);
+    const auto spots = fbb.CreateVector(records);
+    const auto header = CreateBatchHeader(fbb, h.schema_version, h.publisher_id, h.sequence, h.cycle_id, h.part_index,
+                                          h.part_count, h.send_time_us, h.market_time_ms);
+    FinishSpotBatchBuffer(fbb, CreateSpotBatch(fbb, header, spots));
+    return ByteView{fbb.GetBufferPointer(), fbb.GetSize()};
+  }
+};
+
+Encoder::Encoder() : impl_(std::make_unique<Impl>()) {}
+Encoder::~Encoder() = default;
+
+ByteView Encoder::encode_spots(const Header& header, const Spot* const* spots, size_t n) {
+  Impl& e = *impl_;
+  e.begin(n);
+  for (size_t i = 0; i < n; ++i) {
+    const Spot& s = *spots[i];
+    e.add(Impl::Row{s.symbol, s.name.data(), s.name.size(), s.datetime, s.yesterday_close, s.open, s.high, s.low,
+                    s.close, s.amount, s.volume, s.bid.data(), s.bid_volume.data(), s.ask.data(),
+                    s.ask_volume.data(), static_cast<size_t>(kBookLevels)});
+  }
+  return e.finish(header);
+}
+
+ByteView Encoder::encode_columns(const Header& header, const EncodeColumns& c) {
+  if (c.n > 0) {
+    if (c.symbols == nullptr && c.symbol_keys == nullptr)
+      throw std::invalid_argument("encode_columns: a symbol column (strings or keys) is required");
+    if (c.datetime == nullptr || c.close == nullptr || c.volume == nullptr || c.amount == nullptr)
+      throw std::invalid_argument("encode_columns: datetime, close, volume and amount are required");
+    if ((c.bid || c.bid_volume || c.ask || c.ask_volume) && c.book_levels == 0)
+      throw std::invalid_argument("encode_columns: book columns given with book_levels == 0");
+  }
+  Impl& e = *impl_;
+  e.begin(c.n);
+  const size_t L = c.book_levels;
+  for (size_t i = 0; i < c.n; ++i) {
+    Symbol symbol;
+    if (c.symbols != nullptr) {
+      auto parsed = parse_symbol(c.symbols[i]);
+      if (!parsed)
+        throw std::invalid_argument("encode_columns: row " + std::to_string(i) + ": invalid symbol '" +
+                                    std::string(c.symbols[i]) +
+                                    "': expected a market SH/SZ/BJ and a six-digit code (SH600000, 600000.SH)");
+      symbol = *parsed;
+    } else {
+      const uint32_t key = c.symbol_keys[i];
+      if (key >= kMarketCount * kCodesPerMarket)
+        throw std::invalid_argument("encode_columns: row " + std::to_string(i) + ": invalid symbol key " +
+                                    std::to_string(key));
+      symbol = Symbol::from_key(key);
+    }
+    const std::string_view name = c.name != nullptr ? c.name[i] : std::string_view();
+    auto opt = [i](const double* col) { return col != nullptr ? col[i] : 0.0; };
+    auto row_of = [i, L](const double* col) { return col != nullptr ? col + i * L : nullptr; };
+    e.add(Impl::Row{symbol, name.data(), name.size(), c.datetime[i], opt(c.yesterday_close), opt(c.open),
+                    opt(c.high), opt(c.low), c.close[i], c.amount[i], c.volume[i], row_of(c.bid),
+                    row_of(c.bid_volume), row_of(c.ask), row_of(c.ask_volume), L});
+  }
+  return e.finish(header);
+}
+
+std::vector<uint8_t> encode_spots(const Header& header, const Spot* const* spots, size_t n) {
+  Encoder encoder;
+  const ByteView v = encoder.encode_spots(header, spots, n);
+  return std::vector<uint8_t>(v.data, v.data + v.size);
+}
+
+std::vector<uint8_t> encode_columns(const Header& header, const EncodeColumns& columns) {
+  Encoder encoder;
+  const ByteView v = encoder.encode_columns(header, columns);
+  return std::vector<uint8_t>(v.data, v.data + v.size);
+}
+
+int64_t max_epoch_ms(const Spot* const* spots, size_t n) {
+  if (n == 0) return 0;
+  TimestampMs best = spots[0]->datetime;
+  for (size_t i = 1; i < n; ++i) best = std::max(best, spots[i]->datetime);
+  return to_epoch_ms(best);
+}
+
+}  // namespace hkrt::wire

@@ -1,0 +1,126 @@
+// The spot wire format: FlatBuffers batches of spots (schemas/spot.fbs), encoded and decoded.
+//
+// This is the only place that converts between the wire's true UTC epoch milliseconds and the
+// engine's exchange-local TimestampMs (local = epoch + kChinaUtcOffsetMs).  Every decode
+// function verifies the whole buffer first (file identifier, flatbuffers::Verifier on exactly
+// `size` bytes, schema version), so no input can make it read out of bounds.  The generated
+// FlatBuffers code ("schemas/spot_generated.h", target hkrt_wire) is not needed to use this API.
+// docs/wire-format.md describes the format field by field.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string_view>
+#include <vector>
+
+#include "kdata/engine.h"
+#include "kdata/spot.h"
+
+namespace hkrt::wire {
+
+constexpr uint16_t kSchemaVersion = 1;
+constexpr char kFileIdentifier[] = "HKSP";  // bytes 4..7 of every message
+// Root offset + file identifier: nothing shorter can be a batch (DecodeError::TooShort).
+constexpr size_t kMinMessageSize = 8;
+
+struct Header {
+  uint16_t schema_version = kSchemaVersion;
+  uint64_t publisher_id = 0;  // random per publisher process start
+  uint64_t sequence = 0;      // per publisher, +1 per message, first message 1
+  uint64_t cycle_id = 0;
+  uint32_t part_index = 0;    // 0-based
+  uint32_t part_count = 1;
+  int64_t send_time_us = 0;    // UTC epoch microseconds (fine enough to measure latency)
+  int64_t market_time_ms = 0;  // UTC epoch ms, 0 = unknown
+};
+
+enum class DecodeError : uint8_t { None = 0, TooShort, BadIdentifier, Malformed, UnsupportedVersion };
+constexpr int kDecodeErrorCount = 5;
+// "ok", "too_short", "bad_identifier", "malformed", "unsupported_version"
+const char* decode_error_name(DecodeError e);
+
+// Wire time <-> engine time (saturating at the int64 limits instead of overflowing).
+TimestampMs to_local_ms(int64_t epoch_ms);
+int64_t to_epoch_ms(TimestampMs local_ms);
+
+// Spot columns for the engine (no strings).  symbol_keys[i] == kInvalidSymbolKey (engine.h)
+// when the spot's market/code is not SH/SZ/BJ + six digits; datetime is exchange-local ms.
+struct DecodedColumns {
+  std::vector<uint32_t> symbol_keys;
+  std::vector<int64_t> datetime;
+  std::vector<double> open, high, low, close, volume, amount;
+  size_t size() const { return symbol_keys.size(); }
+  SpotColumns view() const;  // points into the vectors: valid until they change
+};
+
+// Identifier, flatbuffers::Verifier on exactly `size` bytes, schema version.
+DecodeError verify(const uint8_t* data, size_t size);
+// Each of these verifies first; on an error the spot outputs are emptied and the header untouched.
+DecodeError decode_header(const uint8_t* data, size_t size, Header* out);
+// Reuses out's capacity.  `header` may be null.
+DecodeError decode_columns(const uint8_t* data, size_t size, Header* header, DecodedColumns* out);
+// Replaces *out.  valid_symbol[i] is 0 when spot i's market/code is invalid (its Spot then has
+// the default symbol SH000000 and must be skipped); `header` and `valid_symbol` may be null.
+// Book vectors longer than kBookLevels are truncated, shorter ones padded with 0.
+DecodeError decode_spots(const uint8_t* data, size_t size, Header* header, std::vector<Spot>* out,
+                         std::vector<uint8_t>* valid_symbol);
+
+// Columnar encoder input: n rows.  Symbols come as strings ("SH600000", "sh600000",
+// "600000.SH") or as Symbol::key() values; one of the two must be given.  A null optional
+// column encodes as 0 / absent.  Book columns are row-major n x book_levels matrices (any
+// number of levels; trailing zero levels of a row are not written).
+struct EncodeColumns {
+  size_t n = 0;
+  const std::string_view* symbols = nullptr;
+  const uint32_t* symbol_keys = nullptr;
+  const int64_t* datetime = nullptr;  // exchange-local ms (required)
+  const double* close = nullptr;      // required
+  const double* volume = nullptr;     // required
+  const double* amount = nullptr;     // required
+  const double* open = nullptr;
+  const double* high = nullptr;
+  const double* low = nullptr;
+  const double* yesterday_close = nullptr;
+  const std::string_view* name = nullptr;  // UTF-8; empty = absent
+  size_t book_levels = 0;
+  const double* bid = nullptr;
+  const double* bid_volume = nullptr;
+  const double* ask = nullptr;
+  const double* ask_volume = nullptr;
+};
+
+// A contiguous byte range owned by an Encoder.
+struct ByteView {
+  const uint8_t* data = nullptr;
+  size_t size = 0;
+};
+
+// Reusable encoder: keeps its FlatBufferBuilder's memory between messages.  The returned
+// ByteView is valid until the next call or the Encoder's destruction.  Not thread-safe:
+// one Encoder per thread.
+class Encoder {
+ public:
+  Encoder();
+  ~Encoder();
+  Encoder(const Encoder&) = delete;
+  Encoder& operator=(const Encoder&) = delete;
+
+  ByteView encode_spots(const Header& header, const Spot* const* spots, size_t n);
+  // Throws std::invalid_argument for a missing required column, a missing or invalid symbol
+  // (the message names the row).
+  ByteView encode_columns(const Header& header, const EncodeColumns& columns);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// One-shot forms (a fresh Encoder, the bytes copied out).
+std::vector<uint8_t> encode_spots(const Header& header, const Spot* const* spots, size_t n);
+std::vector<uint8_t> encode_columns(const Header& header, const EncodeColumns& columns);
+
+// The largest spot datetime as UTC epoch ms (0 for no spots): market_time_ms of a one-part cycle.
+int64_t max_epoch_ms(const Spot* const* spots, size_t n);
+
+}  // namespace hkrt::wire

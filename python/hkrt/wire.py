@@ -1,0 +1,262 @@
+"""The spot wire format: FlatBuffers batches of spots, encoded and decoded in C++.
+
+One message is one FlatBuffer (schema ``schemas/spot.fbs``, file identifier ``HKSP``): a
+header (publisher, sequence, cycle, part, send and market time) and a vector of spots.  Every
+decoder verifies the whole buffer first and raises :class:`WireError` with a ``reason`` on
+anything it cannot trust.  Times on the wire are UTC epoch milliseconds; the Python side sees
+naive China local time like everywhere else in hkrt.  docs/wire-format.md has the details.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from hkrt import _hkrt
+from hkrt._hkrt import Spot
+from hkrt.columns import datetime_ms
+
+SCHEMA_VERSION: int = _hkrt.WIRE_SCHEMA_VERSION
+FILE_IDENTIFIER: bytes = _hkrt.WIRE_FILE_IDENTIFIER
+#: Every ``WireError.reason``: "too_short", "bad_identifier", "malformed", "unsupported_version".
+DECODE_ERRORS: tuple[str, ...] = tuple(_hkrt.WIRE_DECODE_ERRORS)
+
+_CHINA_UTC_OFFSET_MS = 8 * 3600 * 1000
+_UINT64_MAX = 2**64 - 1
+_UINT32_MAX = 2**32 - 1
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+_REQUIRED_COLUMNS = ("symbol", "datetime", "close", "volume", "amount")
+_OPTIONAL_COLUMNS = ("open", "high", "low", "yesterday_close", "name", "bid", "bid_volume", "ask", "ask_volume")
+_BOOK_COLUMNS = ("bid", "bid_volume", "ask", "ask_volume")
+
+
+class WireError(ValueError):
+    """A message that cannot be decoded.  ``reason`` is one of :data:`DECODE_ERRORS`."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class WireHeader:
+    """The header of one message.  Times are UTC epoch micro- and milliseconds, as on the wire."""
+
+    schema_version: int
+    publisher_id: int  # random per publisher process start: a change means the publisher restarted
+    sequence: int  # per publisher, +1 per message, the first message is 1
+    cycle_id: int  # the collection cycle this message belongs to
+    part_index: int  # 0-based index of this message within its cycle
+    part_count: int  # messages in the cycle
+    send_time_us: int  # publisher wall clock at sending, UTC epoch microseconds
+    market_time_ms: int  # max spot datetime of the whole cycle; 0 = unknown
+
+    @property
+    def send_time(self) -> dt.datetime:
+        """``send_time_us`` as naive China local time."""
+        return dt.datetime(1970, 1, 1) + dt.timedelta(microseconds=self.send_time_us + _CHINA_UTC_OFFSET_MS * 1000)
+
+    @property
+    def market_time(self) -> dt.datetime | None:
+        """``market_time_ms`` as naive China local time, None when unknown (0)."""
+        return None if self.market_time_ms == 0 else _local_datetime(self.market_time_ms)
+
+
+# ------------------------------------------------------------------------------ encoding
+def encode_spots(
+    spots: Spot | Iterable[Spot] | pd.DataFrame | Mapping[str, Any],
+    *,
+    publisher_id: int = 0,
+    sequence: int = 0,
+    cycle_id: int = 0,
+    part_index: int = 0,
+    part_count: int = 1,
+    send_time: dt.datetime | int | None = None,
+    market_time: dt.datetime | int | None = None,
+) -> bytes:
+    """Encode one message.
+
+    ``spots`` is a list of :class:`Spot`, or columns: a DataFrame or a mapping of array-likes
+    with ``symbol`` (str/bytes such as "SH600000"; a DataFrame may have ``market`` + ``code``
+    instead), ``datetime`` (naive = China local time, tz-aware converted), ``close``,
+    ``volume`` (shares), ``amount`` (yuan), and optionally ``open``, ``high``, ``low``,
+    ``yesterday_close``, ``name`` and the book ``bid``, ``bid_volume``, ``ask``, ``ask_volume``
+    (an (n, levels) array, or one sequence of levels per row).  A column input with an
+    invalid symbol raises ValueError naming the row.
+
+    ``send_time`` and ``market_time`` are datetimes (naive = China local time) or ints (UTC
+    epoch microseconds for ``send_time``, milliseconds for ``market_time``).  ``send_time``
+    defaults to now.  ``market_time`` defaults to the latest spot datetime when the message
+    is the whole cycle (``part_count == 1``), else to 0 (unknown): a publisher splitting a
+    cycle passes the cycle's latest datetime itself.
+    """
+    header = [
+        _check_int(publisher_id, "publisher_id", 0, _UINT64_MAX),
+        _check_int(sequence, "sequence", 0, _UINT64_MAX),
+        _check_int(cycle_id, "cycle_id", 0, _UINT64_MAX),
+        _check_int(part_index, "part_index", 0, _UINT32_MAX),
+        _check_int(part_count, "part_count", 1, _UINT32_MAX),
+        time.time_ns() // 1_000 if send_time is None else _epoch_us(send_time),
+        0 if market_time is None else _epoch_ms(market_time, "market_time"),
+    ]
+    if part_index >= part_count:
+        raise ValueError(f"part_index {part_index} must be below part_count {part_count}")
+    auto_market_time = market_time is None and part_count == 1
+    if isinstance(spots, Spot):
+        spots = [spots]
+    if isinstance(spots, pd.DataFrame):
+        return _encode_columns(_frame_columns(spots), header, auto_market_time)
+    if isinstance(spots, Mapping):
+        unknown = set(spots) - set(_REQUIRED_COLUMNS) - set(_OPTIONAL_COLUMNS)
+        if unknown:
+            raise TypeError(f"unknown columns {sorted(unknown)}; accepted: {_REQUIRED_COLUMNS + _OPTIONAL_COLUMNS}")
+        return _encode_columns(spots, header, auto_market_time)
+    if isinstance(spots, (bytes, bytearray, memoryview, str)):
+        raise TypeError("encode_spots takes Spot objects, a DataFrame or a mapping of columns")
+    if not isinstance(spots, (list, tuple)):
+        spots = list(spots)
+    return _hkrt._wire_encode_spots(spots, tuple(header), auto_market_time)
+
+
+def _encode_columns(columns: Mapping[str, Any], header: list[int], auto_market_time: bool) -> bytes:
+    missing = [c for c in _REQUIRED_COLUMNS if c not in columns or columns[c] is None]
+    if missing:
+        raise TypeError(f"missing columns {missing}")
+    symbol = _strings(columns["symbol"])
+    if symbol.dtype.kind not in "SUO":
+        raise TypeError("symbol must hold strings such as 'SH600000'")
+    local_ms = datetime_ms(columns["datetime"])
+    if auto_market_time:
+        header[6] = int(local_ms.max()) - _CHINA_UTC_OFFSET_MS if len(local_ms) else 0
+
+    def floats(name: str) -> np.ndarray | None:
+        value = columns.get(name)
+        if value is None:
+            return None
+        arr = np.asarray(value, dtype=np.float64)
+        return np.full(len(symbol), arr) if arr.ndim == 0 else np.ascontiguousarray(arr)
+
+    name = columns.get("name")
+    books = {c: _book(columns[c], c) for c in _BOOK_COLUMNS if columns.get(c) is not None}
+    levels = max((b.shape[1] for b in books.values()), default=0)
+    books = {c: b if b.shape[1] == levels else _pad(b, levels) for c, b in books.items()}
+    return _hkrt._wire_encode_columns(
+        symbol,
+        local_ms,
+        floats("close"),
+        floats("volume"),
+        floats("amount"),
+        floats("open"),
+        floats("high"),
+        floats("low"),
+        floats("yesterday_close"),
+        None if name is None else _strings(name),
+        *(books.get(c) for c in _BOOK_COLUMNS),
+        tuple(header),
+    )
+
+
+def _frame_columns(frame: pd.DataFrame) -> dict[str, Any]:
+    if "datetime" not in frame.columns:
+        frame = frame.reset_index()
+    columns: dict[str, Any] = {
+        c: frame[c].to_numpy() for c in (*_REQUIRED_COLUMNS, *_OPTIONAL_COLUMNS) if c in frame.columns
+    }
+    if "symbol" not in columns and "market" in frame.columns and "code" in frame.columns:
+        columns["symbol"] = (frame["market"].astype(str) + frame["code"].astype(str)).to_numpy()
+    return columns
+
+
+def _strings(values: Any) -> np.ndarray:
+    arr = np.asarray(values)
+    return np.empty(0, dtype="S1") if arr.size == 0 else arr  # an empty column may have any dtype
+
+
+def _book(values: Any, name: str) -> np.ndarray:
+    """Book levels as a C-contiguous (n, levels) float64 matrix; ragged rows padded with 0."""
+    try:
+        arr = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):  # ragged: one sequence of levels per row
+        rows = [np.asarray([] if r is None else r, dtype=np.float64).ravel() for r in values]
+        width = max((len(r) for r in rows), default=0)
+        arr = np.zeros((len(rows), width))
+        for i, r in enumerate(rows):
+            arr[i, : len(r)] = r
+    if arr.ndim == 1:
+        arr = arr.reshape(-1, 1)
+    if arr.ndim != 2:
+        raise ValueError(f"{name} must be an (n, levels) array or one sequence of levels per row")
+    return np.ascontiguousarray(arr)
+
+
+def _pad(book: np.ndarray, levels: int) -> np.ndarray:
+    out = np.zeros((book.shape[0], levels))
+    out[:, : book.shape[1]] = book
+    return out
+
+
+# ------------------------------------------------------------------------------ decoding
+def decode_spots(buf: bytes | bytearray | memoryview) -> list[Spot]:
+    """The message's spots, in order.
+
+    Rows whose market/code is not SH/SZ/BJ + six digits cannot be a :class:`Spot` and are left
+    out (:func:`decode_columns` keeps them, flagged).  Book levels beyond five are dropped.
+    Raises :class:`WireError` on a buffer that does not verify.
+    """
+    return _hkrt._wire_decode_spots(buf)
+
+
+def decode_header(buf: bytes | bytearray | memoryview) -> WireHeader:
+    """The message's header (the whole message is verified first; :class:`WireError` if bad)."""
+    return WireHeader(*_hkrt._wire_decode_header(buf))
+
+
+def decode_columns(buf: bytes | bytearray | memoryview) -> dict[str, np.ndarray]:
+    """The message's spots as numpy columns, ready for ``SpotAgent.ingest_columns(**columns)``.
+
+    ``symbol`` (dtype S8, normalised: b"SH600000"; ``b""`` for a row whose market/code is
+    invalid, which the agent then rejects as ``invalid_symbol``), ``datetime``
+    (datetime64[ms], naive China local time), ``open``, ``high``, ``low``, ``close``,
+    ``volume`` (shares), ``amount`` (yuan) as float64.  Raises :class:`WireError` on a buffer
+    that does not verify.
+    """
+    return _hkrt._wire_decode_columns(buf)
+
+
+# ------------------------------------------------------------------------------ helpers
+def _check_int(value: Any, name: str, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    value = int(value)
+    if not low <= value <= high:
+        raise ValueError(f"{name} {value} is outside [{low}, {high}]")
+    return value
+
+
+def _epoch_ms(value: Any, name: str) -> int:
+    """An int (UTC epoch ms) as is; a datetime (naive = China local time) converted."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return _check_int(value, name, _INT64_MIN, _INT64_MAX)
+    try:
+        local = int(datetime_ms([value])[0])
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"{name} must be a datetime (naive = China local time) or int epoch ms, got {value!r}") from e
+    return local - _CHINA_UTC_OFFSET_MS
+
+
+def _epoch_us(value: Any) -> int:
+    """send_time: an int is UTC epoch microseconds; a datetime (naive = China local) is converted."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return _check_int(value, "send_time", _INT64_MIN, _INT64_MAX)
+    return _epoch_ms(value, "send_time") * 1000
+
+
+def _local_datetime(epoch_ms: int) -> dt.datetime:
+    return dt.datetime(1970, 1, 1) + dt.timedelta(milliseconds=epoch_ms + _CHINA_UTC_OFFSET_MS)

@@ -1,0 +1,44 @@
+"""Publisher processes for the transport tests (started with the ``spawn`` method: nng is
+not fork-safe).  Each publishes cycles of a small synthetic market."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+
+DAY = dt.date(2026, 11, 20)
+
+
+def wait_for_subscribers(publisher, count: int, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while len(publisher._socket.pipes) < count and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.05)  # let the subscriptions settle
+
+
+def publish_day_slice(
+    address: str,
+    subscribers: int,
+    n_symbols: int,
+    cycles: int,
+    max_part_spots: int,
+    publisher_id: int | None = None,
+    skip_sequences_after: int | None = None,
+    pause: float = 0.0,
+) -> int:
+    """Publish the first ``cycles`` pushes of a synthetic day; returns the publisher id."""
+    from hkrt.synthetic import synthetic_day
+    from hkrt.transport import SpotPublisher
+
+    with SpotPublisher(address, publisher_id=publisher_id, max_part_spots=max_part_spots) as pub:
+        wait_for_subscribers(pub, subscribers)
+        for i, push in enumerate(synthetic_day(n_symbols, DAY)):
+            if i == cycles:
+                break
+            if skip_sequences_after is not None and i == skip_sequences_after:
+                pub.sequence += 3  # as if three messages were lost on the way
+            pub.publish(push.columns())
+            if pause:
+                time.sleep(pause)
+        time.sleep(0.2)  # let the last messages leave before the socket closes
+        return pub.publisher_id

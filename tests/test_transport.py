@@ -1,0 +1,359 @@
+"""The running agent over real nng sockets (ipc and tcp on loopback), with publishers in
+other processes: fan-out, slow consumers, publisher restarts, gaps, bad messages."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import multiprocessing
+import os
+import socket
+import stat
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import hkrt
+from feed_process import DAY, publish_day_slice
+from hkrt.synthetic import synthetic_day
+from hkrt.transport import SpotPublisher, default_address, runtime_dir, tcp_address
+
+SPAWN = multiprocessing.get_context("spawn")  # nng is not fork-safe
+
+
+def free_tcp_address() -> str:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return f"tcp://127.0.0.1:{s.getsockname()[1]}"
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def start_publisher(address: str, **kwargs) -> multiprocessing.Process:
+    proc = SPAWN.Process(target=publish_day_slice, args=(address,), kwargs=kwargs)
+    proc.start()
+    return proc
+
+
+def in_process_reference(n_symbols: int, cycles: int) -> hkrt.SpotAgent:
+    agent = hkrt.SpotAgent()
+    for i, push in enumerate(synthetic_day(n_symbols, DAY)):
+        if i == cycles:
+            break
+        agent.ingest_columns(**push.columns())
+    return agent
+
+
+def assert_same_bars(got: hkrt.SpotAgent, want: hkrt.SpotAgent, ktypes=("MIN", "MIN5", "DAY", "WEEK")) -> None:
+    assert got.symbols == want.symbols
+    for symbol in want.symbols:
+        for k in ktypes:
+            pd.testing.assert_frame_equal(got.kdata(symbol, k), want.kdata(symbol, k))
+
+
+@pytest.fixture
+def ipc_address(tmp_path: Path) -> str:
+    return f"ipc://{tmp_path / 'feed.ipc'}"
+
+
+@pytest.mark.parametrize("transport", ["ipc", "tcp"])
+def test_several_consumers_get_every_spot(transport: str, ipc_address: str) -> None:
+    address = ipc_address if transport == "ipc" else free_tcp_address()
+    n_symbols, cycles = 40, 50
+    agents = [hkrt.SpotAgent().start(address) for _ in range(2)]
+    cycles_seen: list[list[hkrt.CycleInfo]] = [[], []]
+    for seen, agent in zip(cycles_seen, agents, strict=True):
+        agent.on_cycle(seen.append)
+    try:
+        proc = start_publisher(address, subscribers=2, n_symbols=n_symbols, cycles=cycles, max_part_spots=15)
+        for agent in agents:
+            wait_until(lambda a=agent: a.stats()["transport"]["messages"] == cycles * 3)
+        proc.join(10)
+        assert proc.exitcode == 0
+    finally:
+        for agent in agents:
+            agent.stop()
+    want = in_process_reference(n_symbols, cycles)
+    for seen, agent in zip(cycles_seen, agents, strict=True):
+        assert_same_bars(agent, want)
+        t = agent.stats()["transport"]
+        assert (t["verified"], t["gaps"], t["duplicate_messages"], t["publishers"]) == (cycles * 3, 0, 0, 1)
+        assert len(seen) == cycles - 1 or len(seen) == cycles  # the last cycle reports once its parts are in
+        assert all(c.complete and c.parts_received == 3 and c.spots == n_symbols for c in seen)
+        assert agent.stats()["accepted"] == n_symbols * cycles
+
+
+def test_bars_complete_through_hooks_on_one_thread(ipc_address: str) -> None:
+    agent = hkrt.SpotAgent(["MIN", "MIN5"], bar_close_delay=0)
+    threads, bars = set(), []
+
+    @agent.on_bar(ktypes=["MIN"], symbols=["SH600000"])
+    def record(symbol: str, ktype: hkrt.KType, bar) -> None:
+        threads.add(threading.get_ident())
+        bars.append((symbol, ktype, bar))
+
+    agent.start(ipc_address)
+    try:
+        proc = start_publisher(ipc_address, subscribers=1, n_symbols=4, cycles=80, max_part_spots=100)
+        wait_until(lambda: agent.stats()["transport"]["messages"] == 80)
+        proc.join(10)
+        assert agent.wait_idle()
+    finally:
+        agent.stop()
+    # 80 pushes: the 09:25 auction, then 09:30:01 ... 09:33:58 every 3 s: minutes 09:31-09:33 are over.
+    assert [b.datetime.strftime("%H:%M") for _, _, b in bars] == ["09:31", "09:32", "09:33"]
+    assert {s for s, _, _ in bars} == {"SH600000"} and {k for _, k, _ in bars} == {hkrt.KType.MIN}
+    frame = agent.kdata("SH600000", "MIN")
+    assert [b.volume for _, _, b in bars] == frame.volume.iloc[:3].tolist()
+    assert len(threads) == 1 and threading.get_ident() not in threads
+
+
+def test_a_slow_callback_does_not_slow_receiving_or_lose_anything(ipc_address: str) -> None:
+    fast, slow = hkrt.SpotAgent(["MIN"]), hkrt.SpotAgent(["MIN"])
+    slow_cycles: list[hkrt.CycleInfo] = []
+
+    @slow.on_cycle
+    def crawl(info: hkrt.CycleInfo) -> None:
+        time.sleep(0.02)
+        slow_cycles.append(info)
+
+    fast.start(ipc_address)
+    slow.start(ipc_address)
+    try:
+        proc = start_publisher(ipc_address, subscribers=2, n_symbols=20, cycles=60, max_part_spots=100)
+        for agent in (fast, slow):
+            wait_until(lambda a=agent: a.stats()["transport"]["messages"] == 60)
+        assert slow.stats()["transport"]["queue_depth"] > 0  # its callbacks lag behind its data
+        proc.join(10)
+        assert slow.wait_idle(timeout=10)
+    finally:
+        fast.stop()
+        slow.stop()
+    assert len(slow_cycles) >= 59 and slow.stats()["transport"]["gaps"] == 0
+    assert_same_bars(slow, fast, ktypes=("MIN",))
+
+
+def test_a_lagging_subscriber_sees_its_losses_as_gaps(ipc_address: str) -> None:
+    """A subscriber that stops reading for a while overflows nng's small receive buffer;
+    feeding what it did get to an agent shows exactly how many messages were lost."""
+    import pynng
+
+    sub = pynng.Sub0(recv_buffer_size=4, recv_timeout=5000)
+    sub.subscribe(b"")
+    sub.dial(ipc_address, block=False)
+    proc = start_publisher(ipc_address, subscribers=1, n_symbols=5, cycles=100, max_part_spots=100, pause=0.005)
+    received = [sub.recv()]  # the stream's first message, then the consumer stalls
+    proc.join(20)
+    sub.recv_timeout = 500
+    while True:
+        try:
+            received.append(sub.recv())
+        except pynng.Timeout:
+            break
+    sub.close()
+    agent = hkrt.SpotAgent(["MIN"])
+    for message in received:
+        agent.ingest(message)
+    t = agent.stats()["transport"]
+    sequences = [hkrt.decode_header(m).sequence for m in received]
+    assert len(received) < 100 and sequences[0] == 1 and sequences[-1] == 100
+    assert t["gaps"] >= 1
+    assert t["missing_messages"] == 100 - len(received)
+
+
+def test_gaps_are_reported(ipc_address: str, caplog: pytest.LogCaptureFixture) -> None:
+    agent = hkrt.SpotAgent(["MIN"])
+    gaps: list[hkrt.GapInfo] = []
+    agent.on_gap(gaps.append)
+    agent.start(ipc_address)
+    try:
+        with caplog.at_level(logging.WARNING, logger="hkrt"):
+            proc = start_publisher(
+                ipc_address, subscribers=1, n_symbols=3, cycles=10, max_part_spots=100, skip_sequences_after=5
+            )
+            wait_until(lambda: agent.stats()["transport"]["messages"] == 10)
+            proc.join(10)
+            agent.wait_idle()
+    finally:
+        agent.stop()
+    assert [(g.expected_sequence, g.received_sequence, g.missing) for g in gaps] == [(6, 9, 3)]
+    t = agent.stats()["transport"]
+    assert (t["gaps"], t["missing_messages"]) == (1, 3)
+    assert any(getattr(r, "missing", None) == 3 for r in caplog.records)
+
+
+def test_publisher_restart_is_a_new_stream(ipc_address: str) -> None:
+    agent = hkrt.SpotAgent(["MIN"]).start(ipc_address)
+    try:
+        first = start_publisher(ipc_address, subscribers=1, n_symbols=3, cycles=5, max_part_spots=100)
+        wait_until(lambda: agent.stats()["transport"]["messages"] == 5)
+        first.join(10)
+        second = start_publisher(ipc_address, subscribers=1, n_symbols=3, cycles=8, max_part_spots=100)
+        wait_until(lambda: agent.stats()["transport"]["messages"] == 13)
+        second.join(10)
+    finally:
+        agent.stop()
+    t = agent.stats()["transport"]
+    assert (t["publishers"], t["gaps"], t["duplicate_messages"]) == (2, 0, 0)
+    # The second run replays the same day from the start: its first 5 pushes repeat what
+    # the agent has (duplicates or out of order), the last 3 are new.
+    assert_same_bars(agent, in_process_reference(3, 8), ktypes=("MIN",))
+
+
+def test_same_publisher_id_restarting_at_sequence_one_is_a_restart() -> None:
+    agent = hkrt.SpotAgent(["MIN"])
+    pushes = [p.columns() for p in synthetic_day(2, DAY, interval=60)][:4]
+    for seq, push in enumerate(pushes[:3], start=1):
+        agent.ingest(hkrt.encode_spots(push, publisher_id=7, sequence=seq, cycle_id=seq))
+    assert agent.ingest(hkrt.encode_spots(pushes[2], publisher_id=7, sequence=3, cycle_id=3)) == 0
+    agent.ingest(hkrt.encode_spots(pushes[3], publisher_id=7, sequence=1, cycle_id=1))
+    t = agent.stats()["transport"]
+    assert (t["duplicate_messages"], t["publisher_restarts"]) == (1, 1)
+    assert agent.stats()["accepted"] == 8
+
+
+def test_bad_messages_are_counted_and_the_agent_keeps_serving(ipc_address: str) -> None:
+    agent = hkrt.SpotAgent(["MIN"]).start(ipc_address)
+    good = hkrt.encode_spots(
+        [
+            hkrt.Spot(
+                "SH600000",
+                dt.datetime(2026, 11, 20, 10, 0, 5),
+                open=10,
+                high=10,
+                low=10,
+                close=10,
+                volume=100,
+                amount=1000,
+            )
+        ],
+        publisher_id=1,
+        sequence=1,
+    )
+    bad = [b"", b"\x00" * 3, os.urandom(64), good[: len(good) // 2], b"XXXX" + good[4:], good[:4] + b"ZZZZ" + good[8:]]
+    try:
+        with SpotPublisher(ipc_address) as pub:
+            wait_until(lambda: len(pub._socket.pipes) == 1)
+            time.sleep(0.05)
+            for message in bad:
+                pub.send_raw(message)
+            pub.send_raw(good)
+            wait_until(lambda: agent.stats()["transport"]["messages"] == len(bad) + 1)
+    finally:
+        agent.stop()
+    t = agent.stats()["transport"]
+    assert t["verified"] == 1 and sum(t["rejected"].values()) == len(bad)
+    assert t["rejected"]["too_short"] >= 2 and t["rejected"]["malformed"] >= 1
+    assert len(agent.kdata("SH600000", "MIN")) == 1
+
+
+def test_a_consumer_joining_mid_cycle_uses_the_rest_of_it() -> None:
+    spots = [p for p in synthetic_day(6, DAY)][1].columns()
+    parts = [
+        hkrt.encode_spots(
+            {k: v[i * 2 : i * 2 + 2] for k, v in spots.items()},
+            publisher_id=9,
+            sequence=10 + i,
+            cycle_id=4,
+            part_index=i,
+            part_count=3,
+        )
+        for i in range(3)
+    ]
+    agent = hkrt.SpotAgent(["MIN"])
+    cycles: list[hkrt.CycleInfo] = []
+    agent.on_cycle(cycles.append)
+    agent._dispatcher = hkrt.hooks.Dispatcher(agent._hooks)  # hooks without a socket
+    for message in parts[1:]:  # part 0 went out before this consumer joined
+        agent.ingest(message)
+    assert agent.stats()["accepted"] == 4 and agent.stats()["transport"]["gaps"] == 0
+    next_cycle = [p for p in synthetic_day(6, DAY)][2].columns()
+    agent.ingest(hkrt.encode_spots(next_cycle, publisher_id=9, sequence=13, cycle_id=5))
+    agent.wait_idle()
+    joined, following = cycles
+    assert (joined.cycle_id, joined.complete, joined.joined_mid_cycle, joined.parts_received, joined.spots) == (
+        4,
+        False,
+        True,
+        2,
+        4,
+    )
+    assert (following.cycle_id, following.complete, following.joined_mid_cycle, following.spots) == (5, True, False, 6)
+    assert agent.stats()["transport"]["incomplete_cycles"] == 1
+
+
+def test_callback_errors_are_logged_counted_and_survived(ipc_address: str, caplog: pytest.LogCaptureFixture) -> None:
+    agent = hkrt.SpotAgent(["MIN"])
+    calls: list[int] = []
+
+    @agent.on_cycle
+    def explode(info: hkrt.CycleInfo) -> None:
+        calls.append(info.cycle_id)
+        raise RuntimeError("strategy bug")
+
+    agent.start(ipc_address)
+    try:
+        with caplog.at_level(logging.ERROR, logger="hkrt"):
+            proc = start_publisher(ipc_address, subscribers=1, n_symbols=3, cycles=6, max_part_spots=100)
+            wait_until(lambda: agent.stats()["transport"]["messages"] == 6)
+            proc.join(10)
+            agent.wait_idle()
+    finally:
+        agent.stop()
+    assert len(calls) >= 5
+    assert agent.stats()["transport"]["callback_errors"] == len(calls)
+    assert any("strategy bug" in (r.exc_text or "") for r in caplog.records)
+
+
+def test_start_stop_restart_and_module_level_agent(ipc_address: str) -> None:
+    agent = hkrt.SpotAgent(["MIN"]).start(ipc_address)
+    with pytest.raises(RuntimeError, match="already running"):
+        agent.start(ipc_address)
+    agent.stop()
+    assert not agent.running
+    agent.start(ipc_address)
+    proc = start_publisher(ipc_address, subscribers=1, n_symbols=2, cycles=3, max_part_spots=100)
+    wait_until(lambda: agent.stats()["transport"]["messages"] == 3)
+    proc.join(10)
+    agent.stop()
+    global_agent = hkrt.start_spot_agent(ipc_address, ktypes=["MIN"])
+    try:
+        assert global_agent.running and hkrt.get_spot_agent() is global_agent
+        with pytest.raises(RuntimeError, match="already running"):
+            hkrt.start_spot_agent(ipc_address)
+    finally:
+        hkrt.stop_spot_agent()
+    assert not global_agent.running
+
+
+def test_default_address_is_private_to_the_user(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    address = default_address()
+    assert address == f"ipc://{tmp_path / 'hkrt' / 'spot.ipc'}"
+    assert stat.S_IMODE((tmp_path / "hkrt").stat().st_mode) == 0o700
+    (tmp_path / "hkrt").chmod(0o777)
+    with pytest.raises(PermissionError, match="open to other users"):
+        runtime_dir()
+
+
+def test_tcp_is_loopback_unless_told_otherwise() -> None:
+    assert tcp_address(True) == "tcp://127.0.0.1:9200"
+    assert tcp_address(9300) == "tcp://127.0.0.1:9300"
+    assert tcp_address(":9300") == "tcp://127.0.0.1:9300"
+    assert tcp_address("0.0.0.0:9300") == "tcp://0.0.0.0:9300"
+    with pytest.raises(ValueError, match="invalid TCP address"):
+        tcp_address("localhost")
+
+
+def test_a_second_publisher_on_the_same_address_is_a_clear_error(ipc_address: str) -> None:
+    with SpotPublisher(ipc_address), pytest.raises(OSError, match="already in use"):
+        SpotPublisher(ipc_address)
