@@ -142,8 +142,7 @@ py::array completed_to_array(const CompletedBars& bars) {
   py::array out(completed_dtype(), std::vector<py::ssize_t>{static_cast<py::ssize_t>(bars.size())});
   auto* rec = static_cast<CompletedRecord*>(out.mutable_data());
   for (size_t i = 0; i < bars.size(); ++i) {
-    const std::string sym = Symbol::from_key(bars[i].symbol_key).str();
-    std::memcpy(rec[i].symbol, sym.data(), 8);
+    Symbol::from_key(bars[i].symbol_key).write(rec[i].symbol);
     rec[i].ktype = static_cast<uint8_t>(bars[i].ktype);
     std::memset(rec[i].padding, 0, sizeof rec[i].padding);
     rec[i].bar = bars[i].bar;

@@ -3,11 +3,16 @@
 // The storage is shared with read-only views handed to Python (zero-copy numpy arrays).
 // To keep every view memory-safe, growth never frees a buffer a view still holds: when
 // the buffer must grow while shared, a new buffer is allocated and the old one lives on
-// until its last view is gone.  Bars inside a view's range may still be updated in place
-// (the bar being formed changes with every spot); a view never sees bars added after it.
+// until its last view is gone.  Bars inside a view's range may still be updated in place;
+// a view never sees bars added after it.
+//
+// The data pointer, size and capacity are kept inline (not behind the shared pointer) so
+// that appending a completed bar touches only the bar's own cache line: at a minute
+// boundary every symbol appends to several series at once.
 #pragma once
 
 #include <algorithm>
+#include <cstring>
 #include <memory>
 #include <vector>
 
@@ -17,25 +22,30 @@ namespace hkrt {
 
 class BarSeries {
  public:
-  using Buffer = std::vector<Bar>;
+  // A block of bars; shared by the series and its views.
+  struct Buffer {
+    std::unique_ptr<Bar[]> bars;
+    size_t capacity = 0;
+    const Bar* data() const { return bars.get(); }
+  };
 
-  size_t size() const { return buffer_ ? buffer_->size() : 0; }
-  bool empty() const { return size() == 0; }
-  const Bar* data() const { return buffer_ ? buffer_->data() : nullptr; }
-  Bar& back() { return buffer_->back(); }
-  const Bar& back() const { return buffer_->back(); }
-  const Bar& operator[](size_t i) const { return (*buffer_)[i]; }
-  Bar& at(size_t i) { return (*buffer_)[i]; }
+  size_t size() const { return size_; }
+  bool empty() const { return size_ == 0; }
+  const Bar* data() const { return data_; }
+  Bar& back() { return data_[size_ - 1]; }
+  const Bar& back() const { return data_[size_ - 1]; }
+  const Bar& operator[](size_t i) const { return data_[i]; }
+  Bar& at(size_t i) { return data_[i]; }
 
   void push_back(const Bar& bar) {
-    reserve(size() + 1);
-    buffer_->push_back(bar);
+    if (size_ == capacity_) grow(size_ + 1);
+    data_[size_++] = bar;
   }
 
   // The bar labelled `datetime`, inserted (in label order) from `init` if absent.
   // *inserted tells which.  The common case, the newest bar, costs one comparison.
   Bar& find_or_insert(TimestampMs datetime, const Bar& init, bool* inserted) {
-    if (empty() || back().datetime < datetime) {
+    if (size_ == 0 || back().datetime < datetime) {
       push_back(init);
       *inserted = true;
       return back();
@@ -44,16 +54,18 @@ class BarSeries {
       *inserted = false;
       return back();
     }
-    auto it = std::lower_bound(buffer_->begin(), buffer_->end(), datetime,
-                               [](const Bar& b, TimestampMs t) { return b.datetime < t; });
-    if (it != buffer_->end() && it->datetime == datetime) {
+    Bar* it = std::lower_bound(data_, data_ + size_, datetime, [](const Bar& b, TimestampMs t) { return b.datetime < t; });
+    if (it != data_ + size_ && it->datetime == datetime) {
       *inserted = false;
       return *it;
     }
-    const size_t pos = static_cast<size_t>(it - buffer_->begin());
-    reserve(size() + 1);
+    const size_t pos = static_cast<size_t>(it - data_);
+    if (size_ == capacity_) grow(size_ + 1);
+    std::memmove(data_ + pos + 1, data_ + pos, (size_ - pos) * sizeof(Bar));
+    data_[pos] = init;
+    ++size_;
     *inserted = true;
-    return *buffer_->insert(buffer_->begin() + static_cast<std::ptrdiff_t>(pos), init);
+    return data_[pos];
   }
 
   void upsert(const Bar& bar) {
@@ -62,33 +74,33 @@ class BarSeries {
   }
 
   void reserve(size_t n) {
-    if (!buffer_) {
-      buffer_ = std::make_shared<Buffer>();
-    }
-    if (buffer_->capacity() >= n) return;
-    const size_t target = std::max(n, buffer_->capacity() * 2);
-    if (buffer_.use_count() > 1) {  // a view holds the old buffer: leave it intact
-      auto grown = std::make_shared<Buffer>();
-      grown->reserve(target);
-      grown->assign(buffer_->begin(), buffer_->end());
-      buffer_ = std::move(grown);
-    } else {
-      buffer_->reserve(target);
-    }
+    if (n > capacity_) grow(n);
   }
 
   // Shared ownership of the current buffer, for a view of its first size() bars.
   std::shared_ptr<const Buffer> share() const { return buffer_; }
 
-  // Heap bytes held: the bar buffer by capacity, plus the vector and its control block.
-  size_t capacity_bytes() const {
-    return buffer_ ? buffer_->capacity() * sizeof(Bar) + sizeof(Buffer) + 2 * sizeof(void*) : 0;
-  }
+  // Heap bytes held: the bar buffer by capacity, plus its control block.
+  size_t capacity_bytes() const { return buffer_ ? capacity_ * sizeof(Bar) + sizeof(Buffer) + 2 * sizeof(void*) : 0; }
 
-  std::vector<Bar> copy() const { return buffer_ ? *buffer_ : std::vector<Bar>(); }
+  std::vector<Bar> copy() const { return std::vector<Bar>(data_, data_ + size_); }
 
  private:
+  void grow(size_t n) {
+    const size_t target = std::max({n, capacity_ * 2, size_t{8}});
+    std::unique_ptr<Bar[]> bars(new Bar[target]);
+    if (size_) std::memcpy(bars.get(), data_, size_ * sizeof(Bar));
+    if (!buffer_ || buffer_.use_count() > 1) buffer_ = std::make_shared<Buffer>();  // a view keeps the old one
+    buffer_->bars = std::move(bars);
+    buffer_->capacity = target;
+    data_ = buffer_->bars.get();
+    capacity_ = target;
+  }
+
   std::shared_ptr<Buffer> buffer_;
+  Bar* data_ = nullptr;
+  size_t size_ = 0;
+  size_t capacity_ = 0;
 };
 
 }  // namespace hkrt

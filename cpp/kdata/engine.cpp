@@ -287,7 +287,8 @@ void KDataEngine::flush(SymbolState& st) {
 }
 
 void KDataEngine::finish_day(SymbolState& st) {
-  close_through(st, kMsPerDay);
+  const int all = config_.schedule.minutes_per_day();
+  close_through(st, all, all);
   report_day(st);
 }
 
@@ -373,21 +374,26 @@ void KDataEngine::fill_flat(SymbolState& st, KType k, int bucket_exclusive, doub
   st.last_bucket[idx] = static_cast<int16_t>(bucket_exclusive - 1);
 }
 
-void KDataEngine::close_through(SymbolState& st, int64_t t) {
-  flush(st);
+void KDataEngine::close_through(SymbolState& st, int elapsed, int completed) {
+  // Runs for every symbol on every advance_to(), so it first checks, without touching the
+  // series, whether any period has a bucket to fill or to report; most calls have none.
   const TradingSchedule& sched = config_.schedule;
-  const int elapsed = t >= kMsPerDay ? sched.minutes_per_day() : sched.elapsed_minutes(t);
-  const int completed = t >= kMsPerDay ? sched.minutes_per_day() : sched.completed_minutes(t);
   for (KType k : intraday_) {
     const int idx = ktype_index(k);
+    const int lb = st.last_bucket[idx];
+    if (lb < 0) continue;
     const int count = sched.buckets_per_day(k);
-    if (st.last_bucket[idx] < 0) continue;
-    if (config_.fill_empty_bars) {
+    const bool to_fill = config_.fill_empty_bars && lb + 1 < count && sched.bucket_first_minute(k, lb + 1) < elapsed;
+    const int next_report = st.reported[idx] + 1;
+    const bool to_report = next_report < count && sched.bucket_end_minute(k, next_report) <= completed;
+    if (!to_fill && !to_report) continue;
+    st.series[idx].upsert(st.forming[idx]);  // the forming bar, as it stands, into its series
+    if (to_fill) {
       // Every bucket that has begun (its first minute is over) gets its bar, flat at the
       // last price: for MIN that is exactly the elapsed minutes, and a coarser bucket
       // already holding flat minutes has its forming bar, so coarse bars stay the MIN
       // re-aggregation.
-      int b = st.last_bucket[idx] + 1;
+      int b = lb + 1;
       while (b < count && sched.bucket_first_minute(k, b) < elapsed) ++b;
       fill_flat(st, k, b, st.last_close);
     }
@@ -403,12 +409,14 @@ void KDataEngine::advance_to(TimestampMs now, CompletedBars* completed) {
   const DayNumber day = day_of(now);
   const int64_t t = now - start_of_day(day);
   const bool day_over = t > config_.schedule.day_close_ms();
+  const int elapsed = config_.schedule.elapsed_minutes(t);
+  const int final_minutes = config_.schedule.completed_minutes(t);
   for (auto& st : states_) {
     if (!st->traded || st->day > day) continue;
     if (st->day < day || day_over)
       finish_day(*st);
     else
-      close_through(*st, t);
+      close_through(*st, elapsed, final_minutes);
   }
   sink_ = nullptr;
 }

@@ -155,7 +155,9 @@ class KDataEngine {
   void start_day(SymbolState& st, DayNumber day, int minute, const SpotFields& s);
   void apply(SymbolState& st, int minute, const SpotFields& s);
   void fill_flat(SymbolState& st, KType k, int bucket_exclusive, double price);
-  void close_through(SymbolState& st, int64_t ms_of_day);  // fill and complete what is over by then
+  // Fill and report what is over when `elapsed` trading minutes have passed and
+  // `completed` are final (see TradingSchedule).
+  void close_through(SymbolState& st, int elapsed, int completed);
   void report_intraday(SymbolState& st, KType k, int through_bucket);
   void report_day(SymbolState& st);
   DayNumber next_trading_day(DayNumber day) const;

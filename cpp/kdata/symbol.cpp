@@ -32,7 +32,19 @@ std::optional<Market> parse_market(std::string_view text) {
   return std::nullopt;
 }
 
-std::string Symbol::str() const { return std::string(market_name(market)) + code_str(); }
+std::string Symbol::str() const {
+  char buf[8];
+  write(buf);
+  return std::string(buf, 8);
+}
+
+void Symbol::write(char out[8]) const {
+  const char* m = market_name(market);
+  out[0] = m[0];
+  out[1] = m[1];
+  uint32_t c = code;
+  for (int i = 7; i >= 2; --i, c /= 10) out[i] = static_cast<char>('0' + c % 10);
+}
 
 std::string Symbol::code_str() const {
   char buf[8];

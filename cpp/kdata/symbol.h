@@ -26,6 +26,7 @@ struct Symbol {
     return Symbol{static_cast<Market>(key / kCodesPerMarket), key % kCodesPerMarket};
   }
   std::string str() const;       // "SH600000"
+  void write(char out[8]) const;  // the same 8 characters, no allocation (hot paths)
   std::string code_str() const;  // "600000"
   bool operator==(const Symbol& o) const { return market == o.market && code == o.code; }
   bool operator!=(const Symbol& o) const { return !(*this == o); }

@@ -1,6 +1,7 @@
 #include "spot_agent/wire.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <limits>
 #include <stdexcept>
@@ -372,8 +373,13 @@ struct Encoder::Impl {
   ByteView finish(const Header& h) {
     reserved = std::max(reserved, static_cast<size_t>(fbb.GetSize()) + 1024);
     const auto spots = fbb.CreateVector(records);
+    const int64_t sent = h.send_time_us != kSendTimeNow
+                             ? h.send_time_us
+                             : std::chrono::duration_cast<std::chrono::microseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count();
     const auto header = CreateBatchHeader(fbb, h.schema_version, h.publisher_id, h.sequence, h.cycle_id, h.part_index,
-                                          h.part_count, h.send_time_us, h.market_time_ms);
+                                          h.part_count, sent, h.market_time_ms);
     FinishSpotBatchBuffer(fbb, CreateSpotBatch(fbb, header, spots));
     return ByteView{fbb.GetBufferPointer(), fbb.GetSize()};
   }

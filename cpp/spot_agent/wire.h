@@ -35,6 +35,10 @@ struct Header {
   int64_t market_time_ms = 0;  // UTC epoch ms, 0 = unknown
 };
 
+// As Header::send_time_us: stamp the clock when the message is finished, after its spots
+// are encoded, so the time is as close to the send as the encoder can make it.
+constexpr int64_t kSendTimeNow = INT64_MIN;
+
 enum class DecodeError : uint8_t { None = 0, TooShort, BadIdentifier, Malformed, UnsupportedVersion };
 constexpr int kDecodeErrorCount = 5;
 // "ok", "too_short", "bad_identifier", "malformed", "unsupported_version"

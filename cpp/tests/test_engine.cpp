@@ -235,7 +235,7 @@ TEST_CASE("a shared buffer survives growth of its series") {
     v += 10;
     e.ingest(spot(9, m, 0, 10.0, v, v * 10));
   }
-  CHECK_EQ((*shared.first)[0].datetime, at(9, 31));
+  CHECK_EQ(shared.first->data()[0].datetime, at(9, 31));
   CHECK_EQ(e.bars(kSym, KType::MIN).size(), 30u);
 }
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -35,6 +34,7 @@ _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 _REQUIRED_COLUMNS = ("symbol", "datetime", "close", "volume", "amount")
 _OPTIONAL_COLUMNS = ("open", "high", "low", "yesterday_close", "name", "bid", "bid_volume", "ask", "ask_volume")
 _BOOK_COLUMNS = ("bid", "bid_volume", "ask", "ask_volume")
+_SEND_TIME_NOW = -(2**63)  # the encoder stamps the clock once the spots are encoded (just before the send)
 
 
 class WireError(ValueError):
@@ -103,7 +103,7 @@ def encode_spots(
         _check_int(cycle_id, "cycle_id", 0, _UINT64_MAX),
         _check_int(part_index, "part_index", 0, _UINT32_MAX),
         _check_int(part_count, "part_count", 1, _UINT32_MAX),
-        time.time_ns() // 1_000 if send_time is None else _epoch_us(send_time),
+        _SEND_TIME_NOW if send_time is None else _epoch_us(send_time),
         0 if market_time is None else _epoch_ms(market_time, "market_time"),
     ]
     if part_index >= part_count:
