@@ -333,13 +333,15 @@ class SpotAgent:
         assert self._socket is not None
         while not self._stopping.is_set():
             try:
-                # recv_msg, not recv: pynng's recv() fails on an empty message, which must be
-                # counted as a bad message like any other.
-                message = self._socket.recv_msg().bytes
+                message = self._socket.recv()
             except pynng.Timeout:
                 continue
             except pynng.Closed:
                 break
+            except RuntimeError:
+                # pynng's recv() cannot unpack an empty message; it is a bad message like any
+                # other, to be counted.
+                message = b""
             try:
                 self._handle_message(message)
             except Exception:  # a bug must not kill the feed: log it and go on
