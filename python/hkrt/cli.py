@@ -10,6 +10,7 @@ import pandas as pd
 
 from hkrt.agent import SpotAgent
 from hkrt.calendar import TradingCalendar
+from hkrt.hooks import Bar
 from hkrt.ktype import KType
 from hkrt.synthetic import synthetic_day
 
@@ -163,8 +164,11 @@ def agent(address: str | None, tcp: str | None, symbol: str, ktype: str, seconds
     spot_agent = SpotAgent()
 
     @spot_agent.on_bar(ktypes=[kt], symbols=[symbol])
-    def show(sym: str, k: KType, bar: object) -> None:
-        click.echo(f"\n{sym} {k.value} {bar}")
+    def show(sym: str, k: KType, bar: Bar) -> None:
+        click.echo(
+            f"\n{bar.datetime:%Y-%m-%d %H:%M} {sym} {k.value}  O {bar.open:.2f}  H {bar.high:.2f}  L {bar.low:.2f}"
+            f"  C {bar.close:.2f}  V {bar.volume:,.0f} shares  A {bar.amount:,.0f} yuan"
+        )
 
     tcp_value: int | str | None = int(tcp) if tcp and tcp.isdigit() else tcp
     spot_agent.start(address, tcp=tcp_value)
