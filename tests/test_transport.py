@@ -21,6 +21,7 @@ import hkrt
 from feed_process import DAY, publish_day_slice
 from hkrt.synthetic import synthetic_day
 from hkrt.transport import SpotPublisher, default_address, runtime_dir, tcp_address
+from test_wire import raw_batch
 
 SPAWN = multiprocessing.get_context("spawn")  # nng is not fork-safe
 
@@ -239,7 +240,18 @@ def test_bad_messages_are_counted_and_the_agent_keeps_serving(ipc_address: str) 
         publisher_id=1,
         sequence=1,
     )
-    bad = [b"", b"\x00" * 3, os.urandom(64), good[: len(good) // 2], b"XXXX" + good[4:], good[:4] + b"ZZZZ" + good[8:]]
+    missing_required = raw_batch([{"market": "SH", "close": 10.0}])  # no code, no datetime
+    future_version = raw_batch(version=2)
+    bad = [
+        b"",
+        b"\x00" * 3,
+        os.urandom(64),
+        good[: len(good) // 2],
+        b"XXXX" + good[4:],
+        good[:4] + b"ZZZZ" + good[8:],
+        missing_required,
+        future_version,
+    ]
     try:
         with SpotPublisher(ipc_address) as pub:
             wait_until(lambda: len(pub._socket.pipes) == 1)
@@ -252,7 +264,8 @@ def test_bad_messages_are_counted_and_the_agent_keeps_serving(ipc_address: str) 
         agent.stop()
     t = agent.stats()["transport"]
     assert t["verified"] == 1 and sum(t["rejected"].values()) == len(bad)
-    assert t["rejected"]["too_short"] >= 2 and t["rejected"]["malformed"] >= 1
+    assert t["rejected"]["too_short"] >= 2 and t["rejected"]["malformed"] >= 2
+    assert t["rejected"]["bad_identifier"] >= 1 and t["rejected"]["unsupported_version"] == 1
     assert len(agent.kdata("SH600000", "MIN")) == 1
 
 
