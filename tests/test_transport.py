@@ -327,6 +327,27 @@ def test_callback_errors_are_logged_counted_and_survived(ipc_address: str, caplo
     assert any("strategy bug" in (r.exc_text or "") for r in caplog.records)
 
 
+def test_in_process_ingest_feeds_the_hooks_of_a_running_agent_and_never_piles_up(ipc_address: str) -> None:
+    pushes = [p.columns() for p in synthetic_day(3, DAY)][:45]  # 09:25, then 09:30:01 .. 09:32:10
+    idle = hkrt.SpotAgent(["MIN"])
+    idle.on_bars(lambda records: None)
+    for push in pushes:
+        idle.ingest_columns(**push)
+    assert len(idle._engine.take_completed()) == 0  # drained after each call, not kept
+    running = hkrt.SpotAgent(["MIN"])
+    seen: list[str] = []
+    running.on_bar(lambda symbol, ktype, bar: seen.append(f"{symbol} {bar.datetime:%H:%M}"), symbols=["SH600000"])
+    running.start(ipc_address)
+    try:
+        for push in pushes:
+            running.ingest_columns(**push)
+        running.wait_idle()
+    finally:
+        running.stop()
+    assert seen == ["SH600000 09:31", "SH600000 09:32"]
+    assert running.wait_idle()  # stopped: nothing to wait for
+
+
 def test_start_stop_restart_and_module_level_agent(ipc_address: str) -> None:
     agent = hkrt.SpotAgent(["MIN"]).start(ipc_address)
     with pytest.raises(RuntimeError, match="already running"):
