@@ -80,11 +80,11 @@ def percentile(values: list[float], q: float) -> float:
     return float(np.percentile(values, q)) if values else float("nan")
 
 
-def run_agent(n_symbols: int, cycles: int, pause: float, per_bar_hook: bool) -> Result:
+def run_agent(n_symbols: int, cycles: int, pause: float, per_bar_hook: bool, shards: int = 1) -> Result:
     import hkrt
 
     address = f"ipc://{tempfile.mkdtemp()}/bench.ipc"
-    agent = hkrt.SpotAgent(bar_close_delay=0)
+    agent = hkrt.SpotAgent(bar_close_delay=0, shards=shards)
     latencies: list[float] = []
     done = [0]
     bars_seen = [0]
@@ -127,7 +127,7 @@ def run_agent(n_symbols: int, cycles: int, pause: float, per_bar_hook: bool) -> 
     gaps = agent.stats()["transport"]["missing_messages"]
     agent.stop()
     cpu = (cpu1.ru_utime + cpu1.ru_stime) - (cpu0.ru_utime + cpu0.ru_stime)
-    hook = "on_bar per bar" if per_bar_hook else "on_bars per message"
+    hook = ("on_bar per bar" if per_bar_hook else "on_bars per message") + (f", {shards} shards" if shards > 1 else "")
     # The last cycle has no successor to close it; the others are complete cycles.
     return Result(f"agent, {hook}", latencies, done[0], elapsed * done[0] / cycles_timed, cpu, gaps)
 
@@ -208,6 +208,7 @@ def main(argv: list[str] | None = None) -> None:
         lambda: run_baseline(args.symbols, args.cycles, args.pause),
         lambda: run_agent(args.symbols, args.cycles, args.pause, per_bar_hook=False),
         lambda: run_agent(args.symbols, args.cycles, args.pause, per_bar_hook=True),
+        lambda: run_agent(args.symbols, args.cycles, args.pause, per_bar_hook=False, shards=2),
         lambda: sustained(args.symbols, args.cycles),
     ]
     results = [run() for run in runs]

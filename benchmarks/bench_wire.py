@@ -165,7 +165,7 @@ def py_encode(records: list[tuple]) -> bytes:
     _fbs.BatchHeaderAddSchemaVersion(b, hkrt.wire.SCHEMA_VERSION)
     _fbs.BatchHeaderAddSequence(b, 1)
     _fbs.BatchHeaderAddPartCount(b, 1)
-    _fbs.BatchHeaderAddSendTimeMs(b, time.time_ns() // 1_000_000)
+    _fbs.BatchHeaderAddSendTimeUs(b, time.time_ns() // 1_000)
     header = _fbs.BatchHeaderEnd(b)
     _fbs.SpotBatchStart(b)
     _fbs.SpotBatchAddHeader(b, header)

@@ -1,0 +1,25 @@
+"""Each benchmark still runs (in its quick mode) and prints its table; no timing is asserted."""
+
+from __future__ import annotations
+
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+BENCHMARKS = pathlib.Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+@pytest.mark.parametrize(
+    ("script", "args", "header"),
+    [
+        ("bench_kdata.py", ["--quick", "--repeat", "1"], "| Path | Symbols | Spots |"),
+        ("bench_wire.py", ["--quick"], "| path | spots/message | spots/s |"),
+        ("bench_agent.py", ["--symbols", "200", "--cycles", "30"], "| run | cycles | p50 ms |"),
+    ],
+)
+def test_benchmark_prints_its_table(script: str, args: list[str], header: str) -> None:
+    run = subprocess.run([sys.executable, str(BENCHMARKS / script), *args], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert header in run.stdout
