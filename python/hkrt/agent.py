@@ -116,7 +116,10 @@ class SpotAgent:
             frame = spots.reset_index() if "datetime" not in spots.columns else spots
             return self.ingest_columns(**{c: frame[c] for c in _COLUMN_ARGS if c in frame.columns})
         if isinstance(spots, Mapping):
-            return self.ingest_columns(**spots)
+            unknown = set(spots) - set(_COLUMN_ARGS) - _UNUSED_SPOT_COLUMNS
+            if unknown:
+                raise TypeError(f"unknown spot columns {sorted(unknown)}; bars use {list(_COLUMN_ARGS)}")
+            return self.ingest_columns(**{k: v for k, v in spots.items() if k in _COLUMN_ARGS})
         if isinstance(spots, str):
             raise TypeError("ingest takes Spot objects, an encoded message, a DataFrame or a mapping of columns")
         if not isinstance(spots, (list, tuple)):
@@ -454,6 +457,8 @@ class SpotAgent:
 
 
 _COLUMN_ARGS = ("symbol", "datetime", "close", "volume", "amount", "open", "high", "low")
+# Spot fields a column mapping may carry that bars do not need (the book, names ...).
+_UNUSED_SPOT_COLUMNS = {"name", "yesterday_close", "bid", "bid_volume", "ask", "ask_volume"}
 _CHINA_OFFSET_MS = 8 * 3600 * 1000
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Callable
+from pathlib import Path
 
 import click
 import pandas as pd
@@ -82,69 +84,139 @@ def demo(n_symbols: int, day: dt.datetime | None, interval: float, seed: int, sh
         click.echo(agent.kdata(show_symbol, KType.MIN5).tail(6).to_string())
 
 
+PULL_SOURCES = ("qq", "sina", "qmt")
+
+
 @main.command("spot-server")
 @click.option(
     "--source",
-    type=click.Choice(["sim"]),
+    type=click.Choice(["qq", "sina", "qmt", "sim", "replay"]),
     default="sim",
     show_default=True,
-    help="Where spots come from: 'sim' is a deterministic simulated market (offline).",
+    help="qq / sina: public HTTP quotes; qmt: xtquant (Windows); sim: the simulated market (offline); "
+    "replay: a recorded journal (--replay FILE).",
 )
-@click.option("--symbols", "n_symbols", default=500, show_default=True, help="Simulated symbols.")
+@click.option("--interval", default=3.0, show_default=True, help="Seconds between cycles (sim: market seconds).")
+@click.option("--phase1", default="09:15-11:31", show_default=True, help="Morning collection phase (pull sources).")
+@click.option("--phase2", default="12:59-15:01", show_default=True, help="Afternoon collection phase (pull sources).")
+@click.option(
+    "--codes",
+    default=None,
+    help="Symbols to collect: a comma list (SH600000,sz000001,600519.SH) or @FILE with one or more per line. "
+    "Default: the whole A-share code space, pruned to the codes the source knows after the first cycle.",
+)
+@click.option("--base-url", default=None, help="Send qq/sina requests to another host (a proxy or a test server).")
+@click.option("--symbols", "n_symbols", default=500, show_default=True, help="sim: number of simulated symbols.")
 @_date_option
-@click.option("--interval", default=3.0, show_default=True, help="Market seconds between cycles.")
-@click.option("--speed", default=1.0, show_default=True, help="Replay speed: 60 runs a market minute per second.")
+@click.option("--speed", default=1.0, show_default=True, help="sim / replay: times real time (replay: 0 = at once).")
+@click.option(
+    "--replay", "replay_file", default=None, type=click.Path(exists=True, dir_okay=False), help="replay: the journal."
+)
+@click.option(
+    "--record", default=None, type=click.Path(dir_okay=False), help="Also write every message to this journal."
+)
 @click.option("--address", default=None, help="Listen address (default: this user's ipc socket).")
 @click.option("--tcp", default=None, help="Also listen on TCP: a port or host:port (loopback unless a host is named).")
 @click.option("--max-part-spots", default=6000, show_default=True, help="Spots per message; larger cycles go in parts.")
+@click.option(
+    "--wait-subscribers", default=0, show_default=True, help="Wait for this many subscribers before publishing."
+)
 @click.option("--log-file", default=None, type=click.Path(dir_okay=False), help="Write logs to this file.")
 def spot_server(
     source: str,
+    interval: float,
+    phase1: str,
+    phase2: str,
+    codes: str | None,
+    base_url: str | None,
     n_symbols: int,
     day: dt.datetime | None,
-    interval: float,
     speed: float,
+    replay_file: str | None,
+    record: str | None,
     address: str | None,
     tcp: str | None,
     max_part_spots: int,
+    wait_subscribers: int,
     log_file: str | None,
 ) -> None:
-    """Publish spot cycles for agents to subscribe to (stop with Ctrl-C).
+    """Publish spot cycles for agents to subscribe to (stop with Ctrl-C or SIGTERM).
 
     Each cycle is one whole-market snapshot, framed as wire messages with a per-publisher
-    sequence number, cycle id and part index, so agents detect any loss.
+    sequence number, cycle id and part index, so agents detect any loss.  Pull sources run
+    at a fixed rate inside --phase1/--phase2 on trading days of the exchange calendar.
     """
+    from hkrt.fetcher.replay import ReplayConfig, ReplaySource
+    from hkrt.fetcher.sim import SimConfig, SimMarket
     from hkrt.logs import configure_logging
+    from hkrt.server import Phase, PullSchedule, SpotServer
     from hkrt.transport import SpotPublisher
 
     configure_logging(file=log_file)
     calendar = TradingCalendar.china()
-    trading_day = day.date() if day else _last_trading_day(calendar)
-    if speed <= 0:
-        raise click.BadParameter("must be positive", param_hint="--speed")
+    if speed < 0 or (speed == 0 and source != "replay"):
+        raise click.BadParameter("must be positive (0 only for replay)", param_hint="--speed")
+    if source == "replay" and not replay_file:
+        raise click.BadParameter("--source replay needs --replay FILE", param_hint="--replay")
+    try:
+        schedule = PullSchedule([Phase.parse(phase1), Phase.parse(phase2)], calendar)
+    except ValueError as err:
+        raise click.BadParameter(str(err), param_hint="--phase1/--phase2") from err
     tcp_value: int | str | None = int(tcp) if tcp and tcp.isdigit() else tcp
     try:
-        publisher = SpotPublisher(address, tcp=tcp_value, max_part_spots=max_part_spots)
+        publisher = SpotPublisher(address, tcp=tcp_value, max_part_spots=max_part_spots, record=record)
     except OSError as err:
         raise click.ClickException(str(err)) from err
-    click.echo(f"spot-server: source {source}, {n_symbols} symbols, {trading_day}, on {', '.join(publisher.addresses)}")
-    pause = interval / speed
+
+    def show(status: object) -> None:
+        click.echo("\r" + status.line() + " ", nl=False)  # type: ignore[attr-defined]
+
+    server = SpotServer(publisher, on_status=show)
+    server.install_signal_handlers()
+    click.echo(f"spot-server: source {source}, on {', '.join(publisher.addresses)}")
     try:
         with publisher:
-            next_at = time.monotonic()
-            for push in synthetic_day(n_symbols, trading_day, interval=interval):
-                report = publisher.publish(push.columns())
-                stamp = pd.Timestamp(push.datetime[0]).strftime("%H:%M:%S")
-                click.echo(
-                    f"\rcycle {report.cycle_id}  market {stamp}  spots {report.spots}  parts {report.parts}"
-                    f"  {report.bytes / 1e6:.2f} MB  {report.seconds * 1000:.1f} ms ",
-                    nl=False,
-                )
-                next_at += pause  # fixed rate: a slow cycle does not shift the schedule
-                time.sleep(max(0.0, next_at - time.monotonic()))
-            click.echo("\nday complete")
+            if wait_subscribers:
+                click.echo(f"waiting for {wait_subscribers} subscriber(s)")
+                publisher.wait_for_subscribers(wait_subscribers)
+            if source == "sim":
+                trading_day = day.date() if day else _last_trading_day(calendar)
+                market = SimMarket(trading_day, SimConfig(symbols=n_symbols, interval=interval))
+                click.echo(f"simulated market: {n_symbols} symbols, {trading_day}, {speed:g}x real time")
+                server.run_sim(market, speed=speed)
+            elif source == "replay":
+                server.run_replay(ReplaySource(ReplayConfig(Path(replay_file or ""), speed)))
+            else:
+                server.run_pull(_pull_fetcher(source, base_url), _codes(codes, source), schedule, interval=interval)
+            click.echo("\nstopped" if server.stopping else "\ndone")
     except KeyboardInterrupt:
         click.echo("\nstopped")
+
+
+def _codes(option: str | None, source: str) -> list[str]:
+    from hkrt._hkrt import normalize_symbol
+
+    if option is None:
+        from hkrt.fetcher.universe import candidate_codes
+
+        return candidate_codes()
+    text = Path(option[1:]).read_text(encoding="utf-8") if option.startswith("@") else option
+    tokens = [t for t in text.replace(",", " ").split() if t]
+    try:
+        return [normalize_symbol(t) for t in tokens]
+    except ValueError as err:
+        raise click.BadParameter(str(err), param_hint="--codes") from err
+
+
+def _pull_fetcher(source: str, base_url: str | None) -> Callable[[list[str]], object]:
+    from hkrt.fetcher import fetch
+    from hkrt.server import FetchOutcome
+
+    def run(codes: list[str]) -> FetchOutcome:
+        report = fetch(codes, source=source, base_url=base_url)
+        return FetchOutcome(report.spots, len(report.failed_batches))
+
+    return run
 
 
 @main.command()

@@ -26,6 +26,7 @@ import pandas as pd
 import pynng
 
 from hkrt._hkrt import Spot
+from hkrt.journal import JournalWriter
 from hkrt.wire import encode_spots
 
 log = logging.getLogger("hkrt.transport")
@@ -106,6 +107,7 @@ class SpotPublisher:
         max_part_spots: spots per message; a cycle larger than that goes out in parts.
         queue_messages: messages nng queues per subscriber before it drops for that one
             (a subscriber that falls this far behind sees the loss as a sequence gap).
+        record: a journal file (hkrt.journal) that gets every message sent, for replay.
     """
 
     def __init__(
@@ -116,6 +118,7 @@ class SpotPublisher:
         publisher_id: int | None = None,
         max_part_spots: int = 6000,
         queue_messages: int = 1024,
+        record: str | Path | None = None,
     ) -> None:
         if max_part_spots < 1:
             raise ValueError("max_part_spots must be at least 1")
@@ -133,7 +136,23 @@ class SpotPublisher:
             raise OSError(
                 f"cannot publish on {addr}: address already in use (is another spot server running?)"
             ) from err
+        self._journal = JournalWriter(record) if record else None
         log.info("publisher listening", extra={"addresses": self.addresses, "publisher_id": self.publisher_id})
+
+    @property
+    def subscribers(self) -> int:
+        """Subscribers connected now."""
+        return len(self._socket.pipes)
+
+    def wait_for_subscribers(self, count: int, timeout: float | None = None) -> bool:
+        """Block until ``count`` subscribers are connected (pub/sub drops what is sent before)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.subscribers < count:
+            if deadline is not None and time.monotonic() > deadline:
+                return False
+            time.sleep(0.01)
+        time.sleep(0.05)  # let their subscriptions reach this socket
+        return True
 
     def publish(self, spots: SpotsLike, *, market_time: Any = None) -> CycleReport:
         """Send one cycle.  ``market_time`` is the data time the cycle reached (default: its latest spot)."""
@@ -156,6 +175,8 @@ class SpotPublisher:
                 market_time=market_time,
             )
             self._socket.send(message)
+            if self._journal is not None:
+                self._journal.append(message)
             sent += len(message)
             count += _length(part)
         return CycleReport(self.cycle_id, len(parts), count, sent, first, time.perf_counter() - started)
@@ -166,6 +187,8 @@ class SpotPublisher:
 
     def close(self) -> None:
         self._socket.close()
+        if self._journal is not None:
+            self._journal.close()
 
     def __enter__(self) -> SpotPublisher:
         return self

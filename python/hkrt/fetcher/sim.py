@@ -1,0 +1,187 @@
+"""A simulated whole market: deterministic, seeded, offline.
+
+Every symbol follows a random walk on a 0.01-yuan tick from its previous close, with the
+exchange's daily price limit (±10 % main board, ±20 % STAR 688xxx and ChiNext 300xxx,
+±30 % Beijing 920xxx); some are suspended all day.  The day has the opening call auction
+(09:15-09:25 indicative prices and no volume, the match at 09:25), continuous trading
+09:30-11:30 and 13:00-15:00, and nothing in the lunch break.  Volume is cumulative in
+shares (whole lots), amount cumulative in yuan, and each spot carries the day's open,
+high, low and a five-level book.
+
+The market advances one step per snapshot, so the same seed and the same snapshot times
+give the same quotes at any replay speed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+
+AUCTION_START = dt.time(9, 15)
+AUCTION_MATCH = dt.time(9, 25)
+SESSIONS = ((dt.time(9, 30), dt.time(11, 30)), (dt.time(13, 0), dt.time(15, 0)))
+
+
+@dataclass(frozen=True)
+class SimConfig:
+    """How the simulated market looks."""
+
+    symbols: int = 3000
+    seed: int = 7
+    interval: float = 3.0  # market seconds between snapshots
+    suspended_share: float = 0.01  # symbols suspended all day
+    hot_share: float = 0.02  # symbols drifting hard enough to reach a price limit
+    volatility: float = 0.0004  # per-step standard deviation of the log price (about 3 % a day)
+
+
+def universe(n: int) -> list[str]:
+    """n symbols over every board, in a fixed mix: SH main, SZ main, ChiNext, STAR, BJ."""
+    boards = [("SH", 600000, 0.35), ("SZ", 1, 0.3), ("SZ", 300001, 0.15), ("SH", 688001, 0.12), ("BJ", 920001, 0.08)]
+    out: list[str] = []
+    for i, (market, first, share) in enumerate(boards):
+        count = n - len(out) if i == len(boards) - 1 else min(round(n * share), n - len(out))
+        out.extend(f"{market}{first + k:06d}" for k in range(count))
+    return out
+
+
+def price_limit(symbol: str) -> float:
+    """The daily limit as a fraction of the previous close."""
+    if symbol.startswith("BJ"):
+        return 0.30
+    if symbol.startswith(("SH688", "SZ300", "SZ301")):
+        return 0.20
+    return 0.10
+
+
+@dataclass
+class _State:
+    previous_close: np.ndarray
+    limit_up: np.ndarray
+    limit_down: np.ndarray
+    suspended: np.ndarray
+    drift: np.ndarray
+    price: np.ndarray
+    open: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    volume: np.ndarray
+    amount: np.ndarray
+    step: int = 0
+    matched: bool = False
+
+
+@dataclass
+class SimMarket:
+    """The market of one trading day; ``snapshot(t)`` advances it to market time ``t``."""
+
+    day: dt.date
+    config: SimConfig = field(default_factory=SimConfig)
+
+    def __post_init__(self) -> None:
+        n = self.config.symbols
+        self.symbols = np.array(universe(n), dtype="S8")
+        self.names = np.array([f"模拟{i:04d}" for i in range(n)])
+        # One generator per day, so a day is the same whatever else was simulated before.
+        self._rng = np.random.default_rng([self.config.seed, self.day.toordinal()])
+        rng = self._rng
+        previous = np.round(rng.uniform(3.0, 80.0, n), 2)
+        limits = np.array([price_limit(s.decode()) for s in self.symbols])
+        hot = rng.random(n) < self.config.hot_share
+        self._state = _State(
+            previous_close=previous,
+            limit_up=np.round(previous * (1 + limits), 2),
+            limit_down=np.round(previous * (1 - limits), 2),
+            suspended=rng.random(n) < self.config.suspended_share,
+            drift=np.where(hot, rng.choice([-1.0, 1.0], n) * 0.01, 0.0),
+            price=previous.copy(),
+            open=np.zeros(n),
+            high=np.zeros(n),
+            low=np.zeros(n),
+            volume=np.zeros(n),
+            amount=np.zeros(n),
+        )
+
+    # ---------------------------------------------------------------- times
+    def times(self, *, auction: bool = True) -> Iterator[dt.datetime]:
+        """Snapshot times of the day every ``interval`` market seconds, lunch excluded."""
+        step = dt.timedelta(seconds=self.config.interval)
+        spans = [(AUCTION_START, dt.time(9, 30))] if auction else []
+        for start, end in [*spans, *SESSIONS]:
+            t = dt.datetime.combine(self.day, start)
+            stop = dt.datetime.combine(self.day, end)
+            while t < stop:
+                yield t
+                t += step
+        yield dt.datetime.combine(self.day, SESSIONS[-1][1])  # the closing snapshot at 15:00
+
+    # ------------------------------------------------------------- snapshot
+    def snapshot(self, at: dt.datetime) -> dict[str, np.ndarray]:
+        """The whole market at ``at`` (a time of ``times()``, in order), as spot columns."""
+        s = self._state
+        n = len(self.symbols)
+        rng = self._rng
+        clock = at.time()
+        trading = any(start <= clock < end for start, end in SESSIONS) or clock == SESSIONS[-1][1]
+        if clock < AUCTION_MATCH:  # indicative auction prices: no trade, nothing cumulative
+            s.price = np.clip(np.round(s.previous_close * np.exp(rng.normal(0, 0.004, n)), 2), s.limit_down, s.limit_up)
+        elif not s.matched:  # the 09:25 match: the open, and the first volume
+            s.matched = True
+            s.open = s.price.copy()
+            s.high = s.price.copy()
+            s.low = s.price.copy()
+            traded = rng.integers(1, 400, n) * 100.0
+            s.volume = traded
+            s.amount = traded * s.price
+        if trading:
+            s.step += 1
+            move = np.exp(rng.normal(s.drift * self.config.interval / 3.0, self.config.volatility, n))
+            s.price = np.clip(np.round(s.price * move, 2), s.limit_down, s.limit_up)
+            at_limit = (s.price >= s.limit_up) | (s.price <= s.limit_down)
+            lots = rng.integers(0, 60, n) * np.where(at_limit, 0.1, 1.0)  # little trades at a limit
+            traded = np.floor(lots) * 100.0
+            s.volume = s.volume + traded
+            s.amount = s.amount + traded * s.price
+            s.high = np.maximum(s.high, s.price)
+            s.low = np.minimum(s.low, s.price)
+        return self._columns(at)
+
+    def _columns(self, at: dt.datetime) -> dict[str, np.ndarray]:
+        s = self._state
+        n = len(self.symbols)
+        live = ~s.suspended
+        matched = s.matched
+        close = np.where(live, s.price, 0.0)
+        # A five-level book around the last price; at limit-up there are no sellers, at
+        # limit-down no buyers.
+        ticks = np.arange(1, 6) * 0.01
+        bid = np.where((close > 0)[:, None], np.round(close[:, None] - ticks[None, :] + 0.01, 2), 0.0)
+        ask = np.where((close > 0)[:, None], np.round(close[:, None] + ticks[None, :], 2), 0.0)
+        ask[s.price >= s.limit_up] = 0.0
+        bid[s.price <= s.limit_down] = 0.0
+        book_volume = np.where(bid > 0, 100.0 * (1 + (np.arange(n)[:, None] + np.arange(5)[None, :]) % 50), 0.0)
+        ask_volume = np.where(ask > 0, 100.0 * (1 + (np.arange(n)[:, None] * 3 + np.arange(5)[None, :]) % 40), 0.0)
+        zeros = np.zeros(n)
+        return {
+            "symbol": self.symbols,
+            "name": self.names,
+            "datetime": np.full(n, np.datetime64(at, "ms")),
+            "yesterday_close": s.previous_close,
+            "open": np.where(live, s.open, 0.0) if matched else zeros,
+            "high": np.where(live, s.high, 0.0) if matched else zeros,
+            "low": np.where(live, s.low, 0.0) if matched else zeros,
+            "close": close,
+            "volume": np.where(live, s.volume, 0.0),
+            "amount": np.where(live, s.amount, 0.0),
+            "bid": bid,
+            "bid_volume": book_volume,
+            "ask": ask,
+            "ask_volume": ask_volume,
+        }
+
+    def day_snapshots(self, *, auction: bool = True) -> Iterator[dict[str, np.ndarray]]:
+        """Every snapshot of the day, in order."""
+        for t in self.times(auction=auction):
+            yield self.snapshot(t)

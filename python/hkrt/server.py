@@ -1,0 +1,214 @@
+"""The spot server: runs a source on its schedule and publishes every cycle.
+
+Sources:
+- pull (qq, sina, qmt): a fetch each ``interval`` seconds at a fixed rate, inside the
+  phases of trading days of the exchange calendar (weekends and holidays skipped), by the
+  China wall clock;
+- sim: the simulated market, one snapshot per ``interval`` market seconds, played at
+  ``speed`` times real time;
+- replay: a recorded journal, at its own recorded pace times ``speed``.
+
+Every cycle goes out through the transport (sequence numbers, cycle id, parts), so
+subscribers see any loss.  ``stop()`` (also on SIGTERM) ends the loop after the current cycle.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from hkrt.calendar import TradingCalendar
+from hkrt.fetcher.replay import ReplaySource
+from hkrt.fetcher.sim import SimMarket
+from hkrt.transport import SpotPublisher
+
+log = logging.getLogger("hkrt.server")
+CHINA = dt.timezone(dt.timedelta(hours=8))
+
+
+def china_now() -> dt.datetime:
+    """The wall clock in China (naive), whatever the machine's time zone."""
+    return dt.datetime.now(CHINA).replace(tzinfo=None)
+
+
+@dataclass(frozen=True)
+class Phase:
+    start: dt.time
+    end: dt.time
+
+    @classmethod
+    def parse(cls, text: str) -> Phase:
+        """'09:15-11:31' (H:MM or HH:MM[:SS] on each side)."""
+        try:
+            start, end = (dt.time.fromisoformat(p.strip().zfill(5)) for p in text.split("-"))
+        except ValueError as err:
+            raise ValueError(f"invalid phase {text!r}: expected HH:MM-HH:MM, e.g. 09:15-11:31") from err
+        if end <= start:
+            raise ValueError(f"invalid phase {text!r}: it must end after it starts")
+        return cls(start, end)
+
+
+@dataclass(frozen=True)
+class PullSchedule:
+    """When a pull source runs: inside the phases, on trading days."""
+
+    phases: Sequence[Phase]
+    calendar: TradingCalendar
+
+    def __post_init__(self) -> None:
+        for a, b in zip(self.phases, self.phases[1:], strict=False):
+            if b.start < a.end:
+                raise ValueError("phases must be in order and must not overlap")
+
+    def active(self, now: dt.datetime) -> bool:
+        return self.calendar.is_trading_day(now.date()) and any(p.start <= now.time() < p.end for p in self.phases)
+
+    def next_start(self, now: dt.datetime) -> dt.datetime:
+        """The first moment at or after ``now`` when the schedule is active."""
+        day = now.date()
+        for _ in range(400):
+            if self.calendar.is_trading_day(day):
+                for p in self.phases:
+                    start = dt.datetime.combine(day, p.start)
+                    end = dt.datetime.combine(day, p.end)
+                    if now < end:
+                        return max(start, now)
+            day += dt.timedelta(days=1)
+            now = dt.datetime.combine(day, dt.time())
+        raise RuntimeError("no trading day within a year: check the calendar")
+
+
+@dataclass
+class ServerStatus:
+    cycles: int = 0
+    spots: int = 0
+    failed_batches: int = 0
+    skipped_ticks: int = 0  # fixed-rate ticks missed because a cycle overran
+    last_cycle_ms: float = 0.0
+    last_market_time: dt.datetime | None = None
+    started: float = field(default_factory=time.monotonic)
+
+    def line(self) -> str:
+        market = self.last_market_time.strftime("%H:%M:%S") if self.last_market_time else "-"
+        return (
+            f"cycle {self.cycles}  market {market}  spots {self.spots:,}  failed batches {self.failed_batches}"
+            f"  last {self.last_cycle_ms:.1f} ms"
+        )
+
+
+@dataclass
+class FetchOutcome:
+    """What one pull cycle fetched: the spots, and how many batches failed."""
+
+    spots: Sequence[Any]
+    failed_batches: int = 0
+
+
+class SpotServer:
+    def __init__(
+        self,
+        publisher: SpotPublisher,
+        *,
+        on_status: Callable[[ServerStatus], None] | None = None,
+        sleep: Callable[[float], None] | None = None,
+    ) -> None:
+        self.publisher = publisher
+        self.status = ServerStatus()
+        self._on_status = on_status
+        self._stop = threading.Event()
+        self._sleep_fn = sleep  # tests inject a fake clock's sleep
+
+    # ---------------------------------------------------------------- control
+    def stop(self) -> None:
+        self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def install_signal_handlers(self) -> None:
+        """SIGTERM stops the server cleanly (Ctrl-C arrives as KeyboardInterrupt)."""
+        signal.signal(signal.SIGTERM, lambda *_: self.stop())
+
+    def _sleep(self, seconds: float) -> None:
+        if self._sleep_fn is not None:
+            self._sleep_fn(max(0.0, seconds))
+        else:
+            self._stop.wait(max(0.0, seconds))  # wakes at once on stop()
+
+    def _publish(self, spots: Any, count: int, market_time: Any, started: float, failed: int = 0) -> None:
+        self.publisher.publish(spots, market_time=market_time)
+        s = self.status
+        s.cycles += 1
+        s.spots += count
+        s.failed_batches += failed
+        s.last_cycle_ms = (time.perf_counter() - started) * 1000
+        if isinstance(market_time, dt.datetime):
+            s.last_market_time = market_time
+        if self._on_status:
+            self._on_status(s)
+
+    # ---------------------------------------------------------------- sources
+    def run_sim(self, market: SimMarket, *, speed: float = 1.0) -> None:
+        """Publish the simulated day, one snapshot every interval/speed wall seconds (fixed rate)."""
+        if speed <= 0:
+            raise ValueError("speed must be positive")
+        pause = market.config.interval / speed
+        next_at = time.monotonic()
+        for t in market.times():
+            if self.stopping:
+                return
+            started = time.perf_counter()
+            columns = market.snapshot(t)
+            self._publish(columns, len(columns["symbol"]), t, started)
+            next_at += pause
+            self._sleep(next_at - time.monotonic())
+
+    def run_replay(self, source: ReplaySource) -> None:
+        for cycle in source.cycles():
+            if self.stopping:
+                return
+            started = time.perf_counter()
+            market_time = cycle.market_time_ms or None
+            self._publish(cycle.spots, len(cycle.spots), market_time, started)
+            if cycle.spots:
+                self.status.last_market_time = max(s.datetime for s in cycle.spots)
+
+    def run_pull(
+        self,
+        fetch: Callable[[list[str]], FetchOutcome],
+        codes: Iterable[str],
+        schedule: PullSchedule,
+        *,
+        interval: float,
+        clock: Callable[[], dt.datetime] = china_now,
+    ) -> None:
+        """Fetch and publish every ``interval`` seconds at a fixed rate while the schedule is
+        active; between phases and over weekends and holidays, wait for the next start."""
+        codes = list(codes)
+        next_at: float | None = None
+        while not self.stopping:
+            now = clock()
+            if not schedule.active(now):
+                start = schedule.next_start(now)
+                log.info("waiting for the next trading phase", extra={"start": start.isoformat()})
+                self._sleep(min((start - now).total_seconds(), 60.0))
+                next_at = None
+                continue
+            started = time.perf_counter()
+            outcome = fetch(codes)
+            self._publish(list(outcome.spots), len(outcome.spots), None, started, outcome.failed_batches)
+            self.status.last_market_time = now
+            tick = time.monotonic()
+            next_at = (next_at or tick) + interval
+            if next_at < tick:  # the cycle overran: skip the ticks it covered, keep the grid
+                missed = int((tick - next_at) // interval) + 1
+                self.status.skipped_ticks += missed
+                next_at += missed * interval
+            self._sleep(next_at - tick)
