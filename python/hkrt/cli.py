@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -209,11 +210,32 @@ def _codes(option: str | None, source: str) -> list[str]:
 
 
 def _pull_fetcher(source: str, base_url: str | None) -> Callable[[list[str]], object]:
-    from hkrt.fetcher import fetch
+    """A fetch function over one long-lived client of the source (connections are reused).
+
+    Codes the source answers as unknown are dropped from later cycles, so the default
+    universe (the whole code space) shrinks to the listed codes after the first cycle.
+    """
+    from hkrt.fetcher import make_client
     from hkrt.server import FetchOutcome
 
+    if source == "qmt":
+        from hkrt.fetcher.qmt import QmtClient
+
+        try:
+            client = QmtClient()
+        except ImportError as err:
+            raise click.ClickException(str(err)) from err
+    else:
+        client = make_client(source, base_url=base_url)
+    unknown: set[str] = set()
+
     def run(codes: list[str]) -> FetchOutcome:
-        report = fetch(codes, source=source, base_url=base_url)
+        report = client.fetch([c for c in codes if c not in unknown] if unknown else codes)
+        if report.unknown:
+            unknown.update(report.unknown)
+            logging.getLogger("hkrt.server").info(
+                "dropped codes the source does not know", extra={"count": len(report.unknown)}
+            )
         return FetchOutcome(report.spots, len(report.failed_batches))
 
     return run

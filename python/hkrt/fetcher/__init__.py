@@ -1,0 +1,110 @@
+"""Quote fetchers: a source's raw answer in, :class:`hkrt.Spot` objects in hkrt units out.
+
+``get_spot(codes, source="qq")`` is the call hikyuu users know; ``fetch`` gives the same with the
+failure detail (:class:`FetchReport`).  A poller that calls every few seconds should keep one client
+(``make_client`` or ``QQClient``/``SinaClient``) so its connections are reused.  See docs/fetchers.md.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from hkrt._hkrt import Spot
+from hkrt.fetcher.base import (
+    BatchFunc,
+    Codes,
+    FailedBatch,
+    FetchError,
+    FetchReport,
+    HttpConfig,
+    HttpFetcher,
+    ParseResult,
+    RateLimiter,
+    RetryPolicy,
+    validate_codes,
+)
+from hkrt.fetcher.qq import QQClient, QQConfig, parse_qq, parse_qq_line, qq_code
+from hkrt.fetcher.sina import SinaClient, SinaConfig, parse_sina, parse_sina_line, sina_code
+
+HTTP_SOURCES: dict[str, type[HttpFetcher]] = {"qq": QQClient, "sina": SinaClient}
+SOURCES = ("qq", "sina", "qmt")
+
+
+def make_client(source: str = "qq", *, base_url: str | None = None, **options: Any) -> HttpFetcher:
+    """A client of an HTTP source ("qq" or "sina"); ``options`` are its config fields (batch_size,
+    timeout, retries, rate_limit, ...).  ``base_url`` points it at another host (a proxy, a test server)."""
+    try:
+        cls = HTTP_SOURCES[source]
+    except KeyError:
+        raise ValueError(f"unknown HTTP quote source {source!r}: expected one of {sorted(HTTP_SOURCES)}") from None
+    if base_url is not None:
+        options["base_url"] = base_url
+    return cls(**options)
+
+
+def fetch(
+    codes: Codes,
+    source: str = "qq",
+    *,
+    base_url: str | None = None,
+    batch_func: BatchFunc | None = None,
+    **options: Any,
+) -> FetchReport:
+    """Quotes of ``codes`` from an HTTP source, with every failure, unknown and invalid code reported."""
+    if source == "qmt":
+        raise ValueError("fetch() serves the HTTP sources (qq, sina); for qmt use get_spot(..., source='qmt')")
+    with make_client(source, base_url=base_url, **options) as client:
+        return client.fetch(codes, batch_func)
+
+
+def get_spot(
+    codes: Codes,
+    source: str = "qq",
+    *,
+    base_url: str | None = None,
+    batch_func: BatchFunc | None = None,
+    **options: Any,
+) -> list[Spot]:
+    """Spots (hkrt units) of ``codes`` from "qq", "sina" or "qmt".
+
+    ``batch_func(spots)`` is called once per batch as soon as it is parsed.  Failed batches are logged
+    (logger ``hkrt.fetcher``) and left out; use :func:`fetch` to see them.  ``options`` are the
+    source's config fields; for "qmt" they go to ``hkrt.fetcher.qmt.get_spot``.
+    """
+    if source not in SOURCES:
+        raise ValueError(f"unknown quote source {source!r}: expected one of {', '.join(SOURCES)}")
+    if source == "qmt":
+        if base_url is not None:
+            raise ValueError("base_url applies to the HTTP sources (qq, sina), not to qmt")
+        qmt = importlib.import_module("hkrt.fetcher.qmt")  # needs xtquant: imported only when asked for
+        return qmt.get_spot(codes, batch_func=batch_func, **options)
+    return fetch(codes, source, base_url=base_url, batch_func=batch_func, **options).spots
+
+
+__all__ = [
+    "HTTP_SOURCES",
+    "SOURCES",
+    "FailedBatch",
+    "FetchError",
+    "FetchReport",
+    "HttpConfig",
+    "HttpFetcher",
+    "ParseResult",
+    "QQClient",
+    "QQConfig",
+    "RateLimiter",
+    "RetryPolicy",
+    "SinaClient",
+    "SinaConfig",
+    "fetch",
+    "get_spot",
+    "make_client",
+    "parse_qq",
+    "parse_qq_line",
+    "parse_sina",
+    "parse_sina_line",
+    "qq_code",
+    "sina_code",
+    "validate_codes",
+]
