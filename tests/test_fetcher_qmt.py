@@ -521,3 +521,36 @@ def test_import_works_without_xtquant() -> None:
     code = "import sys; sys.modules['xtquant'] = None\nimport hkrt.fetcher.qmt\nprint('ok')"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "ok", out.stderr
+
+
+def test_spot_server_publishes_every_qmt_push_to_an_agent(market, tmp_path) -> None:
+    from hkrt.server import SpotServer
+    from hkrt.transport import SpotPublisher
+
+    server_qmt, xtdata = market
+    address = f"ipc://{tmp_path / 'qmt.ipc'}"
+    agent = hkrt.SpotAgent(["MIN", "DAY"]).start(address)
+    clients: list[QmtPushClient] = []
+
+    def make_client(on_spots):
+        client = QmtPushClient(QmtConfig(subscribe_pause=0.0), on_spots, xtdata=xtdata, is_trading_time=lambda: True)
+        clients.append(client)
+        return client
+
+    with SpotPublisher(address) as pub:
+        pub.wait_for_subscribers(1, timeout=10)
+        spot_server = SpotServer(pub)
+        runner = threading.Thread(target=spot_server.run_push, args=(make_client, list(MARKET)))
+        runner.start()
+        assert wait_for(lambda: bool(clients) and len(clients[0].subscriptions) > 0)
+        server_qmt.push()
+        later = T0 + dt.timedelta(seconds=3)
+        server_qmt.set_ticks({"000001.SZ": stock(later, price=11.41, lots=2_000, pvolume=200_005)})
+        server_qmt.push()
+        assert wait_for(lambda: agent.stats()["transport"]["messages"] >= 2)
+        spot_server.stop()
+        runner.join(10)
+    agent.stop()
+    assert not runner.is_alive() and not server_qmt.live_subscriptions()  # unsubscribed on stop
+    assert spot_server.status.cycles == agent.stats()["transport"]["cycles"] >= 2
+    assert agent.kdata("SZ000001", "DAY").volume.iloc[-1] == 200_005

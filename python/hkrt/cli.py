@@ -107,6 +107,13 @@ PULL_SOURCES = ("qq", "sina", "qmt")
     "Default: the whole A-share code space, pruned to the codes the source knows after the first cycle.",
 )
 @click.option("--base-url", default=None, help="Send qq/sina requests to another host (a proxy or a test server).")
+@click.option(
+    "--qmt-mode",
+    type=click.Choice(["pull", "push"]),
+    default="push",
+    show_default=True,
+    help="qmt: push (whole-quote subscription, each push a cycle, watchdog) or pull (get_full_tick per interval).",
+)
 @click.option("--symbols", "n_symbols", default=500, show_default=True, help="sim: number of simulated symbols.")
 @_date_option
 @click.option("--speed", default=1.0, show_default=True, help="sim / replay: times real time (replay: 0 = at once).")
@@ -130,6 +137,7 @@ def spot_server(
     phase2: str,
     codes: str | None,
     base_url: str | None,
+    qmt_mode: str,
     n_symbols: int,
     day: dt.datetime | None,
     speed: float,
@@ -187,6 +195,13 @@ def spot_server(
                 server.run_sim(market, speed=speed)
             elif source == "replay":
                 server.run_replay(ReplaySource(ReplayConfig(Path(replay_file or ""), speed)))
+            elif source == "qmt" and qmt_mode == "push":
+                from hkrt.fetcher.qmt import QmtConfig, QmtPushClient
+
+                try:
+                    server.run_push(lambda on_spots: QmtPushClient(QmtConfig(), on_spots), _codes(codes, source))
+                except ImportError as err:
+                    raise click.ClickException(str(err)) from err
             else:
                 server.run_pull(_pull_fetcher(source, base_url), _codes(codes, source), schedule, interval=interval)
             click.echo("\nstopped" if server.stopping else "\ndone")

@@ -180,6 +180,25 @@ class SpotServer:
             if cycle.spots:
                 self.status.last_market_time = max(s.datetime for s in cycle.spots)
 
+    def run_push(self, make_client: Callable[[Callable[[list[Any]], None]], Any], codes: Iterable[str]) -> None:
+        """A push source (QMT whole-quote subscription): every push is published as a cycle
+        from the source's own thread, until stop().  ``make_client(on_spots)`` returns an object
+        with ``start(codes)`` and ``stop()``."""
+
+        def on_spots(spots: list[Any]) -> None:
+            if spots and not self.stopping:
+                started = time.perf_counter()
+                self._publish(spots, len(spots), None, started)
+                self.status.last_market_time = max(s.datetime for s in spots)
+
+        client = make_client(on_spots)
+        client.start(list(codes))
+        try:
+            while not self.stopping:
+                self._sleep(0.5)
+        finally:
+            client.stop()
+
     def run_pull(
         self,
         fetch: Callable[[list[str]], FetchOutcome],
