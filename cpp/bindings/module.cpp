@@ -8,6 +8,7 @@ namespace hkrt::bindings {
 void bind_spot(py::module_& m);
 void bind_engine(py::module_& m);
 void bind_wire(py::module_& m);
+void bind_broker(py::module_& m);
 }  // namespace hkrt::bindings
 
 PYBIND11_MODULE(_hkrt, m) {
@@ -19,6 +20,7 @@ PYBIND11_MODULE(_hkrt, m) {
   bind_spot(m);
   bind_engine(m);
   bind_wire(m);
+  bind_broker(m);
 
   m.def(
       "normalize_symbol", [](py::handle s) { return to_symbol(s).str(); }, py::arg("symbol"),

@@ -6,6 +6,7 @@ local time.  See docs/ for the aggregation rules.
 
 from hkrt._hkrt import Spot, normalize_symbol
 from hkrt.agent import CarryIn, SpotAgent, get_spot_agent, start_spot_agent, stop_spot_agent
+from hkrt.broker import AssetInfo, OrderBrokerBase, OrderResult, OrderStatus, TestOrderBroker, crtOB
 from hkrt.calendar import TradingCalendar
 from hkrt.hooks import Bar, CycleInfo, GapInfo
 from hkrt.ktype import KType
@@ -14,17 +15,23 @@ from hkrt.wire import WireError, WireHeader, decode_columns, decode_header, deco
 __version__ = "0.1.0"
 
 __all__ = [
+    "AssetInfo",
     "Bar",
     "CarryIn",
     "CycleInfo",
     "GapInfo",
     "KType",
+    "OrderBrokerBase",
+    "OrderResult",
+    "OrderStatus",
     "Spot",
     "SpotAgent",
+    "TestOrderBroker",
     "TradingCalendar",
     "WireError",
     "WireHeader",
     "__version__",
+    "crtOB",
     "decode_columns",
     "decode_header",
     "decode_spots",

@@ -89,3 +89,101 @@ class Engine:
     def stats(self) -> dict[str, Any]: ...
     def memory_bytes(self) -> int: ...
     def enabled_ktypes(self) -> list[str]: ...
+
+# Order brokers (cpp/bindings/broker.cpp; docs/brokers.md)
+
+class OrderStatus:
+    Sent: OrderStatus
+    Filled: OrderStatus
+    Rejected: OrderStatus
+    Skipped: OrderStatus
+    Failed: OrderStatus
+    name: str
+    value: int
+    def __init__(self, value: int) -> None: ...
+    def __eq__(self, other: object) -> bool: ...
+    def __hash__(self) -> int: ...
+
+class OrderSide:
+    Buy: OrderSide
+    Sell: OrderSide
+    name: str
+    value: int
+    def __init__(self, value: int) -> None: ...
+    def __eq__(self, other: object) -> bool: ...
+    def __hash__(self) -> int: ...
+
+class OrderResult:
+    order_id: str | None
+    status: OrderStatus
+    error: str
+    def __init__(self, status: OrderStatus = ..., order_id: str | None = None, error: str = "") -> None: ...
+    @property
+    def ok(self) -> bool: ...
+
+class OrderRecord:
+    @property
+    def datetime(self) -> dt.datetime: ...
+    @property
+    def side(self) -> OrderSide: ...
+    @property
+    def market(self) -> str: ...
+    @property
+    def code(self) -> str: ...
+    @property
+    def price(self) -> float: ...
+    @property
+    def num(self) -> float: ...
+    @property
+    def stoploss(self) -> float: ...
+    @property
+    def goal_price(self) -> float: ...
+    @property
+    def part_from(self) -> int: ...
+    @property
+    def remark(self) -> str: ...
+    @property
+    def result(self) -> OrderResult: ...
+
+_HookResult = OrderResult | str | bool | None
+
+class OrderBrokerBase:
+    name: str
+    broker_last_datetime: dt.datetime | None
+    def __init__(self, name: str = "NO_NAME") -> None: ...
+    def buy(
+        self,
+        datetime: _DatetimeLike,
+        market: str,
+        code: str,
+        price: float,
+        num: float,
+        stoploss: float = 0.0,
+        goal_price: float = 0.0,
+        part_from: int = 0,
+        remark: str = "",
+    ) -> OrderResult: ...
+    def sell(
+        self,
+        datetime: _DatetimeLike,
+        market: str,
+        code: str,
+        price: float,
+        num: float,
+        stoploss: float = 0.0,
+        goal_price: float = 0.0,
+        part_from: int = 0,
+        remark: str = "",
+    ) -> OrderResult: ...
+    def cancel(self, order_id: str) -> OrderResult: ...
+    def get_asset_info(self) -> str: ...
+    @property
+    def records(self) -> list[OrderRecord]: ...
+    def clear_records(self) -> None: ...
+    @property
+    def last_error(self) -> str: ...
+    # Implemented by subclasses (called with the GIL held; exceptions become Failed results):
+    # def _buy(self, datetime, market, code, price, num, stoploss, goal_price, part_from, remark) -> _HookResult
+    # def _sell(...same...) -> _HookResult
+    # def _get_asset_info(self) -> str
+    # def _cancel(self, order_id: str) -> _HookResult   (optional)

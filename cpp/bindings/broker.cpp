@@ -1,0 +1,209 @@
+// hkrt._hkrt.OrderBrokerBase and its trampoline: Python subclasses implement _buy, _sell,
+// _get_asset_info and optionally _cancel.  hkrt.broker (python/hkrt/broker/) is the public face.
+//
+// A Python exception in an override is logged on the "hkrt.broker" logger and becomes a
+// Failed result carrying the exception text; it never propagates out of buy/sell/cancel.
+#include <pybind11/stl.h>
+
+#include <string>
+
+#include "broker/order_broker.h"
+#include "convert.h"
+
+namespace hkrt::bindings {
+
+namespace {
+
+// Logs on logging.getLogger("hkrt.broker"), with the traceback when there is a Python
+// exception; a failing logger is ignored.  GIL held.
+void log_error(const std::string& message, py::error_already_set* exc = nullptr) noexcept {
+  try {
+    py::object logger = py::module_::import("logging").attr("getLogger")("hkrt.broker");
+    if (exc) {
+      logger.attr("error")(message, py::arg("exc_info") = py::make_tuple(exc->type(), exc->value(), exc->trace()));
+    } else {
+      logger.attr("error")(message);
+    }
+  } catch (py::error_already_set& e) {
+    e.discard_as_unraisable("hkrt.broker logging");
+  } catch (...) {
+  }
+}
+
+// "ValueError: boom" (pybind11's what() appends the traceback).
+std::string exception_text(const py::error_already_set& e) {
+  try {
+    const std::string type = py::str(e.type().attr("__name__"));
+    const std::string text = py::str(e.value());
+    return text.empty() ? type : type + ": " + text;
+  } catch (...) {
+    return e.what();
+  }
+}
+
+// What an override may return for an order: an OrderResult, None (Sent, no id), a str
+// (Sent with that order id) or a bool (True = Sent, False = Rejected).
+OrderResult to_result(py::handle ret, const char* hook) {
+  if (ret.is_none()) return OrderResult::sent();
+  if (py::isinstance<OrderResult>(ret)) return ret.cast<OrderResult>();
+  if (py::isinstance<py::bool_>(ret)) {
+    return ret.cast<bool>() ? OrderResult::sent() : OrderResult::rejected(std::string(hook) + " returned False");
+  }
+  if (py::isinstance<py::str>(ret)) return OrderResult::sent(ret.cast<std::string>());
+  throw py::type_error(std::string(hook) + " must return OrderResult, str (an order id), bool or None, not " +
+                       py::str(py::type::handle_of(ret).attr("__name__")).cast<std::string>());
+}
+
+class PyOrderBroker : public OrderBrokerBase {
+ public:
+  using OrderBrokerBase::OrderBrokerBase;
+
+ protected:
+  OrderResult _buy(const OrderRequest& r) override { return order("_buy", r); }
+  OrderResult _sell(const OrderRequest& r) override { return order("_sell", r); }
+
+  std::string _get_asset_info() override {
+    py::gil_scoped_acquire gil;
+    try {
+      py::function f = py::get_override(static_cast<const OrderBrokerBase*>(this), "_get_asset_info");
+      if (!f) throw py::type_error(py_class() + " does not implement _get_asset_info");
+      return py::str(f()).cast<std::string>();
+    } catch (py::error_already_set& e) {
+      const std::string text = exception_text(e);
+      log_error("broker " + name() + ": _get_asset_info raised " + text, &e);
+      throw std::runtime_error(text);
+    }
+  }
+
+  OrderResult _cancel(const std::string& order_id) override {
+    py::gil_scoped_acquire gil;
+    py::function f = py::get_override(static_cast<const OrderBrokerBase*>(this), "_cancel");
+    if (!f) return OrderBrokerBase::_cancel(order_id);
+    try {
+      return to_result(f(order_id), "_cancel");
+    } catch (py::error_already_set& e) {
+      return failed("_cancel(" + order_id + ")", exception_text(e), &e);
+    } catch (const std::exception& e) {
+      return failed("_cancel(" + order_id + ")", e.what());
+    }
+  }
+
+ private:
+  std::string py_class() const {
+    return py::str(py::type::handle_of(py::cast(static_cast<const OrderBrokerBase*>(this))).attr("__name__"));
+  }
+
+  OrderResult failed(const std::string& what, const std::string& error, py::error_already_set* exc = nullptr) {
+    log_error("broker " + name() + ": " + what + " failed: " + error, exc);
+    return OrderResult::failed(error);
+  }
+
+  OrderResult order(const char* hook, const OrderRequest& r) {
+    py::gil_scoped_acquire gil;
+    const std::string what = std::string(hook) + " " + r.market + r.code;
+    try {
+      py::function f = py::get_override(static_cast<const OrderBrokerBase*>(this), hook);
+      if (!f) throw py::type_error(py_class() + " does not implement " + hook);
+      return to_result(f(to_datetime(r.datetime), r.market, r.code, r.price, r.num, r.stoploss, r.goal_price,
+                         r.part_from, r.remark),
+                       hook);
+    } catch (py::error_already_set& e) {
+      return failed(what, exception_text(e), &e);
+    } catch (const std::exception& e) {
+      return failed(what, e.what());
+    }
+  }
+};
+
+using Method = OrderResult (OrderBrokerBase::*)(TimestampMs, const std::string&, const std::string&, double, double,
+                                                double, double, int, const std::string&) noexcept;
+
+template <Method M>
+OrderResult call_order(OrderBrokerBase& self, py::handle datetime, const std::string& market, const std::string& code,
+                       double price, double num, double stoploss, double goal_price, int part_from,
+                       const std::string& remark) {
+  return (self.*M)(to_timestamp(datetime), market, code, price, num, stoploss, goal_price, part_from, remark);
+}
+
+}  // namespace
+
+void bind_broker(py::module_& m) {
+  py::enum_<OrderStatus>(m, "OrderStatus", "Outcome of an order attempt.")
+      .value("Sent", OrderStatus::Sent, "the broker took the order; no fill known yet")
+      .value("Filled", OrderStatus::Filled, "the broker reports the order filled")
+      .value("Rejected", OrderStatus::Rejected, "refused: invalid order, or by the broker")
+      .value("Skipped", OrderStatus::Skipped, "never sent: before broker_last_datetime, or a duplicate")
+      .value("Failed", OrderStatus::Failed, "the broker call raised; error holds the text");
+  py::enum_<OrderSide>(m, "OrderSide").value("Buy", OrderSide::Buy).value("Sell", OrderSide::Sell);
+
+  py::class_<OrderResult>(m, "OrderResult", "What became of one order: status, broker order id, error text.")
+      .def(py::init([](OrderStatus status, std::optional<std::string> order_id, std::string error) {
+             return OrderResult{std::move(order_id), status, std::move(error)};
+           }),
+           py::arg("status") = OrderStatus::Sent, py::arg("order_id") = py::none(), py::arg("error") = "")
+      .def_readwrite("order_id", &OrderResult::order_id)
+      .def_readwrite("status", &OrderResult::status)
+      .def_readwrite("error", &OrderResult::error)
+      .def_property_readonly("ok", &OrderResult::ok, "True when Sent or Filled")
+      .def("__repr__", [](const OrderResult& r) {
+        std::string s = std::string("OrderResult(") + order_status_name(r.status);
+        if (r.order_id) s += ", order_id='" + *r.order_id + "'";
+        if (!r.error.empty()) s += ", error=" + py::repr(py::str(r.error)).cast<std::string>();
+        return s + ")";
+      });
+
+  py::class_<OrderRecord>(m, "OrderRecord", "One buy or sell attempt and its result.")
+      .def_property_readonly("datetime", [](const OrderRecord& r) { return to_datetime(r.request.datetime); })
+      .def_readonly("side", &OrderRecord::side)
+      .def_property_readonly("market", [](const OrderRecord& r) { return r.request.market; })
+      .def_property_readonly("code", [](const OrderRecord& r) { return r.request.code; })
+      .def_property_readonly("price", [](const OrderRecord& r) { return r.request.price; })
+      .def_property_readonly("num", [](const OrderRecord& r) { return r.request.num; })
+      .def_property_readonly("stoploss", [](const OrderRecord& r) { return r.request.stoploss; })
+      .def_property_readonly("goal_price", [](const OrderRecord& r) { return r.request.goal_price; })
+      .def_property_readonly("part_from", [](const OrderRecord& r) { return r.request.part_from; })
+      .def_property_readonly("remark", [](const OrderRecord& r) { return r.request.remark; })
+      .def_readonly("result", &OrderRecord::result)
+      .def("__repr__", [](const OrderRecord& r) {
+        return std::string("OrderRecord(") + format_timestamp(r.request.datetime) + " " + order_side_name(r.side) +
+               " " + r.request.market + r.request.code + " " + py::repr(py::float_(r.request.num)).cast<std::string>() +
+               " @ " + py::repr(py::float_(r.request.price)).cast<std::string>() + " -> " +
+               order_status_name(r.result.status) + ")";
+      });
+
+  const char* order_doc =
+      "Send one order; never raises once the arguments convert.  Returns an OrderResult: Skipped "
+      "(dated before broker_last_datetime, or the same order again), Rejected (num <= 0, bad price, "
+      "or refused by the broker), Failed (the broker hook raised) or Sent/Filled.";
+  py::class_<OrderBrokerBase, PyOrderBroker>(m, "OrderBrokerBase",
+                                             "Base class of order brokers; subclasses implement _buy, _sell, "
+                                             "_get_asset_info and optionally _cancel (see docs/brokers.md).")
+      .def(py::init<std::string>(), py::arg("name") = "NO_NAME")
+      .def("buy", &call_order<&OrderBrokerBase::buy>, py::arg("datetime"), py::arg("market"), py::arg("code"),
+           py::arg("price"), py::arg("num"), py::arg("stoploss") = 0.0, py::arg("goal_price") = 0.0,
+           py::arg("part_from") = 0, py::arg("remark") = "", order_doc)
+      .def("sell", &call_order<&OrderBrokerBase::sell>, py::arg("datetime"), py::arg("market"), py::arg("code"),
+           py::arg("price"), py::arg("num"), py::arg("stoploss") = 0.0, py::arg("goal_price") = 0.0,
+           py::arg("part_from") = 0, py::arg("remark") = "", order_doc)
+      .def("cancel", &OrderBrokerBase::cancel, py::arg("order_id"),
+           "Cancel an order by its broker id; Failed when the broker does not support it.")
+      .def("get_asset_info", &OrderBrokerBase::get_asset_info,
+           "hikyuu's asset JSON {datetime, cash, positions}; '' when the broker fails (see last_error).")
+      .def_property("name", &OrderBrokerBase::name, &OrderBrokerBase::set_name)
+      .def_property(
+          "broker_last_datetime",
+          [](const OrderBrokerBase& b) -> py::object {
+            auto t = b.broker_last_datetime();
+            return t ? to_datetime(*t) : py::none();
+          },
+          [](OrderBrokerBase& b, py::object t) {
+            b.set_broker_last_datetime(t.is_none() ? std::nullopt : std::optional<TimestampMs>(to_timestamp(t)));
+          },
+          "None (default): no date guard.  Set (a live runner sets it to now): orders dated before it are "
+          "Skipped, and it advances to each order passed to the broker.")
+      .def_property_readonly("records", &OrderBrokerBase::records, "Every buy/sell attempt, oldest first.")
+      .def("clear_records", &OrderBrokerBase::clear_records)
+      .def_property_readonly("last_error", &OrderBrokerBase::last_error);
+}
+
+}  // namespace hkrt::bindings
