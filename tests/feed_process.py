@@ -42,3 +42,41 @@ def publish_day_slice(
                 time.sleep(pause)
         time.sleep(0.2)  # let the last messages leave before the socket closes
         return pub.publisher_id
+
+
+def publish_with_pause(
+    address: str,
+    n_symbols: int,
+    cycles: int,
+    pause_after: int,
+    resume,
+    record: str,
+    max_part_spots: int,
+    pause: float = 0.002,
+) -> None:
+    """Publish ``cycles`` pushes of a synthetic day, recording every message; after
+    ``pause_after`` of them wait for ``resume`` (an Event) and a subscriber, then go on."""
+    from hkrt.synthetic import synthetic_day
+    from hkrt.transport import SpotPublisher
+
+    with SpotPublisher(address, max_part_spots=max_part_spots, record=record) as pub:
+        wait_for_subscribers(pub, 1)
+        for i, push in enumerate(synthetic_day(n_symbols, DAY)):
+            if i == cycles:
+                break
+            if i == pause_after:
+                resume.wait(60)
+                wait_for_subscribers(pub, 1)
+                time.sleep(0.3)
+            pub.publish(push.columns())
+            time.sleep(pause)
+        time.sleep(0.2)
+
+
+def run_journaling_agent(address: str, journal_dir: str) -> None:
+    """An agent that journals what it receives, until it is killed."""
+    from hkrt.agent import SpotAgent
+
+    SpotAgent(journal_dir=journal_dir).start(address)
+    while True:
+        time.sleep(1)

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -25,7 +27,9 @@ from hkrt._hkrt import Spot
 from hkrt.calendar import TradingCalendar
 from hkrt.columns import datetime_ms
 from hkrt.columns import floats as _floats
+from hkrt.day_journal import DayJournal
 from hkrt.hooks import Bar, CycleInfo, Dispatcher, GapInfo, HookSet
+from hkrt.journal import ScanResult, read_journal
 from hkrt.ktype import KType
 from hkrt.transport import default_address, subscriber, tcp_address
 from hkrt.wire import decode_spots
@@ -69,6 +73,13 @@ class SpotAgent:
             symbol's spots always in order).  One is right for a 2-core machine.
         bar_close_delay: seconds a running agent waits after a bar's end, in the feed's
             market time, before it declares the bar complete (quotes can lag a little).
+        journal_dir: keep a journal of every accepted wire message here, one file per
+            market day (``spots-YYYYMMDD.hkj``), to rebuild the bars after a crash with
+            :meth:`recover` (docs/agent.md, "Journal and recovery").
+        journal_fsync: when journal records reach the disk: "interval" (every
+            ``journal_fsync_interval`` seconds), "always" (every message) or "never"
+            (left to the OS).  Records reach the OS at once in every case.
+        recover_on_start: :meth:`start` first replays the latest journal (once per agent).
     """
 
     def __init__(
@@ -79,6 +90,10 @@ class SpotAgent:
         fill_empty_bars: bool = True,
         shards: int = 1,
         bar_close_delay: float = 3.0,
+        journal_dir: str | Path | None = None,
+        journal_fsync: str = "interval",
+        journal_fsync_interval: float = 1.0,
+        recover_on_start: bool = True,
     ) -> None:
         wanted = list(KType) if ktypes is None else [KType.parse(k) for k in ktypes]
         if not wanted:
@@ -98,6 +113,13 @@ class SpotAgent:
         self._cycle_counts = {"cycles": 0, "incomplete_cycles": 0}
         self._callback_errors = 0
         self.address: str | None = None
+        self._journal = (
+            DayJournal(journal_dir, fsync=journal_fsync, fsync_interval=journal_fsync_interval)
+            if journal_dir is not None
+            else None
+        )
+        self._recover_on_start = recover_on_start
+        self._recovered = False
 
     # ----------------------------------------------------------------- input
     def ingest(self, spots: Spot | Iterable[Spot] | pd.DataFrame | Mapping[str, Any]) -> int:
@@ -243,6 +265,7 @@ class SpotAgent:
                 "max": float(latencies.max()) if len(latencies) else None,
             },
         }
+        out["journal"] = dict(self._journal.stats if self._journal is not None else _NO_JOURNAL)
         return out
 
     # ----------------------------------------------------------------- hooks
@@ -298,6 +321,12 @@ class SpotAgent:
         """
         if self.running:
             raise RuntimeError(f"the agent is already running on {self.address}")
+        if self._journal is not None and self._recover_on_start and not self._recovered:
+            if self._engine.message_stats()["messages"]:
+                log.warning("not recovering the journal: the agent has already processed messages")
+                self._recovered = True
+            else:
+                self.recover()
         self.address = tcp_address(tcp) if tcp else (address or default_address())
         self._dispatcher = Dispatcher(self._hooks)
         self._socket = subscriber([self.address])
@@ -308,8 +337,9 @@ class SpotAgent:
         return self
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Stop receiving, run the callbacks already queued, and return."""
+        """Stop receiving, run the callbacks already queued, close the journal, and return."""
         if self._receiver is None:
+            self.close_journal()
             return
         self._stopping.set()
         self._receiver.join(timeout)
@@ -319,6 +349,7 @@ class SpotAgent:
             self._dispatcher.stop(timeout)
             self._callback_errors += self._dispatcher.errors
         self._receiver = self._socket = self._dispatcher = None
+        self.close_journal()
         log.info("agent stopped", extra={"address": self.address})
 
     def wait_idle(self, timeout: float = 5.0) -> bool:
@@ -341,6 +372,9 @@ class SpotAgent:
             try:
                 message = self._socket.recv()
             except pynng.Timeout:
+                if self._journal is not None:  # idle: let the interval fsync catch up
+                    with self._lock:
+                        self._journal.sync_if_due()
                 continue
             except pynng.Closed:
                 break
@@ -366,6 +400,8 @@ class SpotAgent:
                     "skipped a duplicate message", extra={"publisher_id": publisher, "sequence": result["sequence"]}
                 )
                 return result
+            if self._journal is not None:
+                self._journal.append(message, result["market_time_ms"])
             if status == "gap":
                 gap = GapInfo(publisher, result["sequence"] - result["missing"], result["sequence"], result["missing"])
                 fields = {"publisher_id": publisher, "missing": gap.missing, "expected": gap.expected_sequence}
@@ -388,6 +424,76 @@ class SpotAgent:
             for cycle_id, cycle in finished:
                 self._emit("cycle", self._cycle_info(publisher, cycle_id, cycle, now_ms))
             return result
+
+    # -------------------------------------------------------------- journal
+    def journal_path(self, day: dt.date) -> Path:
+        """The journal file of one market day."""
+        if self._journal is None:
+            raise ValueError("the agent has no journal_dir")
+        return self._journal.path(day)
+
+    def recover(self, day: DatetimeLike | None = None) -> int:
+        """Replay a day's journal (default: the latest in ``journal_dir``) and return how
+        many messages it gave back.
+
+        Every record goes through the same steps as a live message (verification, sequence
+        and cycle tracking, aggregation, bar completion by market time) without hooks, so
+        the bars, and the sequences a live feed continues, are those of an agent that never
+        stopped.  A torn last record is cut off, logged and reported in
+        ``stats()["journal"]["recovered"]``.  Call it on a fresh agent, before :meth:`start`
+        (which calls it itself unless ``recover_on_start=False``).
+        """
+        if self.running:
+            raise RuntimeError("recover() replays into a stopped agent: call it before start()")
+        if self._journal is None:
+            raise ValueError("the agent has no journal_dir to recover from")
+        if self._engine.message_stats()["messages"]:
+            # a replay from sequence 1 would look like a publisher restart, not like duplicates
+            raise RuntimeError("recover() rebuilds a fresh agent: this one has already processed messages")
+        self._recovered = True
+        path = self._journal.path(pd.Timestamp(day).date()) if day is not None else self._journal.latest()
+        report: dict[str, Any] = {"path": str(path), "messages": 0, "skipped": 0, "torn_bytes": 0, "seconds": 0.0}
+        self._journal.stats["recovered"] = report
+        if not path.exists():
+            log.info("no journal to recover", extra={"path": str(path)})
+            return 0
+        self._journal.close(path)
+        started = time.perf_counter()
+        scan = ScanResult()
+        with self._lock:
+            for record in read_journal(path, scan):
+                if self._replay(record.payload):
+                    report["messages"] += 1
+                else:
+                    report["skipped"] += 1
+            if self._engine.collect_completed:
+                self._engine.take_completed()  # bars completed in the past are not news to the hooks
+        if scan.torn_bytes:
+            os.truncate(path, scan.valid_bytes)
+            log.error(
+                "journal had a torn or corrupt tail: cut it off",
+                extra={"path": str(path), "torn_bytes": scan.torn_bytes, "kept_records": scan.records},
+            )
+        report["torn_bytes"] = scan.torn_bytes
+        report["seconds"] = time.perf_counter() - started
+        log.info("recovered from the journal", extra=report)
+        return report["messages"]
+
+    def _replay(self, message: bytes) -> bool:
+        """One journaled message through the live path's state changes, without hooks or journaling."""
+        result = self._engine.ingest_message(message)
+        if result["error"] != "ok" or result["sequence_status"] == "duplicate":
+            return False
+        for _, cycle in self._track_cycle(result):
+            if cycle.market_time_ms:
+                self._engine.advance_to(_local(cycle.market_time_ms - self._close_delay_ms))
+        return True
+
+    def close_journal(self) -> None:
+        """Close the journal file (fsync unless the policy is "never"); the next message reopens it."""
+        if self._journal is not None:
+            with self._lock:
+                self._journal.close()
 
     def _track_cycle(self, r: dict[str, Any]) -> list[tuple[int, _Cycle]]:  # (cycle_id, cycle)
         """Account the message to its cycle; return the cycles that are now over."""
@@ -460,6 +566,8 @@ _COLUMN_ARGS = ("symbol", "datetime", "close", "volume", "amount", "open", "high
 # Spot fields a column mapping may carry that bars do not need (the book, names ...).
 _UNUSED_SPOT_COLUMNS = {"name", "yesterday_close", "bid", "bid_volume", "ask", "ask_volume"}
 _CHINA_OFFSET_MS = 8 * 3600 * 1000
+_NO_JOURNAL: dict[str, Any] = {"path": None, "appended": 0, "write_errors": 0, "last_error": None,
+                               "failing": False, "recovered": None}  # fmt: skip
 
 
 def _local(epoch_ms: int) -> np.datetime64:

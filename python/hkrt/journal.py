@@ -9,7 +9,9 @@ torn record is never misread as data.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import mmap
 import os
 import struct
 import time
@@ -46,7 +48,21 @@ def _crc(recorded_us: int, payload: bytes) -> int:
 def read_journal(path: str | Path, scan: ScanResult | None = None) -> Iterator[Record]:
     """The journal's whole, checked records in order; ``scan`` receives what was found."""
     scan = scan if scan is not None else ScanResult()
-    data = Path(path).read_bytes()
+    with open(path, "rb") as file:
+        size = os.fstat(file.fileno()).st_size
+        if size < len(MAGIC):
+            if file.read() != MAGIC[:size]:
+                raise ValueError(f"{path} is not an hkrt journal (bad magic)")
+            scan.valid_bytes, scan.torn_bytes = size, 0
+            return
+        data = mmap.mmap(file.fileno(), size, access=mmap.ACCESS_READ)  # a day's journal need not fit in memory
+    try:
+        yield from _records(path, data, scan)
+    finally:
+        data.close()
+
+
+def _records(path: str | Path, data: mmap.mmap, scan: ScanResult) -> Iterator[Record]:
     if data[: len(MAGIC)] != MAGIC:
         raise ValueError(f"{path} is not an hkrt journal (bad magic)")
     pos = len(MAGIC)
@@ -69,43 +85,104 @@ def read_journal(path: str | Path, scan: ScanResult | None = None) -> Iterator[R
         log.warning("journal has a torn tail", extra={"path": str(path), "torn_bytes": scan.torn_bytes})
 
 
-class JournalWriter:
-    """Appends records; ``fsync`` is "never", "always" (every record) or a number of seconds
-    between syncs.  Reopening an existing journal first cuts off a torn last record."""
+FSYNC_POLICIES = ("interval", "always", "never")
 
-    def __init__(self, path: str | Path, *, fsync: str | float = 1.0) -> None:
+
+class JournalWriter:
+    """Appends records.
+
+    Every record goes to the operating system with one ``write`` as it is appended (no
+    buffering in the process), so a crash of the process loses nothing already appended.
+    ``fsync`` decides when it also reaches the disk (what survives a power loss): "always"
+    (every record), "never" (left to the OS), "interval" (at most ``fsync_interval``
+    seconds after a record, checked on each append and :meth:`sync_if_due`), or a number
+    of seconds (the same as "interval" with that interval).
+
+    Reopening an existing journal first cuts off a torn last record.  A failed append
+    (e.g. disk full) raises OSError after cutting the file back to its last whole record,
+    so a later append can go on where the journal is still good.
+    """
+
+    def __init__(self, path: str | Path, *, fsync: str | float = "interval", fsync_interval: float = 1.0) -> None:
+        if isinstance(fsync, str):
+            if fsync not in FSYNC_POLICIES:
+                raise ValueError(f"fsync must be one of {FSYNC_POLICIES} or a number of seconds, not {fsync!r}")
+            self._policy, self._interval = fsync, float(fsync_interval)
+        else:
+            self._policy, self._interval = "interval", float(fsync)
         self.path = Path(path)
-        self._fsync = fsync
+        self.torn_bytes = 0  # cut off when the journal was opened
         self._last_sync = time.monotonic()
+        self._dirty = False
         if self.path.exists() and self.path.stat().st_size > 0:
             scan = ScanResult()
             for _ in read_journal(self.path, scan):
                 pass
             if scan.torn_bytes:
                 os.truncate(self.path, scan.valid_bytes)
-            self._file = open(self.path, "ab")  # noqa: SIM115 - held open for appends
+                self.torn_bytes = scan.torn_bytes
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
+            self.size = scan.valid_bytes
         else:
-            self._file = open(self.path, "wb")  # noqa: SIM115
-            self._file.write(MAGIC)
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o644)
+            self.size = 0
+            try:
+                self._write(MAGIC)
+            except OSError:
+                os.close(self._fd)
+                raise
+
+    @property
+    def fsync(self) -> str:
+        return self._policy
+
+    @property
+    def closed(self) -> bool:
+        return self._fd < 0
+
+    def _write(self, data: bytes) -> None:
+        view = memoryview(data)
+        try:
+            while view:
+                written = os.write(self._fd, view)
+                view = view[written:]
+        except OSError:
+            with contextlib.suppress(OSError):  # never leave a partial record (else reopening cuts it)
+                os.ftruncate(self._fd, self.size)
+            raise
+        self.size += len(data)
 
     def append(self, payload: bytes, recorded_us: int | None = None) -> None:
+        if self._fd < 0:
+            raise ValueError(f"journal {self.path} is closed")
         stamp = time.time_ns() // 1000 if recorded_us is None else recorded_us
-        self._file.write(_HEAD.pack(len(payload), _crc(stamp, payload), stamp) + payload)
-        if self._fsync == "always" or (
-            isinstance(self._fsync, (int, float)) and time.monotonic() - self._last_sync >= self._fsync
-        ):
+        self._write(_HEAD.pack(len(payload), _crc(stamp, payload), stamp) + bytes(payload))
+        self._dirty = True
+        if self._policy == "always":
+            self.flush(sync=True)
+        elif self._policy == "interval":
+            self.sync_if_due()
+
+    def sync_if_due(self) -> None:
+        """fsync if the interval policy asks for it now (call when idle, too)."""
+        if self._dirty and self._policy == "interval" and time.monotonic() - self._last_sync >= self._interval:
             self.flush(sync=True)
 
     def flush(self, *, sync: bool = False) -> None:
-        self._file.flush()
-        if sync:
-            os.fsync(self._file.fileno())
+        """Records are written as they are appended; ``sync`` also forces them to the disk."""
+        if sync and self._fd >= 0:
+            os.fsync(self._fd)
             self._last_sync = time.monotonic()
+            self._dirty = False
 
     def close(self) -> None:
-        if not self._file.closed:
-            self.flush(sync=self._fsync != "never")
-            self._file.close()
+        if self._fd >= 0:
+            try:
+                if self._policy != "never":
+                    self.flush(sync=True)
+            finally:
+                os.close(self._fd)
+                self._fd = -1
 
     def __enter__(self) -> JournalWriter:
         return self
