@@ -156,6 +156,66 @@ def requested_symbols(requested: Iterable[str] | None) -> dict[str, None] | None
     return out
 
 
+def parse_statements(
+    body: str,
+    requested: Iterable[str] | None,
+    *,
+    statement: re.Pattern[str],
+    cut_statement: re.Pattern[str],
+    parse_line: Callable[[str, str], Spot],
+    special: Callable[[str, str, ParseResult], bool],
+    missing_is_unknown: bool,
+) -> ParseResult:
+    """Walk an answer made of ``<prefix><code>="<fields>"`` statements (both Sina and QQ are).
+
+    ``special(key, text, result)`` handles a source's non-quote statements (returns True when it
+    did).  An empty statement is an unknown code; a line ``parse_line`` refuses is an error for its
+    code; a body that ends inside a statement is truncated (that code is "cut off").  With
+    ``requested``, only those symbols are returned, and one the answer does not mention is unknown
+    (``missing_is_unknown``: the source leaves unknown codes out) or an error.  A body without any
+    statement sets ``error``: the whole answer is void.
+    """
+    wanted = requested_symbols(requested)
+    result = ParseResult()
+    seen: set[str] = set()
+    end = 0
+    for match in statement.finditer(body):
+        result.statements += 1
+        end = match.end()
+        key, text = match.groups()
+        if special(key, text, result):
+            continue
+        symbol = symbol_or_none(key)
+        if symbol is None or symbol in seen or (wanted is not None and symbol not in wanted):
+            continue  # another kind of line (e.g. "s_sh600000", "sh600000_i"), or a repeat
+        seen.add(symbol)
+        if not text:
+            result.unknown.append(symbol)
+            continue
+        try:
+            result.spots.append(parse_line(symbol, text))
+        except ValueError as e:
+            result.errors[symbol] = f"malformed quote ({e})"
+    tail = body[end:].strip().lstrip(";").strip()
+    if tail:
+        result.truncated = True
+        cut = cut_statement.match(tail)
+        symbol = symbol_or_none(cut.group(1)) if cut else None
+        if symbol is not None and symbol not in seen and (wanted is None or symbol in wanted):
+            result.errors[symbol] = "cut off (truncated answer)"
+    for symbol in wanted or ():
+        if symbol not in seen and symbol not in result.errors:
+            if result.truncated:
+                result.errors[symbol] = "cut off (truncated answer)"
+            elif missing_is_unknown:
+                result.unknown.append(symbol)
+            else:
+                result.errors[symbol] = "missing from the answer"
+    if result.error is None and result.statements == 0 and (wanted is None or wanted):
+        result.error = f"no quote statement in the answer: {body[:80]!r}"
+    return result
+
+
 def parse_number(text: str) -> float:
     """A wire number; an empty field is 0 (an absent price or an empty book level)."""
     text = text.strip()

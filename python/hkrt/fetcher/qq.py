@@ -26,8 +26,7 @@ from hkrt.fetcher.base import (
     ParseResult,
     make_config,
     parse_number,
-    requested_symbols,
-    symbol_or_none,
+    parse_statements,
     wire_code,
 )
 
@@ -105,43 +104,15 @@ def parse_qq(body: str, requested: Iterable[str] | None = None) -> ParseResult:
     an error, "cut off" (the complete statements before it are kept).  A body without any statement
     (an HTML page, an empty answer, 访问过于频繁) sets ``error``: the whole answer is void.
     """
-    wanted = requested_symbols(requested)
-    result = ParseResult()
-    seen: set[str] = set()
-    end = 0
-    for match in _STATEMENT.finditer(body):
-        result.statements += 1
-        end = match.end()
-        key, text = match.groups()
-        if key == NONE_MATCH:
-            continue
-        symbol = symbol_or_none(key)
-        if symbol is None or symbol in seen or (wanted is not None and symbol not in wanted):
-            continue  # another kind of line (e.g. "s_sh600000", "hk00700"), or a repeat
-        seen.add(symbol)
-        if not text:
-            result.unknown.append(symbol)
-            continue
-        try:
-            result.spots.append(parse_qq_line(symbol, text))
-        except ValueError as e:
-            result.errors[symbol] = f"malformed quote ({e})"
-    tail = body[end:].strip().lstrip(";").strip()
-    if tail:
-        result.truncated = True
-        cut = _CUT_STATEMENT.match(tail)
-        symbol = symbol_or_none(cut.group(1)) if cut else None
-        if symbol is not None and symbol not in seen and (wanted is None or symbol in wanted):
-            result.errors[symbol] = "cut off (truncated answer)"
-    for symbol in wanted or ():
-        if symbol not in seen and symbol not in result.errors:
-            if result.truncated:
-                result.errors[symbol] = "cut off (truncated answer)"
-            else:
-                result.unknown.append(symbol)
-    if result.statements == 0 and (wanted is None or wanted):
-        result.error = f"no quote statement in the answer: {body[:80]!r}"
-    return result
+    return parse_statements(
+        body,
+        requested,
+        statement=_STATEMENT,
+        cut_statement=_CUT_STATEMENT,
+        parse_line=parse_qq_line,
+        special=lambda key, text, result: key == NONE_MATCH,
+        missing_is_unknown=True,  # Tencent leaves unknown codes out of its answer
+    )
 
 
 class QQClient(HttpFetcher):

@@ -23,8 +23,7 @@ from hkrt.fetcher.base import (
     ParseResult,
     make_config,
     parse_number,
-    requested_symbols,
-    symbol_or_none,
+    parse_statements,
     wire_code,
 )
 
@@ -100,41 +99,23 @@ def parse_sina(body: str, requested: Iterable[str] | None = None) -> ParseResult
     before it are kept), otherwise "missing".  ``var hq_str_sys_auth="FAILED";`` (Sina's answer to a
     malformed code) and a body without any statement set ``error``: the whole answer is void.
     """
-    wanted = requested_symbols(requested)
-    result = ParseResult()
-    seen: set[str] = set()
-    end = 0
-    for match in _STATEMENT.finditer(body):
-        result.statements += 1
-        end = match.end()
-        key, text = match.groups()
-        if key == "sys_auth":
-            result.error = f'Sina rejected the batch: var hq_str_sys_auth="{text}" (a malformed code voids a batch)'
-            continue
-        symbol = symbol_or_none(key)
-        if symbol is None or symbol in seen or (wanted is not None and symbol not in wanted):
-            continue  # not a quote line of ours (e.g. "sh600000_i"), or a repeat
-        seen.add(symbol)
-        if not text:
-            result.unknown.append(symbol)
-            continue
-        try:
-            result.spots.append(parse_sina_line(symbol, text))
-        except ValueError as e:
-            result.errors[symbol] = f"malformed quote ({e})"
-    tail = body[end:].strip().lstrip(";").strip()
-    if tail:
-        result.truncated = True
-        cut = _CUT_STATEMENT.match(tail)
-        symbol = symbol_or_none(cut.group(1)) if cut else None
-        if symbol is not None and symbol not in seen and (wanted is None or symbol in wanted):
-            result.errors[symbol] = "cut off (truncated answer)"
-    for symbol in wanted or ():
-        if symbol not in seen and symbol not in result.errors:
-            result.errors[symbol] = "cut off (truncated answer)" if result.truncated else "missing from the answer"
-    if result.error is None and result.statements == 0 and (wanted is None or wanted):
-        result.error = f"no quote statement in the answer: {body[:80]!r}"
-    return result
+    return parse_statements(
+        body,
+        requested,
+        statement=_STATEMENT,
+        cut_statement=_CUT_STATEMENT,
+        parse_line=parse_sina_line,
+        special=_sys_auth,
+        missing_is_unknown=False,  # Sina answers every code it is asked, so a missing one is an error
+    )
+
+
+def _sys_auth(key: str, text: str, result: ParseResult) -> bool:
+    """``var hq_str_sys_auth="FAILED";``: Sina voids the whole batch (a malformed code in it)."""
+    if key != "sys_auth":
+        return False
+    result.error = f'Sina rejected the batch: var hq_str_sys_auth="{text}" (a malformed code voids a batch)'
+    return True
 
 
 class SinaClient(HttpFetcher):
