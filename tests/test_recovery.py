@@ -148,7 +148,8 @@ def test_killed_in_full_stream_loses_only_what_was_sent_while_down(tmp_path: Pat
         if agent is not None:
             agent.stop()
     kept = {r.payload for r in read_journal(journal_dir / JOURNAL)}
-    assert agent.stats()["transport"]["messages"] > 0 and len(kept) < cycles * parts
+    # A quick restart may lose nothing; either way the bars are those of exactly what was kept.
+    assert agent.stats()["transport"]["messages"] > 0 and len(kept) <= cycles * parts
     assert agent.stats()["transport"]["gaps"] <= 1 and agent.stats()["transport"]["duplicate_messages"] == 0
     assert_same_bars(agent, fed([r.payload for r in read_journal(sent) if r.payload in kept]))
 
