@@ -1,0 +1,285 @@
+"""MailOrderBroker: a notifier that mails every order it is given (docs/broker-mail.md).
+
+It holds no account: an order is ``Sent`` once the SMTP server has taken the message, and the
+order id is the message's Message-ID.  The password is kept out of ``repr``, logs and error texts.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email.utils
+import ipaddress
+import logging
+import os
+import smtplib
+import ssl
+from collections.abc import Iterable, Mapping
+from email.headerregistry import Address
+from email.message import EmailMessage
+from typing import Any, Literal
+
+from hkrt._hkrt import OrderBrokerBase, OrderResult, OrderStatus
+
+__all__ = ["MailOrderBroker", "Security"]
+
+log = logging.getLogger("hkrt.broker.mail")
+
+Security = Literal["ssl", "starttls", "none"]
+_DEFAULT_PORTS: dict[str, int] = {"ssl": 465, "starttls": 587, "none": 25}
+_CONFIG_KEYS = (
+    "host", "port", "user", "password", "sender", "to", "security", "timeout",
+    "name", "subject_prefix", "allow_insecure",
+)  # fmt: skip
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _addresses(to: str | Iterable[str]) -> list[Address]:
+    """'a@x.com, Bob <b@y.com>' or a list of such -> Address objects; ValueError for anything unusable."""
+    items = [to] if isinstance(to, str) else list(to)
+    parsed = email.utils.getaddresses([str(i) for i in items])
+    out = []
+    for display, addr in parsed:
+        if not addr:
+            continue
+        local, at, domain = addr.rpartition("@")
+        if not at or not local or not domain or any(c.isspace() for c in addr):
+            raise ValueError(f"not an e-mail address: {addr!r}")
+        out.append(Address(display_name=display, username=local, domain=domain))
+    if not out:
+        raise ValueError("no recipient: `to` needs at least one e-mail address")
+    return out
+
+
+def _price(p: float) -> str:
+    """Yuan with 2 decimals, or 3 for fund prices (0.001 tick)."""
+    return f"{p:.2f}" if abs(p * 100 - round(p * 100)) < 1e-6 else f"{p:.3f}"
+
+
+def _num(n: float) -> str:
+    return f"{n:.0f}" if float(n).is_integer() else f"{n:g}"
+
+
+class MailOrderBroker(OrderBrokerBase):
+    """Mails each buy/sell as one text/plain UTF-8 message; a notifier, not an account.
+
+    ``security``: ``"ssl"`` (implicit TLS, port 465 by default), ``"starttls"`` (port 587) or
+    ``"none"`` (port 25; only to a loopback host unless ``allow_insecure=True``, since the
+    password would cross the network in clear text).  ``user=None`` skips AUTH (a local relay).
+    ``ssl_context`` replaces the default one (which verifies the server's certificate and name).
+    """
+
+    def __init__(
+        self,
+        host: str,
+        port: int | None = None,
+        *,
+        user: str | None,
+        password: str | None,
+        sender: str | None = None,
+        to: str | Iterable[str],
+        security: Security = "ssl",
+        timeout: float = 10.0,
+        name: str = "MailOrderBroker",
+        subject_prefix: str = "[hkrt]",
+        ssl_context: ssl.SSLContext | None = None,
+        allow_insecure: bool = False,
+    ) -> None:
+        super().__init__(name)
+        if not host or not isinstance(host, str):
+            raise ValueError("host: the SMTP server's name is required")
+        if security not in _DEFAULT_PORTS:
+            raise ValueError(f"security must be 'ssl', 'starttls' or 'none', not {security!r}")
+        if security == "none" and not allow_insecure and not _is_loopback(host):
+            raise ValueError(
+                f"security='none' to {host} would send the order (and the password) in clear text; "
+                "use 'ssl' or 'starttls', or pass allow_insecure=True to accept that"
+            )
+        if timeout <= 0:
+            raise ValueError("timeout must be > 0 seconds")
+        if bool(user) != bool(password):
+            raise ValueError("user and password go together (both None for a server without AUTH)")
+        self._host = host
+        self._port = int(port) if port else _DEFAULT_PORTS[security]
+        self._user = user or None
+        self._password = password or None
+        self._to = _addresses(to)
+        from_text = sender or user
+        if not from_text:
+            raise ValueError("sender: needed when there is no user to send as")
+        self._sender = _addresses(from_text)[0]
+        self._security: Security = security
+        self._timeout = float(timeout)
+        self._subject_prefix = subject_prefix
+        self._ssl_context = ssl_context
+        self._sent = 0
+
+    # ------------------------------------------------------------------ construction from settings
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any], **overrides: Any) -> MailOrderBroker:
+        """From a mapping with keys host, port, user, password, sender, to, security, timeout, name,
+        subject_prefix, allow_insecure (strings are accepted, as from a file or the environment)."""
+        settings = {k: v for k, v in dict(config).items() if v is not None}
+        settings.update(overrides)
+        unknown = sorted(set(settings) - set(_CONFIG_KEYS) - {"ssl_context"})
+        if unknown:
+            raise TypeError(f"unknown mail setting(s) {', '.join(unknown)}; valid: {', '.join(_CONFIG_KEYS)}")
+        if not settings.get("host"):
+            raise ValueError("mail setting 'host' is required")
+        if "to" not in settings:
+            raise ValueError("mail setting 'to' is required")
+        if "port" in settings and settings["port"] not in ("", None):
+            settings["port"] = int(settings["port"])
+        if "timeout" in settings:
+            settings["timeout"] = float(settings["timeout"])
+        if isinstance(settings.get("security"), str):
+            settings["security"] = settings["security"].strip().lower()
+        insecure = settings.get("allow_insecure")
+        if isinstance(insecure, str):
+            if insecure.strip().lower() not in _TRUE | _FALSE:
+                raise ValueError(f"allow_insecure must be true or false, not {insecure!r}")
+            settings["allow_insecure"] = insecure.strip().lower() in _TRUE
+        settings.setdefault("user", None)
+        settings.setdefault("password", None)
+        return cls(**settings)
+
+    @classmethod
+    def from_env(
+        cls, prefix: str = "HKRT_MAIL_", environ: Mapping[str, str] | None = None, **overrides: Any
+    ) -> MailOrderBroker:
+        """From HKRT_MAIL_HOST, _PORT, _USER, _PASSWORD, _SENDER, _TO (comma-separated), _SECURITY,
+        _TIMEOUT, _SUBJECT_PREFIX, _ALLOW_INSECURE; keyword overrides win."""
+        env = os.environ if environ is None else environ
+        config = {key: env[prefix + key.upper()] for key in _CONFIG_KEYS if prefix + key.upper() in env}
+        try:
+            return cls.from_config(config, **overrides)
+        except ValueError as exc:
+            raise ValueError(f"{exc} (environment variables {prefix}*)") from None
+
+    # ------------------------------------------------------------------ inspection
+    @property
+    def host(self) -> str:
+        return self._host
+
+    @property
+    def port(self) -> int:
+        return self._port
+
+    @property
+    def security(self) -> Security:
+        return self._security
+
+    @property
+    def recipients(self) -> list[str]:
+        return [a.addr_spec for a in self._to]
+
+    @property
+    def sender(self) -> str:
+        return str(self._sender)
+
+    @property
+    def sent_count(self) -> int:
+        """Messages the server accepted."""
+        return self._sent
+
+    def __repr__(self) -> str:  # never the password
+        return (
+            f"MailOrderBroker(name={self.name!r}, host={self._host!r}, port={self._port}, "
+            f"security={self._security!r}, user={self._user!r}, to={self.recipients!r})"
+        )
+
+    __str__ = __repr__
+
+    # ------------------------------------------------------------------ the message
+    def build_message(
+        self, side: str, datetime: dt.datetime, market: str, code: str, price: float, num: float,
+        stoploss: float = 0.0, goal_price: float = 0.0, part_from: int = 0, remark: str = "",
+    ) -> EmailMessage:  # fmt: skip
+        """The message an order is mailed as (``side`` 'BUY' or 'SELL')."""
+        symbol = f"{market.upper()}{code}"
+        prefix = f"{self._subject_prefix} " if self._subject_prefix else ""
+        msg = EmailMessage()
+        msg["Subject"] = f"{prefix}{side} {symbol} {_num(num)} @ {_price(price)}"
+        msg["From"] = self._sender
+        msg["To"] = self._to  # a proper address list: "a@x.com, b@y.com"
+        msg["Date"] = email.utils.formatdate(localtime=True)
+        msg["Message-ID"] = email.utils.make_msgid("hkrt", domain=self._sender.domain)
+        fields = [
+            ("side", side),
+            ("datetime", datetime.isoformat(sep=" ")),
+            ("market", market.upper()),
+            ("code", code),
+            ("price", _price(price)),
+            ("num", _num(num)),
+            ("stoploss", _price(stoploss)),
+            ("goal_price", _price(goal_price)),
+            ("part_from", str(part_from)),
+            ("remark", remark),
+            ("broker", self.name),
+        ]
+        body = "\n".join(f"{k}: {v}" for k, v in fields) + "\n"
+        # quoted-printable keeps the text readable and 7-bit safe for servers without 8BITMIME
+        msg.set_content(body, charset="utf-8", cte="quoted-printable")
+        return msg
+
+    def _redact(self, text: str) -> str:
+        return text.replace(self._password, "***") if self._password else text
+
+    def _send(self, msg: EmailMessage) -> OrderResult:
+        where = f"{self._host}:{self._port}"
+        try:
+            context = self._ssl_context or ssl.create_default_context()
+            if self._security == "ssl":
+                smtp: smtplib.SMTP = smtplib.SMTP_SSL(self._host, self._port, timeout=self._timeout, context=context)
+            else:
+                smtp = smtplib.SMTP(self._host, self._port, timeout=self._timeout)
+            with smtp:
+                if self._security == "starttls":
+                    smtp.starttls(context=context)  # raises SMTPNotSupportedError if not offered: no fallback
+                if self._user:
+                    assert self._password is not None
+                    smtp.login(self._user, self._password)
+                refused = smtp.send_message(msg)
+        except smtplib.SMTPAuthenticationError as exc:
+            why = f"mail to {where} failed: login as {self._user!r} refused ({exc.smtp_code} {_text(exc.smtp_error)})"
+            return self._failed(why)
+        except smtplib.SMTPResponseException as exc:
+            why = f"mail to {where} failed: {type(exc).__name__} {exc.smtp_code} {_text(exc.smtp_error)}"
+            return self._failed(why)
+        except (smtplib.SMTPException, OSError) as exc:  # refused, timeout, TLS, DNS, ...
+            return self._failed(f"mail to {where} failed: {type(exc).__name__}: {exc}")
+        self._sent += 1
+        if refused:  # taken for some recipients: the order is notified, but say who missed it
+            log.warning("mail recipients refused", extra={"refused": sorted(refused), "broker": self.name})
+        return OrderResult(OrderStatus.Sent, order_id=msg["Message-ID"])
+
+    def _failed(self, why: str) -> OrderResult:
+        why = self._redact(why)
+        log.warning("%s", why, extra={"broker": self.name})
+        return OrderResult(OrderStatus.Failed, error=why)
+
+    # ------------------------------------------------------------------ hooks
+    def _buy(self, datetime, market, code, price, num, stoploss, goal_price, part_from, remark):
+        msg = self.build_message("BUY", datetime, market, code, price, num, stoploss, goal_price, part_from, remark)
+        return self._send(msg)
+
+    def _sell(self, datetime, market, code, price, num, stoploss, goal_price, part_from, remark):
+        msg = self.build_message("SELL", datetime, market, code, price, num, stoploss, goal_price, part_from, remark)
+        return self._send(msg)
+
+    def _get_asset_info(self) -> str:
+        # Raising is how a hook sets last_error; get_asset_info() then returns "".
+        raise NotImplementedError(f"{self.name} is a mail notifier: it holds no account, so it has no asset info")
+
+
+def _text(error: bytes | str) -> str:
+    return error.decode("utf-8", "replace") if isinstance(error, bytes) else str(error)
