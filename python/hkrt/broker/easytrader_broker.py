@@ -1,0 +1,509 @@
+"""EasyTraderOrderBroker: real orders through an easytrader user object (docs/broker-easytrader.md).
+
+Wraps whatever ``easytrader.use(...)`` or ``easytrader.remoteclient.use(...)`` returns.  Three things the
+broker it replaces got wrong, and this one must not:
+
+- orders really go out (``user.buy`` / ``user.sell`` / ``user.cancel_entrust``), and every answer form the
+  easytrader traders produce is read into an ``OrderResult``; an answer whose meaning is unknown is
+  ``Failed`` (the order may be live), never ``Sent`` and never silently dropped;
+- a failed asset query never reads as "no cash, no positions": the last good snapshot is kept and marked
+  stale, and with none yet ``get_asset_info()`` is ``""`` with ``last_error`` set;
+- quantities the exchange would refuse (lots, STAR minimums, off-tick prices) are rejected before sending,
+  because the GUI clients auto-confirm warnings and round prices themselves.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+import math
+import re
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from hkrt._hkrt import OrderBrokerBase, OrderResult, OrderStatus
+from hkrt.broker.asset import AssetInfo, BrokerPosition
+
+try:  # requests comes with easytrader; only needed to recognise its errors and to set a timeout
+    import requests
+except ImportError:  # pragma: no cover - easytrader not installed
+    requests = None  # type: ignore[assignment]
+
+logger = logging.getLogger("hkrt.broker.easytrader")
+
+__all__ = ["EasyTraderAsset", "EasyTraderOrderBroker", "market_of_code", "order_quantity_error"]
+
+_EPS = 1e-6
+
+# Keys seen in easytrader answers, most specific first.  THS-family grids name columns after the GUI and
+# differ by broker (research §8.3); miniqmt and xq answer with English keys.
+_CASH_KEYS = ("可用金额", "可用资金", "cash", "enable_balance", "current_balance", "资金余额")
+_TOTAL_KEYS = ("总资产", "total_asset", "asset_balance")
+_MARKET_VALUE_KEYS = ("股票市值", "参考市值", "证券市值", "market_value")
+_CODE_KEYS = ("证券代码", "security", "stock_code")
+_NUMBER_KEYS = ("股票余额", "股份余额", "当前持仓", "实际数量", "持仓数量", "volume", "current_amount")
+_AVAILABLE_KEYS = ("可用余额", "股份可用", "可卖数量", "can_use_volume", "enable_amount")
+_COST_KEYS = ("成本价", "参考成本价", "摊薄成本价", "买入成本", "avg_price", "cost_price")
+_MARKET_NAME_KEYS = ("交易市场", "市场", "市场名称")
+_CURRENCY_KEY = "币种"
+_RMB = {"人民币", "RMB", "CNY", "0"}
+
+_SERVER_ERROR = re.compile(r"^<class '([\w.]+)'>: (.*)$", re.DOTALL)
+_CODE_RE = re.compile(r"(?i)^(?:(sh|sz|bj)\.?)?(\d{6})(?:\.(sh|sz|bj))?$")
+
+
+@dataclasses.dataclass
+class EasyTraderAsset(AssetInfo):
+    """An ``AssetInfo`` with where it came from.
+
+    ``stale`` is True when the latest query failed and this is the last good snapshot (``error`` says why);
+    ``as_of`` is when that snapshot was read (also its ``datetime``).  ``available`` maps (market, code) to
+    the shares sellable now (T+1), when the trader reports it.  ``to_json()`` writes hikyuu's contract only.
+    """
+
+    stale: bool = False
+    error: str = ""
+    as_of: dt.datetime | None = None
+    total_asset: float | None = None
+    market_value: float | None = None
+    available: dict[tuple[str, str], float] = dataclasses.field(default_factory=dict)
+
+
+def market_of_code(code: str) -> str:
+    """SH / SZ / BJ for a six-digit A-share code, by the exchanges' number ranges.
+
+    92xxxx (BJ since 2024) is tested before 9xxxxx (SH B shares); 4xxxxx and 8xxxxx are BJ (the old NEEQ
+    ranges); 5, 6, 7, 9 and 11x (SH bonds and funds) are SH; the rest (0, 1, 2, 3) SZ.
+    """
+    if code.startswith("92") or code.startswith(("4", "8")):
+        return "BJ"
+    if code.startswith(("5", "6", "7", "9", "110", "111", "113", "118", "132", "204")):
+        return "SH"
+    return "SZ"
+
+
+def _board(market: str, code: str) -> tuple[int, int, float]:
+    """(lot, minimum, tick) for a code: STAR needs 200 then steps of 1; BJ 100 then 1; convertible bonds
+    trade in 10s; funds and bonds quote to 0.001 yuan, stocks to 0.01."""
+    if market == "SH" and code.startswith(("688", "689")):
+        return 1, 200, 0.01
+    if market == "BJ":
+        return 1, 100, 0.01
+    if code.startswith(("110", "111", "113", "118", "123", "127", "128")):
+        return 10, 10, 0.001
+    if code.startswith(("15", "16", "18", "5")):
+        return 100, 100, 0.001
+    return 100, 100, 0.01
+
+
+def order_quantity_error(side: str, market: str, code: str, price: float, num: float, held: float | None) -> str:
+    """Why the exchange would refuse this order, or "" when it would not (as far as we can tell).
+
+    ``side`` is "buy" or "sell"; ``held`` the shares sellable now, or None when unknown (then an odd-lot sell
+    is left to the broker to judge).  A sell may be an odd amount only to clear the odd remainder.
+    """
+    if abs(num - round(num)) > _EPS:
+        return f"num {num:g} is not a whole number of shares"
+    n = round(num)
+    lot, minimum, tick = _board(market, code)
+    if abs(price / tick - round(price / tick)) > 1e-6:
+        # The GUI clients format the price themselves ('{:.2f}') and auto-confirm the decimals warning,
+        # so an off-tick price would be sent changed rather than refused.
+        return f"price {price!r} is not a multiple of the {tick:g} yuan tick for {market}{code}"
+    if side == "buy":
+        if n < minimum:
+            return f"buy of {n} shares of {market}{code}: the minimum is {minimum}"
+        if n % lot:
+            return f"buy of {n} shares of {market}{code}: must be a multiple of {lot}"
+        return ""
+    if held is not None and n > held + _EPS:
+        return f"sell of {n} shares of {market}{code}: only {held:g} sellable"
+    if lot > 1 and n % lot:
+        if held is not None and n % lot != round(held) % lot:
+            return (
+                f"sell of {n} shares of {market}{code}: an odd lot may only clear the odd remainder "
+                f"({round(held) % lot} of {held:g} sellable)"
+            )
+    elif lot == 1 and n < minimum and held is not None and n != round(held):
+        return f"sell of {n} shares of {market}{code}: below {minimum} only the whole remainder ({held:g}) may be sold"
+    return ""
+
+
+def _needs_holding(market: str, code: str, num: float) -> bool:
+    """Whether a sell of ``num`` is valid only as the whole remainder (so the holding must be known)."""
+    lot, minimum, _ = _board(market, code)
+    n = round(num)
+    return bool(n % lot) if lot > 1 else n < minimum
+
+
+def _number(value: Any) -> float | None:
+    """A float from a grid cell: numbers, or text with thousands separators; '-', '' and NaN are None."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, (int, float)):
+        f = float(value)
+    elif isinstance(value, str):
+        text = value.strip().replace(",", "")
+        if text in ("", "-", "--"):
+            return None
+        try:
+            f = float(text)
+        except ValueError:
+            return None
+    else:
+        return None
+    return f if math.isfinite(f) else None
+
+
+def _first(row: Mapping[str, Any], keys: Iterable[str]) -> Any:
+    """The value of the first of ``keys`` present and non-empty in ``row``, else None."""
+    for k in keys:
+        if k in row and row[k] not in (None, ""):
+            return row[k]
+    return None
+
+
+def _split_code(raw: Any) -> tuple[str | None, str]:
+    """(market or None, six-digit code) from '600000', 'SH600000', 'sh600000', '600000.SH'."""
+    text = str(raw).strip()
+    if text.isdigit() and len(text) < 6:  # a grid read as a number lost its leading zeros
+        text = text.zfill(6)
+    m = _CODE_RE.match(text)
+    if not m:
+        raise ValueError(f"unrecognised security code {raw!r}")
+    prefix = m.group(1) or m.group(3)
+    return (prefix.upper() if prefix else None), m.group(2)
+
+
+def _market_from_name(name: Any) -> str | None:
+    text = str(name)
+    if "上海" in text or "沪" in text:
+        return "SH"
+    if "深" in text:
+        return "SZ"
+    if "北" in text:
+        return "BJ"
+    return None
+
+
+def _china_now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).replace(tzinfo=None, microsecond=0)
+
+
+def parse_asset(balance: Any, position: Any, when: dt.datetime) -> EasyTraderAsset:
+    """Map easytrader ``balance`` and ``position`` answers to an asset snapshot; ValueError for anything
+    that cannot be trusted (the caller keeps its last good snapshot instead)."""
+    if isinstance(balance, list):
+        rows = [r for r in balance if isinstance(r, Mapping)]
+        if not rows:
+            raise ValueError(f"balance is an empty list ({balance!r:.200})")
+        # YH answers one row per currency; the account's cash is the RMB row.
+        rmb = [r for r in rows if str(r.get(_CURRENCY_KEY, "")).strip() in _RMB]
+        balance = rmb[0] if rmb else rows[0]
+    if not isinstance(balance, Mapping):
+        raise ValueError(f"balance is {type(balance).__name__}, not an object ({balance!r:.200})")
+    cash = _number(_first(balance, _CASH_KEYS))
+    if cash is None:
+        raise ValueError(f"balance has no usable cash ({', '.join(_CASH_KEYS)}); keys: {', '.join(balance)}")
+    total = _number(_first(balance, _TOTAL_KEYS))
+    market_value = _number(_first(balance, _MARKET_VALUE_KEYS))
+
+    if not isinstance(position, list):
+        # The THS grid reader returns None when it cannot parse the clipboard; the server sends it as null.
+        raise ValueError(f"position is {type(position).__name__}, not a list ({position!r:.200})")
+    merged: dict[tuple[str, str], BrokerPosition] = {}
+    available: dict[tuple[str, str], float] = {}
+    for i, row in enumerate(position):
+        if not isinstance(row, Mapping):
+            raise ValueError(f"position row {i} is {type(row).__name__}, not an object")
+        raw_code = _first(row, _CODE_KEYS)
+        if raw_code is None:
+            raise ValueError(f"position row {i} has no code ({', '.join(_CODE_KEYS)}); keys: {', '.join(row)}")
+        prefix, code = _split_code(raw_code)
+        number = _number(_first(row, _NUMBER_KEYS))
+        if number is None:
+            raise ValueError(f"position row {i} ({code}) has no share count ({', '.join(_NUMBER_KEYS)})")
+        if number <= _EPS:
+            continue  # sold out today: the grid keeps the row until the next day
+        market = prefix or _market_from_name(_first(row, _MARKET_NAME_KEYS)) or market_of_code(code)
+        cost = _number(_first(row, _COST_KEYS)) or 0.0
+        k = (market, code)
+        if k in merged:  # one stock under two shareholder accounts: one holding, weighted cost
+            p = merged[k]
+            p.cost_price = (p.cost_price * p.number + cost * number) / (p.number + number)
+            p.number += number
+        else:
+            merged[k] = BrokerPosition(market=market, code=code, number=number, cost_price=cost)
+        avail = _number(_first(row, _AVAILABLE_KEYS))
+        if avail is not None:
+            available[k] = available.get(k, 0.0) + avail
+    if not merged and market_value is not None and market_value > 0.005:
+        # A blocked clipboard copy gives an empty grid: believing it would drop every holding.
+        raise ValueError(f"balance reports a market value of {market_value:g} but the position list is empty")
+    return EasyTraderAsset(
+        cash=cash,
+        positions=list(merged.values()),
+        datetime=when,
+        as_of=when,
+        total_asset=total,
+        market_value=market_value,
+        available=available,
+    )
+
+
+class _TimeoutAdapter(requests.adapters.HTTPAdapter if requests else object):  # type: ignore[misc]
+    """RemoteClient's session sends without a timeout, so a hung server would hang the strategy."""
+
+    def __init__(self, timeout: float) -> None:
+        super().__init__()
+        self._timeout = timeout
+
+    def send(self, request: Any, **kwargs: Any) -> Any:
+        if kwargs.get("timeout") is None:
+            kwargs["timeout"] = self._timeout
+        return super().send(request, **kwargs)
+
+
+@dataclasses.dataclass
+class _CallError:
+    """An exception from the user object, classified."""
+
+    refused: bool  # the trader said no: the order was not placed
+    text: str
+
+
+def _classify(exc: BaseException, where: str) -> _CallError:
+    """Turn an exception from a local trader or from RemoteClient into a clear text, and tell a refusal
+    (TradeError: the broker's dialog said no) from a failure (state unknown)."""
+    name = type(exc).__name__
+    if name == "TradeError":  # easytrader.exceptions.TradeError raised by a local trader
+        return _CallError(True, str(exc))
+    if requests is not None:
+        if isinstance(exc, requests.exceptions.ConnectionError):  # refused, reset, or connect timeout
+            return _CallError(False, f"connection to {where} failed: {exc}")
+        if isinstance(exc, requests.exceptions.Timeout):
+            return _CallError(False, f"{where} did not answer in time ({exc}); the request's outcome is unknown")
+        if isinstance(exc, requests.exceptions.JSONDecodeError):
+            # RemoteClient calls .json() on any answer: an HTML error page (404, a proxy's 500) ends here.
+            body = getattr(exc, "doc", "") or ""
+            return _CallError(False, f"{where} answered with a non-JSON body: {body.strip()[:200]!r}")
+    m = _SERVER_ERROR.match(str(exc))
+    if m and type(exc) is Exception:
+        # easytrader's server answers every exception as 400 {"error": "<class 'X'>: text"} and
+        # RemoteClient re-raises it as a bare Exception: recover the class to tell refusals from faults.
+        cls, text = m.group(1), m.group(2)
+        short = cls.rsplit(".", 1)[-1]
+        if short == "TradeError":
+            return _CallError(True, text)
+        if short == "KeyError" and text.strip() == "'user'":
+            return _CallError(False, f"{where} has no logged-in trader: POST /prepare (user.prepare) first")
+        if short == "TypeError" and "keyword argument 'kwargs'" in text:
+            return _CallError(
+                False,
+                f"{where}: the trader does not accept the nested 'kwargs' RemoteClient sends "
+                f"(easytrader 0.23.7 server with miniqmt/xq): {text}",
+            )
+        return _CallError(False, f"{where} failed: {short}: {text}")
+    return _CallError(False, f"{where} failed: {name}: {exc}")
+
+
+class EasyTraderOrderBroker(OrderBrokerBase):
+    """An ``OrderBrokerBase`` over an easytrader user object, local or remote.
+
+    ``prefix_market``: send ``sh600000`` instead of ``600000`` (THS clients then pick the exchange
+    themselves; miniqmt must get six digits).  ``timeout``: seconds for a RemoteClient's HTTP calls (None
+    leaves easytrader's: no timeout).  ``check_quantities``: reject off-lot and off-tick orders before sending.
+    ``clock``: the time stamped on asset snapshots (China local, naive).
+    """
+
+    def __init__(
+        self,
+        user: Any,
+        name: str = "EasyTraderOrderBroker",
+        *,
+        prefix_market: bool = False,
+        timeout: float | None = 30.0,
+        check_quantities: bool = True,
+        clock: Callable[[], dt.datetime] = _china_now,
+    ) -> None:
+        super().__init__(name)
+        self._user = user
+        self._prefix_market = prefix_market
+        self._check = check_quantities
+        self._clock = clock
+        # GUI automation is single-threaded and the server shares one user among all clients: one call at a time.
+        self._lock = threading.RLock()
+        self._snapshot: EasyTraderAsset | None = None
+        self._asset_failures = 0
+        self._last_asset_error = ""
+        self._entrust_nos: dict[str, Any] = {}  # our id text -> the trader's own value (THS str, miniqmt int)
+        self._where = self._describe(user)
+        session = getattr(user, "_s", None)
+        if timeout is not None and requests is not None and isinstance(session, requests.Session):
+            adapter = _TimeoutAdapter(timeout)
+            session.mount("http://", adapter)
+            session.mount("https://", adapter)
+
+    @staticmethod
+    def _describe(user: Any) -> str:
+        api = getattr(user, "_api", None)
+        if isinstance(api, str):
+            return f"easytrader server {api}"
+        return f"easytrader {type(user).__name__}"
+
+    @property
+    def user(self) -> Any:
+        return self._user
+
+    @property
+    def asset_failures(self) -> int:
+        """How many asset queries have failed since the broker was made."""
+        return self._asset_failures
+
+    @property
+    def last_asset_error(self) -> str:
+        return self._last_asset_error
+
+    # ---- orders ---------------------------------------------------------------------------------
+
+    def _security(self, market: str, code: str) -> str:
+        if self._prefix_market and market in ("SH", "SZ"):  # the THS clients know no 'bj' prefix
+            return market.lower() + code
+        return code
+
+    def _order(self, side: str, market: str, code: str, price: float, num: float) -> OrderResult:
+        market = market.upper()
+        if market not in ("SH", "SZ", "BJ"):
+            return OrderResult(OrderStatus.Rejected, error=f"market {market!r} is not SH, SZ or BJ")
+        if not (len(code) == 6 and code.isdigit()):
+            return OrderResult(OrderStatus.Rejected, error=f"code {code!r} is not six digits")
+        if self._check:
+            why = order_quantity_error(side, market, code, price, num, None)
+            if not why and side == "sell" and _needs_holding(market, code, num):
+                why = order_quantity_error(side, market, code, price, num, self._sellable(market, code))
+            if why:
+                logger.warning("%s: %s not sent: %s", self.name, side, why)
+                return OrderResult(OrderStatus.Rejected, error=why)
+        call = self._user.buy if side == "buy" else self._user.sell
+        try:
+            with self._lock:
+                answer = call(security=self._security(market, code), price=round(price, 3), amount=round(num))
+        except Exception as e:
+            err = _classify(e, self._where)
+            if err.refused:
+                return OrderResult(OrderStatus.Rejected, error=f"{side} {market}{code} refused: {err.text}")
+            logger.warning("%s: %s %s%s failed: %s", self.name, side, market, code, err.text)
+            return OrderResult(OrderStatus.Failed, error=f"{side} {market}{code}: {err.text}")
+        return self._read_order_answer(side, f"{market}{code}", answer)
+
+    def _read_order_answer(self, side: str, what: str, answer: Any) -> OrderResult:
+        if isinstance(answer, list) and len(answer) == 1:  # xq answers a one-element list
+            answer = answer[0]
+        if isinstance(answer, Mapping):
+            if "entrust_no" in answer:
+                no = answer["entrust_no"]
+                if isinstance(no, int | float) and not isinstance(no, bool) and no <= 0:
+                    # miniqmt: order_stock returned -1, the order was refused
+                    return OrderResult(OrderStatus.Rejected, error=f"{side} {what} refused (entrust_no {no})")
+                if no in (None, ""):
+                    return OrderResult(OrderStatus.Sent)
+                key = str(no)
+                self._entrust_nos[key] = no
+                return OrderResult(OrderStatus.Sent, order_id=key)
+            if "error_info" in answer or "error_no" in answer:  # xq rebalancing error
+                text = answer.get("error_info") or answer.get("error_no")
+                return OrderResult(OrderStatus.Rejected, error=f"{side} {what} refused: {text}")
+            if "message" in answer:
+                message = str(answer["message"])
+                if message == "success":
+                    # THS answers this when no confirmation dialog appeared: sent, but with no entrust number.
+                    return OrderResult(OrderStatus.Sent)
+                return OrderResult(OrderStatus.Rejected, error=f"{side} {what} refused: {message}")
+        # None (xq when its HTTP post failed) or anything else: we cannot tell whether the order is live.
+        return OrderResult(
+            OrderStatus.Failed,
+            error=f"{side} {what}: unrecognised answer {answer!r:.200}; check today_entrusts before resending",
+        )
+
+    def _sellable(self, market: str, code: str) -> float | None:
+        snap = self.asset()
+        if snap is None:
+            return None
+        key = (market, code)
+        if key in snap.available:
+            return snap.available[key]
+        held = [p.number for p in snap.positions if (p.market, p.code) == key]
+        return held[0] if held else 0.0
+
+    def _buy(self, datetime, market, code, price, num, stoploss, goal_price, part_from, remark):
+        return self._order("buy", market, code, price, num)
+
+    def _sell(self, datetime, market, code, price, num, stoploss, goal_price, part_from, remark):
+        return self._order("sell", market, code, price, num)
+
+    def _cancel(self, order_id: str) -> OrderResult:
+        # THS matches the 合同编号 column as text, miniqmt wants the int it gave: send back what we got.
+        entrust_no = self._entrust_nos.get(order_id, order_id)
+        try:
+            with self._lock:
+                answer = self._user.cancel_entrust(entrust_no)
+        except Exception as e:
+            err = _classify(e, self._where)
+            status = OrderStatus.Rejected if err.refused else OrderStatus.Failed
+            return OrderResult(status, order_id=order_id, error=f"cancel {order_id}: {err.text}")
+        if isinstance(answer, Mapping):
+            if answer.get("success") is False:
+                why = f"cancel {order_id} refused: {answer.get('message', 'failed')}"
+                return OrderResult(OrderStatus.Rejected, order_id=order_id, error=why)
+            message = str(answer.get("message", ""))
+            if answer.get("success") is True or message == "success" or "成功" in message:
+                return OrderResult(OrderStatus.Sent, order_id=order_id)
+            if message:  # e.g. 委托单状态错误不能撤单
+                return OrderResult(OrderStatus.Rejected, order_id=order_id, error=f"cancel {order_id}: {message}")
+        return OrderResult(
+            OrderStatus.Failed, order_id=order_id, error=f"cancel {order_id}: unrecognised answer {answer!r:.200}"
+        )
+
+    # ---- asset ----------------------------------------------------------------------------------
+
+    def asset(self, refresh: bool = True) -> EasyTraderAsset | None:
+        """The account now; on failure the last good snapshot marked ``stale`` (``error`` says why), or None
+        when there has never been one.  ``refresh=False`` returns the last snapshot without asking."""
+        if not refresh:
+            return self._snapshot
+        try:
+            with self._lock:
+                balance = self._user.balance
+                position = self._user.position
+        except Exception as e:
+            return self._asset_failed(_classify(e, self._where).text)
+        try:
+            snap = parse_asset(balance, position, self._clock())
+        except ValueError as e:
+            return self._asset_failed(f"{self._where} answered an unusable asset: {e}")
+        self._snapshot = snap
+        return snap
+
+    def _asset_failed(self, text: str) -> EasyTraderAsset | None:
+        self._asset_failures += 1
+        self._last_asset_error = text
+        if self._snapshot is None:
+            logger.warning("%s: asset query failed, no snapshot yet: %s", self.name, text)
+            return None
+        logger.warning(
+            "%s: asset query failed (%d so far), keeping the snapshot of %s: %s",
+            self.name,
+            self._asset_failures,
+            self._snapshot.as_of,
+            text,
+        )
+        self._snapshot = dataclasses.replace(self._snapshot, stale=True, error=text)
+        return self._snapshot
+
+    def _get_asset_info(self) -> str:
+        snap = self.asset()
+        if snap is None:
+            raise RuntimeError(self._last_asset_error)
+        return snap.to_json()

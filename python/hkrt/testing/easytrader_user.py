@@ -1,0 +1,527 @@
+"""Stand-ins for easytrader trader objects, and easytrader's own HTTP server on loopback around them.
+
+``FakeThsUser`` answers like easytrader 0.23.7's 同花顺-family ``ClientTrader`` (Chinese grid keys, string
+entrust numbers, ``TradeError`` for a refused order, ``prepare`` as on ``BaseLoginClientTrader``, i.e. the
+login clients ``ht_client``, ``yh_client``, ``gj_client``… — plain ``ths`` has only ``connect``);
+``flavour="yh"`` gives the 银河 variant whose ``balance`` is a list of rows.  ``FakeMiniqmtUser`` answers like
+0.23.7's ``MiniqmtTrader`` (English keys, int entrust numbers, ``-1`` for a refused order, no ``prepare``, and
+a ``buy`` without ``**kwargs``).  Both keep cash and holdings, fill at the order price at once or on
+``fill()``, apply T+1 to what may be sold, and log every call in ``calls``.
+
+``EasyTraderServer`` runs the real ``easytrader.server`` Flask app with werkzeug on 127.0.0.1 and an
+ephemeral port.  Its ``/prepare`` route makes the user with ``api.use(broker)``; the server's ``api`` name
+is swapped, while the server runs, for a shim that hands out the fakes and passes other names to easytrader.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import inspect
+import io
+import itertools
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+__all__ = ["EasyTraderServer", "FakeMiniqmtUser", "FakeThsUser", "Holding"]
+
+_MISSING = object()
+
+
+@dataclasses.dataclass
+class Holding:
+    shares: int
+    cost_price: float
+    sellable: int  # T+1: shares bought today are not sellable until tomorrow
+    last_price: float
+
+
+@dataclasses.dataclass
+class _Entrust:
+    no: Any
+    code: str
+    side: str  # "buy" / "sell"
+    price: float
+    amount: int
+    filled: int = 0
+    status: str = "已报"  # 已报 / 已成 / 已撤
+
+
+@dataclasses.dataclass
+class _Fault:
+    raise_: BaseException | None
+    return_: Any
+    delay: float
+    times: int
+
+
+def _traced(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Log a call in ``calls`` with its arguments, then play an injected fault or do the work, all under the
+    ledger's lock.  Arguments that do not fit the signature raise TypeError first, as the real method would."""
+    sig = inspect.signature(fn)
+
+    @functools.wraps(fn)
+    def traced(self: _Ledger, *args: Any, **kwargs: Any) -> Any:
+        bound = sig.bind(self, *args, **kwargs)
+        logged: dict[str, Any] = {}
+        for name, value in list(bound.arguments.items())[1:]:
+            if sig.parameters[name].kind is inspect.Parameter.VAR_KEYWORD:
+                logged.update(value)
+            else:
+                logged[name] = value
+        with self._lock:
+            got = self._enter(fn.__name__, **logged)
+            return fn(self, *args, **kwargs) if got is _MISSING else got
+
+    return traced
+
+
+def _market(code: str) -> str:
+    if code.startswith("92") or code.startswith(("4", "8")):
+        return "BJ"
+    return "SH" if code.startswith(("5", "6", "9")) else "SZ"
+
+
+class _Ledger:
+    """Cash, holdings and entrusts shared by the fakes; subclasses shape the answers."""
+
+    def __init__(self, cash: float, positions: Mapping[str, tuple[int, float]] | None, auto_fill: bool) -> None:
+        self.cash = float(cash)  # 资金余额: includes what pending buys froze
+        self.frozen = 0.0
+        self.holdings: dict[str, Holding] = {
+            code: Holding(int(n), float(cost), int(n), float(cost)) for code, (n, cost) in (positions or {}).items()
+        }
+        self.entrusts: list[_Entrust] = []
+        self.auto_fill = auto_fill
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self._faults: dict[str, list[_Fault]] = {}
+        self._ids = itertools.count(1001)
+        self._lock = threading.RLock()  # easytrader's server is threaded
+
+    # ---- test controls ----
+    def inject(
+        self,
+        method: str,
+        *,
+        raise_: BaseException | None = None,
+        return_: Any = _MISSING,
+        delay: float = 0.0,
+        times: int = 1,
+    ) -> None:
+        """Make the next ``times`` calls of ``method`` (a name such as "buy" or "balance") wait ``delay``
+        seconds, then raise ``raise_`` or return ``return_`` instead of doing their work."""
+        self._faults.setdefault(method, []).append(_Fault(raise_, return_, delay, times))
+
+    def order_calls(self) -> list[tuple[str, dict[str, Any]]]:
+        return [c for c in self.calls if c[0] in ("buy", "sell", "cancel_entrust")]
+
+    def fill(self, entrust_no: Any) -> None:
+        """Fill a pending entrust completely at its price."""
+        with self._lock:
+            e = next(e for e in self.entrusts if e.no == entrust_no and e.status == "已报")
+            self._execute(e)
+
+    # ---- machinery ----
+    def _enter(self, method: str, **args: Any) -> Any:
+        self.calls.append((method, args))
+        queue = self._faults.get(method)
+        if not queue:
+            return _MISSING
+        fault = queue[0]
+        fault.times -= 1
+        if fault.times <= 0:
+            queue.pop(0)
+        if fault.delay:
+            time.sleep(fault.delay)
+        if fault.raise_ is not None:
+            raise fault.raise_
+        return fault.return_
+
+    def _available_cash(self) -> float:
+        return self.cash - self.frozen
+
+    def _market_value(self) -> float:
+        return sum(h.shares * h.last_price for h in self.holdings.values())
+
+    def _place(self, side: str, security: str, price: float, amount: int) -> _Entrust | str:
+        """The entrust, or the reason the counter refuses it."""
+        code = str(security)[-6:]  # as ClientTrader: the last six characters are the code
+        amount = int(amount)
+        if amount <= 0:
+            return "委托数量必须大于0"
+        if side == "buy":
+            cost = price * amount
+            if cost > self._available_cash() + 1e-6:
+                return "可用资金不足"
+            self.frozen += cost
+        else:
+            h = self.holdings.get(code)
+            if h is None or amount > h.sellable:
+                return "可用股份不足"
+            h.sellable -= amount
+        e = _Entrust(self._next_no(), code, side, float(price), amount)
+        self.entrusts.append(e)
+        if self.auto_fill:
+            self._execute(e)
+        return e
+
+    def _execute(self, e: _Entrust) -> None:
+        value = e.price * e.amount
+        if e.side == "buy":
+            self.frozen -= value
+            self.cash -= value
+            h = self.holdings.setdefault(e.code, Holding(0, 0.0, 0, e.price))
+            h.cost_price = (h.cost_price * h.shares + value) / (h.shares + e.amount)
+            h.shares += e.amount
+        else:
+            self.cash += value
+            h = self.holdings[e.code]
+            h.shares -= e.amount
+        h.last_price = e.price
+        e.filled, e.status = e.amount, "已成"
+
+    def _withdraw(self, entrust_no: Any) -> bool:
+        for e in self.entrusts:
+            if e.no == entrust_no and e.status == "已报":
+                if e.side == "buy":
+                    self.frozen -= e.price * e.amount
+                else:
+                    self.holdings[e.code].sellable += e.amount
+                e.status = "已撤"
+                return True
+        return False
+
+    # buy and sell as ClientTrader declares them; MiniqmtTrader 0.23.7 overrides buy without **kwargs
+    @_traced
+    def buy(self, security: str, price: float, amount: int, **kwargs: Any) -> dict[str, Any]:
+        return self._trade("buy", security, price, amount)
+
+    @_traced
+    def sell(self, security: str, price: float, amount: int, **kwargs: Any) -> dict[str, Any]:
+        return self._trade("sell", security, price, amount)
+
+    def _trade(self, side: str, security: str, price: float, amount: int) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _next_no(self) -> Any:
+        raise NotImplementedError
+
+
+class FakeThsUser(_Ledger):
+    """Answers as easytrader's THS-family ``ClientTrader`` (``flavour="ths"``) or ``YHClientTrader``
+    (``flavour="yh"``).  ``positions`` maps a six-digit code to (shares, cost price), all sellable."""
+
+    def __init__(
+        self,
+        cash: float = 0.0,
+        positions: Mapping[str, tuple[int, float]] | None = None,
+        *,
+        flavour: str = "ths",
+        auto_fill: bool = True,
+    ) -> None:
+        if flavour not in ("ths", "yh"):
+            raise ValueError(f"flavour must be 'ths' or 'yh', not {flavour!r}")
+        super().__init__(cash, positions, auto_fill)
+        self.flavour = flavour
+        self.logged_in = False
+
+    def _next_no(self) -> str:
+        return str(next(self._ids))  # the 合同编号 column is read as str (GRID_DTYPE)
+
+    @staticmethod
+    def _trade_error(text: str) -> Exception:
+        from easytrader.exceptions import TradeError  # the real class, so the server names it
+
+        return TradeError(text)
+
+    @_traced
+    def prepare(
+        self,
+        config_path: str | None = None,
+        user: str | None = None,
+        password: str | None = None,
+        exe_path: str | None = None,
+        comm_password: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if config_path is not None:  # as BaseLoginClientTrader: the file is read where the trader runs
+            with open(config_path, encoding="utf-8") as f:
+                user = json.load(f)["user"]
+        if not user:
+            raise self._trade_error("登录失败: 无账号")
+        self.logged_in = True
+
+    @_traced
+    def connect(self, exe_path: str | None = None, **kwargs: Any) -> None:
+        self.logged_in = True
+
+    @property
+    @_traced
+    def balance(self) -> Any:
+        cash, avail, mv = round(self.cash, 2), round(self._available_cash(), 2), round(self._market_value(), 2)
+        if self.flavour == "yh":
+            return [
+                {
+                    "币种": "人民币",
+                    "资金余额": cash,
+                    "可用资金": avail,
+                    "参考市值": mv,
+                    "总资产": round(cash + mv, 2),
+                    "股份参考盈亏": 0.0,
+                    "资金帐号": "000123456",
+                },
+            ]
+        return {
+            "资金余额": cash,
+            "可用金额": avail,
+            "可取金额": avail,
+            "股票市值": mv,
+            "总资产": round(cash + mv, 2),
+        }
+
+    @property
+    @_traced
+    def position(self) -> Any:
+        rows = []
+        for code, h in self.holdings.items():
+            market = {"SH": "上海Ａ股", "SZ": "深圳Ａ股", "BJ": "北京Ａ股"}[_market(code)]
+            mv = round(h.shares * h.last_price, 2)
+            if self.flavour == "yh":
+                rows.append(
+                    {
+                        "证券代码": code,
+                        "证券名称": f"股票{code}",
+                        "股份余额": h.shares,
+                        "股份可用": h.sellable,
+                        "参考成本价": round(h.cost_price, 3),
+                        "参考市价": h.last_price,
+                        "参考市值": mv,
+                        "参考盈亏": round(mv - h.cost_price * h.shares, 2),
+                        "交易市场": market,
+                        "股东代码": "A000000001",
+                        "买入冻结": 0,
+                        "卖出冻结": h.shares - h.sellable,
+                        "当前持仓": h.shares,
+                    }
+                )
+            else:
+                rows.append(
+                    {
+                        "证券代码": code,
+                        "证券名称": f"股票{code}",
+                        "股票余额": h.shares,
+                        "可用余额": h.sellable,
+                        "冻结数量": 0,
+                        "成本价": round(h.cost_price, 3),
+                        "市价": h.last_price,
+                        "市值": mv,
+                        "交易市场": market,
+                    }
+                )
+        return rows
+
+    def _entrust_rows(self, entrusts: list[_Entrust]) -> list[dict[str, Any]]:
+        return [
+            {
+                "合同编号": e.no,
+                "证券代码": e.code,
+                "买卖标志": "买入" if e.side == "buy" else "卖出",
+                "委托价格": e.price,
+                "委托数量": e.amount,
+                "成交数量": e.filled,
+                "状态说明": e.status,
+            }
+            for e in entrusts
+        ]
+
+    @property
+    @_traced
+    def today_entrusts(self) -> list[dict[str, Any]]:
+        return self._entrust_rows(self.entrusts)
+
+    @property
+    @_traced
+    def cancel_entrusts(self) -> list[dict[str, Any]]:
+        return self._entrust_rows([e for e in self.entrusts if e.status == "已报"])
+
+    def _trade(self, side: str, security: str, price: float, amount: int) -> dict[str, Any]:
+        placed = self._place(side, security, price, amount)
+        if isinstance(placed, str):  # the client's "提示" dialog without 成功
+            raise self._trade_error(placed)
+        return {"entrust_no": placed.no}
+
+    @_traced
+    def cancel_entrust(self, entrust_no: Any) -> dict[str, Any]:
+        if self._withdraw(entrust_no):  # compares with the 合同编号 text: an int never matches
+            return {"message": "success"}
+        return {"message": "委托单状态错误不能撤单, 该委托单可能已经成交或者已撤"}
+
+    @_traced
+    def exit(self) -> None:
+        self.logged_in = False
+
+
+class FakeMiniqmtUser(_Ledger):
+    """Answers as easytrader 0.23.7's ``MiniqmtTrader``."""
+
+    def __init__(
+        self, cash: float = 0.0, positions: Mapping[str, tuple[int, float]] | None = None, *, auto_fill: bool = True
+    ) -> None:
+        super().__init__(cash, positions, auto_fill)
+        self.account_id = "88000001"
+        self.connected = False
+
+    def _next_no(self) -> int:
+        return next(self._ids)
+
+    @_traced
+    def connect(self, miniqmt_path: str = "", stock_account: str | None = None, **kwargs: Any) -> None:
+        self.connected = True
+
+    @property
+    @_traced
+    def balance(self) -> Any:
+        mv = self._market_value()
+        return [
+            {
+                "total_asset": self.cash + mv,
+                "market_value": mv,
+                "cash": self._available_cash(),
+                "frozen_cash": self.frozen,
+                "account_type": 2,
+                "account_id": self.account_id,
+            }
+        ]
+
+    @property
+    @_traced
+    def position(self) -> Any:
+        return [
+            {
+                "stock_code": f"{code}.{_market(code)}",
+                "security": code,
+                "volume": h.shares,
+                "can_use_volume": h.sellable,
+                "open_price": h.cost_price,
+                "market_value": h.shares * h.last_price,
+                "frozen_volume": 0,
+                "on_road_volume": 0,
+                "yesterday_volume": h.sellable,
+                "avg_price": h.cost_price,
+                "direction": 48,
+                "account_type": 2,
+                "account_id": self.account_id,
+            }
+            for code, h in self.holdings.items()
+        ]
+
+    @_traced
+    def buy(self, security: str, price: float, amount: int) -> dict[str, Any]:  # type: ignore[override]  # 0.23.7: no **kwargs
+        return self._trade("buy", security, price, amount)
+
+    def _trade(self, side: str, security: str, price: float, amount: int) -> dict[str, Any]:
+        placed = self._place(side, security, price, amount)
+        # order_stock answers -1 for a refusal; the real reason only reaches on_order_error
+        return {"entrust_no": -1 if isinstance(placed, str) else placed.no}
+
+    @_traced
+    def cancel_entrust(self, entrust_no: int) -> dict[str, Any]:
+        if self._withdraw(entrust_no):
+            return {"success": True, "message": "success"}
+        return {"success": False, "message": "failed"}
+
+
+class _ApiShim:
+    """Stands in for ``easytrader.api`` inside ``easytrader.server``: known broker names get the fakes."""
+
+    def __init__(self, users: Mapping[str, Any], real: Any) -> None:
+        self._users = {k.lower(): v for k, v in users.items()}
+        self._real = real
+
+    def use(self, broker: str, debug: bool = False, **kwargs: Any) -> Any:
+        user = self._users.get(str(broker).lower())
+        return user if user is not None else self._real.use(broker, debug, **kwargs)
+
+
+class EasyTraderServer:
+    """easytrader's own server app on 127.0.0.1:<ephemeral>, threaded, as ``easytrader.server.run`` would
+    serve it (but not on 0.0.0.0).  ``users`` maps broker names for ``/prepare`` to user objects;
+    ``install(user)`` puts a user straight into the server's ``global_store`` (for traders with no
+    ``prepare``).  ``fail_with = 500`` makes every request answer that status with an HTML page, as a dead
+    backend behind a proxy would.  ``requests`` lists (method, path, JSON body) of what arrived.
+    One per process at a time: the server keeps its user in a module global.
+    """
+
+    def __init__(self, users: Mapping[str, Any] | None = None) -> None:
+        self._users = dict(users or {})
+        self.fail_with: int | None = None
+        self.requests: list[tuple[str, str, Any]] = []
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+        self._saved_api: Any = None
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_port)
+
+    host = "127.0.0.1"
+
+    def install(self, user: Any) -> None:
+        import easytrader.server as srv
+
+        srv.global_store["user"] = user
+
+    def _wsgi(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterator[bytes]:
+        import easytrader.server as srv
+
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        raw = environ["wsgi.input"].read(length) if length else b""
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            body = raw
+        self.requests.append((environ["REQUEST_METHOD"], environ.get("PATH_INFO", ""), body))
+        if self.fail_with is not None:
+            page = b"<html><body><h1>Internal Server Error</h1></body></html>"
+            start_response(
+                f"{self.fail_with} Error", [("Content-Type", "text/html"), ("Content-Length", str(len(page)))]
+            )
+            return iter([page])
+        environ["wsgi.input"] = io.BytesIO(raw)  # the body was consumed for the log
+        return srv.app.wsgi_app(environ, start_response)
+
+    def start(self) -> EasyTraderServer:
+        import easytrader.server as srv
+        from werkzeug.serving import make_server
+
+        self._saved_api = srv.api
+        srv.api = _ApiShim(self._users, self._saved_api)
+        srv.global_store.clear()
+        self._server = make_server(self.host, 0, self._wsgi, threaded=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, name="easytrader-server", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        import easytrader.server as srv
+
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join(5)
+            self._thread = None
+        if self._saved_api is not None:
+            srv.api = self._saved_api
+            self._saved_api = None
+        srv.global_store.clear()
+
+    def __enter__(self) -> EasyTraderServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
