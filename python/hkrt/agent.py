@@ -27,10 +27,11 @@ from hkrt._hkrt import Spot
 from hkrt.calendar import TradingCalendar
 from hkrt.columns import datetime_ms
 from hkrt.columns import floats as _floats
-from hkrt.day_journal import DayJournal
+from hkrt.day_journal import DayJournal, china_today
 from hkrt.hooks import Bar, CycleInfo, Dispatcher, GapInfo, HookSet
 from hkrt.journal import ScanResult, read_journal
 from hkrt.ktype import KType
+from hkrt.store import KDataStore, StoreWriter
 from hkrt.transport import default_address, subscriber, tcp_address
 from hkrt.wire import decode_spots
 
@@ -80,6 +81,15 @@ class SpotAgent:
             ``journal_fsync_interval`` seconds), "always" (every message) or "never"
             (left to the OS).  Records reach the OS at once in every case.
         recover_on_start: :meth:`start` first replays the latest journal (once per agent).
+        store: persist completed bars to this K-data store (a :class:`~hkrt.store.KDataStore`
+            or its directory), written every ``store_flush_interval`` seconds and on
+            :meth:`stop`, and load earlier days back as history on :meth:`start`
+            (docs/store.md).
+        history_days: trading days of intraday bars :meth:`load_history` preloads (DAY bars go
+            back to the start of the longest enabled WEEK..YEAR period as well).
+        backfill: a source of today's earlier spots or minute bars (a journal file, or an
+            object with ``minute_bars(symbols, day, until)``) that :meth:`start` applies with
+            :meth:`backfill` when the agent has nothing of today yet (docs/store.md, "Backfill").
     """
 
     def __init__(
@@ -94,6 +104,11 @@ class SpotAgent:
         journal_fsync: str = "interval",
         journal_fsync_interval: float = 1.0,
         recover_on_start: bool = True,
+        store: KDataStore | str | Path | None = None,
+        history_days: int = 1,
+        store_flush_interval: float = 5.0,
+        store_max_pending: int = 1_000_000,
+        backfill: Any = None,
     ) -> None:
         wanted = list(KType) if ktypes is None else [KType.parse(k) for k in ktypes]
         if not wanted:
@@ -120,6 +135,21 @@ class SpotAgent:
         )
         self._recover_on_start = recover_on_start
         self._recovered = False
+        self._recovered_day: dt.date | None = None
+        if history_days < 0:
+            raise ValueError("history_days must be >= 0")
+        self._history_days = history_days
+        self._history_loaded = False
+        self._store: StoreWriter | None = None
+        if store is not None:
+            kstore = store if isinstance(store, KDataStore) else KDataStore(store)
+            self._store = StoreWriter(kstore, max_pending=store_max_pending)
+            self._engine.collect_completed = True  # completed bars feed the store
+        self._store_interval = store_flush_interval
+        self._store_last_flush = time.monotonic()
+        self._flusher: threading.Thread | None = None
+        self._backfill_source = backfill
+        self._backfill_report: dict[str, Any] | None = None
 
     # ----------------------------------------------------------------- input
     def ingest(self, spots: Spot | Iterable[Spot] | pd.DataFrame | Mapping[str, Any]) -> int:
@@ -266,6 +296,8 @@ class SpotAgent:
             },
         }
         out["journal"] = dict(self._journal.stats if self._journal is not None else _NO_JOURNAL)
+        out["store"] = dict(self._store.stats) if self._store is not None else None
+        out["backfill"] = self._backfill_report
         return out
 
     # ----------------------------------------------------------------- hooks
@@ -321,18 +353,26 @@ class SpotAgent:
         """
         if self.running:
             raise RuntimeError(f"the agent is already running on {self.address}")
+        if self._store is not None and not self._history_loaded:
+            self.load_history()
         if self._journal is not None and self._recover_on_start and not self._recovered:
             if self._engine.message_stats()["messages"]:
                 log.warning("not recovering the journal: the agent has already processed messages")
                 self._recovered = True
             else:
                 self.recover()
+        if self._backfill_source is not None:
+            source, self._backfill_source = self._backfill_source, None
+            self._start_backfill(source)
         self.address = tcp_address(tcp) if tcp else (address or default_address())
         self._dispatcher = Dispatcher(self._hooks)
         self._socket = subscriber([self.address])
         self._stopping.clear()
         self._receiver = threading.Thread(target=self._receive, name="hkrt-receiver", daemon=True)
         self._receiver.start()
+        if self._store is not None:
+            self._flusher = threading.Thread(target=self._flush_loop, name="hkrt-store", daemon=True)
+            self._flusher.start()
         log.info("agent started", extra={"address": self.address})
         return self
 
@@ -340,6 +380,7 @@ class SpotAgent:
         """Stop receiving, run the callbacks already queued, close the journal, and return."""
         if self._receiver is None:
             self.close_journal()
+            self.flush_store(compact=True)
             return
         self._stopping.set()
         self._receiver.join(timeout)
@@ -349,7 +390,11 @@ class SpotAgent:
             self._dispatcher.stop(timeout)
             self._callback_errors += self._dispatcher.errors
         self._receiver = self._socket = self._dispatcher = None
+        if self._flusher is not None:
+            self._flusher.join(timeout)
+            self._flusher = None
         self.close_journal()
+        self.flush_store(compact=True)
         log.info("agent stopped", extra={"address": self.address})
 
     def wait_idle(self, timeout: float = 5.0) -> bool:
@@ -415,10 +460,7 @@ class SpotAgent:
             for _, cycle in finished:
                 if cycle.market_time_ms:
                     self._engine.advance_to(_local(cycle.market_time_ms - self._close_delay_ms))
-            if self._hooks.wants_bars:
-                completed = self._engine.take_completed()
-                if len(completed):
-                    self._emit("bars", completed)
+            self._take_completed(to_hooks=True)
             now_ms = time.time() * 1000
             self._latency_ms.append(now_ms - result["send_time_us"] / 1000)
             for cycle_id, cycle in finished:
@@ -466,8 +508,9 @@ class SpotAgent:
                     report["messages"] += 1
                 else:
                     report["skipped"] += 1
-            if self._engine.collect_completed:
-                self._engine.take_completed()  # bars completed in the past are not news to the hooks
+            # bars completed in the past are not news to the hooks; the store gets them (a
+            # crash may have cut them off before they were written; duplicates resolve there)
+            self._take_completed(to_hooks=False)
         if scan.torn_bytes:
             os.truncate(path, scan.valid_bytes)
             log.error(
@@ -476,6 +519,7 @@ class SpotAgent:
             )
         report["torn_bytes"] = scan.torn_bytes
         report["seconds"] = time.perf_counter() - started
+        self._recovered_day = _journal_day(path)
         log.info("recovered from the journal", extra=report)
         return report["messages"]
 
@@ -537,13 +581,142 @@ class SpotAgent:
 
     def _drained(self, accepted: int) -> int:
         """After an in-process call: hand the bars it completed to the hooks (when the agent
-        runs) so they never pile up in the engine."""
-        if self._hooks.wants_bars:
+        runs) and the store, so they never pile up in the engine."""
+        if self._engine.collect_completed:
             with self._lock:
-                completed = self._engine.take_completed()
-            if len(completed):
-                self._emit("bars", completed)
+                self._take_completed(to_hooks=True)
+            if self._store is not None and not self.running:
+                self._flush_if_due()  # a running agent's flusher thread does it
         return accepted
+
+    def _take_completed(self, *, to_hooks: bool) -> None:
+        """Move the bars the engine completed to the store queue and (live only) the hooks."""
+        if not self._engine.collect_completed:
+            return
+        completed = self._engine.take_completed()
+        if not len(completed):
+            return
+        if self._store is not None:
+            self._store.add(completed)
+        if to_hooks and self._hooks.wants_bars:
+            self._emit("bars", completed)
+
+    # ---------------------------------------------------------------- store
+    @property
+    def store(self) -> KDataStore | None:
+        """The K-data store completed bars go to, if any."""
+        return self._store.store if self._store is not None else None
+
+    def flush_store(self, *, compact: bool = False) -> bool:
+        """Write the queued completed bars to the store now (``compact``: also merge each
+        day's files into one).  Returns False when the write failed: the failure is logged
+        once per streak and counted in ``stats()["store"]``, and the bars stay queued."""
+        if self._store is None:
+            return True
+        self._store_last_flush = time.monotonic()
+        return self._store.flush(compact=compact)
+
+    def _flush_if_due(self) -> None:
+        if time.monotonic() - self._store_last_flush >= self._store_interval:
+            self.flush_store()
+
+    def _flush_loop(self) -> None:
+        while not self._stopping.wait(min(self._store_interval, 0.5)):
+            try:
+                self._flush_if_due()
+            except Exception:  # a bug must not kill the writer: log it and go on
+                log.exception("store flush failed")
+
+    def load_history(self, before: DatetimeLike | None = None) -> dict[str, int]:
+        """Preload earlier days' bars from the store, so live bars continue them.
+
+        Loaded (label dates before ``before``, default today in China): intraday bars of the
+        last ``history_days`` trading days; DAY bars of those days and, when WEEK..YEAR are
+        enabled, back to the start of the longest enabled period containing ``before`` (the
+        current WEEK..YEAR bars are aggregates of their DAY bars); completed WEEK..YEAR bars
+        over the same span.  Returns the bars loaded per ktype; also in
+        ``stats()["store"]["history"]``.  Bars the agent already built win.
+        """
+        if self._store is None:
+            raise ValueError("the agent has no store")
+        self._history_loaded = True
+        today = pd.Timestamp(before).date() if before is not None else china_today()
+        started = time.perf_counter()
+        kinds = self.ktypes
+        days_back = self._calendar.trading_days(today - dt.timedelta(days=self._history_days * 3 + 30), today)
+        days_back = [d for d in days_back if d < today][-self._history_days :] if self._history_days else []
+        intraday_start = days_back[0] if days_back else today
+        day_start = min([intraday_start, *(_period_start(k, today) for k in kinds if _is_multi_day(k))])
+        loaded: dict[str, int] = {}
+        end = dt.datetime.combine(today, dt.time()) - dt.timedelta(milliseconds=1)
+        for k in kinds:
+            start = intraday_start if k.is_intraday else day_start
+            if start >= today:
+                continue
+            frame = self._store.store.load(None, k, start, end)
+            loaded[k.value] = self._preload_long(k, frame)
+        report = {**loaded, "seconds": round(time.perf_counter() - started, 3)}
+        self._store.stats["history"] = report
+        log.info("loaded history from the store", extra={"before": str(today), **loaded})
+        return loaded
+
+    def _preload_long(self, ktype: KType, frame: pd.DataFrame) -> int:
+        """Preload a long frame sorted by symbol then datetime, one engine call per symbol."""
+        if frame.empty:
+            return 0
+        symbols = frame["symbol"].to_numpy()
+        when = datetime_ms(frame["datetime"].to_numpy())
+        columns = [_floats(frame[c]) for c in BAR_COLUMNS]
+        bounds = np.flatnonzero(symbols[1:] != symbols[:-1]) + 1
+        for lo, hi in zip(np.r_[0, bounds], np.r_[bounds, len(symbols)], strict=True):
+            self._engine.preload(str(symbols[lo]), ktype.value, when[lo:hi], *(c[lo:hi] for c in columns))
+        return len(frame)
+
+    # ------------------------------------------------------------- backfill
+    def backfill(self, source: Any, until: DatetimeLike | None = None) -> dict[str, Any]:
+        """Fill today's bars up to ``until`` from a source that serves history, so a late
+        start has no hole and no carry-in.
+
+        ``source``: a journal file (``hkrt spot-server --record``, another agent's journal):
+        its messages are replayed as if received, so every bar of every ktype is exact and
+        the live feed of the same publisher continues it (messages already replayed are
+        duplicates, skipped); or an object with ``minute_bars(symbols, day, until)`` (e.g.
+        :class:`hkrt.backfill.SimMinuteHistory`, a :class:`~hkrt.store.KDataStore`): its
+        minute bars are turned into spots that rebuild them, and the next live spot
+        continues from their cumulative totals.  Call before :meth:`start` and before any
+        spot of that day (``SpotAgent(backfill=...)`` does it on start).  Backfilled messages
+        go to the journal and completed bars to the store, not to the hooks.  Returns a
+        report (also in ``stats()["backfill"]``).
+        """
+        from hkrt import backfill as bf
+
+        if self.running:
+            raise RuntimeError("backfill() fills a stopped agent: call it before start()")
+        started = time.perf_counter()
+        report: dict[str, Any] = {"source": repr(source), "messages": 0, "skipped": 0}
+        with self._lock:
+            for message in bf.messages(source, until, symbols=None, calendar=self._calendar):
+                if self._replay(message):
+                    report["messages"] += 1
+                    if self._journal is not None:
+                        self._journal.append(message, _market_time_ms(message))
+                else:
+                    report["skipped"] += 1
+            self._take_completed(to_hooks=False)
+        report["seconds"] = time.perf_counter() - started
+        self._backfill_report = report
+        log.info("backfilled", extra=report)
+        return report
+
+    def _start_backfill(self, source: Any) -> None:
+        day = china_today()
+        if self._recovered_day == day:
+            log.info("not backfilling: today's journal was recovered, it already holds the backfill")
+            return
+        try:
+            self.backfill(source)
+        except Exception:  # no history is no reason not to run: carry-in stays explicit
+            log.exception("backfill failed; starting without it (late-start carry-in applies)")
 
     def _emit(self, kind: str, payload: Any) -> None:
         if self._dispatcher is not None:
@@ -577,6 +750,31 @@ def _local(epoch_ms: int) -> np.datetime64:
 
 def _local_datetime(epoch_ms: int) -> dt.datetime:
     return _local(epoch_ms).item()
+
+
+def _journal_day(path: Path) -> dt.date | None:
+    try:
+        return dt.datetime.strptime(path.stem, "spots-%Y%m%d").date()
+    except ValueError:
+        return None
+
+
+def _market_time_ms(message: bytes) -> int:
+    from hkrt.wire import decode_header
+
+    return decode_header(message).market_time_ms
+
+
+def _is_multi_day(k: KType) -> bool:
+    return k in (KType.WEEK, KType.MONTH, KType.QUARTER, KType.HALFYEAR, KType.YEAR)
+
+
+def _period_start(k: KType, day: dt.date) -> dt.date:
+    """First calendar day of the WEEK..YEAR period containing ``day``."""
+    if k is KType.WEEK:
+        return day - dt.timedelta(days=day.weekday())
+    months = {KType.MONTH: 1, KType.QUARTER: 3, KType.HALFYEAR: 6, KType.YEAR: 12}[k]
+    return dt.date(day.year, (day.month - 1) // months * months + 1, 1)
 
 
 _GLOBAL_AGENT: SpotAgent | None = None

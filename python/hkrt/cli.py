@@ -300,3 +300,7 @@ def agent(address: str | None, tcp: str | None, symbol: str, ktype: str, seconds
     finally:
         spot_agent.stop()
         click.echo("\nstopped")
+
+from hkrt.cli_store import export  # noqa: E402
+
+main.add_command(export)
