@@ -1,6 +1,6 @@
 """The K-data store: completed bars on disk as Parquet, readable while the agent writes.
 
-Layout (hive-partitioned, so ``pd.read_parquet(root / "ktype=MIN")``, polars and duckdb read
+Layout (hive-partitioned, so ``pd.read_parquet(root / "ktype=MIN")`` and duckdb read
 it as it is)::
 
     root/ktype=MIN/date=2026-11-20/data.parquet                       one per day x ktype, compacted
@@ -243,9 +243,14 @@ class KDataStore:
         for day in self.days(k):
             if (lo is not None and day < lo.date()) or (hi is not None and day > hi.date()):
                 continue
-            files = self.files(self.partition(k, day))
+            for _attempt in range(5):
+                files = self.files(self.partition(k, day))
+                vanished: list[Path] = []
+                table = self._read(files, wanted, lo, hi, vanished)
+                if not vanished:
+                    break
+                # compacted while we read: an old data.parquet plus deleted parts would lose rows
             if files:
-                table = self._read(files, wanted, lo, hi)
                 tables.append(table if len(files) == 1 else _dedup(table))
         if not tables:
             return empty_bars()
@@ -260,7 +265,12 @@ class KDataStore:
         return self.load(symbols, KType.MIN, dt.datetime.combine(day, dt.time()), end)
 
     def _read(
-        self, files: list[Path], symbols: list[str] | None, lo: pd.Timestamp | None, hi: pd.Timestamp | None
+        self,
+        files: list[Path],
+        symbols: list[str] | None,
+        lo: pd.Timestamp | None,
+        hi: pd.Timestamp | None,
+        vanished: list[Path] | None = None,
     ) -> pa.Table:
         filters: list[Any] = []
         if symbols is not None:
@@ -274,7 +284,9 @@ class KDataStore:
             try:
                 tables.append(pq.read_table(f, schema=SCHEMA, filters=filters or None))
             except (OSError, pa.ArrowInvalid) as err:
-                if isinstance(err, FileNotFoundError):  # compacted away while we listed: its rows are in data
+                if isinstance(err, FileNotFoundError):  # compacted away after we listed it
+                    if vanished is not None:
+                        vanished.append(f)
                     continue
                 log.warning("skipped an unreadable store file", extra={"path": str(f), "error": str(err)})
                 self.unreadable.append(str(f))
