@@ -106,6 +106,17 @@ struct PyEngine {
   std::mutex calls;  // ingest calls and take_completed, one at a time
   CompletedBars* sink() { return collect ? &completed : nullptr; }
   ShardedEngine& engine() { return core.engine(); }
+
+  // Runs f under `calls` with the GIL released.  Every read takes the lock too: the
+  // receiver thread ingests without the GIL, so a read from another Python thread (a
+  // strategy reading bars in a callback) would otherwise race with it.  Nothing holding
+  // `calls` ever waits for the GIL, so the two locks cannot deadlock.
+  template <class F>
+  auto locked(F&& f) {
+    py::gil_scoped_release release;
+    std::lock_guard<std::mutex> lock(calls);
+    return f();
+  }
 };
 
 struct CompletedRecord {
@@ -315,11 +326,15 @@ void bind_engine(py::module_& m) {
                         close.data()[i],       volume.data()[i], amount.data()[i]};
         const Symbol sym = to_symbol(symbol);
         const KType k = to_ktype(ktype);
-        try {
-          e.engine().shard_of(sym).preload(sym, k, bars.data(), n);
-        } catch (const std::invalid_argument& err) {
-          throw py::value_error(err.what());
-        }
+        std::string error = e.locked([&] {
+          try {
+            e.engine().shard_of(sym).preload(sym, k, bars.data(), n);
+          } catch (const std::invalid_argument& err) {
+            return std::string(err.what());
+          }
+          return std::string();
+        });
+        if (!error.empty()) throw py::value_error(error);
       },
       py::arg("symbol"), py::arg("ktype"), py::arg("datetime_ms"), py::arg("open"), py::arg("high"), py::arg("low"),
       py::arg("close"), py::arg("volume"), py::arg("amount"));
@@ -329,11 +344,17 @@ void bind_engine(py::module_& m) {
       [](PyEngine& e, py::handle symbol, py::handle ktype) {
         const Symbol sym = to_symbol(symbol);
         const KType k = to_ktype(ktype);
-        try {
-          return bars_to_array(e.engine().shard_of(sym).bars(sym, k));
-        } catch (const std::invalid_argument& err) {
-          throw py::value_error(err.what());
-        }
+        std::string error;
+        std::vector<Bar> bars = e.locked([&] {
+          try {
+            return e.engine().shard_of(sym).bars(sym, k);
+          } catch (const std::invalid_argument& err) {
+            error = err.what();
+            return std::vector<Bar>();
+          }
+        });
+        if (!error.empty()) throw py::value_error(error);
+        return bars_to_array(bars);
       },
       py::arg("symbol"), py::arg("ktype"), "A copy of the bars as a numpy structured array.");
 
@@ -343,11 +364,15 @@ void bind_engine(py::module_& m) {
         const Symbol sym = to_symbol(symbol);
         const KType k = to_ktype(ktype);
         std::pair<std::shared_ptr<const BarSeries::Buffer>, size_t> shared;
-        try {
-          shared = e.engine().shard_of(sym).share_bars(sym, k);
-        } catch (const std::invalid_argument& err) {
-          throw py::value_error(err.what());
-        }
+        std::string error = e.locked([&] {
+          try {
+            shared = e.engine().shard_of(sym).share_bars(sym, k);
+          } catch (const std::invalid_argument& err) {
+            return std::string(err.what());
+          }
+          return std::string();
+        });
+        if (!error.empty()) throw py::value_error(error);
         if (!shared.first || shared.second == 0) return py::array(bar_dtype(), std::vector<py::ssize_t>{0});
         auto* owner = new std::shared_ptr<const BarSeries::Buffer>(shared.first);
         py::capsule keep_alive(owner, [](void* p) { delete static_cast<std::shared_ptr<const BarSeries::Buffer>*>(p); });
@@ -363,7 +388,7 @@ void bind_engine(py::module_& m) {
       "carry_in",
       [](PyEngine& e, py::handle symbol) -> py::object {
         const Symbol sym = to_symbol(symbol);
-        auto c = e.engine().shard_of(sym).carry_in(sym);
+        auto c = e.locked([&] { return e.engine().shard_of(sym).carry_in(sym); });
         if (!c) return py::none();
         return py::make_tuple(to_date(c->day), c->volume, c->amount);
       },
@@ -371,12 +396,13 @@ void bind_engine(py::module_& m) {
 
   cls.def("symbols", [](PyEngine& e) {
     std::vector<std::string> out;
-    for (const Symbol& s : e.engine().symbols()) out.push_back(s.str());
+    for (const Symbol& s : e.locked([&] { return e.engine().symbols(); })) out.push_back(s.str());
     return out;
   });
-  cls.def("stats", [](PyEngine& e) { return stats_dict(e.engine().stats()); });
-  cls.def("message_stats", [](PyEngine& e) { return message_stats_dict(e.core.message_stats()); });
-  cls.def("memory_bytes", [](PyEngine& e) { return e.engine().memory_bytes(); },
+  cls.def("stats", [](PyEngine& e) { return stats_dict(e.locked([&] { return e.engine().stats(); })); });
+  cls.def("message_stats",
+          [](PyEngine& e) { return message_stats_dict(e.locked([&] { return e.core.message_stats(); })); });
+  cls.def("memory_bytes", [](PyEngine& e) { return e.locked([&] { return e.engine().memory_bytes(); }); },
           "Bytes held by the engine (states, bar buffers, index).");
   cls.def_property_readonly("shards", [](PyEngine& e) { return e.engine().shard_count(); });
   cls.def("enabled_ktypes", [](PyEngine& e) {

@@ -10,6 +10,8 @@ from hkrt.broker import AssetInfo, OrderBrokerBase, OrderResult, OrderStatus, Te
 from hkrt.calendar import TradingCalendar
 from hkrt.hooks import Bar, CycleInfo, GapInfo
 from hkrt.ktype import KType
+from hkrt.store import KDataStore, load_kdata
+from hkrt.strategy import OrderTicket, Strategy
 from hkrt.wire import WireError, WireHeader, decode_columns, decode_header, decode_spots, encode_spots
 
 __version__ = "0.1.0"
@@ -20,12 +22,15 @@ __all__ = [
     "CarryIn",
     "CycleInfo",
     "GapInfo",
+    "KDataStore",
     "KType",
     "OrderBrokerBase",
     "OrderResult",
     "OrderStatus",
+    "OrderTicket",
     "Spot",
     "SpotAgent",
+    "Strategy",
     "TestOrderBroker",
     "TradingCalendar",
     "WireError",
@@ -37,6 +42,7 @@ __all__ = [
     "decode_spots",
     "encode_spots",
     "get_spot_agent",
+    "load_kdata",
     "normalize_symbol",
     "start_spot_agent",
     "stop_spot_agent",

@@ -33,7 +33,7 @@ from hkrt.journal import ScanResult, read_journal
 from hkrt.ktype import KType
 from hkrt.store import KDataStore, StoreWriter
 from hkrt.transport import default_address, subscriber, tcp_address
-from hkrt.wire import decode_spots
+from hkrt.wire import decode_columns, decode_spots
 
 log = logging.getLogger("hkrt.agent")
 
@@ -329,6 +329,15 @@ class SpotAgent:
         self._engine.collect_completed = True
         return func
 
+    def on_columns(
+        self, func: Callable[[dict[str, np.ndarray]], Any]
+    ) -> Callable[[dict[str, np.ndarray]], Any]:
+        """Call ``func(columns)`` with each accepted message's spots as numpy columns
+        (``hkrt.decode_columns``): the cheap way to follow prices of a whole market, in the
+        same order as the bars and cycles the message produced."""
+        self._hooks.columns.append(func)
+        return func
+
     def on_cycle(self, func: Callable[[CycleInfo], Any]) -> Callable[[CycleInfo], Any]:
         """Call ``func(info)`` once per publisher cycle, when its last part is processed."""
         self._hooks.cycle.append(func)
@@ -456,6 +465,8 @@ class SpotAgent:
                 log.warning("publisher restarted", extra={"publisher_id": publisher})
             if self._hooks.spot and self._dispatcher is not None:
                 self._emit("spots", decode_spots(message))
+            if self._hooks.columns and self._dispatcher is not None:
+                self._emit("columns", decode_columns(message))
             finished = self._track_cycle(result)
             for _, cycle in finished:
                 if cycle.market_time_ms:

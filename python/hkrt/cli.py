@@ -301,6 +301,11 @@ def agent(address: str | None, tcp: str | None, symbol: str, ktype: str, seconds
         spot_agent.stop()
         click.echo("\nstopped")
 
+
+from hkrt.cli_run import run  # noqa: E402
+
+main.add_command(run)
+
 from hkrt.cli_store import export  # noqa: E402
 
 main.add_command(export)

@@ -73,6 +73,7 @@ class _BarHook:
 @dataclass
 class HookSet:
     spot: list[Callable[[Any], Any]] = field(default_factory=list)
+    columns: list[Callable[[dict[str, np.ndarray]], Any]] = field(default_factory=list)
     bar: list[_BarHook] = field(default_factory=list)
     bars: list[Callable[[np.ndarray], Any]] = field(default_factory=list)
     cycle: list[Callable[[CycleInfo], Any]] = field(default_factory=list)
@@ -125,6 +126,8 @@ class Dispatcher:
             elif kind == "spots":
                 for s in payload:
                     self._call(self.hooks.spot, s)
+            elif kind == "columns":
+                self._call(self.hooks.columns, payload)
             elif kind == "cycle":
                 self._call(self.hooks.cycle, payload)
             elif kind == "gap":

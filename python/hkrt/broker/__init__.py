@@ -8,18 +8,27 @@ optionally ``_cancel``, or wrap any object with ``buy``/``sell`` by ``crtOB(obj,
 
 from hkrt._hkrt import OrderBrokerBase, OrderRecord, OrderResult, OrderSide, OrderStatus
 from hkrt.broker.asset import AssetInfo, BrokerPosition
+from hkrt.broker.easytrader_broker import EasyTraderAsset, EasyTraderOrderBroker
+from hkrt.broker.mail import MailOrderBroker
 from hkrt.broker.paper import TestOrderBroker
+from hkrt.broker.qmt import QmtTradingConnectionError, QmtTradingUnavailableError, XtQuantOrderBroker
 from hkrt.broker.wrap import OrderBrokerWrap, crtOB
 
 __all__ = [
     "AssetInfo",
     "BrokerPosition",
+    "EasyTraderAsset",
+    "EasyTraderOrderBroker",
+    "MailOrderBroker",
     "OrderBrokerBase",
     "OrderBrokerWrap",
     "OrderRecord",
     "OrderResult",
     "OrderSide",
     "OrderStatus",
+    "QmtTradingConnectionError",
+    "QmtTradingUnavailableError",
     "TestOrderBroker",
+    "XtQuantOrderBroker",
     "crtOB",
 ]

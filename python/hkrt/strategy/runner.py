@@ -1,0 +1,183 @@
+"""Running a strategy on a simulated or replayed day, and loading a strategy script.
+
+A simulated or replayed day goes through the same parts as a live one: a ``SpotServer``
+publishes the day's cycles on a real nng socket (in-process ``inproc://``, in a thread) and the
+strategy's agent subscribes to it.  Only the clock differs: nothing follows the wall clock, so
+the run is as fast as the parts allow and its orders are those of the live day.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import runpy
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hkrt.agent import SpotAgent
+from hkrt.strategy.strategy import Strategy
+
+log = logging.getLogger("hkrt.strategy")
+
+
+@dataclass
+class FeedReport:
+    """What the in-process spot server published and the strategy's agent received."""
+
+    published_messages: int = 0
+    published_cycles: int = 0
+    published_spots: int = 0
+    received_messages: int = 0
+    gaps: int = 0
+    missing: int = 0
+    seconds: float = 0.0
+
+
+class _InProcessFeed:
+    """A SpotServer in a thread on an ``inproc://`` address, publishing once the agent subscribed."""
+
+    def __init__(self, run: Any) -> None:
+        from hkrt.server import SpotServer
+        from hkrt.transport import SpotPublisher
+
+        self.address = f"inproc://hkrt-feed-{secrets.token_hex(6)}"
+        self.publisher = SpotPublisher(self.address)
+        self.server = SpotServer(self.publisher)
+        self.report = FeedReport()
+        self._run = run
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._main, name="hkrt-sim-server", daemon=True)
+        self._idle_since: float | None = None
+        self._last_seen = -1
+
+    def _main(self) -> None:
+        try:
+            if not self.publisher.wait_for_subscribers(1, timeout=30):
+                raise TimeoutError("the strategy's agent did not subscribe within 30 s")
+            self._run(self.server)
+        except BaseException as err:  # reported by done(); the strategy must not wait forever
+            self._error = err
+            log.exception("the in-process spot server failed")
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def done(self, agent: SpotAgent) -> bool:
+        """The server has finished and the agent has received (or lost, as gaps) every message;
+        or nothing arrived for 5 s after the server finished."""
+        if self._thread.is_alive():
+            return False
+        stats = agent.stats()["transport"]
+        seen = stats["messages"] + stats["missing_messages"]
+        if seen >= self.publisher.sequence:
+            return True
+        if seen != self._last_seen:
+            self._last_seen, self._idle_since = seen, time.monotonic()
+        return self._idle_since is not None and time.monotonic() - self._idle_since > 5.0
+
+    def close(self, agent: SpotAgent | None) -> FeedReport:
+        self.server.stop()
+        self._thread.join(10)
+        self.publisher.close()
+        r = self.report
+        r.published_messages = self.publisher.sequence
+        r.published_cycles = self.server.status.cycles
+        r.published_spots = self.server.status.spots
+        if agent is not None:
+            t = agent.stats()["transport"]
+            r.received_messages, r.gaps, r.missing = t["messages"], t["gaps"], t["missing_messages"]
+        if self._error is not None:
+            raise RuntimeError(f"the in-process spot server failed: {self._error}") from self._error
+        return r
+
+
+def run_sim(
+    strategy: Strategy,
+    day: dt.date | str | None = None,
+    *,
+    symbols: int = 200,
+    speed: float = 2000.0,
+    seed: int = 7,
+    interval: float = 3.0,
+    handle_signals: bool = True,
+) -> FeedReport:
+    """Run ``strategy`` over one simulated market day (``hkrt.fetcher.sim``) and return what the
+    feed carried.  The simulated universe is ``hkrt.fetcher.sim.universe(symbols)`` (SH600000…,
+    SZ000001…, SZ300001…, SH688001…, BJ920001… in fixed shares); the strategy's codes must be in it.
+
+    ``speed`` is market seconds per wall second (2000: a 4-hour day in about 7 s).  Faster than
+    the agent keeps up with, nng drops messages; they are reported as gaps, never hidden.
+    """
+    from hkrt.fetcher.sim import SimConfig, SimMarket, universe
+
+    trading_day = _trading_day(strategy, day)
+    simulated = set(universe(symbols))
+    outside = [c for c in strategy.codes if c not in simulated]
+    if outside:
+        raise ValueError(
+            f"{', '.join(outside)} not in the simulated market of {symbols} symbols"
+            " (hkrt.fetcher.sim.universe): trade codes from it or simulate more symbols"
+        )
+    market = SimMarket(trading_day, SimConfig(symbols=symbols, seed=seed, interval=interval))
+    return _run_feed(strategy, lambda server: server.run_sim(market, speed=speed), handle_signals)
+
+
+def run_replay(
+    strategy: Strategy, journal: str | Path, *, speed: float = 0.0, handle_signals: bool = True
+) -> FeedReport:
+    """Run ``strategy`` over a recorded day (a journal written by ``hkrt spot-server --record``)
+    at ``speed`` times the recorded pace (0: as fast as the agent keeps up)."""
+    from hkrt.fetcher.replay import ReplayConfig, ReplaySource
+
+    path = Path(journal)
+    if not path.is_file():
+        raise FileNotFoundError(f"no journal at {path}")
+    return _run_feed(strategy, lambda server: server.run_replay(ReplaySource(ReplayConfig(path, speed))),
+                     handle_signals)  # fmt: skip
+
+
+def _run_feed(strategy: Strategy, run: Any, handle_signals: bool) -> FeedReport:
+    feed = _InProcessFeed(run)
+    started = time.perf_counter()
+    feed.start()
+    try:
+        strategy.run(feed.address, live=False, feed_done=feed.done, handle_signals=handle_signals)
+    finally:
+        report = feed.close(strategy.agent)
+    report.seconds = time.perf_counter() - started
+    if report.gaps:
+        log.error("the feed lost messages: bars and orders may differ from the day's", extra=vars(report))
+    return report
+
+
+def _trading_day(strategy: Strategy, day: dt.date | str | None) -> dt.date:
+    if day is None:
+        d = dt.date.today()
+        while not strategy.calendar.is_trading_day(d):
+            d -= dt.timedelta(days=1)
+        return d
+    d = dt.date.fromisoformat(day) if isinstance(day, str) else day
+    if not strategy.calendar.is_trading_day(d):
+        raise ValueError(f"{d} is not a trading day")
+    return d
+
+
+def load_strategy(path: str | Path) -> Strategy:
+    """Execute a strategy script and return the one ``Strategy`` it defines at module level.
+
+    The script runs with ``__name__ == "__hkrt_run__"``, so its ``if __name__ == "__main__":``
+    block (a direct live run) is skipped.
+    """
+    script = Path(path)
+    if not script.is_file():
+        raise FileNotFoundError(f"no strategy script at {script}")
+    namespace = runpy.run_path(str(script), run_name="__hkrt_run__")
+    found = {id(v): v for v in namespace.values() if isinstance(v, Strategy)}
+    if len(found) != 1:
+        what = "no Strategy" if not found else f"{len(found)} Strategy objects"
+        raise ValueError(f"{script} defines {what} at module level; it must define exactly one")
+    return next(iter(found.values()))

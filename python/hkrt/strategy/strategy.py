@@ -1,0 +1,582 @@
+"""hkrt.Strategy: bars, spots and timers in; lot-rounded orders out to one or more brokers.
+
+A strategy is a script that builds a ``Strategy``, registers callbacks with its decorators and
+places orders from them.  The same script runs live (subscribed to a spot server) and on a
+simulated or replayed day, with the same orders, because everything it sees — bars, spots, the
+clock its timers follow, the datetime of its orders — comes from the feed's market time.
+
+All callbacks (bars, spots, cycles, timers, start, stop) run on one thread, the agent's callback
+thread, one at a time: strategy code needs no locks.  See docs/strategy.md.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import numpy as np
+import pandas as pd
+
+from hkrt._hkrt import OrderBrokerBase, OrderResult, OrderStatus, normalize_symbol
+from hkrt.agent import SpotAgent
+from hkrt.broker.wrap import crtOB
+from hkrt.calendar import TradingCalendar
+from hkrt.hooks import Bar, CycleInfo
+from hkrt.ktype import KType
+from hkrt.strategy.book import Book, Position
+from hkrt.strategy.lots import lot_rule, round_buy, round_sell
+from hkrt.strategy.timers import TimerSet, parse_interval, parse_time
+
+log = logging.getLogger("hkrt.strategy")
+
+F = TypeVar("F", bound=Callable[..., Any])
+DAY_CLOSE = dt.time(15, 0)
+
+ORDER_COLUMNS = [
+    "datetime", "symbol", "side", "requested", "shares", "price", "broker", "status", "order_id", "error", "remark",
+]  # fmt: skip
+TRADE_COLUMNS = ["datetime", "symbol", "side", "price", "shares", "amount", "order_id"]
+
+
+@dataclass(frozen=True)
+class OrderTicket:
+    """One ``Strategy.order`` call: what was asked, what was sent, and each broker's answer."""
+
+    datetime: dt.datetime
+    symbol: str
+    side: str  # "buy" | "sell"
+    requested: float  # shares asked for (positive)
+    shares: int  # shares sent after lot rounding and the cash / T+1 limits (0: nothing sent)
+    price: float
+    results: tuple[OrderResult, ...] = ()
+    error: str = ""  # why nothing was sent, when shares == 0
+
+    @property
+    def ok(self) -> bool:
+        """The primary (first) broker took the order."""
+        return bool(self.results) and self.results[0].ok
+
+
+@dataclass
+class _BarHandler:
+    func: Callable[[str, KType, Bar], Any]
+    ktypes: tuple[KType, ...]
+    symbols: tuple[str, ...] | None
+
+
+@dataclass
+class _Handlers:
+    bar: list[_BarHandler] = field(default_factory=list)
+    spot: list[Callable[[Any], Any]] = field(default_factory=list)
+    cycle: list[Callable[[CycleInfo], Any]] = field(default_factory=list)
+    start: list[Callable[[], Any]] = field(default_factory=list)
+    stop: list[Callable[[], Any]] = field(default_factory=list)
+
+
+class Strategy:
+    """A trading strategy on live or simulated spots.
+
+    Args:
+        codes: the symbols the strategy trades and whose bars and spots it receives (any of
+            the three spellings: ``"SH600000"``, ``"600000.SH"``, ``"sh600000"``).
+        ktypes: periods of the bars it receives (KType or names in any case).
+        brokers: where orders go (``OrderBrokerBase`` instances, or objects ``crtOB`` can wrap).
+            The first is the primary broker: the strategy's book follows its answers.  With
+            none, a paper ``TestOrderBroker`` holding ``cash`` is used.
+        address: the spot server to subscribe to (default: this user's ipc feed).
+        tcp: dial TCP instead (a port, ``host:port`` or True for 127.0.0.1:9200).
+        cash: the book's starting cash in yuan.
+        calendar: exchange calendar (China by default) for timers and bars.
+        bar_close_delay: market seconds after a bar's end before it is declared complete.
+    """
+
+    def __init__(
+        self,
+        codes: Iterable[str],
+        ktypes: Iterable[KType | str] = ("MIN",),
+        brokers: Sequence[Any] | None = None,
+        address: str | None = None,
+        *,
+        tcp: bool | int | str | None = None,
+        cash: float = 1_000_000.0,
+        calendar: TradingCalendar | None = None,
+        bar_close_delay: float = 3.0,
+        name: str = "strategy",
+    ) -> None:
+        self.codes = tuple(dict.fromkeys(normalize_symbol(c) for c in codes))
+        if not self.codes:
+            raise ValueError("codes is empty: name the symbols the strategy trades")
+        self.ktypes = tuple(dict.fromkeys(KType.parse(k) for k in ktypes))
+        if not self.ktypes:
+            raise ValueError("ktypes is empty: name at least one period")
+        self.address = address
+        self.tcp = tcp
+        self.name = name
+        self.calendar = calendar if calendar is not None else TradingCalendar.china()
+        self.bar_close_delay = bar_close_delay
+        self.brokers: list[OrderBrokerBase] = []
+        self.set_brokers(brokers or [], cash=cash)
+        self.book = Book(float(cash))
+        self.timers = TimerSet(self.calendar)
+        self.agent: SpotAgent | None = None
+        self.live = False
+        self._handlers = _Handlers()
+        self._orders: list[dict[str, Any]] = []
+        self._prices: dict[str, float] = {}
+        self._clock: dt.datetime | None = None
+        self._stop = threading.Event()
+        self._callback_thread: int | None = None
+
+    # ------------------------------------------------------------ brokers
+    def set_brokers(self, brokers: Sequence[Any], *, cash: float | None = None) -> None:
+        """Replace the brokers (``hkrt run --broker`` does this).  Empty: a paper broker."""
+        from hkrt.broker.paper import TestOrderBroker
+
+        wrapped = [crtOB(b, getattr(b, "name", f"broker{i}")) for i, b in enumerate(brokers)]
+        if not wrapped:
+            start = cash if cash is not None else (self.book.cash if hasattr(self, "book") else 0.0)
+            wrapped = [TestOrderBroker(cash=start)]
+        self.brokers = wrapped
+
+    # ---------------------------------------------------------- decorators
+    def on_bar(
+        self,
+        func: F | None = None,
+        *,
+        ktypes: Iterable[KType | str] | None = None,
+        symbols: Iterable[str] | None = None,
+    ) -> Any:
+        """Call ``func(symbol, ktype, bar)`` for each completed bar of the strategy's codes and
+        ktypes (or the given subsets).  Use as ``@strategy.on_bar`` or ``@strategy.on_bar(ktypes=["MIN5"])``."""
+
+        def register(f: F) -> F:
+            kt = self.ktypes if ktypes is None else tuple(KType.parse(k) for k in ktypes)
+            unknown = [k.value for k in kt if k not in self.ktypes]
+            if unknown:
+                raise ValueError(f"on_bar ktypes {unknown} are not among the strategy's ktypes {self._ktype_names}")
+            syms = None if symbols is None else tuple(normalize_symbol(s) for s in symbols)
+            self._handlers.bar.append(_BarHandler(f, kt, syms))
+            return f
+
+        return register(func) if func is not None else register
+
+    def on_spot(self, func: F) -> F:
+        """Call ``func(spot)`` for every spot of the strategy's codes (``hkrt.Spot``)."""
+        self._handlers.spot.append(func)
+        return func
+
+    def on_cycle(self, func: F) -> F:
+        """Call ``func(info)`` once per publisher cycle (``hkrt.CycleInfo``), after its bars."""
+        self._handlers.cycle.append(func)
+        return func
+
+    def on_start(self, func: F) -> F:
+        """Call ``func()`` on the callback thread before the first market data."""
+        self._handlers.start.append(func)
+        return func
+
+    def on_stop(self, func: F) -> F:
+        """Call ``func()`` on the callback thread after the last market data."""
+        self._handlers.stop.append(func)
+        return func
+
+    def run_daily(self, func: Any = None, interval: dt.timedelta | float | str = "1min") -> Any:
+        """Call ``func()`` every ``interval`` from each session's open until before its close on
+        trading days (with 30min: 09:30, 10:00, 10:30, 11:00, 13:00, …, 14:30).  Also a decorator:
+        ``@strategy.run_daily(interval="5min")``."""
+        if func is None or not callable(func):
+            step = parse_interval(interval if func is None else func)
+            return lambda f: self._add_timer(f, interval=step)
+        return self._add_timer(func, interval=parse_interval(interval))
+
+    def run_daily_at(self, func: Any = None, time: dt.time | str | None = None) -> Any:
+        """Call ``func()`` once each trading day when the market clock reaches ``time`` (``"14:50"``).
+        Also a decorator: ``@strategy.run_daily_at("14:50")``."""
+        if func is None or not callable(func):
+            at = parse_time(time if func is None else func)  # type: ignore[arg-type]
+            return lambda f: self._add_timer(f, at=at)
+        if time is None:
+            raise TypeError("run_daily_at(func, time): the time of day is missing")
+        return self._add_timer(func, at=parse_time(time))
+
+    def _add_timer(self, func: F, **when: Any) -> F:
+        self.timers.add(func, **when)
+        return func
+
+    # --------------------------------------------------------------- state
+    @property
+    def now(self) -> dt.datetime | None:
+        """The market clock: the latest market time seen (None before any data)."""
+        return self._clock
+
+    @property
+    def cash(self) -> float:
+        return self.book.cash
+
+    @property
+    def positions(self) -> dict[str, Position]:
+        """symbol -> Position (shares, cost_price, bought_today, sellable), copies."""
+        return {s: Position(p.symbol, p.shares, p.cost_price, p.bought_today) for s, p in self.book.positions.items()}
+
+    def position(self, symbol: str) -> int:
+        """Shares of ``symbol`` held (0 if none)."""
+        return self.book.held(normalize_symbol(symbol))
+
+    def kdata(self, symbol: str, ktype: KType | str, start: Any = None, end: Any = None) -> pd.DataFrame:
+        """The agent's bars of a symbol (the last one may still be forming)."""
+        if self.agent is None:
+            raise RuntimeError("the strategy is not running: there is no K-data yet")
+        return self.agent.kdata(symbol, ktype, start, end)
+
+    def last_price(self, symbol: str) -> float | None:
+        """The latest price of ``symbol`` in the data the strategy's callbacks have seen so far
+        (None before any).  It follows the event order, not the agent's current state, which
+        may already be a few messages ahead: a replay gives the same prices as the live day."""
+        return self._prices.get(normalize_symbol(symbol))
+
+    def portfolio_value(self) -> float:
+        """Cash plus positions at their latest prices, yuan."""
+        prices = {s: p for s in self.book.positions if (p := self.last_price(s)) is not None}
+        return self.book.cash + self.book.market_value(prices)
+
+    def broker_asset(self, index: int = 0) -> Any:
+        """The broker's own asset report (``hkrt.AssetInfo``), e.g. to compare with the book."""
+        from hkrt.broker.asset import AssetInfo
+
+        return AssetInfo.parse(self.brokers[index].get_asset_info())
+
+    def sync_from_broker(self, index: int = 0) -> None:
+        """Take cash and positions from the broker's asset report (a live run's starting point)."""
+        asset = self.broker_asset(index)
+        self.book.cash = self.book.initial_cash = asset.cash
+        self.book.positions = {
+            f"{p.market}{p.code}": Position(f"{p.market}{p.code}", int(p.number), p.cost_price)
+            for p in asset.positions
+            if p.number > 0
+        }
+
+    # -------------------------------------------------------------- orders
+    def order(
+        self,
+        symbol: str,
+        num: float,
+        price: float | None = None,
+        *,
+        stoploss: float = 0.0,
+        goal_price: float = 0.0,
+        remark: str = "",
+    ) -> OrderTicket:
+        """Buy ``num`` shares (sell if negative) at ``price`` (default: the latest price).
+
+        The quantity is rounded down to what the exchange accepts (100-share lots; STAR at
+        least 200 then single shares; Beijing at least 100 then single shares), a buy to what
+        the cash pays for, a sell to the shares sellable today (T+1).  Returns an OrderTicket;
+        it never raises for a trading reason (a bad symbol is a ValueError).
+        """
+        sym = normalize_symbol(symbol)
+        side = "buy" if num > 0 else "sell"
+        when = self._clock or _china_now()
+        px = price if price is not None else self.last_price(sym)
+        requested = abs(float(num))
+        if px is None or not math.isfinite(px) or px <= 0:
+            return self._refuse(when, sym, side, requested, px or 0.0, remark, f"no valid price for {sym}: {px}")
+        if side == "buy":
+            affordable = max(self.book.cash, 0.0) / px
+            shares = round_buy(sym, min(requested, affordable))
+            if shares == 0:
+                rule = lot_rule(sym)
+                why = f"{requested:g} shares (cash pays for {affordable:.0f}) round to 0"
+                why += f" under the {rule.board} board rule (minimum {rule.minimum})"
+                return self._refuse(when, sym, side, requested, px, remark, why)
+        else:
+            self.book.roll_to(when.date())
+            sellable = self.book.sellable(sym)
+            shares = round_sell(sym, requested, sellable)
+            if shares == 0:
+                why = f"nothing sellable of {sym}: {self.book.held(sym)} held, {sellable} sellable today (T+1)"
+                return self._refuse(when, sym, side, requested, px, remark, why)
+        results = []
+        for broker in self.brokers:
+            call = broker.buy if side == "buy" else broker.sell
+            result = call(
+                datetime=when, market=sym[:2], code=sym[2:], price=px, num=float(shares),
+                stoploss=stoploss, goal_price=goal_price, part_from=0, remark=remark,
+            )  # fmt: skip
+            results.append(result)
+            self._record(when, sym, side, requested, shares, px, broker.name, result, remark)
+        if results[0].ok:
+            self.book.fill(when, sym, side, px, shares, results[0].order_id)
+        log.info(
+            "order",
+            extra={"symbol": sym, "side": side, "shares": shares, "price": px, "status": results[0].status.name},
+        )
+        return OrderTicket(when, sym, side, requested, shares, px, tuple(results))
+
+    def order_value(self, symbol: str, value: float, price: float | None = None, **kwargs: Any) -> OrderTicket:
+        """Buy for ``value`` yuan (sell if negative), rounded down to valid lots."""
+        sym = normalize_symbol(symbol)
+        px = price if price is not None else self.last_price(sym)
+        if px is None or px <= 0:
+            side = "buy" if value > 0 else "sell"
+            return self._refuse(self._clock or _china_now(), sym, side, 0.0, 0.0, "", f"no valid price for {sym}")
+        return self.order(sym, value / px, px, **kwargs)
+
+    def order_target(self, symbol: str, shares: float, price: float | None = None, **kwargs: Any) -> OrderTicket | None:
+        """Buy or sell so the holding becomes ``shares`` (None when it already is)."""
+        sym = normalize_symbol(symbol)
+        delta = shares - self.book.held(sym)
+        return self.order(sym, delta, price, **kwargs) if abs(delta) >= 1 else None
+
+    def order_target_value(
+        self, symbol: str, value: float, price: float | None = None, **kwargs: Any
+    ) -> OrderTicket | None:
+        """Buy or sell so the holding is worth about ``value`` yuan at ``price``."""
+        sym = normalize_symbol(symbol)
+        px = price if price is not None else self.last_price(sym)
+        if px is None or px <= 0:
+            side = "buy" if value > 0 else "sell"
+            return self._refuse(self._clock or _china_now(), sym, side, 0.0, 0.0, "", f"no valid price for {sym}")
+        return self.order_target(sym, value / px, px, **kwargs)
+
+    def _refuse(
+        self, when: dt.datetime, sym: str, side: str, requested: float, px: float, remark: str, why: str
+    ) -> OrderTicket:
+        result = OrderResult(OrderStatus.Rejected, error=why)
+        self._record(when, sym, side, requested, 0, px, "(strategy)", result, remark)
+        log.warning("order not sent", extra={"symbol": sym, "side": side, "reason": why})
+        return OrderTicket(when, sym, side, requested, 0, px, (), why)
+
+    def _record(
+        self,
+        when: dt.datetime,
+        sym: str,
+        side: str,
+        requested: float,
+        shares: int,
+        px: float,
+        broker: str,
+        result: OrderResult,
+        remark: str,
+    ) -> None:
+        self._orders.append(
+            dict(zip(ORDER_COLUMNS, (when, sym, side, requested, shares, px, broker, result.status.name,
+                                     result.order_id, result.error, remark), strict=True))
+        )  # fmt: skip
+
+    # ------------------------------------------------------------- records
+    @property
+    def orders(self) -> pd.DataFrame:
+        """Every order attempt, one row per broker (and per order refused before sending)."""
+        return pd.DataFrame(self._orders, columns=ORDER_COLUMNS)
+
+    @property
+    def trades(self) -> pd.DataFrame:
+        """The book's fills: datetime, symbol, side, price, shares, amount (yuan), order_id."""
+        return pd.DataFrame([vars(t) for t in self.book.trades], columns=TRADE_COLUMNS)
+
+    def summary(self) -> dict[str, Any]:
+        """Orders, trades, cash, market value and P&L (yuan) at the latest prices."""
+        value = self.portfolio_value()
+        statuses = self.orders["status"].value_counts().to_dict() if self._orders else {}
+        return {
+            "orders": len(self._orders),
+            "order_statuses": statuses,
+            "trades": len(self.book.trades),
+            "initial_cash": self.book.initial_cash,
+            "cash": self.book.cash,
+            "market_value": value - self.book.cash,
+            "portfolio_value": value,
+            "pnl": value - self.book.initial_cash,
+            "positions": {s: p.shares for s, p in self.book.positions.items()},
+        }
+
+    # -------------------------------------------------------------- running
+    def stop(self) -> None:
+        """Ask a running strategy to stop (safe from any thread and from callbacks)."""
+        self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def run(
+        self,
+        address: str | None = None,
+        *,
+        tcp: bool | int | str | None = None,
+        live: bool = True,
+        until: dt.time | str | None = None,
+        feed_done: Callable[[SpotAgent], bool] | None = None,
+        handle_signals: bool = True,
+        agent_options: dict[str, Any] | None = None,
+    ) -> Strategy:
+        """Subscribe to the spot feed and run until Ctrl-C, SIGTERM, :meth:`stop`, the market
+        clock passing ``until`` (a time of day), or ``feed_done(agent)`` returning True.
+
+        ``live=True`` (a real market): each broker's ``broker_last_datetime`` is set to the
+        China wall clock at start, so no order dated earlier can reach it, and the timers also
+        follow the wall clock when the feed is silent.  ``live=False`` (a simulated or replayed
+        day): only the feed's market time counts.
+        """
+        if self.agent is not None and self.agent.running:
+            raise RuntimeError("the strategy is already running")
+        self.live = live
+        self._stop.clear()
+        stop_at = parse_time(until) if until is not None else None
+        agent = SpotAgent(self.ktypes, calendar=self.calendar, bar_close_delay=self.bar_close_delay,
+                          **(agent_options or {}))  # fmt: skip
+        self.agent = agent
+        self._wire(agent)
+        if live:
+            started = _china_now()
+            for broker in self.brokers:
+                broker.broker_last_datetime = started
+        restore = self._install_signals() if handle_signals else None
+        try:
+            agent.start(address or self.address, tcp=tcp if tcp is not None else self.tcp)
+            self._post(self._started)
+            next_tick = time.monotonic()
+            while not self._stop.wait(0.05):
+                if feed_done is not None and feed_done(agent):
+                    break
+                if stop_at is not None and self._clock is not None and self._clock.time() >= stop_at:
+                    break
+                if live and time.monotonic() >= next_tick:
+                    next_tick += 1.0
+                    self._post(self._wall_tick)
+            if not live and self._clock is not None:
+                self._close_day(agent)
+            self._post(self._stopped)
+            agent.wait_idle(30)
+        finally:
+            agent.stop()
+            if restore is not None:
+                restore()
+        return self
+
+    def _close_day(self, agent: SpotAgent) -> None:
+        """The feed of a simulated/replayed day ended: close its last bars and timers, as the
+        end of the session would (market time = close + bar_close_delay)."""
+        assert self._clock is not None
+        close = dt.datetime.combine(self._clock.date(), DAY_CLOSE)
+        end = close + dt.timedelta(seconds=self.bar_close_delay, milliseconds=1)
+        if self._clock < end:
+            agent.advance_to(end)
+            self._post(lambda: self._advance_clock(end))
+
+    def _install_signals(self) -> Callable[[], None] | None:
+        if threading.current_thread() is not threading.main_thread():
+            return None
+        previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+        def handler(signum: int, frame: Any) -> None:
+            log.info("stopping on signal", extra={"signal": signal.Signals(signum).name})
+            self._stop.set()
+
+        for sig in previous:
+            signal.signal(sig, handler)
+
+        def restore() -> None:
+            for sig, h in previous.items():
+                signal.signal(sig, h)
+
+        return restore
+
+    def _post(self, func: Callable[[], Any]) -> None:
+        """Run ``func`` on the callback thread, after everything queued before it."""
+        dispatcher = self.agent._dispatcher if self.agent is not None else None
+        if dispatcher is not None:
+            dispatcher.put("call", lambda: self._safe(func))
+
+    def _safe(self, func: Callable[[], Any], *args: Any) -> None:
+        try:
+            func(*args)
+        except Exception:
+            log.exception("strategy callback %s raised; the strategy goes on", getattr(func, "__qualname__", func))
+
+    # ------------------------------------------------- callback-thread work
+    def _wire(self, agent: SpotAgent) -> None:
+        for h in self._handlers.bar:
+            agent.on_bar(self._bar_caller(h.func), ktypes=h.ktypes, symbols=h.symbols or self.codes)
+        wanted_keys = np.array([c.encode() for c in self.codes], dtype="S8")
+
+        def prices(columns: dict[str, np.ndarray]) -> None:
+            symbols, close = columns["symbol"], columns["close"]
+            for i in np.flatnonzero(np.isin(symbols, wanted_keys)):
+                if close[i] > 0:  # 0 = no trade yet (suspended, before the auction)
+                    self._prices[symbols[i].decode()] = float(close[i])
+
+        agent.on_columns(prices)
+        if self._handlers.spot:
+            wanted = set(self.codes)
+
+            def spots(spot: Any) -> None:
+                if spot.symbol in wanted:
+                    self._bump_clock(spot.datetime)
+                    for f in self._handlers.spot:
+                        self._safe(f, spot)
+
+            agent.on_spot(spots)
+        agent.on_cycle(self._on_cycle)
+
+    def _bar_caller(self, func: Callable[[str, KType, Bar], Any]) -> Callable[[str, KType, Bar], None]:
+        def call(symbol: str, ktype: KType, bar: Bar) -> None:
+            self._bump_clock(bar.datetime)
+            func(symbol, ktype, bar)
+
+        return call
+
+    def _bump_clock(self, t: dt.datetime) -> None:
+        """Data time seen inside a message: ``now`` moves, timers wait for the message's cycle
+        event (so they fire after all its bars, whichever hooks are registered)."""
+        if self._clock is None or t > self._clock:
+            self._clock = t
+
+    def _on_cycle(self, info: CycleInfo) -> None:
+        if info.market_time is not None:
+            self._advance_clock(info.market_time)
+        for f in self._handlers.cycle:
+            self._safe(f, info)
+
+    def _wall_tick(self) -> None:
+        now = _china_now()
+        if self.calendar.is_trading_day(now.date()):
+            self._advance_clock(now)
+
+    def _advance_clock(self, now: dt.datetime) -> None:
+        if self._clock is None or now > self._clock:
+            self._clock = now
+        self.book.roll_to(self._clock.date())
+        for _, timer in self.timers.advance(now):
+            timer.fired += 1
+            self._safe(timer.func)
+
+    def _started(self) -> None:
+        self._callback_thread = threading.get_ident()
+        for f in self._handlers.start:
+            self._safe(f)
+
+    def _stopped(self) -> None:
+        for f in self._handlers.stop:
+            self._safe(f)
+
+    @property
+    def _ktype_names(self) -> list[str]:
+        return [k.value for k in self.ktypes]
+
+    def __repr__(self) -> str:
+        kt, n = self._ktype_names, len(self.brokers)
+        return f"Strategy({self.name!r}, codes={len(self.codes)}, ktypes={kt}, brokers={n})"
+
+
+def _china_now() -> dt.datetime:
+    from hkrt.server import china_now
+
+    return china_now()

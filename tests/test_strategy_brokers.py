@@ -1,0 +1,99 @@
+"""hkrt run with real brokers from settings: mail (a real local SMTP server) and easytrader
+(easytrader's own HTTP server with a test user behind it), over a simulated day."""
+
+from __future__ import annotations
+
+import csv
+import email
+import email.policy
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hkrt.strategy.broker_config import describe, load_config, make_broker, settings
+
+ROOT = Path(__file__).resolve().parents[1]
+RUN = ["run", "examples/daily_rebalance.py", "--source", "sim", "--date", "2026-11-20", "--symbols", "50"]
+
+
+def hkrt_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "hkrt", *args], capture_output=True, text=True, timeout=180,
+                          cwd=ROOT, env={**os.environ, **env})  # fmt: skip
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_settings_come_from_the_config_file_and_the_environment_wins(tmp_path: Path, monkeypatch) -> None:
+    config = tmp_path / "hkrt.toml"
+    config.write_text('[broker.mail]\nhost = "smtp.example.com"\nto = "a@example.com"\npassword = "from-file"\n')
+    monkeypatch.setenv("HKRT_MAIL_PASSWORD", "from-env")
+    values = settings("mail", load_config(config))
+    assert values == {"host": "smtp.example.com", "to": "a@example.com", "password": "from-env"}
+    assert describe(values)["password"] == "***" and describe(values)["host"] == "smtp.example.com"
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[broker.mail\n")
+    with pytest.raises(ValueError, match="not valid TOML"):
+        load_config(bad)
+    with pytest.raises(ValueError, match="unknown broker 'ib'"):
+        make_broker("ib", {}, cash=0)
+    monkeypatch.delenv("HKRT_MAIL_PASSWORD")
+    with pytest.raises(ValueError, match="HKRT_EASYTRADER_HOST"):
+        make_broker("easytrader", {}, cash=0)
+
+
+def test_a_simulated_day_mails_each_order_through_a_real_smtp_server(tmp_path: Path) -> None:
+    from aiosmtpd.controller import Controller
+
+    class Inbox:
+        def __init__(self) -> None:
+            self.raw: list[bytes] = []
+
+        async def handle_DATA(self, server, session, envelope) -> str:
+            self.raw.append(envelope.original_content)
+            return "250 OK"
+
+    inbox, port = Inbox(), free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        env = {"HKRT_MAIL_HOST": "127.0.0.1", "HKRT_MAIL_PORT": str(port), "HKRT_MAIL_SECURITY": "none",
+               "HKRT_MAIL_TO": "trader@example.com", "HKRT_MAIL_SENDER": "hkrt@example.com"}  # fmt: skip
+        out = hkrt_cli(*RUN, "--broker", "test", "--broker", "mail", "--out", str(tmp_path), env=env)
+    finally:
+        controller.stop()
+    assert out.returncode == 0, out.stdout + out.stderr
+    with (tmp_path / "orders.csv").open() as f:
+        orders = [o for o in csv.DictReader(f) if o["broker"] == "MailOrderBroker"]
+    assert len(orders) == 5 and {o["status"] for o in orders} == {"Sent"}
+    mails = [email.message_from_bytes(raw, policy=email.policy.default) for raw in inbox.raw]
+    assert sorted(m["Subject"] for m in mails) == sorted(
+        f"[hkrt] BUY {o['symbol']} {o['shares']} @ {float(o['price']):.2f}" for o in orders
+    )
+    assert {m["Message-ID"] for m in mails} == {o["order_id"] for o in orders}
+
+
+def test_a_simulated_day_places_orders_through_easytraders_own_server() -> None:
+    from hkrt.testing.easytrader_user import EasyTraderServer, FakeThsUser
+
+    user = FakeThsUser(cash=1_000_000)
+    server = EasyTraderServer().start()
+    server.install(user)
+    try:
+        env = {"HKRT_EASYTRADER_HOST": "127.0.0.1", "HKRT_EASYTRADER_PORT": str(server.port),
+               "HKRT_EASYTRADER_CLIENT": "ths"}  # fmt: skip
+        out = hkrt_cli(*RUN, "--broker", "easytrader", env=env)
+    finally:
+        server.stop()
+    assert out.returncode == 0, out.stdout + out.stderr
+    buys = [r for r in server.requests if r[1] == "/buy"]
+    assert len(buys) == 5
+    assert all(b[2]["amount"] % 100 == 0 and b[2]["amount"] > 0 for b in buys)
+    assert "orders (5)" in out.stdout and "Sent" in out.stdout
