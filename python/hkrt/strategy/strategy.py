@@ -350,7 +350,7 @@ class Strategy:
     ) -> OrderTicket:
         result = OrderResult(OrderStatus.Rejected, error=why)
         self._record(when, sym, side, requested, 0, px, "(strategy)", result, remark)
-        log.warning("order not sent", extra={"symbol": sym, "side": side, "reason": why})
+        log.warning("order not sent: %s %s: %s", side, sym, why, extra={"symbol": sym, "side": side, "reason": why})
         return OrderTicket(when, sym, side, requested, 0, px, (), why)
 
     def _record(
