@@ -593,7 +593,9 @@ class SpotAgent:
     def _drained(self, accepted: int) -> int:
         """After an in-process call: hand the bars it completed to the hooks (when the agent
         runs) and the store, so they never pile up in the engine."""
-        if self._engine.collect_completed:
+        # Only when someone consumes them: a caller collecting completed bars itself (tests,
+        # tools: engine.collect_completed + take_completed) must find them all there.
+        if self._engine.collect_completed and (self._store is not None or self._hooks.wants_bars):
             with self._lock:
                 self._take_completed(to_hooks=True)
             if self._store is not None and not self.running:
