@@ -262,3 +262,42 @@ def test_construction_errors_are_clear() -> None:
         s.on_bar(ktypes=["DAY"])(lambda *a: None)
     with pytest.raises(TypeError, match="time of day is missing"):
         s.run_daily_at(lambda: None)
+
+
+# ------------------------------------------------------------- live wall clock
+def test_live_timers_follow_the_wall_clock_only_while_todays_feed_is_silent(monkeypatch) -> None:
+    from hkrt.strategy import strategy as module
+
+    wall = dt.datetime.combine(FRIDAY, dt.time(12, 0))
+    monkeypatch.setattr(module, "_china_now", lambda: wall)
+    s, broker = make(100_000)
+    fired: list[dt.datetime | None] = []
+
+    @s.run_daily_at("11:45")
+    def lunch() -> None:
+        fired.append(s.now)
+        s.order("SH600000", 100, price=10.0)
+
+    s._advance_clock(dt.datetime.combine(FRIDAY, dt.time(11, 29, 57)))  # today's feed, then silence
+    s._wall_tick()
+    assert fired == []  # the feed spoke less than WALL_CLOCK_AFTER seconds ago
+    s._last_data -= module.WALL_CLOCK_AFTER + 1
+    s._wall_tick()
+    assert fired == [wall]  # fired by the wall clock, and its order dated by it
+    assert broker.records[-1].datetime == wall
+    assert s.now == dt.datetime.combine(FRIDAY, dt.time(11, 29, 57))  # the data clock did not move
+
+
+def test_a_feed_of_another_day_never_lets_the_wall_clock_date_orders(monkeypatch) -> None:
+    from hkrt.strategy import strategy as module
+
+    monkeypatch.setattr(module, "_china_now", lambda: dt.datetime.combine(MONDAY, dt.time(14, 55)))
+    s, _ = make(100_000)
+    fired: list[object] = []
+    s.run_daily_at(lambda: fired.append(s.now), "14:50")
+    s._advance_clock(dt.datetime.combine(FRIDAY, dt.time(14, 0)))  # an old day, replayed by mistake
+    s._last_data -= module.WALL_CLOCK_AFTER + 1
+    s._wall_tick()
+    assert fired == [] and s.now == dt.datetime.combine(FRIDAY, dt.time(14, 0))
+    s._advance_clock(dt.datetime.combine(FRIDAY, dt.time(14, 50)))
+    assert fired == [dt.datetime.combine(FRIDAY, dt.time(14, 50))]  # its own time: dated in the past

@@ -38,6 +38,7 @@ log = logging.getLogger("hkrt.strategy")
 
 F = TypeVar("F", bound=Callable[..., Any])
 DAY_CLOSE = dt.time(15, 0)
+WALL_CLOCK_AFTER = 10.0  # seconds of feed silence before a live run's timers follow the wall clock
 
 ORDER_COLUMNS = [
     "datetime", "symbol", "side", "requested", "shares", "price", "broker", "status", "order_id", "error", "remark",
@@ -130,7 +131,9 @@ class Strategy:
         self._handlers = _Handlers()
         self._orders: list[dict[str, Any]] = []
         self._prices: dict[str, float] = {}
-        self._clock: dt.datetime | None = None
+        self._clock: dt.datetime | None = None  # the data's market time
+        self._timer_now: dt.datetime | None = None  # the wall time of a timer the wall clock fired
+        self._last_data = time.monotonic()  # when the data clock last moved (monotonic s)
         self._stop = threading.Event()
         self._callback_thread: int | None = None
 
@@ -213,8 +216,9 @@ class Strategy:
     # --------------------------------------------------------------- state
     @property
     def now(self) -> dt.datetime | None:
-        """The market clock: the latest market time seen (None before any data)."""
-        return self._clock
+        """The market clock: the latest market time in the data seen (None before any data);
+        inside a timer that a live run's wall clock fired, that wall time.  Orders are dated by it."""
+        return self._timer_now or self._clock
 
     @property
     def cash(self) -> float:
@@ -282,7 +286,7 @@ class Strategy:
         """
         sym = normalize_symbol(symbol)
         side = "buy" if num > 0 else "sell"
-        when = self._clock or _china_now()
+        when = self.now or _china_now()
         px = price if price is not None else self.last_price(sym)
         requested = abs(float(num))
         if px is None or not math.isfinite(px) or px <= 0:
@@ -325,7 +329,7 @@ class Strategy:
         px = price if price is not None else self.last_price(sym)
         if px is None or px <= 0:
             side = "buy" if value > 0 else "sell"
-            return self._refuse(self._clock or _china_now(), sym, side, 0.0, 0.0, "", f"no valid price for {sym}")
+            return self._refuse(self.now or _china_now(), sym, side, 0.0, 0.0, "", f"no valid price for {sym}")
         return self.order(sym, value / px, px, **kwargs)
 
     def order_target(self, symbol: str, shares: float, price: float | None = None, **kwargs: Any) -> OrderTicket | None:
@@ -342,7 +346,7 @@ class Strategy:
         px = price if price is not None else self.last_price(sym)
         if px is None or px <= 0:
             side = "buy" if value > 0 else "sell"
-            return self._refuse(self._clock or _china_now(), sym, side, 0.0, 0.0, "", f"no valid price for {sym}")
+            return self._refuse(self.now or _china_now(), sym, side, 0.0, 0.0, "", f"no valid price for {sym}")
         return self.order_target(sym, value / px, px, **kwargs)
 
     def _refuse(
@@ -429,6 +433,7 @@ class Strategy:
             raise RuntimeError("the strategy is already running")
         self.live = live
         self._stop.clear()
+        self._last_data = time.monotonic()
         stop_at = parse_time(until) if until is not None else None
         agent = SpotAgent(self.ktypes, calendar=self.calendar, bar_close_delay=self.bar_close_delay,
                           **(agent_options or {}))  # fmt: skip
@@ -546,17 +551,32 @@ class Strategy:
             self._safe(f, info)
 
     def _wall_tick(self) -> None:
+        """Live: fire timers by the China wall clock while the feed of *today* is silent (a lunch
+        break, an outage), or when no data came at all.  A feed of another day (an old day
+        replayed by mistake) never lets the wall clock in: its timers stay on its own time, so
+        its orders stay dated in the past and the brokers' guard skips them."""
         now = _china_now()
-        if self.calendar.is_trading_day(now.date()):
-            self._advance_clock(now)
+        if not self.calendar.is_trading_day(now.date()):
+            return
+        silent = time.monotonic() - self._last_data > WALL_CLOCK_AFTER
+        if silent and (self._clock is None or self._clock.date() == now.date()):
+            self._advance_clock(now, wall=True)
 
-    def _advance_clock(self, now: dt.datetime) -> None:
-        if self._clock is None or now > self._clock:
-            self._clock = now
-        self.book.roll_to(self._clock.date())
+    def _advance_clock(self, now: dt.datetime, *, wall: bool = False) -> None:
+        """Move the market clock (data time; ``wall``: the wall clock of a live run, which dates
+        the orders of the timers it fires but never the data clock) and fire the due timers."""
+        if not wall:
+            self._last_data = time.monotonic()
+            if self._clock is None or now > self._clock:
+                self._clock = now
+        self.book.roll_to(now.date())
         for _, timer in self.timers.advance(now):
             timer.fired += 1
-            self._safe(timer.func)
+            self._timer_now = now if wall else None
+            try:
+                self._safe(timer.func)
+            finally:
+                self._timer_now = None
 
     def _started(self) -> None:
         self._callback_thread = threading.get_ident()
