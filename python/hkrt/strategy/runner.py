@@ -14,14 +14,21 @@ import runpy
 import secrets
 import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hkrt.agent import SpotAgent
 from hkrt.strategy.strategy import Strategy
 
+if TYPE_CHECKING:
+    from hkrt.fetcher.sim import SimConfig, SimMarket
+    from hkrt.server import ServerStatus
+
 log = logging.getLogger("hkrt.strategy")
+
+Progress = Callable[[SpotAgent, "ServerStatus"], None]
 
 
 @dataclass
@@ -104,6 +111,9 @@ def run_sim(
     seed: int = 7,
     interval: float = 3.0,
     handle_signals: bool = True,
+    window: tuple[dt.time, dt.time] | None = None,
+    outside_speed: float = 2000.0,
+    progress: Progress | None = None,
 ) -> FeedReport:
     """Run ``strategy`` over one simulated market day (``hkrt.fetcher.sim``) and return what the
     feed carried.  The simulated universe is ``hkrt.fetcher.sim.universe(symbols)`` (SH600000…,
@@ -111,6 +121,11 @@ def run_sim(
 
     ``speed`` is market seconds per wall second (2000: a 4-hour day in about 7 s).  Faster than
     the agent keeps up with, nng drops messages; they are reported as gaps, never hidden.
+
+    ``window=(start, end)``: only the snapshots from ``start`` to before ``end`` play at ``speed``,
+    the others at ``outside_speed`` (at least ``speed``): a stretch of the day at the real pace
+    without waiting hours for it, and still the whole day, so bars and orders are the day's.
+    ``progress(agent, server_status)`` is called on the calling thread about every 50 ms.
     """
     from hkrt.fetcher.sim import SimConfig, SimMarket, universe
 
@@ -123,7 +138,45 @@ def run_sim(
             " (hkrt.fetcher.sim.universe): trade codes from it or simulate more symbols"
         )
     market = SimMarket(trading_day, SimConfig(symbols=symbols, seed=seed, interval=interval))
-    return _run_feed(strategy, lambda server: server.run_sim(market, speed=speed), handle_signals)
+    if window is None:
+        spans = [(_SimSpan(market, None, None), speed)]
+    else:
+        fast = max(speed, outside_speed)
+        start, end = window
+        spans = [(_SimSpan(market, None, start), fast), (_SimSpan(market, start, end), speed),
+                 (_SimSpan(market, end, None), fast)]  # fmt: skip
+
+    def play(server: Any) -> None:
+        for span, pace in spans:
+            if server.stopping:
+                return
+            server.run_sim(span, speed=pace)
+
+    return _run_feed(strategy, play, handle_signals, progress)
+
+
+@dataclass
+class _SimSpan:
+    """The snapshots of a SimMarket in [first, end) of the day, for ``SpotServer.run_sim``.
+
+    Spans of one market must be played in order: each snapshot advances the market a step.
+    """
+
+    market: SimMarket
+    first: dt.time | None
+    end: dt.time | None
+
+    @property
+    def config(self) -> SimConfig:
+        return self.market.config
+
+    def times(self) -> Iterator[dt.datetime]:
+        for t in self.market.times():
+            if (self.first is None or t.time() >= self.first) and (self.end is None or t.time() < self.end):
+                yield t
+
+    def snapshot(self, at: dt.datetime) -> dict[str, Any]:
+        return self.market.snapshot(at)
 
 
 def run_replay(
@@ -140,12 +193,18 @@ def run_replay(
                      handle_signals)  # fmt: skip
 
 
-def _run_feed(strategy: Strategy, run: Any, handle_signals: bool) -> FeedReport:
+def _run_feed(strategy: Strategy, run: Any, handle_signals: bool, progress: Progress | None = None) -> FeedReport:
     feed = _InProcessFeed(run)
     started = time.perf_counter()
     feed.start()
+
+    def done(agent: SpotAgent) -> bool:
+        if progress is not None:
+            progress(agent, feed.server.status)
+        return feed.done(agent)
+
     try:
-        strategy.run(feed.address, live=False, feed_done=feed.done, handle_signals=handle_signals)
+        strategy.run(feed.address, live=False, feed_done=done, handle_signals=handle_signals)
     finally:
         report = feed.close(strategy.agent)
     report.seconds = time.perf_counter() - started

@@ -1,0 +1,347 @@
+"""``hkrt demo``: a simulated market day, live K-lines and a strategy trading, offline.
+
+Every part is the real one: a SpotServer publishes the simulated day on an nng socket
+(``inproc://``, in a thread), the strategy's SpotAgent subscribes and builds all 13 periods,
+and the MA-cross strategy (hkrt.demo_strategy) orders through the paper TestOrderBroker.
+Only the clock is simulated, so a whole day takes seconds.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections import Counter
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+import click
+import numpy as np
+
+from hkrt.ktype import KType
+
+if TYPE_CHECKING:  # the command imports them when it runs: `hkrt --help` stays quick
+    import pandas as pd
+
+    from hkrt.agent import SpotAgent
+    from hkrt.server import ServerStatus
+    from hkrt.strategy.strategy import Strategy
+
+DEFAULT_SPEED = 1000.0  # market s per wall s: the 4 h 15 min day in about 16 s
+FAST_SPEED = 2000.0  # the part of the day outside --start/--minutes (runner.run_sim's default pace)
+ALL_KTYPES = tuple(KType)
+TTY_REFRESH = 0.25  # seconds between status-line redraws on a terminal
+LOG_STEPS = 10  # without a terminal: a line per tenth of the day
+
+
+class _RefusalFilter(logging.Filter):
+    """Counts the strategy's "order not sent" warnings and keeps them off the terminal: the
+    summary reports them grouped by reason instead of one line per refused order."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.count = 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name == "hkrt.strategy" and hasattr(record, "reason"):
+            self.count += 1
+            return False
+        return True
+
+
+class _Progress:
+    """The live status line (a terminal) or a line per tenth of the day (logs, CI)."""
+
+    def __init__(self, strategy: Strategy, total_cycles: int, out: TextIO) -> None:
+        self.strategy = strategy
+        self.total_cycles = max(total_cycles, 1)
+        self.out = out
+        self.tty = out.isatty()
+        self.bars = np.zeros(len(ALL_KTYPES), dtype=np.int64)  # completed bars per ktype, all symbols
+        self.started = time.monotonic()
+        self._last_draw = 0.0
+        self._next_step = 1
+        self._width = 0
+
+        @strategy.on_start
+        def count_bars() -> None:
+            # on the callback thread, before the first data: completed bars of every symbol
+            assert strategy.agent is not None
+
+            @strategy.agent.on_bars
+            def add(records: np.ndarray) -> None:
+                self.bars += np.bincount(records["ktype"].astype(np.int64), minlength=len(ALL_KTYPES))
+
+    def __call__(self, agent: SpotAgent, status: ServerStatus) -> None:
+        if self.tty:
+            now = time.monotonic()
+            if now - self._last_draw >= TTY_REFRESH:
+                self._last_draw = now
+                self._write("\r" + self._line(agent, status))
+        elif status.cycles * LOG_STEPS >= self._next_step * self.total_cycles:
+            self._next_step = status.cycles * LOG_STEPS // self.total_cycles + 1
+            self.out.write(self._line(agent, status) + "\n")
+            self.out.flush()
+
+    def finish(self, agent: SpotAgent | None, status: ServerStatus) -> None:
+        if self.tty and agent is not None:
+            self._write("\r" + self._line(agent, status) + "\n")
+
+    def _write(self, text: str) -> None:
+        # pad over a longer previous line, so a shrinking line leaves no stale characters
+        body = text.lstrip("\r").rstrip("\n")
+        pad = " " * max(0, self._width - len(body))
+        self._width = len(body)
+        self.out.write(text.rstrip("\n") + pad + ("\n" if text.endswith("\n") else ""))
+        self.out.flush()
+
+    def _line(self, agent: SpotAgent, status: ServerStatus) -> str:
+        stats = agent.stats()
+        t = stats["transport"]
+        market = f"{status.last_market_time:%H:%M:%S}" if status.last_market_time else "--:--:--"
+        p50 = t["latency_ms"]["p50"]
+        latency = "-" if p50 is None else f"{p50:.1f} ms"
+        percent = min(100, 100 * status.cycles // self.total_cycles)
+        return (
+            f"market {market} {percent:3d}%  cycles {t['cycles']:,}  spots {stats['accepted']:,}"
+            f"  bars {int(self.bars.sum()):,}  orders {len(self.strategy.orders)}"
+            f"  latency p50 {latency}  gaps {t['gaps']}  {time.monotonic() - self.started:.0f} s"
+        )
+
+
+def _parse_start(value: str | None) -> dt.time | None:
+    if value is None:
+        return None
+    try:
+        return dt.time.fromisoformat(value)
+    except ValueError as err:
+        raise click.BadParameter(f"{value!r} is not a time of day (HH:MM)", param_hint="--start") from err
+
+
+@click.command("demo")
+@click.option("--symbols", "n_symbols", default=300, show_default=True, help="Symbols in the simulated market.")
+@click.option(
+    "--date", "day", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+    help="Trading day to simulate (default: the latest trading day up to today).",
+)  # fmt: skip
+@click.option("--seed", default=7, show_default=True, help="Random seed of the simulated market.")
+@click.option(
+    "--speed", default=DEFAULT_SPEED, show_default=True, type=float,
+    help="Market seconds per wall second (1000: the day in about 16 s).",
+)  # fmt: skip
+@click.option("--realtime", is_flag=True, help="Play at the market's own pace (speed 1; from 09:30 unless --start).")
+@click.option(
+    "--start", default=None,
+    help="Market time (HH:MM) from which the day plays at --speed; earlier snapshots play fast.",
+)  # fmt: skip
+@click.option(
+    "--minutes", default=None, type=float,
+    help="Play only this many market minutes from --start at --speed, the rest of the day fast.",
+)  # fmt: skip
+@click.option("--symbol", "chart_symbol", default=None, help="Symbol to chart (default: the one with most trades).")
+@click.option(
+    "--out", default=".", show_default=True, type=click.Path(file_okay=False),
+    help="Folder for the chart PNG, orders.csv and trades.csv.",
+)  # fmt: skip
+@click.option("--verbose", is_flag=True, help="Show hkrt's INFO logs and every refused order on stderr.")
+def demo(
+    n_symbols: int,
+    day: dt.datetime | None,
+    seed: int,
+    speed: float,
+    realtime: bool,
+    start: str | None,
+    minutes: float | None,
+    chart_symbol: str | None,
+    out: str,
+    verbose: bool,
+) -> None:
+    """Watch a simulated market day: live K-lines of all 13 periods and a strategy trading.
+
+    Offline, no account: a spot server publishes a simulated China A-share day, an agent builds
+    the bars, and a moving-average cross on MIN5 trades a few codes through a paper broker.
+    Ends with a summary, a candlestick chart (PNG) of one symbol with its trades, and the
+    orders and trades as CSV.
+    """
+    from hkrt._hkrt import normalize_symbol
+    from hkrt.demo_strategy import demo_codes, ma_cross_strategy
+    from hkrt.fetcher.sim import SimConfig, SimMarket, universe
+    from hkrt.logs import configure_logging
+    from hkrt.server import ServerStatus
+    from hkrt.strategy.runner import run_sim
+
+    refusals = _RefusalFilter()
+    configure_logging("INFO" if verbose else "WARNING")
+    if not verbose:
+        for handler in logging.getLogger("hkrt").handlers:
+            handler.addFilter(refusals)
+    if n_symbols < 1:
+        raise click.BadParameter("must be at least 1", param_hint="--symbols")
+    if realtime:
+        speed = 1.0
+    if speed <= 0:
+        raise click.BadParameter("must be positive", param_hint="--speed")
+    if minutes is not None and minutes <= 0:
+        raise click.BadParameter("must be positive", param_hint="--minutes")
+    window = _window(_parse_start(start), minutes, realtime)
+    codes = demo_codes(universe(n_symbols))
+    strategy = ma_cross_strategy(codes, ktypes=ALL_KTYPES)
+    trading_day = day.date() if day else _last_trading_day(strategy)
+    if not strategy.calendar.is_trading_day(trading_day):
+        raise click.BadParameter(f"{trading_day} is not a trading day", param_hint="--date")
+    if chart_symbol is not None:
+        try:
+            chart_symbol = normalize_symbol(chart_symbol)
+        except ValueError as err:
+            raise click.BadParameter(str(err), param_hint="--symbol") from err
+        if chart_symbol not in universe(n_symbols):
+            raise click.BadParameter(
+                f"{chart_symbol} is not among the {n_symbols} simulated symbols", param_hint="--symbol"
+            )
+
+    total_cycles = sum(1 for _ in SimMarket(trading_day, SimConfig(symbols=n_symbols, seed=seed)).times())
+    click.echo(
+        f"hkrt demo: a simulated market of {n_symbols} symbols on {trading_day} (seed {seed}), "
+        f"{_pace(speed, window)}\n"
+        f"strategy: MA cross (5/20 bars) on MIN5 of {', '.join(codes)}; paper broker, 1,000,000 yuan\n"
+        f"the agent builds all 13 periods of every symbol; Ctrl-C ends the day early"
+    )
+    stdout = click.get_text_stream("stdout")
+    progress = _Progress(strategy, total_cycles, stdout)
+    started = time.perf_counter()
+    status = ServerStatus()
+
+    def watch(agent: SpotAgent, server_status: ServerStatus) -> None:
+        nonlocal status
+        status = server_status
+        progress(agent, server_status)
+
+    try:
+        report = run_sim(strategy, trading_day, symbols=n_symbols, speed=speed, seed=seed, window=window,
+                         outside_speed=FAST_SPEED, progress=watch)  # fmt: skip
+    except (ValueError, RuntimeError) as err:
+        raise click.ClickException(str(err)) from err
+    progress.finish(strategy.agent, status)
+    wall = time.perf_counter() - started
+
+    folder = Path(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    orders_csv, trades_csv = folder / "orders.csv", folder / "trades.csv"
+    strategy.orders.to_csv(orders_csv, index=False)
+    strategy.trades.to_csv(trades_csv, index=False)
+    symbol = chart_symbol or _most_traded(strategy)
+    chart = _chart(strategy, symbol, folder, trading_day)
+
+    assert strategy.agent is not None
+    early = report.published_cycles < total_cycles
+    _summary(strategy, strategy.agent, report, wall, refusals.count, status.last_market_time if early else None)
+    click.echo(f"\nchart:  {chart}  ({symbol} MIN5 with its trades)")
+    click.echo(f"orders: {orders_csv}\ntrades: {trades_csv}")
+
+
+def _window(start: dt.time | None, minutes: float | None, realtime: bool) -> tuple[dt.time, dt.time] | None:
+    """The stretch of the day played at --speed (None: all of it)."""
+    if start is None and minutes is None and not realtime:
+        return None
+    first = start or dt.time(9, 30)  # real time from the open: the 15-minute auction is played fast
+    if minutes is None:
+        return (first, dt.time.max)
+    end = dt.datetime.combine(dt.date(2000, 1, 1), first) + dt.timedelta(minutes=minutes)
+    return (first, end.time() if end.day == 1 else dt.time.max)
+
+
+def _pace(speed: float, window: tuple[dt.time, dt.time] | None) -> str:
+    pace = "real time" if speed == 1 else f"{speed:g}x real time"
+    if window is None:
+        return f"{pace} (the day in about {15_300 / speed:,.0f} s)"
+    end = "the close" if window[1] >= dt.time(15, 0) else f"{window[1]:%H:%M:%S}"
+    return f"{pace} from {window[0]:%H:%M} to {end}, the rest at {FAST_SPEED:g}x"
+
+
+def _last_trading_day(strategy: Strategy) -> dt.date:
+    day = dt.date.today()
+    while not strategy.calendar.is_trading_day(day):
+        day -= dt.timedelta(days=1)
+    return day
+
+
+def _most_traded(strategy: Strategy) -> str:
+    trades = strategy.trades
+    if len(trades):
+        return str(trades["symbol"].value_counts().index[0])
+    return strategy.codes[0]
+
+
+def _chart(strategy: Strategy, symbol: str, folder: Path, day: dt.date) -> Path:
+    from hkrt.chart import save_candlestick
+
+    bars = strategy.kdata(symbol, KType.MIN5)
+    trades = strategy.trades
+    trades = trades[trades["symbol"] == symbol]
+    title = f"{symbol} MIN5 on {day} (simulated), MA cross: {len(trades)} trade{'' if len(trades) == 1 else 's'}"
+    return save_candlestick(folder / f"hkrt-demo-{symbol}-MIN5.png", bars, trades=trades, title=title)
+
+
+def _summary(
+    strategy: Strategy, agent: SpotAgent, report: Any, wall: float, hidden_warnings: int, stopped: dt.datetime | None
+) -> None:
+    stats = agent.stats()
+    t = stats["transport"]
+    latency = t["latency_ms"]
+    rows: list[tuple[str, str]] = [
+        ("wall time", f"{wall:.1f} s"),
+        ("cycles published / received", f"{report.published_cycles:,} / {t['cycles']:,}"),
+        ("spots received / accepted", f"{stats['received']:,} / {stats['accepted']:,}"
+                                      f"  (rejected {stats['rejected_total']:,}, duplicates {stats['duplicates']:,})"),
+        ("messages", f"{t['messages']:,}, gaps {t['gaps']} ({t['missing_messages']} lost)"),
+        ("message latency p50 / p99", f"{_ms(latency['p50'])} / {_ms(latency['p99'])}"),
+    ]  # fmt: skip
+    if stopped is not None:
+        rows.insert(0, ("stopped early", f"at market time {stopped:%H:%M:%S}: later bars are flat fills to the close"))
+    click.echo("\nsummary")
+    _table(rows)
+
+    click.echo("\nbars per period (every symbol)")
+    bar_rows = []
+    for k in ALL_KTYPES:
+        per_symbol = Counter(len(agent.kdata(s, k)) for s in agent.symbols)
+        total = sum(n * c for n, c in per_symbol.items())
+        shape = ", ".join(f"{c} symbols x {n}" for n, c in sorted(per_symbol.items(), reverse=True) if n)
+        bar_rows.append((k.value, f"{total:>9,} bars  ({shape or 'none'})"))
+    _table(bar_rows)
+
+    s = strategy.summary()
+    orders = strategy.orders
+    click.echo("\nstrategy")
+    statuses = ", ".join(f"{name} {n}" for name, n in sorted(s["order_statuses"].items())) or "none"
+    trades = strategy.trades
+    sides = trades["side"].value_counts().to_dict() if len(trades) else {}
+    refused = orders[orders["broker"] == "(strategy)"]
+    rows = [
+        ("orders", f"{s['orders']}  ({statuses})"),
+        ("refused before sending", f"{len(refused)}  ({_reasons(refused['error'])})" if len(refused) else "0"),
+        ("trades", f"{s['trades']}  (buy {sides.get('buy', 0)}, sell {sides.get('sell', 0)})"),
+        ("P&L", f"{s['pnl']:+,.2f} yuan  (cash {s['cash']:,.2f}, positions {s['market_value']:,.2f})"),
+    ]
+    if hidden_warnings:
+        rows.append(("warnings", f"{hidden_warnings} 'order not sent' warnings summarised above (--verbose shows)"))
+    _table(rows)
+
+
+def _reasons(errors: pd.Series) -> str:
+    """Refusal reasons grouped by kind (the texts name the symbol, so they are not grouped as is)."""
+    kinds = Counter(
+        "T+1: nothing sellable today" if "T+1" in e else "cash or lot rounding" if "round to 0" in e else e
+        for e in errors.astype(str)
+    )
+    return ", ".join(f"{kind}: {n}" for kind, n in kinds.most_common())
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f} ms"
+
+
+def _table(rows: list[tuple[str, str]]) -> None:
+    width = max(len(name) for name, _ in rows)
+    for name, value in rows:
+        click.echo(f"  {name:<{width}}  {value}")
