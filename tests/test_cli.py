@@ -1,4 +1,4 @@
-"""The main job: `hkrt demo` aggregates a simulated day offline and prints bars."""
+"""The hkrt command: entry points, demo argument checks, the pull source (the demo itself: test_demo.py)."""
 
 from __future__ import annotations
 
@@ -8,20 +8,6 @@ import sys
 from click.testing import CliRunner
 
 from hkrt.cli import main
-
-
-def test_demo_runs_a_whole_simulated_day() -> None:
-    result = CliRunner().invoke(main, ["demo", "--symbols", "6", "--date", "2026-11-20", "--show", "SZ000001"])
-    assert result.exit_code == 0, result.output
-    out = result.output
-    assert "6 simulated symbols on 2026-11-20" in out
-    assert "28,806 spots" in out  # 6 symbols x (1 auction + 4800) pushes
-    assert "rejected 0" in out
-    # Every symbol traded the whole day: 240 MIN bars, 4 MIN60, 2 HOUR2, 1 of each longer period.
-    assert "MIN 1,440, MIN3 480, MIN5 288, MIN15 96, MIN30 48, MIN60 24, HOUR2 12, DAY 6, WEEK 6" in out
-    for label in ("2026-11-20 10:30:00", "2026-11-20 11:30:00", "2026-11-20 14:00:00", "2026-11-20 15:00:00"):
-        assert label in out
-    assert "SZ000001 DAY" in out
 
 
 def test_demo_refuses_a_non_trading_day() -> None:
