@@ -123,6 +123,11 @@ def spot_server(
         schedule = PullSchedule([Phase.parse(phase1), Phase.parse(phase2)], calendar)
     except ValueError as err:
         raise click.BadParameter(str(err), param_hint="--phase1/--phase2") from err
+    # a bad code fails here, before listening, whatever the source
+    code_list = _codes(codes, source) if codes is not None or source in PULL_SOURCES else []
+    if codes is not None and source not in PULL_SOURCES:
+        raise click.BadParameter(f"applies to the pull sources ({', '.join(PULL_SOURCES)}), not to {source}",
+                                 param_hint="--codes")  # fmt: skip
     tcp_value: int | str | None = int(tcp) if tcp and tcp.isdigit() else tcp
     try:
         publisher = SpotPublisher(address, tcp=tcp_value, max_part_spots=max_part_spots, record=record)
@@ -151,11 +156,11 @@ def spot_server(
                 from hkrt.fetcher.qmt import QmtConfig, QmtPushClient
 
                 try:
-                    server.run_push(lambda on_spots: QmtPushClient(QmtConfig(), on_spots), _codes(codes, source))
+                    server.run_push(lambda on_spots: QmtPushClient(QmtConfig(), on_spots), code_list)
                 except ImportError as err:
                     raise click.ClickException(str(err)) from err
             else:
-                server.run_pull(_pull_fetcher(source, base_url), _codes(codes, source), schedule, interval=interval)
+                server.run_pull(_pull_fetcher(source, base_url), code_list, schedule, interval=interval)
             click.echo("\nstopped" if server.stopping else "\ndone")
     except KeyboardInterrupt:
         click.echo("\nstopped")

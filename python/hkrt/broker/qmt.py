@@ -75,7 +75,9 @@ def _unavailable_message(cause: BaseException) -> str:
         "win_amd64 .pyd files, so on Linux or macOS `import xtquant.xttrader` fails even when "
         "`pip install xtquant` succeeds. Run the strategy on Windows next to a running QMT / miniQMT, "
         "logged in with 极简模式 / independent trading ticked (`pip install xtquant` there), and pass the "
-        "client's userdata_mini folder as `path`. See docs/broker-qmt.md."
+        "client's userdata_mini folder as `path`. To trade from Linux, run easytrader's server next to the "
+        "broker's Windows trading client and use EasyTraderOrderBroker (`hkrt run --broker easytrader`, "
+        "docs/broker-easytrader.md). See docs/broker-qmt.md."
     )
 
 
