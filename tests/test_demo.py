@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+import hkrt
 from hkrt.agent import SpotAgent
 from hkrt.cli_demo import _Progress
 from hkrt.demo_strategy import demo_codes, ma_cross_strategy
@@ -21,7 +22,6 @@ from hkrt.fetcher.sim import SimConfig, SimMarket, universe
 from hkrt.ktype import KType
 from hkrt.server import ServerStatus
 
-ROOT = Path(__file__).resolve().parents[1]
 DAY = dt.date(2026, 11, 20)
 SYMBOLS = 60
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -29,7 +29,8 @@ Run = tuple[subprocess.CompletedProcess[str], Path]
 
 
 def demo(*args: str, out: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "python")}
+    # the hkrt this test imported (the installed package in CI, the source tree in development)
+    env = {**os.environ, "PYTHONPATH": str(Path(hkrt.__file__).resolve().parents[1])}
     return subprocess.run(
         [sys.executable, "-m", "hkrt", "demo", "--date", str(DAY), "--symbols", str(SYMBOLS), "--out", str(out), *args],
         capture_output=True, text=True, timeout=300, cwd=out.parent, env=env,
