@@ -25,6 +25,7 @@ from typing import Any
 
 from hkrt._hkrt import OrderBrokerBase, OrderResult, OrderStatus
 from hkrt.broker.asset import AssetInfo, BrokerPosition
+from hkrt.lots import lot_rule
 
 try:  # requests comes with easytrader; only needed to recognise its errors and to set a timeout
     import requests
@@ -87,15 +88,12 @@ def market_of_code(code: str) -> str:
 def _board(market: str, code: str) -> tuple[int, int, float]:
     """(lot, minimum, tick) for a code: STAR needs 200 then steps of 1; BJ 100 then 1; convertible bonds
     trade in 10s; funds and bonds quote to 0.001 yuan, stocks to 0.01."""
-    if market == "SH" and code.startswith(("688", "689")):
-        return 1, 200, 0.01
-    if market == "BJ":
-        return 1, 100, 0.01
-    if code.startswith(("110", "111", "113", "118", "123", "127", "128")):
+    if market != "BJ" and code.startswith(("110", "111", "113", "118", "123", "127", "128")):
         return 10, 10, 0.001
-    if code.startswith(("15", "16", "18", "5")):
+    if market != "BJ" and code.startswith(("15", "16", "18", "5")):
         return 100, 100, 0.001
-    return 100, 100, 0.01
+    rule = lot_rule(f"{market}{code}")  # stocks: the one table of board rules (hkrt.lots)
+    return rule.step, rule.minimum, 0.01
 
 
 def order_quantity_error(side: str, market: str, code: str, price: float, num: float, held: float | None) -> str:

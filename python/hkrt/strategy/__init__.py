@@ -3,8 +3,8 @@
 See docs/strategy.md.
 """
 
+from hkrt.lots import LotRule, lot_rule, round_buy, round_sell
 from hkrt.strategy.book import Book, Position, Trade
-from hkrt.strategy.lots import LotRule, lot_rule, round_buy, round_sell
 from hkrt.strategy.runner import FeedReport, load_strategy, run_replay, run_sim
 from hkrt.strategy.strategy import OrderTicket, Strategy
 

@@ -30,8 +30,8 @@ from hkrt.broker.wrap import crtOB
 from hkrt.calendar import TradingCalendar
 from hkrt.hooks import Bar, CycleInfo
 from hkrt.ktype import KType
+from hkrt.lots import lot_rule, round_buy, round_sell
 from hkrt.strategy.book import Book, Position
-from hkrt.strategy.lots import lot_rule, round_buy, round_sell
 from hkrt.strategy.timers import TimerSet, parse_interval, parse_time
 
 log = logging.getLogger("hkrt.strategy")
