@@ -275,7 +275,7 @@ def test_bad_encoder_input() -> None:
 # ------------------------------------------------------------------------------ rejects
 def test_reject_reasons() -> None:
     good = hkrt.encode_spots([full_spot()])
-    assert DECODE_ERRORS == ("too_short", "bad_identifier", "malformed", "unsupported_version")
+    assert DECODE_ERRORS == ("too_short", "bad_identifier", "malformed", "unsupported_version", "too_large")
     assert reason(b"") == "too_short"
     assert reason(good[:7]) == "too_short"
     assert reason(good[:8]) == "malformed"

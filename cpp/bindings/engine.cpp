@@ -99,7 +99,7 @@ const char* outcome_name(const IngestResult& r) {
 // The engine object Python holds: the agent core plus the completed bars it collected
 // for the Python hooks since they were last taken.
 struct PyEngine {
-  PyEngine(const EngineConfig& config, int shards) : core(config, shards) {}
+  PyEngine(const EngineConfig& config, int shards, const AgentConfig& agent) : core(config, shards, agent) {}
   AgentCore core;
   bool collect = false;
   CompletedBars completed;
@@ -164,17 +164,23 @@ py::array completed_to_array(const CompletedBars& bars) {
 py::dict message_dict(const MessageResult& r) {
   py::dict d;
   d["error"] = wire::decode_error_name(r.error);
-  d["sequence_status"] = sequence_status_name(r.sequence);
-  d["missing"] = r.missing;
+  d["sequence_status"] = sequence_status_name(r.verdict.status);
+  d["missing"] = r.verdict.missing();
+  d["gap_first"] = r.verdict.gap_first;
+  d["gap_last"] = r.verdict.gap_last;
   d["spots"] = r.spots;
   d["accepted"] = r.accepted;
   d["publisher_id"] = r.header.publisher_id;
+  d["session_epoch"] = r.header.session_epoch;
   d["sequence"] = r.header.sequence;
   d["cycle_id"] = r.header.cycle_id;
   d["part_index"] = r.header.part_index;
   d["part_count"] = r.header.part_count;
   d["send_time_us"] = r.header.send_time_us;
-  d["market_time_ms"] = r.header.market_time_ms;
+  d["heartbeat"] = r.header.heartbeat;
+  d["simulated_time"] = r.header.simulated_time;
+  d["market_time_ms"] = r.market_time_ms;  // as far as the accepted spots vouch for it
+  d["header_market_time_ms"] = r.header.market_time_ms;
   return d;
 }
 
@@ -182,14 +188,25 @@ py::dict message_stats_dict(const MessageStats& s) {
   py::dict rejected;
   for (int i = 1; i < wire::kDecodeErrorCount; ++i)
     rejected[wire::decode_error_name(static_cast<wire::DecodeError>(i))] = s.rejected[static_cast<size_t>(i)];
+  const SequenceCounters& q = s.sequence;
   py::dict d;
   d["messages"] = s.messages;
   d["rejected"] = rejected;
-  d["duplicate_messages"] = s.duplicate_messages;
-  d["gaps"] = s.gaps;
-  d["missing_messages"] = s.missing_messages;
-  d["publisher_restarts"] = s.publisher_restarts;
-  d["publishers"] = s.publishers;
+  d["unnumbered"] = q.unnumbered;
+  d["duplicate_messages"] = q.duplicate_messages;
+  d["gaps"] = q.gaps;
+  d["missing_messages"] = q.missing_messages;
+  d["recovered_messages"] = q.recovered_messages;
+  d["forgotten_messages"] = q.forgotten_messages;
+  d["late_joins"] = q.late_joins;
+  d["publisher_restarts"] = q.publisher_restarts;
+  d["old_session_messages"] = q.old_session_messages;
+  d["anomalies"] = q.anomalies;
+  d["heartbeats"] = q.heartbeats;
+  d["forgotten_sessions"] = q.forgotten_sessions;
+  d["publishers"] = q.publishers;
+  d["market_time_clamped"] = s.market_time_clamped;
+  d["market_time_invalid"] = s.market_time_invalid;
   return d;
 }
 }  // namespace
@@ -197,18 +214,35 @@ py::dict message_stats_dict(const MessageStats& s) {
 void bind_engine(py::module_& m) {
   py::class_<PyEngine> cls(m, "Engine", "The C++ agent core (sharded K-line engine + wire decoding). Use hkrt.SpotAgent.");
   cls.def(py::init([](const std::vector<std::string>& ktypes, const py::iterable& holidays, bool fill_empty_bars,
-                      int shards) {
+                      int shards, const py::object& coverage, double max_ahead_seconds,
+                      double market_time_slack_seconds, size_t max_message_bytes, uint64_t sequence_window) {
             EngineConfig config;
             config.ktypes.clear();
             for (const auto& k : ktypes) config.ktypes.push_back(to_ktype(py::str(k)));
             std::vector<DayNumber> days;
             for (py::handle h : holidays) days.push_back(to_day(h));
             config.calendar = TradingCalendar(std::move(days));
+            if (!coverage.is_none()) {
+              auto range = coverage.cast<py::tuple>();
+              if (range.size() != 2) throw py::value_error("coverage must be (first_day, last_day)");
+              config.calendar.set_coverage(to_day(range[0]), to_day(range[1]));
+            }
             config.fill_empty_bars = fill_empty_bars;
             if (shards < 1 || shards > 64) throw py::value_error("shards must be between 1 and 64");
-            return std::make_unique<PyEngine>(config, shards);
+            if (!(max_ahead_seconds >= 0) || !(market_time_slack_seconds >= 0))
+              throw py::value_error("max_ahead_seconds and market_time_slack_seconds must be >= 0");
+            if (sequence_window < 1) throw py::value_error("sequence_window must be >= 1");
+            AgentConfig agent;
+            agent.max_ahead_ms = static_cast<int64_t>(std::min(max_ahead_seconds, 1e9) * 1000);
+            agent.market_time_slack_ms = static_cast<int64_t>(std::min(market_time_slack_seconds, 1e9) * 1000);
+            agent.max_message_bytes = max_message_bytes;
+            agent.sequence.window = sequence_window;
+            return std::make_unique<PyEngine>(config, shards, agent);
           }),
-          py::arg("ktypes"), py::arg("holidays"), py::arg("fill_empty_bars") = true, py::arg("shards") = 1);
+          py::arg("ktypes"), py::arg("holidays"), py::arg("fill_empty_bars") = true, py::arg("shards") = 1,
+          py::arg("coverage") = py::none(), py::arg("max_ahead_seconds") = 60.0,
+          py::arg("market_time_slack_seconds") = 60.0, py::arg("max_message_bytes") = size_t{64} << 20,
+          py::arg("sequence_window") = uint64_t{1} << 20);
 
   cls.def_property(
       "collect_completed", [](PyEngine& e) { return e.collect; },
@@ -402,6 +436,24 @@ void bind_engine(py::module_& m) {
   cls.def("stats", [](PyEngine& e) { return stats_dict(e.locked([&] { return e.engine().stats(); })); });
   cls.def("message_stats",
           [](PyEngine& e) { return message_stats_dict(e.locked([&] { return e.core.message_stats(); })); });
+  cls.def(
+      "missing_ranges",
+      [](PyEngine& e, uint64_t publisher_id, uint64_t session_epoch) {
+        std::vector<std::pair<uint64_t, uint64_t>> out;
+        for (const SequenceRange& r : e.locked([&] { return e.core.missing(publisher_id, session_epoch); }))
+          out.emplace_back(r.first, r.last);
+        return out;
+      },
+      py::arg("publisher_id"), py::arg("session_epoch"),
+      "A publisher session's outstanding missing sequence ranges (inclusive), oldest first.");
+  cls.def(
+      "newest_accepted",
+      [](PyEngine& e) -> py::object {
+        const TimestampMs t = e.locked([&] { return e.engine().newest_accepted(); });
+        if (t == INT64_MIN) return py::none();
+        return py::int_(t);
+      },
+      "Exchange-local ms of the latest spot accepted so far (the market's own clock), or None.");
   cls.def("memory_bytes", [](PyEngine& e) { return e.locked([&] { return e.engine().memory_bytes(); }); },
           "Bytes held by the engine (states, bar buffers, index).");
   cls.def_property_readonly("shards", [](PyEngine& e) { return e.engine().shard_count(); });

@@ -56,6 +56,9 @@ class InputBuffer {
     case wire::DecodeError::UnsupportedVersion:
       detail = "schema_version is not " + std::to_string(wire::kSchemaVersion) + ", the version this reader knows";
       break;
+    case wire::DecodeError::TooLarge:
+      detail = std::to_string(in.size()) + "-byte message is over the size cap";
+      break;
     default:
       break;
   }
@@ -65,7 +68,7 @@ class InputBuffer {
 }
 
 wire::Header to_header(const py::tuple& t) {
-  if (t.size() != 7) throw py::value_error("header: expected 7 fields");
+  if (t.size() != 10) throw py::value_error("header: expected 10 fields");
   wire::Header h;
   h.publisher_id = t[0].cast<uint64_t>();
   h.sequence = t[1].cast<uint64_t>();
@@ -74,12 +77,15 @@ wire::Header to_header(const py::tuple& t) {
   h.part_count = t[4].cast<uint32_t>();
   h.send_time_us = t[5].cast<int64_t>();
   h.market_time_ms = t[6].cast<int64_t>();
+  h.session_epoch = t[7].cast<uint64_t>();
+  h.heartbeat = t[8].cast<bool>();
+  h.simulated_time = t[9].cast<bool>();
   return h;
 }
 
 py::tuple from_header(const wire::Header& h) {
   return py::make_tuple(h.schema_version, h.publisher_id, h.sequence, h.cycle_id, h.part_index, h.part_count,
-                        h.send_time_us, h.market_time_ms);
+                        h.send_time_us, h.market_time_ms, h.session_epoch, h.heartbeat, h.simulated_time);
 }
 
 py::bytes to_bytes(const wire::ByteView& v) {

@@ -14,7 +14,8 @@ constexpr int kOutside = TradingSchedule::kOutside;
 
 constexpr const char* kReasonNames[kRejectReasonCount] = {
     "invalid_symbol", "invalid_value",        "non_trading_day",      "outside_session",
-    "out_of_order",   "cumulative_decreased", "conflicting_duplicate"};
+    "out_of_order",   "cumulative_decreased", "conflicting_duplicate", "outside_calendar",
+    "beyond_bounds",  "ahead_of_clock"};
 
 bool valid_number(double v) { return std::isfinite(v) && v >= 0; }
 
@@ -109,13 +110,18 @@ KDataEngine::SymbolState* KDataEngine::find_state(Symbol symbol) const {
   return states_[static_cast<size_t>(table[symbol.code])].get();
 }
 
-IngestResult KDataEngine::process(uint32_t key, const SpotFields& s) {
+IngestResult KDataEngine::process(uint32_t key, const SpotFields& s, TimestampMs not_after) {
   ++stats_.received;
   if (key >= kMarketCount * kCodesPerMarket) return reject(RejectReason::InvalidSymbol);
   if (!valid_number(s.open) || !valid_number(s.high) || !valid_number(s.low) || !valid_number(s.close) ||
       !valid_number(s.volume) || !valid_number(s.amount) || (s.volume > 0 && !(s.close > 0)))
     return reject(RejectReason::InvalidValue);
+  if (s.open > kMaxPrice || s.high > kMaxPrice || s.low > kMaxPrice || s.close > kMaxPrice || s.volume > kMaxVolume ||
+      s.amount > kMaxAmount)
+    return reject(RejectReason::BeyondBounds);
+  if (s.datetime > not_after) return reject(RejectReason::AheadOfClock);
   const DayNumber day = day_of(s.datetime);
+  if (!config_.calendar.covers(day)) return reject(RejectReason::OutsideCalendar);
   if (day != calendar_cache_day_) {
     calendar_cache_day_ = day;
     calendar_cache_open_ = config_.calendar.is_trading_day(day);
@@ -142,6 +148,7 @@ IngestResult KDataEngine::process(uint32_t key, const SpotFields& s) {
   }
   apply(st, minute, s);
   ++stats_.accepted;
+  if (s.datetime > newest_accepted_) newest_accepted_ = s.datetime;
   return IngestResult{IngestOutcome::Accepted, RejectReason::InvalidSymbol};
 }
 
@@ -448,7 +455,7 @@ size_t KDataEngine::ingest_columns(const SpotColumns& c, CompletedBars* complete
   for (size_t i = 0; i < c.n; ++i) {
     const SpotFields f{c.datetime[i], c.open ? c.open[i] : 0.0, c.high ? c.high[i] : 0.0, c.low ? c.low[i] : 0.0,
                        c.close[i],    c.volume[i],             c.amount[i]};
-    accepted += process(c.symbol_keys[i], f).outcome == IngestOutcome::Accepted;
+    accepted += process(c.symbol_keys[i], f, c.not_after).outcome == IngestOutcome::Accepted;
   }
   sink_ = nullptr;
   return accepted;
@@ -531,6 +538,11 @@ size_t KDataEngine::memory_bytes() const {
     for (const BarSeries& s : st->series) bytes += s.capacity_bytes();
   }
   return bytes;
+}
+
+TimestampMs KDataEngine::newest_accepted() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return newest_accepted_;
 }
 
 EngineStats KDataEngine::stats() const {

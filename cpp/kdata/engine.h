@@ -43,8 +43,19 @@ enum class RejectReason : uint8_t {
   OutOfOrder,           // older than the symbol's last accepted spot
   CumulativeDecreased,  // same day, lower cumulative volume or amount than already accepted
   ConflictingDuplicate, // same time and totals as the last accepted spot, other prices: no trade can explain it
+  OutsideCalendar,      // a day the calendar's holiday table does not cover (it cannot say whether it trades)
+  BeyondBounds,         // a price, volume or amount no A-share can reach (kMaxPrice, kMaxVolume, kMaxAmount)
+  AheadOfClock,         // dated later than the message was sent, beyond the allowed margin (a live feed only)
 };
-constexpr int kRejectReasonCount = 7;
+constexpr int kRejectReasonCount = 10;
+
+// Physical bounds of one spot.  The largest A-share price has stayed below 3,000 yuan and
+// index levels below 20,000; the busiest whole-market day traded about 3.5 trillion yuan.
+// A value past these is corruption (a unit slip, a flipped bit, 2**63), and accepting it
+// would make every later spot of the day look like a decrease.
+constexpr double kMaxPrice = 1e6;    // yuan
+constexpr double kMaxVolume = 1e12;  // shares, cumulative for a day
+constexpr double kMaxAmount = 1e13;  // yuan, cumulative for a day
 const char* reject_reason_name(RejectReason r);
 
 enum class IngestOutcome : uint8_t { Accepted, Duplicate, Rejected };
@@ -90,6 +101,9 @@ struct SpotColumns {
   const double* close = nullptr;
   const double* volume = nullptr;
   const double* amount = nullptr;
+  // Spots dated after this (exchange-local ms) are rejected as AheadOfClock: the live wire
+  // path sets it from the message's send time plus a margin.  No limit by default.
+  TimestampMs not_after = INT64_MAX;
 };
 constexpr uint32_t kInvalidSymbolKey = 0xFFFFFFFFu;
 
@@ -141,6 +155,9 @@ class KDataEngine {
   std::optional<CarryIn> carry_in(Symbol symbol) const;
   std::vector<Symbol> symbols() const;
   EngineStats stats() const;
+  // The latest datetime of any spot accepted so far (INT64_MIN before the first): the
+  // market's own clock, which a message header's market time is checked against.
+  TimestampMs newest_accepted() const;
   // Bytes the engine holds: symbol states, bar buffers (by capacity) and symbol index tables.
   size_t memory_bytes() const;
   const TradingCalendar& calendar() const { return config_.calendar; }
@@ -149,7 +166,7 @@ class KDataEngine {
  private:
   struct SymbolState;
 
-  IngestResult process(uint32_t key, const SpotFields& s);
+  IngestResult process(uint32_t key, const SpotFields& s, TimestampMs not_after = INT64_MAX);
   SymbolState& state_for(uint32_t key);
   SymbolState* find_state(Symbol symbol) const;
   void start_day(SymbolState& st, DayNumber day, int minute, const SpotFields& s);
@@ -181,6 +198,7 @@ class KDataEngine {
   DayNumber calendar_cache_day_ = INT64_MIN;
   bool calendar_cache_open_ = false;
   EngineStats stats_;
+  TimestampMs newest_accepted_ = INT64_MIN;
   mutable std::mutex mutex_;
 };
 

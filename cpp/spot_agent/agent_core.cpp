@@ -1,65 +1,73 @@
 #include "agent_core.h"
 
+#include <algorithm>
+
 namespace hkrt {
 
-const char* sequence_status_name(SequenceStatus s) {
-  switch (s) {
-    case SequenceStatus::First:
-      return "first";
-    case SequenceStatus::InOrder:
-      return "in_order";
-    case SequenceStatus::Gap:
-      return "gap";
-    case SequenceStatus::Duplicate:
-      return "duplicate";
-    default:
-      return "restart";
-  }
-}
+namespace {
+// Market times outside these years are corruption, not a market (and could overflow the
+// local-time conversion downstream).
+constexpr int64_t kSaneEpochMsFirst = 631'152'000'000;     // 1990-01-01 UTC
+constexpr int64_t kSaneEpochMsLast = 7'258'118'400'000;    // 2200-01-01 UTC
+}  // namespace
 
-AgentCore::AgentCore(const EngineConfig& config, int shards) : engine_(config, shards) {}
+AgentCore::AgentCore(const EngineConfig& config, int shards, AgentConfig agent)
+    : config_(agent), engine_(config, shards), tracker_(agent.sequence) {}
+
+int64_t AgentCore::believed_market_time(int64_t header_ms) {
+  if (header_ms == 0) return 0;
+  if (header_ms < kSaneEpochMsFirst || header_ms > kSaneEpochMsLast) {
+    ++stats_.market_time_invalid;
+    return 0;
+  }
+  const TimestampMs newest = engine_.newest_accepted();
+  if (newest == INT64_MIN) return 0;  // no accepted spot yet: nothing vouches for it
+  const int64_t limit = wire::to_epoch_ms(newest) + config_.market_time_slack_ms;
+  if (header_ms > limit) {
+    ++stats_.market_time_clamped;
+    return limit;
+  }
+  return header_ms;
+}
 
 MessageResult AgentCore::ingest_message(const uint8_t* data, size_t size, CompletedBars* completed) {
   std::lock_guard<std::mutex> lock(mutex_);
   MessageResult result;
   ++stats_.messages;
+  if (size > config_.max_message_bytes) {
+    result.error = wire::DecodeError::TooLarge;
+    ++stats_.rejected[static_cast<size_t>(result.error)];
+    return result;
+  }
   result.error = wire::decode_columns(data, size, &result.header, &columns_);
   if (result.error != wire::DecodeError::None) {
     ++stats_.rejected[static_cast<size_t>(result.error)];
     return result;
   }
-  const uint64_t seq = result.header.sequence;
-  auto it = last_sequence_.find(result.header.publisher_id);
-  if (it == last_sequence_.end()) {
-    last_sequence_.emplace(result.header.publisher_id, seq);
-    stats_.publishers = last_sequence_.size();
-    result.sequence = SequenceStatus::First;
-  } else if (seq == it->second + 1) {
-    result.sequence = SequenceStatus::InOrder;
-    it->second = seq;
-  } else if (seq > it->second + 1) {
-    result.sequence = SequenceStatus::Gap;
-    result.missing = seq - it->second - 1;
-    ++stats_.gaps;
-    stats_.missing_messages += result.missing;
-    it->second = seq;
-  } else if (seq == 1) {  // the publisher started again under the same id
-    result.sequence = SequenceStatus::Restart;
-    ++stats_.publisher_restarts;
-    it->second = seq;
-  } else {
-    result.sequence = SequenceStatus::Duplicate;
-    ++stats_.duplicate_messages;
-    return result;  // already aggregated: skip
+  const wire::Header& h = result.header;
+  result.verdict = tracker_.accept(h);
+  if (result.verdict.process()) {
+    result.spots = columns_.size();
+    SpotColumns view = columns_.view();
+    // A live feed's spots cannot be from the future of their own message.
+    if (!h.simulated_time && h.send_time_us > 0 && h.send_time_us / 1000 < kSaneEpochMsLast)
+      view.not_after = wire::to_local_ms(h.send_time_us / 1000 + config_.max_ahead_ms);
+    result.accepted = engine_.ingest_columns(view, completed);
   }
-  result.spots = columns_.size();
-  result.accepted = engine_.ingest_columns(columns_.view(), completed);
+  if (result.verdict.process() || result.verdict.status == SequenceStatus::Heartbeat)
+    result.market_time_ms = believed_market_time(h.market_time_ms);
+  stats_.sequence = tracker_.counters();
   return result;
 }
 
 MessageStats AgentCore::message_stats() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return stats_;
+}
+
+std::vector<SequenceRange> AgentCore::missing(uint64_t publisher_id, uint64_t session_epoch) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return tracker_.missing(publisher_id, session_epoch);
 }
 
 }  // namespace hkrt

@@ -1,58 +1,73 @@
 // The agent's message path: verify and decode a wire message, check its place in its
 // publisher's sequence, aggregate its spots, and report the bars that completed.
 //
-// Every message is verified (identifier, FlatBuffers verifier on its exact length,
-// schema version) before anything reads it; a bad one is counted by reason and changes
-// nothing.  Per publisher, a sequence number that skips ahead is a gap (the count of
-// lost messages is reported), one already seen is a duplicate (skipped), and sequence 1
-// after others is a publisher restart.  Messages are processed one at a time, in
+// Every message is verified (size cap, identifier, FlatBuffers verifier on its exact
+// length, schema version) before anything reads it; a bad one is counted by reason and
+// changes nothing.  Its place in the publisher's sequence is judged by SequenceTracker
+// (sequence_tracker.h): duplicates and quarantined messages are skipped, everything else
+// aggregated, gaps reported with their exact range so the caller can ask for them again.
+// Spots of a live feed dated later than the message was sent (beyond a margin) are
+// rejected, and the header's market time is only believed as far as the spots the engine
+// accepted: one header can never close a day.  Messages are processed one at a time, in
 // arrival order.
 #pragma once
 
 #include <array>
 #include <mutex>
-#include <unordered_map>
+#include <vector>
 
+#include "spot_agent/sequence_tracker.h"
 #include "spot_agent/sharded_engine.h"
 #include "spot_agent/wire.h"
 
 namespace hkrt {
 
-enum class SequenceStatus : uint8_t { First, InOrder, Gap, Duplicate, Restart };
-const char* sequence_status_name(SequenceStatus s);
+struct AgentConfig {
+  size_t max_message_bytes = size_t{64} << 20;  // larger messages are rejected (too_large)
+  // Live feeds: a spot may be dated at most this far after its message's send time.
+  int64_t max_ahead_ms = 60'000;
+  // A header's market time may run at most this far past the newest accepted spot.
+  int64_t market_time_slack_ms = 60'000;
+  SequenceConfig sequence;
+};
 
 struct MessageResult {
   wire::DecodeError error = wire::DecodeError::None;
   wire::Header header;
-  SequenceStatus sequence = SequenceStatus::First;
-  uint64_t missing = 0;  // messages lost just before this one (Gap)
+  SequenceVerdict verdict;
   size_t spots = 0;
   size_t accepted = 0;
+  // The header's market time as far as it can be believed (UTC epoch ms, 0 = none): never
+  // beyond the newest accepted spot plus the slack, 0 when out of any sane range.
+  int64_t market_time_ms = 0;
 };
 
 struct MessageStats {
   uint64_t messages = 0;  // received, good or bad
   std::array<uint64_t, wire::kDecodeErrorCount> rejected{};  // by reason; [0] unused
-  uint64_t duplicate_messages = 0;
-  uint64_t gaps = 0;              // gap events
-  uint64_t missing_messages = 0;  // messages lost in all gaps
-  uint64_t publisher_restarts = 0;
-  uint64_t publishers = 0;
+  SequenceCounters sequence;
+  uint64_t market_time_clamped = 0;  // headers whose market time ran ahead of the accepted spots
+  uint64_t market_time_invalid = 0;  // headers whose market time was out of any sane range
 };
 
 class AgentCore {
  public:
-  AgentCore(const EngineConfig& config, int shards);
+  AgentCore(const EngineConfig& config, int shards, AgentConfig agent = AgentConfig());
 
   MessageResult ingest_message(const uint8_t* data, size_t size, CompletedBars* completed);
   ShardedEngine& engine() { return engine_; }
   const ShardedEngine& engine() const { return engine_; }
   MessageStats message_stats() const;
+  std::vector<SequenceRange> missing(uint64_t publisher_id, uint64_t session_epoch) const;
+  const AgentConfig& config() const { return config_; }
 
  private:
+  int64_t believed_market_time(int64_t header_ms);
+
+  AgentConfig config_;
   ShardedEngine engine_;
   wire::DecodedColumns columns_;  // reused across messages
-  std::unordered_map<uint64_t, uint64_t> last_sequence_;
+  SequenceTracker tracker_;
   MessageStats stats_;
   mutable std::mutex mutex_;
 };

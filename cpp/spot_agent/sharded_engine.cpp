@@ -28,6 +28,7 @@ struct GatheredColumns {
     out.close = close.data();
     out.volume = volume.data();
     out.amount = amount.data();
+    out.not_after = c.not_after;
     if (c.open) take(c.open, open), out.open = open.data();
     if (c.high) take(c.high, high), out.high = high.data();
     if (c.low) take(c.low, low), out.low = low.data();
@@ -107,6 +108,12 @@ std::vector<Symbol> ShardedEngine::symbols() const {
   }
   std::sort(out.begin(), out.end());
   return out;
+}
+
+TimestampMs ShardedEngine::newest_accepted() const {
+  TimestampMs newest = INT64_MIN;
+  for (const auto& shard : shards_) newest = std::max(newest, shard->newest_accepted());
+  return newest;
 }
 
 EngineStats ShardedEngine::stats() const {

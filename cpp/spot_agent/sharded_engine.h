@@ -28,6 +28,7 @@ class ShardedEngine {
 
   std::vector<Symbol> symbols() const;
   EngineStats stats() const;  // summed over shards
+  TimestampMs newest_accepted() const;  // the latest over shards
   size_t memory_bytes() const;
   std::vector<KType> enabled_ktypes() const { return shards_.front()->enabled_ktypes(); }
 

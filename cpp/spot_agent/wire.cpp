@@ -24,6 +24,7 @@ const char* decode_error_name(DecodeError e) {
     case DecodeError::BadIdentifier: return "bad_identifier";
     case DecodeError::Malformed: return "malformed";
     case DecodeError::UnsupportedVersion: return "unsupported_version";
+    case DecodeError::TooLarge: return "too_large";
   }
   return "unknown";
 }
@@ -117,6 +118,9 @@ void read_header(const BatchHeader& h, Header* out) {
   out->part_count = h.part_count();
   out->send_time_us = h.send_time_us();
   out->market_time_ms = h.market_time_ms();
+  out->session_epoch = h.session_epoch();
+  out->heartbeat = h.heartbeat();
+  out->simulated_time = h.simulated_time();
 }
 
 // Market and code as the engine's dense key; kInvalidSymbolKey unless SH/SZ/BJ + six digits.
@@ -379,7 +383,8 @@ struct Encoder::Impl {
                                    std::chrono::system_clock::now().time_since_epoch())
                                    .count();
     const auto header = CreateBatchHeader(fbb, h.schema_version, h.publisher_id, h.sequence, h.cycle_id, h.part_index,
-                                          h.part_count, sent, h.market_time_ms);
+                                          h.part_count, sent, h.market_time_ms, h.session_epoch, h.heartbeat,
+                                          h.simulated_time);
     FinishSpotBatchBuffer(fbb, CreateSpotBatch(fbb, header, spots));
     return ByteView{fbb.GetBufferPointer(), fbb.GetSize()};
   }

@@ -33,15 +33,19 @@ struct Header {
   uint32_t part_count = 1;
   int64_t send_time_us = 0;    // UTC epoch microseconds (fine enough to measure latency)
   int64_t market_time_ms = 0;  // UTC epoch ms, 0 = unknown
+  uint64_t session_epoch = 0;  // UTC epoch µs when the publisher session began, 0 = not given
+  bool heartbeat = false;      // an empty "still here" message: `sequence` is the last one sent
+  bool simulated_time = false;  // spot times may run ahead of send_time_us (simulation, replay)
 };
 
 // As Header::send_time_us: stamp the clock when the message is finished, after its spots
 // are encoded, so the time is as close to the send as the encoder can make it.
 constexpr int64_t kSendTimeNow = INT64_MIN;
 
-enum class DecodeError : uint8_t { None = 0, TooShort, BadIdentifier, Malformed, UnsupportedVersion };
-constexpr int kDecodeErrorCount = 5;
-// "ok", "too_short", "bad_identifier", "malformed", "unsupported_version"
+enum class DecodeError : uint8_t { None = 0, TooShort, BadIdentifier, Malformed, UnsupportedVersion, TooLarge };
+constexpr int kDecodeErrorCount = 6;
+// "ok", "too_short", "bad_identifier", "malformed", "unsupported_version", "too_large"
+// (TooLarge: the agent's message size cap, AgentConfig::max_message_bytes; decoders never return it)
 const char* decode_error_name(DecodeError e);
 
 // Wire time <-> engine time (saturating at the int64 limits instead of overflowing).

@@ -33,29 +33,83 @@ std::vector<uint8_t> message(uint64_t publisher, uint64_t sequence, const std::v
 EngineConfig all_ktypes() { return EngineConfig(); }
 }  // namespace
 
-TEST_CASE("sequence numbers: first, in order, gap, duplicate, restart") {
+TEST_CASE("sequence numbers through the core: late join, in order, gap, duplicate, restart") {
   AgentCore core(all_ktypes(), 1);
   auto ingest = [&](uint64_t pub, uint64_t seq, int minute) {
     auto m = message(pub, seq, {spot("SH600000", 9, 30 + minute, 0, 10.0, 100.0 * (minute + 1) * (pub == 1 ? 1 : 2))});
     return core.ingest_message(m.data(), m.size(), nullptr);
   };
-  CHECK(ingest(1, 5, 0).sequence == SequenceStatus::First);
-  CHECK(ingest(1, 6, 1).sequence == SequenceStatus::InOrder);
+  const MessageResult first = ingest(1, 5, 0);
+  CHECK(first.verdict.status == SequenceStatus::First);
+  CHECK_EQ(first.verdict.missing(), 4u);  // joined late: 1..4 never seen
+  CHECK(ingest(1, 6, 1).verdict.status == SequenceStatus::InOrder);
   const MessageResult gap = ingest(1, 9, 2);
-  CHECK(gap.sequence == SequenceStatus::Gap);
-  CHECK_EQ(gap.missing, 2u);
+  CHECK(gap.verdict.status == SequenceStatus::Gap);
+  CHECK_EQ(gap.verdict.gap_first, 7u);
+  CHECK_EQ(gap.verdict.gap_last, 8u);
   const MessageResult dup = ingest(1, 9, 3);
-  CHECK(dup.sequence == SequenceStatus::Duplicate);
+  CHECK(dup.verdict.status == SequenceStatus::Duplicate);
   CHECK_EQ(dup.accepted, 0u);  // skipped, not aggregated
-  CHECK(ingest(1, 1, 4).sequence == SequenceStatus::Restart);
-  CHECK(ingest(2, 1, 5).sequence == SequenceStatus::First);
+  CHECK(ingest(1, 1, 4).verdict.status == SequenceStatus::Late);  // sequence 1 was missing: it fills the hole
+  CHECK(ingest(1, 1, 4).verdict.status == SequenceStatus::Restart);  // now seen: sequence 1 again restarts
+  CHECK(ingest(2, 1, 5).verdict.status == SequenceStatus::First);
   const MessageStats s = core.message_stats();
-  CHECK_EQ(s.messages, 6u);
-  CHECK_EQ(s.gaps, 1u);
-  CHECK_EQ(s.missing_messages, 2u);
-  CHECK_EQ(s.duplicate_messages, 1u);
-  CHECK_EQ(s.publisher_restarts, 1u);
-  CHECK_EQ(s.publishers, 2u);
+  CHECK_EQ(s.messages, 7u);
+  CHECK_EQ(s.sequence.gaps, 2u);
+  CHECK_EQ(s.sequence.missing_messages, 6u);
+  CHECK_EQ(s.sequence.recovered_messages, 1u);
+  CHECK_EQ(s.sequence.duplicate_messages, 1u);
+  CHECK_EQ(s.sequence.publisher_restarts, 1u);
+  CHECK_EQ(s.sequence.late_joins, 1u);
+  CHECK_EQ(s.sequence.publishers, 2u);
+}
+
+TEST_CASE("a live spot dated after its message was sent is rejected, a simulated one is not") {
+  AgentCore core(all_ktypes(), 1);
+  wire::Header h;
+  h.publisher_id = 7;
+  h.sequence = 1;
+  const Spot ok = spot("SH600000", 10, 0, 0, 10.0, 100.0);
+  Spot ahead = spot("SZ000001", 10, 2, 0, 10.0, 100.0);  // two minutes ahead of the send time
+  h.send_time_us = wire::to_epoch_ms(ok.datetime) * 1000;
+  std::vector<const Spot*> ptrs = {&ok, &ahead};
+  auto m = wire::encode_spots(h, ptrs.data(), ptrs.size());
+  CHECK_EQ(core.ingest_message(m.data(), m.size(), nullptr).accepted, 1u);
+  CHECK_EQ(core.engine().stats().rejected[static_cast<int>(RejectReason::AheadOfClock)], 1u);
+  h.sequence = 2;
+  h.simulated_time = true;
+  m = wire::encode_spots(h, ptrs.data() + 1, 1);
+  CHECK_EQ(core.ingest_message(m.data(), m.size(), nullptr).accepted, 1u);
+}
+
+TEST_CASE("a header's market time is believed only as far as the accepted spots, and never raises") {
+  AgentCore core(all_ktypes(), 1);
+  const Spot s = spot("SH600000", 9, 35, 0, 10.0, 100.0);
+  std::vector<const Spot*> ptrs = {&s};
+  wire::Header h;
+  h.publisher_id = 3;
+  h.sequence = 1;
+  h.market_time_ms = wire::to_epoch_ms(start_of_day(kFri) + 15 * kMsPerHour + kMsPerMinute);  // 15:01 at 09:35
+  auto m = wire::encode_spots(h, ptrs.data(), 1);
+  const MessageResult r = core.ingest_message(m.data(), m.size(), nullptr);
+  CHECK_EQ(r.market_time_ms, wire::to_epoch_ms(s.datetime) + 60'000);  // clamped: 09:36
+  CHECK_EQ(core.message_stats().market_time_clamped, 1u);
+  for (int64_t bad : {INT64_MAX, INT64_MIN, int64_t{253402300800000}, int64_t{-1}}) {
+    h.sequence += 1;
+    h.market_time_ms = bad;
+    m = wire::encode_spots(h, ptrs.data(), 1);
+    CHECK_EQ(core.ingest_message(m.data(), m.size(), nullptr).market_time_ms, 0);
+  }
+}
+
+TEST_CASE("a message over the size cap is rejected before it is read") {
+  AgentConfig cfg;
+  cfg.max_message_bytes = 64;
+  AgentCore core(all_ktypes(), 1, cfg);
+  auto m = message(1, 1, {spot("SH600000", 10, 0, 0, 10.0, 100.0)});
+  CHECK(m.size() > 64);
+  CHECK(core.ingest_message(m.data(), m.size(), nullptr).error == wire::DecodeError::TooLarge);
+  CHECK_EQ(core.message_stats().rejected[static_cast<size_t>(wire::DecodeError::TooLarge)], 1u);
 }
 
 TEST_CASE("a bad message is counted by reason and changes nothing") {

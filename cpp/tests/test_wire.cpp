@@ -43,6 +43,8 @@ wire::Header full_header() {
   h.part_count = 3;
   h.send_time_us = 1795138205123456;  // 2026-11-20 01:30:05.123456 UTC
   h.market_time_ms = 1795138205000;
+  h.session_epoch = 1795130000000001;
+  h.simulated_time = true;
   return h;
 }
 
@@ -115,7 +117,8 @@ TEST_CASE("error names") {
   CHECK_EQ(std::string(wire::decode_error_name(DecodeError::BadIdentifier)), "bad_identifier");
   CHECK_EQ(std::string(wire::decode_error_name(DecodeError::Malformed)), "malformed");
   CHECK_EQ(std::string(wire::decode_error_name(DecodeError::UnsupportedVersion)), "unsupported_version");
-  CHECK_EQ(wire::kDecodeErrorCount, 5);
+  CHECK_EQ(std::string(wire::decode_error_name(DecodeError::TooLarge)), "too_large");
+  CHECK_EQ(wire::kDecodeErrorCount, 6);
   CHECK_EQ(std::string(wire::SpotBatchIdentifier()), std::string(wire::kFileIdentifier));  // schema == header
 }
 
@@ -181,6 +184,9 @@ TEST_CASE("header round-trips") {
   CHECK_EQ(h.part_count, e.part_count);
   CHECK_EQ(h.send_time_us, e.send_time_us);
   CHECK_EQ(h.market_time_ms, e.market_time_ms);
+  CHECK_EQ(h.session_epoch, e.session_epoch);
+  CHECK_EQ(h.simulated_time, true);
+  CHECK_EQ(h.heartbeat, false);
 }
 
 TEST_CASE("an empty batch is valid") {

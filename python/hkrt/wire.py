@@ -23,7 +23,8 @@ from hkrt.columns import datetime_ms
 
 SCHEMA_VERSION: int = _hkrt.WIRE_SCHEMA_VERSION
 FILE_IDENTIFIER: bytes = _hkrt.WIRE_FILE_IDENTIFIER
-#: Every ``WireError.reason``: "too_short", "bad_identifier", "malformed", "unsupported_version".
+#: Every ``WireError.reason``: "too_short", "bad_identifier", "malformed", "unsupported_version", and
+#: "too_large" (only the agent's message size cap gives it).
 DECODE_ERRORS: tuple[str, ...] = tuple(_hkrt.WIRE_DECODE_ERRORS)
 
 _CHINA_UTC_OFFSET_MS = 8 * 3600 * 1000
@@ -50,13 +51,16 @@ class WireHeader:
     """The header of one message.  Times are UTC epoch micro- and milliseconds, as on the wire."""
 
     schema_version: int
-    publisher_id: int  # random per publisher process start: a change means the publisher restarted
-    sequence: int  # per publisher, +1 per message, the first message is 1
+    publisher_id: int  # identifies the publisher (random per process start unless configured)
+    sequence: int  # per publisher session, +1 per message, the first message is 1; 0 = not numbered
     cycle_id: int  # the collection cycle this message belongs to
     part_index: int  # 0-based index of this message within its cycle
     part_count: int  # messages in the cycle
     send_time_us: int  # publisher wall clock at sending, UTC epoch microseconds
     market_time_ms: int  # max spot datetime of the whole cycle; 0 = unknown
+    session_epoch: int = 0  # UTC epoch µs when the publisher session began; 0 = not given
+    heartbeat: bool = False  # an empty "still here" message; ``sequence`` is the last one sent
+    simulated_time: bool = False  # spot times are simulated/replayed and may run ahead of the send time
 
     @property
     def send_time(self) -> dt.datetime:
@@ -80,6 +84,8 @@ def encode_spots(
     part_count: int = 1,
     send_time: dt.datetime | int | None = None,
     market_time: dt.datetime | int | None = None,
+    session_epoch: int = 0,
+    simulated_time: bool = False,
 ) -> bytes:
     """Encode one message.
 
@@ -96,6 +102,12 @@ def encode_spots(
     defaults to now.  ``market_time`` defaults to the latest spot datetime when the message
     is the whole cycle (``part_count == 1``), else to 0 (unknown): a publisher splitting a
     cycle passes the cycle's latest datetime itself.
+
+    ``sequence`` 0 (the default) means "not numbered": the agent never treats such a message
+    as a duplicate or a gap.  A publisher numbers its messages 1, 2, ... within a session
+    identified by ``publisher_id`` and ``session_epoch`` (UTC epoch µs of the session start,
+    so a restart is recognised).  ``simulated_time``: the spot times are simulated or
+    replayed and may run ahead of the send time (a live feed's may not).
     """
     header = [
         _check_int(publisher_id, "publisher_id", 0, _UINT64_MAX),
@@ -105,6 +117,9 @@ def encode_spots(
         _check_int(part_count, "part_count", 1, _UINT32_MAX),
         _SEND_TIME_NOW if send_time is None else _epoch_us(send_time),
         0 if market_time is None else _epoch_ms(market_time, "market_time"),
+        _check_int(session_epoch, "session_epoch", 0, _UINT64_MAX),
+        False,
+        bool(simulated_time),
     ]
     if part_index >= part_count:
         raise ValueError(f"part_index {part_index} must be below part_count {part_count}")
@@ -123,6 +138,36 @@ def encode_spots(
     if not isinstance(spots, (list, tuple)):
         spots = list(spots)
     return _hkrt._wire_encode_spots(spots, tuple(header), auto_market_time)
+
+
+def encode_heartbeat(
+    *,
+    publisher_id: int,
+    session_epoch: int,
+    sequence: int,
+    market_time: dt.datetime | int | None = None,
+    send_time: dt.datetime | int | None = None,
+    simulated_time: bool = False,
+) -> bytes:
+    """An idle publisher's "still here": an empty batch flagged as a heartbeat.
+
+    ``sequence`` is the last sequence the publisher sent (not a new one), so a consumer that
+    has less knows its tail was lost; ``market_time`` is where the publisher's market time
+    stands.  Heartbeats are never journaled or aggregated.
+    """
+    header = [
+        _check_int(publisher_id, "publisher_id", 0, _UINT64_MAX),
+        _check_int(sequence, "sequence", 0, _UINT64_MAX),
+        0,
+        0,
+        1,
+        _SEND_TIME_NOW if send_time is None else _epoch_us(send_time),
+        0 if market_time is None else _epoch_ms(market_time, "market_time"),
+        _check_int(session_epoch, "session_epoch", 0, _UINT64_MAX),
+        True,
+        bool(simulated_time),
+    ]
+    return _hkrt._wire_encode_spots([], tuple(header), False)
 
 
 def _encode_columns(columns: Mapping[str, Any], header: list[int], auto_market_time: bool) -> bytes:
