@@ -53,14 +53,18 @@ def publish_with_pause(
     record: str,
     max_part_spots: int,
     pause: float = 0.002,
+    linger: float = 0.2,
+    wait_subscriber: bool = True,
 ) -> None:
     """Publish ``cycles`` pushes of a synthetic day, recording every message; after
-    ``pause_after`` of them wait for ``resume`` (an Event) and a subscriber, then go on."""
+    ``pause_after`` of them wait for ``resume`` (an Event) and a subscriber, then go on.
+    ``linger``: seconds to stay up afterwards (heartbeats, retransmission requests)."""
     from hkrt.synthetic import synthetic_day
     from hkrt.transport import SpotPublisher
 
     with SpotPublisher(address, max_part_spots=max_part_spots, record=record) as pub:
-        wait_for_subscribers(pub, 1)
+        if wait_subscriber:
+            wait_for_subscribers(pub, 1)
         for i, push in enumerate(synthetic_day(n_symbols, DAY)):
             if i == cycles:
                 break
@@ -70,7 +74,7 @@ def publish_with_pause(
                 time.sleep(0.3)
             pub.publish(push.columns())
             time.sleep(pause)
-        time.sleep(0.2)
+        time.sleep(linger)
 
 
 def run_journaling_agent(address: str, journal_dir: str) -> None:

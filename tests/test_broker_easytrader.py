@@ -389,3 +389,156 @@ def test_market_of_code(code: str, market: str) -> None:
 def test_order_quantity_rules(side, market, code, price, num, held, bad) -> None:
     why = order_quantity_error(side, market, code, price, num, held)
     assert (bad in why and why != "") if bad else why == ""
+
+
+# ---- deadline and size cap over easytrader's server ----------------------------------------------
+
+
+@pytest.mark.parametrize("fault", ["trickle", "silent", "endless trickle"])
+def test_a_slow_answer_is_cut_at_the_whole_request_deadline(
+    server: EasyTraderServer, ths: FakeThsUser, fault: str
+) -> None:
+    """requests' timeout is per socket read: a byte every 0.1 s never trips it.  The deadline is wall time."""
+    deadline = 0.5
+    b = remote_broker(server, timeout=deadline)
+    if fault == "silent":
+        ths.inject("buy", delay=2.0)  # the trader hangs; the server sends nothing at all
+    else:
+        server.trickle = 0.1  # the whole answer (about 25 bytes) would take 2.5 s
+        server.endless = fault == "endless trickle"
+    start = time.monotonic()
+    r = b.buy(T0, "SH", "600000", 10.0, 100)
+    elapsed = time.monotonic() - start
+    assert r.status == OrderStatus.Failed, r
+    assert "0.5 s deadline" in r.error and "outcome is unknown" in r.error
+    assert deadline * 0.9 <= elapsed < deadline + 0.4  # the strategy's thread is free again at once
+    assert b.last_error == r.error
+    server.trickle, server.endless = None, False
+    if fault == "trickle":  # why Failed is not "not sent": the trader did place it
+        assert [(e.code, e.amount) for e in ths.entrusts] == [("600000", 100)]
+        assert b.buy(T0, "SH", "600000", 10.0, 200).status == OrderStatus.Sent  # the broker works on
+
+
+def test_an_asset_query_that_trickles_is_cut_too(server: EasyTraderServer) -> None:
+    b = remote_broker(server, timeout=0.4)
+    assert b.asset() is not None
+    server.trickle = 0.1
+    start = time.monotonic()
+    a = b.asset()
+    assert time.monotonic() - start < 0.8
+    assert a is not None and a.stale and "deadline" in a.error and b.asset_failures == 1
+
+
+def test_an_endless_answer_is_refused_at_the_size_cap(server: EasyTraderServer, ths: FakeThsUser) -> None:
+    b = remote_broker(server, timeout=10.0, max_answer_bytes=1_000_000)
+    server.endless = True
+    start = time.monotonic()
+    r = b.buy(T0, "SH", "600000", 10.0, 100)
+    assert time.monotonic() - start < 3.0
+    assert r.status == OrderStatus.Failed and "over the 1000000 byte limit" in r.error and "unknown" in r.error
+    server.endless = False
+    ths.inject("position", return_=[{"证券代码": "600000", "股票余额": 100, "备注": "x" * 2_000_000}])
+    a = b.asset()  # a declared length over the cap is refused before reading
+    assert a is None and "2000" in b.last_asset_error and "byte limit" in b.last_asset_error
+
+
+def test_deadline_arguments_are_checked() -> None:
+    with pytest.raises(ValueError, match="timeout must be > 0"):
+        EasyTraderOrderBroker(FakeThsUser(), timeout=0)
+    with pytest.raises(ValueError, match="max_answer_bytes must be > 0"):
+        EasyTraderOrderBroker(FakeThsUser(), max_answer_bytes=-1)
+
+
+# ---- no secret in errors or logs ------------------------------------------------------------------
+
+PW, COMM = "s3crét +/&=%pw", "c0mm-pässw0rd"
+
+
+def secret_forms(secret: str) -> dict[str, str]:
+    import base64
+    import urllib.parse
+
+    escaped = json.dumps(secret)[1:-1]  # as requests puts it in a JSON body
+    return {
+        "plain": secret,
+        "json": escaped,
+        "quote": urllib.parse.quote(secret, safe=""),
+        "quote_plus": urllib.parse.quote_plus(secret),
+        "base64": base64.b64encode(secret.encode()).decode(),
+        "base64 of json": base64.b64encode(escaped.encode()).decode(),
+    }
+
+
+def base64_hides(text: str, secret: str) -> bool:
+    """No run of base64 characters in ``text`` decodes, at any alignment, to bytes holding ``secret``."""
+    import base64
+    import re
+
+    for run in re.findall(r"[A-Za-z0-9+/_-]{4,}", text):
+        for start in range(4):
+            chunk = run[start:]
+            chunk = chunk[: len(chunk) - (len(chunk) % 4 == 1)]  # one odd character holds no whole byte
+            try:
+                if secret.encode() in base64.b64decode(chunk + "=" * (-len(chunk) % 4)):
+                    return False
+            except ValueError:
+                continue
+    return True
+
+
+def leaks(texts: dict[str, str]) -> list[tuple[str, str, str]]:
+    found = []
+    for secret in (PW, COMM):
+        for where, text in texts.items():
+            found += [(secret, where, name) for name, form in secret_forms(secret).items() if form in text]
+            if not base64_hides(text, secret) or not base64_hides(text, json.dumps(secret)[1:-1]):
+                found.append((secret, where, "base64 inside a blob"))
+    return found
+
+
+@pytest.mark.parametrize("echo", ["error page echoing the request", "TradeError echoing the password"])
+def test_a_login_error_echoing_the_password_is_scrubbed(
+    server: EasyTraderServer, ths: FakeThsUser, caplog: pytest.LogCaptureFixture, echo: str
+) -> None:
+    import requests
+
+    if echo.startswith("error page"):
+        server.fail_with, server.fail_echo = 500, True
+        page = requests.post(f"http://{server.host}:{server.port}/prepare", json={"password": PW}, timeout=5).text
+        # the page does echo it: JSON-escaped, URL-encoded, and base64-encoded inside the body's base64
+        assert [name for _, _, name in leaks({"page": page})] == ["json", "quote_plus", "base64 inside a blob"]
+        server.requests.clear()
+    else:
+        ths.inject("prepare", raise_=TradeError(f"登录失败: 账号 acct 密码 {PW} 通讯密码 {COMM} 错误"))
+    b = EasyTraderOrderBroker(remoteclient.use("ht_client", server.host, server.port))
+    with caplog.at_level(logging.DEBUG, logger="hkrt"), pytest.raises(ValueError) as err:
+        b.prepare(user="acct", password=PW, comm_password=COMM)
+    assert posted(server, "/prepare")[0]["password"] == PW  # the login was really sent
+    text = str(err.value)
+    assert "login refused or failed" in text
+    assert (
+        ("non-JSON body" in text)
+        if echo.startswith("error page")
+        else ("登录失败: 账号 acct 密码 *** 通讯密码 *** 错误" in text)
+    )
+    server.fail_with = None
+    ths.inject("balance", raise_=RuntimeError(f"balance failed for password {PW}"))
+    assert b.asset() is None
+    logs = "\n".join(rec.getMessage() for rec in caplog.records if rec.name.startswith("hkrt"))
+    assert "asset query failed" in logs
+    assert leaks({"error": text, "asset error": b.last_asset_error, "last_error": b.last_error, "logs": logs}) == []
+
+
+def test_order_errors_are_scrubbed_of_the_given_secrets(caplog: pytest.LogCaptureFixture) -> None:
+    user = FakeThsUser(100_000.0)
+    b = EasyTraderOrderBroker(user, secrets=[PW, None])
+    user.inject("buy", raise_=OSError(f"GUI dump: password={PW} comm={COMM}"))
+    user.inject("sell", return_={"odd": PW})
+    user.inject("cancel_entrust", return_={"message": f"bad {PW}"})
+    b.add_secret(COMM)
+    with caplog.at_level(logging.DEBUG, logger="hkrt"):
+        results = [b.buy(T0, "SH", "600000", 10.0, 100), b.sell(T0, "SH", "600000", 10.0, 100), b.cancel("1")]
+    assert [r.status for r in results] == [OrderStatus.Failed, OrderStatus.Failed, OrderStatus.Rejected]
+    assert "password=*** comm=***" in results[0].error and "{'odd': '***'}" in results[1].error
+    logs = "\n".join(rec.getMessage() for rec in caplog.records if rec.name.startswith("hkrt"))
+    assert leaks({f"result {i}": r.error for i, r in enumerate(results)} | {"logs": logs}) == []

@@ -3,17 +3,24 @@ the message as a mail client reads it, and every failure as a Failed result rath
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import datetime as dt
 import email
 import email.policy
 import email.utils
+import json
+import logging
+import os
+import re
 import shutil
 import socket
 import ssl
+import struct
 import subprocess
 import threading
 import time
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -307,3 +314,215 @@ def test_a_mail_broker_has_no_asset_info() -> None:
     b = MailOrderBroker("127.0.0.1", security="none", user=None, password=None, sender="bot@localhost", to=TO)
     assert b.get_asset_info() == ""
     assert "mail notifier" in b.last_error and "no asset info" in b.last_error
+
+
+# ---------------------------------------------------------------------------- faults after and before delivery
+class QuitFails(Inbox):
+    """Takes the message (250 to DATA), then fails QUIT: an error reply, or a reset connection."""
+
+    def __init__(self, how: str) -> None:
+        super().__init__()
+        self.how = how
+
+    async def handle_QUIT(self, server, session, envelope) -> str:
+        if self.how == "reply":
+            return "421 4.3.2 System shutting down"
+        _reset(server)
+        return "221 never read"
+
+
+class DataFails(Inbox):
+    """Fails before or while answering DATA: a 554 answer, or a reset in place of the answer."""
+
+    def __init__(self, how: str) -> None:
+        super().__init__()
+        self.how = how
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options) -> str:
+        if self.how == "reset at RCPT":
+            _reset(server)
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope) -> str:
+        if self.how == "554":
+            return "554 5.7.1 Message rejected as spam"
+        _reset(server)  # the body has arrived; the answer never will
+        return "250 never read"
+
+
+def _reset(server) -> None:
+    """Drop the client's connection with a TCP reset (SO_LINGER 0), not a polite close."""
+    sock = server.transport.get_extra_info("socket")
+    linger = struct.pack("ii", 1, 0) if os.name == "posix" else struct.pack("HH", 1, 0)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)
+    server.transport.abort()
+
+
+@contextlib.contextmanager
+def custom_server(handler: Inbox, mode: str, cert, **kw) -> Iterator[int]:
+    port = free_port()
+    params: dict = {"authenticator": handler.authenticator, "auth_required": True, "auth_require_tls": False}
+    if mode == "ssl":
+        params["ssl_context"] = server_context(cert)
+    params.update(kw)
+    controller = aiosmtpd_controller.Controller(handler, hostname="127.0.0.1", port=port, **params)
+    controller.start()
+    try:
+        yield port
+    finally:
+        controller.stop()
+
+
+@pytest.mark.parametrize(("how", "mode"), [("reply", "plain"), ("reply", "ssl"), ("reset", "ssl"), ("reset", "plain")])
+def test_a_failed_quit_after_250_to_data_is_sent_not_failed(how, mode, cert, caplog) -> None:
+    """Reporting this Failed invites the strategy to send the order again: a duplicate."""
+    inbox = QuitFails(how)
+    with caplog.at_level(logging.INFO, logger="hkrt.broker"), custom_server(inbox, mode, cert) as port:
+        b = broker(port, cert if mode == "ssl" else None, security="ssl" if mode == "ssl" else "none")
+        r = b.buy(T0, "SH", "600000", 10.0, 1000)
+    assert r.status == OrderStatus.Sent, r.error
+    assert len(inbox.envelopes) == 1 and inbox.messages()[0]["Message-ID"] == r.order_id
+    assert b.sent_count == 1 and b.last_error == ""
+    assert not [rec for rec in caplog.records if rec.name.startswith("hkrt") and rec.levelno >= logging.WARNING]
+    if how == "reply":  # the error reply is noted, below WARNING: nothing is lost
+        assert [rec.code for rec in caplog.records if "QUIT" in rec.getMessage()] == [421]
+
+
+@pytest.mark.parametrize(
+    ("how", "expected"),
+    [
+        ("554", "SMTPDataError 554 5.7.1 Message rejected as spam"),
+        ("reset at RCPT", "failed during MAIL/RCPT: SMTPServerDisconnected"),
+        ("reset in DATA", "failed during DATA: SMTPServerDisconnected"),
+    ],
+)
+def test_a_failure_before_the_250_to_data_stays_failed_with_its_reason(how, expected, cert) -> None:
+    inbox = DataFails(how)
+    with custom_server(inbox, "plain", cert) as port:
+        b = broker(port, None, security="none")
+        r = b.buy(T0, "SH", "600000", 10.0, 1000)
+    assert r.status == OrderStatus.Failed and expected in r.error, r.error
+    # the server may have stored a message whose answer was lost: the text says to look before resending
+    assert ("check the mailbox before resending" in r.error) == (how == "reset in DATA")
+    assert b.sent_count == 0
+
+
+# ---------------------------------------------------------------------------- no secret in logs or errors
+SECRET = "s3cr3t +/&=%pw"  # URL-encoding changes it; smtplib sends only ASCII passwords
+
+
+def secret_encodings(secret: str, user: str) -> dict[str, str]:
+    raw = secret.encode()
+    forms = {
+        "plain": secret,
+        "base64": base64.b64encode(raw).decode(),
+        "base64 url-safe": base64.urlsafe_b64encode(raw).decode(),
+        "AUTH PLAIN blob": base64.b64encode(b"\0" + user.encode() + b"\0" + raw).decode(),
+        "quote": urllib.parse.quote(secret, safe=""),
+        "quote lower-case": urllib.parse.quote(secret, safe="").lower(),
+        "quote_plus": urllib.parse.quote_plus(secret),
+    }
+    for offset in (1, 2):  # the password inside a longer blob, at each alignment base64 has
+        forms[f"base64 at offset {offset}"] = base64.b64encode(b"x" * offset + raw + b"yz").decode()
+    return forms
+
+
+def base64_hides(text: str, secret: str) -> bool:
+    """True when no run of base64 characters in ``text`` decodes, at any alignment, to bytes holding
+    ``secret`` (an independent check of the redaction, which works from the encoded side)."""
+    raw = secret.encode()
+    for run in re.findall(r"[A-Za-z0-9+/_-]{4,}", text):
+        for start in range(4):
+            chunk = run[start:]
+            chunk = chunk[: len(chunk) - (len(chunk) % 4 == 1)]  # one odd character holds no whole byte
+            chunk += "=" * (-len(chunk) % 4)
+            for alphabet in (None, b"-_"):
+                try:
+                    decoded = base64.b64decode(chunk, altchars=alphabet) if chunk else b""
+                except ValueError:
+                    continue
+                if raw in decoded:
+                    return False
+    return True
+
+
+def hkrt_log_text(caplog: pytest.LogCaptureFixture) -> str:
+    from hkrt.logs import record_fields
+
+    return "\n".join(
+        f"{rec.getMessage()} {record_fields(rec)}" for rec in caplog.records if rec.name.startswith("hkrt")
+    )
+
+
+class EchoingServer(Inbox):
+    """A hostile or misconfigured server whose 535 reply echoes what the client sent for AUTH."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.replies: list[str] = []
+
+    async def handle_AUTH(self, server, session, envelope, args) -> str:  # AUTH PLAIN <blob>: echoed as sent
+        self.replies.append(f"535 5.7.8 Authentication failed: AUTH {' '.join(args)}")
+        return self.replies[-1]
+
+
+class EchoingLogin(Inbox):
+    """LOGIN sends the password alone, base64-encoded, after a challenge: echoed in every form."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.replies: list[str] = []
+
+    def authenticator(self, server, session, envelope, mechanism, auth_data) -> AuthResult:
+        password = auth_data.password.decode()
+        encoded = base64.b64encode(auth_data.password).decode()
+        reply = f"535 5.7.8 bad password {encoded} (raw {password}, form password={urllib.parse.quote_plus(password)})"
+        self.replies.append(reply)
+        return AuthResult(success=False, handled=False, message=reply)
+
+
+@pytest.mark.parametrize("mechanism", ["PLAIN", "LOGIN"])
+def test_a_server_echoing_the_auth_line_never_puts_the_password_in_logs_or_errors(mechanism, cert, caplog) -> None:
+    other = {"PLAIN": "LOGIN", "LOGIN": "PLAIN"}[mechanism]
+    inbox = EchoingServer() if mechanism == "PLAIN" else EchoingLogin()
+    with (
+        caplog.at_level(logging.DEBUG, logger="hkrt"),
+        custom_server(inbox, "ssl", cert, auth_exclude_mechanism=[other]) as port,
+    ):
+        b = broker(port, cert, password=SECRET)
+        r = b.buy(T0, "SH", "600000", 10.0, 1000)
+    assert r.status == OrderStatus.Failed and "535" in r.error and "refused" in r.error
+    forms = secret_encodings(SECRET, USER)
+    sent = "\n".join(inbox.replies)
+    # the server did echo the password (so the checks below can fail) ...
+    echoed = {"PLAIN": ["AUTH PLAIN blob"], "LOGIN": ["base64", "plain", "quote_plus"]}
+    assert all(forms[name] in sent for name in echoed[mechanism]), sent
+    # ... and none of its forms reached the result, last_error, repr or any hkrt log line
+    texts = {"error": r.error, "last_error": b.last_error, "repr": repr(b), "logs": hkrt_log_text(caplog)}
+    assert "failed" in texts["logs"]
+    leaks = [(where, name) for where, text in texts.items() for name, form in forms.items() if form in text]
+    assert leaks == []
+    assert all(base64_hides(text, SECRET) for text in texts.values())
+    assert not base64_hides(sent, SECRET)  # the checker does find the password in what the server sent
+
+
+def test_redact_secrets_forms() -> None:
+    from hkrt.broker.mail import redact_secrets
+
+    forms = secret_encodings(SECRET, USER)
+    text = " | ".join(f"{name}: {form}" for name, form in forms.items())
+    out = redact_secrets(text, [SECRET, None, ""])
+    assert [name for name, form in forms.items() if form in out] == [] and base64_hides(out, SECRET)
+    assert out.count("***") == len(forms) and "AUTH PLAIN blob: ***" in out and not base64_hides(text, SECRET)
+    # JSON and repr escapes of a non-ASCII secret, and base64 of a JSON body holding it
+    pw = 'pä"ss\\wörd'
+    body = json.dumps({"user": "acct", "password": pw})
+    text = f"{body} {json.dumps(pw, ensure_ascii=False)} {pw!r} {base64.b64encode(body.encode()).decode()}"
+    out = redact_secrets(text, [pw])
+    assert "ss" not in out.replace("password", "") and "acct" in out and out.count("***") == 4
+    escaped = json.dumps(pw)[1:-1]
+    assert base64_hides(out, pw) and base64_hides(out, escaped) and not base64_hides(text, escaped)
+    # ordinary words survive; a secret too short for a base64 match is still hidden plainly
+    assert redact_secrets("user bot@example.com ok", ["xy"]) == "user bot@example.com ok"
+    assert redact_secrets("key xy here", ["xy"]) == "key *** here"

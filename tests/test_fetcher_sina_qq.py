@@ -699,7 +699,9 @@ def test_get_spot_failures_are_left_out_and_logged(server: QuoteServer, caplog: 
     with caplog.at_level("WARNING", logger="hkrt.fetcher"):
         spots = get_spot(CODES, "qq", base_url=server.base_url("qq"), batch_size=5, concurrency=1, retries=0)
     assert len(spots) == len(MARKET) - 5
-    assert any(r.message == "quote batch failed" and r.error == "HTTP 500" for r in caplog.records)
+    [record] = [r for r in caplog.records if r.getMessage().startswith("quote batch failed")]
+    assert (record.reason, record.error, record.source, record.codes) == ("http_500", "HTTP 500", "qq", 5)
+    assert record.getMessage() == "quote batch failed: http_500 from qq, 5 codes, 1 attempt: HTTP 500"
 
 
 def test_get_spot_sources(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -3,7 +3,8 @@
 In Python each is a precise exception type whose text says what is wrong and what is accepted;
 on the command line each is one ``Error: ...`` line and a non-zero exit status (no traceback).
 The cases: QMT on Linux (xtquant's native part is Windows-only), a port or ipc address already
-taken, no network (a closed loopback port, never the internet), a bad code, a wrong ktype.
+taken, no network (a closed loopback port, never the internet), a bad code (also as
+``hkrt agent --symbol``), a malformed address, a wrong ktype.
 """
 
 from __future__ import annotations
@@ -251,6 +252,22 @@ def test_run_with_a_strategy_on_a_bad_code(tmp_path: Path) -> None:
     script.write_text("import hkrt\nstrategy = hkrt.Strategy(['SH600000', 'SH6000001'])\n")
     result = hkrt_cli("run", str(script), "--source", "sim")
     assert_one_line_error(result, "'SH6000001'", SPELLINGS, status=1)
+
+
+@pytest.mark.parametrize("bad", ["SH12345", "XX600000"])
+def test_agent_bad_symbol_is_one_line(bad: str, tmp_path: Path) -> None:
+    result = hkrt_cli("agent", "--symbol", bad, "--address", ipc(tmp_path), "--seconds", "1")
+    assert_one_line_error(result, "--symbol", f"invalid symbol {bad!r}", SPELLINGS, status=2)
+    assert "agent: subscribing" not in result.stdout  # refused before it started
+
+
+def test_agent_bad_address_is_one_line(tmp_path: Path) -> None:
+    result = hkrt_cli("agent", "--address", "ipc://", "--seconds", "1")  # nng cannot parse it
+    assert_one_line_error(result, "--address", "cannot dial 'ipc://'", "ipc://PATH or tcp://HOST:PORT", status=2)
+    result = hkrt_cli("agent", "--tcp", "localhost:http", "--seconds", "1")
+    assert_one_line_error(result, "--tcp", "invalid TCP address 'localhost:http'", status=2)
+    result = hkrt_cli("agent", "--address", "nowhere", "--seconds", "1")  # refused before dialling
+    assert_one_line_error(result, "nowhere")
 
 
 @pytest.mark.parametrize("source", ["qq", "sim"])

@@ -71,3 +71,47 @@ def test_simulated_market_through_http_spot_server_and_agent(source: str, tmp_pa
             pd.testing.assert_frame_equal(got[BAR_COLUMNS], want[BAR_COLUMNS])
             # QQ sends the amount in whole yuan: within half a yuan per spot of the exact one.
             np.testing.assert_allclose(got.amount, want.amount, atol=0.5 * len(times))
+
+
+def test_spot_server_pull_reports_reasked_dropped_and_failed_codes(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The spot-server's own pull function (the CLI's): a partial answer is re-asked in its cycle and
+    published, unknown codes are dropped only on the third cycle, a failed batch is counted with its
+    reason -- and ServerStatus says all of it."""
+    from hkrt.cli import _pull_fetcher
+
+    when = dt.datetime.combine(DAY, dt.time(10, 0))
+    listed = {
+        s: hkrt.Spot(s, when, open=10, high=10, low=10, close=10, volume=100, amount=1000)
+        for s in ("SH600000", "SZ000001", "SH601318")
+    }
+    codes = [*listed, "SH600001", "SH600002"]
+    clock = [when]
+    schedule = PullSchedule([Phase.parse("09:15-11:31")], TradingCalendar.china())
+    with QuoteServer(listed) as quotes, SpotPublisher(f"ipc://{tmp_path / 'feed.ipc'}") as pub:
+        fetch = _pull_fetcher("sina", quotes.base_url("sina"))
+        server = SpotServer(pub, sleep=lambda seconds: None)
+        published: list[int] = []
+
+        def cycle(asked: list[str]) -> FetchOutcome:
+            n = len(published) + 1
+            if n == 1:
+                quotes.omit_next(["SZ000001"])  # a partial answer: re-asked at once
+            if n == 2:
+                quotes.fail_next(3, status=503)  # the batch and its two retries fail
+            outcome = fetch(asked)
+            published.append(len(outcome.spots))
+            if n == 5:
+                server.stop()
+            return outcome
+
+        with caplog.at_level("INFO", logger="hkrt"):
+            server.run_pull(cycle, codes, schedule, interval=3.0, clock=lambda: clock[0])
+    status = server.status
+    assert published == [3, 0, 3, 3, 3]  # the partial cycle still published all three
+    assert status.missing_retried == 1 and status.failures == {"http_503": 1} and status.failed_batches == 1
+    assert status.dropped == 2  # after three unknown answers (cycles 1, 3, 4), not after the first
+    assert [r.tokens for r in quotes.requests if r.status == 200][-1] == ["sh600000", "sz000001", "sh601318"]
+    assert "re-asked 1" in status.line() and "dropped 2" in status.line() and "(http_503 1)" in status.line()
+    assert any("dropped 2 codes" in r.getMessage() for r in caplog.records)

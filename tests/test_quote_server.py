@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import socket
 import threading
 import time
 
@@ -229,3 +230,97 @@ def test_base_url_and_lifecycle() -> None:
         with pytest.raises(ValueError):
             server.base_url("eastmoney")
     server.stop()  # idempotent
+
+
+# ------------------------------------------------------------------ hostile modes
+def test_trickle_sends_one_byte_at_a_time_for_chosen_symbols(server: QuoteServer) -> None:
+    server.trickle(0.2, symbols=["sz000001"])
+    start = time.monotonic()
+    assert get(server, "/q=sh600000").status_code == 200  # not trickled
+    assert time.monotonic() - start < 0.5
+    with httpx.stream("GET", server.url + "/q=sz000001", timeout=5, trust_env=False) as r:
+        assert r.status_code == 200 and int(r.headers["content-length"]) > 100  # headers at once
+        first_bytes = r.iter_raw(4)
+        start = time.monotonic()
+        assert next(first_bytes) == b"v_sz"
+        assert time.monotonic() - start >= 0.6  # four bytes, 0.2 s apart
+    server.trickle(0)
+    assert get(server, "/q=sz000001").text.startswith("v_sz000001=")
+
+
+def test_trickled_headers(server: QuoteServer) -> None:
+    server.trickle(0.1, headers=True)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as conn:
+        conn.sendall(b"GET /q=sh600000 HTTP/1.1\r\nHost: x\r\n\r\n")
+        start = time.monotonic()
+        head = b""
+        while len(head) < 8:
+            head += conn.recv(8 - len(head))
+        assert head == b"HTTP/1.1" and time.monotonic() - start >= 0.7  # eight bytes, 0.1 s apart
+    assert server.requests[-1].sent == 0  # no body byte yet
+
+
+def test_endless_answer_goes_on_until_the_client_hangs_up(server: QuoteServer) -> None:
+    server.endless = True
+    with httpx.stream("GET", server.url + "/q=sh600000", timeout=5, trust_env=False) as r:
+        assert "content-length" not in r.headers and r.headers["transfer-encoding"] == "chunked"
+        received = 0
+        for chunk in r.iter_raw():
+            received += len(chunk)
+            if received > 1_000_000:
+                break
+    assert received > 1_000_000 and b'v_sh600000="' in chunk  # the quotes, over and over
+    deadline = time.monotonic() + 5
+    while server.requests[-1].sent < received and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert server.requests[-1].sent >= received
+
+
+def test_oversize_announces_the_length_and_sends_it(server: QuoteServer) -> None:
+    server.oversize = 5_000_000
+    r = get(server, "/q=sh600000")
+    assert int(r.headers["content-length"]) == 5_000_000 and len(r.content) == 5_000_000
+    assert r.content.startswith(b"v_sh600000=") and r.content.endswith(b" ")
+    assert server.requests[-1].sent == 5_000_000
+
+
+def test_omit_next_leaves_codes_out_of_the_next_answers(server: QuoteServer) -> None:
+    server.omit_next(["SZ000001"], count=1)
+    assert "sz000001" not in get(server, "/list=sh600000,sz000001", **REFERER).text  # no line at all, not empty
+    assert server.requests[-1].omitted == ["SZ000001"]
+    assert get(server, "/list=sh600000,sz000001", **REFERER).text.count("var hq_str_") == 2
+    assert server.requests[-1].omitted is None
+
+
+def test_gzip_only_when_the_client_accepts_it(server: QuoteServer) -> None:
+    server.gzip = True
+    r = get(server, "/q=sh600000", **{"Accept-Encoding": "gzip"})
+    assert r.headers["content-encoding"] == "gzip" and r.text.startswith("v_sh600000=")
+    r = get(server, "/q=sh600000", **{"Accept-Encoding": "identity"})
+    assert "content-encoding" not in r.headers and r.text.startswith("v_sh600000=")
+
+
+@pytest.mark.parametrize("mode", ["endless", "trickle"])
+def test_stop_is_quick_with_a_hostile_answer_in_flight(mode: str) -> None:
+    server = QuoteServer(SPOTS).start()
+    if mode == "endless":
+        server.endless = True
+    else:
+        server.trickle(10.0)
+    worker = threading.Thread(target=lambda: _read_some(server))
+    worker.start()
+    time.sleep(0.2)
+    start = time.monotonic()
+    server.stop()
+    assert time.monotonic() - start < 2.0
+    worker.join(timeout=10)
+    assert not worker.is_alive()
+
+
+def _read_some(server: QuoteServer) -> None:
+    try:
+        with httpx.stream("GET", server.url + "/q=sh600000", timeout=5, trust_env=False) as r:
+            for _ in r.iter_raw():
+                pass
+    except httpx.HTTPError:
+        pass

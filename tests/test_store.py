@@ -42,7 +42,11 @@ def ingest_days(agent: hkrt.SpotAgent, friday_pushes: int, n_symbols: int = 6) -
         agent.ingest_columns(**push.columns())
 
 
-def run_storing_agent(root: str, friday_pushes: int, flushed, ) -> None:
+def run_storing_agent(
+    root: str,
+    friday_pushes: int,
+    flushed,
+) -> None:
     """Child process: aggregate with a store, flush, report, then wait to be killed."""
     import time
 
@@ -56,12 +60,14 @@ def run_storing_agent(root: str, friday_pushes: int, flushed, ) -> None:
 
 def test_round_trip_of_hand_computed_bars(tmp_path: Path) -> None:
     agent = hkrt.SpotAgent(["MIN", "MIN5", "DAY"], store=tmp_path)
-    agent.ingest([
-        spot("09:25:00", 10.0, 1000, 10000),
-        spot("09:30:20", 10.2, 1500, 15100),
-        spot("09:31:05", 10.1, 1800, 18130),
-        spot("09:36:10", 10.3, 2000, 20190),
-    ])
+    agent.ingest(
+        [
+            spot("09:25:00", 10.0, 1000, 10000),
+            spot("09:30:20", 10.2, 1500, 15100),
+            spot("09:31:05", 10.1, 1800, 18130),
+            spot("09:36:10", 10.3, 2000, 20190),
+        ]
+    )
     agent.stop()  # flushes and compacts; the forming bars (09:37, MIN5 09:40, DAY) are not complete
     got = load_kdata("600000.SH", "min", store=tmp_path)
     want = pd.DataFrame(
@@ -192,21 +198,37 @@ def test_failing_store_keeps_aggregating_and_catches_up(
     agent.advance_to("2026-11-20 15:01")
     agent.stop()
     stats = agent.stats()["store"]
-    assert not stats["failing"] and stats["pending"] == 0 and stats["dropped"] == 0
+    assert not stats["failing"] and stats["pending"] == 0 and stats["spilled_rows"] == 0
     for symbol in agent.symbols:  # aggregation never stopped, and the store caught up
         for ktype in ("MIN", "MIN30", "DAY"):
             pd.testing.assert_frame_equal(load_kdata(symbol, ktype, store=tmp_path), agent.kdata(symbol, ktype))
 
 
-def test_queue_is_bounded_while_the_store_fails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_queue_spills_while_the_store_fails_and_lands_every_bar(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     agent = hkrt.SpotAgent(["MIN"], store=tmp_path, store_flush_interval=0, store_max_pending=50)
-    monkeypatch.setattr(KDataStore, "write", lambda self, bars, ktype=None: (_ for _ in ()).throw(PermissionError(
-        errno.EACCES, "Permission denied")))  # fmt: skip
-    for push in list(synthetic_day(3, FRIDAY))[:3000]:
-        agent.ingest_columns(**push.columns())
+    refuse = PermissionError(errno.EACCES, "Permission denied")
+    monkeypatch.setattr(KDataStore, "write", lambda self, bars, ktype=None: (_ for _ in ()).throw(refuse))
+    with caplog.at_level(logging.WARNING, logger="hkrt.store"):
+        for push in list(synthetic_day(3, FRIDAY))[:3000]:
+            agent.ingest_columns(**push.columns())
     stats = agent.stats()["store"]
-    assert stats["pending"] <= 50 + 3 and stats["dropped"] > 0 and "Permission" in stats["last_error"]
+    assert stats["pending_memory"] <= 50 + 3 and "Permission" in stats["last_error"]
+    assert stats["spilled_rows"] > 0 and stats["spill_files"] > 0 and stats["spilling"]
+    assert stats["pending"] == stats["pending_memory"] + stats["pending_spilled"] and stats["written"] == 0
+    assert len(list((tmp_path / "_spill").glob("spill-*.npy"))) == stats["spill_files"]
+    assert [r for r in caplog.records if "spilling the oldest bars" in r.message]
     assert len(agent.kdata(agent.symbols[0], "MIN")) > 100  # memory keeps everything
+    queued = stats["pending"]
+    monkeypatch.undo()
+    agent.stop()  # the store works again: every spilled and queued bar lands, oldest first
+    stats = agent.stats()["store"]
+    assert stats["pending"] == 0 and stats["spill_files"] == 0 and not stats["spilling"]
+    assert stats["written"] == queued
+    assert not list((tmp_path / "_spill").glob("spill-*"))
+    for symbol in agent.symbols:
+        pd.testing.assert_frame_equal(load_kdata(symbol, "MIN", store=tmp_path), agent.kdata(symbol, "MIN").iloc[:-1])
 
 
 def test_load_kdata_filters_and_shapes(tmp_path: Path) -> None:

@@ -181,6 +181,7 @@ py::dict message_dict(const MessageResult& r) {
   d["simulated_time"] = r.header.simulated_time;
   d["market_time_ms"] = r.market_time_ms;  // as far as the accepted spots vouch for it
   d["header_market_time_ms"] = r.header.market_time_ms;
+  d["held"] = r.held;
   return d;
 }
 
@@ -207,6 +208,7 @@ py::dict message_stats_dict(const MessageStats& s) {
   d["publishers"] = q.publishers;
   d["market_time_clamped"] = s.market_time_clamped;
   d["market_time_invalid"] = s.market_time_invalid;
+  d["held"] = s.held;
   return d;
 }
 }  // namespace
@@ -319,7 +321,7 @@ void bind_engine(py::module_& m) {
 
   cls.def(
       "ingest_message",
-      [](PyEngine& e, const py::buffer& message) {
+      [](PyEngine& e, const py::buffer& message, bool hold_gaps) {
         py::buffer_info info = message.request();
         if (info.ndim > 1 || (info.ndim == 1 && info.strides[0] != info.itemsize))
           throw py::value_error("a message must be a contiguous bytes-like object");
@@ -329,11 +331,11 @@ void bind_engine(py::module_& m) {
         {
           py::gil_scoped_release release;
           std::lock_guard<std::mutex> lock(e.calls);
-          result = e.core.ingest_message(data, size, e.sink());
+          result = e.core.ingest_message(data, size, e.sink(), hold_gaps);
         }
         return message_dict(result);
       },
-      py::arg("message"),
+      py::arg("message"), py::arg("hold_gaps") = false,
       "Verify, decode and aggregate one wire message; returns its header, sequence status and counts.");
 
   cls.def(

@@ -30,7 +30,7 @@ int64_t AgentCore::believed_market_time(int64_t header_ms) {
   return header_ms;
 }
 
-MessageResult AgentCore::ingest_message(const uint8_t* data, size_t size, CompletedBars* completed) {
+MessageResult AgentCore::ingest_message(const uint8_t* data, size_t size, CompletedBars* completed, bool hold_gaps) {
   std::lock_guard<std::mutex> lock(mutex_);
   MessageResult result;
   ++stats_.messages;
@@ -45,6 +45,19 @@ MessageResult AgentCore::ingest_message(const uint8_t* data, size_t size, Comple
     return result;
   }
   const wire::Header& h = result.header;
+  if (hold_gaps) {
+    const SequenceRange gap = tracker_.would_miss(h);
+    if (gap.last >= gap.first) {
+      result.held = true;
+      result.verdict.status = h.heartbeat ? SequenceStatus::Heartbeat : SequenceStatus::Gap;
+      result.verdict.gap_first = gap.first;
+      result.verdict.gap_last = gap.last;
+      ++stats_.held;
+      // counted as received once, when it is ingested again
+      --stats_.messages;
+      return result;
+    }
+  }
   result.verdict = tracker_.accept(h);
   if (result.verdict.process()) {
     result.spots = columns_.size();

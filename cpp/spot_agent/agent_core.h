@@ -40,6 +40,7 @@ struct MessageResult {
   // The header's market time as far as it can be believed (UTC epoch ms, 0 = none): never
   // beyond the newest accepted spot plus the slack, 0 when out of any sane range.
   int64_t market_time_ms = 0;
+  bool held = false;  // hold_gaps: not processed, the verdict's range is missing
 };
 
 struct MessageStats {
@@ -48,13 +49,17 @@ struct MessageStats {
   SequenceCounters sequence;
   uint64_t market_time_clamped = 0;  // headers whose market time ran ahead of the accepted spots
   uint64_t market_time_invalid = 0;  // headers whose market time was out of any sane range
+  uint64_t held = 0;                 // messages held back until the ones before them were fetched
 };
 
 class AgentCore {
  public:
   AgentCore(const EngineConfig& config, int shards, AgentConfig agent = AgentConfig());
 
-  MessageResult ingest_message(const uint8_t* data, size_t size, CompletedBars* completed);
+  // With `hold_gaps`, a message that would reveal missing messages is not processed: the
+  // result has `held` set and the verdict's gap range, so the caller can fetch the missing
+  // ones, ingest them, then ingest this one again.
+  MessageResult ingest_message(const uint8_t* data, size_t size, CompletedBars* completed, bool hold_gaps = false);
   ShardedEngine& engine() { return engine_; }
   const ShardedEngine& engine() const { return engine_; }
   MessageStats message_stats() const;

@@ -173,6 +173,18 @@ SequenceVerdict SequenceTracker::accept(const wire::Header& h) {
   return v;
 }
 
+SequenceRange SequenceTracker::would_miss(const wire::Header& h) const {
+  const SequenceRange none{1, 0};
+  const uint64_t seq = h.sequence;
+  if (seq == 0) return none;
+  auto it = sessions_.find(Key{h.publisher_id, h.session_epoch});
+  const uint64_t highest = it == sessions_.end() ? 0 : it->second.highest;
+  if (highest > 0 && !h.heartbeat && seq == 1 && h.session_epoch == 0) return none;  // a restart, or a hole filled
+  const uint64_t last = h.heartbeat ? seq : seq - 1;
+  if (last <= highest || seq - highest > config_.window) return none;  // nothing new, or an anomaly
+  return SequenceRange{highest + 1, last};
+}
+
 std::vector<SequenceRange> SequenceTracker::missing(uint64_t publisher_id, uint64_t session_epoch) const {
   std::vector<SequenceRange> out;
   auto it = sessions_.find(Key{publisher_id, session_epoch});

@@ -88,6 +88,9 @@ class SequenceTracker {
   // Classifies the message and records it.  A heartbeat says the publisher's last sequence
   // is `sequence`: a tail loss comes back as a Heartbeat verdict with a gap range.
   SequenceVerdict accept(const wire::Header& header);
+  // The missing range accept() would report for this message, without recording anything:
+  // lets the caller fetch the missing messages first and aggregate everything in order.
+  SequenceRange would_miss(const wire::Header& header) const;
   // Outstanding missing ranges of a session, oldest first.
   std::vector<SequenceRange> missing(uint64_t publisher_id, uint64_t session_epoch) const;
   // The highest sequence seen of a session (0 if unknown).

@@ -137,4 +137,20 @@ TEST_CASE("memory is bounded: ranges and sessions beyond the bounds are forgotte
   CHECK(t.missing(1, 100).empty());
 }
 
+TEST_CASE("would_miss previews the range accept() reports, without recording it") {
+  SequenceTracker t;
+  CHECK_EQ(t.would_miss(header(5)).first, 1u);
+  CHECK_EQ(t.would_miss(header(5)).last, 4u);
+  CHECK_EQ(t.counters().gaps, 0u);
+  t.accept(header(1));
+  CHECK(t.would_miss(header(2)).last < t.would_miss(header(2)).first);  // in order: nothing
+  const SequenceRange r = t.would_miss(header(4, 100, 1, true));
+  CHECK_EQ(r.first, 2u);
+  CHECK_EQ(r.last, 4u);
+  const SequenceVerdict v = t.accept(header(4));
+  CHECK_EQ(v.gap_first, 2u);
+  CHECK_EQ(v.gap_last, 3u);
+  CHECK(t.would_miss(header(uint64_t{1} << 40)).last == 0);  // an anomaly is no range to fetch
+}
+
 TEST_MAIN()

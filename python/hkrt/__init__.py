@@ -8,7 +8,7 @@ from hkrt._hkrt import Spot, normalize_symbol
 from hkrt.agent import CarryIn, SpotAgent, get_spot_agent, start_spot_agent, stop_spot_agent
 from hkrt.broker import AssetInfo, OrderBrokerBase, OrderResult, OrderStatus, TestOrderBroker, crtOB
 from hkrt.calendar import TradingCalendar
-from hkrt.hooks import Bar, CycleInfo, GapInfo
+from hkrt.hooks import Bar, CycleInfo, FeedEvent, GapInfo
 from hkrt.ktype import KType
 from hkrt.store import KDataStore, load_kdata
 from hkrt.strategy import OrderTicket, Strategy
@@ -21,6 +21,7 @@ __all__ = [
     "Bar",
     "CarryIn",
     "CycleInfo",
+    "FeedEvent",
     "GapInfo",
     "KDataStore",
     "KType",

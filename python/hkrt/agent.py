@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
 import threading
 import time
 from collections import deque
@@ -28,9 +27,10 @@ from hkrt.calendar import TradingCalendar
 from hkrt.columns import datetime_ms
 from hkrt.columns import floats as _floats
 from hkrt.day_journal import DayJournal, china_today
-from hkrt.hooks import Bar, CycleInfo, Dispatcher, GapInfo, HookSet
+from hkrt.hooks import Bar, CycleInfo, Dispatcher, FeedEvent, GapInfo, HookSet
 from hkrt.journal import ScanResult, read_journal
 from hkrt.ktype import KType
+from hkrt.logs import LogLimiter
 from hkrt.store import KDataStore, StoreWriter
 from hkrt.transport import default_address, subscriber, tcp_address
 from hkrt.wire import decode_columns, decode_spots
@@ -90,6 +90,20 @@ class SpotAgent:
         backfill: a source of today's earlier spots or minute bars (a journal file, or an
             object with ``minute_bars(symbols, day, until)``) that :meth:`start` applies with
             :meth:`backfill` when the agent has nothing of today yet (docs/store.md, "Backfill").
+        max_ahead: seconds a live feed's spot may be dated after its message was sent
+            (clock skew); a later one is rejected (``ahead_of_clock``) so that it cannot push
+            its symbol into the future.
+        max_message_bytes: larger messages are rejected (``too_large``) before they are read.
+        callback_queue: events (bars, spots, cycles, gaps) waiting for the callback thread
+            at most; when full the receiver waits for the hooks (docs/agent.md, "Bounds").
+        retransmit: ask the spot server for messages a gap, a late join, a lost tail or this
+            agent's own restart missed, and aggregate them in order before going on.
+        retransmit_timeout: seconds one retransmission request may take.
+        auth_key: the feed's HMAC key (bytes or hex), else ``$HKRT_FEED_KEY`` or the file
+            ``$HKRT_FEED_KEY_FILE``; with a key every message must be sealed with it.  Required
+            to dial TCP on anything but loopback (docs/feed-recovery.md).
+        silence_after: seconds without any message (publishers send heartbeats every second
+            when idle) after which the feed is reported silent.
     """
 
     def __init__(
@@ -108,13 +122,52 @@ class SpotAgent:
         history_days: int = 1,
         store_flush_interval: float = 5.0,
         store_max_pending: int = 1_000_000,
+        store_spill_dir: str | Path | None = None,
         backfill: Any = None,
+        max_ahead: float = 60.0,
+        max_message_bytes: int = 64 << 20,
+        callback_queue: int = 10_000,
+        retransmit: bool = True,
+        retransmit_timeout: float = 2.0,
+        auth_key: bytes | str | None = None,
+        auth_key_file: str | Path | None = None,
+        silence_after: float = 5.0,
     ) -> None:
         wanted = list(KType) if ktypes is None else [KType.parse(k) for k in ktypes]
         if not wanted:
             raise ValueError("ktypes is empty: name at least one period, or pass None for all")
         self._calendar = calendar if calendar is not None else TradingCalendar.china()
-        self._engine = _hkrt.Engine([k.value for k in wanted], self._calendar.holidays, fill_empty_bars, shards)
+        self._engine = _hkrt.Engine(
+            [k.value for k in wanted],
+            self._calendar.holidays,
+            fill_empty_bars,
+            shards,
+            coverage=self._calendar.coverage,
+            max_ahead_seconds=max_ahead,
+            max_message_bytes=max_message_bytes,
+        )
+        from hkrt.feed_auth import load_key
+
+        self._auth_key = load_key(auth_key, key_file=auth_key_file)
+        self._max_message_bytes = max_message_bytes
+        self._callback_queue = callback_queue
+        self._retransmit = retransmit
+        self._retransmit_timeout = retransmit_timeout
+        self._retransmit_backoff: dict[int, float] = {}  # publisher -> monotonic time to ask again
+        self._silence_after = silence_after
+        self._last_heard: float | None = None  # monotonic time of the last verified message
+        self._started_at = 0.0
+        self._silent = False
+        self._limiter = LogLimiter(interval=10.0)
+        self._feed_counts = {
+            "unauthenticated": 0,
+            "retransmit_requests": 0,
+            "retransmitted_messages": 0,
+            "retransmit_unavailable": 0,
+            "retransmit_failures": 0,
+            "silences": 0,
+            "abandoned_cycles": 0,
+        }
         self._close_delay_ms = int(bar_close_delay * 1000)
         self._hooks = HookSet()
         self._dispatcher: Dispatcher | None = None
@@ -143,7 +196,7 @@ class SpotAgent:
         self._store: StoreWriter | None = None
         if store is not None:
             kstore = store if isinstance(store, KDataStore) else KDataStore(store)
-            self._store = StoreWriter(kstore, max_pending=store_max_pending)
+            self._store = StoreWriter(kstore, max_pending=store_max_pending, spill_dir=store_spill_dir)
             self._engine.collect_completed = True  # completed bars feed the store
         self._store_interval = store_flush_interval
         self._store_last_flush = time.monotonic()
@@ -283,10 +336,16 @@ class SpotAgent:
         messages = self._engine.message_stats()
         rejected = sum(messages["rejected"].values())
         latencies = np.array(self._latency_ms) if self._latency_ms else np.zeros(0)
+        socket = self._socket
         out["transport"] = {
             **messages,
             "verified": messages["messages"] - rejected,
+            "lost_messages": messages["missing_messages"] - messages["recovered_messages"],
             **self._cycle_counts,
+            **self._feed_counts,
+            "connected": len(socket.pipes) if socket is not None and self.running else 0,
+            "last_message_age_s": None if self._last_heard is None else time.monotonic() - self._last_heard,
+            "silent": self._silent,
             "callback_errors": self._callback_errors + (self._dispatcher.errors if self._dispatcher else 0),
             "queue_depth": self._dispatcher.depth if self._dispatcher else 0,
             "latency_ms": {
@@ -344,8 +403,16 @@ class SpotAgent:
         return func
 
     def on_gap(self, func: Callable[[GapInfo], Any]) -> Callable[[GapInfo], Any]:
-        """Call ``func(info)`` when messages of a publisher were lost."""
+        """Call ``func(info)`` when messages of a publisher were lost for good: a gap, a late
+        join, a lost tail (revealed by a heartbeat) or a restart's lost first messages that
+        retransmission could not recover (``info.kind``; ``info.recovered`` were fetched)."""
         self._hooks.gap.append(func)
+        return func
+
+    def on_feed(self, func: Callable[[FeedEvent], Any]) -> Callable[[FeedEvent], Any]:
+        """Call ``func(event)`` when the feed goes silent, resumes, or has no publisher
+        connected (``event.kind``: "silent", "resumed", "no_publisher")."""
+        self._hooks.feed.append(func)
         return func
 
     # -------------------------------------------------------------- running
@@ -374,8 +441,16 @@ class SpotAgent:
             source, self._backfill_source = self._backfill_source, None
             self._start_backfill(source)
         self.address = tcp_address(tcp) if tcp else (address or default_address())
-        self._dispatcher = Dispatcher(self._hooks)
+        from hkrt.feed_auth import require_auth
+
+        require_auth(self.address, self._auth_key, "subscribe")  # a rogue listener must not feed us
+        self._dispatcher = Dispatcher(self._hooks, max_events=self._callback_queue)
         self._socket = subscriber([self.address])
+        # a message larger than this is dropped by nng before it is read (and shows as a gap)
+        self._socket.recv_max_size = self._max_message_bytes + 64
+        self._started_at = time.monotonic()
+        self._last_heard = None
+        self._silent = False
         self._stopping.clear()
         self._receiver = threading.Thread(target=self._receive, name="hkrt-receiver", daemon=True)
         self._receiver.start()
@@ -426,9 +501,7 @@ class SpotAgent:
             try:
                 message = self._socket.recv()
             except pynng.Timeout:
-                if self._journal is not None:  # idle: let the interval fsync catch up
-                    with self._lock:
-                        self._journal.sync_if_due()
+                self._idle()
                 continue
             except pynng.Closed:
                 break
@@ -437,46 +510,187 @@ class SpotAgent:
                 # other, to be counted.
                 message = b""
             try:
-                self._handle_message(message)
+                self._handle_message(message, live=True)
             except Exception:  # a bug must not kill the feed: log it and go on
                 log.exception("failed to handle a message of %d bytes", len(message))
 
-    def _handle_message(self, message: bytes | bytearray | memoryview) -> dict[str, Any]:
-        with self._lock:
-            result = self._engine.ingest_message(message)
-            if result["error"] != "ok":
-                log.warning("rejected a message", extra={"reason": result["error"], "bytes": len(message)})
-                return result
-            status = result["sequence_status"]
-            publisher = result["publisher_id"]
-            if status == "duplicate":
-                log.info(
-                    "skipped a duplicate message", extra={"publisher_id": publisher, "sequence": result["sequence"]}
+    def _idle(self) -> None:
+        """While no message comes: let the interval fsync catch up, and say when the feed is silent."""
+        if self._journal is not None:
+            with self._lock:
+                self._journal.sync_if_due()
+        now = time.monotonic()
+        since = self._last_heard if self._last_heard is not None else self._started_at
+        if now - since < self._silence_after:
+            return
+        connected = len(self._socket.pipes) if self._socket is not None else 0
+        if connected == 0:
+            allowed, suppressed = self._limiter.allow("no_publisher")
+            if allowed:
+                log.warning(
+                    "no publisher connected: waiting for the spot server",
+                    extra={"address": self.address, "seconds": round(now - since, 1), "suppressed": suppressed},
                 )
-                return result
-            if self._journal is not None:
-                self._journal.append(message, result["market_time_ms"])
-            if status == "gap":
-                gap = GapInfo(publisher, result["sequence"] - result["missing"], result["sequence"], result["missing"])
-                fields = {"publisher_id": publisher, "missing": gap.missing, "expected": gap.expected_sequence}
-                log.warning("messages lost", extra={**fields, "received": gap.received_sequence})
-                self._emit("gap", gap)
-            elif status == "restart":
-                log.warning("publisher restarted", extra={"publisher_id": publisher})
-            if self._hooks.spot and self._dispatcher is not None:
-                self._emit("spots", decode_spots(message))
-            if self._hooks.columns and self._dispatcher is not None:
-                self._emit("columns", decode_columns(message))
-            finished = self._track_cycle(result)
-            for _, cycle in finished:
-                if cycle.market_time_ms:
-                    self._engine.advance_to(_local(cycle.market_time_ms - self._close_delay_ms))
-            self._take_completed(to_hooks=True)
-            now_ms = time.time() * 1000
-            self._latency_ms.append(now_ms - result["send_time_us"] / 1000)
-            for cycle_id, cycle in finished:
-                self._emit("cycle", self._cycle_info(publisher, cycle_id, cycle, now_ms))
+                self._emit("feed", FeedEvent("no_publisher", now - since, self.address))
+        if not self._silent and self._last_heard is not None:
+            self._silent = True
+            self._feed_counts["silences"] += 1
+            log.warning(
+                "feed silent: no message or heartbeat",
+                extra={"address": self.address, "seconds": round(now - since, 1), "connected": connected},
+            )
+            self._emit("feed", FeedEvent("silent", now - since, self.address))
+
+    def _handle_message(self, message: bytes | bytearray | memoryview, *, live: bool = False) -> dict[str, Any]:
+        if self._auth_key is not None:
+            from hkrt.feed_auth import unseal
+
+            payload = unseal(self._auth_key, message)
+            if payload is None:
+                self._feed_counts["unauthenticated"] += 1
+                allowed, suppressed = self._limiter.allow("unauthenticated")
+                if allowed:
+                    log.warning(
+                        "rejected a message that is not sealed with the feed key",
+                        extra={"bytes": len(message), "unauthenticated": self._feed_counts["unauthenticated"],
+                               "suppressed": suppressed},
+                    )  # fmt: skip
+                return {"error": "unauthenticated", "accepted": 0, "spots": 0}
+            message = payload
+        with self._lock:
+            hold = live and self._retransmit and self.address is not None
+            result = self._engine.ingest_message(message, hold_gaps=hold)
+            if result["held"]:
+                retransmitted = self._fetch_missing(result)
+                result = self._engine.ingest_message(message)  # what is still missing is lost: reported below
+                result["retransmitted"] = retransmitted
+            return self._after_ingest(message, result)
+
+    def _fetch_missing(self, held: dict[str, Any]) -> int:
+        """Fetch the messages a held message showed missing from the spot server and process
+        them, in order, before it.  Returns how many were recovered."""
+        from hkrt.retransmit import fetch_missing, retransmit_address
+
+        publisher = held["publisher_id"]
+        if time.monotonic() < self._retransmit_backoff.get(publisher, 0.0):
+            return 0
+        first, last = held["gap_first"], held["gap_last"]
+        assert self.address is not None
+        reply = fetch_missing(
+            retransmit_address(self.address),
+            publisher,
+            held["session_epoch"],
+            first,
+            last,
+            key=self._auth_key,
+            timeout=self._retransmit_timeout,
+        )
+        self._feed_counts["retransmit_requests"] += reply.requests
+        self._feed_counts["retransmit_unavailable"] += sum(b - a + 1 for a, b in reply.unavailable)
+        for payload in reply.messages:
+            self._after_ingest(payload, self._engine.ingest_message(payload))
+        self._feed_counts["retransmitted_messages"] += len(reply.messages)
+        if reply.error is not None:
+            self._feed_counts["retransmit_failures"] += 1
+            if not reply.messages:  # the server does not answer: do not stall every gap on it
+                self._retransmit_backoff[publisher] = time.monotonic() + 30.0
+            allowed, suppressed = self._limiter.allow("retransmit")
+            if allowed:
+                log.warning(
+                    "retransmission incomplete",
+                    extra={"publisher_id": publisher, "first": first, "last": last, "recovered": len(reply.messages),
+                           "error": reply.error, "suppressed": suppressed},
+                )  # fmt: skip
+        elif reply.messages:
+            log.info(
+                "recovered lost messages by retransmission",
+                extra={"publisher_id": publisher, "first": first, "last": last, "recovered": len(reply.messages)},
+            )
+        return len(reply.messages)
+
+    def _after_ingest(self, message: bytes | bytearray | memoryview, result: dict[str, Any]) -> dict[str, Any]:
+        """Everything after the engine took a message: loss reports, journal, hooks, cycles."""
+        if result["error"] != "ok":
+            allowed, suppressed = self._limiter.allow(("rejected", result["error"]))
+            if allowed:
+                log.warning(
+                    "rejected a message",
+                    extra={"reason": result["error"], "bytes": len(message), "suppressed": suppressed},
+                )
             return result
+        status = result["sequence_status"]
+        publisher = result["publisher_id"]
+        if status == "duplicate":
+            log.debug("skipped a duplicate message", extra={"publisher_id": publisher, "sequence": result["sequence"]})
+            return result
+        if status == "anomaly":
+            allowed, suppressed = self._limiter.allow("anomaly")
+            if allowed:
+                log.warning(
+                    "quarantined a message whose sequence is far outside the expected window",
+                    extra={"publisher_id": publisher, "sequence": result["sequence"], "suppressed": suppressed},
+                )
+            return result
+        self._last_heard = time.monotonic()
+        if self._silent:
+            self._silent = False
+            log.warning("feed resumed", extra={"address": self.address, "publisher_id": publisher})
+            self._emit("feed", FeedEvent("resumed", 0.0, self.address))
+        if result["missing"]:
+            self._report_gap(result)
+        if status == "restart":
+            allowed, suppressed = self._limiter.allow("restart")
+            if allowed:
+                log.warning("publisher restarted", extra={"publisher_id": publisher, "session": result["session_epoch"],
+                                                          "suppressed": suppressed})  # fmt: skip
+        if result["heartbeat"]:
+            if result["market_time_ms"]:  # an idle feed still moves the market clock (bounded by the spots)
+                self._engine.advance_to(_local(result["market_time_ms"] - self._close_delay_ms))
+                self._take_completed(to_hooks=True)
+            return result
+        if self._journal is not None:
+            self._journal.append(message, self._market_day())
+        if self._hooks.spot and self._dispatcher is not None:
+            self._emit("spots", decode_spots(message))
+        if self._hooks.columns and self._dispatcher is not None:
+            self._emit("columns", decode_columns(message))
+        finished = self._track_cycle(result)
+        for _, cycle in finished:
+            if cycle.market_time_ms:
+                self._engine.advance_to(_local(cycle.market_time_ms - self._close_delay_ms))
+        self._take_completed(to_hooks=True)
+        now_ms = time.time() * 1000
+        self._latency_ms.append(now_ms - result["send_time_us"] / 1000)
+        for cycle_id, cycle in finished:
+            self._emit("cycle", self._cycle_info(publisher, cycle_id, cycle, now_ms))
+        return result
+
+    def _report_gap(self, result: dict[str, Any]) -> None:
+        status = result["sequence_status"]
+        kind = {"first": "late_join", "restart": "restart", "heartbeat": "tail"}.get(status, "gap")
+        gap = GapInfo(
+            result["publisher_id"],
+            result["gap_first"],
+            result["sequence"],
+            result["missing"],
+            kind=kind,
+            recovered=result.get("retransmitted", 0),
+        )
+        allowed, suppressed = self._limiter.allow("gap")
+        if allowed:
+            log.warning(
+                "messages lost",
+                extra={"publisher_id": gap.publisher_id, "kind": kind, "missing": gap.missing,
+                       "first": result["gap_first"], "last": result["gap_last"], "recovered": gap.recovered,
+                       "suppressed": suppressed},
+            )  # fmt: skip
+        self._emit("gap", gap)
+
+    def _market_day(self) -> dt.date:
+        """The agent's market day: that of the newest spot it accepted (today's before any).
+        The journal file follows it, so no single message header can open another day's file."""
+        newest = self._engine.newest_accepted()
+        return china_today() if newest is None else np.datetime64(newest, "ms").item().date()
 
     # -------------------------------------------------------------- journal
     def journal_path(self, day: dt.date) -> Path:
@@ -505,13 +719,25 @@ class SpotAgent:
             raise RuntimeError("recover() rebuilds a fresh agent: this one has already processed messages")
         self._recovered = True
         path = self._journal.path(pd.Timestamp(day).date()) if day is not None else self._journal.latest()
-        report: dict[str, Any] = {"path": str(path), "messages": 0, "skipped": 0, "torn_bytes": 0, "seconds": 0.0}
+        report: dict[str, Any] = {"path": str(path), "messages": 0, "skipped": 0, "torn_bytes": 0, "corrupt_regions": 0,
+                                  "corrupt_bytes": 0, "corrupt_copy": None, "seconds": 0.0}  # fmt: skip
         self._journal.stats["recovered"] = report
         if not path.exists():
             log.info("no journal to recover", extra={"path": str(path)})
             return 0
-        self._journal.close(path)
         started = time.perf_counter()
+        # A damaged journal is repaired first: its intact records kept (a corrupt record in the
+        # middle skipped, never everything after it), the original bytes kept as .corrupt.
+        try:
+            salvaged = self._journal.salvage(path)
+        except OSError as err:
+            log.error("cannot repair the journal; recovering what it holds as it is", extra={"path": str(path),
+                      "error": str(err)})  # fmt: skip
+            salvaged = None
+        if salvaged is not None and salvaged.damaged:
+            report.update(torn_bytes=salvaged.torn_bytes, corrupt_regions=salvaged.corrupt_regions,
+                          corrupt_bytes=salvaged.corrupt_bytes, corrupt_copy=salvaged.corrupt_copy,
+                          bad_magic=salvaged.bad_magic, torn_magic=salvaged.torn_magic)  # fmt: skip
         scan = ScanResult()
         with self._lock:
             for record in read_journal(path, scan):
@@ -522,13 +748,6 @@ class SpotAgent:
             # bars completed in the past are not news to the hooks; the store gets them (a
             # crash may have cut them off before they were written; duplicates resolve there)
             self._take_completed(to_hooks=False)
-        if scan.torn_bytes:
-            os.truncate(path, scan.valid_bytes)
-            log.error(
-                "journal had a torn or corrupt tail: cut it off",
-                extra={"path": str(path), "torn_bytes": scan.torn_bytes, "kept_records": scan.records},
-            )
-        report["torn_bytes"] = scan.torn_bytes
         report["seconds"] = time.perf_counter() - started
         self._recovered_day = _journal_day(path)
         log.info("recovered from the journal", extra=report)
@@ -537,7 +756,7 @@ class SpotAgent:
     def _replay(self, message: bytes) -> bool:
         """One journaled message through the live path's state changes, without hooks or journaling."""
         result = self._engine.ingest_message(message)
-        if result["error"] != "ok" or result["sequence_status"] == "duplicate":
+        if result["error"] != "ok" or result["sequence_status"] in ("duplicate", "anomaly") or result["heartbeat"]:
             return False
         for _, cycle in self._track_cycle(result):
             if cycle.market_time_ms:
@@ -558,6 +777,13 @@ class SpotAgent:
         finished = []
         for key in [k for k in self._cycles if k[0] == publisher and k[1] != cycle_id]:
             finished.append((key[1], self._cycles.pop(key)))  # a newer cycle began: the old one is over
+        while len(self._cycles) >= _MAX_OPEN_CYCLES:  # publishers that vanished mid-cycle: the oldest is over
+            key = next(iter(self._cycles))
+            self._feed_counts["abandoned_cycles"] += 1
+            if key[0] == publisher:
+                finished.append((key[1], self._cycles.pop(key)))
+            else:
+                self._cycles.pop(key)
         cycle = self._cycles.get((publisher, cycle_id))
         if cycle is None:
             cycle = _Cycle(r["part_count"], set(), 0, 0, r["send_time_us"] / 1000, r["market_time_ms"],
@@ -707,16 +933,19 @@ class SpotAgent:
             raise RuntimeError("backfill() fills a stopped agent: call it before start()")
         started = time.perf_counter()
         report: dict[str, Any] = {"source": repr(source), "messages": 0, "skipped": 0}
+        scan = ScanResult()
         with self._lock:
-            for message in bf.messages(source, until, symbols=None, calendar=self._calendar):
+            for message in bf.messages(source, until, symbols=None, calendar=self._calendar, scan=scan):
                 if self._replay(message):
                     report["messages"] += 1
                     if self._journal is not None:
-                        self._journal.append(message, _market_time_ms(message))
+                        self._journal.append(message, self._market_day())
                 else:
                     report["skipped"] += 1
             self._take_completed(to_hooks=False)
         report["seconds"] = time.perf_counter() - started
+        if isinstance(source, (str, Path)):
+            report["journal"] = scan.as_dict()  # damage read past (also logged at WARNING)
         self._backfill_report = report
         log.info("backfilled", extra=report)
         return report
@@ -748,12 +977,13 @@ class SpotAgent:
         return self._calendar
 
 
+_MAX_OPEN_CYCLES = 256  # cycles waiting for their last part, over all publishers
 _COLUMN_ARGS = ("symbol", "datetime", "close", "volume", "amount", "open", "high", "low")
 # Spot fields a column mapping may carry that bars do not need (the book, names ...).
 _UNUSED_SPOT_COLUMNS = {"name", "yesterday_close", "bid", "bid_volume", "ask", "ask_volume"}
 _CHINA_OFFSET_MS = 8 * 3600 * 1000
 _NO_JOURNAL: dict[str, Any] = {"path": None, "appended": 0, "write_errors": 0, "last_error": None,
-                               "failing": False, "recovered": None}  # fmt: skip
+                               "failing": False, "recovered": None, "corrupt_files": 0, "salvaged": []}  # fmt: skip
 
 
 def _local(epoch_ms: int) -> np.datetime64:
@@ -770,12 +1000,6 @@ def _journal_day(path: Path) -> dt.date | None:
         return dt.datetime.strptime(path.stem, "spots-%Y%m%d").date()
     except ValueError:
         return None
-
-
-def _market_time_ms(message: bytes) -> int:
-    from hkrt.wire import decode_header
-
-    return decode_header(message).market_time_ms
 
 
 def _is_multi_day(k: KType) -> bool:

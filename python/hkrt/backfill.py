@@ -18,7 +18,9 @@ Two kinds of source (docs/store.md, "Backfill"):
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import logging
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -31,8 +33,10 @@ from hkrt import _hkrt
 from hkrt.calendar import TradingCalendar
 from hkrt.day_journal import CHINA_TZ
 from hkrt.fetcher.sim import SimConfig, SimMarket
-from hkrt.journal import read_journal
-from hkrt.wire import decode_header, encode_spots
+from hkrt.journal import ScanResult, read_journal
+from hkrt.wire import WireError, decode_header, encode_spots
+
+log = logging.getLogger("hkrt.backfill")
 
 # "HKRT-BK": the publisher id of backfilled minute messages, so sequence tracking keeps them
 # apart from every real publisher (whose ids are random 63-bit numbers).
@@ -64,15 +68,17 @@ def messages(
     *,
     symbols: Sequence[str] | None = None,
     calendar: TradingCalendar | None = None,
+    scan: ScanResult | None = None,
 ) -> Iterator[bytes]:
     """The wire messages that bring an agent up to ``until`` from ``source``.
 
     ``source`` is a journal path (str or Path) or a :class:`MinuteHistory`.  ``until``
     (naive China time; default now) bounds the journal's messages by their market time, and
     the minute bars by label (rounded down to a whole minute: only finished minutes).
+    ``scan`` receives what the journal read found (damage skipped: see :func:`journal_messages`).
     """
     if isinstance(source, (str, os.PathLike)):
-        yield from journal_messages(source, until)
+        yield from journal_messages(source, until, scan=scan)
         return
     if not isinstance(source, MinuteHistory):
         raise TypeError(f"a backfill source is a journal path or has minute_bars(symbols, day, until), not {source!r}")
@@ -81,15 +87,46 @@ def messages(
     yield from minute_messages(bars, until=end)
 
 
-def journal_messages(path: str | os.PathLike[str], until: Any = None) -> Iterator[bytes]:
-    """The messages of a journal file whose market time is at or before ``until`` (all by default)."""
+def journal_messages(
+    path: str | os.PathLike[str], until: Any = None, *, scan: ScanResult | None = None
+) -> Iterator[bytes]:
+    """The messages of a journal file whose market time is at or before ``until`` (all by default).
+
+    Every intact record is used: the reader resynchronises past a damaged one (format 2), and
+    what it skipped is in ``scan`` (records, corrupt_regions, corrupt_bytes, regions,
+    torn_bytes, bad_magic, ...) and logged at WARNING.  The file is only read, never
+    repaired (it may be another process's).  A file with nothing recognisable as a journal
+    raises ValueError.
+    """
+    scan = scan if scan is not None else ScanResult()
+    source = Path(path).expanduser()
     limit = None if until is None else _epoch_ms(pd.Timestamp(until))
-    for record in read_journal(Path(path)):
-        if limit is not None:
-            market = decode_header(record.payload).market_time_ms
-            if market and market > limit:
-                break  # a journal is in feed order: the rest is later still
-        yield record.payload
+    with contextlib.closing(read_journal(source, scan, log_damage=False)) as records:  # closed on break: no open file
+        for record in records:
+            if limit is not None:
+                try:
+                    market = decode_header(record.payload).market_time_ms
+                except WireError:
+                    market = 0  # the agent rejects and counts it; it says nothing about the order
+                if market and market > limit:
+                    break  # a journal is in feed order: the rest is later still
+            yield record.payload
+    if not scan.recognised:
+        raise ValueError(f"{source} is not an hkrt journal (no magic and no intact record in {scan.size} bytes)")
+    if scan.damaged:
+        log.warning(
+            "backfill journal is damaged: used its intact records, skipped the rest",
+            extra={
+                "path": str(source),
+                "records": scan.records,
+                "corrupt_regions": scan.corrupt_regions,
+                "corrupt_bytes": scan.corrupt_bytes,
+                "regions": scan.regions[:8],
+                "torn_bytes": scan.torn_bytes,
+                "bad_magic": scan.bad_magic,
+                "torn_magic": scan.torn_magic,
+            },
+        )
 
 
 def minute_messages(

@@ -3,7 +3,9 @@
 The engine takes its calendar from here (injectable), never from the wall clock, so any
 past day replays exactly.  ``TradingCalendar.china()`` covers SSE/SZSE/BSE closures from
 2005 through ``CHINA_HOLIDAYS_THROUGH``; the exchanges publish each year's closures in
-December, and days after that date are treated as trading days unless you add holidays.
+December.  A day outside a calendar's ``coverage`` is one it cannot vouch for: the engine
+rejects spots of such a day (``outside_calendar``) rather than aggregate them on a guessed
+calendar; extend it with :meth:`TradingCalendar.with_holidays` and ``through=``.
 """
 
 from __future__ import annotations
@@ -14,25 +16,41 @@ from functools import lru_cache
 from importlib import resources
 
 CHINA_HOLIDAYS_THROUGH = dt.date(2026, 12, 31)
+CHINA_HOLIDAYS_FROM = dt.date(2005, 1, 1)
 
 
 class TradingCalendar:
     """Trading days are Monday to Friday minus the given holidays."""
 
-    def __init__(self, holidays: Iterable[dt.date | str] = ()) -> None:
+    def __init__(
+        self, holidays: Iterable[dt.date | str] = (), coverage: tuple[dt.date | str, dt.date | str] | None = None
+    ) -> None:
         self._holidays = frozenset(_to_date(d) for d in holidays)
+        self._coverage = None if coverage is None else (_to_date(coverage[0]), _to_date(coverage[1]))
 
     @classmethod
     def china(cls) -> TradingCalendar:
-        """Shanghai / Shenzhen / Beijing exchange closures on weekdays (bundled table)."""
-        return cls(_china_holidays())
+        """Shanghai / Shenzhen / Beijing exchange closures on weekdays (bundled table), covering
+        2005-01-01 through :data:`CHINA_HOLIDAYS_THROUGH`."""
+        return cls(_china_holidays(), coverage=(CHINA_HOLIDAYS_FROM, CHINA_HOLIDAYS_THROUGH))
+
+    @property
+    def coverage(self) -> tuple[dt.date, dt.date] | None:
+        """(first, last) day the holiday table is known to be right for; None = unbounded."""
+        return self._coverage
 
     @property
     def holidays(self) -> tuple[dt.date, ...]:
         return tuple(sorted(self._holidays))
 
-    def with_holidays(self, extra: Iterable[dt.date | str]) -> TradingCalendar:
-        return TradingCalendar([*self._holidays, *extra])
+    def with_holidays(self, extra: Iterable[dt.date | str], *, through: dt.date | str | None = None) -> TradingCalendar:
+        """This calendar plus ``extra`` holidays; ``through`` extends its coverage to that day
+        (the exchanges publish each year's closures in December)."""
+        coverage = self._coverage
+        if through is not None:
+            first = coverage[0] if coverage else dt.date.min
+            coverage = (first, max(_to_date(through), coverage[1] if coverage else dt.date.min))
+        return TradingCalendar([*self._holidays, *extra], coverage=coverage)
 
     def is_holiday(self, day: dt.date | str) -> bool:
         return _to_date(day) in self._holidays

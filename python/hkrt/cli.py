@@ -130,7 +130,13 @@ def spot_server(
                                  param_hint="--codes")  # fmt: skip
     tcp_value: int | str | None = int(tcp) if tcp and tcp.isdigit() else tcp
     try:
-        publisher = SpotPublisher(address, tcp=tcp_value, max_part_spots=max_part_spots, record=record)
+        publisher = SpotPublisher(
+            address,
+            tcp=tcp_value,
+            max_part_spots=max_part_spots,
+            record=record,
+            simulated_time=source in ("sim", "replay"),  # their spot times run ahead of the wall clock
+        )
     except OSError as err:
         raise click.ClickException(str(err)) from err
 
@@ -182,12 +188,14 @@ def _codes(option: str | None, source: str) -> list[str]:
 
 
 def _pull_fetcher(source: str, base_url: str | None) -> Callable[[list[str]], object]:
-    """A fetch function over one long-lived client of the source (connections are reused).
+    """A fetch function over one long-lived pull session of the source (connections are reused).
 
-    Codes the source answers as unknown are dropped from later cycles, so the default
-    universe (the whole code space) shrinks to the listed codes after the first cycle.
+    Codes missing from an answer are asked again in the same cycle; codes the source answers
+    as unknown three cycles running are dropped from later cycles (so the default universe,
+    the whole code space, shrinks to the listed codes) and re-probed every trading day.
     """
     from hkrt.fetcher import make_client
+    from hkrt.fetcher.pull import PullSession
     from hkrt.server import FetchOutcome
 
     if source == "qmt":
@@ -199,16 +207,18 @@ def _pull_fetcher(source: str, base_url: str | None) -> Callable[[list[str]], ob
             raise click.ClickException(str(err)) from err
     else:
         client = make_client(source, base_url=base_url)
-    unknown: set[str] = set()
+    session = PullSession(client)
 
     def run(codes: list[str]) -> FetchOutcome:
-        report = client.fetch([c for c in codes if c not in unknown] if unknown else codes)
-        if report.unknown:
-            unknown.update(report.unknown)
-            logging.getLogger("hkrt.server").info(
-                "dropped codes the source does not know", extra={"count": len(report.unknown)}
-            )
-        return FetchOutcome(report.spots, len(report.failed_batches))
+        cycle = session.fetch(codes)
+        return FetchOutcome(
+            cycle.spots,
+            len(cycle.failed_batches),
+            failures=cycle.failures,
+            missing_retried=len(cycle.missing_retried),
+            dropped=len(cycle.dropped),
+            reprobed=len(cycle.reprobed),
+        )
 
     return run
 
@@ -220,43 +230,82 @@ def _pull_fetcher(source: str, base_url: str | None) -> Callable[[list[str]], ob
 @click.option("--ktype", default="MIN", show_default=True, help="Period whose completed bars are printed.")
 @click.option("--seconds", default=0.0, help="Stop after this many seconds (default: run until Ctrl-C).")
 def agent(address: str | None, tcp: str | None, symbol: str, ktype: str, seconds: float) -> None:
-    """Subscribe to a spot server, aggregate all 13 periods, print completed bars and status."""
-    from hkrt.agent import SpotAgent
+    """Subscribe to a spot server, aggregate all 13 periods, print completed bars and status.
 
+    The status line says when no publisher is connected and when the feed is silent, and
+    counts rejections by reason, publisher restarts and gaps each apart.
+    """
+    import pynng
+
+    from hkrt._hkrt import normalize_symbol
+    from hkrt.agent import SpotAgent
+    from hkrt.cli_run import FeedWatch, terminal_width
+    from hkrt.transport import tcp_address
+
+    # every argument is checked before the agent starts: one Error line, no traceback
     try:
         kt = KType.parse(ktype)
     except ValueError as err:
         raise click.BadParameter(str(err), param_hint="--ktype") from err
+    try:
+        symbol = normalize_symbol(symbol)
+    except ValueError as err:
+        raise click.BadParameter(str(err), param_hint="--symbol") from err
+    if seconds < 0:
+        raise click.BadParameter(f"must be 0 (until Ctrl-C) or more, not {seconds:g}", param_hint="--seconds")
+    tcp_value: int | str | None = int(tcp) if tcp and tcp.isdigit() else tcp
+    if tcp_value is not None:
+        try:
+            tcp_address(tcp_value)
+        except ValueError as err:
+            raise click.BadParameter(str(err), param_hint="--tcp") from err
+    on_terminal = terminal_width() is not None
     spot_agent = SpotAgent()
 
     @spot_agent.on_bar(ktypes=[kt], symbols=[symbol])
     def show(sym: str, k: KType, bar: Bar) -> None:
         click.echo(
-            f"\n{bar.datetime:%Y-%m-%d %H:%M} {sym} {k.value}  O {bar.open:.2f}  H {bar.high:.2f}  L {bar.low:.2f}"
+            ("\n" if on_terminal else "")  # leave the status line being redrawn
+            + f"{bar.datetime:%Y-%m-%d %H:%M} {sym} {k.value}  O {bar.open:.2f}  H {bar.high:.2f}  L {bar.low:.2f}"
             f"  C {bar.close:.2f}  V {bar.volume:,.0f} shares  A {bar.amount:,.0f} yuan"
         )
 
-    tcp_value: int | str | None = int(tcp) if tcp and tcp.isdigit() else tcp
-    spot_agent.start(address, tcp=tcp_value)
-    click.echo(f"agent: listening on {spot_agent.address}; Ctrl-C stops")
+    try:
+        spot_agent.start(address, tcp=tcp_value)
+    except pynng.NNGException as err:  # dialling is asynchronous: this is an address nng cannot parse
+        spot_agent.stop()
+        raise click.BadParameter(
+            f"cannot dial {spot_agent.address!r}: {err} (expected ipc://PATH or tcp://HOST:PORT)",
+            param_hint="--tcp" if tcp_value is not None else "--address",
+        ) from err
+    except (ValueError, OSError) as err:  # refused before dialling, e.g. TCP beyond loopback without a feed key
+        spot_agent.stop()
+        raise click.ClickException(str(err)) from err
+    click.echo(f"agent: subscribing to {spot_agent.address}; Ctrl-C stops")
+    watch = FeedWatch(spot_agent.address or "")
     started = time.monotonic()
+    drawn = 0  # width of the status line on the terminal, to blank what a shorter one leaves
+    printed_kind, printed_at = "", 0.0
     try:
         while not seconds or time.monotonic() - started < seconds:
-            time.sleep(1.0)
+            time.sleep(1.0 if not seconds else max(0.0, min(1.0, seconds - (time.monotonic() - started))))
             stats = spot_agent.stats()
-            t = stats["transport"]
-            p50 = t["latency_ms"]["p50"]
-            click.echo(
-                f"\rmessages {t['messages']}  cycles {t['cycles']}  spots {stats['accepted']:,}"
-                f"  rejected {stats['rejected_total'] + sum(t['rejected'].values())}  lost {t['missing_messages']}"
-                f"  latency p50 {'-' if p50 is None else f'{p50:.1f} ms'} ",
-                nl=False,
-            )
+            if on_terminal:  # redrawn in place every second, never wider than the terminal
+                width = terminal_width() or 79
+                line = watch.status_line(stats, width)
+                click.echo("\r" + line.ljust(min(drawn, width)), nl=False)
+                drawn = len(line)
+            else:  # a log or a pipe: a line when the state changes, else every 10 s
+                line = watch.status_line(stats)
+                now = time.monotonic()
+                if watch.kind != printed_kind or now - printed_at >= 10.0:
+                    click.echo(line)
+                    printed_kind, printed_at = watch.kind, now
     except KeyboardInterrupt:
         pass
     finally:
         spot_agent.stop()
-        click.echo("\nstopped")
+        click.echo(("\n" if on_terminal else "") + "stopped: " + watch.status_line(spot_agent.stats()))
 
 
 from hkrt.cli_run import run  # noqa: E402

@@ -141,7 +141,7 @@ def _parse_start(value: str | None) -> dt.time | None:
 @click.option("--symbol", "chart_symbol", default=None, help="Symbol to chart (default: the one with most trades).")
 @click.option(
     "--out", default=".", show_default=True, type=click.Path(file_okay=False),
-    help="Folder for the chart PNG, orders.csv and trades.csv.",
+    help="Folder for the chart PNG, orders.csv and trades.csv (~ expanded).",
 )  # fmt: skip
 @click.option("--verbose", is_flag=True, help="Show hkrt's INFO logs and every refused order on stderr.")
 def demo(
@@ -224,7 +224,7 @@ def demo(
     progress.finish(strategy.agent, status)
     wall = time.perf_counter() - started
 
-    folder = Path(out)
+    folder = Path(out).expanduser()  # "--out=~/x" reaches us unexpanded
     folder.mkdir(parents=True, exist_ok=True)
     orders_csv, trades_csv = folder / "orders.csv", folder / "trades.csv"
     strategy.orders.to_csv(orders_csv, index=False)

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import shutil
+import sys
+import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -108,7 +112,10 @@ def run(
             tcp_value: int | str | None = int(tcp) if tcp and tcp.isdigit() else tcp
             what = "a simulated or recorded feed" if feed_is_sim else "live"
             click.echo(f"{what}: subscribing to the spot feed; Ctrl-C or SIGTERM stops")
-            strategy.run(address, tcp=tcp_value, live=not feed_is_sim, until=until)
+            watch = FeedNotices()
+            strategy.run(address, tcp=tcp_value, live=not feed_is_sim, until=until, feed_done=watch)
+            if strategy.agent is not None:
+                click.echo("feed: " + watch.watch.status_line(strategy.agent.stats()))
     except (ValueError, FileNotFoundError, RuntimeError) as err:
         raise click.ClickException(str(err)) from err
     print_report(strategy)
@@ -137,3 +144,232 @@ def print_report(strategy: Any) -> None:
         f"\nP&L: {s['pnl']:+,.2f} yuan  (initial cash {s['initial_cash']:,.2f}, cash {s['cash']:,.2f}, "
         f"positions {s['market_value']:,.2f} at the latest prices, value {s['portfolio_value']:,.2f})"
     )
+
+
+# ------------------------------------------------------------------ what the feed is doing
+SILENT_AFTER_S = 10.0  # no message for this long: the feed is called silent
+
+
+class FeedWatch:
+    """Says in words what a subscribed feed is doing, from ``SpotAgent.stats()``.
+
+    ``waiting``: no publisher is connected (``stats()["transport"]["connected"] == 0``; an
+    agent that cannot count its pipes is waiting until its first message).  ``silent``: a
+    publisher is connected but the agent says the feed is silent (``transport["silent"]``,
+    which knows the publisher's heartbeats), or, from an agent without that key, no message
+    came for ``silent_after`` seconds.  ``flowing``: otherwise.  Every key is read with a
+    default, so older and newer agents both work.
+    """
+
+    def __init__(self, address: str, *, silent_after: float = SILENT_AFTER_S,
+                 clock: Callable[[], float] = time.monotonic) -> None:  # fmt: skip
+        self.address = address
+        self.silent_after = silent_after
+        self._clock = clock
+        self._messages = 0
+        self._last_message_at: float | None = None
+        self._waiting_since = self._connected_at = clock()
+        self.kind = ""  # "waiting", "silent" or "flowing" after the first update
+        self.seconds = 0.0  # how long it has been waiting, or silent
+        self.message_age: float | None = None  # seconds since the last message, None before one
+        self.connected: int | None = None  # publishers connected, if the agent counts them
+
+    def update(self, stats: Mapping[str, Any]) -> str:
+        """Take a fresh ``stats()`` and return the feed's state: waiting, silent or flowing."""
+        now = self._clock()
+        t = stats.get("transport") or {}
+        messages = int(t.get("messages", 0) or 0)
+        if messages != self._messages:
+            self._messages, self._last_message_at = messages, now
+        if "last_message_age_s" in t:
+            self.message_age = t["last_message_age_s"]
+        else:
+            self.message_age = None if self._last_message_at is None else now - self._last_message_at
+        connected = t.get("connected")
+        self.connected = None if connected is None else int(connected)
+        waiting = int(connected) == 0 if connected is not None else messages == 0
+        if waiting:
+            if self.kind not in ("", "waiting"):  # waiting again; at first, since the watch began
+                self._waiting_since = now
+            self.kind, self.seconds = "waiting", now - self._waiting_since
+            return self.kind
+        if self.kind in ("", "waiting"):
+            self._connected_at = now
+        # quiet since the last message, but never longer than since this connection began
+        quiet = now - self._connected_at
+        if self.message_age is not None:
+            quiet = min(quiet, self.message_age)
+        # the agent's own verdict wins when it has one: it knows the publisher's heartbeats
+        silent = bool(t["silent"]) if "silent" in t else quiet >= self.silent_after
+        self.kind, self.seconds = ("silent", quiet) if silent else ("flowing", 0.0)
+        return self.kind
+
+    def state_text(self) -> str:
+        """The state in words: what the user is waiting for, or "" while the feed flows."""
+        if self.kind == "waiting":
+            text = f"waiting for a publisher at {self.address} ({self.seconds:.0f} s"
+            if self.message_age is not None:
+                text += f"; last message {self.message_age:.0f} s ago"
+            return text + ")"
+        if self.kind == "silent":
+            who = " from the connected publisher" if self.connected else ""
+            return f"feed silent for {self.seconds:.0f} s: no message{who}"
+        return ""
+
+    def status_line(self, stats: Mapping[str, Any], width: int | None = None) -> str:
+        """One line: the state, then the counters, most important first, cut to ``width``
+        columns by leaving out whole parts from the end."""
+        self.update(stats)
+        t = stats.get("transport") or {}
+        parts = [self.state_text()] if self.kind != "flowing" else []
+        parts += [f"messages {int(t.get('messages', 0) or 0):,}", f"spots {int(stats.get('accepted', 0) or 0):,}"]
+        parts.append(_gap_text(t))
+        rejected = _rejected_text(stats)
+        parts += [f"{label} {n:,}" for label, n in notable_counts(t)] + [rejected]
+        parts.append(f"cycles {int(t.get('cycles', 0) or 0):,}")
+        p50 = (t.get("latency_ms") or {}).get("p50")
+        if p50 is not None:
+            parts.append(f"latency p50 {p50:.1f} ms")
+        depth = int(t.get("queue_depth", 0) or 0)
+        if depth:
+            parts.append(f"callback queue {depth:,}")
+        return fit(parts, width)
+
+
+# transport counters worth a word when not 0: each one a different thing, never summed
+NOTABLE = (
+    ("publisher_restarts", "publisher restarts"),
+    ("anomalies", "quarantined (sequence anomalies)"),
+    ("old_session_messages", "old-session messages"),
+    ("duplicate_messages", "duplicate messages"),
+    ("market_time_invalid", "bad market times"),
+    ("market_time_clamped", "market times clamped"),
+)
+
+
+def notable_counts(transport: Mapping[str, Any]) -> list[tuple[str, int]]:
+    found = [(label, int(transport.get(key, 0) or 0)) for key, label in NOTABLE if transport.get(key)]
+    publishers = int(transport.get("publishers", 0) or 0)
+    if publishers > 1:  # another server (a new publisher id) is not a restart, and says why spots repeat
+        found.insert(0, ("publishers seen", publishers))
+    return found
+
+
+def _gap_text(t: Mapping[str, Any]) -> str:
+    gaps = int(t.get("gaps", 0) or 0)
+    if not gaps:
+        return "gaps 0"
+    text = f"gaps {gaps:,}: {int(t.get('missing_messages', 0) or 0):,} messages missing"
+    if "recovered_messages" in t:
+        text += f", {int(t['recovered_messages'] or 0):,} recovered"
+    if t.get("forgotten_messages"):
+        text += f", {int(t['forgotten_messages']):,} beyond recovery"
+    return text
+
+
+def rejections(stats: Mapping[str, Any]) -> list[tuple[str, int]]:
+    """Every reason with a count, spots' and messages' apart ("out_of_order spots", "malformed
+    messages"), largest first."""
+    found: list[tuple[str, int]] = []
+    transport = stats.get("transport") or {}
+    for what, counts in (("spots", stats.get("rejected")), ("messages", transport.get("rejected"))):
+        if isinstance(counts, Mapping):
+            found += [(f"{reason} {what}", int(n)) for reason, n in counts.items() if n]
+    return sorted(found, key=lambda item: -item[1])
+
+
+def _rejected_text(stats: Mapping[str, Any]) -> str:
+    found = rejections(stats)
+    if not found:
+        return ""
+    # "rejected 3,000 out_of_order spots" reads as a count of things, per reason
+    return "rejected " + ", ".join(f"{n:,} {reason}" for reason, n in found)
+
+
+def fit(parts: list[str], width: int | None, sep: str = "  ") -> str:
+    """Join ``parts`` leaving out the last ones that do not fit in ``width`` columns; the first
+    part alone is cut short with "..." if it is wider."""
+    parts = [p for p in parts if p]
+    if width is None or not parts:
+        return sep.join(parts)
+    line = parts[0] if len(parts[0]) <= width else parts[0][: max(0, width - 3)] + "..."
+    for part in parts[1:]:
+        if len(line) + len(sep) + len(part) > width:
+            break
+        line += sep + part
+    return line
+
+
+def terminal_width() -> int | None:
+    """Columns a status line may use on a terminal (one less, so it never wraps), or None
+    when stdout is not a terminal."""
+    try:
+        is_tty = sys.stdout.isatty()
+    except (AttributeError, ValueError):  # replaced or closed stdout
+        is_tty = False
+    return max(20, shutil.get_terminal_size().columns - 1) if is_tty else None
+
+
+class FeedNotices:
+    """``Strategy.run(feed_done=...)`` for ``hkrt run --source feed``: checks the agent once a
+    second and prints a line when the feed starts waiting, falls silent or flows again (and a
+    reminder every ``remind_every`` seconds while it waits), and when publishers restart,
+    messages go missing or are rejected (at most every ``counts_every`` seconds).  Never stops
+    the run: it returns False."""
+
+    def __init__(
+        self,
+        *,
+        remind_every: float = 60.0,
+        counts_every: float = 10.0,
+        echo: Callable[[str], Any] = click.echo,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.watch = FeedWatch("", clock=clock)
+        self._echo = echo
+        self._clock = clock
+        self._remind_every = remind_every
+        self._counts_every = counts_every
+        self._next_check = clock() + 1.0  # a publisher that connects within a second is no news
+        self._kind = ""
+        self._said_at = 0.0
+        self._counts: dict[str, int] = {}
+        self._counts_said_at = 0.0
+
+    def __call__(self, agent: Any) -> bool:
+        now = self._clock()
+        if now < self._next_check:
+            return False
+        self._next_check = now + 1.0
+        self.watch.address = agent.address or ""
+        stats = agent.stats()
+        kind = self.watch.update(stats)
+        if kind != self._kind:
+            previous, self._kind, self._said_at = self._kind, kind, now
+            if kind != "flowing":
+                self._echo(self.watch.state_text())
+            elif previous == "waiting":
+                self._echo(f"publisher connected at {self.watch.address}: the feed flows")
+            elif previous == "silent":
+                self._echo("the feed flows again")
+        elif kind != "flowing" and now - self._said_at >= self._remind_every:
+            self._said_at = now
+            self._echo("still " + self.watch.state_text())
+        if now - self._counts_said_at >= self._counts_every:
+            news = self._count_changes(stats)
+            if news:
+                self._counts_said_at = now
+                self._echo("feed: " + "; ".join(news))
+        return False
+
+    def _count_changes(self, stats: Mapping[str, Any]) -> list[str]:
+        t = stats.get("transport") or {}
+        counts = {"gaps": int(t.get("gaps", 0) or 0),
+                  "missing messages": int(t.get("missing_messages", 0) or 0),
+                  "recovered messages": int(t.get("recovered_messages", 0) or 0),
+                  **dict(notable_counts(t)),
+                  **{f"rejected {reason}": n for reason, n in rejections(stats)}}  # fmt: skip
+        news = [f"{name} +{n - self._counts.get(name, 0):,} ({n:,} in all)"
+                for name, n in counts.items() if n > self._counts.get(name, 0)]  # fmt: skip
+        self._counts = counts
+        return news

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import click
@@ -9,20 +10,34 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from hkrt.ktype import KType
-from hkrt.store import KDataStore, default_store_root
+from hkrt.store import KDataStore, default_store_root, user_path
 
 
 @click.command()
-@click.option("--store", "store_dir", type=click.Path(path_type=Path), default=None,
-              help="Store directory (default: $HKRT_STORE, $HKRT_HOME/store or ~/.local/share/hkrt/store).")
-@click.option("--symbol", "symbols", multiple=True,
-              help="Symbol in any spelling (SH600000, sh600000, 600000.SH); repeat it; default: all.")
+@click.option(
+    "--store",
+    "store_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Store directory, ~ expanded (default: $HKRT_STORE, $HKRT_HOME/store or ~/.local/share/hkrt/store).",
+)
+@click.option(
+    "--symbol",
+    "symbols",
+    multiple=True,
+    help="Symbol in any spelling (SH600000, sh600000, 600000.SH); repeat it; default: all.",
+)
 @click.option("--ktype", default="DAY", show_default=True, help="Period, e.g. MIN, MIN5, DAY (any case).")
 @click.option("--start", default=None, help="First date or datetime, inclusive (2026-11-20, '2026-11-20 10:00').")
 @click.option("--end", default=None, help="Last date or datetime, inclusive; a date is the whole day.")
-@click.option("--format", "fmt", type=click.Choice(["parquet", "csv"]), default=None,
-              help="Output format (default: from the --out suffix, else parquet).")
-@click.option("--out", type=click.Path(path_type=Path), required=True, help="File to write.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["parquet", "csv"]),
+    default=None,
+    help="Output format (default: from the --out suffix, else parquet).",
+)
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="File to write (~ expanded).")
 def export(
     store_dir: Path | None,
     symbols: tuple[str, ...],
@@ -38,23 +53,35 @@ def export(
         kt = KType.parse(ktype)
     except ValueError as err:
         raise click.BadParameter(str(err), param_hint="--ktype") from err
-    root = store_dir if store_dir is not None else default_store_root()
+    # "--store=~/x" reaches us unexpanded (the shell expands only a leading ~ of a word)
+    root = user_path(store_dir) if store_dir is not None else default_store_root()
+    out = user_path(out)
     if not root.is_dir():
         raise click.BadParameter(f"no K-data store at {root}", param_hint="--store")
     fmt = fmt or ("csv" if out.suffix.lower() == ".csv" else "parquet")
+    store = KDataStore(root)
     try:
-        frame = KDataStore(root).load(list(symbols) or None, kt, start, end)
+        frame = store.load(list(symbols) or None, kt, start, end)
     except ValueError as err:
         raise click.UsageError(str(err)) from err
-    out.parent.mkdir(parents=True, exist_ok=True)
+    if store.stats["unreadable"]:
+        click.echo(f"Warning: skipped {store.stats['unreadable']} unreadable store file(s), "
+                   f"last: {store.stats['last_unreadable']}", err=True)  # fmt: skip
     tmp = out.with_name(f".{out.name}.tmp")
-    if fmt == "csv":
-        frame.to_csv(tmp, index=False, date_format="%Y-%m-%d %H:%M:%S")
-    else:
-        table = pa.Table.from_pandas(frame, preserve_index=False)
-        table = table.set_column(1, "datetime", table.column("datetime").cast(pa.timestamp("ms")))
-        pq.write_table(table, tmp, compression="zstd")
-    tmp.replace(out)  # a reader of --out never sees half a file
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "wb") as file:  # an open file: pyarrow must not reinterpret the path
+            if fmt == "csv":
+                frame.to_csv(file, index=False, date_format="%Y-%m-%d %H:%M:%S")
+            else:
+                table = pa.Table.from_pandas(frame, preserve_index=False)
+                table = table.set_column(1, "datetime", table.column("datetime").cast(pa.timestamp("ms")))
+                pq.write_table(table, file, compression="zstd")
+        tmp.replace(out)  # a reader of --out never sees half a file
+    except OSError as err:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise click.ClickException(f"cannot write {out}: {err.strerror or err}") from err
     times = frame["datetime"]
     span = f"{times.min():%Y-%m-%d %H:%M} .. {times.max():%Y-%m-%d %H:%M}" if len(frame) else "-"
     click.echo(f"{len(frame):,} {kt.value} bars of {frame['symbol'].nunique()} symbols ({span}) -> {out} [{fmt}]")

@@ -19,7 +19,7 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -93,21 +93,38 @@ class ServerStatus:
     last_cycle_ms: float = 0.0
     last_market_time: dt.datetime | None = None
     started: float = field(default_factory=time.monotonic)
+    # pull sources (totals over the run; see hkrt.fetcher.pull):
+    failures: dict[str, int] = field(default_factory=dict)  # failed batches per reason ("deadline", "connect" ...)
+    missing_retried: int = 0  # codes re-asked in their cycle because an answer lacked them
+    dropped: int = 0  # codes dropped after answering unknown cycle after cycle
+    reprobed: int = 0  # dropped codes asked again on a new trading day
 
     def line(self) -> str:
         market = self.last_market_time.strftime("%H:%M:%S") if self.last_market_time else "-"
+        reasons = ", ".join(f"{reason} {n}" for reason, n in sorted(self.failures.items()))
+        pull = "".join(
+            f"  {name} {value:,}"
+            for name, value in (("re-asked", self.missing_retried), ("dropped", self.dropped),
+                                ("re-probed", self.reprobed))
+            if value
+        )  # fmt: skip
         return (
             f"cycle {self.cycles}  market {market}  spots {self.spots:,}  failed batches {self.failed_batches}"
-            f"  last {self.last_cycle_ms:.1f} ms"
+            f"{f' ({reasons})' if reasons else ''}{pull}  last {self.last_cycle_ms:.1f} ms"
         )
 
 
 @dataclass
 class FetchOutcome:
-    """What one pull cycle fetched: the spots, and how many batches failed."""
+    """What one pull cycle fetched: the spots, how many batches failed and why, and what the pull
+    session did (codes re-asked in the cycle, dropped, re-probed)."""
 
     spots: Sequence[Any]
     failed_batches: int = 0
+    failures: Mapping[str, int] = field(default_factory=dict)  # failed batches per reason
+    missing_retried: int = 0
+    dropped: int = 0
+    reprobed: int = 0
 
 
 class SpotServer:
@@ -222,6 +239,12 @@ class SpotServer:
                 continue
             started = time.perf_counter()
             outcome = fetch(codes)
+            status = self.status  # the session's counters first: _publish reports the status
+            for reason, n in outcome.failures.items():
+                status.failures[reason] = status.failures.get(reason, 0) + n
+            status.missing_retried += outcome.missing_retried
+            status.dropped += outcome.dropped
+            status.reprobed += outcome.reprobed
             self._publish(list(outcome.spots), len(outcome.spots), None, started, outcome.failed_batches)
             self.status.last_market_time = now
             tick = time.monotonic()

@@ -5,16 +5,24 @@ any number of consumers can subscribe.  By default the publisher listens on an `
 path inside a per-user runtime directory that only its owner can enter; TCP is used only
 when asked for, and then on 127.0.0.1 unless another interface is named.
 
+Every numbered message of a publisher session (``publisher_id`` + ``session_epoch``) is kept
+for retransmission (hkrt.retransmit: a memory ring plus the publisher's journal) and served
+on a request/reply socket next to the feed; an idle publisher sends heartbeats; with a feed
+key every message is sealed (hkrt.feed_auth), and TCP beyond loopback requires one.
+docs/feed-recovery.md has the details.
+
 nng is not fork-safe: start helper processes with the ``spawn`` method.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import os
 import secrets
 import stat
 import tempfile
+import threading
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -26,8 +34,17 @@ import pandas as pd
 import pynng
 
 from hkrt._hkrt import Spot
+from hkrt.feed_auth import load_key, require_auth, seal
 from hkrt.journal import JournalWriter
-from hkrt.wire import encode_spots
+from hkrt.retransmit import (
+    DEFAULT_MAX_REPLY_BYTES,
+    DEFAULT_RING_BYTES,
+    DEFAULT_RING_MESSAGES,
+    RetransmitServer,
+    SentLog,
+    retransmit_address,
+)
+from hkrt.wire import encode_heartbeat, encode_spots
 
 log = logging.getLogger("hkrt.transport")
 
@@ -96,18 +113,48 @@ class CycleReport:
 SpotsLike = Iterable[Spot] | pd.DataFrame | Mapping[str, Any]
 
 
+_epoch_lock = threading.Lock()
+_last_epoch = 0
+
+
+def new_session_epoch() -> int:
+    """UTC epoch microseconds now, strictly above any epoch this process handed out before,
+    so two sessions of one ``publisher_id`` always differ and a later one is larger (across
+    processes this holds as long as the wall clock does not step back)."""
+    global _last_epoch
+    with _epoch_lock:
+        _last_epoch = max(time.time_ns() // 1000, _last_epoch + 1)
+        return _last_epoch
+
+
 class SpotPublisher:
-    """Publishes spot cycles, each split into parts with a header (sequence, cycle, part).
+    """Publishes spot cycles, each split into parts with a header (session, sequence, cycle, part).
 
     Args:
         address: where to listen; the per-user ipc address by default.
         tcp: also listen on TCP (True for 127.0.0.1:9200, a port, or ``host:port``).
-        publisher_id: identifies this publisher run; random by default, so a restart is
-            visible to consumers as a new stream.
+        publisher_id: identifies this publisher; random by default.  Each construction is a
+            new session with its own ``session_epoch`` (UTC epoch µs, larger than any earlier
+            session's), so a restart is visible to consumers even with a fixed id.
         max_part_spots: spots per message; a cycle larger than that goes out in parts.
         queue_messages: messages nng queues per subscriber before it drops for that one
             (a subscriber that falls this far behind sees the loss as a sequence gap).
-        record: a journal file (hkrt.journal) that gets every message sent, for replay.
+        record: a journal file (hkrt.journal) that gets every message sent, for replay; it
+            also lets the retransmission server serve messages the memory ring evicted.
+        retransmit: serve retransmission requests (hkrt.retransmit) on
+            ``retransmit_address(a)`` of every listening address (True, the default), on the
+            address given (a str), or not at all (False).
+        ring_messages, ring_bytes: bounds of the memory ring of sent messages (the oldest
+            are evicted first; with ``record`` they are still served from the journal).
+        max_reply_bytes: messages per retransmission reply at most (a client loops).
+        heartbeat_interval: after this many seconds without a message, send a heartbeat
+            (the last sequence and market time) and keep sending one per interval while
+            idle; 0 disables them.
+        auth_key: a feed key (bytes, or hex str) that seals every message, heartbeat and
+            retransmission reply (hkrt.feed_auth); ``key_file`` names a file holding one;
+            by default ``$HKRT_FEED_KEY`` / ``$HKRT_FEED_KEY_FILE``, else none.  Listening
+            on TCP beyond loopback without a key raises ValueError.
+        simulated_time: mark messages as carrying simulated or replayed times.
     """
 
     def __init__(
@@ -119,25 +166,99 @@ class SpotPublisher:
         max_part_spots: int = 6000,
         queue_messages: int = 1024,
         record: str | Path | None = None,
+        retransmit: bool | str = True,
+        ring_messages: int = DEFAULT_RING_MESSAGES,
+        ring_bytes: int = DEFAULT_RING_BYTES,
+        max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES,
+        heartbeat_interval: float = 1.0,
+        auth_key: bytes | str | None = None,
+        key_file: str | Path | None = None,
+        simulated_time: bool = False,
     ) -> None:
         if max_part_spots < 1:
             raise ValueError("max_part_spots must be at least 1")
+        if not (isinstance(heartbeat_interval, (int, float)) and math.isfinite(heartbeat_interval)):
+            raise ValueError(f"heartbeat_interval must be a number of seconds, not {heartbeat_interval!r}")
+        if heartbeat_interval < 0:
+            raise ValueError(f"heartbeat_interval must be >= 0 (0 disables heartbeats), not {heartbeat_interval}")
+        if max_reply_bytes < 1024:
+            raise ValueError(f"max_reply_bytes must be at least 1024, not {max_reply_bytes}")
         self.addresses = resolve_addresses(address, tcp)
+        self._key = load_key(auth_key, key_file=key_file)
+        if isinstance(retransmit, str):
+            self.retransmit_addresses = [retransmit]
+        elif retransmit:
+            self.retransmit_addresses = [retransmit_address(a) for a in self.addresses]
+        else:
+            self.retransmit_addresses = []
+        for addr in self.addresses:
+            require_auth(addr, self._key, "publisher")
+        for addr in self.retransmit_addresses:
+            require_auth(addr, self._key, "retransmission server")
         self.publisher_id = publisher_id if publisher_id is not None else secrets.randbits(63)
+        self.session_epoch = new_session_epoch()
         self.max_part_spots = max_part_spots
+        self.heartbeat_interval = float(heartbeat_interval)
+        self.simulated_time = bool(simulated_time)
         self.sequence = 0
         self.cycle_id = 0
+        self.last_market_time: Any = None
+        self._send_lock = threading.RLock()
+        self._closed = False
+        self._last_send = time.monotonic()
+        self._stats = {"messages": 0, "bytes": 0, "heartbeats": 0, "journal_errors": 0}
+        self._journal_error_logged = 0.0
         self._socket = pynng.Pub0(send_buffer_size=queue_messages)
+        self._journal: JournalWriter | None = None
+        self._retransmit: RetransmitServer | None = None
         try:
-            for addr in self.addresses:
-                self._socket.listen(addr)
-        except pynng.exceptions.AddressInUse as err:
+            try:
+                for addr in self.addresses:
+                    self._socket.listen(addr)
+            except pynng.exceptions.AddressInUse as err:
+                raise OSError(
+                    f"cannot publish on {addr}: address already in use (is another spot server running?)"
+                ) from err
+            self._journal = JournalWriter(record) if record else None
+            self._sent = SentLog(
+                max_messages=ring_messages,
+                max_bytes=ring_bytes,
+                journal_path=self._journal.path if self._journal is not None else None,
+            )
+            if self.retransmit_addresses:
+                self._retransmit = RetransmitServer(
+                    self.retransmit_addresses,
+                    self._sent,
+                    publisher_id=self.publisher_id,
+                    session_epoch=self.session_epoch,
+                    key=self._key,
+                    max_reply_bytes=max_reply_bytes,
+                )
+        except BaseException:
             self._socket.close()
-            raise OSError(
-                f"cannot publish on {addr}: address already in use (is another spot server running?)"
-            ) from err
-        self._journal = JournalWriter(record) if record else None
-        log.info("publisher listening", extra={"addresses": self.addresses, "publisher_id": self.publisher_id})
+            if self._journal is not None:
+                self._journal.close()
+            raise
+        self._stop = threading.Event()
+        self._heartbeat_thread: threading.Thread | None = None
+        if self.heartbeat_interval > 0:
+            self._heartbeat_thread = threading.Thread(target=self._heartbeats, name="hkrt-heartbeat", daemon=True)
+            self._heartbeat_thread.start()
+        log.info(
+            "publisher listening",
+            extra={
+                "addresses": self.addresses,
+                "retransmit": self.retransmit_addresses,
+                "publisher_id": self.publisher_id,
+                "session_epoch": self.session_epoch,
+                "authenticated": self._key is not None,
+            },
+        )
+
+    @property
+    def authenticated(self) -> bool:
+        """Whether messages are sealed with a feed key."""
+        return self._key is not None
 
     @property
     def subscribers(self) -> int:
@@ -158,37 +279,142 @@ class SpotPublisher:
         """Send one cycle.  ``market_time`` is the data time the cycle reached (default: its latest spot)."""
         started = time.perf_counter()
         parts = list(_split(spots, self.max_part_spots))
-        self.cycle_id += 1
-        first = self.sequence + 1
         if market_time is None:
             market_time = _latest_datetime(parts)
         sent = count = 0
-        for index, part in enumerate(parts):
-            self.sequence += 1
-            message = encode_spots(
-                part,
+        with self._send_lock:
+            if self._closed:
+                raise ValueError("publisher is closed")
+            self.cycle_id += 1
+            first = self.sequence + 1
+            if market_time is not None:
+                self.last_market_time = market_time
+            for index, part in enumerate(parts):
+                self.sequence += 1
+                message = encode_spots(
+                    part,
+                    publisher_id=self.publisher_id,
+                    sequence=self.sequence,
+                    cycle_id=self.cycle_id,
+                    part_index=index,
+                    part_count=len(parts),
+                    market_time=market_time,
+                    session_epoch=self.session_epoch,
+                    simulated_time=self.simulated_time,
+                )
+                # kept (ring, journal) before it leaves, so whatever a consumer can learn of is servable
+                self._sent.add(self.sequence, message, self._record(message))
+                self._send(message)
+                sent += len(message)
+                count += _length(part)
+            return CycleReport(self.cycle_id, len(parts), count, sent, first, time.perf_counter() - started)
+
+    def _record(self, message: bytes) -> tuple[int, int] | None:
+        """Journal the message; its (start, end) in the journal, None when not journaled."""
+        if self._journal is None:
+            return None
+        start = self._journal.size
+        try:
+            self._journal.append(message)
+        except OSError as err:  # the feed goes on; the message stays in the memory ring only
+            self._stats["journal_errors"] += 1
+            now = time.monotonic()
+            if now - self._journal_error_logged >= 10.0:
+                self._journal_error_logged = now
+                log.warning(
+                    "publisher journal append failed: message kept in memory only",
+                    extra={
+                        "path": str(self._journal.path),
+                        "error": str(err),
+                        "journal_errors": self._stats["journal_errors"],
+                    },
+                )
+            return None
+        return start, self._journal.size
+
+    def _send(self, message: bytes, *, heartbeat: bool = False) -> None:
+        data = seal(self._key, message) if self._key is not None else message
+        self._socket.send(data)
+        self._last_send = time.monotonic()
+        if heartbeat:
+            self._stats["heartbeats"] += 1
+        else:
+            self._stats["messages"] += 1
+            self._stats["bytes"] += len(data)
+
+    def send_heartbeat(self) -> None:
+        """Send a heartbeat now (the background thread does this when idle)."""
+        with self._send_lock:
+            if self._closed:
+                return
+            message = encode_heartbeat(
                 publisher_id=self.publisher_id,
+                session_epoch=self.session_epoch,
                 sequence=self.sequence,
-                cycle_id=self.cycle_id,
-                part_index=index,
-                part_count=len(parts),
-                market_time=market_time,
+                market_time=self.last_market_time,
+                simulated_time=self.simulated_time,
             )
-            self._socket.send(message)
-            if self._journal is not None:
-                self._journal.append(message)
-            sent += len(message)
-            count += _length(part)
-        return CycleReport(self.cycle_id, len(parts), count, sent, first, time.perf_counter() - started)
+            self._send(message, heartbeat=True)
+
+    def _heartbeats(self) -> None:
+        interval = self.heartbeat_interval
+        wait = interval
+        while not self._stop.wait(wait):
+            idle = time.monotonic() - self._last_send
+            if idle < interval:
+                wait = interval - idle
+                continue
+            try:
+                self.send_heartbeat()
+                with self._send_lock:
+                    if self._journal is not None and not self._closed:
+                        self._journal.sync_if_due()
+            except pynng.Closed:
+                break
+            except Exception:  # a heartbeat must never end the thread
+                log.exception("heartbeat failed")
+            wait = interval
 
     def send_raw(self, message: bytes) -> None:
-        """Send bytes as they are (tools and tests; nothing checks them)."""
-        self._socket.send(message)
+        """Send bytes as they are (tools and tests; nothing checks or seals them)."""
+        with self._send_lock:
+            self._socket.send(message)
+
+    def stats(self) -> dict[str, Any]:
+        """Messages and heartbeats sent, the ring, retransmissions served."""
+        with self._send_lock:
+            out: dict[str, Any] = dict(self._stats)
+            out.update(
+                publisher_id=self.publisher_id,
+                session_epoch=self.session_epoch,
+                sequence=self.sequence,
+                subscribers=self.subscribers if not self._closed else 0,
+            )
+        out["ring"] = {
+            "messages": len(self._sent),
+            "bytes": self._sent.ring_bytes,
+            "first_sequence": self._sent.first_in_ring,
+            "journal_indexed": self._sent.indexed,
+            **self._sent.stats,
+        }
+        if self._retransmit is not None:
+            out["retransmit"] = {**self._retransmit.stats, "errors": dict(self._retransmit.stats["errors"])}
+        return out
 
     def close(self) -> None:
-        self._socket.close()
-        if self._journal is not None:
-            self._journal.close()
+        with self._send_lock:
+            if self._closed:
+                return
+            self._closed = True
+        self._stop.set()
+        if self._heartbeat_thread is not None and self._heartbeat_thread is not threading.current_thread():
+            self._heartbeat_thread.join(timeout=5)
+        if self._retransmit is not None:
+            self._retransmit.close()
+        with self._send_lock:
+            self._socket.close()
+            if self._journal is not None:
+                self._journal.close()
 
     def __enter__(self) -> SpotPublisher:
         return self

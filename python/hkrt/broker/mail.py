@@ -1,18 +1,25 @@
 """MailOrderBroker: a notifier that mails every order it is given (docs/broker-mail.md).
 
-It holds no account: an order is ``Sent`` once the SMTP server has taken the message, and the
-order id is the message's Message-ID.  The password is kept out of ``repr``, logs and error texts.
+It holds no account: an order is ``Sent`` once the SMTP server has answered 250 to DATA (what
+happens to QUIT after that changes nothing), and the order id is the message's Message-ID.  The
+password is kept out of ``repr``, logs and error texts, also when a server's reply echoes it plainly,
+base64-encoded (as AUTH PLAIN/LOGIN send it) or URL-encoded: see ``redact_secrets``.
 """
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import datetime as dt
 import email.utils
 import ipaddress
+import json
 import logging
 import os
+import re
 import smtplib
 import ssl
+import urllib.parse
 from collections.abc import Iterable, Mapping
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -20,7 +27,7 @@ from typing import Any, Literal
 
 from hkrt._hkrt import OrderBrokerBase, OrderResult, OrderStatus
 
-__all__ = ["MailOrderBroker", "Security"]
+__all__ = ["MailOrderBroker", "Security", "redact_secrets"]
 
 log = logging.getLogger("hkrt.broker.mail")
 
@@ -32,6 +39,64 @@ _CONFIG_KEYS = (
 )  # fmt: skip
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
+# After the message is delivered, QUIT is only a courtesy: never wait the full timeout for it.
+_QUIT_TIMEOUT = 2.0
+_REDACTED = "***"
+# A run of base64 (standard or URL-safe alphabet) characters: an encoded secret is hidden by replacing the run.
+_BASE64_RUN = re.compile(r"[A-Za-z0-9+/_-]+=*")
+_MIN_BASE64_CORE = 4  # shorter cores would match ordinary words; a secret that short is no secret
+
+
+def _base64_cores(raw: bytes) -> set[str]:
+    """The base64 text that encodes ``raw`` wherever it sits in an encoded blob.
+
+    AUTH PLAIN sends base64("\\0user\\0password"), so the password's bytes start at any offset mod 3
+    and its base64 differs with that offset.  For each offset, the characters whose six bits come from
+    ``raw`` alone are the same whatever surrounds it: that core is what to look for.
+    """
+    cores: set[str] = set()
+    for offset in range(3):
+        encoded = base64.b64encode(b"\0" * offset + raw).decode("ascii")
+        first = -(-8 * offset // 6)  # first character all of whose bits are in raw
+        end = 8 * (offset + len(raw)) // 6  # one past the last such character
+        core = encoded[first:end]
+        if len(core) >= _MIN_BASE64_CORE:
+            cores.add(core)
+            cores.add(core.translate(str.maketrans("+/", "-_")))  # URL-safe alphabet
+    return cores
+
+
+def redact_secrets(text: str, secrets: Iterable[str | None]) -> str:
+    """``text`` with every secret replaced by ``***``, in the forms a server may echo it: as is, escaped
+    as in JSON or ``repr``, URL-encoded (any hex case) and base64-encoded (alone or inside a longer blob
+    such as AUTH PLAIN's).  Empty secrets are ignored; a base64 form is recognised once the secret has
+    three bytes or more."""
+    for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
+        exact = {
+            secret,
+            json.dumps(secret)[1:-1],
+            json.dumps(secret, ensure_ascii=False)[1:-1],
+            repr(secret)[1:-1],
+            repr(secret.encode("utf-8"))[2:-1],
+        }
+        for form in sorted(exact, key=len, reverse=True):
+            text = text.replace(form, _REDACTED)
+        encoded = {
+            urllib.parse.quote(secret, safe=""),
+            urllib.parse.quote(secret),
+            urllib.parse.quote_plus(secret, safe=""),
+        } - exact
+        for form in sorted(encoded, key=len, reverse=True):
+            text = re.sub(re.escape(form), _REDACTED, text, flags=re.IGNORECASE)
+        # base64 of any of those forms: a server may echo a whole request (a JSON body, a form) encoded
+        cores = set().union(*(_base64_cores(form.encode("utf-8")) for form in exact | encoded))
+        if cores:
+            text = _BASE64_RUN.sub(lambda m, cores=cores: _hide_run(m.group(), cores), text)
+    return text
+
+
+def _hide_run(run: str, cores: set[str]) -> str:
+    return _REDACTED if any(core in run for core in cores) else run
 
 
 def _is_loopback(host: str) -> bool:
@@ -232,35 +297,74 @@ class MailOrderBroker(OrderBrokerBase):
         return msg
 
     def _redact(self, text: str) -> str:
-        return text.replace(self._password, "***") if self._password else text
+        return redact_secrets(text, [self._password])
 
     def _send(self, msg: EmailMessage) -> OrderResult:
         where = f"{self._host}:{self._port}"
+        smtp: smtplib.SMTP | None = None
+        # What the session was doing when it failed: a failure before the server's 250 to DATA is Failed,
+        # and one while waiting for that answer means the message may have arrived all the same.
+        phase = {"step": "connect"}
         try:
             context = self._ssl_context or ssl.create_default_context()
             if self._security == "ssl":
-                smtp: smtplib.SMTP = smtplib.SMTP_SSL(self._host, self._port, timeout=self._timeout, context=context)
+                smtp = smtplib.SMTP_SSL(self._host, self._port, timeout=self._timeout, context=context)
             else:
                 smtp = smtplib.SMTP(self._host, self._port, timeout=self._timeout)
-            with smtp:
-                if self._security == "starttls":
-                    smtp.starttls(context=context)  # raises SMTPNotSupportedError if not offered: no fallback
-                if self._user:
-                    assert self._password is not None
-                    smtp.login(self._user, self._password)
-                refused = smtp.send_message(msg)
+            if self._security == "starttls":
+                phase["step"] = "STARTTLS"
+                smtp.starttls(context=context)  # raises SMTPNotSupportedError if not offered: no fallback
+            if self._user:
+                assert self._password is not None
+                phase["step"] = "login"
+                smtp.login(self._user, self._password)
+            phase["step"] = "MAIL/RCPT"
+            smtp.data = _marking_data(smtp.data, phase)  # type: ignore[method-assign]
+            # Returns only after the server's 250 to DATA (anything else raises): the message is delivered.
+            refused = smtp.send_message(msg)
         except smtplib.SMTPAuthenticationError as exc:
             why = f"mail to {where} failed: login as {self._user!r} refused ({exc.smtp_code} {_text(exc.smtp_error)})"
             return self._failed(why)
         except smtplib.SMTPResponseException as exc:
             why = f"mail to {where} failed: {type(exc).__name__} {exc.smtp_code} {_text(exc.smtp_error)}"
             return self._failed(why)
-        except (smtplib.SMTPException, OSError) as exc:  # refused, timeout, TLS, DNS, ...
-            return self._failed(f"mail to {where} failed: {type(exc).__name__}: {exc}")
+        except (smtplib.SMTPException, OSError) as exc:  # refused, timeout, TLS, DNS, connection lost, ...
+            why = f"mail to {where} failed during {phase['step']}: {type(exc).__name__}: {exc}"
+            if phase["step"] == "DATA":
+                why += "; the server may have taken the message: check the mailbox before resending"
+            return self._failed(why)
+        except Exception as exc:  # e.g. a password smtplib cannot encode: still a result, never a raise
+            return self._failed(f"mail to {where} failed during {phase['step']}: {type(exc).__name__}: {exc}")
+        finally:
+            if smtp is not None:
+                self._goodbye(smtp, delivered=phase["step"] == "delivered")
         self._sent += 1
         if refused:  # taken for some recipients: the order is notified, but say who missed it
             log.warning("mail recipients refused", extra={"refused": sorted(refused), "broker": self.name})
         return OrderResult(OrderStatus.Sent, order_id=msg["Message-ID"])
+
+    def _goodbye(self, smtp: smtplib.SMTP, *, delivered: bool) -> None:
+        """QUIT and close; never raises.  After delivery a failed QUIT (an error reply, a dropped or hung
+        connection) is noted at INFO and changes nothing: the order is Sent and must not be resent."""
+        where = f"{self._host}:{self._port}"
+        try:
+            if smtp.sock is not None:
+                smtp.sock.settimeout(min(self._timeout, _QUIT_TIMEOUT))
+                code, reply = smtp.docmd("QUIT")
+                if code != 221 and delivered:
+                    log.info(
+                        "mail delivered; the server then answered QUIT with an error (ignored)",
+                        extra={"broker": self.name, "server": where, "code": code, "reply": self._redact(_text(reply))},
+                    )
+        except (smtplib.SMTPException, OSError) as exc:
+            if delivered:
+                log.info(
+                    "mail delivered; QUIT then failed (ignored)",
+                    extra={"broker": self.name, "server": where, "error": self._redact(f"{type(exc).__name__}: {exc}")},
+                )
+        finally:
+            with contextlib.suppress(OSError):
+                smtp.close()
 
     def _failed(self, why: str) -> OrderResult:
         why = self._redact(why)
@@ -283,3 +387,16 @@ class MailOrderBroker(OrderBrokerBase):
 
 def _text(error: bytes | str) -> str:
     return error.decode("utf-8", "replace") if isinstance(error, bytes) else str(error)
+
+
+def _marking_data(data, phase: dict[str, str]):  # type: ignore[no-untyped-def]
+    """``smtp.data`` that records when DATA starts and when the server has answered it (250)."""
+
+    def marked(msg: bytes | str) -> tuple[int, bytes]:
+        phase["step"] = "DATA"
+        answer = data(msg)  # raises SMTPDataError for an answer other than 354 to DATA itself
+        if answer[0] == 250:  # anything else: sendmail raises SMTPDataError, the order is Failed
+            phase["step"] = "delivered"
+        return answer
+
+    return marked

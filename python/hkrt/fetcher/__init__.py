@@ -2,7 +2,9 @@
 
 ``get_spot(codes, source="qq")`` is the call hikyuu users know; ``fetch`` gives the same with the
 failure detail (:class:`FetchReport`).  A poller that calls every few seconds should keep one client
-(``make_client`` or ``QQClient``/``SinaClient``) so its connections are reused.  See docs/fetchers.md.
+(``make_client`` or ``QQClient``/``SinaClient``) so its connections are reused, best inside a
+:class:`PullSession` (``pull_session``), which re-asks codes missing from an answer and drops unknown
+codes only when the source keeps saying so.  See docs/fetchers.md.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from hkrt.fetcher.base import (
     RetryPolicy,
     validate_codes,
 )
+from hkrt.fetcher.pull import PullConfig, PullReport, PullSession, pull_session
 from hkrt.fetcher.qq import QQClient, QQConfig, parse_qq, parse_qq_line, qq_code
 from hkrt.fetcher.sina import SinaClient, SinaConfig, parse_sina, parse_sina_line, sina_code
 
@@ -91,6 +94,9 @@ __all__ = [
     "HttpConfig",
     "HttpFetcher",
     "ParseResult",
+    "PullConfig",
+    "PullReport",
+    "PullSession",
     "QQClient",
     "QQConfig",
     "RateLimiter",
@@ -104,6 +110,7 @@ __all__ = [
     "parse_qq_line",
     "parse_sina",
     "parse_sina_line",
+    "pull_session",
     "qq_code",
     "sina_code",
     "validate_codes",

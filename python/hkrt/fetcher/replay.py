@@ -3,7 +3,9 @@
 A journal (hkrt.journal) holds the wire messages a spot server published.  Replay groups
 consecutive messages of one publisher cycle back into that cycle, decodes them (bad
 records are counted and skipped), and paces the cycles by their recorded times divided by
-``speed`` (``speed=0`` plays as fast as possible).
+``speed`` (``speed=0`` plays as fast as possible).  A damaged journal plays every intact
+record: the reader skips the damage, logs it at WARNING and reports it in ``stats.scan``; a
+file with nothing recognisable as a journal raises ValueError.
 """
 
 from __future__ import annotations
@@ -90,3 +92,5 @@ class ReplaySource:
             current, key = ReplayCycle(spots, header.market_time_ms, record.recorded_us, 1), this
         if current is not None:
             yield current
+        if not self.stats.scan.recognised:
+            raise ValueError(f"{self.config.path} is not an hkrt journal (no magic and no intact record)")

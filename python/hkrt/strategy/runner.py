@@ -52,7 +52,7 @@ class _InProcessFeed:
         from hkrt.transport import SpotPublisher
 
         self.address = f"inproc://hkrt-feed-{secrets.token_hex(6)}"
-        self.publisher = SpotPublisher(self.address)
+        self.publisher = SpotPublisher(self.address, simulated_time=True)  # sim or replay: times run ahead
         self.server = SpotServer(self.publisher)
         self.report = FeedReport()
         self._run = run

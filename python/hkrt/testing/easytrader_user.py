@@ -15,6 +15,7 @@ is swapped, while the server runs, for a shim that hands out the fakes and passe
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import functools
 import inspect
@@ -23,7 +24,8 @@ import itertools
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+import urllib.parse
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 __all__ = ["EasyTraderServer", "FakeMiniqmtUser", "FakeThsUser", "Holding"]
@@ -451,17 +453,25 @@ class EasyTraderServer:
     serve it (but not on 0.0.0.0).  ``users`` maps broker names for ``/prepare`` to user objects;
     ``install(user)`` puts a user straight into the server's ``global_store`` (for traders with no
     ``prepare``).  ``fail_with = 500`` makes every request answer that status with an HTML page, as a dead
-    backend behind a proxy would.  ``requests`` lists (method, path, JSON body) of what arrived.
+    backend behind a proxy would; with ``fail_echo = True`` that page echoes the request's body as it came,
+    URL-encoded and base64-encoded, as a debugging proxy's error page does.  Faults of the transport:
+    ``trickle = s`` sends every answer's body one byte per ``s`` seconds; ``endless = True`` answers 200
+    with a JSON array that never ends (chunked, no length), trickled too when ``trickle`` is set.
+    ``requests`` lists (method, path, JSON body) of what arrived.
     One per process at a time: the server keeps its user in a module global.
     """
 
     def __init__(self, users: Mapping[str, Any] | None = None) -> None:
         self._users = dict(users or {})
         self.fail_with: int | None = None
+        self.fail_echo = False
+        self.trickle: float | None = None
+        self.endless = False
         self.requests: list[tuple[str, str, Any]] = []
         self._server: Any = None
         self._thread: threading.Thread | None = None
         self._saved_api: Any = None
+        self._stopping = threading.Event()  # ends trickling and endless answers when the server stops
 
     @property
     def port(self) -> int:
@@ -474,7 +484,7 @@ class EasyTraderServer:
 
         srv.global_store["user"] = user
 
-    def _wsgi(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterator[bytes]:
+    def _wsgi(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         import easytrader.server as srv
 
         length = int(environ.get("CONTENT_LENGTH") or 0)
@@ -484,19 +494,50 @@ class EasyTraderServer:
         except ValueError:
             body = raw
         self.requests.append((environ["REQUEST_METHOD"], environ.get("PATH_INFO", ""), body))
+        if self.endless:
+            start_response("200 OK", [("Content-Type", "application/json")])
+            return self._paced(self._endless_array())
         if self.fail_with is not None:
-            page = b"<html><body><h1>Internal Server Error</h1></body></html>"
+            page = b"<html><body><h1>Internal Server Error</h1>"
+            if self.fail_echo:
+                form = urllib.parse.urlencode(body) if isinstance(body, dict) else ""
+                page += b"<pre>request body: " + raw + b"\nas form: " + form.encode() + b"\nbase64: "
+                page += base64.b64encode(raw) + b"</pre>"
+            page += b"</body></html>"
             start_response(
                 f"{self.fail_with} Error", [("Content-Type", "text/html"), ("Content-Length", str(len(page)))]
             )
-            return iter([page])
+            return self._paced(iter([page]))
         environ["wsgi.input"] = io.BytesIO(raw)  # the body was consumed for the log
-        return srv.app.wsgi_app(environ, start_response)
+        return self._paced(srv.app.wsgi_app(environ, start_response))
+
+    def _endless_array(self) -> Iterator[bytes]:
+        yield b"["
+        while not self._stopping.is_set():
+            yield b"0," * 8192
+
+    def _paced(self, chunks: Iterable[bytes]) -> Iterable[bytes]:
+        """``chunks`` as they are, or one byte per ``trickle`` seconds."""
+        return self._trickled(chunks, self.trickle) if self.trickle else chunks
+
+    def _trickled(self, chunks: Iterable[bytes], delay: float) -> Iterator[bytes]:
+        # A write to a client that went away raises inside the server, which then closes this generator.
+        try:
+            for chunk in chunks:
+                for i in range(len(chunk)):
+                    if self._stopping.wait(delay):
+                        return
+                    yield chunk[i : i + 1]
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:  # WSGI: the app's iterable is closed (Flask tears its context down there)
+                close()
 
     def start(self) -> EasyTraderServer:
         import easytrader.server as srv
         from werkzeug.serving import make_server
 
+        self._stopping.clear()
         self._saved_api = srv.api
         srv.api = _ApiShim(self._users, self._saved_api)
         srv.global_store.clear()
@@ -508,6 +549,7 @@ class EasyTraderServer:
     def stop(self) -> None:
         import easytrader.server as srv
 
+        self._stopping.set()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()

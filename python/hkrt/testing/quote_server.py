@@ -12,12 +12,14 @@ hosts show can be switched on at runtime.  Loopback only::
 
 from __future__ import annotations
 
+import gzip
 import re
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote
@@ -177,6 +179,8 @@ class ServedRequest:
     time: float  # time.monotonic() at arrival
     client: tuple[str, int]  # the client's address and port: one port, one (kept-alive) connection
     status: int | None = None  # None: the connection was dropped
+    sent: int = 0  # body bytes written to the client (before it hung up, for trickled and endless answers)
+    omitted: list[str] | None = None  # symbols left out of this answer by omit_next()
 
 
 @dataclass
@@ -189,6 +193,17 @@ class _Modes:
     fail_count: int = 0
     fail_status: int = 500
     drop_count: int = 0
+    trickle: float = 0.0  # seconds between two bytes of an answer
+    trickle_headers: bool = False  # the status line and headers trickle too
+    trickle_symbols: frozenset[str] | None = None  # only answers asking for one of these trickle
+    endless: bool = False  # a chunked answer that never ends
+    oversize: int = 0  # announce (and send, as long as the client reads) a body of this many bytes
+    gzip: bool = False  # gzip-encode answers to clients that accept it
+    omit_symbols: frozenset[str] = frozenset()
+    omit_count: int = 0
+
+
+CHUNK = 64 * 1024  # bytes per write of an endless or oversize answer
 
 
 class QuoteServer:
@@ -201,8 +216,10 @@ class QuoteServer:
             the real host does (on by default).
 
     Error modes, switchable at any time: ``require_referer``, :meth:`slow`, ``truncate`` (bytes cut
-    from each body's end), ``sys_auth_failed`` (Sina), :meth:`fail_next`, :meth:`drop_next`;
-    :meth:`reset_modes` turns them all off again.
+    from each body's end), ``sys_auth_failed`` (Sina), :meth:`fail_next`, :meth:`drop_next`, and the
+    hostile ones: :meth:`trickle` (one byte every so often), ``endless`` (a body that never ends),
+    ``oversize`` (a huge announced body), :meth:`omit_next` (codes left out of an answer), and
+    ``gzip`` (compressed answers); :meth:`reset_modes` turns them all off again.
     """
 
     def __init__(
@@ -325,6 +342,49 @@ class QuoteServer:
         with self._lock:
             self._modes.drop_count = count
 
+    def trickle(self, interval: float, *, symbols: Iterable[str] | None = None, headers: bool = False) -> None:
+        """Send each answer one byte every ``interval`` seconds (with ``headers``, the status line and
+        headers too), as a stalling host or a throttling middlebox does; with ``symbols``, only answers
+        to requests asking for one of them.  ``trickle(0)`` turns it off."""
+        with self._lock:
+            self._modes.trickle, self._modes.trickle_headers = max(0.0, interval), headers
+            self._modes.trickle_symbols = None if symbols is None else frozenset(normalize_symbol(s) for s in symbols)
+
+    @property
+    def endless(self) -> bool:
+        """Answer 200 with a chunked body that repeats the quotes until the client hangs up."""
+        return self._modes.endless
+
+    @endless.setter
+    def endless(self, on: bool) -> None:
+        self._modes.endless = on
+
+    @property
+    def oversize(self) -> int:
+        """Announce a ``Content-Length`` of this many bytes (the quotes, then blanks) and send it for as
+        long as the client reads; 0 is off."""
+        return self._modes.oversize
+
+    @oversize.setter
+    def oversize(self, nbytes: int) -> None:
+        self._modes.oversize = max(0, int(nbytes))
+
+    @property
+    def gzip(self) -> bool:
+        """gzip-encode the answers of requests that accept it (``Content-Encoding: gzip``)."""
+        return self._modes.gzip
+
+    @gzip.setter
+    def gzip(self, on: bool) -> None:
+        self._modes.gzip = on
+
+    def omit_next(self, symbols: Iterable[str], count: int = 1) -> None:
+        """Leave ``symbols`` out of the next ``count`` answers that ask for one of them, as a partial
+        answer: Sina's is then "missing" lines, Tencent's looks as if it did not know them."""
+        with self._lock:
+            self._modes.omit_symbols = frozenset(normalize_symbol(s) for s in symbols)
+            self._modes.omit_count = count
+
     def reset_modes(self) -> None:
         with self._lock:
             self._modes = _Modes(require_referer=self._default_referer)
@@ -354,6 +414,11 @@ class QuoteServer:
         with self._lock:
             self.requests.clear()
 
+    def bytes_sent(self) -> int:
+        """Body bytes written over every request seen."""
+        with self._lock:
+            return sum(r.sent for r in self.requests)
+
     # -- serving
     def _handle(self, handler: _Handler) -> None:
         kind, tokens = parse_request_path(handler.path)
@@ -362,42 +427,118 @@ class QuoteServer:
         )
         with self._lock:
             self.requests.append(record)
-            modes = self._modes
-            drop = modes.drop_count > 0
-            fail = not drop and modes.fail_count > 0
+            modes = replace(self._modes)  # this request's modes: a switch mid-answer does not tear it
+            drop = self._modes.drop_count > 0
+            fail = not drop and self._modes.fail_count > 0
             if drop:
-                modes.drop_count -= 1
+                self._modes.drop_count -= 1
             elif fail:
-                modes.fail_count -= 1
+                self._modes.fail_count -= 1
+            omitted = [t for t in tokens if _symbol(t) in modes.omit_symbols] if modes.omit_count > 0 else []
+            if omitted:
+                self._modes.omit_count -= 1
+                record.omitted = [normalize_symbol(t) for t in omitted]
         if kind is None:
-            record.status = _respond(handler, 404, b"not found", "text/plain")
+            _respond(handler, record, 404, b"not found", "text/plain")
             return
         if drop:
             handler.close_connection = True  # nothing written: the client sees the connection close
             return
         if fail:
-            record.status = _respond(handler, modes.fail_status, b"server error", "text/plain")
+            _respond(handler, record, modes.fail_status, b"server error", "text/plain")
             return
         if kind == "sina" and modes.require_referer and "sina.com.cn" not in handler.headers.get("Referer", ""):
-            record.status = _respond(handler, 403, FORBIDDEN, "text/html")
+            _respond(handler, record, 403, FORBIDDEN, "text/html")
             return
         if modes.delay > 0 and (modes.delay_symbols is None or any(_symbol(t) in modes.delay_symbols for t in tokens)):
             self._stopping.wait(modes.delay)
+        asked = [t for t in tokens if t not in omitted]
         try:
             if kind == "sina" and modes.sys_auth_failed:
                 body = SINA_AUTH_FAILED
             else:
-                valid = [normalize_symbol(t) for t in tokens if TOKEN.match(t)]
-                body = render_body(kind, tokens, self._source(valid) if len(valid) == len(tokens) else {})
+                valid = [normalize_symbol(t) for t in asked if TOKEN.match(t)]
+                body = render_body(kind, asked, self._source(valid) if len(valid) == len(asked) else {})
         except Exception as e:  # a broken quote source shows as HTTP 500, and in .errors
             self._errors.append(e)
-            record.status = _respond(handler, 500, f"quote source failed: {e!r}".encode(), "text/plain")
+            _respond(handler, record, 500, f"quote source failed: {e!r}".encode(), "text/plain")
             return
         data = body.encode("gbk", errors="replace")
         if modes.truncate:
             data = data[: max(0, len(data) - modes.truncate)]
         content_type = "application/javascript; charset=GB18030" if kind == "sina" else "text/html; charset=GBK"
-        record.status = _respond(handler, 200, data, content_type)
+        headers = {"Content-Type": content_type}
+        if modes.gzip and "gzip" in handler.headers.get("Accept-Encoding", ""):
+            data = gzip.compress(data)
+            headers["Content-Encoding"] = "gzip"
+        if modes.endless:
+            self._send_endless(handler, record, headers, data or b" ")
+        elif modes.oversize:
+            self._send_oversize(handler, record, headers, data, modes.oversize)
+        elif modes.trickle and (
+            modes.trickle_symbols is None or any(_symbol(t) in modes.trickle_symbols for t in tokens)
+        ):
+            self._send_trickle(handler, record, headers, data, modes.trickle, modes.trickle_headers)
+        else:
+            _respond(handler, record, 200, data, content_type, headers)
+
+    def _send_trickle(
+        self,
+        handler: _Handler,
+        record: ServedRequest,
+        headers: dict[str, str],
+        data: bytes,
+        interval: float,
+        trickle_headers: bool,
+    ) -> None:
+        head = _head(200, {**headers, "Content-Length": str(len(data))})
+        record.status = 200
+        try:
+            if trickle_headers:
+                data = head + data
+            else:
+                handler.wfile.write(head)
+            for i in range(len(data)):
+                if self._stopping.wait(interval):
+                    break
+                handler.wfile.write(data[i : i + 1])
+                if not trickle_headers or i >= len(head):
+                    record.sent += 1
+        except OSError:  # the client gave up
+            pass
+        handler.close_connection = True
+
+    def _send_endless(self, handler: _Handler, record: ServedRequest, headers: dict[str, str], data: bytes) -> None:
+        chunk = data * max(1, CHUNK // len(data))
+        frame = f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n"
+        record.status = 200
+        try:
+            handler.wfile.write(_head(200, {**headers, "Transfer-Encoding": "chunked"}))
+            while not self._stopping.is_set():
+                handler.wfile.write(frame)
+                record.sent += len(chunk)
+        except OSError:  # the client hung up: the only way this answer ends
+            pass
+        handler.close_connection = True
+
+    def _send_oversize(
+        self, handler: _Handler, record: ServedRequest, headers: dict[str, str], data: bytes, size: int
+    ) -> None:
+        record.status = 200
+        try:
+            handler.wfile.write(_head(200, {**headers, "Content-Length": str(max(size, len(data)))}))
+            handler.wfile.write(data)
+            record.sent += len(data)
+            blanks = b" " * CHUNK
+            left = size - len(data)
+            while left > 0 and not self._stopping.is_set():
+                piece = blanks[: min(left, CHUNK)]
+                handler.wfile.write(piece)
+                record.sent += len(piece)
+                left -= len(piece)
+        except OSError:
+            pass
+        handler.close_connection = True
 
 
 def parse_request_path(path: str) -> tuple[str | None, list[str]]:
@@ -417,16 +558,31 @@ def _symbol(token: str) -> str | None:
         return None
 
 
-def _respond(handler: BaseHTTPRequestHandler, status: int, data: bytes, content_type: str) -> int:
+def _head(status: int, headers: Mapping[str, str]) -> bytes:
+    """A raw status line and headers, for answers written byte by byte."""
+    lines = [f"HTTP/1.1 {status} {HTTPStatus(status).phrase}", *(f"{k}: {v}" for k, v in headers.items())]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+def _respond(
+    handler: BaseHTTPRequestHandler,
+    record: ServedRequest,
+    status: int,
+    data: bytes,
+    content_type: str,
+    headers: Mapping[str, str] | None = None,
+) -> None:
+    record.status = status  # before writing: a client that has read the answer may look at once
     try:
         handler.send_response(status)
-        handler.send_header("Content-Type", content_type)
+        for name, value in (headers or {"Content-Type": content_type}).items():
+            handler.send_header(name, value)
         handler.send_header("Content-Length", str(len(data)))
         handler.end_headers()
         handler.wfile.write(data)
+        record.sent += len(data)
     except OSError:  # the client gave up (timed out) meanwhile
         handler.close_connection = True
-    return status
 
 
 class _HTTPServer(ThreadingHTTPServer):
