@@ -56,7 +56,7 @@ def _header_mutant(rng: random.Random, base: bytes) -> bytes:
         )
     market_time = rng.choice([0, 2**63 - 1, -(2**63), rng.getrandbits(62), None])
     return encode_spots(
-        {k: v for k, v in cols.items() if k != "symbol" or True},
+        cols,
         publisher_id=rng.choice([11, rng.getrandbits(64)]),
         session_epoch=rng.choice([5, 0, rng.getrandbits(64)]),
         sequence=rng.choice(extreme),
@@ -186,7 +186,9 @@ def main(argv: list[str] | None = None) -> int:
         else:
             result = queue.get()
             if result["silent"]:
-                print(f"batch seed={seed}: silent losses (messages, spots, clean) = {result['detail']}", file=sys.stderr)
+                print(
+                    f"batch seed={seed}: silent losses (messages, spots, clean) = {result['detail']}", file=sys.stderr
+                )
             for key in ("buffers", "escaped", "hangs", "rejected", "clean_accepted", "silent"):
                 totals[key] += result[key]
             totals["rss_kb"] = max(totals["rss_kb"], result["rss_kb"])

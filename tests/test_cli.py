@@ -47,11 +47,13 @@ def test_pull_source_keeps_one_client_and_drops_codes_the_source_does_not_know(t
     assert codes == ["SH600000", "SZ000001", "SH600001", "SH600002"]
     with QuoteServer(known) as quotes:
         fetch = _pull_fetcher("sina", quotes.base_url("sina"))
-        first = fetch(codes)
-        assert sorted(s.symbol for s in first.spots) == ["SH600000", "SZ000001"] and first.failed_batches == 0
+        for cycle in (1, 2, 3):  # answered unknown three cycles running: dropped on the third
+            outcome = fetch(codes)
+            assert sorted(s.symbol for s in outcome.spots) == ["SH600000", "SZ000001"] and outcome.failed_batches == 0
+            assert outcome.dropped == (2 if cycle == 3 else 0)
         quotes.requests.clear()
-        second = fetch(codes)
-        assert len(second.spots) == 2
+        fourth = fetch(codes)
+        assert len(fourth.spots) == 2
         assert sorted(quotes.tokens("sina")) == ["sh600000", "sz000001"]  # the unknown two are no longer asked
 
 

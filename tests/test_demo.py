@@ -112,9 +112,7 @@ def test_demo_writes_the_chart_and_the_orders_it_reports(fast_run: Run) -> None:
         assert summary_value(result.stdout, "refused before sending").startswith(f"{len(refused)}  (T+1")
 
 
-def test_a_real_time_stretch_changes_the_pace_not_the_day(
-    fast_run: Run, tmp_path: Path
-) -> None:
+def test_a_real_time_stretch_changes_the_pace_not_the_day(fast_run: Run, tmp_path: Path) -> None:
     fast, fast_folder = fast_run
     out = tmp_path / "realtime"
     # one 3-second snapshot at the market's own pace, the rest of the day fast

@@ -246,8 +246,6 @@ def test_a_flooded_agent_with_a_slow_hook_stays_bounded_and_reports_every_loss(t
     assert len(seen) + t["missing_messages"] >= publisher.sequence  # each message delivered or reported missing
 
 
-@pytest.mark.xfail(strict=True, reason="SpotAgent emits events while holding its lock: a full queue then "
-                   "deadlocks a hook that calls agent.ingest (fix in agent.py: put outside the lock)")  # fmt: skip
 def test_a_hook_that_ingests_while_the_queue_is_full_does_not_deadlock(tmp_path: Path) -> None:
     address = f"ipc://{tmp_path / 'reentrant.ipc'}"
     agent = hkrt.SpotAgent(["MIN"], callback_queue=5)

@@ -170,14 +170,17 @@ def test_publishing_on_every_interface_without_a_key_is_refused(tmp_path: Path) 
     assert not (tmp_path / "feed.ipc").exists()
 
 
-def receive_all(sub: pynng.Sub0, quiet: float = 0.4) -> list[bytes]:
+def receive_all(sub: pynng.Sub0, quiet: float = 0.2, limit: float = 1.0) -> list[bytes]:
+    """What arrives until a quiet moment or ``limit`` seconds (heartbeats go on and on)."""
     sub.recv_timeout = int(quiet * 1000)
+    deadline = time.monotonic() + limit
     out = []
-    while True:
+    while time.monotonic() < deadline:
         try:
             out.append(sub.recv())
         except pynng.Timeout:
-            return out
+            break
+    return out
 
 
 def test_a_keyed_publisher_on_every_interface_sends_sealed_bytes_only(tmp_path: Path) -> None:

@@ -103,6 +103,26 @@ def test_trickled_headers_are_cut_at_the_deadline_too(server: QuoteServer) -> No
     assert failed.reason == DEADLINE and report.spots == []
 
 
+def test_without_the_backend_wrap_the_deadline_is_still_checked_between_reads(
+    server: QuoteServer, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Should a later httpx hide its network backend, the client says so and falls back to checking
+    the deadline between body reads (each read still bounded by ``timeout``)."""
+    import httpcore
+
+    monkeypatch.setattr(httpcore, "NetworkBackend", type("Hidden", (), {}))
+    server.trickle(0.2, symbols=["SH600000"])
+    with caplog.at_level(logging.WARNING, logger="hkrt.fetcher"):
+        client = QQClient(base_url=server.url, deadline=1.0, timeout=5.0, **FAST)
+    assert "deadline is checked between reads only" in caplog.text
+    started = time.monotonic()
+    with client:
+        report = client.fetch(CODES[:1])
+        assert not client.stats()["deadline_enforced"]
+    assert time.monotonic() - started < 2.0
+    assert [f.reason for f in report.failed_batches] == [DEADLINE]
+
+
 def test_each_attempt_has_its_own_deadline(server: QuoteServer) -> None:
     server.trickle(1.0)
     report = fetcher.fetch(CODES[:1], "sina", base_url=server.url, deadline=0.5, **{**FAST, "retries": 1})
@@ -164,10 +184,16 @@ class _GzipBomb(BaseHTTPRequestHandler):
         pass
 
 
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        pass  # the client hanging up at the cap is the point of the test, not an error to print
+
+
 @pytest.fixture
 def bomb() -> Iterator[str]:
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _GzipBomb)
-    httpd.daemon_threads = True
+    httpd = _QuietServer(("127.0.0.1", 0), _GzipBomb)
     thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{httpd.server_address[1]}"

@@ -7,12 +7,13 @@ in C++ and is documented in docs/aggregation.md.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -175,6 +176,7 @@ class SpotAgent:
         self._socket: pynng.Sub0 | None = None
         self._stopping = threading.Event()
         self._lock = threading.Lock()  # message handling state
+        self._deferred = threading.local()  # events raised under the lock, put once it is released
         self._cycles: dict[tuple[int, int], _Cycle] = {}
         self._seen_publishers: set[int] = set()
         self._latency_ms: deque[float] = deque(maxlen=20_000)
@@ -388,9 +390,7 @@ class SpotAgent:
         self._engine.collect_completed = True
         return func
 
-    def on_columns(
-        self, func: Callable[[dict[str, np.ndarray]], Any]
-    ) -> Callable[[dict[str, np.ndarray]], Any]:
+    def on_columns(self, func: Callable[[dict[str, np.ndarray]], Any]) -> Callable[[dict[str, np.ndarray]], Any]:
         """Call ``func(columns)`` with each accepted message's spots as numpy columns
         (``hkrt.decode_columns``): the cheap way to follow prices of a whole market, in the
         same order as the bars and cycles the message produced."""
@@ -557,7 +557,7 @@ class SpotAgent:
                     )  # fmt: skip
                 return {"error": "unauthenticated", "accepted": 0, "spots": 0}
             message = payload
-        with self._lock:
+        with self._locked():
             hold = live and self._retransmit and self.address is not None
             result = self._engine.ingest_message(message, hold_gaps=hold)
             if result["held"]:
@@ -822,7 +822,7 @@ class SpotAgent:
         # Only when someone consumes them: a caller collecting completed bars itself (tests,
         # tools: engine.collect_completed + take_completed) must find them all there.
         if self._engine.collect_completed and (self._store is not None or self._hooks.wants_bars):
-            with self._lock:
+            with self._locked():
                 self._take_completed(to_hooks=True)
             if self._store is not None and not self.running:
                 self._flush_if_due()  # a running agent's flusher thread does it
@@ -960,8 +960,29 @@ class SpotAgent:
         except Exception:  # no history is no reason not to run: carry-in stays explicit
             log.exception("backfill failed; starting without it (late-start carry-in applies)")
 
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """The agent's lock, with the events raised under it handed to the callback thread
+        only after it is released: a full callback queue makes the producer wait, and a hook
+        that calls back into the agent (``ingest``) needs the lock to make room."""
+        with self._lock:
+            self._deferred.events = []
+            try:
+                yield
+            finally:
+                events, self._deferred.events = self._deferred.events, None
+        dispatcher = self._dispatcher
+        if dispatcher is not None:
+            for kind, payload in events:
+                dispatcher.put(kind, payload)
+
     def _emit(self, kind: str, payload: Any) -> None:
-        if self._dispatcher is not None:
+        if self._dispatcher is None:
+            return
+        deferred = getattr(self._deferred, "events", None)
+        if deferred is not None:
+            deferred.append((kind, payload))
+        else:
             self._dispatcher.put(kind, payload)
 
     @property

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -56,7 +55,8 @@ PULL_SOURCES = ("qq", "sina", "qmt")
     "--codes",
     default=None,
     help="Symbols to collect: a comma list (SH600000,sz000001,600519.SH) or @FILE with one or more per line. "
-    "Default: the whole A-share code space, pruned to the codes the source knows after the first cycle.",
+    "Default: the whole A-share code space, pruned of codes the source answers unknown three cycles running "
+    "(re-probed each trading day).",
 )
 @click.option("--base-url", default=None, help="Send qq/sina requests to another host (a proxy or a test server).")
 @click.option(
