@@ -6,10 +6,15 @@ from __future__ import annotations
 import csv
 import email
 import email.policy
+import json
+import logging
 import os
+import re
 import socket
 import subprocess
 import sys
+import time
+import urllib.parse
 from pathlib import Path
 
 import pytest
@@ -97,3 +102,64 @@ def test_a_simulated_day_places_orders_through_easytraders_own_server() -> None:
     assert len(buys) == 5
     assert all(b[2]["amount"] % 100 == 0 and b[2]["amount"] > 0 for b in buys)
     assert "orders (5)" in out.stdout and "Sent" in out.stdout
+
+
+def test_config_path_expands_the_home_directory(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("USERPROFILE", str(tmp_path))  # what expanduser reads on Windows
+    (tmp_path / "hkrt.toml").write_text('[broker.mail]\nhost = "smtp.example.com"\n')
+    assert load_config("~/hkrt.toml") == {"mail": {"host": "smtp.example.com"}}
+    with pytest.raises(ValueError, match=f"config file {re.escape(str(tmp_path / 'missing.toml'))} does not exist"):
+        load_config("~/missing.toml")
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permission bits; Windows uses ACLs")
+@pytest.mark.parametrize(
+    ("mode", "secret", "warned"),
+    [(0o644, True, "group and others"), (0o640, True, "group"), (0o604, True, "others"), (0o600, True, ""),
+     (0o644, False, "")],
+)  # fmt: skip
+def test_a_config_file_with_a_secret_readable_by_others_is_warned_about(
+    tmp_path: Path, caplog, mode: int, secret: bool, warned: str
+) -> None:
+    config = tmp_path / "hkrt.toml"
+    text = '[broker.mail]\nhost = "smtp.example.com"\n'
+    config.write_text(text + ('password = "from-file"\n[broker.easytrader]\ncomm_password = "c"\n' if secret else ""))
+    config.chmod(mode)
+    with caplog.at_level(logging.WARNING, logger="hkrt"):
+        assert load_config(config)["mail"]["host"] == "smtp.example.com"
+    lines = [r.getMessage() for r in caplog.records if r.name.startswith("hkrt")]
+    if not warned:
+        assert lines == []
+        return
+    assert lines == [
+        f"config file {config} holds a secret (broker.mail.password, broker.easytrader.comm_password) and is "
+        f"readable by {warned} (mode {mode:03o}): run chmod 600 {config}"
+    ]
+    assert "from-file" not in lines[0]
+
+
+def test_easytrader_login_from_settings_has_the_deadline_and_is_scrubbed(monkeypatch) -> None:
+    from hkrt.testing.easytrader_user import EasyTraderServer, FakeThsUser
+
+    password = "s3crét +/&=%pw"
+    user = FakeThsUser(cash=1_000.0)
+    with EasyTraderServer({"ht_client": user}) as server:
+        for key, value in {"HOST": server.host, "PORT": str(server.port), "CLIENT": "ht_client", "USER": "acct",
+                           "PASSWORD": password, "TIMEOUT": "0.5"}.items():  # fmt: skip
+            monkeypatch.setenv(f"HKRT_EASYTRADER_{key}", value)
+        broker = make_broker("easytrader", {}, cash=0)
+        assert user.logged_in and broker.get_asset_info()  # logged in through the server
+
+        server.fail_with, server.fail_echo = 500, True  # an error page echoing the login request
+        with pytest.raises(ValueError, match=r"the easytrader server at 127\.0\.0\.1: login refused or failed") as err:
+            make_broker("easytrader", {}, cash=0)
+        assert "non-JSON body" in str(err.value)
+        for form in (password, urllib.parse.quote_plus(password), json.dumps(password)[1:-1]):
+            assert form not in str(err.value)
+
+        server.fail_with, server.trickle = None, 0.1  # the login answer trickles: cut at the deadline
+        start = time.monotonic()
+        with pytest.raises(ValueError, match=r"0\.5 s deadline"):
+            make_broker("easytrader", {}, cash=0)
+        assert time.monotonic() - start < 0.9

@@ -393,3 +393,51 @@ def test_tcp_is_loopback_unless_told_otherwise() -> None:
 def test_a_second_publisher_on_the_same_address_is_a_clear_error(ipc_address: str) -> None:
     with SpotPublisher(ipc_address), pytest.raises(OSError, match="already in use"):
         SpotPublisher(ipc_address)
+
+
+def test_a_closed_publisher_frees_its_feed_and_retransmission_addresses(ipc_address: str) -> None:
+    from hkrt.retransmit import fetch_missing, retransmit_address
+
+    first = SpotPublisher(ipc_address, heartbeat_interval=0.05)
+    first.publish(next(iter(synthetic_day(2, DAY))).columns())
+    first.close()
+    first.close()  # twice is harmless
+    with pytest.raises(ValueError, match="closed"):
+        first.publish([])
+    assert not first._heartbeat_thread.is_alive()
+    with SpotPublisher(ipc_address, publisher_id=first.publisher_id) as second:  # nothing left bound
+        second.publish(next(iter(synthetic_day(2, DAY))).columns())
+        got = fetch_missing(retransmit_address(ipc_address), second.publisher_id, second.session_epoch, 1, 1, timeout=5)
+    assert second.session_epoch > first.session_epoch
+    assert got.error is None and hkrt.decode_header(got.messages[0]).session_epoch == second.session_epoch
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full to fill the disk")
+def test_a_full_disk_under_the_publisher_journal_is_reported_and_the_feed_goes_on(
+    ipc_address: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from hkrt.retransmit import fetch_missing, retransmit_address
+
+    pushes = [p.columns() for p in synthetic_day(2, DAY)][:4]
+    with SpotPublisher(ipc_address, record=tmp_path / "feed.jnl", ring_messages=1, heartbeat_interval=0) as pub:
+        pub.publish(pushes[0])
+        full = os.open("/dev/full", os.O_WRONLY)
+        saved = os.dup(pub._journal._fd)
+        os.dup2(full, pub._journal._fd)  # every later journal write fails with ENOSPC
+        try:
+            with caplog.at_level(logging.WARNING, logger="hkrt.transport"):
+                pub.publish(pushes[1])
+                pub.publish(pushes[2])
+        finally:
+            os.dup2(saved, pub._journal._fd)
+            os.close(saved)
+            os.close(full)
+        pub.publish(pushes[3])
+        stats = pub.stats()
+        got = fetch_missing(retransmit_address(ipc_address), pub.publisher_id, pub.session_epoch, 1, 4, timeout=5)
+    assert stats["sequence"] == 4 and stats["messages"] == 4 and stats["journal_errors"] == 2
+    assert len([r for r in caplog.records if "journal append failed" in r.getMessage()]) == 1  # rate-limited
+    # 1 and 4 are in the journal, 2 and 3 were evicted from the one-message ring and never journaled
+    assert got.error is None and got.unavailable == [(2, 3)]
+    assert [hkrt.decode_header(m).sequence for m in got.messages] == [1, 4]
+    assert [hkrt.decode_header(r.payload).sequence for r in hkrt.journal.read_journal(tmp_path / "feed.jnl")] == [1, 4]

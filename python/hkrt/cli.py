@@ -137,7 +137,7 @@ def spot_server(
             record=record,
             simulated_time=source in ("sim", "replay"),  # their spot times run ahead of the wall clock
         )
-    except OSError as err:
+    except (OSError, ValueError) as err:  # address in use; a TCP listener beyond loopback without a feed key
         raise click.ClickException(str(err)) from err
 
     def show(status: object) -> None:

@@ -181,6 +181,17 @@ class SentLog:
     def indexed(self) -> int:
         return len(self._index_seq)
 
+    def snapshot(self) -> dict[str, Any]:
+        """Messages and bytes held, the first sequence held, journal entries indexed, counters."""
+        with self._lock:
+            return {
+                "messages": len(self._ring),
+                "bytes": self._ring_bytes,
+                "first_sequence": next(iter(self._ring), None),
+                "journal_indexed": len(self._index_seq),
+                **self.stats,
+            }
+
     def add(self, sequence: int, message: bytes, journal_span: tuple[int, int] | None = None) -> None:
         """Keep ``message`` (sent with ``sequence``); ``journal_span`` is the (start, end) of
         the journal record that holds it, when it was journaled."""
@@ -627,6 +638,11 @@ class RetransmitServer:
                 extra={"ranges": found.unavailable[:8], "messages": missing, "publisher_id": self.publisher_id},
             )
         return self._seal(body)
+
+    def snapshot(self) -> dict[str, Any]:
+        """A consistent copy of ``stats``."""
+        with self._lock:
+            return {**self.stats, "errors": dict(self.stats["errors"])}
 
     def close(self) -> None:
         self._closed.set()

@@ -390,15 +390,9 @@ class SpotPublisher:
                 sequence=self.sequence,
                 subscribers=self.subscribers if not self._closed else 0,
             )
-        out["ring"] = {
-            "messages": len(self._sent),
-            "bytes": self._sent.ring_bytes,
-            "first_sequence": self._sent.first_in_ring,
-            "journal_indexed": self._sent.indexed,
-            **self._sent.stats,
-        }
+        out["ring"] = self._sent.snapshot()
         if self._retransmit is not None:
-            out["retransmit"] = {**self._retransmit.stats, "errors": dict(self._retransmit.stats["errors"])}
+            out["retransmit"] = self._retransmit.snapshot()
         return out
 
     def close(self) -> None:

@@ -293,14 +293,14 @@ class _Watch:
     def __init__(self, deadline: float) -> None:
         self.deadline = deadline
         self.fired = False
-        self._sockets: list[socket.socket] = []
+        self._sockets: list[Any] = []
         self._lock = threading.Lock()
         self._done = False
         self._timer = threading.Timer(deadline, self._fire)
         self._timer.daemon = True
 
     @classmethod
-    def track(cls, sock: socket.socket | None) -> None:
+    def track(cls, sock: Any) -> None:
         """Called in the request's thread for each socket it connects or reuses."""
         watch = getattr(cls._current, "watch", None)
         if watch is None or sock is None:
@@ -330,11 +330,14 @@ class _Watch:
                 _cut(sock)
 
 
-def _cut(sock: socket.socket) -> None:
+def _cut(sock: Any) -> None:
     # socket.socket's own shutdown, also for an SSLSocket: its override would drop the TLS object under the
-    # reading thread's feet; a plain shutdown just makes that thread's read fail.  OSError: already closed.
-    with contextlib.suppress(OSError):
-        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+    # reading thread's feet; a plain shutdown just makes that thread's read fail.  urllib3's SSLTransport
+    # (TLS inside a proxy's TLS tunnel) is no socket: cut the socket it wraps.  OSError: already closed.
+    raw = sock if isinstance(sock, socket.socket) else getattr(sock, "socket", None)
+    if isinstance(raw, socket.socket):
+        with contextlib.suppress(OSError):
+            socket.socket.shutdown(raw, socket.SHUT_RDWR)
 
 
 def _tracking(pool_cls: type) -> type:
