@@ -114,19 +114,10 @@ class FailedBatch:
             object.__setattr__(self, "reason", failure_reason(self.error, self.status))
 
 
-@dataclass
-class FetchReport:
-    """The outcome of one fetch: the spots, and every symbol that did not give one, with the reason."""
+class BatchFailures:
+    """What a report with ``failed_batches`` says about them (fetch and pull reports alike)."""
 
-    source: str
-    spots: list[Spot] = field(default_factory=list)  # in the order the codes were given
-    failed_batches: list[FailedBatch] = field(default_factory=list)
-    unknown: list[str] = field(default_factory=list)  # answered "no such code"
-    invalid: list[str] = field(default_factory=list)  # not a symbol: reported, never sent
-    requested: int = 0  # distinct valid symbols
-    batches: int = 0
-    requests: int = 0  # HTTP requests sent, retries included
-    elapsed: float = 0.0  # seconds
+    failed_batches: list[FailedBatch]
 
     @property
     def ok(self) -> bool:
@@ -144,6 +135,21 @@ class FetchReport:
         for failed in self.failed_batches:
             counts[failed.reason] = counts.get(failed.reason, 0) + 1
         return counts
+
+
+@dataclass
+class FetchReport(BatchFailures):
+    """The outcome of one fetch: the spots, and every symbol that did not give one, with the reason."""
+
+    source: str
+    spots: list[Spot] = field(default_factory=list)  # in the order the codes were given
+    failed_batches: list[FailedBatch] = field(default_factory=list)
+    unknown: list[str] = field(default_factory=list)  # answered "no such code"
+    invalid: list[str] = field(default_factory=list)  # not a symbol: reported, never sent
+    requested: int = 0  # distinct valid symbols
+    batches: int = 0
+    requests: int = 0  # HTTP requests sent, retries included
+    elapsed: float = 0.0  # seconds
 
     def summary(self) -> str:
         reasons = ", ".join(f"{reason} {n}" for reason, n in sorted(self.failures.items()))

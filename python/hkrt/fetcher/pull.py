@@ -33,6 +33,7 @@ from hkrt._hkrt import Spot
 from hkrt.calendar import TradingCalendar
 from hkrt.fetcher.base import (
     ANSWER_REASONS,
+    BatchFailures,
     BatchFunc,
     Codes,
     FailedBatch,
@@ -75,7 +76,7 @@ class PullConfig:
 
 
 @dataclass
-class PullReport:
+class PullReport(BatchFailures):
     """One cycle of a session: what came, what is still missing and why, and what changed."""
 
     source: str
@@ -91,22 +92,6 @@ class PullReport:
     reprobed: list[str] = field(default_factory=list)  # dropped codes asked again: a new trading day
     revived: list[str] = field(default_factory=list)  # dropped codes that gave a quote again
     elapsed: float = 0.0
-
-    @property
-    def ok(self) -> bool:
-        return not self.failed_batches
-
-    @property
-    def failed_codes(self) -> list[str]:
-        return [code for failed in self.failed_batches for code in failed.codes]
-
-    @property
-    def failures(self) -> dict[str, int]:
-        """Failed batches (or parts of batches) per reason."""
-        counts: dict[str, int] = {}
-        for failed in self.failed_batches:
-            counts[failed.reason] = counts.get(failed.reason, 0) + 1
-        return counts
 
     def summary(self) -> str:
         reasons = ", ".join(f"{reason} {n}" for reason, n in sorted(self.failures.items()))
