@@ -1,5 +1,7 @@
 #include "convert.h"
 
+#include <cstddef>
+
 #include <datetime.h>
 
 #include <cstring>
@@ -96,11 +98,21 @@ KType to_ktype(py::handle obj) {
 
 py::dtype bar_dtype() {
   static py::object* dt = [] {
-    py::list fields;
-    fields.append(py::make_tuple("datetime", "M8[ms]"));
-    for (const char* name : {"open", "high", "low", "close", "volume", "amount"})
-      fields.append(py::make_tuple(name, "<f8"));
-    return new py::object(py::dtype::from_args(fields));
+    py::list names, formats, offsets;
+    auto field = [&](const char* name, const char* format, size_t offset) {
+      names.append(name);
+      formats.append(format);
+      offsets.append(offset);
+    };
+    field("datetime", "M8[ms]", offsetof(Bar, datetime));
+    field("open", "<f8", offsetof(Bar, open));
+    field("high", "<f8", offsetof(Bar, high));
+    field("low", "<f8", offsetof(Bar, low));
+    field("close", "<f8", offsetof(Bar, close));
+    field("volume", "<f8", offsetof(Bar, volume));
+    field("amount", "<f8", offsetof(Bar, amount));
+    field("filled", "?", offsetof(Bar, filled));
+    return new py::object(py::dtype(names, formats, offsets, sizeof(Bar)));
   }();
   return py::reinterpret_borrow<py::dtype>(*dt);
 }

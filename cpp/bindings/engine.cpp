@@ -81,6 +81,11 @@ py::dict stats_dict(const EngineStats& s) {
   d["carry_in"] = s.carry_in;
   d["filled_bars"] = s.filled_bars;
   d["amended_bars"] = s.amended_bars;
+  d["gap_volume"] = s.gap_volume_days;
+  d["gap_spans"] = s.gap_spans;
+  d["after_hours"] = s.after_hours_days;
+  d["period_history_merged"] = s.period_history_merged;
+  d["period_history_replaced"] = s.period_history_replaced;
   d["symbols"] = s.symbols;
   return d;
 }
@@ -122,10 +127,11 @@ struct PyEngine {
 struct CompletedRecord {
   char symbol[8];
   uint8_t ktype;
-  uint8_t padding[7];
+  uint8_t amended;  // reported before; a late spot changed it
+  uint8_t padding[6];
   Bar bar;
 };
-static_assert(sizeof(CompletedRecord) == 72, "CompletedRecord layout is described to numpy below");
+static_assert(sizeof(CompletedRecord) == 80, "CompletedRecord layout is described to numpy below");
 
 py::dtype completed_dtype() {
   static py::object* dt = [] {
@@ -144,6 +150,8 @@ py::dtype completed_dtype() {
     field("close", "<f8", offsetof(CompletedRecord, bar) + offsetof(Bar, close));
     field("volume", "<f8", offsetof(CompletedRecord, bar) + offsetof(Bar, volume));
     field("amount", "<f8", offsetof(CompletedRecord, bar) + offsetof(Bar, amount));
+    field("filled", "?", offsetof(CompletedRecord, bar) + offsetof(Bar, filled));
+    field("amended", "?", offsetof(CompletedRecord, amended));
     return new py::object(py::dtype(names, formats, offsets, sizeof(CompletedRecord)));
   }();
   return py::reinterpret_borrow<py::dtype>(*dt);
@@ -155,6 +163,7 @@ py::array completed_to_array(const CompletedBars& bars) {
   for (size_t i = 0; i < bars.size(); ++i) {
     Symbol::from_key(bars[i].symbol_key).write(rec[i].symbol);
     rec[i].ktype = static_cast<uint8_t>(bars[i].ktype);
+    rec[i].amended = bars[i].amended ? 1 : 0;
     std::memset(rec[i].padding, 0, sizeof rec[i].padding);
     rec[i].bar = bars[i].bar;
   }
@@ -429,6 +438,25 @@ void bind_engine(py::module_& m) {
         return py::make_tuple(to_date(c->day), c->volume, c->amount);
       },
       py::arg("symbol"));
+  cls.def(
+      "day_totals",
+      [](PyEngine& e, py::handle symbol) -> py::object {
+        const Symbol sym = to_symbol(symbol);
+        auto t = e.locked([&] { return e.engine().shard_of(sym).day_totals(sym); });
+        if (!t) return py::none();
+        py::dict d;
+        d["day"] = to_date(t->day);
+        d["carry_volume"] = t->carry_volume;
+        d["carry_amount"] = t->carry_amount;
+        d["gap_volume"] = t->gap_volume;
+        d["gap_amount"] = t->gap_amount;
+        d["gap_spans"] = t->gap_spans;
+        d["after_hours_volume"] = t->after_hours_volume;
+        d["after_hours_amount"] = t->after_hours_amount;
+        return d;
+      },
+      py::arg("symbol"),
+      "The symbol's current day: carry-in, gap volume and after-hours volume (None before its first spot).");
 
   cls.def("symbols", [](PyEngine& e) {
     std::vector<std::string> out;

@@ -73,6 +73,15 @@ class BarSeries {
     find_or_insert(bar.datetime, bar, &inserted) = bar;
   }
 
+  // Removes the bars [first, last).  A buffer a view still holds is left as it is (the
+  // series moves to a copy), so a view never sees bars shift under it.
+  void erase(size_t first, size_t last) {
+    if (first >= last || last > size_) return;
+    if (buffer_.use_count() > 1) reallocate(capacity_);
+    std::memmove(data_ + first, data_ + last, (size_ - last) * sizeof(Bar));
+    size_ -= last - first;
+  }
+
   void reserve(size_t n) {
     if (n > capacity_) grow(n);
   }
@@ -86,8 +95,9 @@ class BarSeries {
   std::vector<Bar> copy() const { return std::vector<Bar>(data_, data_ + size_); }
 
  private:
-  void grow(size_t n) {
-    const size_t target = std::max({n, capacity_ * 2, size_t{8}});
+  void grow(size_t n) { reallocate(std::max({n, capacity_ * 2, size_t{8}})); }
+
+  void reallocate(size_t target) {
     std::unique_ptr<Bar[]> bars(new Bar[target]);
     if (size_) std::memcpy(bars.get(), data_, size_ * sizeof(Bar));
     if (!buffer_ || buffer_.use_count() > 1) buffer_ = std::make_shared<Buffer>();  // a view keeps the old one

@@ -40,6 +40,9 @@ struct KDataEngine::SymbolState {
   // The last accepted spot of the day (volume/amount start at the carry-in base).
   TimestampMs last_ts = INT64_MIN;
   double last_volume = 0, last_amount = 0, last_close = 0, last_high = 0, last_low = 0;
+  double price = 0;         // the last regular spot's price: flat bars are filled at it
+  int16_t last_minute = -1;  // trading minute of the last regular spot, -1 before
+  bool after_hours = false;  // an after-hours spot came: last_volume/amount are after-hours totals
   // Day extremes already given to a bar; a spot whose day high/low goes past them
   // brings the new extreme into the bars that receive it.
   double ext_high = 0, ext_low = kInf;
@@ -57,9 +60,18 @@ struct KDataEngine::SymbolState {
   // ---- cold ----
   Symbol symbol;
   double carry_volume = 0, carry_amount = 0;
+  double gap_volume = 0, gap_amount = 0;
+  uint32_t gap_spans = 0;
+  double regular_volume = 0, regular_amount = 0;  // totals at the last spot before the close cutoff
+  double after_hours_volume = 0, after_hours_amount = 0;
   DayNumber bases_day = INT64_MIN;  // day the period bases were computed for
-  std::array<Bar, kKTypeCount> period_base{};  // aggregate of the period's earlier DAY bars
+  std::array<Bar, kKTypeCount> period_base{};  // the period's earlier days: history bar + DAY bars
   std::array<bool, kKTypeCount> has_period_base{};
+  std::array<DayNumber, kKTypeCount> period_label{};  // today's period label (its last trading day)
+  // A preloaded bar of the current period that ends before the first live day of it (a
+  // vendor's week so far): live bars continue it.  period_history_start tells its period.
+  std::array<Bar, kKTypeCount> period_history{};
+  std::array<DayNumber, kKTypeCount> period_history_start{};
   std::array<BarSeries, kKTypeCount> series;
 };
 
@@ -127,8 +139,11 @@ IngestResult KDataEngine::process(uint32_t key, const SpotFields& s, TimestampMs
     calendar_cache_open_ = config_.calendar.is_trading_day(day);
   }
   if (!calendar_cache_open_) return reject(RejectReason::NonTradingDay);
-  const int minute = config_.schedule.trading_minute(s.datetime - start_of_day(day));
-  if (minute == kOutside) return reject(RejectReason::OutsideSession);
+  const int64_t time_of_day = s.datetime - start_of_day(day);
+  int minute = config_.schedule.trading_minute(time_of_day);
+  const bool after_hours = minute == kOutside && config_.schedule.is_after_hours(time_of_day);
+  if (minute == kOutside && !after_hours) return reject(RejectReason::OutsideSession);
+  if (after_hours) minute = config_.schedule.minutes_per_day() - 1;
 
   SymbolState& st = state_for(key);
   if (day < st.day) return reject(RejectReason::OutOfOrder);
@@ -146,7 +161,17 @@ IngestResult KDataEngine::process(uint32_t key, const SpotFields& s, TimestampMs
     if (st.traded) finish_day(st);
     start_day(st, day, minute, s);
   }
-  apply(st, minute, s);
+  // After hours: once the symbol has traded today, what it trades now is after-hours
+  // trading.  A symbol with no trade yet takes the spot as its close (a late start).
+  if (after_hours && (st.traded || st.after_hours))
+    apply_after_hours(st, s);
+  else
+    apply(st, minute, s);
+  if (after_hours && !st.after_hours) {
+    st.after_hours = true;
+    st.regular_volume = s.volume;
+    st.regular_amount = s.amount;
+  }
   ++stats_.accepted;
   if (s.datetime > newest_accepted_) newest_accepted_ = s.datetime;
   return IngestResult{IngestOutcome::Accepted, RejectReason::InvalidSymbol};
@@ -160,7 +185,13 @@ void KDataEngine::start_day(SymbolState& st, DayNumber day, int minute, const Sp
   st.reported.fill(-1);
   st.bases_day = INT64_MIN;
   st.last_ts = INT64_MIN;
-  st.last_close = st.last_high = st.last_low = 0;
+  st.last_close = st.last_high = st.last_low = st.price = 0;
+  st.last_minute = -1;
+  st.after_hours = false;
+  st.gap_volume = st.gap_amount = 0;
+  st.gap_spans = 0;
+  st.regular_volume = st.regular_amount = 0;
+  st.after_hours_volume = st.after_hours_amount = 0;
   // Auction and first-minute spots see everything traded so far belong to the first bar.
   // A later first spot that already shows trades has missed bars: what it accumulated is
   // carry-in.  (A later first spot with no volume missed nothing.)
@@ -181,29 +212,42 @@ void KDataEngine::start_day(SymbolState& st, DayNumber day, int minute, const Sp
 }
 
 void KDataEngine::apply(SymbolState& st, int minute, const SpotFields& s) {
-  const double dv = s.volume - st.last_volume;
-  const double da = s.amount - st.last_amount;
-  const double prev_close = st.last_close;
+  double dv = s.volume - st.last_volume;
+  double da = s.amount - st.last_amount;
+  const double prev_close = st.price;
+  // A whole trading minute or more passed with no spot of this symbol: what it traded
+  // meanwhile cannot be placed in any bar (it may belong to any minute of the span), so
+  // like carry-in it goes to DAY only, with the extremes made meanwhile.
+  const bool gap = st.last_minute >= 0 && minute - st.last_minute >= 2 && (dv > 0 || da > 0);
   st.last_ts = s.datetime;
   st.last_volume = s.volume;
   st.last_amount = s.amount;
   st.last_close = s.close;
   st.last_high = s.high;
   st.last_low = s.low;
+  st.last_minute = static_cast<int16_t>(std::max<int>(st.last_minute, minute));
   if (!st.traded && !(s.volume > 0)) return;  // nothing has traded today yet: no bar to draw
+  st.price = s.close;
+  if (gap) {
+    if (st.gap_spans++ == 0) ++stats_.gap_volume_days;
+    ++stats_.gap_spans;
+    st.gap_volume += dv;
+    st.gap_amount += da;
+    dv = da = 0;
+  }
 
   const double price = s.close;
   double hi = price, lo = price;
   if (s.high > st.ext_high) {
-    hi = std::max(hi, s.high);
+    if (!gap) hi = std::max(hi, s.high);
     st.ext_high = s.high;
   }
   if (s.low > 0 && s.low < st.ext_low) {
-    lo = std::min(lo, s.low);
+    if (!gap) lo = std::min(lo, s.low);
     st.ext_low = s.low;
   }
-  // The bar that receives the day's first volume (no carry-in) also holds the day's open.
-  const double first_open = (!st.traded && !st.carry && s.open > 0) ? s.open : price;
+  // The bar that receives the day's first volume (no carry-in, no gap) also holds the day's open.
+  const double first_open = (!st.traded && !st.carry && !gap && s.open > 0) ? s.open : price;
   const TimestampMs day_start = start_of_day(st.day);
   const TradingSchedule& sched = config_.schedule;
   const bool fill = config_.fill_empty_bars;
@@ -213,8 +257,10 @@ void KDataEngine::apply(SymbolState& st, int minute, const SpotFields& s) {
     const int b = sched.bucket(k, minute);
     const int lb = st.last_bucket[idx];
     Bar& bar = st.forming[idx];
+    const bool amends = lb >= 0 && b <= st.reported[idx];  // advance_to() closed it ahead of this spot
     if (b == lb) {
-      if (b <= st.reported[idx]) ++stats_.amended_bars;  // advance_to() closed it ahead of this spot
+      if (amends) ++stats_.amended_bars;
+      bar.filled = 0;
       bar.high = std::max(bar.high, hi);
       bar.low = std::min(bar.low, lo);
       bar.close = price;
@@ -239,11 +285,12 @@ void KDataEngine::apply(SymbolState& st, int minute, const SpotFields& s) {
       // Only after advance_to() closed this bucket ahead of a straggling spot: amend the
       // completed bar where it is.  Every later bar of the day is a flat fill (a real spot
       // there would be newer than this one), so it moves to the new last price.
-      if (b <= st.reported[idx]) ++stats_.amended_bars;
+      if (amends) ++stats_.amended_bars;
       bool inserted = false;
       BarSeries& series = st.series[idx];
       const TimestampMs label = day_start + sched.bucket_label(k, b);
       Bar& done = series.find_or_insert(label, Bar{label, price, hi, lo, price, 0, 0}, &inserted);
+      done.filled = 0;
       done.high = std::max(done.high, hi);
       done.low = std::min(done.low, lo);
       done.close = price;
@@ -257,6 +304,7 @@ void KDataEngine::apply(SymbolState& st, int minute, const SpotFields& s) {
       }
       bar.open = bar.high = bar.low = bar.close = price;  // the forming bar is the last flat one
     }
+    if (amends) report_amended(st, k, b);
   }
   if (keep_day_) {
     Bar& d = st.day_bar;
@@ -270,6 +318,39 @@ void KDataEngine::apply(SymbolState& st, int minute, const SpotFields& s) {
   }
   st.traded = true;
   st.dirty = true;
+  if (st.day_reported) report_day(st, /*amended=*/true);  // a straggler changed a completed day
+}
+
+void KDataEngine::apply_after_hours(SymbolState& st, const SpotFields& s) {
+  if (!st.after_hours) {
+    st.after_hours = true;
+    st.regular_volume = st.last_volume;
+    st.regular_amount = st.last_amount;
+  }
+  const bool first = !(st.after_hours_volume > 0 || st.after_hours_amount > 0);
+  st.after_hours_volume = s.volume - st.regular_volume;
+  st.after_hours_amount = s.amount - st.regular_amount;
+  if (first && (st.after_hours_volume > 0 || st.after_hours_amount > 0)) ++stats_.after_hours_days;
+  st.last_ts = s.datetime;
+  st.last_volume = s.volume;
+  st.last_amount = s.amount;
+  st.last_close = s.close;
+  st.last_high = s.high;
+  st.last_low = s.low;
+}
+
+void KDataEngine::report_amended(SymbolState& st, KType k, int from_bucket) {
+  const int idx = ktype_index(k);
+  BarSeries& series = st.series[idx];
+  series.upsert(st.forming[idx]);
+  if (!sink_) return;
+  const TimestampMs day_start = start_of_day(st.day);
+  const TimestampMs first = day_start + config_.schedule.bucket_label(k, from_bucket);
+  const TimestampMs last = day_start + config_.schedule.bucket_label(k, st.reported[idx]);
+  size_t j = series.size();
+  while (j > 0 && series[j - 1].datetime >= first) --j;
+  for (; j < series.size() && series[j].datetime <= last; ++j)
+    sink_->push_back(CompletedBar{st.symbol.key(), k, series[j], true});
 }
 
 void KDataEngine::flush(SymbolState& st) {
@@ -285,7 +366,7 @@ void KDataEngine::flush(SymbolState& st) {
       for (KType k : multi_day_) {
         const int idx = ktype_index(k);
         Bar p = st.has_period_base[idx] ? combine(st.period_base[idx], st.day_bar) : st.day_bar;
-        p.datetime = start_of_day(period_label(k, st.day));
+        p.datetime = start_of_day(st.period_label[idx]);
         st.series[idx].upsert(p);
       }
     }
@@ -297,6 +378,7 @@ void KDataEngine::finish_day(SymbolState& st) {
   const int all = config_.schedule.minutes_per_day();
   close_through(st, all, all);
   report_day(st);
+  flush(st);  // a straggler after the day was reported must reach the series before the next day
 }
 
 void KDataEngine::report_intraday(SymbolState& st, KType k, int through) {
@@ -322,22 +404,24 @@ DayNumber KDataEngine::next_trading_day(DayNumber day) const {
   return next;
 }
 
-void KDataEngine::report_day(SymbolState& st) {
-  if (st.day_reported || !st.traded || !keep_day_) return;
+void KDataEngine::report_day(SymbolState& st, bool amended) {
+  if ((st.day_reported && !amended) || !st.traded || !keep_day_) return;
+  if (!multi_day_.empty() && st.bases_day != st.day) st.dirty = true;  // labels are computed by flush
   flush(st);
   st.day_reported = true;
   if (!sink_) return;
-  sink_->push_back(CompletedBar{st.symbol.key(), KType::DAY, st.day_bar});
+  sink_->push_back(CompletedBar{st.symbol.key(), KType::DAY, st.day_bar, amended});
   if (multi_day_.empty()) return;
   // A longer period is complete when the next trading day belongs to another one.
   const DayNumber next = next_trading_day(st.day);
   for (KType k : multi_day_) {
-    if (period_label(k, next) == period_label(k, st.day)) continue;
-    const BarSeries& series = st.series[ktype_index(k)];
-    const TimestampMs label = start_of_day(period_label(k, st.day));
+    if (period_start(k, next) == period_start(k, st.day)) continue;
+    const int idx = ktype_index(k);
+    const BarSeries& series = st.series[idx];
+    const TimestampMs label = start_of_day(st.period_label[idx]);
     for (size_t j = series.size(); j > 0; --j) {
       if (series[j - 1].datetime == label) {
-        sink_->push_back(CompletedBar{st.symbol.key(), k, series[j - 1]});
+        sink_->push_back(CompletedBar{st.symbol.key(), k, series[j - 1], amended});
         break;
       }
       if (series[j - 1].datetime < label) break;
@@ -350,16 +434,57 @@ void KDataEngine::recompute_period_bases(SymbolState& st) {
   const TimestampMs today = start_of_day(st.day);
   for (KType k : multi_day_) {
     const int idx = ktype_index(k);
-    const TimestampMs period_begin = start_of_day(period_start(k, st.day));
-    // Earlier DAY bars of the period, oldest first, summed in that order.
+    const DayNumber first_day = period_start(k, st.day);
+    const TimestampMs period_begin = start_of_day(first_day);
+    const TimestampMs period_after = start_of_day(period_end(k, st.day) + 1);
+    st.period_label[idx] = period_label(k, st.day, config_.calendar);
+    const TimestampMs label = start_of_day(st.period_label[idx]);
+    if (st.period_history_start[idx] != first_day) {
+      st.period_history_start[idx] = first_day;
+      st.period_history[idx] = Bar{};
+    }
+    // Bars of this period under another label come from history (the engine writes only
+    // `label`).  One labelled before today covers the period's days up to its label (a
+    // vendor's week so far): live bars continue it.  One labelled today or later already
+    // holds today, which the live DAY bar supersedes.  Either way one bar remains.
+    BarSeries& series = st.series[idx];
+    size_t lo = series.size();
+    while (lo > 0 && series[lo - 1].datetime >= period_begin) --lo;
+    size_t hi = lo;
+    while (hi < series.size() && series[hi].datetime < period_after) ++hi;
+    for (size_t j = lo; j < hi; ++j) {
+      const Bar& b = series[j];
+      if (b.datetime == label) continue;
+      if (b.datetime < today) {
+        if (b.datetime > st.period_history[idx].datetime) st.period_history[idx] = b;
+        ++stats_.period_history_merged;
+      } else {
+        ++stats_.period_history_replaced;
+      }
+    }
+    if (hi > lo) {
+      size_t keep = lo;  // compact [lo, hi) down to the bar at `label`, if any
+      for (size_t j = lo; j < hi; ++j)
+        if (series[j].datetime == label) keep = j;
+      const bool has_label = keep < hi && series[keep].datetime == label;
+      if (has_label) {
+        series.erase(keep + 1, hi);
+        series.erase(lo, keep);
+      } else {
+        series.erase(lo, hi);
+      }
+    }
+    // The base: the history bar, then the DAY bars after it and before today, in order.
+    const bool has_history = st.period_history[idx].datetime != 0;
+    const TimestampMs days_from = has_history ? st.period_history[idx].datetime + 1 : period_begin;
     size_t i = days.size();
     while (i > 0 && days[i - 1].datetime >= today) --i;
     const size_t end = i;
-    while (i > 0 && days[i - 1].datetime >= period_begin) --i;
-    st.has_period_base[idx] = i < end;
-    if (i < end) {
-      Bar acc = days[i];
-      for (size_t j = i + 1; j < end; ++j) acc = combine(acc, days[j]);
+    while (i > 0 && days[i - 1].datetime >= days_from) --i;
+    st.has_period_base[idx] = has_history || i < end;
+    if (st.has_period_base[idx]) {
+      Bar acc = has_history ? st.period_history[idx] : days[i++];
+      for (size_t j = i; j < end; ++j) acc = combine(acc, days[j]);
       st.period_base[idx] = acc;
     }
   }
@@ -374,7 +499,7 @@ void KDataEngine::fill_flat(SymbolState& st, KType k, int bucket_exclusive, doub
   const TimestampMs day_start = start_of_day(st.day);
   BarSeries& series = st.series[idx];
   for (int b = lb + 1; b < bucket_exclusive; ++b) {
-    st.forming[idx] = Bar{day_start + config_.schedule.bucket_label(k, b), c, c, c, c, 0, 0};
+    st.forming[idx] = Bar{day_start + config_.schedule.bucket_label(k, b), c, c, c, c, 0, 0, 1};
     series.upsert(st.forming[idx]);
     ++stats_.filled_bars;
   }
@@ -402,7 +527,7 @@ void KDataEngine::close_through(SymbolState& st, int elapsed, int completed) {
       // re-aggregation.
       int b = lb + 1;
       while (b < count && sched.bucket_first_minute(k, b) < elapsed) ++b;
-      fill_flat(st, k, b, st.last_close);
+      fill_flat(st, k, b, st.price);
     }
     int through = st.reported[idx];
     while (through + 1 < count && sched.bucket_end_minute(k, through + 1) <= completed) ++through;
@@ -415,7 +540,7 @@ void KDataEngine::advance_to(TimestampMs now, CompletedBars* completed) {
   sink_ = completed;
   const DayNumber day = day_of(now);
   const int64_t t = now - start_of_day(day);
-  const bool day_over = t > config_.schedule.day_close_ms();
+  const bool day_over = t >= config_.schedule.day_close_ms();
   const int elapsed = config_.schedule.elapsed_minutes(t);
   const int final_minutes = config_.schedule.completed_minutes(t);
   for (auto& st : states_) {
@@ -488,7 +613,7 @@ void KDataEngine::preload(Symbol symbol, KType k, const Bar* bars, size_t n) {
     bool inserted = false;
     series.find_or_insert(bars[i].datetime, bars[i], &inserted);  // an existing bar wins
   }
-  if (k == KType::DAY) {  // today's WEEK..YEAR bars are rebuilt on the new history
+  if (k == KType::DAY || is_multi_day(k)) {  // today's WEEK..YEAR bars are rebuilt on the new history
     st.bases_day = INT64_MIN;
     st.dirty = st.traded;
   }
@@ -518,6 +643,14 @@ std::optional<CarryIn> KDataEngine::carry_in(Symbol symbol) const {
   const SymbolState* st = find_state(symbol);
   if (!st || st->day == INT64_MIN) return std::nullopt;
   return CarryIn{st->day, st->carry_volume, st->carry_amount};
+}
+
+std::optional<DayTotals> KDataEngine::day_totals(Symbol symbol) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  const SymbolState* st = find_state(symbol);
+  if (!st || st->day == INT64_MIN) return std::nullopt;
+  return DayTotals{st->day,        st->carry_volume,       st->carry_amount,       st->gap_volume,
+                   st->gap_amount, st->gap_spans,          st->after_hours_volume, st->after_hours_amount};
 }
 
 std::vector<Symbol> KDataEngine::symbols() const {

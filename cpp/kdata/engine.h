@@ -10,11 +10,18 @@
 //    trades, so it is not newer), which keeps re-ingestion from changing any bar.
 //  * Intraday bar volume/amount are differences of the cumulative day totals.  The day's
 //    first spot, when it arrives after the first minute, is carry-in: what it had already
-//    accumulated is in the DAY bar but in no intraday bar.
+//    accumulated is in the DAY bar but in no intraday bar.  So is gap volume, what a symbol
+//    traded while no spot of it came for a whole minute or more: it cannot be placed in a
+//    bar, so it is kept out of every intraday bar and counted.
+//  * A spot stamped T closes the minute ending at T ((t-1min, t]); spots stamped after the
+//    close up to the close cutoff (late closing-auction prints) count in the last minute;
+//    later ones are after hours: counted separately, in no bar and not in DAY.
 //  * Coarser intraday periods equal the re-aggregation of the MIN bars (empty minutes
 //    filled as flat zero-volume bars at the last price).
 //  * DAY comes from the spot's day OHLC and totals; WEEK..YEAR are exact aggregates of
-//    the DAY bars of their period.
+//    the DAY bars of their period (continuing a preloaded bar of the period), labelled by
+//    the period's last trading day.
+//  * A completed bar that a late spot changes is reported again, marked amended.
 //
 // Thread-safety: every public member takes the engine's mutex.
 #pragma once
@@ -73,6 +80,11 @@ struct EngineStats {
   uint64_t carry_in = 0;      // symbol-days whose first spot came after the first minute
   uint64_t filled_bars = 0;   // flat bars created for periods without spots
   uint64_t amended_bars = 0;  // completed bars a late spot changed afterwards (advance_to ran ahead)
+  uint64_t gap_spans = 0;        // spans of a whole minute or more in which a symbol's volume grew unseen
+  uint64_t gap_volume_days = 0;  // symbol-days with gap volume
+  uint64_t after_hours_days = 0;  // symbol-days with after-hours volume
+  uint64_t period_history_merged = 0;    // preloaded WEEK..YEAR bars continued by live bars of their period
+  uint64_t period_history_replaced = 0;  // preloaded WEEK..YEAR bars that already held today, rebuilt instead
   uint64_t symbols = 0;
   uint64_t rejected_total() const {
     uint64_t n = 0;
@@ -114,6 +126,7 @@ struct CompletedBar {
   uint32_t symbol_key;
   KType ktype;
   Bar bar;
+  bool amended = false;  // reported before; a late spot changed it
 };
 using CompletedBars = std::vector<CompletedBar>;
 
@@ -122,6 +135,16 @@ struct CarryIn {
   DayNumber day;
   double volume;
   double amount;
+};
+
+// What one symbol-day's DAY bar holds beyond its intraday bars, and what is in no bar:
+// Σ intraday volume = DAY volume - carry-in - gap volume; after-hours volume is outside DAY.
+struct DayTotals {
+  DayNumber day;
+  double carry_volume, carry_amount;  // traded before the first spot (a late start)
+  double gap_volume, gap_amount;      // traded while no spot came for a whole minute or more
+  uint32_t gap_spans;
+  double after_hours_volume, after_hours_amount;  // traded after the close cutoff
 };
 
 class KDataEngine {
@@ -153,6 +176,7 @@ class KDataEngine {
   // The series' buffer and the number of bars in it now (for a zero-copy view).
   std::pair<std::shared_ptr<const BarSeries::Buffer>, size_t> share_bars(Symbol symbol, KType ktype);
   std::optional<CarryIn> carry_in(Symbol symbol) const;
+  std::optional<DayTotals> day_totals(Symbol symbol) const;
   std::vector<Symbol> symbols() const;
   EngineStats stats() const;
   // The latest datetime of any spot accepted so far (INT64_MIN before the first): the
@@ -171,12 +195,14 @@ class KDataEngine {
   SymbolState* find_state(Symbol symbol) const;
   void start_day(SymbolState& st, DayNumber day, int minute, const SpotFields& s);
   void apply(SymbolState& st, int minute, const SpotFields& s);
+  void apply_after_hours(SymbolState& st, const SpotFields& s);
+  void report_amended(SymbolState& st, KType k, int from_bucket);
   void fill_flat(SymbolState& st, KType k, int bucket_exclusive, double price);
   // Fill and report what is over when `elapsed` trading minutes have passed and
   // `completed` are final (see TradingSchedule).
   void close_through(SymbolState& st, int elapsed, int completed);
   void report_intraday(SymbolState& st, KType k, int through_bucket);
-  void report_day(SymbolState& st);
+  void report_day(SymbolState& st, bool amended = false);
   DayNumber next_trading_day(DayNumber day) const;
   void flush(SymbolState& st);       // write forming bars (and derived DAY..YEAR) to the series
   void finish_day(SymbolState& st);  // the day is over: flush and fill its remaining minutes

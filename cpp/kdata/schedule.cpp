@@ -9,12 +9,17 @@ namespace hkrt {
 TradingSchedule TradingSchedule::china_a_share() {
   return TradingSchedule({{9 * kMsPerHour + 30 * kMsPerMinute, 11 * kMsPerHour + 30 * kMsPerMinute},
                           {13 * kMsPerHour, 15 * kMsPerHour}},
-                         9 * kMsPerHour + 15 * kMsPerMinute, 30 * kMsPerSecond);
+                         9 * kMsPerHour + 15 * kMsPerMinute, 30 * kMsPerSecond, 15 * kMsPerHour + 5 * kMsPerMinute);
 }
 
-TradingSchedule::TradingSchedule(std::vector<Session> sessions, int64_t auction_open_ms, int64_t grace_ms)
+TradingSchedule::TradingSchedule(std::vector<Session> sessions, int64_t auction_open_ms, int64_t grace_ms,
+                                 int64_t close_cutoff_ms)
     : sessions_(std::move(sessions)), auction_open_ms_(auction_open_ms), grace_ms_(grace_ms) {
   if (sessions_.empty()) throw std::invalid_argument("a trading schedule needs at least one session");
+  const int64_t last_grace_end = sessions_.back().close_ms + grace_ms_ + 1;
+  close_cutoff_ms_ = close_cutoff_ms == 0 ? last_grace_end : close_cutoff_ms;
+  if (close_cutoff_ms_ < last_grace_end || close_cutoff_ms_ > kMsPerDay)
+    throw std::invalid_argument("the close cutoff must be after the last session's close and grace");
   int64_t previous_end = auction_open_ms_;
   for (const Session& s : sessions_) {
     if (s.open_ms % kMsPerMinute || s.close_ms % kMsPerMinute || s.close_ms <= s.open_ms ||
@@ -48,9 +53,11 @@ int TradingSchedule::trading_minute(int64_t t) const {
   if (t >= auction_open_ms_ && t < sessions_.front().open_ms) return 0;
   for (size_t i = 0; i < sessions_.size(); ++i) {
     const Session& s = sessions_[i];
-    if (t >= s.open_ms && t <= s.close_ms + grace_ms_) {
+    if (t >= s.open_ms && t < window_end(i)) {
       const int length = static_cast<int>((s.close_ms - s.open_ms) / kMsPerMinute);
-      int m = static_cast<int>((t - s.open_ms) / kMsPerMinute);
+      // (open + m min, open + (m+1) min] is minute m: ceil(elapsed / 1 min) - 1, the open
+      // instant itself in minute 0.
+      int m = t == s.open_ms ? 0 : static_cast<int>((t - s.open_ms - 1) / kMsPerMinute);
       if (m >= length) m = length - 1;
       return session_first_minute_[i] + m;
     }
@@ -71,12 +78,13 @@ int TradingSchedule::elapsed_minutes(int64_t t) const {
 
 int TradingSchedule::completed_minutes(int64_t t) const {
   int done = 0;
-  for (const Session& s : sessions_) {
+  for (size_t i = 0; i < sessions_.size(); ++i) {
+    const Session& s = sessions_[i];
     const int length = static_cast<int>((s.close_ms - s.open_ms) / kMsPerMinute);
-    if (t > s.close_ms + grace_ms_)  // a spot stamped exactly at the grace's end still belongs
+    if (t >= window_end(i))  // no spot can belong to the session any more
       done += length;
-    else if (t > s.open_ms)
-      done += std::min(length - 1, static_cast<int>((t - s.open_ms) / kMsPerMinute));
+    else if (t > s.open_ms)  // minutes whose end is strictly before t
+      done += std::min(length - 1, static_cast<int>((t - s.open_ms - 1) / kMsPerMinute));
   }
   return done;
 }
@@ -99,11 +107,11 @@ DayNumber period_start(KType k, DayNumber day) {
   }
 }
 
-DayNumber period_label(KType k, DayNumber day) {
+DayNumber period_end(KType k, DayNumber day) {
   const CivilDate c = civil_from_days(day);
   switch (k) {
     case KType::WEEK:
-      return day - weekday(day) + 4;  // Friday
+      return day - weekday(day) + 6;  // Sunday
     case KType::MONTH:
       return days_from_civil(c.year, c.month, days_in_month(c.year, c.month));
     case KType::QUARTER: {
@@ -117,6 +125,14 @@ DayNumber period_label(KType k, DayNumber day) {
     default:
       return day;
   }
+}
+
+DayNumber period_label(KType k, DayNumber day, const TradingCalendar& calendar) {
+  if (!is_multi_day(k)) return day;
+  DayNumber last = std::min(period_end(k, day), calendar.coverage_last());
+  // `day` trades, so the walk back stops at it at the latest.
+  while (last > day && !calendar.is_trading_day(last)) --last;
+  return std::max(last, day);
 }
 
 }  // namespace hkrt

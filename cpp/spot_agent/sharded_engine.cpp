@@ -127,6 +127,11 @@ EngineStats ShardedEngine::stats() const {
     total.carry_in += s.carry_in;
     total.filled_bars += s.filled_bars;
     total.amended_bars += s.amended_bars;
+    total.gap_spans += s.gap_spans;
+    total.gap_volume_days += s.gap_volume_days;
+    total.after_hours_days += s.after_hours_days;
+    total.period_history_merged += s.period_history_merged;
+    total.period_history_replaced += s.period_history_replaced;
     total.symbols += s.symbols;
   }
   return total;

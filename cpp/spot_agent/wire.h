@@ -36,6 +36,7 @@ struct Header {
   uint64_t session_epoch = 0;  // UTC epoch µs when the publisher session began, 0 = not given
   bool heartbeat = false;      // an empty "still here" message: `sequence` is the last one sent
   bool simulated_time = false;  // spot times may run ahead of send_time_us (simulation, replay)
+  bool day_end = false;  // a heartbeat that ends the market day of market_time_ms: nothing more comes for it
 };
 
 // As Header::send_time_us: stamp the clock when the message is finished, after its spots

@@ -95,7 +95,11 @@ TEST_CASE("empty minutes become flat zero-volume bars; coarse bars open at the f
   CHECK_EQ(bars[1].volume, 0.0);
   CHECK_EQ(bars[1].open, 10.0);
   CHECK_EQ(bars[1].close, 10.0);
-  CHECK_EQ(bars[3].volume, 300.0);
+  // Two whole minutes passed with no spot: the 300 shares may have traded in any of them,
+  // so they are gap volume, in DAY only.
+  CHECK_EQ(bars[3].volume, 0.0);
+  CHECK_EQ(e.day_totals(kSym)->gap_volume, 300.0);
+  CHECK(bars[1].filled && bars[2].filled && !bars[3].filled && !bars[0].filled);
   e.ingest(spot(9, 37, 0, 10.4, 500, 5130, 10.0, 10.4, 10.0));  // the 09:40 bucket starts at 09:35: flat first
   const auto m5 = e.bars(kSym, KType::MIN5);
   CHECK_EQ(m5.size(), 2u);
@@ -103,7 +107,7 @@ TEST_CASE("empty minutes become flat zero-volume bars; coarse bars open at the f
   CHECK_EQ(m5[1].open, 10.3);
   CHECK_EQ(m5[1].low, 10.3);
   CHECK_EQ(m5[1].close, 10.4);
-  CHECK_EQ(e.stats().filled_bars, 5u);  // MIN 09:32, 09:33, then 09:35, 09:36, 09:37
+  CHECK_EQ(e.stats().filled_bars, 4u);  // MIN 09:32, 09:33, then 09:35, 09:36
 }
 
 TEST_CASE("out-of-order, decreasing and duplicate spots change nothing") {
@@ -140,7 +144,7 @@ TEST_CASE("weekend, holiday, lunch and bad values are rejected by reason") {
   check_reason(spot(10, 0, 0, 10, 1, 10, 10, 0, 0, days_from_civil(2026, 10, 1)), RejectReason::NonTradingDay);
   check_reason(spot(12, 0, 0, 10, 1, 10), RejectReason::OutsideSession);
   check_reason(spot(9, 10, 0, 10, 1, 10), RejectReason::OutsideSession);
-  check_reason(spot(15, 1, 0, 10, 1, 10), RejectReason::OutsideSession);
+  check_reason(spot(11, 31, 0, 10, 1, 10), RejectReason::OutsideSession);
   check_reason(spot(10, 0, 0, std::nan(""), 1, 10), RejectReason::InvalidValue);
   check_reason(spot(10, 0, 0, 10, -1, 10), RejectReason::InvalidValue);
   check_reason(spot(10, 0, 0, 0, 100, 10, 0), RejectReason::InvalidValue);  // volume without a price
@@ -151,10 +155,21 @@ TEST_CASE("weekend, holiday, lunch and bad values are rejected by reason") {
 TEST_CASE("MIN60 and HOUR2 carry exchange labels; grace folds into 11:30 and 15:00") {
   KDataEngine e(config({KType::MIN60, KType::HOUR2}));
   double v = 0;
+  // A quote every minute (no trade) between the trades, so no trade falls in a feed gap.
+  auto quiet_until = [&](int h, int m) {
+    for (TimestampMs t = e.newest_accepted() + kMsPerMinute; t < at(h, m); t += kMsPerMinute) {
+      const int64_t tod = t - start_of_day(kFri);
+      if (tod > at(11, 30) - start_of_day(kFri) && tod < at(13, 0) - start_of_day(kFri)) continue;
+      e.ingest(spot(static_cast<int>(tod / kMsPerHour), static_cast<int>(tod / kMsPerMinute % 60),
+                    static_cast<int>(tod / kMsPerSecond % 60), 10, v, v * 10));
+    }
+  };
   for (auto t : {std::make_pair(9, 45), {10, 45}, {11, 30}, {13, 30}, {14, 30}}) {
+    if (v > 0) quiet_until(t.first, t.second);
     v += 100;
     e.ingest(spot(t.first, t.second, t.first == 11 ? 20 : 0, 10, v, v * 10));
   }
+  quiet_until(15, 0);
   v += 100;
   e.ingest(spot(15, 0, 25, 10, v, v * 10));
   const auto h = e.bars(kSym, KType::MIN60);
@@ -196,7 +211,7 @@ TEST_CASE("week and month bars are exact aggregates of their day bars") {
 
 TEST_CASE("advance_to closes elapsed minutes with flat bars, and a day rollover completes the day") {
   KDataEngine e(config({KType::MIN, KType::HOUR2}));
-  e.ingest(spot(14, 58, 0, 10.0, 100, 1000));
+  e.ingest(spot(14, 58, 30, 10.0, 100, 1000));
   e.advance_to(at(14, 59) + 30 * kMsPerSecond);
   CHECK_EQ(e.bars(kSym, KType::MIN).size(), 1u);  // 14:59 bar holds the spot; 15:00 not over yet
   e.advance_to(at(15, 1));
@@ -233,7 +248,7 @@ TEST_CASE("a shared buffer survives growth of its series") {
   double v = 100;
   for (int m = 31; m < 60; ++m) {
     v += 10;
-    e.ingest(spot(9, m, 0, 10.0, v, v * 10));
+    e.ingest(spot(9, m, 30, 10.0, v, v * 10));
   }
   CHECK_EQ(shared.first->data()[0].datetime, at(9, 31));
   CHECK_EQ(e.bars(kSym, KType::MIN).size(), 30u);
@@ -287,7 +302,9 @@ TEST_CASE("DAY completes with the day; WEEK and MONTH with the last trading day 
   CompletedBars done;
   const DayNumber thu = days_from_civil(2026, 11, 19), fri = thu + 1;
   e.ingest(spot(10, 0, 0, 10.0, 100, 1000, 10.0, 0, 0, thu), &done);
-  e.advance_to(at(15, 0, thu) + 31 * kMsPerSecond, &done);
+  e.advance_to(at(15, 4, thu) + 59 * kMsPerSecond, &done);
+  CHECK(done.empty());  // late closing-auction prints may still come until 15:05
+  e.advance_to(at(15, 5, thu), &done);
   CHECK_EQ(done.size(), 1u);  // DAY only: Friday is in the same week
   CHECK(done[0].ktype == KType::DAY);
   e.ingest(spot(10, 0, 0, 10.5, 300, 3100, 10.2, 0, 0, fri), &done);
@@ -298,7 +315,7 @@ TEST_CASE("DAY completes with the day; WEEK and MONTH with the last trading day 
   done.clear();
   const DayNumber nov30 = days_from_civil(2026, 11, 30);  // a Monday, the last trading day of November
   e.ingest(spot(10, 0, 0, 10.0, 100, 1000, 10.0, 0, 0, nov30), &done);
-  e.advance_to(at(15, 1, nov30), &done);
+  e.advance_to(at(15, 5, nov30), &done);
   CHECK_EQ(done.size(), 2u);
   CHECK(done[1].ktype == KType::MONTH);
   CHECK_EQ(done[1].bar.datetime, start_of_day(nov30));
@@ -309,10 +326,88 @@ TEST_CASE("a straggler that amends a completed bar is counted") {
   KDataEngine e(config({KType::MIN}));
   CompletedBars done;
   e.ingest(spot(9, 30, 10, 10.0, 100, 1000), &done);
-  e.advance_to(at(9, 33), &done);
+  e.advance_to(at(9, 33) + 1, &done);
   CHECK_EQ(done.size(), 3u);
+  done.clear();
   e.ingest(spot(9, 31, 30, 10.1, 150, 1505), &done);
   CHECK_EQ(e.stats().amended_bars, 1u);
+  // Reported again, marked amended: 09:32 holds the straggler, 09:33 is re-flattened at its price.
+  CHECK(labels_of(done, KType::MIN) == (std::vector<std::string>{"09:32", "09:33"}));
+  CHECK(done[0].amended && done[1].amended);
+  CHECK_EQ(done[0].bar.volume, 50.0);
+  CHECK(!done[0].bar.filled);
+  CHECK(done[1].bar.filled);
+  CHECK_EQ(done[1].bar.close, 10.1);
+}
+
+TEST_CASE("a straggler after the day was completed reaches DAY before the next day (no lost amendment)") {
+  KDataEngine e(config({KType::MIN, KType::MIN60, KType::DAY, KType::WEEK}));
+  CompletedBars done;
+  const DayNumber thu = days_from_civil(2026, 11, 19), fri = thu + 1;
+  e.ingest(spot(14, 0, 30, 10.0, 1000, 10000, 10.0, 0, 0, thu), &done);
+  e.advance_to(at(15, 6, thu), &done);
+  done.clear();
+  CHECK(e.ingest(spot(14, 1, 20, 10.2, 1500, 15100, 10.0, 0, 0, thu), &done).outcome == IngestOutcome::Accepted);
+  bool day_amended = false;
+  for (const auto& c : done)
+    if (c.ktype == KType::DAY) day_amended = c.amended && c.bar.volume == 1500.0;
+  CHECK(day_amended);
+  e.ingest(spot(9, 30, 5, 10.3, 100, 1030, 10.3, 0, 0, fri), &done);  // before anything reads Thursday
+  const auto day = e.bars((*parse_symbol("SH600000")), KType::DAY);
+  CHECK_EQ(day.size(), 2u);
+  CHECK_EQ(day[0].volume, 1500.0);
+  const auto hour = e.bars((*parse_symbol("SH600000")), KType::MIN60);
+  double thursday_1500 = -1;
+  for (const Bar& b : hour)
+    if (b.datetime == at(15, 0, thu)) thursday_1500 = b.volume;
+  CHECK_EQ(thursday_1500, 500.0);
+  CHECK_EQ(e.bars((*parse_symbol("SH600000")), KType::WEEK).back().volume, 1600.0);
+}
+
+TEST_CASE("gap volume: a whole minute without a spot keeps its trades out of intraday bars") {
+  KDataEngine e(config({KType::MIN, KType::DAY}));
+  e.ingest(spot(9, 20, 0, 10.0, 0, 0, 0, 0, 0));  // pre-open, nothing traded
+  e.ingest(spot(10, 40, 10, 10.5, 50000, 520000, 10.0, 10.8, 9.9));
+  e.ingest(spot(10, 40, 40, 10.6, 50300, 523180, 10.0, 10.8, 9.9));
+  const Symbol sym = (*parse_symbol("SH600000"));
+  const auto min = e.bars(sym, KType::MIN);
+  CHECK_EQ(min.size(), 1u);
+  CHECK_EQ(min[0].open, 10.5);
+  CHECK_EQ(min[0].high, 10.6);
+  CHECK_EQ(min[0].low, 10.5);
+  CHECK_EQ(min[0].volume, 300.0);
+  const auto t = e.day_totals(sym);
+  CHECK(t && t->gap_volume == 50000.0 && t->gap_amount == 520000.0 && t->gap_spans == 1u && t->carry_volume == 0.0);
+  const auto day = e.bars(sym, KType::DAY);
+  CHECK_EQ(day[0].volume, 50300.0);
+  CHECK_EQ(day[0].high, 10.8);
+  CHECK_EQ(day[0].low, 9.9);
+  // 10:40:40 -> 11:29:50 is a second gap; 11:29:50 -> 13:00:10 crosses only the lunch break.
+  e.ingest(spot(11, 29, 50, 10.6, 50400, 524240, 10.0, 10.8, 9.9));
+  CHECK_EQ(e.day_totals(sym)->gap_spans, 2u);
+  e.ingest(spot(13, 0, 10, 10.6, 50500, 525300, 10.0, 10.8, 9.9));
+  CHECK_EQ(e.day_totals(sym)->gap_spans, 2u);
+  CHECK_EQ(e.day_totals(sym)->gap_volume, 50100.0);
+  CHECK_EQ(e.stats().gap_volume_days, 1u);
+}
+
+TEST_CASE("after hours: late closing prints count until 15:05, later trades are kept apart") {
+  KDataEngine e(config({KType::MIN, KType::DAY}));
+  const Symbol sym = (*parse_symbol("SH688001"));
+  Spot s = spot(14, 59, 50, 10.0, 1000000, 10000000);
+  s.symbol = sym;
+  e.ingest(s);
+  s = spot(15, 2, 10, 10.0, 1060000, 10600000);
+  s.symbol = sym;
+  CHECK(e.ingest(s).outcome == IngestOutcome::Accepted);
+  s = spot(15, 20, 0, 10.0, 1080000, 10800000);
+  s.symbol = sym;
+  CHECK(e.ingest(s).outcome == IngestOutcome::Accepted);
+  CHECK_EQ(e.bars(sym, KType::DAY)[0].volume, 1060000.0);
+  CHECK_EQ(e.bars(sym, KType::MIN).back().volume, 60000.0);  // 1,000,000 is carry-in (the first spot was 14:59:50)
+  const auto t = e.day_totals(sym);
+  CHECK(t && t->after_hours_volume == 20000.0 && t->after_hours_amount == 200000.0);
+  CHECK_EQ(e.stats().after_hours_days, 1u);
 }
 
 TEST_MAIN()
