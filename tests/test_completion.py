@@ -69,7 +69,7 @@ def test_completion_in_order_of_time_for_a_simple_day() -> None:
     )
     first = agent._engine.take_completed()
     assert len(first[first["ktype"] == 0]) == 120 and len(first[first["ktype"] == 6]) == 1
-    agent.advance_to(dt.datetime(2026, 11, 20, 15, 0, 31))
+    agent.advance_to(dt.datetime(2026, 11, 20, 15, 5))
     rest = agent._engine.take_completed()
     names = [list(KType)[k].value for k in rest["ktype"]]
     assert names.count("MIN") == 120 and names.count("HOUR2") == 1

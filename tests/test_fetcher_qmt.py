@@ -177,7 +177,7 @@ def test_mapped_spots_make_bars_in_shares() -> None:
             tick_to_spot("600000.SH", make_tick(T0 + dt.timedelta(seconds=3), 10.1, volume=150, pvolume=15_050)),
         ]
     )
-    agent.advance_to(dt.datetime(2026, 11, 20, 15, 1))
+    agent.advance_to(dt.datetime(2026, 11, 20, 15, 5))
     day = agent.kdata("SH600000", "DAY")
     assert day["volume"].iloc[-1] == 15_050
 

@@ -195,7 +195,7 @@ def test_failing_store_keeps_aggregating_and_catches_up(
     monkeypatch.setattr(hkrt.store.pq, "write_table", real_write)
     for push in pushes[2000:]:
         agent.ingest_columns(**push.columns())
-    agent.advance_to("2026-11-20 15:01")
+    agent.advance_to("2026-11-20 15:05")
     agent.stop()
     stats = agent.stats()["store"]
     assert not stats["failing"] and stats["pending"] == 0 and stats["spilled_rows"] == 0
@@ -234,7 +234,7 @@ def test_queue_spills_while_the_store_fails_and_lands_every_bar(
 def test_load_kdata_filters_and_shapes(tmp_path: Path) -> None:
     agent = hkrt.SpotAgent(["MIN", "DAY"], store=tmp_path)
     ingest_days(agent, 10_000, n_symbols=3)
-    agent.advance_to("2026-11-20 15:01")
+    agent.advance_to("2026-11-20 15:05")
     agent.stop()
     sym = agent.symbols[1]
     both = load_kdata(sym.lower(), "MIN", store=tmp_path)

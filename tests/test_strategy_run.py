@@ -79,7 +79,7 @@ def reference_ma_cross_orders() -> list[tuple[dt.datetime, str, str, int, float]
     ref = hkrt.SpotAgent(["MIN5"])
     for snap in SimMarket(DAY, SimConfig(symbols=SYMBOLS)).day_snapshots():
         ref.ingest(snap)
-    ref.advance_to(dt.datetime.combine(DAY, dt.time(15, 1)))
+    ref.advance_to(dt.datetime.combine(DAY, dt.time(15, 5)))
     orders = []
     cash = 1_000_000.0
     for symbol in ["SH600000", "SH600001", "SZ000001", "SZ000002", "SZ300001", "SH688001"]:

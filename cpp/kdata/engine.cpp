@@ -41,7 +41,10 @@ struct KDataEngine::SymbolState {
   TimestampMs last_ts = INT64_MIN;
   double last_volume = 0, last_amount = 0, last_close = 0, last_high = 0, last_low = 0;
   double price = 0;         // the last regular spot's price: flat bars are filled at it
-  int16_t last_minute = -1;  // trading minute of the last regular spot, -1 before
+  // When the feed last told anything about the symbol: the trading minute (its own spot's,
+  // or the feed's when it repeated an unchanged spot) and the feed's datetime then.
+  int16_t last_minute = -1;
+  TimestampMs heard_ts = INT64_MIN;
   bool after_hours = false;  // an after-hours spot came: last_volume/amount are after-hours totals
   // Day extremes already given to a bar; a spot whose day high/low goes past them
   // brings the new extreme into the bars that receive it.
@@ -122,7 +125,7 @@ KDataEngine::SymbolState* KDataEngine::find_state(Symbol symbol) const {
   return states_[static_cast<size_t>(table[symbol.code])].get();
 }
 
-IngestResult KDataEngine::process(uint32_t key, const SpotFields& s, TimestampMs not_after) {
+IngestResult KDataEngine::process(uint32_t key, const SpotFields& s, TimestampMs not_after, bool changes_only) {
   ++stats_.received;
   if (key >= kMarketCount * kCodesPerMarket) return reject(RejectReason::InvalidSymbol);
   if (!valid_number(s.open) || !valid_number(s.high) || !valid_number(s.low) || !valid_number(s.close) ||
@@ -147,11 +150,20 @@ IngestResult KDataEngine::process(uint32_t key, const SpotFields& s, TimestampMs
 
   SymbolState& st = state_for(key);
   if (day < st.day) return reject(RejectReason::OutOfOrder);
+  if (newest_accepted_ == INT64_MIN || day != day_of(newest_accepted_) || minute - newest_minute_ >= 2) {
+    if (s.datetime > newest_accepted_) feed_gap_end_ = s.datetime;  // the whole feed was silent (or a new day)
+  }
   if (day == st.day) {
     if (s.datetime < st.last_ts) return reject(RejectReason::OutOfOrder);
     if (s.volume < st.last_volume || s.amount < st.last_amount) return reject(RejectReason::CumulativeDecreased);
     if (s.datetime == st.last_ts && s.volume == st.last_volume && s.amount == st.last_amount) {
       if (s.close == st.last_close && s.high == st.last_high && s.low == st.last_low) {
+        // A quote repeated unchanged (a source that stamps a quiet symbol with its last
+        // trade's time) still tells the symbol did not trade up to the feed's time.
+        if (newest_accepted_ != INT64_MIN && day_of(newest_accepted_) == day && newest_minute_ > st.last_minute) {
+          st.last_minute = static_cast<int16_t>(newest_minute_);
+          st.heard_ts = newest_accepted_;
+        }
         ++stats_.duplicates;
         return IngestResult{IngestOutcome::Duplicate, RejectReason::InvalidSymbol};
       }
@@ -166,14 +178,17 @@ IngestResult KDataEngine::process(uint32_t key, const SpotFields& s, TimestampMs
   if (after_hours && (st.traded || st.after_hours))
     apply_after_hours(st, s);
   else
-    apply(st, minute, s);
+    apply(st, minute, s, changes_only);
   if (after_hours && !st.after_hours) {
     st.after_hours = true;
     st.regular_volume = s.volume;
     st.regular_amount = s.amount;
   }
   ++stats_.accepted;
-  if (s.datetime > newest_accepted_) newest_accepted_ = s.datetime;
+  if (s.datetime > newest_accepted_) {
+    newest_accepted_ = s.datetime;
+    newest_minute_ = minute;
+  }
   return IngestResult{IngestOutcome::Accepted, RejectReason::InvalidSymbol};
 }
 
@@ -187,6 +202,7 @@ void KDataEngine::start_day(SymbolState& st, DayNumber day, int minute, const Sp
   st.last_ts = INT64_MIN;
   st.last_close = st.last_high = st.last_low = st.price = 0;
   st.last_minute = -1;
+  st.heard_ts = INT64_MIN;
   st.after_hours = false;
   st.gap_volume = st.gap_amount = 0;
   st.gap_spans = 0;
@@ -211,14 +227,17 @@ void KDataEngine::start_day(SymbolState& st, DayNumber day, int minute, const Sp
   st.last_amount = st.carry_amount;
 }
 
-void KDataEngine::apply(SymbolState& st, int minute, const SpotFields& s) {
+void KDataEngine::apply(SymbolState& st, int minute, const SpotFields& s, bool changes_only) {
   double dv = s.volume - st.last_volume;
   double da = s.amount - st.last_amount;
   const double prev_close = st.price;
   // A whole trading minute or more passed with no spot of this symbol: what it traded
   // meanwhile cannot be placed in any bar (it may belong to any minute of the span), so
   // like carry-in it goes to DAY only, with the extremes made meanwhile.
-  const bool gap = st.last_minute >= 0 && minute - st.last_minute >= 2 && (dv > 0 || da > 0);
+  // A feed that sends only changes vouches for the symbol's silence while the feed itself
+  // kept talking; then only a silence of the whole feed since the symbol's last spot counts.
+  const bool gap = st.last_minute >= 0 && minute - st.last_minute >= 2 && (dv > 0 || da > 0) &&
+                   (!changes_only || feed_gap_end_ > st.heard_ts);
   st.last_ts = s.datetime;
   st.last_volume = s.volume;
   st.last_amount = s.amount;
@@ -226,6 +245,7 @@ void KDataEngine::apply(SymbolState& st, int minute, const SpotFields& s) {
   st.last_high = s.high;
   st.last_low = s.low;
   st.last_minute = static_cast<int16_t>(std::max<int>(st.last_minute, minute));
+  st.heard_ts = std::max(st.heard_ts, s.datetime);
   if (!st.traded && !(s.volume > 0)) return;  // nothing has traded today yet: no bar to draw
   st.price = s.close;
   if (gap) {
@@ -580,7 +600,7 @@ size_t KDataEngine::ingest_columns(const SpotColumns& c, CompletedBars* complete
   for (size_t i = 0; i < c.n; ++i) {
     const SpotFields f{c.datetime[i], c.open ? c.open[i] : 0.0, c.high ? c.high[i] : 0.0, c.low ? c.low[i] : 0.0,
                        c.close[i],    c.volume[i],             c.amount[i]};
-    accepted += process(c.symbol_keys[i], f, c.not_after).outcome == IngestOutcome::Accepted;
+    accepted += process(c.symbol_keys[i], f, c.not_after, c.changes_only).outcome == IngestOutcome::Accepted;
   }
   sink_ = nullptr;
   return accepted;

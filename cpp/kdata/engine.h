@@ -116,6 +116,10 @@ struct SpotColumns {
   // Spots dated after this (exchange-local ms) are rejected as AheadOfClock: the live wire
   // path sets it from the message's send time plus a margin.  No limit by default.
   TimestampMs not_after = INT64_MAX;
+  // The feed sends a symbol only when it changed (QMT's whole-quote push): a symbol's
+  // silence then means no trade, so its volume is gap volume only when the feed itself
+  // was silent for a whole minute or more since the symbol's last spot.
+  bool changes_only = false;
 };
 constexpr uint32_t kInvalidSymbolKey = 0xFFFFFFFFu;
 
@@ -190,11 +194,12 @@ class KDataEngine {
  private:
   struct SymbolState;
 
-  IngestResult process(uint32_t key, const SpotFields& s, TimestampMs not_after = INT64_MAX);
+  IngestResult process(uint32_t key, const SpotFields& s, TimestampMs not_after = INT64_MAX,
+                       bool changes_only = false);
   SymbolState& state_for(uint32_t key);
   SymbolState* find_state(Symbol symbol) const;
   void start_day(SymbolState& st, DayNumber day, int minute, const SpotFields& s);
-  void apply(SymbolState& st, int minute, const SpotFields& s);
+  void apply(SymbolState& st, int minute, const SpotFields& s, bool changes_only = false);
   void apply_after_hours(SymbolState& st, const SpotFields& s);
   void report_amended(SymbolState& st, KType k, int from_bucket);
   void fill_flat(SymbolState& st, KType k, int bucket_exclusive, double price);
@@ -225,6 +230,10 @@ class KDataEngine {
   bool calendar_cache_open_ = false;
   EngineStats stats_;
   TimestampMs newest_accepted_ = INT64_MIN;
+  int newest_minute_ = -1;  // trading minute of newest_accepted_ on its day
+  // Datetime of the first spot after the feed fell silent for a whole trading minute or
+  // more (the engine's own view of the feed; see SpotColumns::changes_only).
+  TimestampMs feed_gap_end_ = INT64_MIN;
   mutable std::mutex mutex_;
 };
 

@@ -29,6 +29,7 @@ struct GatheredColumns {
     out.volume = volume.data();
     out.amount = amount.data();
     out.not_after = c.not_after;
+    out.changes_only = c.changes_only;
     if (c.open) take(c.open, open), out.open = open.data();
     if (c.high) take(c.high, high), out.high = high.data();
     if (c.low) take(c.low, low), out.low = low.data();

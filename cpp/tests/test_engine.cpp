@@ -410,4 +410,53 @@ TEST_CASE("after hours: late closing prints count until 15:05, later trades are 
   CHECK_EQ(e.stats().after_hours_days, 1u);
 }
 
+TEST_CASE("gap volume needs a silent symbol: repeated quotes and change-only feeds vouch for it") {
+  const Symbol quiet = *parse_symbol("SZ000001");
+  auto one = [](const Symbol& sym, int h, int m, int sec, double close, double volume) {
+    Spot s = spot(h, m, sec, close, volume, volume * close);
+    s.symbol = sym;
+    return s;
+  };
+  {
+    // A source stamping a quiet symbol with its last trade's time repeats it unchanged each
+    // cycle: duplicates, yet they tell it did not trade, so its next trade is no gap.
+    KDataEngine e(config({KType::MIN}));
+    e.ingest(one(quiet, 9, 30, 10, 10.0, 100));
+    for (int m = 31; m < 40; ++m) {
+      e.ingest(one(kSym, 9, m, 10, 10.0, 100.0 * m));  // the rest of the feed moves on
+      e.ingest(one(quiet, 9, 30, 10, 10.0, 100));       // unchanged
+    }
+    e.ingest(one(quiet, 9, 40, 5, 10.1, 400));
+    CHECK_EQ(e.day_totals(quiet)->gap_volume, 0.0);
+    CHECK_EQ(e.bars(quiet, KType::MIN).back().volume, 300.0);
+  }
+  {
+    // A change-only feed (QMT push) sends nothing for a quiet symbol; while the feed talks,
+    // its next trade is no gap.  After the whole feed fell silent it is.
+    KDataEngine e(config({KType::MIN}));
+    auto ingest_changes = [&](const Spot& s) {
+      const uint32_t key = s.symbol.key();
+      SpotColumns c;
+      c.n = 1;
+      c.symbol_keys = &key;
+      c.datetime = &s.datetime;
+      c.open = &s.open;
+      c.high = &s.high;
+      c.low = &s.low;
+      c.close = &s.close;
+      c.volume = &s.volume;
+      c.amount = &s.amount;
+      c.changes_only = true;
+      e.ingest_columns(c);
+    };
+    ingest_changes(one(quiet, 9, 30, 10, 10.0, 100));
+    for (int m = 31; m < 40; ++m) ingest_changes(one(kSym, 9, m, 10, 10.0, 100.0 * m));
+    ingest_changes(one(quiet, 9, 40, 5, 10.1, 400));
+    CHECK_EQ(e.day_totals(quiet)->gap_volume, 0.0);
+    ingest_changes(one(kSym, 9, 45, 10, 10.0, 5000));  // nothing from 09:40 to 09:45: the feed was silent
+    ingest_changes(one(quiet, 9, 45, 20, 10.2, 600));
+    CHECK_EQ(e.day_totals(quiet)->gap_volume, 200.0);
+  }
+}
+
 TEST_MAIN()

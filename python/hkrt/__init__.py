@@ -5,9 +5,9 @@ local time.  See docs/ for the aggregation rules.
 """
 
 from hkrt._hkrt import Spot, normalize_symbol
-from hkrt.agent import CarryIn, SpotAgent, get_spot_agent, start_spot_agent, stop_spot_agent
+from hkrt.agent import AfterHours, CarryIn, GapVolume, SpotAgent, get_spot_agent, start_spot_agent, stop_spot_agent
 from hkrt.broker import AssetInfo, OrderBrokerBase, OrderResult, OrderStatus, TestOrderBroker, crtOB
-from hkrt.calendar import TradingCalendar
+from hkrt.calendar import CalendarCoverageError, TradingCalendar
 from hkrt.hooks import Bar, CycleInfo, FeedEvent, GapInfo
 from hkrt.ktype import KType
 from hkrt.store import KDataStore, load_kdata
@@ -17,12 +17,15 @@ from hkrt.wire import WireError, WireHeader, decode_columns, decode_header, deco
 __version__ = "0.1.0"
 
 __all__ = [
+    "AfterHours",
     "AssetInfo",
     "Bar",
+    "CalendarCoverageError",
     "CarryIn",
     "CycleInfo",
     "FeedEvent",
     "GapInfo",
+    "GapVolume",
     "KDataStore",
     "KType",
     "OrderBrokerBase",

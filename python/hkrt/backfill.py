@@ -223,7 +223,8 @@ class SimMinuteHistory:
 
     def minute_bars(self, symbols: Sequence[str] | None, day: dt.date, until: dt.datetime) -> pd.DataFrame:
         market = SimMarket(day, self.config)
-        engine = _hkrt.Engine(["MIN"], self.calendar.holidays, True, 1)
+        self.calendar.ensure_covered(day)
+        engine = _hkrt.Engine(["MIN"], self.calendar.holidays, True, 1, coverage=self.calendar.coverage)
         for t in market.times():
             if t >= until:
                 break

@@ -28,7 +28,12 @@ KTYPES = list(KType)
 
 
 class Bar(NamedTuple):
-    """A completed bar: right label, OHLC in yuan, volume in shares, amount in yuan."""
+    """A completed bar: right label, OHLC in yuan, volume in shares, amount in yuan.
+
+    ``filled``: a flat bar no spot landed in (time passed without one; O=H=L=C at the last
+    price, volume 0).  ``amended``: this bar was reported before and a late spot changed it;
+    the new values replace the old ones.
+    """
 
     datetime: dt.datetime
     open: float
@@ -37,6 +42,8 @@ class Bar(NamedTuple):
     close: float
     volume: float
     amount: float
+    filled: bool = False
+    amended: bool = False
 
 
 @dataclass(frozen=True)
@@ -366,6 +373,8 @@ class Dispatcher:
                     float(rec["close"]),
                     float(rec["volume"]),
                     float(rec["amount"]),
+                    bool(rec["filled"]),
+                    bool(rec["amended"]),
                 )
                 self._guarded(hook.func, bytes(rec["symbol"]).decode(), KTYPES[int(rec["ktype"])], bar)
             self._charge(hook.func, time.perf_counter() - started)

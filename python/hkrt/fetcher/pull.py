@@ -223,7 +223,8 @@ class PullSession:
             self._day = self._day or today
             return
         self._day = today
-        if self._dropped and self._calendar.is_trading_day(today):
+        # A day past the calendar's coverage cannot be judged: re-probe rather than fail the cycle.
+        if self._dropped and (not self._calendar.covers(today) or self._calendar.is_trading_day(today)):
             self._reprobe.update(self._dropped)
             log.info(
                 "re-probing %d dropped codes on a new trading day",

@@ -25,7 +25,7 @@ from types import ModuleType
 from typing import Any, ClassVar
 
 from hkrt._hkrt import Spot, normalize_symbol
-from hkrt.calendar import TradingCalendar
+from hkrt.calendar import CalendarCoverageError, TradingCalendar
 from hkrt.fetcher.base import (
     BatchFunc,
     Codes,
@@ -37,6 +37,7 @@ from hkrt.fetcher.base import (
     symbol_or_none,
     validate_codes,
 )
+from hkrt.logs import log_limited
 
 __all__ = [
     "MARKETS",
@@ -673,6 +674,9 @@ class QmtPushClient:
         now = self._monotonic()
         try:
             trading = self._is_trading_time()
+        except CalendarCoverageError as err:  # the holiday table ran out: say so hourly, keep watching
+            log_limited(log, logging.WARNING, "calendar", str(err), interval=3600.0)
+            trading = True
         except Exception:
             log.exception("QMT is_trading_time failed")
             trading = True
