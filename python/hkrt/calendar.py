@@ -2,25 +2,70 @@
 
 The engine takes its calendar from here (injectable), never from the wall clock, so any
 past day replays exactly.  ``TradingCalendar.china()`` covers SSE/SZSE/BSE closures from
-2005 through ``CHINA_HOLIDAYS_THROUGH``; the exchanges publish each year's closures in
-December.  A day outside a calendar's ``coverage`` is one it cannot vouch for: the engine
-rejects spots of such a day (``outside_calendar``) rather than aggregate them on a guessed
-calendar; extend it with :meth:`TradingCalendar.with_holidays` and ``through=``.
+2005 through ``CHINA_HOLIDAYS_THROUGH`` (plus the file named by ``HKRT_HOLIDAYS_FILE``, when
+set).  A day outside a calendar's ``coverage`` is one it cannot vouch for: every method that
+answers about a day raises :class:`CalendarCoverageError` for it, and the engine rejects spots
+of such a day (``outside_calendar``) rather than aggregate them on a guessed calendar.
+Extend the coverage with a holidays file (:meth:`TradingCalendar.with_holidays_file`), from
+``exchange_calendars`` (:meth:`TradingCalendar.with_exchange_calendars`) or in code
+(:meth:`TradingCalendar.with_holidays` with ``through=``).  See docs/calendar.md.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+import logging
+import os
+import re
+import threading
+from collections.abc import Callable, Iterable
 from functools import lru_cache
 from importlib import resources
+from pathlib import Path
+from typing import Any
 
 CHINA_HOLIDAYS_THROUGH = dt.date(2026, 12, 31)
 CHINA_HOLIDAYS_FROM = dt.date(2005, 1, 1)
+HOLIDAYS_FILE_ENV = "HKRT_HOLIDAYS_FILE"  # extends TradingCalendar.china() for every command at once
+MAX_HOLIDAYS_FILE_BYTES = 1_000_000  # a year's closures take ~200 bytes: anything near this is not a holidays file
+
+log = logging.getLogger("hkrt.calendar")
+
+_HOW_TO_EXTEND = (
+    "extend it with a holidays file (HKRT_HOLIDAYS_FILE=PATH or TradingCalendar.with_holidays_file), "
+    "TradingCalendar.with_exchange_calendars() or with_holidays(..., through=); see docs/calendar.md"
+)
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_WEEKDAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+
+class CalendarCoverageError(ValueError):
+    """A day outside a calendar's coverage: the calendar cannot say whether it trades.
+
+    ``day`` is the day asked about, ``coverage`` the calendar's (first, last) day.  The message
+    is one line naming both and the ways to extend the calendar.
+    """
+
+    def __init__(self, day: dt.date, coverage: tuple[dt.date, dt.date]) -> None:
+        self.day = day
+        self.coverage = coverage
+        first, last = coverage
+        super().__init__(
+            f"{day} is outside the trading calendar's coverage ({first} to {last}): "
+            f"it cannot say whether that day trades; {_HOW_TO_EXTEND}"
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:  # picklable across processes despite the two arguments
+        return (type(self), (self.day, self.coverage))
 
 
 class TradingCalendar:
-    """Trading days are Monday to Friday minus the given holidays."""
+    """Trading days are Monday to Friday minus the given holidays.
+
+    ``coverage`` = (first, last) day the holiday table is known to be right for: a day outside
+    it raises :class:`CalendarCoverageError` wherever the calendar is asked about it.  None
+    (the default for a calendar built from a list) = unbounded: every day is answered.
+    """
 
     def __init__(
         self, holidays: Iterable[dt.date | str] = (), coverage: tuple[dt.date | str, dt.date | str] | None = None
@@ -31,8 +76,12 @@ class TradingCalendar:
     @classmethod
     def china(cls) -> TradingCalendar:
         """Shanghai / Shenzhen / Beijing exchange closures on weekdays (bundled table), covering
-        2005-01-01 through :data:`CHINA_HOLIDAYS_THROUGH`."""
-        return cls(_china_holidays(), coverage=(CHINA_HOLIDAYS_FROM, CHINA_HOLIDAYS_THROUGH))
+        2005-01-01 through :data:`CHINA_HOLIDAYS_THROUGH`, extended by the holidays file named in
+        the ``HKRT_HOLIDAYS_FILE`` environment variable when it is set (a bad file raises
+        ValueError naming the file and line)."""
+        calendar = cls(_china_holidays(), coverage=(CHINA_HOLIDAYS_FROM, CHINA_HOLIDAYS_THROUGH))
+        extra = os.environ.get(HOLIDAYS_FILE_ENV, "").strip()
+        return calendar.with_holidays_file(extra) if extra else calendar
 
     @property
     def coverage(self) -> tuple[dt.date, dt.date] | None:
@@ -43,6 +92,7 @@ class TradingCalendar:
     def holidays(self) -> tuple[dt.date, ...]:
         return tuple(sorted(self._holidays))
 
+    # ------------------------------------------------------------------ extending
     def with_holidays(self, extra: Iterable[dt.date | str], *, through: dt.date | str | None = None) -> TradingCalendar:
         """This calendar plus ``extra`` holidays; ``through`` extends its coverage to that day
         (the exchanges publish each year's closures in December)."""
@@ -52,33 +102,295 @@ class TradingCalendar:
             coverage = (first, max(_to_date(through), coverage[1] if coverage else dt.date.min))
         return TradingCalendar([*self._holidays, *extra], coverage=coverage)
 
+    def with_holidays_file(self, path: str | os.PathLike[str]) -> TradingCalendar:
+        """This calendar plus the holidays of a text file, its coverage extended to the file's
+        ``through`` day.
+
+        The file: one ISO date (YYYY-MM-DD) per line, each a weekday the exchanges are closed;
+        ``#`` starts a comment; blank lines are skipped; exactly one line ``through YYYY-MM-DD``
+        names the last day the table (this calendar plus the file) is right for.  Any other line,
+        a weekend date, a holiday after ``through`` or a file over
+        :data:`MAX_HOLIDAYS_FILE_BYTES` raises ValueError naming the file and the line.
+        """
+        holidays, through = _read_holidays_file(Path(path).expanduser())
+        return self.with_holidays(holidays, through=through)
+
+    def with_exchange_calendars(self, through: dt.date | str | None = None) -> TradingCalendar:
+        """This calendar extended from the ``exchange_calendars`` package's XSHG calendar.
+
+        Every weekday after this calendar's coverage up to ``through`` (default: as far as XSHG
+        goes), and no later than XSHG's last session, that is not an XSHG session becomes a
+        holiday; the coverage extends to that day.  XSHG's holidays are recorded year by year, so
+        it never guesses past its own table.  Stopping short of ``through`` is logged at WARNING
+        (upgrade exchange_calendars for the new year).  Raises ImportError (one line) when the
+        package is not installed; it is imported here only, never by ``import hkrt``.
+        """
+        if self._coverage is None:
+            raise ValueError("this calendar has no coverage bound to extend: start from TradingCalendar.china()")
+        try:
+            import exchange_calendars
+        except ImportError as err:
+            raise ImportError(
+                "exchange_calendars is not installed: pip install exchange_calendars "
+                "(or extend the calendar from a holidays file: see docs/calendar.md)"
+            ) from err
+        xshg = exchange_calendars.get_calendar("XSHG")
+        first_session, last_session = _to_date(xshg.first_session), _to_date(xshg.last_session)
+        first, end = self._coverage
+        start = end + dt.timedelta(days=1)
+        wanted = last_session if through is None else _to_date(through)
+        stop = min(wanted, last_session)
+        if first_session > start:
+            raise ValueError(
+                f"exchange_calendars' XSHG starts on {first_session}, after this calendar's coverage ends ({end}): "
+                "it cannot extend it without a gap"
+            )
+        if stop < wanted or (through is None and stop < start):  # asked for more than XSHG knows
+            log.warning(
+                "exchange_calendars' XSHG ends on %s: the calendar's coverage now ends on %s%s "
+                "(pip install -U exchange_calendars for a newer year, or use a holidays file)",
+                last_session,
+                max(stop, end),
+                "" if through is None else f", not {wanted}",
+                extra={"xshg_last_session": str(last_session), "coverage_end": str(max(stop, end))},
+            )
+        if stop < start:
+            return TradingCalendar(self._holidays, coverage=self._coverage)
+        sessions = {d for d in (_to_date(s) for s in xshg.sessions) if start <= d <= stop}
+        closed = [d for d in _days(start, stop) if d.weekday() < 5 and d not in sessions]
+        return TradingCalendar([*self._holidays, *closed], coverage=(first, stop))
+
+    # ------------------------------------------------------------ asking about days
+    def covers(self, day: dt.date | str) -> bool:
+        """Whether the calendar vouches for ``day`` (always, when unbounded)."""
+        if self._coverage is None:
+            return True
+        d = _to_date(day)
+        return self._coverage[0] <= d <= self._coverage[1]
+
+    def ensure_covered(self, day: dt.date | str) -> dt.date:
+        """``day`` as a date; raises :class:`CalendarCoverageError` when it is outside the coverage."""
+        d = _to_date(day)
+        if self._coverage is not None and not self._coverage[0] <= d <= self._coverage[1]:
+            raise CalendarCoverageError(d, self._coverage)
+        return d
+
     def is_holiday(self, day: dt.date | str) -> bool:
-        return _to_date(day) in self._holidays
+        return self.ensure_covered(day) in self._holidays
 
     def is_trading_day(self, day: dt.date | str) -> bool:
-        d = _to_date(day)
+        d = self.ensure_covered(day)
         return d.weekday() < 5 and d not in self._holidays
 
     def trading_days(self, start: dt.date | str, end: dt.date | str) -> list[dt.date]:
-        """Trading days in [start, end]."""
+        """Trading days in [start, end] (empty when end is before start); the whole range must be
+        covered."""
         d, last = _to_date(start), _to_date(end)
-        out = []
-        while d <= last:
-            if self.is_trading_day(d):
-                out.append(d)
-            d += dt.timedelta(days=1)
-        return out
+        if d > last:
+            return []
+        self.ensure_covered(d)
+        self.ensure_covered(last)  # coverage is one span: both ends inside = every day inside
+        return [day for day in _days(d, last) if day.weekday() < 5 and day not in self._holidays]
+
+    def next_trading_day(self, day: dt.date | str) -> dt.date:
+        """The first trading day after ``day``; raises :class:`CalendarCoverageError` rather than
+        step past the coverage."""
+        d = self.ensure_covered(day)
+        while True:
+            d = self.ensure_covered(d + dt.timedelta(days=1))
+            if d.weekday() < 5 and d not in self._holidays:
+                return d
+
+    def previous_trading_day(self, day: dt.date | str) -> dt.date:
+        """The last trading day before ``day``; raises :class:`CalendarCoverageError` rather than
+        step before the coverage."""
+        d = self.ensure_covered(day)
+        while True:
+            d = self.ensure_covered(d - dt.timedelta(days=1))
+            if d.weekday() < 5 and d not in self._holidays:
+                return d
 
     def __repr__(self) -> str:
-        return f"TradingCalendar({len(self._holidays)} holidays)"
+        span = "unbounded" if self._coverage is None else f"{self._coverage[0]} to {self._coverage[1]}"
+        return f"TradingCalendar({len(self._holidays)} holidays, {span})"
 
 
+# ---------------------------------------------------------------- coverage warning
+def coverage_warning(calendar: TradingCalendar, today: dt.date | str, *, days: int = 30) -> str | None:
+    """One line when ``calendar``'s coverage ends within ``days`` of ``today`` (or has ended);
+    None while it reaches further, or when the calendar is unbounded."""
+    coverage = calendar.coverage
+    if coverage is None:
+        return None
+    last = coverage[1]
+    left = (last - _to_date(today)).days
+    if left < 0:
+        ago = f"{-left} day{'s' if left != -1 else ''} ago"
+        return (
+            f"the trading calendar ended on {last}, {ago}: every later day is refused (outside_calendar) "
+            f"and the calendar raises for it; {_HOW_TO_EXTEND}"
+        )
+    if left > days:
+        return None
+    when = "today" if left == 0 else f"in {left} day{'s' if left != 1 else ''}"
+    return (
+        f"the trading calendar ends on {last}, {when}: later days will be refused (outside_calendar); "
+        f"the exchanges publish next year's closures around November-December; {_HOW_TO_EXTEND}"
+    )
+
+
+def log_coverage_warning(calendar: TradingCalendar, today: dt.date | str, *, days: int = 30) -> str | None:
+    """Log :func:`coverage_warning` on the ``hkrt.calendar`` logger (ERROR once the coverage has
+    ended, else WARNING) and return it."""
+    message = coverage_warning(calendar, today, days=days)
+    if message is not None:
+        assert calendar.coverage is not None
+        last, day = calendar.coverage[1], _to_date(today)
+        level = logging.ERROR if day > last else logging.WARNING
+        log.log(level, message, extra={"coverage_end": str(last), "today": str(day), "days_left": (last - day).days})
+    return message
+
+
+class CoverageWatch:
+    """Warns that a calendar's coverage is running out: at :meth:`start`, then once a day while
+    it runs (checked every ``every`` seconds on a daemon thread; a line at most once per day of
+    ``clock``, the China date by default) until :meth:`stop`.  An unbounded calendar needs no
+    thread."""
+
+    def __init__(
+        self,
+        calendar: TradingCalendar,
+        *,
+        clock: Callable[[], dt.date] | None = None,
+        days: int = 30,
+        every: float = 3600.0,
+    ) -> None:
+        self.calendar = calendar
+        self.days = days
+        self.every = every
+        self.warnings = 0  # lines logged
+        self._clock = clock if clock is not None else china_today
+        self._last_day: dt.date | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def check(self) -> str | None:
+        """Log the warning if one is due and not yet logged today; return it when logged."""
+        today = self._clock()
+        if today == self._last_day:
+            return None
+        message = log_coverage_warning(self.calendar, today, days=self.days)
+        self._last_day = today
+        if message is not None:
+            self.warnings += 1
+        return message
+
+    def start(self) -> CoverageWatch:
+        self.check()
+        if self.calendar.coverage is not None and self._thread is None:
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._run, name="hkrt-calendar-watch", daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5.0)
+            self._thread = None
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every):
+            try:
+                self.check()
+            except Exception:  # a warning must never take the server down
+                log.exception("calendar coverage check failed")
+
+    def __enter__(self) -> CoverageWatch:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def china_today() -> dt.date:
+    """Today's date in China (UTC+8), whatever the machine's time zone."""
+    return dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).date()
+
+
+# ---------------------------------------------------------------------- helpers
 def _to_date(value: dt.date | str) -> dt.date:
     if isinstance(value, dt.datetime):
         return value.date()
     if isinstance(value, dt.date):
         return value
     return dt.date.fromisoformat(value)
+
+
+def _days(first: dt.date, last: dt.date) -> Iterable[dt.date]:
+    for n in range((last - first).days + 1):
+        yield first + dt.timedelta(days=n)
+
+
+def _read_holidays_file(path: Path) -> tuple[list[dt.date], dt.date]:
+    """(holidays, through) of a holidays file; ValueError (one line, naming file and line) on any fault."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read(MAX_HOLIDAYS_FILE_BYTES + 1)
+    except OSError as err:
+        raise ValueError(f"cannot read holidays file {path}: {err.strerror or err}") from err
+    if len(data) > MAX_HOLIDAYS_FILE_BYTES:
+        raise ValueError(
+            f"{path}: larger than {MAX_HOLIDAYS_FILE_BYTES:,} bytes: not a holidays file (one date a line)"
+        )
+    try:
+        text = data.decode("utf-8-sig")  # a BOM from Windows editors is fine
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{path}: not UTF-8 text (byte {err.start}): a holidays file is one date a line") from err
+    holidays: list[tuple[int, dt.date]] = []
+    through: tuple[int, dt.date] | None = None
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        words = line.split()
+        where = f"{path}, line {number}"
+        if words[0].lower() == "through":
+            if len(words) != 2 or (day := _iso_date(words[1])) is None:
+                raise ValueError(f"{where}: {line!r}: expected 'through YYYY-MM-DD'")
+            if through is not None:
+                raise ValueError(f"{where}: a second 'through' line (the first is line {through[0]})")
+            through = (number, day)
+            continue
+        day = _iso_date(words[0]) if len(words) == 1 else None
+        if day is None:
+            raise ValueError(f"{where}: {line!r} is not a date YYYY-MM-DD (one holiday a line) or 'through YYYY-MM-DD'")
+        if day.weekday() >= 5:
+            raise ValueError(
+                f"{where}: {day} is a {_WEEKDAY_NAMES[day.weekday()]}: list only weekdays the exchanges close "
+                "(weekends are closed anyway)"
+            )
+        holidays.append((number, day))
+    if through is None:
+        raise ValueError(
+            f"{path}: no 'through YYYY-MM-DD' line: name the last day the table is right for, e.g. through 2027-12-31"
+        )
+    for number, day in holidays:
+        if day > through[1]:
+            raise ValueError(
+                f"{path}, line {number}: holiday {day} is after 'through {through[1]}' (line {through[0]}): "
+                "move 'through' to the last day the table is right for"
+            )
+    return [day for _, day in holidays], through[1]
+
+
+def _iso_date(text: str) -> dt.date | None:
+    if not _ISO_DATE.fullmatch(text):
+        return None
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:  # 2027-02-30
+        return None
 
 
 @lru_cache(maxsize=1)
