@@ -517,9 +517,6 @@ def test_hkrt_run_on_a_day_past_the_table_is_one_line() -> None:
     assert result.output.splitlines()[-1].startswith("Error: 2027-01-04 is outside the trading calendar's coverage")
 
 
-@pytest.mark.xfail(
-    strict=True, raises=AssertionError, reason="cli_demo.demo: wrap the calendar checks (see the calendar report)"
-)
 def test_hkrt_demo_on_a_day_past_the_table_is_one_line() -> None:
     result = CliRunner().invoke(main, ["demo", "--date", "2027-01-04"])
     assert result.exit_code == 2 and isinstance(result.exception, SystemExit)  # a bad --date, no traceback
@@ -527,11 +524,6 @@ def test_hkrt_demo_on_a_day_past_the_table_is_one_line() -> None:
     assert last.startswith("Error: ") and "2027-01-04 is outside the trading calendar's coverage" in last
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=CalendarCoverageError,
-    reason="Strategy._wall_tick: skip an uncovered day (see the calendar report)",
-)
 def test_a_live_strategy_past_the_table_does_not_raise_every_second(monkeypatch: pytest.MonkeyPatch) -> None:
     import hkrt.strategy.strategy as strategy_module
 

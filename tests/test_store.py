@@ -76,11 +76,11 @@ def test_round_trip_of_hand_computed_bars(tmp_path: Path) -> None:
         columns=COLUMNS,
         index=pd.date_range("2026-11-20 09:31", periods=6, freq="min", name="datetime").as_unit("ns"),
         dtype=float,
-    )
+    ).assign(filled=[False, False, True, True, True, True])  # the flat bars no spot landed in
     pd.testing.assert_frame_equal(got, want, check_freq=False)
     min5 = load_kdata("SH600000", "MIN5", store=tmp_path)
     assert min5.index.tolist() == [pd.Timestamp("2026-11-20 09:35")]
-    assert min5.iloc[0].tolist() == [10.0, 10.2, 10.0, 10.1, 1800, 18130]
+    assert min5.iloc[0].tolist() == [10.0, 10.2, 10.0, 10.1, 1800, 18130, False]
     assert load_kdata("SH600000", "DAY", store=tmp_path).empty  # the day is not over
     assert [p.name for p in (tmp_path / "ktype=MIN" / "date=2026-11-20").iterdir()] == ["data.parquet"]
     # the store is plain hive-partitioned Parquet: pandas reads it without hkrt
@@ -126,7 +126,7 @@ def test_killed_agent_store_is_read_by_another_process_and_history_continues_wee
         thursday, friday = days.iloc[0], days.iloc[1]
         week = agent.kdata(symbol, "WEEK")
         assert week.index.tolist() == [pd.Timestamp("2026-11-20")]
-        assert week.iloc[0].tolist() == [
+        assert week.iloc[0][COLUMNS].tolist() == [
             thursday.open,
             max(thursday.high, friday.high),
             min(thursday.low, friday.low),
@@ -247,7 +247,7 @@ def test_load_kdata_filters_and_shapes(tmp_path: Path) -> None:
     days = load_kdata(sym, "day", end=THURSDAY, store=tmp_path)
     assert days.index.tolist() == [pd.Timestamp(THURSDAY)]
     long = load_kdata(symbols=[agent.symbols[0], sym], ktype="DAY", store=tmp_path)
-    assert long.columns.tolist() == ["symbol", "datetime", *COLUMNS] and len(long) == 4
+    assert long.columns.tolist() == ["symbol", "datetime", *COLUMNS, "filled"] and len(long) == 4
     assert long["symbol"].tolist() == sorted(long["symbol"].tolist())
     everything = load_kdata(None, "DAY", store=tmp_path)
     assert len(everything) == 6 and everything["symbol"].nunique() == 3

@@ -83,7 +83,21 @@ def records(first_minute: int, minutes: int, *, version: float = 1.0, ktype: str
     for m in range(first_minute, first_minute + minutes):
         when = np.datetime64(dt.datetime.combine(FRIDAY, dt.time(9, 31))) + np.timedelta64(m, "m")
         for s in SYMBOLS:
-            rows.append((s.encode(), list(KType).index(KType.parse(ktype)), when, m, 20.0, 1.0, version, 100.0, 1e3))
+            rows.append(
+                (
+                    s.encode(),
+                    list(KType).index(KType.parse(ktype)),
+                    when,
+                    m,
+                    20.0,
+                    1.0,
+                    version,
+                    100.0,
+                    1e3,
+                    False,
+                    False,
+                )
+            )
     return np.array(rows, dtype=COMPLETED_DTYPE)
 
 

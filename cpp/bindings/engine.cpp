@@ -127,11 +127,12 @@ struct PyEngine {
 struct CompletedRecord {
   char symbol[8];
   uint8_t ktype;
-  uint8_t amended;  // reported before; a late spot changed it
-  uint8_t padding[6];
+  uint8_t padding[7];
   Bar bar;
+  uint8_t amended;  // reported before; a late spot changed it
+  uint8_t padding2[7];
 };
-static_assert(sizeof(CompletedRecord) == 80, "CompletedRecord layout is described to numpy below");
+static_assert(sizeof(CompletedRecord) == 88, "CompletedRecord layout is described to numpy below");
 
 py::dtype completed_dtype() {
   static py::object* dt = [] {
@@ -164,6 +165,7 @@ py::array completed_to_array(const CompletedBars& bars) {
     Symbol::from_key(bars[i].symbol_key).write(rec[i].symbol);
     rec[i].ktype = static_cast<uint8_t>(bars[i].ktype);
     rec[i].amended = bars[i].amended ? 1 : 0;
+    std::memset(rec[i].padding2, 0, sizeof rec[i].padding2);
     std::memset(rec[i].padding, 0, sizeof rec[i].padding);
     rec[i].bar = bars[i].bar;
   }
@@ -187,6 +189,7 @@ py::dict message_dict(const MessageResult& r) {
   d["part_count"] = r.header.part_count;
   d["send_time_us"] = r.header.send_time_us;
   d["heartbeat"] = r.header.heartbeat;
+  d["day_end"] = r.header.heartbeat && r.header.day_end;
   d["simulated_time"] = r.header.simulated_time;
   d["market_time_ms"] = r.market_time_ms;  // as far as the accepted spots vouch for it
   d["header_market_time_ms"] = r.header.market_time_ms;

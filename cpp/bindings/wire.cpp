@@ -68,7 +68,7 @@ class InputBuffer {
 }
 
 wire::Header to_header(const py::tuple& t) {
-  if (t.size() != 11) throw py::value_error("header: expected 11 fields");
+  if (t.size() != 12) throw py::value_error("header: expected 12 fields");
   wire::Header h;
   h.publisher_id = t[0].cast<uint64_t>();
   h.sequence = t[1].cast<uint64_t>();
@@ -81,13 +81,14 @@ wire::Header to_header(const py::tuple& t) {
   h.heartbeat = t[8].cast<bool>();
   h.simulated_time = t[9].cast<bool>();
   h.day_end = t[10].cast<bool>();
+  h.changes_only = t[11].cast<bool>();
   return h;
 }
 
 py::tuple from_header(const wire::Header& h) {
   return py::make_tuple(h.schema_version, h.publisher_id, h.sequence, h.cycle_id, h.part_index, h.part_count,
                         h.send_time_us, h.market_time_ms, h.session_epoch, h.heartbeat, h.simulated_time,
-                        h.day_end);
+                        h.day_end, h.changes_only);
 }
 
 py::bytes to_bytes(const wire::ByteView& v) {
@@ -235,7 +236,7 @@ void bind_wire(py::module_& m) {
       },
       py::arg("spots"), py::arg("header"), py::arg("auto_market_time"),
       "spots: a sequence of Spot; header: (publisher_id, sequence, cycle_id, part_index, part_count, "
-      "send_time_us, market_time_ms, session_epoch, heartbeat, simulated_time, day_end).");
+      "send_time_us, market_time_ms, session_epoch, heartbeat, simulated_time, day_end, changes_only).");
 
   m.def(
       "_wire_encode_columns",

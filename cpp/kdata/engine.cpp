@@ -184,6 +184,12 @@ IngestResult KDataEngine::process(uint32_t key, const SpotFields& s, TimestampMs
     st.regular_volume = s.volume;
     st.regular_amount = s.amount;
   }
+  if (st.traded && advanced_day_ >= st.day) {  // time already passed this spot: catch its symbol up
+    if (advanced_day_ > st.day || advanced_day_over_)
+      finish_day(st);
+    else
+      close_through(st, advanced_elapsed_, advanced_completed_);
+  }
   ++stats_.accepted;
   if (s.datetime > newest_accepted_) {
     newest_accepted_ = s.datetime;
@@ -563,6 +569,13 @@ void KDataEngine::advance_to(TimestampMs now, CompletedBars* completed) {
   const bool day_over = t >= config_.schedule.day_close_ms();
   const int elapsed = config_.schedule.elapsed_minutes(t);
   const int final_minutes = config_.schedule.completed_minutes(t);
+  if (now > advanced_) {
+    advanced_ = now;
+    advanced_day_ = day;
+    advanced_day_over_ = day_over;
+    advanced_elapsed_ = elapsed;
+    advanced_completed_ = final_minutes;
+  }
   for (auto& st : states_) {
     if (!st->traded || st->day > day) continue;
     if (st->day < day || day_over)

@@ -231,6 +231,12 @@ class KDataEngine {
   EngineStats stats_;
   TimestampMs newest_accepted_ = INT64_MIN;
   int newest_minute_ = -1;  // trading minute of newest_accepted_ on its day
+  // The latest advance_to(): a symbol that trades for the first time after it (a straggler)
+  // is caught up to it at once, as the symbols that had traded were.
+  TimestampMs advanced_ = INT64_MIN;
+  DayNumber advanced_day_ = INT64_MIN;
+  bool advanced_day_over_ = false;
+  int advanced_elapsed_ = 0, advanced_completed_ = 0;
   // Datetime of the first spot after the feed fell silent for a whole trading minute or
   // more (the engine's own view of the feed; see SpotColumns::changes_only).
   TimestampMs feed_gap_end_ = INT64_MIN;

@@ -65,6 +65,7 @@ MessageResult AgentCore::ingest_message(const uint8_t* data, size_t size, Comple
     // A live feed's spots cannot be from the future of their own message.
     if (!h.simulated_time && h.send_time_us > 0 && h.send_time_us / 1000 < kSaneEpochMsLast)
       view.not_after = wire::to_local_ms(h.send_time_us / 1000 + config_.max_ahead_ms);
+    view.changes_only = h.changes_only;
     result.accepted = engine_.ingest_columns(view, completed);
   }
   if (result.verdict.process() || result.verdict.status == SequenceStatus::Heartbeat)

@@ -122,6 +122,7 @@ void read_header(const BatchHeader& h, Header* out) {
   out->heartbeat = h.heartbeat();
   out->simulated_time = h.simulated_time();
   out->day_end = h.day_end();
+  out->changes_only = h.changes_only();
 }
 
 // Market and code as the engine's dense key; kInvalidSymbolKey unless SH/SZ/BJ + six digits.
@@ -385,7 +386,7 @@ struct Encoder::Impl {
                                    .count();
     const auto header = CreateBatchHeader(fbb, h.schema_version, h.publisher_id, h.sequence, h.cycle_id, h.part_index,
                                           h.part_count, sent, h.market_time_ms, h.session_epoch, h.heartbeat,
-                                          h.simulated_time, h.day_end);
+                                          h.simulated_time, h.day_end, h.changes_only);
     FinishSpotBatchBuffer(fbb, CreateSpotBatch(fbb, header, spots));
     return ByteView{fbb.GetBufferPointer(), fbb.GetSize()};
   }

@@ -37,6 +37,7 @@ struct Header {
   bool heartbeat = false;      // an empty "still here" message: `sequence` is the last one sent
   bool simulated_time = false;  // spot times may run ahead of send_time_us (simulation, replay)
   bool day_end = false;  // a heartbeat that ends the market day of market_time_ms: nothing more comes for it
+  bool changes_only = false;  // the source sends a symbol only when it changed (a push feed)
 };
 
 // As Header::send_time_us: stamp the clock when the message is finished, after its spots

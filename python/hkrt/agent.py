@@ -27,14 +27,14 @@ from hkrt._hkrt import Spot
 from hkrt.calendar import TradingCalendar
 from hkrt.columns import datetime_ms
 from hkrt.columns import floats as _floats
-from hkrt.day_journal import DayJournal, china_today
+from hkrt.day_journal import CHINA_TZ, DayJournal, china_today
 from hkrt.hooks import Bar, CycleInfo, Dispatcher, FeedEvent, GapInfo, HookSet
 from hkrt.journal import ScanResult, read_journal
 from hkrt.ktype import KType
 from hkrt.logs import LogLimiter
 from hkrt.store import KDataStore, StoreWriter
 from hkrt.transport import default_address, subscriber, tcp_address
-from hkrt.wire import decode_columns, decode_spots
+from hkrt.wire import decode_columns, decode_header, decode_spots, encode_heartbeat
 
 log = logging.getLogger("hkrt.agent")
 
@@ -42,9 +42,36 @@ BAR_COLUMNS = ("open", "high", "low", "close", "volume", "amount")
 
 DatetimeLike = dt.datetime | dt.date | str | np.datetime64 | pd.Timestamp
 
+#: A live feed's market day is over this long (plus ``bar_close_delay``) after its close on the
+#: agent's own China wall clock: the closing auction's late-stamped snapshots count until here.
+DAY_CLOSE_CUTOFF = dt.time(15, 5)
+#: ... and only once no spot was accepted for this many seconds of that clock: a feed still
+#: delivering spots of the day (a clock that is off, a past day replayed without the simulated
+#: flag) is not over, whatever the clock says.  A real day's last spots come by about 15:01.
+LIVE_CLOSE_QUIET = 60.0
+
 
 class CarryIn(NamedTuple):
     """What a symbol had traded on ``day`` before the first spot the agent saw."""
+
+    day: dt.date
+    volume: float  # shares
+    amount: float  # yuan
+
+
+class GapVolume(NamedTuple):
+    """What a symbol traded on ``day`` while no spot of it came for a whole minute or more
+    (docs/aggregation.md §3.3): in DAY, in no intraday bar."""
+
+    day: dt.date
+    volume: float  # shares
+    amount: float  # yuan
+    gaps: int  # spans of the day with such volume
+
+
+class AfterHours(NamedTuple):
+    """What a symbol traded on ``day`` after the close cutoff (15:05: STAR and ChiNext
+    after-hours fixed-price trading): in no bar and not in DAY."""
 
     day: dt.date
     volume: float  # shares
@@ -168,7 +195,15 @@ class SpotAgent:
             "retransmit_failures": 0,
             "silences": 0,
             "abandoned_cycles": 0,
+            "day_end_markers": 0,  # verified end-of-day markers received (a publisher repeats them)
+            "day_end_ignored": 0,  # markers for another day than the agent's market day: changed nothing
+            "days_closed": 0,  # market days closed (by a marker, the wall clock or close_day())
+            "days_closed_by_clock": 0,  # of those, a live feed's day closed by the wall clock
         }
+        self._closed_day: dt.date | None = None  # the last market day closed
+        self._last_simulated: bool | None = None  # the feed's last verified message's simulated_time flag
+        self._clock: Callable[[], dt.datetime] = _china_now  # the wall clock a live day closes by (tests replace it)
+        self._last_accepted_at: dt.datetime | None = None  # that clock when a message last brought accepted spots
         self._close_delay_ms = int(bar_close_delay * 1000)
         self._hooks = HookSet()
         self._dispatcher: Dispatcher | None = None
@@ -299,13 +334,15 @@ class SpotAgent:
         start: DatetimeLike | None = None,
         end: DatetimeLike | None = None,
     ) -> pd.DataFrame:
-        """Bars of one symbol as a DataFrame indexed by ``datetime`` (the bar's right label).
+        """Bars of one symbol as a DataFrame indexed by ``datetime`` (the bar's right label),
+        with the columns open, high, low, close, volume, amount and ``filled`` (True for a
+        flat bar no spot landed in).
 
         The last bar may still be forming.  ``start``/``end`` bound the labels (inclusive).
         """
         bars = self._engine.bars(symbol, KType.parse(ktype).value)
         frame = pd.DataFrame(
-            {c: bars[c] for c in BAR_COLUMNS},
+            {**{c: bars[c] for c in BAR_COLUMNS}, "filled": bars["filled"]},
             index=pd.DatetimeIndex(bars["datetime"].astype("datetime64[ns]"), name="datetime"),
         )
         if start is not None or end is not None:
@@ -317,7 +354,8 @@ class SpotAgent:
     def kdata_view(self, symbol: str, ktype: KType | str) -> np.ndarray:
         """The engine's bars as a read-only numpy structured array, without copying.
 
-        Fields: datetime (datetime64[ms]), open, high, low, close, volume, amount.  The view
+        Fields: datetime (datetime64[ms]), open, high, low, close, volume, amount, filled
+        (bool; 64-byte records).  The view
         covers the bars as they were when it was taken (taking it writes the symbol's
         forming bars out).  Ingesting later may update bars inside it only when they are
         written out again, and never adds bars to it: take a new view after ingesting.
@@ -328,6 +366,16 @@ class SpotAgent:
         """Carry-in of the symbol's current day, or None if it has no spot yet."""
         raw = self._engine.carry_in(symbol)
         return None if raw is None else CarryIn(*raw)
+
+    def gap_volume(self, symbol: str) -> GapVolume | None:
+        """Gap volume of the symbol's current day, or None if it has no spot yet."""
+        t = self._engine.day_totals(symbol)
+        return None if t is None else GapVolume(t["day"], t["gap_volume"], t["gap_amount"], t["gap_spans"])
+
+    def after_hours(self, symbol: str) -> AfterHours | None:
+        """After-hours volume of the symbol's current day, or None if it has no spot yet."""
+        t = self._engine.day_totals(symbol)
+        return None if t is None else AfterHours(t["day"], t["after_hours_volume"], t["after_hours_amount"])
 
     def stats(self) -> dict[str, Any]:
         """Counters of spots (received, accepted, duplicates, rejected by reason, carry_in,
@@ -345,6 +393,7 @@ class SpotAgent:
             "lost_messages": messages["missing_messages"] - messages["recovered_messages"],
             **self._cycle_counts,
             **self._feed_counts,
+            "closed_day": self._closed_day.isoformat() if self._closed_day is not None else None,
             "connected": len(socket.pipes) if socket is not None and self.running else 0,
             "last_message_age_s": None if self._last_heard is None else time.monotonic() - self._last_heard,
             "silent": self._silent,
@@ -511,14 +560,17 @@ class SpotAgent:
                 message = b""
             try:
                 self._handle_message(message, live=True)
+                self._close_by_clock()
             except Exception:  # a bug must not kill the feed: log it and go on
                 log.exception("failed to handle a message of %d bytes", len(message))
 
     def _idle(self) -> None:
-        """While no message comes: let the interval fsync catch up, and say when the feed is silent."""
+        """While no message comes: let the interval fsync catch up, close a live market day that
+        is over by the wall clock, and say when the feed is silent."""
         if self._journal is not None:
             with self._lock:
                 self._journal.sync_if_due()
+        self._close_by_clock()
         now = time.monotonic()
         since = self._last_heard if self._last_heard is not None else self._started_at
         if now - since < self._silence_after:
@@ -632,6 +684,9 @@ class SpotAgent:
                 )
             return result
         self._last_heard = time.monotonic()
+        self._last_simulated = bool(result["simulated_time"])
+        if result["accepted"] and not self._last_simulated:
+            self._last_accepted_at = self._clock()
         if self._silent:
             self._silent = False
             log.warning("feed resumed", extra={"address": self.address, "publisher_id": publisher})
@@ -647,6 +702,8 @@ class SpotAgent:
             if result["market_time_ms"]:  # an idle feed still moves the market clock (bounded by the spots)
                 self._engine.advance_to(_local(result["market_time_ms"] - self._close_delay_ms))
                 self._take_completed(to_hooks=True)
+            if _is_day_end(message, result):
+                self._on_day_end(message, result, live=True)
             return result
         if self._journal is not None:
             self._journal.append(message, self._market_day())
@@ -689,8 +746,116 @@ class SpotAgent:
     def _market_day(self) -> dt.date:
         """The agent's market day: that of the newest spot it accepted (today's before any).
         The journal file follows it, so no single message header can open another day's file."""
+        return self.market_day or china_today()
+
+    # ------------------------------------------------------------ end of day
+    @property
+    def market_day(self) -> dt.date | None:
+        """The day of the newest spot the agent accepted (None before any): the day it builds bars of."""
         newest = self._engine.newest_accepted()
-        return china_today() if newest is None else np.datetime64(newest, "ms").item().date()
+        return None if newest is None else np.datetime64(newest, "ms").item().date()
+
+    @property
+    def closed_day(self) -> dt.date | None:
+        """The last market day the agent closed (its 15:00 bars, DAY and, when the day ends
+        them, WEEK..YEAR completed and delivered), None before any."""
+        return self._closed_day
+
+    def close_day(self, day: DatetimeLike | None = None) -> bool:
+        """Declare the agent's market day over: every symbol's bars of that day are completed
+        up to the close (the 15:00 bars of every period, DAY, and WEEK..YEAR when the day ends
+        their period) and handed to the hooks and the store.
+
+        ``day`` (default: :attr:`market_day`) must be the agent's market day: True when the day
+        was closed now; False, changing nothing, for another day (no later day is closed early,
+        an earlier one is over already), before any spot, or when it is closed already.  A
+        running agent does this itself on the feed's end-of-day marker and, on a live feed, by
+        the wall clock (docs/agent.md, "End of the market day").  With a journal, the close is
+        journaled, so :meth:`recover` closes the day again.
+        """
+        with self._locked():
+            market = self.market_day
+            wanted = market if day is None else pd.Timestamp(day).date()
+            if market is None or wanted != market or self._closed_day == market:
+                return False
+            self._journal_day_end(market)
+            self._close_market_day(market, "close_day", to_hooks=True)
+            return True
+
+    def _on_day_end(self, message: bytes | bytearray | memoryview, result: dict[str, Any], *, live: bool) -> bool:
+        """A verified end-of-day marker: close its day if it is the agent's market day (under the lock)."""
+        self._feed_counts["day_end_markers"] += 1
+        marker_day = _epoch_day(result.get("header_market_time_ms", result["market_time_ms"]))
+        market = self.market_day
+        if market is None:  # no spot yet: nothing to close (an agent started after the day ended)
+            log.debug("end-of-day marker before any spot", extra={"day": str(marker_day)})
+            return False
+        if marker_day != market:  # a later day must not be closed early, an earlier one is over
+            self._feed_counts["day_end_ignored"] += 1
+            allowed, suppressed = self._limiter.allow("day_end_ignored")
+            if allowed:
+                log.warning(
+                    "ignored an end-of-day marker that is not for the agent's market day",
+                    extra={"marker_day": str(marker_day), "market_day": str(market),
+                           "publisher_id": result["publisher_id"], "suppressed": suppressed},
+                )  # fmt: skip
+            return False
+        if self._closed_day == market:
+            return False  # repeated by the publisher's heartbeats
+        if live and self._journal is not None:
+            self._journal.append(message, market)  # so that recover() closes the day too
+        self._close_market_day(market, "day_end", to_hooks=live)
+        return True
+
+    def _close_by_clock(self) -> None:
+        """A live feed (its last message not simulated) whose market day is over by the agent's
+        own China wall clock, and that brought no spot for LIVE_CLOSE_QUIET seconds: close the
+        day, even if no message comes."""
+        if self._last_simulated is not False:
+            return
+        market = self.market_day
+        if market is None or (self._closed_day is not None and self._closed_day >= market):
+            return
+        due = dt.datetime.combine(market, DAY_CLOSE_CUTOFF) + dt.timedelta(milliseconds=self._close_delay_ms)
+        now = self._clock()
+        if now < due:
+            return
+        last = self._last_accepted_at
+        if last is not None and (now - last).total_seconds() < LIVE_CLOSE_QUIET:
+            return  # spots of the day still come
+        with self._locked():
+            if self.market_day != market or self._closed_day == market or self._last_simulated is not False:
+                return  # a message came meanwhile
+            self._journal_day_end(market)
+            self._close_market_day(market, "wall_clock", to_hooks=True)
+
+    def _journal_day_end(self, day: dt.date) -> None:
+        """Journal an end-of-day marker of the agent's own (unnumbered), so that :meth:`recover`
+        closes the day it closed without one from the feed."""
+        if self._journal is None:
+            return
+        newest = self._engine.newest_accepted()
+        when = np.datetime64(newest, "ms").item() if newest is not None else dt.datetime.combine(day, dt.time(15))
+        marker = encode_heartbeat(
+            publisher_id=0,
+            session_epoch=0,
+            sequence=0,
+            market_time=when,
+            simulated_time=bool(self._last_simulated),
+            day_end=True,
+        )
+        self._journal.append(marker, day)
+
+    def _close_market_day(self, day: dt.date, reason: str, *, to_hooks: bool) -> None:
+        """Complete every bar of ``day`` (under the lock): time moves to the day's last millisecond,
+        past any closing cutoff, so every symbol of the day gets its bars filled to the close."""
+        self._engine.advance_to(np.datetime64(f"{day.isoformat()}T23:59:59.999", "ms"))
+        self._closed_day = day
+        self._feed_counts["days_closed"] += 1
+        if reason == "wall_clock":
+            self._feed_counts["days_closed_by_clock"] += 1
+        bars = self._take_completed(to_hooks=to_hooks)
+        log.info("closed the market day", extra={"day": day.isoformat(), "reason": reason, "bars": bars})
 
     # -------------------------------------------------------------- journal
     def journal_path(self, day: dt.date) -> Path:
@@ -741,7 +906,7 @@ class SpotAgent:
         scan = ScanResult()
         with self._lock:
             for record in read_journal(path, scan):
-                if self._replay(record.payload):
+                if self._replay(record.payload, received_us=record.recorded_us):
                     report["messages"] += 1
                 else:
                     report["skipped"] += 1
@@ -753,11 +918,19 @@ class SpotAgent:
         log.info("recovered from the journal", extra=report)
         return report["messages"]
 
-    def _replay(self, message: bytes) -> bool:
-        """One journaled message through the live path's state changes, without hooks or journaling."""
+    def _replay(self, message: bytes, received_us: int | None = None) -> bool:
+        """One journaled message through the live path's state changes, without hooks or journaling.
+        ``received_us``: when it was received (the journal's UTC epoch µs), for the live day's close."""
         result = self._engine.ingest_message(message)
-        if result["error"] != "ok" or result["sequence_status"] in ("duplicate", "anomaly") or result["heartbeat"]:
+        if result["error"] != "ok" or result["sequence_status"] in ("duplicate", "anomaly"):
             return False
+        # (what the feed is -- live or simulated -- is for its own messages to say, not the journal's)
+        if result["accepted"] and not result["simulated_time"] and received_us is not None:
+            # a live day's spots came until then: the wall-clock close waits as if it had seen them
+            with contextlib.suppress(OverflowError):  # a nonsense record time: no wait
+                self._last_accepted_at = _EPOCH + dt.timedelta(microseconds=received_us + _CHINA_OFFSET_US)
+        if result["heartbeat"]:  # journaled only as an end-of-day marker: the day it closed is closed again
+            return _is_day_end(message, result) and self._on_day_end(message, result, live=False)
         for _, cycle in self._track_cycle(result):
             if cycle.market_time_ms:
                 self._engine.advance_to(_local(cycle.market_time_ms - self._close_delay_ms))
@@ -828,17 +1001,19 @@ class SpotAgent:
                 self._flush_if_due()  # a running agent's flusher thread does it
         return accepted
 
-    def _take_completed(self, *, to_hooks: bool) -> None:
-        """Move the bars the engine completed to the store queue and (live only) the hooks."""
+    def _take_completed(self, *, to_hooks: bool) -> int:
+        """Move the bars the engine completed to the store queue and (live only) the hooks;
+        returns how many."""
         if not self._engine.collect_completed:
-            return
+            return 0
         completed = self._engine.take_completed()
         if not len(completed):
-            return
+            return 0
         if self._store is not None:
             self._store.add(completed)
         if to_hooks and self._hooks.wants_bars:
             self._emit("bars", completed)
+        return len(completed)
 
     # ---------------------------------------------------------------- store
     @property
@@ -1003,6 +1178,8 @@ _COLUMN_ARGS = ("symbol", "datetime", "close", "volume", "amount", "open", "high
 # Spot fields a column mapping may carry that bars do not need (the book, names ...).
 _UNUSED_SPOT_COLUMNS = {"name", "yesterday_close", "bid", "bid_volume", "ask", "ask_volume"}
 _CHINA_OFFSET_MS = 8 * 3600 * 1000
+_CHINA_OFFSET_US = _CHINA_OFFSET_MS * 1000
+_EPOCH = dt.datetime(1970, 1, 1)
 _NO_JOURNAL: dict[str, Any] = {"path": None, "appended": 0, "write_errors": 0, "last_error": None,
                                "failing": False, "recovered": None, "corrupt_files": 0, "salvaged": []}  # fmt: skip
 
@@ -1014,6 +1191,28 @@ def _local(epoch_ms: int) -> np.datetime64:
 
 def _local_datetime(epoch_ms: int) -> dt.datetime:
     return _local(epoch_ms).item()
+
+
+_SANE_EPOCH_MS = (631_152_000_000, 7_258_118_400_000)  # 1990..2200, as the agent core believes market times
+
+
+def _epoch_day(epoch_ms: int) -> dt.date | None:
+    """The China local day of a header's market time; None when unknown (0) or not a sane time."""
+    if not _SANE_EPOCH_MS[0] <= epoch_ms < _SANE_EPOCH_MS[1]:
+        return None
+    return _local_datetime(epoch_ms).date()
+
+
+def _is_day_end(message: bytes | bytearray | memoryview, result: dict[str, Any]) -> bool:
+    """Whether a verified heartbeat is an end-of-day marker (the engine's result may not say;
+    the header then is read again: a heartbeat is a few dozen bytes)."""
+    flag = result.get("day_end")
+    return bool(flag) if flag is not None else decode_header(message).day_end
+
+
+def _china_now() -> dt.datetime:
+    """The wall clock in China (naive), whatever the machine's time zone."""
+    return dt.datetime.now(CHINA_TZ).replace(tzinfo=None)
 
 
 def _journal_day(path: Path) -> dt.date | None:

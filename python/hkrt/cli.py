@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from hkrt.calendar import TradingCalendar
+from hkrt.calendar import CalendarCoverageError, TradingCalendar
 from hkrt.hooks import Bar
 from hkrt.ktype import KType
 
@@ -30,13 +30,16 @@ _date_option = click.option(
 
 
 def _last_trading_day(calendar: TradingCalendar) -> dt.date:
-    day = dt.date.today()
+    from hkrt.server import china_now
+
+    day = china_now().date()
     while not calendar.is_trading_day(day):
         day -= dt.timedelta(days=1)
     return day
 
 
 PULL_SOURCES = ("qq", "sina", "qmt")
+END_OF_DAY_LINGER = 1.5  # s a finished sim/replay server stays up after its end-of-day marker (heartbeats: 1 s)
 
 
 @main.command("spot-server")
@@ -50,7 +53,7 @@ PULL_SOURCES = ("qq", "sina", "qmt")
 )
 @click.option("--interval", default=3.0, show_default=True, help="Seconds between cycles (sim: market seconds).")
 @click.option("--phase1", default="09:15-11:31", show_default=True, help="Morning collection phase (pull sources).")
-@click.option("--phase2", default="12:59-15:01", show_default=True, help="Afternoon collection phase (pull sources).")
+@click.option("--phase2", default="12:59-15:06", show_default=True, help="Afternoon collection phase (pull sources).")
 @click.option(
     "--codes",
     default=None,
@@ -107,14 +110,28 @@ def spot_server(
     sequence number, cycle id and part index, so agents detect any loss.  Pull sources run
     at a fixed rate inside --phase1/--phase2 on trading days of the exchange calendar.
     """
+    from hkrt.calendar import CoverageWatch
     from hkrt.fetcher.replay import ReplayConfig, ReplaySource
     from hkrt.fetcher.sim import SimConfig, SimMarket
     from hkrt.logs import configure_logging
-    from hkrt.server import Phase, PullSchedule, SpotServer
+    from hkrt.server import Phase, PullSchedule, SpotServer, china_now
     from hkrt.transport import SpotPublisher
 
     configure_logging(file=log_file)
-    calendar = TradingCalendar.china()
+    try:
+        calendar = TradingCalendar.china()  # extended by the HKRT_HOLIDAYS_FILE file when set
+        if source != "replay":  # sim and the live sources serve a day the calendar must vouch for
+            served = day.date() if day else china_now().date()
+            try:
+                calendar.ensure_covered(served)
+            except ValueError as err:
+                raise ValueError(f"{'--date' if day else 'today'}: {err}") from err
+    except ValueError as err:  # a bad holidays file, or a day past the table: one line, exit code 2
+        refused = click.ClickException(str(err))
+        refused.exit_code = 2
+        raise refused from err
+    # warns now, and once a day while serving, when the holiday table is about to run out
+    click.get_current_context().call_on_close(CoverageWatch(calendar, clock=lambda: china_now().date()).start().stop)
     if speed < 0 or (speed == 0 and source != "replay"):
         raise click.BadParameter("must be positive (0 only for replay)", param_hint="--speed")
     if source == "replay" and not replay_file:
@@ -167,9 +184,20 @@ def spot_server(
                     raise click.ClickException(str(err)) from err
             else:
                 server.run_pull(_pull_fetcher(source, base_url), code_list, schedule, interval=interval)
-            click.echo("\nstopped" if server.stopping else "\ndone")
+            if server.stopping:
+                click.echo("\nstopped")
+            else:
+                if server.status.days_ended:
+                    # pub/sub may drop what is still queued when the socket closes: the next
+                    # heartbeat repeats the end-of-day marker before it does
+                    time.sleep(END_OF_DAY_LINGER)
+                click.echo(f"\ndone: {server.status.days_ended} end-of-day marker(s) sent")
     except KeyboardInterrupt:
         click.echo("\nstopped")
+    except CalendarCoverageError as err:  # the table ran out while serving: one line, exit 2, how to extend
+        failure = click.ClickException(str(err))
+        failure.exit_code = 2
+        raise failure from err
 
 
 def _codes(option: str | None, source: str) -> list[str]:
@@ -260,13 +288,17 @@ def agent(address: str | None, tcp: str | None, symbol: str, ktype: str, seconds
         except ValueError as err:
             raise click.BadParameter(str(err), param_hint="--tcp") from err
     on_terminal = terminal_width() is not None
-    spot_agent = SpotAgent()
+    try:
+        spot_agent = SpotAgent()
+    except ValueError as err:  # e.g. a bad $HKRT_HOLIDAYS_FILE: one line, no traceback
+        raise click.ClickException(str(err)) from err
 
     @spot_agent.on_bar(ktypes=[kt], symbols=[symbol])
     def show(sym: str, k: KType, bar: Bar) -> None:
+        label = f"{bar.datetime:%Y-%m-%d %H:%M}" if k.is_intraday else f"{bar.datetime:%Y-%m-%d}"
         click.echo(
             ("\n" if on_terminal else "")  # leave the status line being redrawn
-            + f"{bar.datetime:%Y-%m-%d %H:%M} {sym} {k.value}  O {bar.open:.2f}  H {bar.high:.2f}  L {bar.low:.2f}"
+            + f"{label} {sym} {k.value}  O {bar.open:.2f}  H {bar.high:.2f}  L {bar.low:.2f}"
             f"  C {bar.close:.2f}  V {bar.volume:,.0f} shares  A {bar.amount:,.0f} yuan"
         )
 
@@ -286,10 +318,14 @@ def agent(address: str | None, tcp: str | None, symbol: str, ktype: str, seconds
     started = time.monotonic()
     drawn = 0  # width of the status line on the terminal, to blank what a shorter one leaves
     printed_kind, printed_at = "", 0.0
+    closed_day = None
     try:
         while not seconds or time.monotonic() - started < seconds:
             time.sleep(1.0 if not seconds else max(0.0, min(1.0, seconds - (time.monotonic() - started))))
             stats = spot_agent.stats()
+            if spot_agent.closed_day != closed_day:  # the feed's end-of-day marker, or a live day's close
+                closed_day = spot_agent.closed_day
+                click.echo(("\n" if on_terminal else "") + f"market day {closed_day} closed: its bars are complete")
             if on_terminal:  # redrawn in place every second, never wider than the terminal
                 width = terminal_width() or 79
                 line = watch.status_line(stats, width)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 import click
 import numpy as np
 
+from hkrt.calendar import CalendarCoverageError
 from hkrt.ktype import KType
 
 if TYPE_CHECKING:  # the command imports them when it runs: `hkrt --help` stays quick
@@ -32,6 +33,8 @@ FAST_SPEED = 2000.0  # the part of the day outside --start/--minutes (runner.run
 ALL_KTYPES = tuple(KType)
 TTY_REFRESH = 0.25  # seconds between status-line redraws on a terminal
 LOG_STEPS = 10  # without a terminal: a line per tenth of the day
+_MIN = ALL_KTYPES.index(KType.MIN)  # the ktype code of completed-bar records
+_CLOSE = np.timedelta64(15 * 3600 * 1000, "ms")  # the day's last MIN bar: 15:00
 
 
 class _RefusalFilter(logging.Filter):
@@ -58,6 +61,7 @@ class _Progress:
         self.out = out
         self.tty = out.isatty()
         self.bars = np.zeros(len(ALL_KTYPES), dtype=np.int64)  # completed bars per ktype, all symbols
+        self.close_minutes = 0  # of the MIN bars, those labelled 15:00: the close reached the hooks
         self.started = time.monotonic()
         self._last_draw = 0.0
         self._next_step = 1
@@ -71,6 +75,12 @@ class _Progress:
             @strategy.agent.on_bars
             def add(records: np.ndarray) -> None:
                 self.bars += np.bincount(records["ktype"].astype(np.int64), minlength=len(ALL_KTYPES))
+                when = records["datetime"][records["ktype"] == _MIN]
+                self.close_minutes += int(np.count_nonzero(when - when.astype("M8[D]") == _CLOSE))
+
+    def delivered(self, ktype: KType) -> int:
+        """Completed bars of ``ktype`` (every symbol) handed to the hooks so far."""
+        return int(self.bars[ALL_KTYPES.index(ktype)])
 
     def __call__(self, agent: SpotAgent, status: ServerStatus) -> None:
         if self.tty:
@@ -186,9 +196,12 @@ def demo(
     window = _window(_parse_start(start), minutes, realtime)
     codes = demo_codes(universe(n_symbols))
     strategy = ma_cross_strategy(codes, ktypes=ALL_KTYPES)
-    trading_day = day.date() if day else _last_trading_day(strategy)
-    if not strategy.calendar.is_trading_day(trading_day):
-        raise click.BadParameter(f"{trading_day} is not a trading day", param_hint="--date")
+    try:
+        trading_day = day.date() if day else _last_trading_day(strategy)
+        if not strategy.calendar.is_trading_day(trading_day):
+            raise click.BadParameter(f"{trading_day} is not a trading day", param_hint="--date")
+    except CalendarCoverageError as err:  # a day the holiday table cannot vouch for: one line, how to extend
+        raise click.BadParameter(str(err), param_hint="--date") from err
     if chart_symbol is not None:
         try:
             chart_symbol = normalize_symbol(chart_symbol)
@@ -233,8 +246,9 @@ def demo(
     chart = _chart(strategy, symbol, folder, trading_day)
 
     assert strategy.agent is not None
-    early = report.published_cycles < total_cycles
-    _summary(strategy, strategy.agent, report, wall, refusals.count, status.last_market_time if early else None)
+    early = not report.day_closed
+    _summary(strategy, strategy.agent, report, wall, refusals.count, status.last_market_time if early else None,
+             progress)  # fmt: skip
     click.echo(f"\nchart:  {chart}  ({symbol} MIN5 with its trades)")
     click.echo(f"orders: {orders_csv}\ntrades: {trades_csv}")
 
@@ -259,7 +273,9 @@ def _pace(speed: float, window: tuple[dt.time, dt.time] | None) -> str:
 
 
 def _last_trading_day(strategy: Strategy) -> dt.date:
-    day = dt.date.today()
+    from hkrt.server import china_now
+
+    day = china_now().date()
     while not strategy.calendar.is_trading_day(day):
         day -= dt.timedelta(days=1)
     return day
@@ -283,7 +299,13 @@ def _chart(strategy: Strategy, symbol: str, folder: Path, day: dt.date) -> Path:
 
 
 def _summary(
-    strategy: Strategy, agent: SpotAgent, report: Any, wall: float, hidden_warnings: int, stopped: dt.datetime | None
+    strategy: Strategy,
+    agent: SpotAgent,
+    report: Any,
+    wall: float,
+    hidden_warnings: int,
+    stopped: dt.datetime | None,
+    progress: _Progress,
 ) -> None:
     stats = agent.stats()
     t = stats["transport"]
@@ -295,9 +317,12 @@ def _summary(
                                       f"  (rejected {stats['rejected_total']:,}, duplicates {stats['duplicates']:,})"),
         ("messages", f"{t['messages']:,}, gaps {t['gaps']} ({t['missing_messages']} lost)"),
         ("message latency p50 / p99", f"{_ms(latency['p50'])} / {_ms(latency['p99'])}"),
+        ("delivered at the close", f"{progress.delivered(KType.DAY):,} DAY bars, {progress.close_minutes:,} MIN bars "
+                                   f"at 15:00 (every symbol{'' if report.day_closed else '; the day was not closed'})"),
     ]  # fmt: skip
     if stopped is not None:
-        rows.insert(0, ("stopped early", f"at market time {stopped:%H:%M:%S}: later bars are flat fills to the close"))
+        rows.insert(0, ("stopped early", f"at market time {stopped:%H:%M:%S}: the day was not closed, "
+                                         "no later bar was delivered"))  # fmt: skip
     click.echo("\nsummary")
     _table(rows)
 

@@ -102,12 +102,14 @@ def run(
     try:
         if source == "sim":
             report = run_sim(strategy, day.date() if day else None, symbols=symbols, seed=seed,
-                             speed=2000.0 if speed is None else speed)  # fmt: skip
+                             speed=2000.0 if speed is None else speed, until=until)  # fmt: skip
             click.echo(f"simulated day {strategy.now:%Y-%m-%d}: {report.published_cycles} cycles, "
-                       f"{report.published_spots:,} spots, {report.gaps} gaps, {report.seconds:.1f} s")  # fmt: skip
+                       f"{report.published_spots:,} spots, {report.gaps} gaps, {report.seconds:.1f} s"
+                       f"{_day_end_text(report)}")  # fmt: skip
         elif source == "replay":
-            report = run_replay(strategy, replay_file or "", speed=0.0 if speed is None else speed)
-            click.echo(f"replayed {report.published_cycles} cycles, {report.gaps} gaps, {report.seconds:.1f} s")
+            report = run_replay(strategy, replay_file or "", speed=0.0 if speed is None else speed, until=until)
+            click.echo(f"replayed {report.published_cycles} cycles, {report.gaps} gaps, {report.seconds:.1f} s"
+                       f"{_day_end_text(report)}")  # fmt: skip
         else:
             tcp_value: int | str | None = int(tcp) if tcp and tcp.isdigit() else tcp
             what = "a simulated or recorded feed" if feed_is_sim else "live"
@@ -125,6 +127,11 @@ def run(
         strategy.orders.to_csv(folder / "orders.csv", index=False)
         strategy.trades.to_csv(folder / "trades.csv", index=False)
         click.echo(f"wrote {folder / 'orders.csv'} and {folder / 'trades.csv'}")
+
+
+def _day_end_text(report: Any) -> str:
+    """Whether the run got to the day's close (its 15:00 bars and DAY delivered) or stopped before."""
+    return "; day closed" if report.day_closed else "; stopped before the close: the day's last bars not delivered"
 
 
 def print_report(strategy: Any) -> None:
@@ -244,6 +251,7 @@ NOTABLE = (
     ("duplicate_messages", "duplicate messages"),
     ("market_time_invalid", "bad market times"),
     ("market_time_clamped", "market times clamped"),
+    ("day_end_ignored", "end-of-day markers for another day"),
 )
 
 

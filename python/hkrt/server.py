@@ -9,7 +9,11 @@ Sources:
 - replay: a recorded journal, at its own recorded pace times ``speed``.
 
 Every cycle goes out through the transport (sequence numbers, cycle id, parts), so
-subscribers see any loss.  ``stop()`` (also on SIGTERM) ends the loop after the current cycle.
+subscribers see any loss.  When a source has nothing more for a market day -- the simulated
+day played out, the journal ended (or moved to another day), a pull source's last phase of
+the day ended by its clock -- the server sends the end-of-day marker
+(``SpotPublisher.end_day``), and agents complete that day's last bars.  ``stop()`` (also on
+SIGTERM) ends the loop after the current cycle; a stopped source ends no day.
 """
 
 from __future__ import annotations
@@ -69,6 +73,10 @@ class PullSchedule:
     def active(self, now: dt.datetime) -> bool:
         return self.calendar.is_trading_day(now.date()) and any(p.start <= now.time() < p.end for p in self.phases)
 
+    def day_over(self, day: dt.date, now: dt.datetime) -> bool:
+        """Whether the last phase of ``day`` has ended at ``now``."""
+        return now.date() > day or (now.date() == day and now.time() >= self.phases[-1].end)
+
     def next_start(self, now: dt.datetime) -> dt.datetime:
         """The first moment at or after ``now`` when the schedule is active."""
         day = now.date()
@@ -98,6 +106,7 @@ class ServerStatus:
     missing_retried: int = 0  # codes re-asked in their cycle because an answer lacked them
     dropped: int = 0  # codes dropped after answering unknown cycle after cycle
     reprobed: int = 0  # dropped codes asked again on a new trading day
+    days_ended: int = 0  # end-of-day markers sent
 
     def line(self) -> str:
         market = self.last_market_time.strftime("%H:%M:%S") if self.last_market_time else "-"
@@ -159,6 +168,16 @@ class SpotServer:
         else:
             self._stop.wait(max(0.0, seconds))  # wakes at once on stop()
 
+    def end_day(self, market_time: dt.datetime | None) -> bool:
+        """Send the end-of-day marker for the market day of ``market_time`` (the day's last
+        market time).  False (and nothing sent) when there is no market time: nothing was
+        published, so there is no day to end."""
+        if market_time is None:
+            return False
+        self.publisher.end_day(market_time)
+        self.status.days_ended += 1
+        return True
+
     def _publish(self, spots: Any, count: int, market_time: Any, started: float, failed: int = 0) -> None:
         self.publisher.publish(spots, market_time=market_time)
         s = self.status
@@ -172,30 +191,57 @@ class SpotServer:
             self._on_status(s)
 
     # ---------------------------------------------------------------- sources
-    def run_sim(self, market: SimMarket, *, speed: float = 1.0) -> None:
-        """Publish the simulated day, one snapshot every interval/speed wall seconds (fixed rate)."""
+    def run_sim(self, market: SimMarket, *, speed: float = 1.0, end_day: bool = True) -> None:
+        """Publish the simulated day, one snapshot every interval/speed wall seconds (fixed rate),
+        then (``end_day``, unless stopped) the end-of-day marker at the last snapshot's time.
+        A caller playing one day in several pieces passes ``end_day=False`` and calls
+        :meth:`end_day` itself after the last."""
         if speed <= 0:
             raise ValueError("speed must be positive")
         pause = market.config.interval / speed
         next_at = time.monotonic()
+        last: dt.datetime | None = None
         for t in market.times():
             if self.stopping:
                 return
             started = time.perf_counter()
             columns = market.snapshot(t)
             self._publish(columns, len(columns["symbol"]), t, started)
+            last = t
             next_at += pause
             self._sleep(next_at - time.monotonic())
+        if end_day and not self.stopping:
+            self.end_day(last)
 
     def run_replay(self, source: ReplaySource) -> None:
+        """Publish the journal's cycles; the end-of-day marker goes out when the journal moves
+        on to another market day and when it ends (unless stopped), at the day's last market time."""
+        last: dt.datetime | None = None  # the latest market time of the day being replayed
         for cycle in source.cycles():
             if self.stopping:
                 return
+            when = _cycle_time(cycle)
+            if last is not None and when is not None and when.date() != last.date():
+                self.end_day(last)  # the journal went on to another day: the earlier one is over
+                last = None
             started = time.perf_counter()
             market_time = cycle.market_time_ms or None
+            self.publisher.changes_only = cycle.changes_only  # as the recorded source sent it
             self._publish(cycle.spots, len(cycle.spots), market_time, started)
             if cycle.spots:
                 self.status.last_market_time = max(s.datetime for s in cycle.spots)
+            if when is not None and (last is None or when > last):
+                last = when
+        if not self.stopping:
+            self.end_day(last)
+
+    def _last_time_of(self, day: dt.date, schedule: PullSchedule) -> dt.datetime:
+        """The market time a pull day ended at: the last one published, if it is of that day,
+        else the end of the day's last phase."""
+        last = _as_datetime(self.publisher.last_market_time)
+        if last is not None and last.date() == day:
+            return last
+        return dt.datetime.combine(day, schedule.phases[-1].end)
 
     def run_push(self, make_client: Callable[[Callable[[list[Any]], None]], Any], codes: Iterable[str]) -> None:
         """A push source (QMT whole-quote subscription): every push is published as a cycle
@@ -208,6 +254,7 @@ class SpotServer:
                 self._publish(spots, len(spots), None, started)
                 self.status.last_market_time = max(s.datetime for s in spots)
 
+        self.publisher.changes_only = True  # a push sends a symbol only when it changed
         client = make_client(on_spots)
         client.start(list(codes))
         try:
@@ -226,17 +273,24 @@ class SpotServer:
         clock: Callable[[], dt.datetime] = china_now,
     ) -> None:
         """Fetch and publish every ``interval`` seconds at a fixed rate while the schedule is
-        active; between phases and over weekends and holidays, wait for the next start."""
+        active; between phases and over weekends and holidays, wait for the next start.  Once
+        the last phase of a trading day has ended (by ``clock``), send the end-of-day marker
+        for it, once."""
         codes = list(codes)
         next_at: float | None = None
+        open_day: dt.date | None = None  # the trading day cycles were run on and not yet ended
         while not self.stopping:
             now = clock()
             if not schedule.active(now):
+                if open_day is not None and schedule.day_over(open_day, now):
+                    self.end_day(self._last_time_of(open_day, schedule))
+                    open_day = None
                 start = schedule.next_start(now)
                 log.info("waiting for the next trading phase", extra={"start": start.isoformat()})
                 self._sleep(min((start - now).total_seconds(), 60.0))
                 next_at = None
                 continue
+            open_day = now.date()
             started = time.perf_counter()
             outcome = fetch(codes)
             status = self.status  # the session's counters first: _publish reports the status
@@ -254,3 +308,22 @@ class SpotServer:
                 self.status.skipped_ticks += missed
                 next_at += missed * interval
             self._sleep(next_at - tick)
+
+
+def _cycle_time(cycle: Any) -> dt.datetime | None:
+    """A replayed cycle's market time (naive China local): its recorded market time when that is a
+    sane one (1990..2200, as the agent believes them), else its latest spot."""
+    if _SANE_EPOCH_MS[0] <= cycle.market_time_ms < _SANE_EPOCH_MS[1]:
+        return dt.datetime(1970, 1, 1) + dt.timedelta(milliseconds=cycle.market_time_ms + _CHINA_OFFSET_MS)
+    return max((s.datetime for s in cycle.spots), default=None)
+
+
+def _as_datetime(value: Any) -> dt.datetime | None:
+    if value is None or isinstance(value, dt.datetime):
+        return value
+    to_datetime = getattr(value, "to_pydatetime", None)  # a pandas Timestamp
+    return to_datetime() if to_datetime is not None else None
+
+
+_CHINA_OFFSET_MS = 8 * 3600 * 1000
+_SANE_EPOCH_MS = (631_152_000_000, 7_258_118_400_000)  # 1990-01-01 .. 2200-01-01 UTC

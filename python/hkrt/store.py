@@ -59,8 +59,12 @@ else:
 log = logging.getLogger("hkrt.store")
 
 BAR_COLUMNS = ("open", "high", "low", "close", "volume", "amount")
+# ``filled``: a flat bar no spot landed in (docs/aggregation.md).  Files written before it
+# existed read it as null, which loads as False.
 SCHEMA = pa.schema(
-    [("symbol", pa.string()), ("datetime", pa.timestamp("ms"))] + [(c, pa.float64()) for c in BAR_COLUMNS]
+    [("symbol", pa.string()), ("datetime", pa.timestamp("ms"))]
+    + [(c, pa.float64()) for c in BAR_COLUMNS]
+    + [("filled", pa.bool_())]
 )
 DATA_FILE = "data.parquet"
 QUARANTINE_DIR = "_quarantine"  # beside the unreadable file; pyarrow's discovery skips "_" names
@@ -101,6 +105,7 @@ def _to_pandas(table: pa.Table) -> pd.DataFrame:
     frame = table.to_pandas()
     # nanosecond datetimes, as agent.kdata() gives them, so frames from both compare equal
     frame["datetime"] = frame["datetime"].astype("datetime64[ns]")
+    frame["filled"] = frame["filled"].fillna(False).astype(bool)
     return frame
 
 
@@ -436,13 +441,16 @@ def _as_frame(bars: pd.DataFrame | np.ndarray, ktype: KType | str | None) -> pd.
                 "symbol": np.char.decode(bars["symbol"], "ascii"),
                 "datetime": bars["datetime"].astype("datetime64[ms]"),
                 **{c: bars[c].astype(np.float64) for c in BAR_COLUMNS},
+                "filled": bars["filled"].astype(bool) if "filled" in bars.dtype.names else False,
             }
         )
         return frame
     frame = bars.reset_index() if "datetime" not in bars.columns else bars
-    missing = [c for c in SCHEMA.names if c not in frame.columns]
+    missing = [c for c in SCHEMA.names if c not in frame.columns and c != "filled"]
     if missing:
         raise ValueError(f"bars lack columns {missing}")
+    if "filled" not in frame.columns:  # history from elsewhere: traded bars
+        frame = frame.assign(filled=False)
     if "ktype" not in frame.columns:
         if ktype is None:
             raise ValueError("bars have no ktype column: pass ktype=")

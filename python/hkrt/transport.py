@@ -16,6 +16,7 @@ nng is not fork-safe: start helper processes with the ``spawn`` method.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import math
 import os
@@ -155,6 +156,8 @@ class SpotPublisher:
             by default ``$HKRT_FEED_KEY`` / ``$HKRT_FEED_KEY_FILE``, else none.  Listening
             on TCP beyond loopback without a key raises ValueError.
         simulated_time: mark messages as carrying simulated or replayed times.
+        changes_only: mark messages as coming from a source that sends a symbol only when it
+            changed (a push feed), so agents do not take a quiet symbol for a feed gap.
     """
 
     def __init__(
@@ -174,6 +177,7 @@ class SpotPublisher:
         auth_key: bytes | str | None = None,
         key_file: str | Path | None = None,
         simulated_time: bool = False,
+        changes_only: bool = False,
     ) -> None:
         if max_part_spots < 1:
             raise ValueError("max_part_spots must be at least 1")
@@ -200,13 +204,17 @@ class SpotPublisher:
         self.max_part_spots = max_part_spots
         self.heartbeat_interval = float(heartbeat_interval)
         self.simulated_time = bool(simulated_time)
+        self.changes_only = bool(changes_only)
         self.sequence = 0
         self.cycle_id = 0
         self.last_market_time: Any = None
+        # The market time whose day end_day() ended, until the next publish(): every heartbeat
+        # meanwhile repeats the end-of-day marker, so one lost marker costs a heartbeat interval.
+        self.day_ended: dt.datetime | None = None
         self._send_lock = threading.RLock()
         self._closed = False
         self._last_send = time.monotonic()
-        self._stats = {"messages": 0, "bytes": 0, "heartbeats": 0, "journal_errors": 0}
+        self._stats = {"messages": 0, "bytes": 0, "heartbeats": 0, "day_ends": 0, "journal_errors": 0}
         self._journal_error_logged = 0.0
         self._socket = pynng.Pub0(send_buffer_size=queue_messages)
         self._journal: JournalWriter | None = None
@@ -287,6 +295,7 @@ class SpotPublisher:
                 raise ValueError("publisher is closed")
             self.cycle_id += 1
             first = self.sequence + 1
+            self.day_ended = None  # data again: the day (or a new one) goes on
             if market_time is not None:
                 self.last_market_time = market_time
             for index, part in enumerate(parts):
@@ -301,6 +310,7 @@ class SpotPublisher:
                     market_time=market_time,
                     session_epoch=self.session_epoch,
                     simulated_time=self.simulated_time,
+                    changes_only=self.changes_only,
                 )
                 # kept (ring, journal) before it leaves, so whatever a consumer can learn of is servable
                 self._sent.add(self.sequence, message, self._record(message))
@@ -343,18 +353,45 @@ class SpotPublisher:
             self._stats["bytes"] += len(data)
 
     def send_heartbeat(self) -> None:
-        """Send a heartbeat now (the background thread does this when idle)."""
+        """Send a heartbeat now (the background thread does this when idle).  After
+        :meth:`end_day` and until the next :meth:`publish`, it carries the end-of-day marker."""
         with self._send_lock:
             if self._closed:
                 return
+            ended = self.day_ended
             message = encode_heartbeat(
                 publisher_id=self.publisher_id,
                 session_epoch=self.session_epoch,
                 sequence=self.sequence,
-                market_time=self.last_market_time,
+                market_time=ended if ended is not None else self.last_market_time,
                 simulated_time=self.simulated_time,
+                day_end=ended is not None,
             )
             self._send(message, heartbeat=True)
+
+    def end_day(self, market_time: Any) -> None:
+        """Tell subscribers the source has nothing more for the market day of ``market_time``
+        (a datetime, naive = China local time; the day's last market time): a heartbeat flagged
+        ``day_end``, numbered like every heartbeat with the last sequence sent, so a subscriber
+        that missed messages before it learns of them first.  Agents on that day then complete
+        its last bars (the 15:00 bars, DAY, and WEEK..YEAR when the day ends them).
+
+        Like heartbeats it is neither journaled nor kept for retransmission; instead every
+        heartbeat repeats it until the next :meth:`publish`, so a subscriber that lost it, or
+        joined after it, still hears it within ``heartbeat_interval``.
+        """
+        when = _as_datetime(market_time)
+        if when is None:
+            raise ValueError(f"end_day needs the market time whose day ends, not {market_time!r}")
+        with self._send_lock:
+            if self._closed:
+                raise ValueError("publisher is closed")
+            self.day_ended = when
+            self.last_market_time = when
+            self.send_heartbeat()
+            self._stats["day_ends"] += 1
+        log.info("end of the market day sent", extra={"day": when.date().isoformat(), "market_time": str(when),
+                                                      "sequence": self.sequence})  # fmt: skip
 
     def _heartbeats(self) -> None:
         interval = self.heartbeat_interval
@@ -415,6 +452,21 @@ class SpotPublisher:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _as_datetime(value: Any) -> dt.datetime | None:
+    """A market time (datetime, pandas Timestamp, numpy datetime64, ISO text) as a naive datetime."""
+    if value is None:
+        return None
+    try:
+        stamp = pd.Timestamp(value)
+    except (TypeError, ValueError):
+        return None
+    if stamp is pd.NaT:
+        return None
+    if stamp.tzinfo is not None:  # an aware time: China local, like every time in hkrt
+        stamp = stamp.tz_convert(dt.timezone(dt.timedelta(hours=8))).tz_localize(None)
+    return stamp.to_pydatetime()
 
 
 def _length(part: Any) -> int:

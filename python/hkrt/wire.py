@@ -61,6 +61,8 @@ class WireHeader:
     session_epoch: int = 0  # UTC epoch µs when the publisher session began; 0 = not given
     heartbeat: bool = False  # an empty "still here" message; ``sequence`` is the last one sent
     simulated_time: bool = False  # spot times are simulated/replayed and may run ahead of the send time
+    day_end: bool = False  # a heartbeat that ends the market day of ``market_time_ms``: nothing more comes for it
+    changes_only: bool = False  # the source sends a symbol only when it changed (a push feed)
 
     @property
     def send_time(self) -> dt.datetime:
@@ -86,6 +88,7 @@ def encode_spots(
     market_time: dt.datetime | int | None = None,
     session_epoch: int = 0,
     simulated_time: bool = False,
+    changes_only: bool = False,
 ) -> bytes:
     """Encode one message.
 
@@ -107,7 +110,9 @@ def encode_spots(
     as a duplicate or a gap.  A publisher numbers its messages 1, 2, ... within a session
     identified by ``publisher_id`` and ``session_epoch`` (UTC epoch µs of the session start,
     so a restart is recognised).  ``simulated_time``: the spot times are simulated or
-    replayed and may run ahead of the send time (a live feed's may not).
+    replayed and may run ahead of the send time (a live feed's may not).  ``changes_only``: the
+    source sends a symbol only when it changed (QMT's whole-quote push), so a symbol's silence
+    while the feed talks is not a gap in its data (docs/aggregation.md, gap volume).
     """
     header = [
         _check_int(publisher_id, "publisher_id", 0, _UINT64_MAX),
@@ -120,6 +125,8 @@ def encode_spots(
         _check_int(session_epoch, "session_epoch", 0, _UINT64_MAX),
         False,
         bool(simulated_time),
+        False,
+        bool(changes_only),
     ]
     if part_index >= part_count:
         raise ValueError(f"part_index {part_index} must be below part_count {part_count}")
@@ -148,13 +155,20 @@ def encode_heartbeat(
     market_time: dt.datetime | int | None = None,
     send_time: dt.datetime | int | None = None,
     simulated_time: bool = False,
+    day_end: bool = False,
 ) -> bytes:
     """An idle publisher's "still here": an empty batch flagged as a heartbeat.
 
     ``sequence`` is the last sequence the publisher sent (not a new one), so a consumer that
     has less knows its tail was lost; ``market_time`` is where the publisher's market time
-    stands.  Heartbeats are never journaled or aggregated.
+    stands.  Heartbeats are never journaled by the publisher or aggregated.
+
+    ``day_end=True`` is the end-of-day marker: the source has nothing more for the market day
+    of ``market_time`` (required then), so an agent on that day completes its last bars
+    (docs/wire-format.md, "End of day").
     """
+    if day_end and market_time is None:
+        raise ValueError("an end-of-day heartbeat needs the market_time whose day it ends")
     header = [
         _check_int(publisher_id, "publisher_id", 0, _UINT64_MAX),
         _check_int(sequence, "sequence", 0, _UINT64_MAX),
@@ -166,6 +180,8 @@ def encode_heartbeat(
         _check_int(session_epoch, "session_epoch", 0, _UINT64_MAX),
         True,
         bool(simulated_time),
+        bool(day_end),
+        False,
     ]
     return _hkrt._wire_encode_spots([], tuple(header), False)
 

@@ -5,7 +5,9 @@ consecutive messages of one publisher cycle back into that cycle, decodes them (
 records are counted and skipped), and paces the cycles by their recorded times divided by
 ``speed`` (``speed=0`` plays as fast as possible).  A damaged journal plays every intact
 record: the reader skips the damage, logs it at WARNING and reports it in ``stats.scan``; a
-file with nothing recognisable as a journal raises ValueError.
+file with nothing recognisable as a journal raises ValueError.  Heartbeats (an agent's journal
+holds the end-of-day markers it closed a day on) are no cycles: they are counted and skipped;
+the spot server sends its own end-of-day markers while replaying.
 """
 
 from __future__ import annotations
@@ -35,12 +37,14 @@ class ReplayCycle:
     market_time_ms: int  # as the original publisher sent it (UTC epoch ms; 0 unknown)
     recorded_us: int
     messages: int
+    changes_only: bool = False  # recorded from a source that sends a symbol only when it changed
 
 
 @dataclass
 class ReplayStats:
     records: int = 0
     bad_records: int = 0
+    heartbeats: int = 0  # heartbeat records (end-of-day markers): skipped, they carry no spots
     cycles: int = 0
     scan: ScanResult = field(default_factory=ScanResult)
 
@@ -81,6 +85,9 @@ class ReplaySource:
                 self.stats.bad_records += 1
                 log.warning("skipped a bad journal record", extra={"offset": record.offset, "reason": err.reason})
                 continue
+            if header.heartbeat:
+                self.stats.heartbeats += 1
+                continue
             this = (header.publisher_id, header.cycle_id)
             if current is not None and this == key:
                 current.spots.extend(spots)
@@ -89,7 +96,8 @@ class ReplaySource:
                 continue
             if current is not None:
                 yield current
-            current, key = ReplayCycle(spots, header.market_time_ms, record.recorded_us, 1), this
+            current = ReplayCycle(spots, header.market_time_ms, record.recorded_us, 1, header.changes_only)
+            key = this
         if current is not None:
             yield current
         if not self.stats.scan.recognised:

@@ -3,7 +3,9 @@
 A simulated or replayed day goes through the same parts as a live one: a ``SpotServer``
 publishes the day's cycles on a real nng socket (in-process ``inproc://``, in a thread) and the
 strategy's agent subscribes to it.  Only the clock differs: nothing follows the wall clock, so
-the run is as fast as the parts allow and its orders are those of the live day.
+the run is as fast as the parts allow and its orders are those of the live day.  The server
+ends the day with the end-of-day marker, on which the agent delivers the day's last bars (the
+15:00 bars, DAY, and WEEK..YEAR when the day ends them).
 """
 
 from __future__ import annotations
@@ -35,12 +37,14 @@ Progress = Callable[[SpotAgent, "ServerStatus"], None]
 class FeedReport:
     """What the in-process spot server published and the strategy's agent received."""
 
-    published_messages: int = 0
+    published_messages: int = 0  # numbered (spot) messages; heartbeats and end-of-day markers are not counted
     published_cycles: int = 0
     published_spots: int = 0
-    received_messages: int = 0
+    received_messages: int = 0  # of those, received (heartbeats not counted)
     gaps: int = 0
     missing: int = 0
+    day_closed: bool = False  # the market day was closed and its last bars reached the strategy
+    complete: bool = False  # the feed ended, every message arrived (or was lost as a reported gap)
     seconds: float = 0.0
 
 
@@ -58,7 +62,9 @@ class _InProcessFeed:
         self._run = run
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._main, name="hkrt-sim-server", daemon=True)
+        self._finished = False  # the source played to its end (not stopped, no error)
         self._idle_since: float | None = None
+        self._marker_wait_since: float | None = None
         self._last_seen = -1
 
     def _main(self) -> None:
@@ -66,25 +72,45 @@ class _InProcessFeed:
             if not self.publisher.wait_for_subscribers(1, timeout=30):
                 raise TimeoutError("the strategy's agent did not subscribe within 30 s")
             self._run(self.server)
-        except BaseException as err:  # reported by done(); the strategy must not wait forever
+            self._finished = not self.server.stopping
+        except BaseException as err:  # reported by state(); the strategy must not wait forever
             self._error = err
             log.exception("the in-process spot server failed")
 
     def start(self) -> None:
         self._thread.start()
 
-    def done(self, agent: SpotAgent) -> bool:
-        """The server has finished and the agent has received (or lost, as gaps) every message;
-        or nothing arrived for 5 s after the server finished."""
+    def state(self, agent: SpotAgent) -> str:
+        """Where the feed stands.  "running"; "ended": the source played to its end, the agent
+        has every message (lost ones reported as gaps) and has closed the day on the end-of-day
+        marker -- or, when the marker does not come within MARKER_WAIT seconds (the publisher
+        repeats it every heartbeat), every message arrived, so the strategy may close the day
+        itself; or "broken": the server failed or was stopped, messages stopped arriving for
+        IDLE_LIMIT seconds with some still missing, or some were lost and no marker came."""
         if self._thread.is_alive():
-            return False
-        stats = agent.stats()["transport"]
-        seen = stats["messages"] + stats["missing_messages"]
-        if seen >= self.publisher.sequence:
-            return True
+            return "running"
+        if not self._finished:
+            return "broken"
+        t = agent.stats()["transport"]
+        received = t["messages"] - t["heartbeats"]
+        lost = t["missing_messages"] - t["recovered_messages"]
+        now = time.monotonic()
+        if received + lost >= self.publisher.sequence:
+            self.report.complete = True
+            ended = self.publisher.day_ended
+            if ended is None or agent.closed_day == ended.date():
+                return "ended"
+            if self._marker_wait_since is None:
+                self._marker_wait_since = now
+            if now - self._marker_wait_since <= MARKER_WAIT:
+                return "running"
+            return "ended" if lost == 0 else "broken"  # no marker: only a whole feed may close the day
+        seen = received + lost
         if seen != self._last_seen:
-            self._last_seen, self._idle_since = seen, time.monotonic()
-        return self._idle_since is not None and time.monotonic() - self._idle_since > 5.0
+            self._last_seen, self._idle_since = seen, now
+        if self._idle_since is not None and now - self._idle_since > IDLE_LIMIT:
+            return "broken"
+        return "running"
 
     def close(self, agent: SpotAgent | None) -> FeedReport:
         self.server.stop()
@@ -96,7 +122,8 @@ class _InProcessFeed:
         r.published_spots = self.server.status.spots
         if agent is not None:
             t = agent.stats()["transport"]
-            r.received_messages, r.gaps, r.missing = t["messages"], t["gaps"], t["missing_messages"]
+            r.received_messages, r.gaps, r.missing = t["messages"] - t["heartbeats"], t["gaps"], t["missing_messages"]
+            r.day_closed = agent.closed_day is not None
         if self._error is not None:
             raise RuntimeError(f"the in-process spot server failed: {self._error}") from self._error
         return r
@@ -114,10 +141,14 @@ def run_sim(
     window: tuple[dt.time, dt.time] | None = None,
     outside_speed: float = 2000.0,
     progress: Progress | None = None,
+    until: dt.time | str | None = None,
 ) -> FeedReport:
     """Run ``strategy`` over one simulated market day (``hkrt.fetcher.sim``) and return what the
-    feed carried.  The simulated universe is ``hkrt.fetcher.sim.universe(symbols)`` (SH600000…,
-    SZ000001…, SZ300001…, SH688001…, BJ920001… in fixed shares); the strategy's codes must be in it.
+    feed carried.  The day ends with the end-of-day marker, so the strategy gets the 15:00 bars
+    of every period, DAY, and WEEK..YEAR when the day ends their period; stopped early
+    (``strategy.stop()``, ``until``, Ctrl-C) it gets nothing after the stop.  The simulated
+    universe is ``hkrt.fetcher.sim.universe(symbols)`` (SH600000…, SZ000001…, SZ300001…,
+    SH688001…, BJ920001… in fixed shares); the strategy's codes must be in it.
 
     ``speed`` is market seconds per wall second (2000: a 4-hour day in about 7 s).  Faster than
     the agent keeps up with, nng drops messages; they are reported as gaps, never hidden.
@@ -126,6 +157,7 @@ def run_sim(
     the others at ``outside_speed`` (at least ``speed``): a stretch of the day at the real pace
     without waiting hours for it, and still the whole day, so bars and orders are the day's.
     ``progress(agent, server_status)`` is called on the calling thread about every 50 ms.
+    ``until``: stop when the market clock reaches this time of day (``Strategy.run``).
     """
     from hkrt.fetcher.sim import SimConfig, SimMarket, universe
 
@@ -150,9 +182,11 @@ def run_sim(
         for span, pace in spans:
             if server.stopping:
                 return
-            server.run_sim(span, speed=pace)
+            server.run_sim(span, speed=pace, end_day=False)  # one day in pieces: ended once, below
+        if not server.stopping:
+            server.end_day(server.status.last_market_time)
 
-    return _run_feed(strategy, play, handle_signals, progress)
+    return _run_feed(strategy, play, handle_signals, progress, until)
 
 
 @dataclass
@@ -180,20 +214,32 @@ class _SimSpan:
 
 
 def run_replay(
-    strategy: Strategy, journal: str | Path, *, speed: float = 0.0, handle_signals: bool = True
+    strategy: Strategy,
+    journal: str | Path,
+    *,
+    speed: float = 0.0,
+    handle_signals: bool = True,
+    until: dt.time | str | None = None,
 ) -> FeedReport:
     """Run ``strategy`` over a recorded day (a journal written by ``hkrt spot-server --record``)
-    at ``speed`` times the recorded pace (0: as fast as the agent keeps up)."""
+    at ``speed`` times the recorded pace (0: as fast as the agent keeps up).  The end of the
+    journal ends its market day (the end-of-day marker), as in :func:`run_sim`."""
     from hkrt.fetcher.replay import ReplayConfig, ReplaySource
 
     path = Path(journal)
     if not path.is_file():
         raise FileNotFoundError(f"no journal at {path}")
     return _run_feed(strategy, lambda server: server.run_replay(ReplaySource(ReplayConfig(path, speed))),
-                     handle_signals)  # fmt: skip
+                     handle_signals, until=until)  # fmt: skip
 
 
-def _run_feed(strategy: Strategy, run: Any, handle_signals: bool, progress: Progress | None = None) -> FeedReport:
+def _run_feed(
+    strategy: Strategy,
+    run: Any,
+    handle_signals: bool,
+    progress: Progress | None = None,
+    until: dt.time | str | None = None,
+) -> FeedReport:
     feed = _InProcessFeed(run)
     started = time.perf_counter()
     feed.start()
@@ -201,16 +247,24 @@ def _run_feed(strategy: Strategy, run: Any, handle_signals: bool, progress: Prog
     def done(agent: SpotAgent) -> bool:
         if progress is not None:
             progress(agent, feed.server.status)
-        return feed.done(agent)
+        state = feed.state(agent)
+        if state == "broken":  # ends the run without closing the day: no bar is invented
+            strategy._halt("the feed broke off before its end: its market day is not closed")
+        return state == "ended"
 
     try:
-        strategy.run(feed.address, live=False, feed_done=done, handle_signals=handle_signals)
+        strategy.run(feed.address, live=False, until=until, feed_done=done, handle_signals=handle_signals)
     finally:
         report = feed.close(strategy.agent)
     report.seconds = time.perf_counter() - started
+    report.day_closed = report.day_closed and strategy._delivering  # a stopped strategy got no close
     if report.gaps:
         log.error("the feed lost messages: bars and orders may differ from the day's", extra=vars(report))
     return report
+
+
+MARKER_WAIT = 3.0  # s to wait for the end-of-day marker after the last message (it is repeated every second)
+IDLE_LIMIT = 5.0  # s without a new message, after the server finished, before the rest is given up
 
 
 def _trading_day(strategy: Strategy, day: dt.date | str | None) -> dt.date:

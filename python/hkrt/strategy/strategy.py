@@ -27,9 +27,10 @@ import pandas as pd
 from hkrt._hkrt import OrderBrokerBase, OrderResult, OrderStatus, normalize_symbol
 from hkrt.agent import SpotAgent
 from hkrt.broker.wrap import crtOB
-from hkrt.calendar import TradingCalendar
+from hkrt.calendar import CalendarCoverageError, TradingCalendar
 from hkrt.hooks import Bar, CycleInfo
 from hkrt.ktype import KType
+from hkrt.logs import log_limited
 from hkrt.lots import lot_rule, round_buy, round_sell
 from hkrt.strategy.book import Book, Position
 from hkrt.strategy.timers import TimerSet, parse_interval, parse_time
@@ -135,6 +136,10 @@ class Strategy:
         self._timer_now: dt.datetime | None = None  # the wall time of a timer the wall clock fired
         self._last_data = time.monotonic()  # when the data clock last moved (monotonic s)
         self._stop = threading.Event()
+        # The run is ending without its feed's end (the market clock passed `until`, or the feed
+        # broke off): no further market data reaches the callbacks.  stop() does the same.
+        self._halted = False
+        self._until: dt.time | None = None
         self._callback_thread: int | None = None
 
     # ------------------------------------------------------------ brokers
@@ -422,19 +427,29 @@ class Strategy:
         agent_options: dict[str, Any] | None = None,
     ) -> Strategy:
         """Subscribe to the spot feed and run until Ctrl-C, SIGTERM, :meth:`stop`, the market
-        clock passing ``until`` (a time of day), or ``feed_done(agent)`` returning True.
+        clock reaching ``until`` (a time of day), or ``feed_done(agent)`` returning True.
 
         ``live=True`` (a real market): each broker's ``broker_last_datetime`` is set to the
         China wall clock at start, so no order dated earlier can reach it, and the timers also
         follow the wall clock when the feed is silent.  ``live=False`` (a simulated or replayed
         day): only the feed's market time counts.
+
+        Only ``feed_done`` returning True means the feed *ended*: the strategy then gets the
+        day's last bars (the agent closes the market day on the feed's end-of-day marker, or
+        here if the feed ended without one) and its timers run to the close.  Stopping for any
+        other reason ends delivery at once: no bar, spot, cycle or timer after it reaches the
+        callbacks (one already queued is dropped), so nothing is invented after the stop.
+        With ``until``, the first cycle at or after that market time is the last delivered.
         """
         if self.agent is not None and self.agent.running:
             raise RuntimeError("the strategy is already running")
+        if live:  # a live run on a day the holiday table cannot vouch for fails now, in one line
+            self.calendar.ensure_covered(_china_now().date())
         self.live = live
         self._stop.clear()
+        self._halted = False
+        self._until = parse_time(until) if until is not None else None
         self._last_data = time.monotonic()
-        stop_at = parse_time(until) if until is not None else None
         agent = SpotAgent(self.ktypes, calendar=self.calendar, bar_close_delay=self.bar_close_delay,
                           **(agent_options or {}))  # fmt: skip
         self.agent = agent
@@ -448,16 +463,18 @@ class Strategy:
             agent.start(address or self.address, tcp=tcp if tcp is not None else self.tcp)
             self._post(self._started)
             next_tick = time.monotonic()
-            while not self._stop.wait(0.05):
+            ended = False
+            while not self._stop.wait(0.05) and not self._halted:
                 if feed_done is not None and feed_done(agent):
-                    break
-                if stop_at is not None and self._clock is not None and self._clock.time() >= stop_at:
+                    ended = True
                     break
                 if live and time.monotonic() >= next_tick:
                     next_tick += 1.0
                     self._post(self._wall_tick)
-            if not live and self._clock is not None:
+            if ended and self._delivering:
                 self._close_day(agent)
+            else:  # stopped, `until` or a broken feed: nothing more is delivered, no bar is invented
+                self._halted = True
             self._post(self._stopped)
             agent.wait_idle(30)
         finally:
@@ -467,14 +484,21 @@ class Strategy:
         return self
 
     def _close_day(self, agent: SpotAgent) -> None:
-        """The feed of a simulated/replayed day ended: close its last bars and timers, as the
-        end of the session would (market time = close + bar_close_delay)."""
-        assert self._clock is not None
-        close = dt.datetime.combine(self._clock.date(), DAY_CLOSE)
-        end = close + dt.timedelta(seconds=self.bar_close_delay, milliseconds=1)
-        if self._clock < end:
-            agent.advance_to(end)
-            self._post(lambda: self._advance_clock(end))
+        """The feed ended (``feed_done`` said so): its market day is over.  The agent closes the
+        day on the feed's end-of-day marker; a feed that ended without one is closed here.
+        Then the timers run to the close (market time = close + bar_close_delay)."""
+        day = agent.market_day
+        if day is None:
+            return  # no spot came: there is no day to close
+        if agent.closed_day != day:
+            log.info("the feed ended without an end-of-day marker: closing its market day", extra={"day": str(day)})
+            agent.close_day(day)
+        end = dt.datetime.combine(day, DAY_CLOSE) + dt.timedelta(seconds=self.bar_close_delay, milliseconds=1)
+        self._post(lambda: self._clock_to_close(end))
+
+    def _clock_to_close(self, end: dt.datetime) -> None:
+        if self._delivering and (self._clock is None or self._clock < end):
+            self._advance_clock(end)
 
     def _install_signals(self) -> Callable[[], None] | None:
         if threading.current_thread() is not threading.main_thread():
@@ -523,7 +547,7 @@ class Strategy:
             wanted = set(self.codes)
 
             def spots(spot: Any) -> None:
-                if spot.symbol in wanted:
+                if spot.symbol in wanted and self._delivering:
                     self._bump_clock(spot.datetime)
                     for f in self._handlers.spot:
                         self._safe(f, spot)
@@ -531,8 +555,24 @@ class Strategy:
             agent.on_spot(spots)
         agent.on_cycle(self._on_cycle)
 
+    def _halt(self, reason: str) -> None:
+        """End the run without its feed's end (any thread): nothing more is delivered, no day closed."""
+        if not self._halted:
+            log.warning("strategy run ends: %s", reason, extra={"reason": reason})
+        self._halted = True
+
+    @property
+    def _delivering(self) -> bool:
+        """Whether market data still reaches the callbacks: not after stop(), `until` or a broken feed."""
+        return not self._halted and not self._stop.is_set()
+
     def _bar_caller(self, func: Callable[[str, KType, Bar], Any]) -> Callable[[str, KType, Bar], None]:
         def call(symbol: str, ktype: KType, bar: Bar) -> None:
+            if not self._delivering:
+                return
+            if self._until is not None and ktype.is_intraday and bar.datetime.time() > self._until:
+                self._halted = True  # a bar from after `until`: the run is over
+                return
             self._bump_clock(bar.datetime)
             func(symbol, ktype, bar)
 
@@ -545,10 +585,14 @@ class Strategy:
             self._clock = t
 
     def _on_cycle(self, info: CycleInfo) -> None:
+        if not self._delivering:
+            return
         if info.market_time is not None:
             self._advance_clock(info.market_time)
         for f in self._handlers.cycle:
             self._safe(f, info)
+        if self._until is not None and info.market_time is not None and info.market_time.time() >= self._until:
+            self._halted = True  # the market clock reached `until`: this cycle was the last
 
     def _wall_tick(self) -> None:
         """Live: fire timers by the China wall clock while the feed of *today* is silent (a lunch
@@ -556,6 +600,12 @@ class Strategy:
         replayed by mistake) never lets the wall clock in: its timers stay on its own time, so
         its orders stay dated in the past and the brokers' guard skips them."""
         now = _china_now()
+        if not self._delivering:
+            return
+        if not self.calendar.covers(now.date()):  # posted every second: say it hourly, not a traceback a second
+            log_limited(log, logging.ERROR, "calendar_coverage",
+                        str(CalendarCoverageError(now.date(), self.calendar.coverage)), interval=3600.0)  # fmt: skip
+            return
         if not self.calendar.is_trading_day(now.date()):
             return
         silent = time.monotonic() - self._last_data > WALL_CLOCK_AFTER
