@@ -135,16 +135,20 @@ def test_minute_messages_rebuild_a_late_first_bar_without_carry_in() -> None:
         assert hkrt.decode_header(message).publisher_id == BACKFILL_PUBLISHER_ID
         agent.ingest(message)
     got = agent.kdata("SH600000", "MIN")
-    pd.testing.assert_frame_equal(got, bars.drop(columns="symbol").set_index("datetime").astype(float).rename_axis(
-        "datetime").set_axis(got.index), check_names=False)  # fmt: skip
-    assert agent.kdata("SH600000", "MIN5").iloc[0].tolist() == [10.0, 10.3, 9.9, 10.2, 500.0, 5050.0]  # 10:05
+    # every bar was rebuilt from spots that landed in it: none is a flat fill, 10:07 included (no trades)
+    assert not got.filled.any()
+    pd.testing.assert_frame_equal(got.drop(columns="filled"), bars.drop(columns="symbol").set_index("datetime").astype(
+        float).rename_axis("datetime").set_axis(got.index), check_names=False)  # fmt: skip
+    assert agent.kdata("SH600000", "MIN5").iloc[0].tolist() == [10.0, 10.3, 9.9, 10.2, 500.0, 5050.0, False]  # 10:05
     assert agent.carry_in("SH600000") == hkrt.CarryIn(DAY, 0.0, 0.0)
-    assert agent.kdata("SH600000", "DAY").iloc[0].tolist() == [10.0, 10.3, 9.9, 10.1, 800.0, 8080.0]
+    # the zero spot at 10:04:00.000 closes the 10:04 minute, the first bar's spots are in 10:05: no gap
+    assert agent.gap_volume("SH600000") == hkrt.GapVolume(DAY, 0.0, 0.0, 0)
+    assert agent.kdata("SH600000", "DAY").iloc[0].tolist() == [10.0, 10.3, 9.9, 10.1, 800.0, 8080.0, False]
     # the next live spot: its Δ is against the backfilled total, counted once, not as carry-in
     agent.ingest(hkrt.Spot("SH600000", dt.datetime(2026, 11, 20, 10, 7, 20), open=10.0, high=10.4, low=9.9,
                            close=10.4, volume=900, amount=9120))  # fmt: skip
-    assert agent.kdata("SH600000", "MIN").iloc[-1].tolist() == [10.4, 10.4, 10.4, 10.4, 100.0, 1040.0]
-    assert agent.stats()["carry_in"] == 0
+    assert agent.kdata("SH600000", "MIN").iloc[-1].tolist() == [10.4, 10.4, 10.4, 10.4, 100.0, 1040.0, False]
+    assert agent.stats()["carry_in"] == 0 and agent.stats()["gap_volume"] == 0
 
 
 def test_store_as_minute_source_after_a_restart_without_journal(tmp_path: Path) -> None:
