@@ -169,3 +169,28 @@ def test_store_as_minute_source_after_a_restart_without_journal(tmp_path: Path) 
         if len(stored):
             pd.testing.assert_frame_equal(again.kdata(symbol, "MIN"), stored, check_exact=False, rtol=1e-12)
     assert again.stats()["carry_in"] == 0
+
+
+def test_a_minute_without_a_source_bar_had_no_trade_so_the_next_bar_keeps_its_volume() -> None:
+    """Minute history lists only minutes with trades: 10:06 and the lunch break are absent, yet
+    10:07's and 13:02's shares stay in their bars (no gap volume)."""
+    bars = pd.DataFrame(
+        {
+            "symbol": ["SH600000"] * 3,
+            "datetime": pd.to_datetime(["2026-11-20 10:05", "2026-11-20 10:07", "2026-11-20 13:02"]),
+            "open": [10.0, 10.1, 10.2],
+            "high": [10.1, 10.2, 10.3],
+            "low": [10.0, 10.0, 10.1],
+            "close": [10.1, 10.2, 10.2],
+            "volume": [100.0, 300.0, 200.0],
+            "amount": [1005.0, 3030.0, 2040.0],
+        }
+    )
+    agent = hkrt.SpotAgent(["MIN", "DAY"])
+    for message in minute_messages(bars):
+        agent.ingest(message)
+    got = agent.kdata("SH600000", "MIN")
+    assert got.loc["2026-11-20 10:07", "volume"] == 300 and got.loc["2026-11-20 13:02", "volume"] == 200
+    assert got.loc["2026-11-20 10:06", "volume"] == 0 and got.loc["2026-11-20 11:30", "volume"] == 0
+    assert agent.gap_volume("SH600000").volume == 0
+    assert got["volume"].sum() == agent.kdata("SH600000", "DAY")["volume"].iloc[0] == 600

@@ -5,6 +5,7 @@ The same silence on a snapshot feed (every symbol every cycle) means its spots w
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import threading
 import time
 from typing import Any
@@ -110,3 +111,22 @@ def test_the_spot_server_marks_push_messages_changes_only(tmp_path) -> None:
             runner.join(10)
             publisher.close()
     assert all(h.changes_only for h in headers)
+
+
+def test_gap_volume_is_reported_loudly_once_per_burst(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.INFO, logger="hkrt.agent"):
+        push_day(changes_only=False)
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING and "in DAY only" in r.message]
+    assert len(warnings) == 1 and warnings[0].gap_spans == 1
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="hkrt.agent"):
+        push_day(changes_only=True)
+    assert not [r for r in caplog.records if "in DAY only" in r.message]
+
+
+def test_after_hours_volume_is_said_at_info(caplog: pytest.LogCaptureFixture) -> None:
+    agent = hkrt.SpotAgent(["MIN", "DAY"])
+    with caplog.at_level(logging.INFO, logger="hkrt.agent"):
+        agent.ingest([spot("SH688001", "14:59:50", 10.0, 1000), spot("SH688001", "15:20:00", 10.0, 1500)])
+    assert agent.after_hours("SH688001").volume == 500
+    assert [r for r in caplog.records if r.levelno == logging.INFO and "after-hours" in r.message]

@@ -205,6 +205,7 @@ class SpotAgent:
         self._clock: Callable[[], dt.datetime] = _china_now  # the wall clock a live day closes by (tests replace it)
         self._last_accepted_at: dt.datetime | None = None  # that clock when a message last brought accepted spots
         self._close_delay_ms = int(bar_close_delay * 1000)
+        self._unplaced_seen = (0, 0)  # gap spans and after-hours symbol-days already reported
         self._hooks = HookSet()
         self._dispatcher: Dispatcher | None = None
         self._receiver: threading.Thread | None = None
@@ -716,6 +717,7 @@ class SpotAgent:
             if cycle.market_time_ms:
                 self._engine.advance_to(_local(cycle.market_time_ms - self._close_delay_ms))
         self._take_completed(to_hooks=True)
+        self._report_unplaced()
         now_ms = time.time() * 1000
         self._latency_ms.append(now_ms - result["send_time_us"] / 1000)
         for cycle_id, cycle in finished:
@@ -992,6 +994,7 @@ class SpotAgent:
     def _drained(self, accepted: int) -> int:
         """After an in-process call: hand the bars it completed to the hooks (when the agent
         runs) and the store, so they never pile up in the engine."""
+        self._report_unplaced()
         # Only when someone consumes them: a caller collecting completed bars itself (tests,
         # tools: engine.collect_completed + take_completed) must find them all there.
         if self._engine.collect_completed and (self._store is not None or self._hooks.wants_bars):
@@ -1000,6 +1003,32 @@ class SpotAgent:
             if self._store is not None and not self.running:
                 self._flush_if_due()  # a running agent's flusher thread does it
         return accepted
+
+    def _report_unplaced(self) -> None:
+        """Say so when volume reached DAY but no intraday bar: traded while no spot of its symbol
+        came for a minute or more (a WARNING: bars are short of it), or after hours (INFO)."""
+        stats = self._engine.stats()
+        spans, after_hours = stats["gap_spans"], stats["after_hours"]
+        seen_spans, seen_after_hours = self._unplaced_seen
+        if spans == seen_spans and after_hours == seen_after_hours:
+            return
+        self._unplaced_seen = (spans, after_hours)
+        if spans > seen_spans:
+            allowed, suppressed = self._limiter.allow("gap_volume")
+            if allowed:
+                log.warning(
+                    "volume traded while no spot of its symbol came for a minute or more is in DAY only, in no "
+                    "intraday bar (agent.gap_volume(symbol) tells how much)",
+                    extra={"new_spans": spans - seen_spans, "gap_spans": spans, "symbol_days": stats["gap_volume"],
+                           "suppressed": suppressed},
+                )  # fmt: skip
+        if after_hours > seen_after_hours:
+            allowed, suppressed = self._limiter.allow("after_hours")
+            if allowed:
+                log.info(
+                    "after-hours trading kept out of bars and DAY (agent.after_hours(symbol))",
+                    extra={"symbol_days": after_hours, "suppressed": suppressed},
+                )
 
     def _take_completed(self, *, to_hooks: bool) -> int:
         """Move the bars the engine completed to the store queue and (live only) the hooks;

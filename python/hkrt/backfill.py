@@ -197,7 +197,27 @@ def minute_messages(
         "minute": label[opening],
         "order": np.zeros(len(opening), dtype=np.int64),
     }
-    spots = pd.DataFrame({k: np.concatenate([columns[k], zero[k]]) for k in columns})
+    # A minute the source has no bar for had no trade: one spot with unchanged totals inside
+    # it says so, so the next bar's volume is not taken for gap volume (docs/aggregation.md §3.3).
+    index = _minute_index(label)
+    skipped = np.flatnonzero(~first & (index - np.r_[0, index[:-1]] > 1))
+    quiet_rows = np.repeat(skipped, index[skipped] - index[skipped - 1] - 1)
+    quiet_index = np.concatenate([np.arange(index[i - 1] + 1, index[i]) for i in skipped]) if len(skipped) else []
+    quiet_label = (label[quiet_rows] // _DAY_MS) * _DAY_MS + _DAY_LABELS_MS[np.asarray(quiet_index, dtype=np.intp)]
+    previous = quiet_rows - 1
+    quiet = {
+        "symbol": sym[quiet_rows],
+        "datetime": quiet_label - _MINUTE_MS + _SPOT_OFFSETS_MS[0],
+        "open": day_open[quiet_rows],
+        "high": day_high[previous, 3],
+        "low": day_low[previous, 3],
+        "close": prices[previous, 3],
+        "volume": cum_volume[previous],
+        "amount": cum_amount[previous],
+        "minute": quiet_label,
+        "order": np.ones(len(quiet_rows), dtype=np.int64),
+    }
+    spots = pd.DataFrame({k: np.concatenate([columns[k], zero[k], quiet[k]]) for k in columns})
     spots = spots.sort_values(["minute", "symbol", "order"], kind="stable")
     for sequence, (minute, part) in enumerate(spots.groupby("minute", sort=True), start=1):
         yield encode_spots(
@@ -211,6 +231,18 @@ def minute_messages(
             cycle_id=sequence,
             market_time=_utc_ms(int(minute) - _MINUTE_MS + _SPOT_OFFSETS_MS[-1]),
         )
+
+
+_DAY_MS = 86_400_000
+# The right labels of the day's 240 MIN bars, ms of day: 09:31 … 11:30, 13:01 … 15:00.
+_DAY_LABELS_MS = np.concatenate(
+    [(9 * 60 + 31 + np.arange(120)) * _MINUTE_MS, (13 * 60 + 1 + np.arange(120)) * _MINUTE_MS]
+).astype(np.int64)
+
+
+def _minute_index(label_ms: np.ndarray) -> np.ndarray:
+    """Index among the day's MIN bars of each right label (local epoch ms)."""
+    return np.searchsorted(_DAY_LABELS_MS, label_ms % _DAY_MS).astype(np.int64)
 
 
 class SimMinuteHistory:
