@@ -83,6 +83,8 @@ py::dict stats_dict(const EngineStats& s) {
   d["amended_bars"] = s.amended_bars;
   d["gap_volume"] = s.gap_volume_days;
   d["gap_spans"] = s.gap_spans;
+  d["gap_spans_repaired"] = s.gap_spans_repaired;
+  d["gap_repair_mismatches"] = s.gap_repair_mismatches;
   d["after_hours"] = s.after_hours_days;
   d["period_history_merged"] = s.period_history_merged;
   d["period_history_replaced"] = s.period_history_replaced;
@@ -359,6 +361,31 @@ void bind_engine(py::module_& m) {
         e.engine().advance_to(t, e.sink());
       },
       py::arg("now"));
+
+  cls.def(
+      "repair_gaps",
+      [](PyEngine& e, py::handle symbol, const Int64Array& datetime_ms, const DoubleArray& open, const DoubleArray& high,
+         const DoubleArray& low, const DoubleArray& close, const DoubleArray& volume, const DoubleArray& amount) {
+        const size_t n = static_cast<size_t>(datetime_ms.size());
+        for (const DoubleArray* a : {&open, &high, &low, &close, &volume, &amount})
+          if (static_cast<size_t>(a->size()) != n) throw py::value_error("all columns must have the same length");
+        std::vector<Bar> bars(n);
+        for (size_t i = 0; i < n; ++i)
+          bars[i] = Bar{datetime_ms.data()[i], open.data()[i],   high.data()[i],  low.data()[i],
+                        close.data()[i],       volume.data()[i], amount.data()[i]};
+        const Symbol sym = to_symbol(symbol);
+        const auto r = e.locked([&] { return e.engine().shard_of(sym).repair_gaps(sym, bars.data(), n, e.sink()); });
+        py::dict d;
+        d["repaired"] = r.repaired;
+        d["mismatched"] = r.mismatched;
+        d["pending"] = r.pending;
+        d["volume"] = r.volume;
+        d["amount"] = r.amount;
+        return d;
+      },
+      py::arg("symbol"), py::arg("datetime_ms"), py::arg("open"), py::arg("high"), py::arg("low"), py::arg("close"),
+      py::arg("volume"), py::arg("amount"),
+      "Place the symbol's gap volume into its minutes from a source's MIN bars of its current day.");
 
   cls.def(
       "preload",

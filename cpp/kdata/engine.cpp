@@ -33,6 +33,7 @@ Bar combine(const Bar& earlier, const Bar& later) {
 const char* reject_reason_name(RejectReason r) { return kReasonNames[static_cast<int>(r)]; }
 
 constexpr int kIntradayCount = 7;  // MIN..HOUR2 are ktype indices 0..6
+constexpr size_t kMaxGapSpans = 64;
 
 struct KDataEngine::SymbolState {
   // ---- hot: everything a spot touches, contiguous ----
@@ -64,7 +65,16 @@ struct KDataEngine::SymbolState {
   Symbol symbol;
   double carry_volume = 0, carry_amount = 0;
   double gap_volume = 0, gap_amount = 0;
-  uint32_t gap_spans = 0;
+  uint32_t gap_spans = 0, gap_repaired = 0;
+  // The spans of today's gap volume, by trading minute (first: the minute of the last spot
+  // before it, last: the minute of the spot that showed it), for repair_gaps().  Bounded:
+  // past kMaxGapSpans a span merges into the last one (a repair of a longer span is still
+  // exact: minutes with spots subtract what their bars hold).
+  struct GapSpan {
+    int16_t first, last;
+    double volume, amount;
+  };
+  std::vector<GapSpan> gaps;
   double regular_volume = 0, regular_amount = 0;  // totals at the last spot before the close cutoff
   double after_hours_volume = 0, after_hours_amount = 0;
   DayNumber bases_day = INT64_MIN;  // day the period bases were computed for
@@ -211,7 +221,8 @@ void KDataEngine::start_day(SymbolState& st, DayNumber day, int minute, const Sp
   st.heard_ts = INT64_MIN;
   st.after_hours = false;
   st.gap_volume = st.gap_amount = 0;
-  st.gap_spans = 0;
+  st.gap_spans = st.gap_repaired = 0;
+  st.gaps.clear();
   st.regular_volume = st.regular_amount = 0;
   st.after_hours_volume = st.after_hours_amount = 0;
   // Auction and first-minute spots see everything traded so far belong to the first bar.
@@ -244,6 +255,7 @@ void KDataEngine::apply(SymbolState& st, int minute, const SpotFields& s, bool c
   // kept talking; then only a silence of the whole feed since the symbol's last spot counts.
   const bool gap = st.last_minute >= 0 && minute - st.last_minute >= 2 && (dv > 0 || da > 0) &&
                    (!changes_only || feed_gap_end_ > st.heard_ts);
+  const int previous_minute = st.last_minute;
   st.last_ts = s.datetime;
   st.last_volume = s.volume;
   st.last_amount = s.amount;
@@ -259,6 +271,14 @@ void KDataEngine::apply(SymbolState& st, int minute, const SpotFields& s, bool c
     ++stats_.gap_spans;
     st.gap_volume += dv;
     st.gap_amount += da;
+    if (st.gaps.size() < kMaxGapSpans) {
+      st.gaps.push_back({static_cast<int16_t>(previous_minute), static_cast<int16_t>(minute), dv, da});
+    } else {
+      auto& merged = st.gaps.back();
+      merged.last = static_cast<int16_t>(minute);
+      merged.volume += dv;
+      merged.amount += da;
+    }
     dv = da = 0;
   }
 
@@ -678,12 +698,160 @@ std::optional<CarryIn> KDataEngine::carry_in(Symbol symbol) const {
   return CarryIn{st->day, st->carry_volume, st->carry_amount};
 }
 
+KDataEngine::GapRepair KDataEngine::repair_gaps(Symbol symbol, const Bar* source, size_t n,
+                                                CompletedBars* completed) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  GapRepair out;
+  SymbolState* st = find_state(symbol);
+  if (!st || !st->traded || st->gaps.empty()) return out;
+  if (!enabled_[ktype_index(KType::MIN)] || !config_.fill_empty_bars) {
+    out.pending = static_cast<uint32_t>(st->gaps.size());
+    return out;
+  }
+  sink_ = completed;
+  const TradingSchedule& sched = config_.schedule;
+  const TimestampMs day_start = start_of_day(st->day);
+  std::vector<const Bar*> by_minute(static_cast<size_t>(sched.minutes_per_day()), nullptr);
+  for (size_t i = 0; i < n; ++i) {
+    const int64_t tod = source[i].datetime - day_start;
+    if (tod <= 0 || tod >= kMsPerDay) continue;  // another day
+    const int m = sched.trading_minute(tod);
+    if (m != kOutside && sched.bucket_label(KType::MIN, m) == tod) by_minute[static_cast<size_t>(m)] = &source[i];
+  }
+  const int min_idx = ktype_index(KType::MIN);
+  st->series[min_idx].upsert(st->forming[min_idx]);  // the forming minute, as it stands
+  std::vector<SymbolState::GapSpan> kept;
+  for (const auto& span : st->gaps) {
+    if (span.last > st->reported[min_idx]) {  // its last minute may still change
+      ++out.pending;
+      kept.push_back(span);
+    } else if (repair_span(*st, span.first, span.last, span.volume, span.amount, by_minute)) {
+      ++out.repaired;
+      out.volume += span.volume;
+      out.amount += span.amount;
+    } else {
+      ++out.mismatched;
+      kept.push_back(span);
+    }
+  }
+  st->gaps.swap(kept);
+  st->dirty = true;
+  sink_ = nullptr;
+  return out;
+}
+
+bool KDataEngine::repair_span(SymbolState& st, int first, int last, double volume, double amount,
+                              const std::vector<const Bar*>& source) {
+  const TradingSchedule& sched = config_.schedule;
+  const TimestampMs day_start = start_of_day(st.day);
+  BarSeries& minutes = st.series[ktype_index(KType::MIN)];
+  auto find = [&](int m) -> const Bar* {
+    const TimestampMs label = day_start + sched.bucket_label(KType::MIN, m);
+    const Bar* it = std::lower_bound(minutes.data(), minutes.data() + minutes.size(), label,
+                                     [](const Bar& b, TimestampMs t) { return b.datetime < t; });
+    return it != minutes.data() + minutes.size() && it->datetime == label ? it : nullptr;
+  };
+  // What the gap traded in each minute: the source's minute less what the engine's bar holds.
+  const double tolerance_v = 1e-6 * std::max(1.0, volume), tolerance_a = 1e-6 * std::max(1.0, amount) + 1e-6;
+  std::vector<double> dv, da;
+  double sum_v = 0, sum_a = 0;
+  for (int m = first; m <= last; ++m) {
+    const Bar* s = source[static_cast<size_t>(m)];
+    const Bar* b = find(m);
+    const double v = (s ? s->volume : 0) - (b ? b->volume : 0);
+    const double a = (s ? s->amount : 0) - (b ? b->amount : 0);
+    if (v < -tolerance_v || a < -tolerance_a) {
+      ++stats_.gap_repair_mismatches;
+      return false;
+    }
+    dv.push_back(std::max(0.0, v));
+    da.push_back(std::max(0.0, a));
+    sum_v += dv.back();
+    sum_a += da.back();
+  }
+  if (std::fabs(sum_v - volume) > tolerance_v || std::fabs(sum_a - amount) > tolerance_a) {
+    ++stats_.gap_repair_mismatches;
+    return false;
+  }
+  // Rebuild the span's minutes.  Inside it the engine saw no spot, so a minute the gap traded
+  // in is the source's bar and one it did not is flat at the close before it; the two ends
+  // keep what their spots gave and add the gap's part.
+  const int min_idx = ktype_index(KType::MIN);
+  const Bar* before = first > 0 ? find(first - 1) : nullptr;
+  double close = before ? before->close : 0;
+  for (int m = first; m <= last; ++m) {
+    const size_t i = static_cast<size_t>(m - first);
+    const Bar* s = source[static_cast<size_t>(m)];
+    const TimestampMs label = day_start + sched.bucket_label(KType::MIN, m);
+    const bool traded = s && (dv[i] > 0 || da[i] > 0);
+    const Bar* existing = find(m);
+    if (!existing && !traded && !(close > 0)) continue;  // before the day's first trade: no bar
+    const bool end = (m == first || m == last) && existing && !existing->filled;
+    bool inserted = false;
+    Bar& bar = minutes.find_or_insert(label, Bar{label, close, close, close, close, 0, 0, 1}, &inserted);
+    if (end) {
+      if (traded) {
+        bar.high = std::max(bar.high, s->high);
+        bar.low = std::min(bar.low, s->low);
+        if (m == first) bar.close = s->close;  // its last trade came after the spot
+        if (m == last) bar.open = s->open;     // its first trade came before the spot
+        bar.volume += dv[i];
+        bar.amount += da[i];
+      }
+    } else if (traded) {
+      bar = Bar{label, s->open, s->high, s->low, s->close, s->volume, s->amount, 0};
+    } else if (close > 0) {
+      bar = Bar{label, close, close, close, close, 0, 0, 1};
+    }
+    close = bar.close;
+    if (m == st.last_bucket[min_idx]) st.forming[min_idx] = bar;
+    if (m <= st.reported[min_idx] && sink_) sink_->push_back(CompletedBar{st.symbol.key(), KType::MIN, bar, true});
+  }
+  for (KType k : intraday_) {
+    if (k == KType::MIN) continue;
+    for (int b = sched.bucket(k, first); b <= sched.bucket(k, last); ++b) reaggregate(st, k, b);
+  }
+  st.gap_volume -= volume;
+  st.gap_amount -= amount;
+  ++st.gap_repaired;
+  ++stats_.gap_spans_repaired;
+  return true;
+}
+
+void KDataEngine::reaggregate(SymbolState& st, KType k, int bucket) {
+  // A coarse bar is the re-aggregation of its MIN bars (flat ones included).
+  const TradingSchedule& sched = config_.schedule;
+  const TimestampMs day_start = start_of_day(st.day);
+  const BarSeries& minutes = st.series[ktype_index(KType::MIN)];
+  const TimestampMs from = day_start + sched.bucket_label(KType::MIN, sched.bucket_first_minute(k, bucket));
+  const TimestampMs to = day_start + sched.bucket_label(k, bucket);
+  const Bar* it = std::lower_bound(minutes.data(), minutes.data() + minutes.size(), from,
+                                   [](const Bar& b, TimestampMs t) { return b.datetime < t; });
+  bool any = false, all_filled = true;
+  Bar acc{};
+  for (; it != minutes.data() + minutes.size() && it->datetime <= to; ++it) {
+    acc = any ? combine(acc, *it) : *it;
+    all_filled = all_filled && it->filled;
+    any = true;
+  }
+  if (!any) return;
+  acc.datetime = to;
+  acc.filled = all_filled ? 1 : 0;
+  const int idx = ktype_index(k);
+  st.series[idx].upsert(acc);
+  if (bucket == st.last_bucket[idx]) st.forming[idx] = acc;
+  if (bucket <= st.reported[idx] && sink_) sink_->push_back(CompletedBar{st.symbol.key(), k, acc, true});
+}
+
 std::optional<DayTotals> KDataEngine::day_totals(Symbol symbol) const {
   std::lock_guard<std::mutex> lock(mutex_);
   const SymbolState* st = find_state(symbol);
   if (!st || st->day == INT64_MIN) return std::nullopt;
-  return DayTotals{st->day,        st->carry_volume,       st->carry_amount,       st->gap_volume,
-                   st->gap_amount, st->gap_spans,          st->after_hours_volume, st->after_hours_amount};
+  return DayTotals{st->day,        st->carry_volume,
+                   st->carry_amount,
+                   st->gap_volume, st->gap_amount,
+                   st->gap_spans - st->gap_repaired,
+                   st->after_hours_volume, st->after_hours_amount};
 }
 
 std::vector<Symbol> KDataEngine::symbols() const {

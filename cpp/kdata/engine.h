@@ -81,6 +81,8 @@ struct EngineStats {
   uint64_t filled_bars = 0;   // flat bars created for periods without spots
   uint64_t amended_bars = 0;  // completed bars a late spot changed afterwards (advance_to ran ahead)
   uint64_t gap_spans = 0;        // spans of a whole minute or more in which a symbol's volume grew unseen
+  uint64_t gap_spans_repaired = 0;  // of them, placed into their minutes from a source's minute bars
+  uint64_t gap_repair_mismatches = 0;  // repairs refused: the source's minutes did not add up to the span
   uint64_t gap_volume_days = 0;  // symbol-days with gap volume
   uint64_t after_hours_days = 0;  // symbol-days with after-hours volume
   uint64_t period_history_merged = 0;    // preloaded WEEK..YEAR bars continued by live bars of their period
@@ -147,7 +149,7 @@ struct DayTotals {
   DayNumber day;
   double carry_volume, carry_amount;  // traded before the first spot (a late start)
   double gap_volume, gap_amount;      // traded while no spot came for a whole minute or more
-  uint32_t gap_spans;
+  uint32_t gap_spans;                 // spans of such volume not repaired
   double after_hours_volume, after_hours_amount;  // traded after the close cutoff
 };
 
@@ -181,6 +183,18 @@ class KDataEngine {
   std::pair<std::shared_ptr<const BarSeries::Buffer>, size_t> share_bars(Symbol symbol, KType ktype);
   std::optional<CarryIn> carry_in(Symbol symbol) const;
   std::optional<DayTotals> day_totals(Symbol symbol) const;
+
+  // Places the symbol's gap volume of its current day into the minutes it traded in, from a
+  // source's MIN bars of that day (right labels, sorted; minutes without a bar had no trade).
+  // A span is repaired only when its last minute is final and the source's minutes, less
+  // what the engine's own bars already hold, add up to it exactly; the MIN bars of the span
+  // and the coarser bars over it are then rebuilt and reported again (amended).  Needs MIN
+  // enabled and flat filling on.
+  struct GapRepair {
+    uint32_t repaired = 0, mismatched = 0, pending = 0;
+    double volume = 0, amount = 0;
+  };
+  GapRepair repair_gaps(Symbol symbol, const Bar* source, size_t n, CompletedBars* completed = nullptr);
   std::vector<Symbol> symbols() const;
   EngineStats stats() const;
   // The latest datetime of any spot accepted so far (INT64_MIN before the first): the
@@ -202,6 +216,9 @@ class KDataEngine {
   void apply(SymbolState& st, int minute, const SpotFields& s, bool changes_only = false);
   void apply_after_hours(SymbolState& st, const SpotFields& s);
   void report_amended(SymbolState& st, KType k, int from_bucket);
+  bool repair_span(SymbolState& st, int first, int last, double volume, double amount,
+                   const std::vector<const Bar*>& source);
+  void reaggregate(SymbolState& st, KType k, int bucket);
   void fill_flat(SymbolState& st, KType k, int bucket_exclusive, double price);
   // Fill and report what is over when `elapsed` trading minutes have passed and
   // `completed` are final (see TradingSchedule).

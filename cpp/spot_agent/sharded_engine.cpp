@@ -129,6 +129,8 @@ EngineStats ShardedEngine::stats() const {
     total.filled_bars += s.filled_bars;
     total.amended_bars += s.amended_bars;
     total.gap_spans += s.gap_spans;
+    total.gap_spans_repaired += s.gap_spans_repaired;
+    total.gap_repair_mismatches += s.gap_repair_mismatches;
     total.gap_volume_days += s.gap_volume_days;
     total.after_hours_days += s.after_hours_days;
     total.period_history_merged += s.period_history_merged;

@@ -1154,6 +1154,47 @@ class SpotAgent:
         log.info("backfilled", extra=report)
         return report
 
+    def repair_gaps(self, source: Any, symbols: Iterable[str] | None = None) -> dict[str, Any]:
+        """Place gap volume (docs/aggregation.md §3.3) into the minutes it traded in, from a
+        source of today's minute bars (``minute_bars(symbols, day, until)``, as for
+        :meth:`backfill`: :class:`hkrt.backfill.SimMinuteHistory`, a KDataStore of another
+        agent, a vendor's minute history).
+
+        A span is repaired when its last minute is complete and the source's minutes, less what
+        the agent's own bars already hold, add up to it exactly; its MIN bars and the coarser
+        bars over them are rebuilt and reported again to ``on_bar`` (``Bar.amended``) and the
+        store.  Anything else stays gap volume and is counted (``mismatched``: the source does
+        not agree with the feed; ``pending``: the span's last minute is still forming).  Needs
+        MIN among the agent's ktypes.  Safe to call again (a repaired span is gone).  Not
+        journaled: after a restart, call it again.  Returns a report.
+        """
+        report: dict[str, Any] = {"symbols": 0, "repaired": 0, "mismatched": 0, "pending": 0, "volume": 0.0}
+        if KType.MIN not in self.ktypes:
+            raise ValueError("repair_gaps() rebuilds MIN bars: create the agent with MIN among its ktypes")
+        by_day: dict[dt.date, list[str]] = {}
+        for symbol in self.symbols if symbols is None else symbols:
+            gap = self.gap_volume(symbol)
+            if gap is not None and gap.gaps > 0:
+                by_day.setdefault(gap.day, []).append(symbol)
+        for day, wanted in by_day.items():
+            frame = source.minute_bars(wanted, day, dt.datetime.combine(day, dt.time(15, 0)))
+            if frame is None or len(frame) == 0:
+                report["pending"] += sum(self.gap_volume(s).gaps for s in wanted)  # type: ignore[union-attr]
+                continue
+            for symbol, rows in frame.groupby("symbol", sort=False):
+                result = self._engine.repair_gaps(
+                    str(symbol), datetime_ms(rows["datetime"]), *(_floats(rows[c]) for c in BAR_COLUMNS)
+                )
+                report["symbols"] += 1
+                for key in ("repaired", "mismatched", "pending", "volume"):
+                    report[key] += result[key]
+        self._drained(0)  # the rebuilt bars to the hooks and the store
+        if report["mismatched"]:
+            log.warning("gap volume the source's minute bars do not account for stays in DAY only", extra=report)
+        elif report["repaired"]:
+            log.info("gap volume placed into its minutes from minute history", extra=report)
+        return report
+
     def _start_backfill(self, source: Any) -> None:
         day = china_today()
         if self._recovered_day == day:
