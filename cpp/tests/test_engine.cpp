@@ -459,4 +459,38 @@ TEST_CASE("gap volume needs a silent symbol: repeated quotes and change-only fee
   }
 }
 
+TEST_CASE("gap repair from minute history: the docs' worked example") {
+  KDataEngine e(config({KType::MIN, KType::MIN5, KType::DAY}));
+  e.ingest(spot(9, 30, 10, 10.0, 1000, 10000, 10.0, 10.0, 10.0));
+  e.ingest(spot(9, 31, 10, 10.1, 1200, 12020, 10.0, 10.1, 10.0));
+  e.ingest(spot(9, 34, 20, 10.3, 2000, 20200, 10.0, 10.5, 9.95));
+  e.ingest(spot(9, 35, 30, 10.2, 2300, 23260, 10.0, 10.5, 9.95));
+  CHECK_EQ(e.day_totals(kSym)->gap_volume, 800.0);
+  std::vector<Bar> source = {{at(9, 31), 10.0, 10.0, 10.0, 10.0, 1000, 10000},
+                             {at(9, 32), 10.1, 10.1, 10.1, 10.1, 200, 2020},
+                             {at(9, 33), 10.2, 10.4, 10.1, 10.3, 500, 5110},
+                             {at(9, 34), 10.3, 10.5, 9.95, 10.3, 300, 3070}};
+  std::vector<Bar> halved = source;
+  for (Bar& b : halved) b.volume /= 2;
+  CHECK_EQ(e.repair_gaps(kSym, halved.data(), halved.size()).mismatched, 1u);  // disagrees: nothing changes
+  CHECK_EQ(e.day_totals(kSym)->gap_volume, 800.0);
+  CompletedBars done;
+  const auto r = e.repair_gaps(kSym, source.data(), source.size(), &done);
+  CHECK_EQ(r.repaired, 1u);
+  CHECK_EQ(r.volume, 800.0);
+  const auto min = e.bars(kSym, KType::MIN);
+  CHECK_EQ(min[2].volume, 500.0);
+  CHECK_EQ(min[2].high, 10.4);
+  CHECK(!min[2].filled);
+  CHECK_EQ(min[3].low, 9.95);
+  const auto m5 = e.bars(kSym, KType::MIN5);
+  CHECK_EQ(m5[0].volume, 2000.0);
+  CHECK_EQ(m5[0].high, 10.5);
+  CHECK_EQ(e.day_totals(kSym)->gap_volume, 0.0);
+  CHECK_EQ(e.day_totals(kSym)->gap_spans, 0u);
+  bool all_amended = !done.empty();
+  for (const auto& c : done) all_amended = all_amended && c.amended;
+  CHECK(all_amended);
+}
+
 TEST_MAIN()
