@@ -70,8 +70,10 @@ LIVE_KDATA = [
     ## The feed: a simulated morning on an in-process socket
 
     `SimMarket.times()` yields the whole day; the subclass below stops at the lunch break to keep
-    the notebook short. The publisher listens first; the agent dials it; the server thread waits
-    until the agent is subscribed, because a pub/sub socket drops what nobody listens to.
+    the notebook short, and `end_day=False` keeps the server from sending the end-of-day marker
+    (the day is not over at lunch). The publisher listens first; the agent dials it; the server
+    thread waits until the agent is subscribed, because a pub/sub socket drops what nobody
+    listens to.
     """),
     code('''
     class SimulatedMorning(SimMarket):
@@ -97,7 +99,7 @@ LIVE_KDATA = [
 
     agent.start(address)
     assert publisher.wait_for_subscribers(1, timeout=10), "the agent did not subscribe"
-    feed = threading.Thread(target=server.run_sim, args=(market,), kwargs={"speed": SPEED},
+    feed = threading.Thread(target=server.run_sim, args=(market,), kwargs={"speed": SPEED, "end_day": False},
                             name="hkrt-notebook-server", daemon=True)
     feed.start()
     '''),
@@ -200,9 +202,10 @@ RECORDED_DAY = [
     ## Record the day (offline)
 
     The agent is used in-process: each whole-market snapshot goes to `ingest` as columns, the
-    same engine a subscribed agent runs. `advance_to(15:01)` tells it the session is over, so
-    the last bars and the DAY bar complete; `stop()` flushes them and compacts each day's files
-    into one `data.parquet` per ktype.
+    same engine a subscribed agent runs. `advance_to(15:05)` tells it the session is over
+    (late-stamped closing-auction snapshots count until 15:05), so the last bars and the DAY bar
+    complete; `stop()` flushes them and compacts each day's files into one `data.parquet` per
+    ktype.
     """),
     code("""
     workdir = tempfile.TemporaryDirectory(prefix="hkrt-notebook-")
@@ -211,7 +214,7 @@ RECORDED_DAY = [
     recorder = hkrt.SpotAgent(["MIN", "MIN5", "DAY"], store=STORE)
     for snapshot in SimMarket(DAY, SimConfig(symbols=50, seed=7)).day_snapshots():
         recorder.ingest(snapshot)
-    recorder.advance_to(dt.datetime.combine(DAY, dt.time(15, 1)))
+    recorder.advance_to(dt.datetime.combine(DAY, dt.time(15, 5)))
     recorder.stop()
 
     print("bars written:", recorder.stats()["store"]["written"])
