@@ -160,7 +160,7 @@ IngestResult KDataEngine::process(uint32_t key, const SpotFields& s, TimestampMs
 
   SymbolState& st = state_for(key);
   if (day < st.day) return reject(RejectReason::OutOfOrder);
-  if (newest_accepted_ == INT64_MIN || day != day_of(newest_accepted_) || minute - newest_minute_ >= 2) {
+  if (day != newest_day_ || minute - newest_minute_ >= 2) {
     if (s.datetime > newest_accepted_) feed_gap_end_ = s.datetime;  // the whole feed was silent (or a new day)
   }
   if (day == st.day) {
@@ -170,7 +170,7 @@ IngestResult KDataEngine::process(uint32_t key, const SpotFields& s, TimestampMs
       if (s.close == st.last_close && s.high == st.last_high && s.low == st.last_low) {
         // A quote repeated unchanged (a source that stamps a quiet symbol with its last
         // trade's time) still tells the symbol did not trade up to the feed's time.
-        if (newest_accepted_ != INT64_MIN && day_of(newest_accepted_) == day && newest_minute_ > st.last_minute) {
+        if (newest_day_ == day && newest_minute_ > st.last_minute) {
           st.last_minute = static_cast<int16_t>(newest_minute_);
           st.heard_ts = newest_accepted_;
         }
@@ -203,6 +203,7 @@ IngestResult KDataEngine::process(uint32_t key, const SpotFields& s, TimestampMs
   ++stats_.accepted;
   if (s.datetime > newest_accepted_) {
     newest_accepted_ = s.datetime;
+    newest_day_ = day;
     newest_minute_ = minute;
   }
   return IngestResult{IngestOutcome::Accepted, RejectReason::InvalidSymbol};

@@ -247,7 +247,8 @@ class KDataEngine {
   bool calendar_cache_open_ = false;
   EngineStats stats_;
   TimestampMs newest_accepted_ = INT64_MIN;
-  int newest_minute_ = -1;  // trading minute of newest_accepted_ on its day
+  DayNumber newest_day_ = INT64_MIN;  // the day of newest_accepted_
+  int newest_minute_ = -1;             // trading minute of newest_accepted_ on its day
   // The latest advance_to(): a symbol that trades for the first time after it (a straggler)
   // is caught up to it at once, as the symbols that had traded were.
   TimestampMs advanced_ = INT64_MIN;
