@@ -18,7 +18,7 @@ import zlib
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import hkrt
@@ -488,6 +488,7 @@ def damaged_journals(draw: st.DrawFn) -> tuple[list[bytes], list[tuple[int, byte
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(damaged_journals())
+@example(([], [], (0, 8)))  # a journal of only its magic, cut to nothing
 def test_property_every_untouched_record_survives_any_damage(
     case: tuple[list[bytes], list[tuple[int, bytes]], tuple[int, int] | None],
 ) -> None:
@@ -522,6 +523,7 @@ def test_property_every_untouched_record_survives_any_damage(
         after, clean = read(path)
         assert after == got and not clean.damaged
         if report.damaged:
-            assert Path(report.corrupt_copy or "").read_bytes() == bytes(data) or not data
+            # an emptied file has nothing to keep a copy of (its magic is written afresh)
+            assert not data or Path(report.corrupt_copy or "").read_bytes() == bytes(data)
         else:
             assert path.read_bytes() == bytes(data)

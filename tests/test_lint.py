@@ -1,4 +1,4 @@
-"""The Python code is ruff-clean (the project's lint configuration is in pyproject.toml)."""
+"""The Python code is ruff-clean and ruff-formatted (the configuration is in pyproject.toml)."""
 
 from __future__ import annotations
 
@@ -13,4 +13,13 @@ def test_ruff_clean() -> None:
     ruff = shutil.which("ruff")
     assert ruff, "ruff must be installed (pip install '.[test]' brings it)"
     result = subprocess.run([ruff, "check", "python", "tests", "benchmarks"], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_ruff_format_clean() -> None:
+    """One code style, enforced: `ruff format` changes nothing (run it before committing)."""
+    ruff = shutil.which("ruff")
+    assert ruff, "ruff must be installed (pip install '.[test]' brings it)"
+    paths = ["python", "tests", "benchmarks", "notebooks/make_notebooks.py"]
+    result = subprocess.run([ruff, "format", "--check", *paths], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -2,19 +2,122 @@
 
 Units everywhere: prices and amounts in yuan, volumes in shares; times are naive China
 local time.  See docs/ for the aggregation rules.
+
+``import hkrt`` loads only the C++ core (``hkrt._hkrt``, with numpy) and :class:`KType`.  Every
+other public name, and every submodule (``hkrt.store``, ``hkrt.fetcher``, ...), is imported the
+first time it is touched (PEP 562 ``__getattr__``), so a script, ``hkrt --help`` or a Windows
+machine without a venue's package pays only for what it uses: no HTTP, SMTP, TLS, Parquet,
+socket or venue module until then (docs/architecture.md, "Import cost and portability").
 """
 
-from hkrt._hkrt import Spot, normalize_symbol
-from hkrt.agent import AfterHours, CarryIn, GapVolume, SpotAgent, get_spot_agent, start_spot_agent, stop_spot_agent
-from hkrt.broker import AssetInfo, OrderBrokerBase, OrderResult, OrderStatus, TestOrderBroker, crtOB
-from hkrt.calendar import CalendarCoverageError, TradingCalendar
-from hkrt.hooks import Bar, CycleInfo, FeedEvent, GapInfo
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from hkrt._hkrt import OrderBrokerBase, OrderResult, OrderStatus, Spot, normalize_symbol
 from hkrt.ktype import KType
-from hkrt.store import KDataStore, load_kdata
-from hkrt.strategy import OrderTicket, Strategy
-from hkrt.wire import WireError, WireHeader, decode_columns, decode_header, decode_spots, encode_spots
+
+if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ imports these on first use
+    from hkrt.agent import (
+        AfterHours,
+        CarryIn,
+        GapVolume,
+        SpotAgent,
+        get_spot_agent,
+        hikyuu_spot_records,
+        release_spot_agent,
+        spot_agent_is_connected,
+        spot_agent_is_running,
+        start_spot_agent,
+        stop_spot_agent,
+    )
+    from hkrt.broker import AssetInfo, TestOrderBroker, crtOB
+    from hkrt.broker.mail import MailOrderBroker
+    from hkrt.calendar import CalendarCoverageError, TradingCalendar
+    from hkrt.hooks import Bar, CycleInfo, FeedEvent, GapInfo
+    from hkrt.store import KDataStore, load_kdata
+    from hkrt.strategy import OrderTicket, Strategy
+    from hkrt.wire import WireError, WireHeader, decode_columns, decode_header, decode_spots, encode_spots
 
 __version__ = "0.1.0"
+
+# public name -> the module that defines it (imported on first access)
+_LAZY_NAMES: dict[str, str] = {
+    **dict.fromkeys(
+        (
+            "AfterHours",
+            "CarryIn",
+            "GapVolume",
+            "SpotAgent",
+            "get_spot_agent",
+            "hikyuu_spot_records",
+            "release_spot_agent",
+            "spot_agent_is_connected",
+            "spot_agent_is_running",
+            "start_spot_agent",
+            "stop_spot_agent",
+        ),
+        "hkrt.agent",
+    ),
+    "MailOrderBroker": "hkrt.broker.mail",
+    "AssetInfo": "hkrt.broker.asset",
+    "TestOrderBroker": "hkrt.broker.paper",
+    "crtOB": "hkrt.broker.wrap",
+    **dict.fromkeys(("CalendarCoverageError", "TradingCalendar"), "hkrt.calendar"),
+    **dict.fromkeys(("Bar", "CycleInfo", "FeedEvent", "GapInfo"), "hkrt.hooks"),
+    **dict.fromkeys(("KDataStore", "load_kdata"), "hkrt.store"),
+    **dict.fromkeys(("OrderTicket", "Strategy"), "hkrt.strategy.strategy"),
+    **dict.fromkeys(
+        ("WireError", "WireHeader", "decode_columns", "decode_header", "decode_spots", "encode_spots"), "hkrt.wire"
+    ),
+}
+
+# Submodules reachable as attributes after a bare ``import hkrt`` (``hkrt.store.KDataStore``,
+# ``hkrt.fetcher.get_spot``), as they were when this file imported them all eagerly.
+_SUBMODULES = frozenset(
+    {
+        "agent",
+        "backfill",
+        "broker",
+        "calendar",
+        "chart",
+        "columns",
+        "day_journal",
+        "demo_strategy",
+        "feed_auth",
+        "fetcher",
+        "hooks",
+        "journal",
+        "ktype",
+        "logs",
+        "lots",
+        "retransmit",
+        "server",
+        "store",
+        "strategy",
+        "synthetic",
+        "testing",
+        "transport",
+        "wire",
+    }
+)
+
+
+def __getattr__(name: str) -> Any:
+    module_name = _LAZY_NAMES.get(name)
+    if module_name is not None:
+        value = getattr(importlib.import_module(module_name), name)
+        globals()[name] = value  # later lookups skip this function
+        return value
+    if name in _SUBMODULES:
+        return importlib.import_module(f"hkrt.{name}")  # the import binds it in this namespace too
+    raise AttributeError(f"module 'hkrt' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY_NAMES) | _SUBMODULES)
+
 
 __all__ = [
     "AfterHours",
@@ -28,6 +131,7 @@ __all__ = [
     "GapVolume",
     "KDataStore",
     "KType",
+    "MailOrderBroker",
     "OrderBrokerBase",
     "OrderResult",
     "OrderStatus",
@@ -46,8 +150,12 @@ __all__ = [
     "decode_spots",
     "encode_spots",
     "get_spot_agent",
+    "hikyuu_spot_records",
     "load_kdata",
     "normalize_symbol",
+    "release_spot_agent",
+    "spot_agent_is_connected",
+    "spot_agent_is_running",
     "start_spot_agent",
     "stop_spot_agent",
 ]

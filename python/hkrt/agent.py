@@ -16,11 +16,10 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import pandas as pd
-import pynng
 
 from hkrt import _hkrt
 from hkrt._hkrt import Spot
@@ -35,6 +34,9 @@ from hkrt.logs import LogLimiter
 from hkrt.store import KDataStore, StoreWriter
 from hkrt.transport import default_address, subscriber, tcp_address
 from hkrt.wire import decode_columns, decode_header, decode_spots, encode_heartbeat
+
+if TYPE_CHECKING:
+    import pynng
 
 log = logging.getLogger("hkrt.agent")
 
@@ -546,6 +548,8 @@ class SpotAgent:
         self.stop()
 
     def _receive(self) -> None:
+        import pynng  # here, not at import: an agent fed in-process (ingest) loads no socket library
+
         assert self._socket is not None
         while not self._stopping.is_set():
             try:
@@ -1306,25 +1310,171 @@ def _period_start(k: KType, day: dt.date) -> dt.date:
 
 _GLOBAL_AGENT: SpotAgent | None = None
 _GLOBAL_LOCK = threading.Lock()
+_cycle_log = logging.getLogger("hkrt.agent.cycles")
+_START_FORMS = "start_spot_agent(print=False, worker_num=None, addr=None) (hikyuu) or start_spot_agent(address) (hkrt)"
 
 
-def start_spot_agent(address: str | None = None, *, tcp: bool | int | str | None = None, **options: Any) -> SpotAgent:
-    """Start the process-wide agent (``options`` as for :class:`SpotAgent`) and return it."""
+def start_spot_agent(
+    *args: Any,
+    print: bool = False,
+    worker_num: int | None = None,
+    addr: str | None = None,
+    address: str | None = None,
+    tcp: bool | int | str | None = None,
+    **options: Any,
+) -> SpotAgent:
+    """Start the process-wide agent and return it (hikyuu returned nothing).
+
+    Takes hikyuu's arguments, by position or by name, and hkrt's:
+
+    - ``print``: log each received publisher cycle at INFO on the ``hkrt.agent.cycles`` logger
+      (nothing is written to stdout; ``hkrt.logs.configure_logging("INFO")`` shows the lines on
+      stderr, and a WARNING says so when INFO is not enabled);
+    - ``worker_num``: the agent's ``shards``, engines that aggregate disjoint sets of symbols in
+      parallel (hikyuu's worker threads; one symbol's spots always stay in order here);
+    - ``addr`` (hikyuu) or ``address`` (hkrt): the spot server to dial, "" or None for this
+      user's default ipc address; ``tcp`` dials TCP instead;
+    - ``options``: any other :class:`SpotAgent` argument (``ktypes``, ``store``, ...).
+
+    A first positional argument that is a bool is hikyuu's ``print`` (then ``worker_num``,
+    ``addr``); a str is hkrt's ``address``.  Starting while the agent runs is a RuntimeError.
+    """
+    if args and isinstance(args[0], bool):  # hikyuu: (print, worker_num, addr)
+        if len(args) > 3:
+            raise TypeError(f"too many positional arguments ({len(args)}); {_START_FORMS}")
+        given = dict(zip(("print", "worker_num", "addr"), args, strict=False))
+        twice = [k for k in given if {"print": print, "worker_num": worker_num, "addr": addr}[k] not in (None, False)]
+        if twice:
+            raise TypeError(f"{', '.join(twice)} given both by position and by keyword")
+        print, worker_num, addr = given["print"], given.get("worker_num"), given.get("addr")
+    elif args:
+        if len(args) > 1 or not (args[0] is None or isinstance(args[0], str)):
+            raise TypeError(f"unexpected positional arguments {args!r}; {_START_FORMS}")
+        if address is not None:
+            raise TypeError("address given both by position and by keyword")
+        address = args[0]
+    if not isinstance(print, bool):
+        raise TypeError(f"print must be True or False, not {print!r}")
+    if addr and address and addr != address:
+        raise ValueError(f"two addresses: addr={addr!r} and address={address!r}; give one")
+    address = addr or address or None
+    if worker_num is not None:
+        if isinstance(worker_num, bool) or not isinstance(worker_num, int) or worker_num < 1:
+            raise ValueError(f"worker_num must be a whole number >= 1, not {worker_num!r}")
+        if options.get("shards", worker_num) != worker_num:
+            raise ValueError(f"worker_num={worker_num} and shards={options['shards']} disagree; give one")
+        options["shards"] = worker_num
     global _GLOBAL_AGENT
     with _GLOBAL_LOCK:
         if _GLOBAL_AGENT is not None and _GLOBAL_AGENT.running:
             raise RuntimeError("the spot agent is already running; stop_spot_agent() first")
-        _GLOBAL_AGENT = SpotAgent(**options)
-        return _GLOBAL_AGENT.start(address, tcp=tcp)
+        agent = SpotAgent(**options)
+        if print:
+            agent.on_cycle(_log_cycle)
+            if not _cycle_log.isEnabledFor(logging.INFO):
+                log.warning(
+                    "print=True logs each cycle at INFO on 'hkrt.agent.cycles', which is not enabled: "
+                    "call hkrt.logs.configure_logging('INFO') to see the lines"
+                )
+        _GLOBAL_AGENT = agent.start(address, tcp=tcp)
+        return _GLOBAL_AGENT
+
+
+def _log_cycle(info: CycleInfo) -> None:
+    """``print=True``: one INFO line per publisher cycle, on the callback thread."""
+    _cycle_log.info(
+        "spot cycle received",
+        extra={
+            "publisher_id": info.publisher_id,
+            "cycle_id": info.cycle_id,
+            "spots": info.spots,
+            "accepted": info.accepted,
+            "parts": f"{info.parts_received}/{info.parts_expected}",
+            "complete": info.complete,
+            "market_time": info.market_time,
+            "latency_ms": round(info.latency_ms, 3),
+        },
+    )
 
 
 def stop_spot_agent() -> None:
-    """Stop the process-wide agent, if one runs."""
+    """Stop the process-wide agent, if one runs (it stays readable through get_spot_agent())."""
     with _GLOBAL_LOCK:
         if _GLOBAL_AGENT is not None:
             _GLOBAL_AGENT.stop()
 
 
+def release_spot_agent() -> None:
+    """Stop the process-wide agent and drop it, with its bars (hikyuu's releaseGlobalSpotAgent)."""
+    global _GLOBAL_AGENT
+    with _GLOBAL_LOCK:
+        if _GLOBAL_AGENT is not None:
+            _GLOBAL_AGENT.stop()
+        _GLOBAL_AGENT = None
+
+
 def get_spot_agent() -> SpotAgent | None:
     """The process-wide agent of start_spot_agent(), if any."""
     return _GLOBAL_AGENT
+
+
+def spot_agent_is_running() -> bool:
+    """Whether the process-wide agent of start_spot_agent() is running (hikyuu's spotAgentIsRunning)."""
+    agent = _GLOBAL_AGENT
+    return agent is not None and agent.running
+
+
+def spot_agent_is_connected(within: float | None = None) -> bool:
+    """Whether the process-wide agent hears a spot server now (hikyuu's spotAgentIsConnected).
+
+    True when it runs, at least one publisher is connected to its socket, and a verified message
+    (data or heartbeat: an idle publisher sends one a second) arrived within ``within`` seconds
+    (default: the agent's ``silence_after``, 5 s unless set).  A connected publisher that has sent
+    nothing for that long, or whose messages all fail verification (a wrong feed key, another
+    wire format), is not connected in this sense.
+    """
+    agent = _GLOBAL_AGENT
+    if agent is None or not agent.running:
+        return False
+    limit = within if within is not None else float(getattr(agent, "_silence_after", 5.0))
+    transport = agent.stats()["transport"]
+    age = transport["last_message_age_s"]
+    return transport["connected"] > 0 and age is not None and age < limit
+
+
+#: hikyuu's spot record fields, in its order (SpotRecord and the fetchers' dicts).
+HIKYUU_SPOT_FIELDS = (
+    "market", "code", "name", "datetime", "yesterday_close", "open", "high", "low", "close",
+    "amount", "volume", "bid", "bid_amount", "ask", "ask_amount",
+)  # fmt: skip
+
+
+def hikyuu_spot_record(spot: Spot) -> dict[str, Any]:
+    """One :class:`hkrt.Spot` as hikyuu's spot record: a dict with hikyuu's field names and units.
+
+    Converted at this edge only: ``amount`` yuan -> 万元 (/ 10,000), ``volume`` and the book sizes
+    (``bid_amount``, ``ask_amount``, hkrt's ``bid_volume``/``ask_volume``) shares -> lots (/ 100,
+    fractional for odd lots); prices stay yuan, ``datetime`` naive China local time.
+    """
+    return {
+        "market": spot.market,
+        "code": spot.code,
+        "name": spot.name,
+        "datetime": spot.datetime,
+        "yesterday_close": spot.yesterday_close,
+        "open": spot.open,
+        "high": spot.high,
+        "low": spot.low,
+        "close": spot.close,
+        "amount": spot.amount / 10_000.0,
+        "volume": spot.volume / 100.0,
+        "bid": list(spot.bid),
+        "bid_amount": [v / 100.0 for v in spot.bid_volume],
+        "ask": list(spot.ask),
+        "ask_amount": [v / 100.0 for v in spot.ask_volume],
+    }
+
+
+def hikyuu_spot_records(spots: Iterable[Spot]) -> list[dict[str, Any]]:
+    """:func:`hikyuu_spot_record` of each spot, in order."""
+    return [hikyuu_spot_record(s) for s in spots]

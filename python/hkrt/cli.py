@@ -6,12 +6,19 @@ import datetime as dt
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from hkrt.calendar import CalendarCoverageError, TradingCalendar
-from hkrt.hooks import Bar
 from hkrt.ktype import KType
+
+if TYPE_CHECKING:
+    from hkrt.hooks import Bar
+
+# Every command imports what it needs (agent, server, fetchers, pandas, pynng, pyarrow) inside its
+# body, so `hkrt --help` and a mistyped option cost only click and the C++ core
+# (tests/test_lean_import.py holds this).
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

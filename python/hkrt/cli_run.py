@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-import pandas as pd
 
 from hkrt.strategy.broker_config import BROKERS, describe, load_config, make_broker, settings
 
@@ -136,6 +135,8 @@ def _day_end_text(report: Any) -> str:
 
 def print_report(strategy: Any) -> None:
     """Orders, trades and P&L of a finished run, as text tables."""
+    import pandas as pd
+
     with pd.option_context("display.width", 160, "display.max_columns", 20, "display.max_rows", 200):
         orders = strategy.orders
         click.echo(f"\norders ({len(orders)}):")

@@ -6,11 +6,8 @@ import contextlib
 from pathlib import Path
 
 import click
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from hkrt.ktype import KType
-from hkrt.store import KDataStore, default_store_root, user_path
 
 
 @click.command()
@@ -19,7 +16,8 @@ from hkrt.store import KDataStore, default_store_root, user_path
     "store_dir",
     type=click.Path(path_type=Path),
     default=None,
-    help="Store directory, ~ expanded (default: $HKRT_STORE, $HKRT_HOME/store or ~/.local/share/hkrt/store).",
+    help="Store directory, ~ expanded (default: $HKRT_STORE, $HKRT_HOME/store or ~/.local/share/hkrt/store; "
+    "on Windows %LOCALAPPDATA%\\hkrt\\store).",
 )
 @click.option(
     "--symbol",
@@ -49,6 +47,12 @@ def export(
 ) -> None:
     """Export stored bars as one long table: symbol, datetime, open, high, low, close,
     volume (shares), amount (yuan), sorted by symbol and datetime."""
+    # Parquet (pyarrow) and the store load here, not at import: `hkrt --help` stays quick
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from hkrt.store import KDataStore, default_store_root, user_path
+
     try:
         kt = KType.parse(ktype)
     except ValueError as err:

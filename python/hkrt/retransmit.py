@@ -40,10 +40,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pynng
-
 from hkrt.feed_auth import OVERHEAD as SEAL_OVERHEAD
 from hkrt.feed_auth import is_sealed, seal, unseal
+
+# pynng is imported where a socket is opened: hkrt.transport imports this module for an agent fed
+# in-process, which must not load a socket library.
 
 log = logging.getLogger("hkrt.retransmit")
 
@@ -495,6 +496,8 @@ class RetransmitServer:
             "unavailable_messages": 0,
             "errors": {},
         }
+        import pynng
+
         # requests are 52 bytes (88 sealed): nng drops anything much larger before it reaches us
         self._socket = pynng.Rep0(recv_timeout=250, recv_max_size=4096)
         try:
@@ -514,6 +517,8 @@ class RetransmitServer:
         self._thread.start()
 
     def _serve(self) -> None:
+        import pynng
+
         while not self._closed.is_set():
             try:
                 raw = self._socket.recv()
@@ -702,6 +707,8 @@ def fetch_missing(
     deadline = time.monotonic() + timeout
     per_reply = max(1024, min(max_reply_bytes, _UINT32_MAX))
     total = 0
+    import pynng
+
     try:
         sock = pynng.Req0(recv_max_size=per_reply + _REPLY_SLACK)
     except pynng.NNGException as err:

@@ -44,17 +44,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
+import pyarrow as pa  # pandas imports it anyway; pyarrow.parquet (which loads pyarrow.fs and ssl) waits for use
 
 from hkrt._hkrt import normalize_symbol
 from hkrt.ktype import KType
 from hkrt.logs import LogLimiter, log_limited
-
-if os.name == "nt":  # pragma: no cover - exercised on Windows only
-    import msvcrt
-else:
-    import fcntl
 
 log = logging.getLogger("hkrt.store")
 
@@ -79,6 +73,12 @@ _LOG_EVERY = 60.0  # seconds between repeated warnings of one kind
 DateLike = dt.date | dt.datetime | str | pd.Timestamp | np.datetime64
 
 
+def __getattr__(name: str) -> Any:
+    if name == "pq":  # ``hkrt.store.pq``: pyarrow.parquet, imported on first use (tests patch its functions)
+        return _parquet()
+    raise AttributeError(f"module 'hkrt.store' has no attribute {name!r}")
+
+
 def user_path(path: str | os.PathLike[str]) -> Path:
     """A path the user gave: ``~`` and ``~user`` expanded, made absolute (so a later chdir
     cannot move the store, and no library sees a ``~`` it might expand differently)."""
@@ -87,13 +87,23 @@ def user_path(path: str | os.PathLike[str]) -> Path:
 
 def default_store_root() -> Path:
     """Where the store lives unless told: ``$HKRT_STORE``, else ``$HKRT_HOME/store``, else
-    ``$XDG_DATA_HOME/hkrt/store``, else ``~/.local/share/hkrt/store`` (``~`` expanded in each)."""
+    ``$XDG_DATA_HOME/hkrt/store``, else ``~/.local/share/hkrt/store`` (``~`` expanded in each);
+    on Windows the last is ``%LOCALAPPDATA%\\hkrt\\store``, where per-user application data lives."""
     if os.environ.get("HKRT_STORE"):
         return user_path(os.environ["HKRT_STORE"])
     if os.environ.get("HKRT_HOME"):
         return user_path(os.environ["HKRT_HOME"]) / "store"
-    data_home = os.environ.get("XDG_DATA_HOME") or "~/.local/share"
-    return user_path(data_home) / "hkrt" / "store"
+    return user_path(_data_home()) / "hkrt" / "store"
+
+
+def _data_home() -> str:
+    """Where per-user application data lives: ``$XDG_DATA_HOME``, else ``%LOCALAPPDATA%`` on
+    Windows, else ``~/.local/share``."""
+    if os.environ.get("XDG_DATA_HOME"):
+        return os.environ["XDG_DATA_HOME"]
+    if os.name == "nt":
+        return os.environ.get("LOCALAPPDATA") or "~/AppData/Local"
+    return "~/.local/share"
 
 
 def empty_bars() -> pd.DataFrame:
@@ -109,6 +119,27 @@ def _to_pandas(table: pa.Table) -> pd.DataFrame:
     return frame
 
 
+def _lock_exclusive(fd: int) -> str:
+    """Lock the open file ``fd`` for this process without waiting, by what the platform has: flock
+    (POSIX), msvcrt.locking (Windows); "none" where neither module exists.  Both locks die with the
+    process, so a crashed writer never leaves the store locked.  Raises OSError when another
+    process holds the lock.  The modules are imported here, not with hkrt.store: each exists on one
+    platform only."""
+    try:
+        import fcntl
+    except ImportError:
+        pass
+    else:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return "flock"
+    try:
+        import msvcrt
+    except ImportError:
+        return "none"
+    msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)  # one byte at offset 0: locking past the end of a file is allowed
+    return "msvcrt"
+
+
 class KDataStore:
     """Completed bars of every ktype on disk, one Parquet file per day x ktype once compacted.
 
@@ -120,13 +151,15 @@ class KDataStore:
 
     ``stats``: ``unreadable`` (files a read skipped, counted each time), ``quarantined`` (files
     compaction moved aside), ``last_unreadable`` (path and error).  ``unreadable`` (attribute):
-    the last 1,000 paths skipped.
+    the last 1,000 paths skipped.  ``writer_lock``: how the one-writer lock is held once this
+    store has written ("flock", "msvcrt", or "none" with a WARNING where the platform has neither).
     """
 
     def __init__(self, root: str | os.PathLike[str], *, fsync: bool = True) -> None:
         self.root = user_path(root)
         self.fsync = fsync
         self._lock_fd = -1
+        self.writer_lock = ""  # how the one-writer guard is held once writing: "flock", "msvcrt" or "none"
         self.unreadable: collections.deque[str] = collections.deque(maxlen=1000)
         self.stats: dict[str, Any] = {"unreadable": 0, "quarantined": 0, "last_unreadable": None}
         self._limiter = LogLimiter(_LOG_EVERY)  # its own: one store's warnings never hide another's
@@ -257,7 +290,7 @@ class KDataStore:
         tmp = directory / f".tmp-{uuid.uuid4().hex}"
         try:
             with open(tmp, "wb") as file:
-                pq.write_table(table, file, compression="zstd", row_group_size=_ROW_GROUP)
+                _parquet().write_table(table, file, compression="zstd", row_group_size=_ROW_GROUP)
                 file.flush()
                 if self.fsync:
                     os.fsync(file.fileno())
@@ -290,14 +323,17 @@ class KDataStore:
         self.root.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.root / ".writer.lock", os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            if os.name == "nt":  # pragma: no cover
-                msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
-            else:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            how = _lock_exclusive(fd)
         except OSError as err:
             os.close(fd)
             raise OSError(errno.EBUSY, f"another process writes the store {self.root}") from err
-        self._lock_fd = fd
+        if how == "none":
+            log.warning(
+                "no file lock on this platform (neither fcntl nor msvcrt): nothing stops a second process "
+                "from writing this store at the same time; run one writer per store",
+                extra={"store": str(self.root)},
+            )
+        self._lock_fd, self.writer_lock = fd, how
 
     def close(self) -> None:
         """Release the writer lock (readers never take it)."""
@@ -397,7 +433,15 @@ class KDataStore:
 def _read_parquet(path: Path, filters: list[Any] | None) -> pa.Table:
     """One store file; an open file goes to pyarrow, so it reads exactly the file we named."""
     with open(path, "rb") as file:
-        return pq.read_table(file, schema=SCHEMA, filters=filters)
+        return _parquet().read_table(file, schema=SCHEMA, filters=filters)
+
+
+def _parquet() -> Any:
+    """The pyarrow.parquet module, imported on the first read or write rather than with hkrt.store: it
+    loads pyarrow's file systems and ssl, which an agent that keeps no store never needs."""
+    import pyarrow.parquet
+
+    return pyarrow.parquet
 
 
 def _dedup(table: pa.Table) -> pa.Table:

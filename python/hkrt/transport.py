@@ -2,8 +2,10 @@
 
 Messages are wire-format spot batches (docs/wire-format.md) on an nng pub/sub socket, so
 any number of consumers can subscribe.  By default the publisher listens on an ``ipc://``
-path inside a per-user runtime directory that only its owner can enter; TCP is used only
-when asked for, and then on 127.0.0.1 unless another interface is named.
+path inside a per-user runtime directory that only its owner can enter (on Windows, where
+nng's ipc is a named pipe, on a per-user pipe name instead); TCP is used only when asked for,
+and then on 127.0.0.1 unless another interface is named.  pynng is imported by the functions
+that open a socket, not with this module, so an agent fed in-process loads no socket library.
 
 Every numbered message of a publisher session (``publisher_id`` + ``session_epoch``) is kept
 for retransmission (hkrt.retransmit: a memory ring plus the publisher's journal) and served
@@ -17,9 +19,11 @@ nng is not fork-safe: start helper processes with the ``spawn`` method.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 import math
 import os
+import re
 import secrets
 import stat
 import tempfile
@@ -28,11 +32,10 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-import pynng
 
 from hkrt._hkrt import Spot
 from hkrt.feed_auth import load_key, require_auth, seal
@@ -47,6 +50,9 @@ from hkrt.retransmit import (
 )
 from hkrt.wire import encode_heartbeat, encode_spots
 
+if TYPE_CHECKING:
+    import pynng
+
 log = logging.getLogger("hkrt.transport")
 
 DEFAULT_TCP_PORT = 9200
@@ -54,11 +60,12 @@ IPC_NAME = "spot.ipc"
 
 
 def runtime_dir() -> Path:
-    """The per-user directory for ipc sockets, created with owner-only permissions.
+    """The per-user directory for ipc sockets, created with owner-only permissions (POSIX).
 
     ``$XDG_RUNTIME_DIR/hkrt`` when the session has one, else ``<tmp>/hkrt-<uid>``.  An
     existing directory owned by someone else, or open to others, is refused rather than
-    used: another user could otherwise read or inject quotes.
+    used: another user could otherwise read or inject quotes.  Not used on Windows (see
+    :func:`default_address`).
     """
     base = os.environ.get("XDG_RUNTIME_DIR")
     path = Path(base) / "hkrt" if base else Path(tempfile.gettempdir()) / f"hkrt-{os.getuid()}"
@@ -72,8 +79,39 @@ def runtime_dir() -> Path:
 
 
 def default_address() -> str:
-    """``ipc://`` address of the default spot feed for this user."""
+    r"""``ipc://`` address of the default spot feed for this user.
+
+    POSIX: a socket file in :func:`runtime_dir`.  Windows: nng's ipc is a named pipe
+    (``\\.\pipe\<name>``) with no directory to guard, so the name carries the user instead
+    (:func:`windows_pipe_name`); the pipe's default security lets only its creator, SYSTEM and
+    administrators connect.  Another user could still claim the name first: on a shared
+    machine use a feed key (docs/feed-recovery.md), which makes an agent refuse every message
+    not sealed with it.
+    """
+    if os.name == "nt":
+        return f"ipc://{windows_pipe_name(_login_name())}"
     return f"ipc://{runtime_dir() / IPC_NAME}"
+
+
+def windows_pipe_name(user: str) -> str:
+    """``hkrt-<user>-spot``: the default feed's pipe name on Windows.  A name that is not plain
+    ASCII letters, digits, ``_`` or ``-`` (a Chinese user name, a space, a dot, which
+    :func:`~hkrt.retransmit.retransmit_address` would take for a suffix) is replaced by a hash
+    of it: two users never share a pipe, and nng, which opens pipes by their ANSI name, never
+    sees a character the code page may mangle."""
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", user):
+        user = "u" + hashlib.sha256(user.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    return f"hkrt-{user}-spot"
+
+
+def _login_name() -> str:
+    """This user's login name (Windows sets %USERNAME%); without one, a name no user has."""
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (ImportError, KeyError, OSError):  # no environment variable and no pwd database
+        return "unknown-user"
 
 
 def tcp_address(tcp: bool | int | str) -> str:
@@ -216,6 +254,8 @@ class SpotPublisher:
         self._last_send = time.monotonic()
         self._stats = {"messages": 0, "bytes": 0, "heartbeats": 0, "day_ends": 0, "journal_errors": 0}
         self._journal_error_logged = 0.0
+        import pynng
+
         self._socket = pynng.Pub0(send_buffer_size=queue_messages)
         self._journal: JournalWriter | None = None
         self._retransmit: RetransmitServer | None = None
@@ -394,6 +434,8 @@ class SpotPublisher:
                                                       "sequence": self.sequence})  # fmt: skip
 
     def _heartbeats(self) -> None:
+        import pynng
+
         interval = self.heartbeat_interval
         wait = interval
         while not self._stop.wait(wait):
@@ -507,6 +549,8 @@ def subscriber(addresses: list[str], *, recv_timeout_ms: int = 100, buffer_messa
     """A subscriber socket dialled to every address (retrying in the background until a
     publisher is there).  ``buffer_messages`` is how many messages nng holds for a slow
     consumer; beyond that it drops, and the sequence numbers reveal the loss."""
+    import pynng
+
     sock = pynng.Sub0(recv_timeout=recv_timeout_ms, recv_buffer_size=buffer_messages)
     sock.subscribe(b"")
     for addr in addresses:

@@ -4,15 +4,53 @@
 ``OrderResult``; ``broker_last_datetime`` keeps history away from a live broker; every attempt is
 in ``records``.  Subclass it in Python by implementing ``_buy``, ``_sell``, ``_get_asset_info`` and
 optionally ``_cancel``, or wrap any object with ``buy``/``sell`` by ``crtOB(obj, name)``.
+
+Each broker's module is imported the first time one of its names is used (PEP 562): ``crtOB`` or
+the paper broker load no SMTP, TLS, HTTP or venue module.
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from hkrt._hkrt import OrderBrokerBase, OrderRecord, OrderResult, OrderSide, OrderStatus
-from hkrt.broker.asset import AssetInfo, BrokerPosition
-from hkrt.broker.easytrader_broker import EasyTraderAsset, EasyTraderOrderBroker
-from hkrt.broker.mail import MailOrderBroker
-from hkrt.broker.paper import TestOrderBroker
-from hkrt.broker.qmt import QmtTradingConnectionError, QmtTradingUnavailableError, XtQuantOrderBroker
-from hkrt.broker.wrap import OrderBrokerWrap, crtOB
+
+if TYPE_CHECKING:  # what type checkers see; at run time __getattr__ imports these on first use
+    from hkrt.broker.asset import AssetInfo, BrokerPosition
+    from hkrt.broker.easytrader_broker import EasyTraderAsset, EasyTraderOrderBroker
+    from hkrt.broker.mail import MailOrderBroker
+    from hkrt.broker.paper import TestOrderBroker
+    from hkrt.broker.qmt import QmtTradingConnectionError, QmtTradingUnavailableError, XtQuantOrderBroker
+    from hkrt.broker.wrap import OrderBrokerWrap, crtOB
+
+_LAZY_NAMES: dict[str, str] = {
+    "AssetInfo": "hkrt.broker.asset",
+    "BrokerPosition": "hkrt.broker.asset",
+    "EasyTraderAsset": "hkrt.broker.easytrader_broker",
+    "EasyTraderOrderBroker": "hkrt.broker.easytrader_broker",
+    "MailOrderBroker": "hkrt.broker.mail",
+    "TestOrderBroker": "hkrt.broker.paper",
+    "QmtTradingConnectionError": "hkrt.broker.qmt",
+    "QmtTradingUnavailableError": "hkrt.broker.qmt",
+    "XtQuantOrderBroker": "hkrt.broker.qmt",
+    "OrderBrokerWrap": "hkrt.broker.wrap",
+    "crtOB": "hkrt.broker.wrap",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY_NAMES.get(name)
+    if module is None:
+        raise AttributeError(f"module 'hkrt.broker' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # the next access is a plain lookup
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY_NAMES))
+
 
 __all__ = [
     "AssetInfo",

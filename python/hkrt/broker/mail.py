@@ -134,24 +134,110 @@ def _num(n: float) -> str:
     return f"{n:.0f}" if float(n).is_integer() else f"{n:g}"
 
 
+class _Unset:
+    """The default of ``user``/``password``: tells "not given" from None (no AUTH)."""
+
+    def __repr__(self) -> str:
+        return "<unset>"
+
+
+_UNSET = _Unset()
+_HIKYUU_FORM = "MailOrderBroker(host, sender, pwd, receivers)"
+_HKRT_FORM = "MailOrderBroker(host, port=None, *, user, password, sender=None, to)"
+
+
+def _is_port(value: Any) -> bool:
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, int) or (isinstance(value, str) and value.strip().isdigit())
+
+
+def _call_form(
+    args: tuple[Any, ...],
+    port: Any,
+    user: Any,
+    password: Any,
+    sender: Any,
+    to: Any,
+    pwd: Any,
+    receivers: Any,
+) -> tuple[str | None, str | None, str | None, Any, Any]:
+    """(user, password, sender, to, port) from either call form; TypeError for a call that is neither.
+    Error texts name arguments, never their values (one of them may be the password)."""
+    hikyuu_keywords = [k for k, v in (("pwd", pwd), ("receivers", receivers)) if v is not None]
+    if len(args) == 3 or (not args and hikyuu_keywords):  # hikyuu's form
+        if args and hikyuu_keywords:
+            raise TypeError(f"{', '.join(hikyuu_keywords)} given both by position and by keyword; use {_HIKYUU_FORM}")
+        if args:
+            if sender is not None:
+                raise TypeError(f"sender given both by position and by keyword; use {_HIKYUU_FORM}")
+            sender, pwd, receivers = args
+        if _is_port(sender):
+            raise TypeError(f"a port ({sender}) where hikyuu's form has the sender address; use {_HKRT_FORM}")
+        mixed = [k for k, v in (("user", user), ("password", password), ("to", to)) if not isinstance(v, _Unset | None)]
+        if mixed:
+            raise TypeError(
+                f"{_HIKYUU_FORM} mixed with {', '.join(k + '=' for k in mixed)} of hkrt's form: use one form"
+            )
+        missing = [k for k, v in (("sender", sender), ("pwd", pwd), ("receivers", receivers)) if not v]
+        if missing:
+            raise ValueError(f"{_HIKYUU_FORM}: {', '.join(missing)} missing or empty")
+        if not isinstance(sender, str) or not isinstance(pwd, str):
+            raise TypeError(f"{_HIKYUU_FORM}: sender and pwd must be strings")
+        return sender, pwd, sender, receivers, port
+    if len(args) > 1:
+        raise TypeError(
+            f"MailOrderBroker takes hikyuu's 4 positional arguments {_HIKYUU_FORM} or hkrt's host and port "
+            f"then keywords {_HKRT_FORM}; got {len(args) + 1} positional arguments"
+        )
+    if args:
+        if port is not None:
+            raise TypeError("port given both by position and by keyword")
+        if not _is_port(args[0]):
+            raise TypeError(
+                f"the 2nd argument is not a port; hikyuu's form takes 4 positional arguments: {_HIKYUU_FORM}"
+            )
+        port = args[0]
+    if isinstance(user, _Unset) or isinstance(password, _Unset):
+        raise TypeError(
+            f"{_HKRT_FORM}: user= and password= are required (both None for a server without AUTH); "
+            f"or use hikyuu's {_HIKYUU_FORM}"
+        )
+    if to is None:
+        raise TypeError(f"{_HKRT_FORM}: to= (the recipients) is required")
+    return user, password, sender, to, port
+
+
 class MailOrderBroker(OrderBrokerBase):
     """Mails each buy/sell as one text/plain UTF-8 message; a notifier, not an account.
+
+    Two call forms:
+
+    - hkrt's: ``MailOrderBroker(host, port=None, *, user, password, sender=None, to, ...)``;
+    - hikyuu's: ``MailOrderBroker(host, sender, pwd, receivers)`` (positional, or by those keyword
+      names): ``sender`` is both the login and the ``From`` address, ``receivers`` a list or a
+      comma-separated string.  Only the arguments map; the transport is hkrt's: implicit TLS on
+      port 465 by default, where hikyuu logged in over plain SMTP on port 25 and sent the password
+      in clear text (``port=25, security="none", allow_insecure=True`` does that still).
 
     ``security``: ``"ssl"`` (implicit TLS, port 465 by default), ``"starttls"`` (port 587) or
     ``"none"`` (port 25; only to a loopback host unless ``allow_insecure=True``, since the
     password would cross the network in clear text).  ``user=None`` skips AUTH (a local relay).
     ``ssl_context`` replaces the default one (which verifies the server's certificate and name).
+    Mixing the two forms (hikyuu's positional arguments with ``user=``, say) is a ``TypeError``.
     """
 
     def __init__(
         self,
         host: str,
-        port: int | None = None,
-        *,
-        user: str | None,
-        password: str | None,
+        *args: Any,
+        port: int | str | None = None,
+        user: str | _Unset | None = _UNSET,
+        password: str | _Unset | None = _UNSET,
         sender: str | None = None,
-        to: str | Iterable[str],
+        to: str | Iterable[str] | None = None,
+        pwd: str | None = None,
+        receivers: str | Iterable[str] | None = None,
         security: Security = "ssl",
         timeout: float = 10.0,
         name: str = "MailOrderBroker",
@@ -160,6 +246,7 @@ class MailOrderBroker(OrderBrokerBase):
         allow_insecure: bool = False,
     ) -> None:
         super().__init__(name)
+        user, password, sender, to, port = _call_form(args, port, user, password, sender, to, pwd, receivers)
         if not host or not isinstance(host, str):
             raise ValueError("host: the SMTP server's name is required")
         if security not in _DEFAULT_PORTS:

@@ -1,12 +1,24 @@
 """crtOB: any Python object with buy/sell (and optionally get_asset_info, cancel) as a broker.
 
-The object's methods are called the hikyuu way, ``buy(market, code, price, num, stoploss,
-goal_price, part_from, remark)``, and get the order's datetime too:
+hikyuu's brokers had three generations of ``buy``/``sell``, and each keeps working here: the
+wrapper reads the method's signature once, when it wraps, and calls it with the arguments it takes:
 
-- first parameter named ``datetime``: ``buy(datetime, market, code, ...)``, the order of
+- three positional parameters: ``buy(code, price, num)``, where ``code`` is the market-prefixed
+  symbol (``"SH600000"``: the bare code is ambiguous, SH000001 is an index, SZ000001 a bank);
+- four to eight: the first that many of hikyuu's ``buy(market, code, price, num, stoploss,
+  goal_price, part_from, remark)`` (seven is hikyuu's form before ``remark``, eight today's);
+- ``*args``: all eight.
+
+The order's datetime, which hikyuu dropped, is passed too when the method asks for it:
+
+- first parameter named ``datetime``: ``buy(datetime, <the arguments above>)``, the order of
   ``OrderBrokerBase.buy``;
-- a ``datetime`` parameter elsewhere, or ``**kwargs``: the hikyuu call plus ``datetime=...``;
-- otherwise the plain hikyuu call (old brokers keep working).
+- a ``datetime`` parameter elsewhere, or ``**kwargs``: the arguments above plus ``datetime=...``;
+- otherwise none (old brokers keep working).
+
+A method the order's arguments cannot be bound to (fewer than three positional parameters, a
+required one past the eighth, a required keyword-only one) is a ``TypeError`` from ``crtOB`` itself,
+naming the method and its signature, not a Failed order on the first live signal.
 """
 
 from __future__ import annotations
@@ -15,24 +27,76 @@ import datetime as dt
 import inspect
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from hkrt._hkrt import OrderBrokerBase, OrderResult, OrderStatus
 from hkrt.broker.asset import AssetInfo
 
-_FIRST, _KEYWORD, _PLAIN = "first", "keyword", "plain"
+#: hikyuu's argument order of buy/sell; a method with k positional parameters (4 <= k <= 8) gets the first k.
+HIKYUU_ORDER_ARGS = ("market", "code", "price", "num", "stoploss", "goal_price", "part_from", "remark")
+_SHORT_FORM = 3  # buy(code, price, num): hikyuu's first broker signature
+_POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+_SAMPLE = dict(  # one order's arguments, to check at wrap time that a method can take them
+    datetime=dt.datetime(2026, 1, 5, 9, 30), market="SH", code="600000", price=10.0, num=100.0,
+    stoploss=0.0, goal_price=0.0, part_from=0, remark="",
+)  # fmt: skip
 
 
-def _style(method: Callable[..., Any]) -> str:
+class CallPlan(NamedTuple):
+    """How a wrapped object's buy or sell is called.
+
+    ``datetime``: "first" (as the first argument), "keyword" (``datetime=``) or "none".
+    ``arity``: 3 for ``(symbol, price, num)``, else how many of :data:`HIKYUU_ORDER_ARGS` are passed.
+    """
+
+    datetime: str
+    arity: int
+
+    def arguments(
+        self, datetime: Any, market: str, code: str, price: float, num: float,
+        stoploss: float, goal_price: float, part_from: int, remark: str,
+    ) -> tuple[tuple[Any, ...], dict[str, Any]]:  # fmt: skip
+        """The positional and keyword arguments of the call for one order."""
+        if self.arity == _SHORT_FORM:
+            args: tuple[Any, ...] = (f"{market}{code}", price, num)
+        else:
+            args = (market, code, price, num, stoploss, goal_price, part_from, remark)[: self.arity]
+        if self.datetime == "first":
+            return (datetime, *args), {}
+        if self.datetime == "keyword":
+            return args, {"datetime": datetime}
+        return args, {}
+
+
+def call_plan(method: Callable[..., Any], what: str = "buy") -> CallPlan:
+    """The :class:`CallPlan` for ``method`` (a bound method or function); ``TypeError`` naming the
+    method when no plan fits its signature."""
     try:
-        params = list(inspect.signature(method).parameters.values())
-    except (TypeError, ValueError):  # some builtins have no signature
-        return _PLAIN
-    if params and params[0].name == "datetime" and params[0].kind != inspect.Parameter.KEYWORD_ONLY:
-        return _FIRST
-    if any(p.name == "datetime" or p.kind == inspect.Parameter.VAR_KEYWORD for p in params):
-        return _KEYWORD
-    return _PLAIN
+        sig = inspect.signature(method)
+    except (TypeError, ValueError):  # some builtins have no signature: hikyuu's full call
+        return CallPlan("none", len(HIKYUU_ORDER_ARGS))
+    params = list(sig.parameters.values())
+    if params and params[0].name == "datetime" and params[0].kind in _POSITIONAL:
+        mode, rest = "first", params[1:]
+    elif any(p.name == "datetime" or p.kind == inspect.Parameter.VAR_KEYWORD for p in params):
+        mode, rest = "keyword", params
+    else:
+        mode, rest = "none", params
+    positional = [p for p in rest if p.kind in _POSITIONAL and p.name != "datetime"]
+    if any(p.kind == inspect.Parameter.VAR_POSITIONAL for p in rest):
+        arity = len(HIKYUU_ORDER_ARGS)
+    else:
+        arity = min(len(positional), len(HIKYUU_ORDER_ARGS))
+    plan = CallPlan(mode, arity)
+    forms = "(code, price, num), (market, code, price, num[, stoploss, goal_price, part_from, remark]) or *args"
+    if arity < _SHORT_FORM:
+        raise TypeError(f"{what}{sig} takes {arity} order argument(s); crtOB calls {forms}")
+    args, kwargs = plan.arguments(*(_SAMPLE[k] for k in ("datetime", *HIKYUU_ORDER_ARGS)))
+    try:
+        sig.bind(*args, **kwargs)
+    except TypeError as exc:
+        raise TypeError(f"{what}{sig} cannot take an order as crtOB calls {forms}: {exc}") from None
+    return plan
 
 
 def _coerce(ret: Any) -> OrderResult | str | bool | None:
@@ -52,21 +116,19 @@ class OrderBrokerWrap(OrderBrokerBase):
     """An OrderBrokerBase delegating to a plain Python object (see crtOB)."""
 
     def __init__(self, broker: Any, name: str = "NO_NAME") -> None:
+        plans = {}
         for method in ("buy", "sell"):
-            if not callable(getattr(broker, method, None)):
+            func = getattr(broker, method, None)
+            if not callable(func):
                 raise TypeError(f"{type(broker).__name__} has no {method}() method; it cannot be a broker")
+            plans[method] = call_plan(func, f"{type(broker).__name__}.{method}")
         super().__init__(name)
         self.broker = broker
-        self._styles = {m: _style(getattr(broker, m)) for m in ("buy", "sell")}
+        self.plans: dict[str, CallPlan] = plans
 
-    def _order(self, side: str, datetime: dt.datetime, *args: Any) -> OrderResult | str | bool | None:
-        method = getattr(self.broker, side)
-        style = self._styles[side]
-        if style == _FIRST:
-            return _coerce(method(datetime, *args))
-        if style == _KEYWORD:
-            return _coerce(method(*args, datetime=datetime))
-        return _coerce(method(*args))
+    def _order(self, side: str, *order: Any) -> OrderResult | str | bool | None:
+        args, kwargs = self.plans[side].arguments(*order)
+        return _coerce(getattr(self.broker, side)(*args, **kwargs))
 
     def _buy(self, datetime, market, code, price, num, stoploss, goal_price, part_from, remark):
         return self._order("buy", datetime, market, code, price, num, stoploss, goal_price, part_from, remark)
@@ -93,7 +155,8 @@ class OrderBrokerWrap(OrderBrokerBase):
 
 
 def crtOB(broker: Any, name: str = "NO_NAME") -> OrderBrokerBase:  # hikyuu spelling
-    """Wrap ``broker`` (any object with buy/sell) as an OrderBrokerBase; a broker is returned as is."""
+    """Wrap ``broker`` (any object with buy/sell) as an OrderBrokerBase; a broker is returned as is.
+    ``TypeError`` when ``buy`` or ``sell`` is missing or cannot take an order (module docstring)."""
     if isinstance(broker, OrderBrokerBase):
         return broker
     return OrderBrokerWrap(broker, name)

@@ -10,37 +10,75 @@ codes only when the source keeps saying so.  See docs/fetchers.md.
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hkrt._hkrt import Spot
-from hkrt.fetcher.base import (
+from hkrt.fetcher.common import (
     BatchFunc,
     Codes,
     FailedBatch,
     FetchError,
     FetchReport,
-    HttpConfig,
-    HttpFetcher,
     ParseResult,
     RateLimiter,
-    RetryPolicy,
     validate_codes,
 )
-from hkrt.fetcher.pull import PullConfig, PullReport, PullSession, pull_session
-from hkrt.fetcher.qq import QQClient, QQConfig, parse_qq, parse_qq_line, qq_code
-from hkrt.fetcher.sina import SinaClient, SinaConfig, parse_sina, parse_sina_line, sina_code
 
-HTTP_SOURCES: dict[str, type[HttpFetcher]] = {"qq": QQClient, "sina": SinaClient}
+if TYPE_CHECKING:  # imported on first use by __getattr__: they load httpx
+    from hkrt.fetcher.base import HttpConfig, HttpFetcher, RetryPolicy
+    from hkrt.fetcher.pull import PullConfig, PullReport, PullSession, pull_session
+    from hkrt.fetcher.qq import QQClient, QQConfig, parse_qq, parse_qq_line, qq_code
+    from hkrt.fetcher.sina import SinaClient, SinaConfig, parse_sina, parse_sina_line, sina_code
+
 SOURCES = ("qq", "sina", "qmt")
+
+# The HTTP clients and the pull session load httpx (and with it ssl and email): imported the first
+# time one of these names is touched, so the QMT source, the simulated market and the replay do not.
+_LAZY_NAMES: dict[str, str] = {
+    **dict.fromkeys(("HttpConfig", "HttpFetcher", "RetryPolicy"), "hkrt.fetcher.base"),
+    **dict.fromkeys(("PullConfig", "PullReport", "PullSession", "pull_session"), "hkrt.fetcher.pull"),
+    **dict.fromkeys(("QQClient", "QQConfig", "parse_qq", "parse_qq_line", "qq_code"), "hkrt.fetcher.qq"),
+    **dict.fromkeys(("SinaClient", "SinaConfig", "parse_sina", "parse_sina_line", "sina_code"), "hkrt.fetcher.sina"),
+}
+_SUBMODULES = frozenset({"base", "common", "pull", "qmt", "qq", "replay", "sim", "sina", "universe"})
+
+
+def _http_sources() -> dict[str, type[HttpFetcher]]:
+    """``HTTP_SOURCES``, {"qq": QQClient, "sina": SinaClient}: built once, on first use."""
+    sources: dict[str, type[HttpFetcher]] | None = globals().get("HTTP_SOURCES")
+    if sources is None:
+        from hkrt.fetcher.qq import QQClient
+        from hkrt.fetcher.sina import SinaClient
+
+        sources = globals()["HTTP_SOURCES"] = {"qq": QQClient, "sina": SinaClient}
+    return sources
+
+
+def __getattr__(name: str) -> Any:
+    if name == "HTTP_SOURCES":
+        return _http_sources()
+    module_name = _LAZY_NAMES.get(name)
+    if module_name is not None:
+        value = getattr(importlib.import_module(module_name), name)
+        globals()[name] = value
+        return value
+    if name in _SUBMODULES:
+        return importlib.import_module(f"hkrt.fetcher.{name}")
+    raise AttributeError(f"module 'hkrt.fetcher' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY_NAMES) | _SUBMODULES | {"HTTP_SOURCES"})
 
 
 def make_client(source: str = "qq", *, base_url: str | None = None, **options: Any) -> HttpFetcher:
     """A client of an HTTP source ("qq" or "sina"); ``options`` are its config fields (batch_size,
     timeout, retries, rate_limit, ...).  ``base_url`` points it at another host (a proxy, a test server)."""
+    http_sources = _http_sources()
     try:
-        cls = HTTP_SOURCES[source]
+        cls = http_sources[source]
     except KeyError:
-        raise ValueError(f"unknown HTTP quote source {source!r}: expected one of {sorted(HTTP_SOURCES)}") from None
+        raise ValueError(f"unknown HTTP quote source {source!r}: expected one of {sorted(http_sources)}") from None
     if base_url is not None:
         options["base_url"] = base_url
     return cls(**options)

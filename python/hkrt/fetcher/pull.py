@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -31,14 +32,13 @@ from typing import Any, Protocol
 
 from hkrt._hkrt import Spot
 from hkrt.calendar import TradingCalendar
-from hkrt.fetcher.base import (
+from hkrt.fetcher.common import (  # not .base: a QMT pull session must not load httpx
     ANSWER_REASONS,
     BatchFailures,
     BatchFunc,
     Codes,
     FailedBatch,
     FetchReport,
-    HttpFetcher,
     validate_codes,
 )
 
@@ -235,7 +235,7 @@ class PullSession:
     def _invalid(self, invalid: list[str]) -> list[str]:
         """Codes that are not symbols: an HTTP client would only report them (they are reported here,
         logged once); another client (QMT takes "SH" for a whole market) gets them as given."""
-        if not isinstance(self.client, HttpFetcher):
+        if not _is_http_client(self.client):
             return invalid
         new = [c for c in invalid if str(c) not in self._invalid_logged]
         if new:
@@ -244,7 +244,7 @@ class PullSession:
         return []
 
     def _fetch_smaller(self, codes: list[str], batch_func: BatchFunc | None) -> FetchReport:
-        if isinstance(self.client, HttpFetcher):
+        if _is_http_client(self.client):
             size = min(self.config.retry_batch_size, max(1, self.client.config.batch_size // 2))
             return self.client.fetch(codes, batch_func, batch_size=size)
         return self.client.fetch(codes, batch_func)
@@ -293,6 +293,13 @@ class PullSession:
         s["dropped"] += len(report.dropped)
         s["reprobed"] += len(report.reprobed)
         s["revived"] += len(report.revived)
+
+
+def _is_http_client(client: object) -> bool:
+    """Whether ``client`` is an :class:`~hkrt.fetcher.base.HttpFetcher`, without importing httpx: if
+    hkrt.fetcher.base was never imported, no such client can exist in this process."""
+    base = sys.modules.get("hkrt.fetcher.base")
+    return base is not None and isinstance(client, base.HttpFetcher)
 
 
 def _unique(codes: Iterable[str]) -> list[str]:

@@ -26,7 +26,7 @@ from typing import Any, ClassVar
 
 from hkrt._hkrt import Spot, normalize_symbol
 from hkrt.calendar import CalendarCoverageError, TradingCalendar
-from hkrt.fetcher.base import (
+from hkrt.fetcher.common import (  # not .base: QMT must not load httpx
     BatchFunc,
     Codes,
     FailedBatch,

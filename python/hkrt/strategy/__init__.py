@@ -1,12 +1,43 @@
 """The strategy runtime: ``hkrt.Strategy`` and the runners of a simulated or replayed day.
 
-See docs/strategy.md.
+See docs/strategy.md.  ``Strategy`` and the runners (which bring the agent, pandas and the brokers)
+are imported the first time they are touched, so ``hkrt.strategy.broker_config`` (read by
+``hkrt run --help``) and the lot rules stay cheap.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from hkrt.lots import LotRule, lot_rule, round_buy, round_sell
 from hkrt.strategy.book import Book, Position, Trade
-from hkrt.strategy.runner import FeedReport, load_strategy, run_replay, run_sim
-from hkrt.strategy.strategy import OrderTicket, Strategy
+
+if TYPE_CHECKING:
+    from hkrt.strategy.runner import FeedReport, load_strategy, run_replay, run_sim
+    from hkrt.strategy.strategy import OrderTicket, Strategy
+
+_LAZY_NAMES: dict[str, str] = {
+    **dict.fromkeys(("FeedReport", "load_strategy", "run_replay", "run_sim"), "hkrt.strategy.runner"),
+    **dict.fromkeys(("OrderTicket", "Strategy"), "hkrt.strategy.strategy"),
+}
+_SUBMODULES = frozenset({"book", "broker_config", "runner", "strategy", "timers"})
+
+
+def __getattr__(name: str) -> Any:
+    module_name = _LAZY_NAMES.get(name)
+    if module_name is not None:
+        value = getattr(importlib.import_module(module_name), name)
+        globals()[name] = value
+        return value
+    if name in _SUBMODULES:
+        return importlib.import_module(f"hkrt.strategy.{name}")
+    raise AttributeError(f"module 'hkrt.strategy' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY_NAMES) | _SUBMODULES)
+
 
 __all__ = [
     "Book",

@@ -1,0 +1,16 @@
+"""python/hkrt/_hkrt.pyi is exactly what the compiled bindings say (tools/gen_stub.py writes it)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_the_checked_in_stub_is_generated_from_the_bindings() -> None:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "gen_stub.py"), "--check"], cwd=ROOT, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
