@@ -126,6 +126,20 @@ struct PyEngine {
   }
 };
 
+// Bars from Python columns of equal length (history, a source's minute bars).
+std::vector<Bar> bars_of(const Int64Array& datetime_ms, const DoubleArray& open, const DoubleArray& high,
+                         const DoubleArray& low, const DoubleArray& close, const DoubleArray& volume,
+                         const DoubleArray& amount) {
+  const size_t n = static_cast<size_t>(datetime_ms.size());
+  for (const DoubleArray* a : {&open, &high, &low, &close, &volume, &amount})
+    if (static_cast<size_t>(a->size()) != n) throw py::value_error("all columns must have the same length");
+  std::vector<Bar> bars(n);
+  for (size_t i = 0; i < n; ++i)
+    bars[i] = Bar{datetime_ms.data()[i], open.data()[i],   high.data()[i],  low.data()[i],
+                  close.data()[i],       volume.data()[i], amount.data()[i]};
+  return bars;
+}
+
 struct CompletedRecord {
   char symbol[8];
   uint8_t ktype;
@@ -366,13 +380,8 @@ void bind_engine(py::module_& m) {
       "repair_gaps",
       [](PyEngine& e, py::handle symbol, const Int64Array& datetime_ms, const DoubleArray& open, const DoubleArray& high,
          const DoubleArray& low, const DoubleArray& close, const DoubleArray& volume, const DoubleArray& amount) {
-        const size_t n = static_cast<size_t>(datetime_ms.size());
-        for (const DoubleArray* a : {&open, &high, &low, &close, &volume, &amount})
-          if (static_cast<size_t>(a->size()) != n) throw py::value_error("all columns must have the same length");
-        std::vector<Bar> bars(n);
-        for (size_t i = 0; i < n; ++i)
-          bars[i] = Bar{datetime_ms.data()[i], open.data()[i],   high.data()[i],  low.data()[i],
-                        close.data()[i],       volume.data()[i], amount.data()[i]};
+        std::vector<Bar> bars = bars_of(datetime_ms, open, high, low, close, volume, amount);
+        const size_t n = bars.size();
         const Symbol sym = to_symbol(symbol);
         const auto r = e.locked([&] { return e.engine().shard_of(sym).repair_gaps(sym, bars.data(), n, e.sink()); });
         py::dict d;
@@ -392,13 +401,8 @@ void bind_engine(py::module_& m) {
       [](PyEngine& e, py::handle symbol, py::handle ktype, const Int64Array& datetime_ms, const DoubleArray& open,
          const DoubleArray& high, const DoubleArray& low, const DoubleArray& close, const DoubleArray& volume,
          const DoubleArray& amount) {
-        const size_t n = static_cast<size_t>(datetime_ms.size());
-        for (const DoubleArray* a : {&open, &high, &low, &close, &volume, &amount})
-          if (static_cast<size_t>(a->size()) != n) throw py::value_error("all columns must have the same length");
-        std::vector<Bar> bars(n);
-        for (size_t i = 0; i < n; ++i)
-          bars[i] = Bar{datetime_ms.data()[i], open.data()[i],   high.data()[i],  low.data()[i],
-                        close.data()[i],       volume.data()[i], amount.data()[i]};
+        std::vector<Bar> bars = bars_of(datetime_ms, open, high, low, close, volume, amount);
+        const size_t n = bars.size();
         const Symbol sym = to_symbol(symbol);
         const KType k = to_ktype(ktype);
         std::string error = e.locked([&] {

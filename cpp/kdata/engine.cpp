@@ -257,12 +257,7 @@ void KDataEngine::apply(SymbolState& st, int minute, const SpotFields& s, bool c
   const bool gap = st.last_minute >= 0 && minute - st.last_minute >= 2 && (dv > 0 || da > 0) &&
                    (!changes_only || feed_gap_end_ > st.heard_ts);
   const int previous_minute = st.last_minute;
-  st.last_ts = s.datetime;
-  st.last_volume = s.volume;
-  st.last_amount = s.amount;
-  st.last_close = s.close;
-  st.last_high = s.high;
-  st.last_low = s.low;
+  remember_last(st, s);
   st.last_minute = static_cast<int16_t>(std::max<int>(st.last_minute, minute));
   st.heard_ts = std::max(st.heard_ts, s.datetime);
   if (!st.traded && !(s.volume > 0)) return;  // nothing has traded today yet: no bar to draw
@@ -378,6 +373,11 @@ void KDataEngine::apply_after_hours(SymbolState& st, const SpotFields& s) {
   st.after_hours_volume = s.volume - st.regular_volume;
   st.after_hours_amount = s.amount - st.regular_amount;
   if (first && (st.after_hours_volume > 0 || st.after_hours_amount > 0)) ++stats_.after_hours_days;
+  remember_last(st, s);
+}
+
+void KDataEngine::remember_last(SymbolState& st, const SpotFields& s) {
+  // What the order, decrease and duplicate checks compare the next spot with.
   st.last_ts = s.datetime;
   st.last_volume = s.volume;
   st.last_amount = s.amount;

@@ -215,6 +215,7 @@ class KDataEngine {
   void start_day(SymbolState& st, DayNumber day, int minute, const SpotFields& s);
   void apply(SymbolState& st, int minute, const SpotFields& s, bool changes_only = false);
   void apply_after_hours(SymbolState& st, const SpotFields& s);
+  static void remember_last(SymbolState& st, const SpotFields& s);
   void report_amended(SymbolState& st, KType k, int from_bucket);
   bool repair_span(SymbolState& st, int first, int last, double volume, double amount,
                    const std::vector<const Bar*>& source);

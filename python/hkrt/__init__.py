@@ -12,10 +12,10 @@ socket or venue module until then (docs/architecture.md, "Import cost and portab
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from hkrt._hkrt import OrderBrokerBase, OrderResult, OrderStatus, Spot, normalize_symbol
+from hkrt._lazy import lazy_exports
 from hkrt.ktype import KType
 
 if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ imports these on first use
@@ -104,19 +104,7 @@ _SUBMODULES = frozenset(
 )
 
 
-def __getattr__(name: str) -> Any:
-    module_name = _LAZY_NAMES.get(name)
-    if module_name is not None:
-        value = getattr(importlib.import_module(module_name), name)
-        globals()[name] = value  # later lookups skip this function
-        return value
-    if name in _SUBMODULES:
-        return importlib.import_module(f"hkrt.{name}")  # the import binds it in this namespace too
-    raise AttributeError(f"module 'hkrt' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY_NAMES) | _SUBMODULES)
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _LAZY_NAMES, _SUBMODULES)
 
 
 __all__ = [

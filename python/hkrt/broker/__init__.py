@@ -11,10 +11,10 @@ the paper broker load no SMTP, TLS, HTTP or venue module.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from hkrt._hkrt import OrderBrokerBase, OrderRecord, OrderResult, OrderSide, OrderStatus
+from hkrt._lazy import lazy_exports
 
 if TYPE_CHECKING:  # what type checkers see; at run time __getattr__ imports these on first use
     from hkrt.broker.asset import AssetInfo, BrokerPosition
@@ -39,17 +39,10 @@ _LAZY_NAMES: dict[str, str] = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY_NAMES.get(name)
-    if module is None:
-        raise AttributeError(f"module 'hkrt.broker' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value  # the next access is a plain lookup
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY_NAMES))
+# Submodules stay reachable as attributes after a bare ``import hkrt.broker`` (``hkrt.broker.mail``).
+__getattr__, __dir__ = lazy_exports(
+    __name__, globals(), _LAZY_NAMES, ("asset", "easytrader_broker", "mail", "paper", "qmt", "wrap")
+)
 
 
 __all__ = [

@@ -13,6 +13,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from hkrt._hkrt import Spot
+from hkrt._lazy import lazy_exports
 from hkrt.fetcher.common import (
     BatchFunc,
     Codes,
@@ -54,21 +55,15 @@ def _http_sources() -> dict[str, type[HttpFetcher]]:
     return sources
 
 
+_lazy_getattr, _lazy_dir = lazy_exports(__name__, globals(), _LAZY_NAMES, _SUBMODULES)
+
+
 def __getattr__(name: str) -> Any:
-    if name == "HTTP_SOURCES":
-        return _http_sources()
-    module_name = _LAZY_NAMES.get(name)
-    if module_name is not None:
-        value = getattr(importlib.import_module(module_name), name)
-        globals()[name] = value
-        return value
-    if name in _SUBMODULES:
-        return importlib.import_module(f"hkrt.fetcher.{name}")
-    raise AttributeError(f"module 'hkrt.fetcher' has no attribute {name!r}")
+    return _http_sources() if name == "HTTP_SOURCES" else _lazy_getattr(name)
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY_NAMES) | _SUBMODULES | {"HTTP_SOURCES"})
+    return sorted({*_lazy_dir(), "HTTP_SOURCES"})
 
 
 def make_client(source: str = "qq", *, base_url: str | None = None, **options: Any) -> HttpFetcher:

@@ -7,9 +7,9 @@ are imported the first time they are touched, so ``hkrt.strategy.broker_config``
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from hkrt._lazy import lazy_exports
 from hkrt.lots import LotRule, lot_rule, round_buy, round_sell
 from hkrt.strategy.book import Book, Position, Trade
 
@@ -24,19 +24,7 @@ _LAZY_NAMES: dict[str, str] = {
 _SUBMODULES = frozenset({"book", "broker_config", "runner", "strategy", "timers"})
 
 
-def __getattr__(name: str) -> Any:
-    module_name = _LAZY_NAMES.get(name)
-    if module_name is not None:
-        value = getattr(importlib.import_module(module_name), name)
-        globals()[name] = value
-        return value
-    if name in _SUBMODULES:
-        return importlib.import_module(f"hkrt.strategy.{name}")
-    raise AttributeError(f"module 'hkrt.strategy' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY_NAMES) | _SUBMODULES)
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _LAZY_NAMES, _SUBMODULES)
 
 
 __all__ = [
