@@ -9,6 +9,7 @@ void bind_spot(py::module_& m);
 void bind_engine(py::module_& m);
 void bind_wire(py::module_& m);
 void bind_broker(py::module_& m);
+void bind_schedule(py::module_& m);
 }  // namespace hkrt::bindings
 
 PYBIND11_MODULE(_hkrt, m) {
@@ -21,6 +22,7 @@ PYBIND11_MODULE(_hkrt, m) {
   bind_engine(m);
   bind_wire(m);
   bind_broker(m);
+  bind_schedule(m);
 
   m.def(
       "normalize_symbol", [](py::handle s) { return to_symbol(s).str(); }, py::arg("symbol"),

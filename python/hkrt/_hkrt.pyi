@@ -15,7 +15,11 @@ import typing_extensions
 
 __all__: list[str] = [
     "BAR_DTYPE",
+    "CHINA_A_SHARE_SCHEDULE",
+    "CHINA_UTC_OFFSET_MS",
     "COMPLETED_DTYPE",
+    "KTYPE_INTRADAY_MINUTES",
+    "KTYPE_MULTI_DAY",
     "KTYPE_NAMES",
     "REJECT_REASONS",
     "WIRE_DECODE_ERRORS",
@@ -30,6 +34,9 @@ __all__: list[str] = [
     "Spot",
     "canonical_ktype",
     "normalize_symbol",
+    "period_end",
+    "period_label",
+    "period_start",
 ]
 
 class Spot:
@@ -500,8 +507,49 @@ def normalize_symbol(symbol: typing.Any) -> str:
     'sh600000' or '600000.SH' -> 'SH600000'; ValueError for anything else.
     """
 
+def period_end(ktype: typing.Any, day: typing.Any) -> typing.Any:
+    """
+    Last calendar day of the DAY..YEAR period containing the day (Sunday for WEEK).
+    """
+
+def period_label(
+    ktype: typing.Any, day: typing.Any, holidays: collections.abc.Iterable = (), coverage: typing.Any = None
+) -> typing.Any:
+    """
+    Label of the DAY..YEAR bar holding a trading day: the period's last trading day on the calendar given by holidays (weekends never trade) and coverage (first_day, last_day).
+    """
+
+def period_start(ktype: typing.Any, day: typing.Any) -> typing.Any:
+    """
+    First calendar day of the DAY..YEAR period containing the day (Monday for WEEK).
+    """
+
 BAR_DTYPE: numpy.dtypes.VoidDType
+CHINA_A_SHARE_SCHEDULE: dict = {
+    "sessions": ((34200000, 41400000), (46800000, 54000000)),
+    "auction_open_ms": 33300000,
+    "grace_ms": 30000,
+    "close_cutoff_ms": 54300000,
+    "minutes_per_day": 240,
+}
+CHINA_UTC_OFFSET_MS: int = 28800000
 COMPLETED_DTYPE: numpy.dtypes.VoidDType
+KTYPE_INTRADAY_MINUTES: dict = {
+    "MIN": 1,
+    "MIN3": 3,
+    "MIN5": 5,
+    "MIN15": 15,
+    "MIN30": 30,
+    "MIN60": 60,
+    "HOUR2": 120,
+    "DAY": 0,
+    "WEEK": 0,
+    "MONTH": 0,
+    "QUARTER": 0,
+    "HALFYEAR": 0,
+    "YEAR": 0,
+}
+KTYPE_MULTI_DAY: tuple = ("WEEK", "MONTH", "QUARTER", "HALFYEAR", "YEAR")
 KTYPE_NAMES: list = [
     "MIN",
     "MIN3",

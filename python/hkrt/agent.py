@@ -16,7 +16,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeAlias, cast
 
 import numpy as np
 import pandas as pd
@@ -24,12 +24,13 @@ import pandas as pd
 from hkrt import _hkrt
 from hkrt._hkrt import Spot
 from hkrt.calendar import TradingCalendar
+from hkrt.china_time import CHINA_UTC_OFFSET_MS, DAY_CLOSE_CUTOFF, MARKET_CLOSE, china_now, china_today
 from hkrt.columns import datetime_ms
 from hkrt.columns import floats as _floats
-from hkrt.day_journal import CHINA_TZ, DayJournal, china_today
+from hkrt.day_journal import DayJournal
 from hkrt.hooks import Bar, CycleInfo, Dispatcher, FeedEvent, GapInfo, HookSet
 from hkrt.journal import ScanResult, read_journal
-from hkrt.ktype import KType
+from hkrt.ktype import KType, period_start
 from hkrt.logs import LogLimiter
 from hkrt.store import KDataStore, StoreWriter
 from hkrt.transport import default_address, subscriber, tcp_address
@@ -42,11 +43,10 @@ log = logging.getLogger("hkrt.agent")
 
 BAR_COLUMNS = ("open", "high", "low", "close", "volume", "amount")
 
-DatetimeLike = dt.datetime | dt.date | str | np.datetime64 | pd.Timestamp
+DatetimeLike: TypeAlias = dt.datetime | dt.date | str | np.datetime64 | pd.Timestamp
 
 #: A live feed's market day is over this long (plus ``bar_close_delay``) after its close on the
 #: agent's own China wall clock: the closing auction's late-stamped snapshots count until here.
-DAY_CLOSE_CUTOFF = dt.time(15, 5)
 #: ... and only once no spot was accepted for this many seconds of that clock: a feed still
 #: delivering spots of the day (a clock that is off, a past day replayed without the simulated
 #: flag) is not over, whatever the clock says.  A real day's last spots come by about 15:01.
@@ -256,7 +256,7 @@ class SpotAgent:
         if isinstance(spots, Spot):
             return self._drained(self._engine.ingest_spots([spots]))
         if isinstance(spots, (bytes, bytearray, memoryview)):
-            return self._handle_message(spots)["accepted"]
+            return int(self._handle_message(spots)["accepted"])
         if isinstance(spots, pd.DataFrame):
             frame = spots.reset_index() if "datetime" not in spots.columns else spots
             return self.ingest_columns(**{c: frame[c] for c in _COLUMN_ARGS if c in frame.columns})
@@ -841,7 +841,7 @@ class SpotAgent:
         if self._journal is None:
             return
         newest = self._engine.newest_accepted()
-        when = np.datetime64(newest, "ms").item() if newest is not None else dt.datetime.combine(day, dt.time(15))
+        when = np.datetime64(newest, "ms").item() if newest is not None else dt.datetime.combine(day, MARKET_CLOSE)
         marker = encode_heartbeat(
             publisher_id=0,
             session_epoch=0,
@@ -922,7 +922,7 @@ class SpotAgent:
         report["seconds"] = time.perf_counter() - started
         self._recovered_day = _journal_day(path)
         log.info("recovered from the journal", extra=report)
-        return report["messages"]
+        return int(report["messages"])
 
     def _replay(self, message: bytes, received_us: int | None = None) -> bool:
         """One journaled message through the live path's state changes, without hooks or journaling.
@@ -1093,7 +1093,7 @@ class SpotAgent:
         days_back = self._calendar.trading_days(today - dt.timedelta(days=self._history_days * 3 + 30), today)
         days_back = [d for d in days_back if d < today][-self._history_days :] if self._history_days else []
         intraday_start = days_back[0] if days_back else today
-        day_start = min([intraday_start, *(_period_start(k, today) for k in kinds if _is_multi_day(k))])
+        day_start = min([intraday_start, *(period_start(k, today) for k in kinds if k.is_multi_day)])
         loaded: dict[str, int] = {}
         end = dt.datetime.combine(today, dt.time()) - dt.timedelta(milliseconds=1)
         for k in kinds:
@@ -1176,14 +1176,16 @@ class SpotAgent:
         if KType.MIN not in self.ktypes:
             raise ValueError("repair_gaps() rebuilds MIN bars: create the agent with MIN among its ktypes")
         by_day: dict[dt.date, list[str]] = {}
+        gap_counts: dict[str, int] = {}
         for symbol in self.symbols if symbols is None else symbols:
             gap = self.gap_volume(symbol)
             if gap is not None and gap.gaps > 0:
                 by_day.setdefault(gap.day, []).append(symbol)
+                gap_counts[symbol] = gap.gaps
         for day, wanted in by_day.items():
-            frame = source.minute_bars(wanted, day, dt.datetime.combine(day, dt.time(15, 0)))
+            frame = source.minute_bars(wanted, day, dt.datetime.combine(day, MARKET_CLOSE))
             if frame is None or len(frame) == 0:
-                report["pending"] += sum(self.gap_volume(s).gaps for s in wanted)  # type: ignore[union-attr]
+                report["pending"] += sum(gap_counts[s] for s in wanted)
                 continue
             for symbol, rows in frame.groupby("symbol", sort=False):
                 result = self._engine.repair_gaps(
@@ -1251,7 +1253,7 @@ _MAX_OPEN_CYCLES = 256  # cycles waiting for their last part, over all publisher
 _COLUMN_ARGS = ("symbol", "datetime", "close", "volume", "amount", "open", "high", "low")
 # Spot fields a column mapping may carry that bars do not need (the book, names ...).
 _UNUSED_SPOT_COLUMNS = {"name", "yesterday_close", "bid", "bid_volume", "ask", "ask_volume"}
-_CHINA_OFFSET_MS = 8 * 3600 * 1000
+_CHINA_OFFSET_MS = CHINA_UTC_OFFSET_MS
 _CHINA_OFFSET_US = _CHINA_OFFSET_MS * 1000
 _EPOCH = dt.datetime(1970, 1, 1)
 _NO_JOURNAL: dict[str, Any] = {"path": None, "appended": 0, "write_errors": 0, "last_error": None,
@@ -1264,7 +1266,8 @@ def _local(epoch_ms: int) -> np.datetime64:
 
 
 def _local_datetime(epoch_ms: int) -> dt.datetime:
-    return _local(epoch_ms).item()
+    # numpy types item() as date | int | None; a millisecond datetime64 inside datetime's range is a datetime
+    return cast(dt.datetime, _local(epoch_ms).item())
 
 
 _SANE_EPOCH_MS = (631_152_000_000, 7_258_118_400_000)  # 1990..2200, as the agent core believes market times
@@ -1284,9 +1287,7 @@ def _is_day_end(message: bytes | bytearray | memoryview, result: dict[str, Any])
     return bool(flag) if flag is not None else decode_header(message).day_end
 
 
-def _china_now() -> dt.datetime:
-    """The wall clock in China (naive), whatever the machine's time zone."""
-    return dt.datetime.now(CHINA_TZ).replace(tzinfo=None)
+_china_now = china_now  # the agent's own clock seam (tests replace the attribute ``_clock``)
 
 
 def _journal_day(path: Path) -> dt.date | None:
@@ -1294,18 +1295,6 @@ def _journal_day(path: Path) -> dt.date | None:
         return dt.datetime.strptime(path.stem, "spots-%Y%m%d").date()
     except ValueError:
         return None
-
-
-def _is_multi_day(k: KType) -> bool:
-    return k in (KType.WEEK, KType.MONTH, KType.QUARTER, KType.HALFYEAR, KType.YEAR)
-
-
-def _period_start(k: KType, day: dt.date) -> dt.date:
-    """First calendar day of the WEEK..YEAR period containing ``day``."""
-    if k is KType.WEEK:
-        return day - dt.timedelta(days=day.weekday())
-    months = {KType.MONTH: 1, KType.QUARTER: 3, KType.HALFYEAR: 6, KType.YEAR: 12}[k]
-    return dt.date(day.year, (day.month - 1) // months * months + 1, 1)
 
 
 _GLOBAL_AGENT: SpotAgent | None = None

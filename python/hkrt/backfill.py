@@ -31,7 +31,7 @@ import pandas as pd
 
 from hkrt import _hkrt
 from hkrt.calendar import TradingCalendar
-from hkrt.day_journal import CHINA_TZ
+from hkrt.china_time import CHINA_UTC_OFFSET_MS, china_now
 from hkrt.fetcher.sim import SimConfig, SimMarket
 from hkrt.journal import ScanResult, read_journal
 from hkrt.wire import WireError, decode_header, encode_spots
@@ -56,10 +56,6 @@ class MinuteHistory(Protocol):
         datetime (right label, naive China time), open, high, low, close, volume (shares),
         amount (yuan).  ``symbols`` None: every symbol the source has."""
         ...
-
-
-def china_now() -> dt.datetime:
-    return dt.datetime.now(CHINA_TZ).replace(tzinfo=None)
 
 
 def messages(
@@ -284,7 +280,7 @@ class SimMinuteHistory:
         return pd.concat(frames, ignore_index=True)
 
 
-_CHINA_OFFSET_MS = 8 * 3600 * 1000
+_CHINA_OFFSET_MS = CHINA_UTC_OFFSET_MS
 
 
 def _utc_ms(local_ms: int) -> int:

@@ -24,6 +24,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from hkrt.china_time import china_today
+
 CHINA_HOLIDAYS_THROUGH = dt.date(2026, 12, 31)
 CHINA_HOLIDAYS_FROM = dt.date(2005, 1, 1)
 HOLIDAYS_FILE_ENV = "HKRT_HOLIDAYS_FILE"  # extends TradingCalendar.china() for every command at once
@@ -311,11 +313,6 @@ class CoverageWatch:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-
-
-def china_today() -> dt.date:
-    """Today's date in China (UTC+8), whatever the machine's time zone."""
-    return dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).date()
 
 
 # ---------------------------------------------------------------------- helpers

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-CHINA_TZ = dt.timezone(dt.timedelta(hours=8))
+from hkrt.china_time import CHINA_TZ
 
 
 def floats(values: Any) -> np.ndarray:

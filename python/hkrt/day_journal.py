@@ -20,20 +20,17 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
+from hkrt.china_time import CHINA_TZ as CHINA_TZ  # kept importable from here (agent, backfill)
+from hkrt.china_time import china_today as china_today
 from hkrt.journal import JournalWriter, SalvageReport, salvage
 
 log = logging.getLogger("hkrt.agent")
 
-CHINA_TZ = dt.timezone(dt.timedelta(hours=8))
 ERROR_LOG_SECONDS = 60.0  # a failing journal is logged again this often
 FSYNC_POLICIES = ("interval", "always", "never")
 OPEN_RETRY_SECONDS = 5.0  # a journal file that failed to open is tried again at most this often
 MAX_SALVAGE_REPORTS = 10  # the latest salvage reports kept in stats["salvaged"]
 _FILE_NAME = re.compile(r"spots-(\d{8})\.hkj")
-
-
-def china_today() -> dt.date:
-    return dt.datetime.now(CHINA_TZ).date()
 
 
 class DayJournal:
@@ -73,7 +70,8 @@ class DayJournal:
         copies and other names are ignored.
         """
         today = china_today()
-        days, future = [], []
+        days: list[dt.date] = []
+        future: list[dt.date] = []
         for file in self.directory.glob("spots-????????.hkj"):
             day = _file_day(file.name)
             if day is None:

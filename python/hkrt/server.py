@@ -28,17 +28,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hkrt.calendar import TradingCalendar
+from hkrt.china_time import CHINA_TZ, CHINA_UTC_OFFSET_MS, china_now
 from hkrt.fetcher.replay import ReplaySource
 from hkrt.fetcher.sim import SimMarket
 from hkrt.transport import SpotPublisher
 
 log = logging.getLogger("hkrt.server")
-CHINA = dt.timezone(dt.timedelta(hours=8))
-
-
-def china_now() -> dt.datetime:
-    """The wall clock in China (naive), whatever the machine's time zone."""
-    return dt.datetime.now(CHINA).replace(tzinfo=None)
+CHINA = CHINA_TZ  # kept importable from here; china_now too (hkrt.china_time holds both)
 
 
 @dataclass(frozen=True)
@@ -325,5 +321,5 @@ def _as_datetime(value: Any) -> dt.datetime | None:
     return to_datetime() if to_datetime is not None else None
 
 
-_CHINA_OFFSET_MS = 8 * 3600 * 1000
+_CHINA_OFFSET_MS = CHINA_UTC_OFFSET_MS
 _SANE_EPOCH_MS = (631_152_000_000, 7_258_118_400_000)  # 1990-01-01 .. 2200-01-01 UTC

@@ -47,6 +47,7 @@ import pandas as pd
 import pyarrow as pa  # pandas imports it anyway; pyarrow.parquet (which loads pyarrow.fs and ssl) waits for use
 
 from hkrt._hkrt import normalize_symbol
+from hkrt.china_time import CHINA_TZ
 from hkrt.ktype import KType
 from hkrt.logs import LogLimiter, log_limited
 
@@ -466,7 +467,7 @@ def _bound(value: DateLike | None, *, end_of_day: bool) -> pd.Timestamp | None:
     )
     ts = pd.Timestamp(value)
     if ts.tzinfo is not None:
-        ts = ts.tz_convert("Asia/Shanghai").tz_localize(None)
+        ts = ts.tz_convert(CHINA_TZ).tz_localize(None)
     if whole_day:
         ts = ts.normalize()
         if end_of_day:

@@ -32,12 +32,13 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
 import pandas as pd
 
 from hkrt._hkrt import Spot
+from hkrt.china_time import CHINA_TZ
 from hkrt.feed_auth import load_key, require_auth, seal
 from hkrt.journal import JournalWriter
 from hkrt.retransmit import (
@@ -149,7 +150,7 @@ class CycleReport:
     seconds: float
 
 
-SpotsLike = Iterable[Spot] | pd.DataFrame | Mapping[str, Any]
+SpotsLike: TypeAlias = Iterable[Spot] | pd.DataFrame | Mapping[str, Any]
 
 
 _epoch_lock = threading.Lock()
@@ -507,8 +508,9 @@ def _as_datetime(value: Any) -> dt.datetime | None:
     if stamp is pd.NaT:
         return None
     if stamp.tzinfo is not None:  # an aware time: China local, like every time in hkrt
-        stamp = stamp.tz_convert(dt.timezone(dt.timedelta(hours=8))).tz_localize(None)
-    return stamp.to_pydatetime()
+        stamp = stamp.tz_convert(CHINA_TZ).tz_localize(None)
+    naive: dt.datetime = stamp.to_pydatetime()
+    return naive
 
 
 def _length(part: Any) -> int:

@@ -19,6 +19,7 @@ import pandas as pd
 
 from hkrt import _hkrt
 from hkrt._hkrt import Spot
+from hkrt.china_time import CHINA_UTC_OFFSET_MS
 from hkrt.columns import datetime_ms
 
 SCHEMA_VERSION: int = _hkrt.WIRE_SCHEMA_VERSION
@@ -27,7 +28,7 @@ FILE_IDENTIFIER: bytes = _hkrt.WIRE_FILE_IDENTIFIER
 #: "too_large" (only the agent's message size cap gives it).
 DECODE_ERRORS: tuple[str, ...] = tuple(_hkrt.WIRE_DECODE_ERRORS)
 
-_CHINA_UTC_OFFSET_MS = 8 * 3600 * 1000
+_CHINA_UTC_OFFSET_MS = CHINA_UTC_OFFSET_MS  # the C++ core's rule, via hkrt.china_time
 _UINT64_MAX = 2**64 - 1
 _UINT32_MAX = 2**32 - 1
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
@@ -197,12 +198,12 @@ def _encode_columns(columns: Mapping[str, Any], header: list[int], auto_market_t
     if auto_market_time:
         header[6] = int(local_ms.max()) - _CHINA_UTC_OFFSET_MS if len(local_ms) else 0
 
-    def floats(name: str) -> np.ndarray | None:
-        value = columns.get(name)
-        if value is None:
-            return None
-        arr = np.asarray(value, dtype=np.float64)
+    def floats(name: str) -> np.ndarray:
+        arr = np.asarray(columns[name], dtype=np.float64)
         return np.full(len(symbol), arr) if arr.ndim == 0 else np.ascontiguousarray(arr)
+
+    def optional_floats(name: str) -> np.ndarray | None:
+        return None if columns.get(name) is None else floats(name)
 
     name = columns.get("name")
     books = {c: _book(columns[c], c) for c in _BOOK_COLUMNS if columns.get(c) is not None}
@@ -214,12 +215,15 @@ def _encode_columns(columns: Mapping[str, Any], header: list[int], auto_market_t
         floats("close"),
         floats("volume"),
         floats("amount"),
-        floats("open"),
-        floats("high"),
-        floats("low"),
-        floats("yesterday_close"),
+        optional_floats("open"),
+        optional_floats("high"),
+        optional_floats("low"),
+        optional_floats("yesterday_close"),
         None if name is None else _strings(name),
-        *(books.get(c) for c in _BOOK_COLUMNS),
+        books.get("bid"),
+        books.get("bid_volume"),
+        books.get("ask"),
+        books.get("ask_volume"),
         tuple(header),
     )
 
@@ -295,10 +299,10 @@ def decode_columns(buf: bytes | bytearray | memoryview) -> dict[str, np.ndarray]
 def _check_int(value: Any, name: str, low: int, high: int) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    value = int(value)
-    if not low <= value <= high:
-        raise ValueError(f"{name} {value} is outside [{low}, {high}]")
-    return value
+    number = int(value)
+    if not low <= number <= high:
+        raise ValueError(f"{name} {number} is outside [{low}, {high}]")
+    return number
 
 
 def _epoch_ms(value: Any, name: str) -> int:

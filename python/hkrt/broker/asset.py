@@ -98,4 +98,6 @@ class AssetInfo:
 
 
 def _now_china() -> dt.datetime:
-    return dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).replace(tzinfo=None, microsecond=0)
+    from hkrt.china_time import china_now
+
+    return china_now().replace(microsecond=0)

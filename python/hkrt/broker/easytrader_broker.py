@@ -203,7 +203,9 @@ def _market_from_name(name: Any) -> str | None:
 
 
 def _china_now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).replace(tzinfo=None, microsecond=0)
+    from hkrt.china_time import china_now
+
+    return china_now().replace(microsecond=0)
 
 
 def parse_asset(balance: Any, position: Any, when: dt.datetime) -> EasyTraderAsset:

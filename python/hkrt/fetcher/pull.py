@@ -32,6 +32,7 @@ from typing import Any, Protocol
 
 from hkrt._hkrt import Spot
 from hkrt.calendar import TradingCalendar
+from hkrt.china_time import CHINA_TZ, china_now
 from hkrt.fetcher.common import (  # not .base: a QMT pull session must not load httpx
     ANSWER_REASONS,
     BatchFailures,
@@ -43,12 +44,7 @@ from hkrt.fetcher.common import (  # not .base: a QMT pull session must not load
 )
 
 log = logging.getLogger("hkrt.fetcher.pull")
-CHINA = dt.timezone(dt.timedelta(hours=8))
-
-
-def china_now() -> dt.datetime:
-    """The wall clock in China (naive), whatever the machine's time zone: the trading day's clock."""
-    return dt.datetime.now(CHINA).replace(tzinfo=None)
+CHINA = CHINA_TZ
 
 
 class QuoteClient(Protocol):

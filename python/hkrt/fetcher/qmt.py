@@ -26,6 +26,7 @@ from typing import Any, ClassVar
 
 from hkrt._hkrt import Spot, normalize_symbol
 from hkrt.calendar import CalendarCoverageError, TradingCalendar
+from hkrt.china_time import CHINA_UTC_OFFSET, SESSIONS, china_now
 from hkrt.fetcher.common import (  # not .base: QMT must not load httpx
     BatchFunc,
     Codes,
@@ -60,7 +61,6 @@ __all__ = [
 log = logging.getLogger("hkrt.fetcher.qmt")
 
 MARKETS = ("SH", "SZ", "BJ")
-CHINA_UTC_OFFSET = dt.timedelta(hours=8)
 _EPOCH = dt.datetime(1970, 1, 1)
 LOT = 100  # shares per lot (手)
 # amount / (lastPrice × volume) is ≈ 100 when `volume` counts lots and ≈ 1 when it counts shares;
@@ -477,13 +477,8 @@ def get_spot(
 
 
 # ---------------------------------------------------------------------------- push
-_SESSIONS = ((dt.time(9, 30), dt.time(11, 30)), (dt.time(13, 0), dt.time(15, 0)))
+_SESSIONS = SESSIONS  # continuous trading, from the core
 _CALENDAR: TradingCalendar | None = None
-
-
-def china_now() -> dt.datetime:
-    """Now on the Beijing clock, naive, whatever the host's time zone."""
-    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None) + CHINA_UTC_OFFSET
 
 
 def china_trading_time(now: dt.datetime | None = None) -> bool:

@@ -20,9 +20,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-AUCTION_START = dt.time(9, 15)
-AUCTION_MATCH = dt.time(9, 25)
-SESSIONS = ((dt.time(9, 30), dt.time(11, 30)), (dt.time(13, 0), dt.time(15, 0)))
+from hkrt.china_time import AUCTION_OPEN, SESSIONS, in_session
+
+AUCTION_START = AUCTION_OPEN  # the schedule is the C++ core's (hkrt.china_time)
+AUCTION_MATCH = dt.time(9, 25)  # the simulated call auction's match: the engine needs no such rule
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,7 @@ class SimMarket:
     def times(self, *, auction: bool = True) -> Iterator[dt.datetime]:
         """Snapshot times of the day every ``interval`` market seconds, lunch excluded."""
         step = dt.timedelta(seconds=self.config.interval)
-        spans = [(AUCTION_START, dt.time(9, 30))] if auction else []
+        spans = [(AUCTION_START, SESSIONS[0][0])] if auction else []
         for start, end in [*spans, *SESSIONS]:
             t = dt.datetime.combine(self.day, start)
             stop = dt.datetime.combine(self.day, end)
@@ -124,7 +125,7 @@ class SimMarket:
         n = len(self.symbols)
         rng = self._rng
         clock = at.time()
-        trading = any(start <= clock < end for start, end in SESSIONS) or clock == SESSIONS[-1][1]
+        trading = in_session(clock) or clock == SESSIONS[-1][1]
         if clock < AUCTION_MATCH:  # indicative auction prices: no trade, nothing cumulative
             s.price = np.clip(np.round(s.previous_close * np.exp(rng.normal(0, 0.004, n)), 2), s.limit_down, s.limit_up)
         elif not s.matched:  # the 09:25 match: the open, and the first volume

@@ -28,6 +28,8 @@ from hkrt._hkrt import OrderBrokerBase, OrderResult, OrderStatus, normalize_symb
 from hkrt.agent import SpotAgent
 from hkrt.broker.wrap import crtOB
 from hkrt.calendar import CalendarCoverageError, TradingCalendar
+from hkrt.china_time import MARKET_CLOSE
+from hkrt.china_time import china_now as _china_now
 from hkrt.hooks import Bar, CycleInfo
 from hkrt.ktype import KType
 from hkrt.logs import log_limited
@@ -38,7 +40,7 @@ from hkrt.strategy.timers import TimerSet, parse_interval, parse_time
 log = logging.getLogger("hkrt.strategy")
 
 F = TypeVar("F", bound=Callable[..., Any])
-DAY_CLOSE = dt.time(15, 0)
+DAY_CLOSE = MARKET_CLOSE  # the day's last bar is labelled with the last session's close
 WALL_CLOCK_AFTER = 10.0  # seconds of feed silence before a live run's timers follow the wall clock
 
 ORDER_COLUMNS = [
@@ -644,9 +646,3 @@ class Strategy:
     def __repr__(self) -> str:
         kt, n = self._ktype_names, len(self.brokers)
         return f"Strategy({self.name!r}, codes={len(self.codes)}, ktypes={kt}, brokers={n})"
-
-
-def _china_now() -> dt.datetime:
-    from hkrt.server import china_now
-
-    return china_now()

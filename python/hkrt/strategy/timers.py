@@ -27,10 +27,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hkrt.calendar import TradingCalendar
+from hkrt.china_time import SESSIONS
 
 log = logging.getLogger("hkrt.strategy")
 
-SESSIONS = ((dt.time(9, 30), dt.time(11, 30)), (dt.time(13, 0), dt.time(15, 0)))
+__all__ = ["SESSIONS", "TimerSet", "parse_interval", "parse_time"]  # SESSIONS: kept importable from here
 
 
 def parse_time(value: dt.time | str) -> dt.time:

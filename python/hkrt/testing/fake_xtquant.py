@@ -51,6 +51,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from hkrt.china_time import CHINA_TZ
+
 __all__ = [
     "FakeMiniQmt",
     "china_ms",
@@ -64,7 +66,7 @@ __all__ = [
 _MARKETS = ("SH", "SZ", "BJ")
 # Modules that hold a reference to the (fake) native module once imported: dropped on (un)install.
 _DEPENDENT_MODULES = ("xtquant.xtdata", "xtquant.xtdatacenter", "xtquant.xtconn")
-_CHINA = dt.timezone(dt.timedelta(hours=8))
+_CHINA = CHINA_TZ
 
 
 def china_ms(when: dt.datetime) -> int:
