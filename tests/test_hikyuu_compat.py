@@ -337,6 +337,49 @@ def test_a_spot_in_hikyuus_record_shape_and_units() -> None:
     }  # fmt: skip
 
 
+def test_get_spot_in_hikyuus_shape_from_the_local_quote_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    """get_spot(shape="hikyuu") over real HTTP (hkrt.testing.QuoteServer on loopback, Sina's format, which
+    carries shares and yuan exactly): hikyuu's field names, lots and 万元, and batch_func gets the same."""
+    from hkrt.fetcher import get_spot
+    from hkrt.testing import QuoteServer
+
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)  # loopback requests must not go to a proxy
+    when = dt.datetime(2026, 11, 20, 10, 15, 30)
+    market = [
+        hkrt.Spot("SZ000001", when, name="平安银行", yesterday_close=11.0, open=11.1, high=11.5, low=10.9,
+                  close=11.3, volume=1_234_550, amount=13_950_000.0, bid=[11.29, 11.28], bid_volume=[500, 250],
+                  ask=[11.3], ask_volume=[1_200]),
+        hkrt.Spot("SH600000", when, name="浦发银行", yesterday_close=10.0, open=10.0, high=10.3, low=9.9,
+                  close=10.2, volume=2_000_000, amount=20_400_000.0, bid=[10.19], bid_volume=[3_000],
+                  ask=[10.2], ask_volume=[700]),
+    ]  # fmt: skip
+    fast = {"rate_limit": 0, "backoff": 0.01, "backoff_max": 0.02, "timeout": 2.0}
+    batches: list[list[dict]] = []
+    with QuoteServer(market) as server:
+        url = server.base_url("sina")
+        records = get_spot(["sz000001", "sh600000"], "sina", base_url=url, batch_func=batches.append,
+                           shape="hikyuu", **fast)  # fmt: skip
+        spots = get_spot(["sz000001"], "sina", base_url=url, **fast)  # hkrt's shape stays the default
+        with pytest.raises(ValueError, match=r"^unknown spot shape 'hku': expected one of hkrt, hikyuu$"):
+            get_spot(["sz000001"], "sina", base_url=url, shape="hku", **fast)
+        assert server.request_count("sina") == 2  # the bad shape was refused before any request
+    assert [tuple(r) for r in records] == [agent_module.HIKYUU_SPOT_FIELDS] * 2
+    first, second = records
+    assert (first["market"], first["code"], first["name"], first["datetime"]) == ("SZ", "000001", "平安银行", when)
+    assert (first["yesterday_close"], first["open"], first["high"], first["low"], first["close"]) == (
+        11.0, 11.1, 11.5, 10.9, 11.3)  # fmt: skip
+    # 1,234,550 shares = 12,345.5 lots; 13,950,000 yuan = 1,395 万元; book sizes 500, 250, 1,200 shares in lots
+    assert (first["volume"], first["amount"]) == (pytest.approx(12_345.5), pytest.approx(1_395.0))
+    assert first["bid"] == [11.29, 11.28, 0.0, 0.0, 0.0] and first["ask"] == [11.3, 0.0, 0.0, 0.0, 0.0]
+    assert first["bid_amount"] == [5.0, 2.5, 0.0, 0.0, 0.0] and first["ask_amount"] == [12.0, 0.0, 0.0, 0.0, 0.0]
+    # 2,000,000 shares = 20,000 lots; 20,400,000 yuan = 2,040 万元; 3,000 and 700 shares = 30 and 7 lots
+    assert (second["code"], second["volume"], second["amount"]) == ("600000", 20_000.0, 2_040.0)
+    assert (second["bid_amount"][0], second["ask_amount"][0]) == (30.0, 7.0)
+    assert [r for batch in batches for r in batch] == records  # batch_func got hikyuu's records, not Spots
+    assert isinstance(spots[0], hkrt.Spot) and spots[0].volume == 1_234_550
+
+
 def test_crtob_loads_no_mail_or_venue_module() -> None:
     """A strategy that wraps its own broker does not pay for SMTP, TLS or a venue's client."""
     code = (

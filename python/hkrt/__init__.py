@@ -25,7 +25,6 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ im
         GapVolume,
         SpotAgent,
         get_spot_agent,
-        hikyuu_spot_records,
         release_spot_agent,
         spot_agent_is_connected,
         spot_agent_is_running,
@@ -35,6 +34,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ im
     from hkrt.broker import AssetInfo, TestOrderBroker, crtOB
     from hkrt.broker.mail import MailOrderBroker
     from hkrt.calendar import CalendarCoverageError, TradingCalendar
+    from hkrt.compat.hikyuu import hikyuu_spot_records
     from hkrt.hooks import Bar, CycleInfo, FeedEvent, GapInfo
     from hkrt.store import KDataStore, load_kdata
     from hkrt.strategy import OrderTicket, Strategy
@@ -51,7 +51,6 @@ _LAZY_NAMES: dict[str, str] = {
             "GapVolume",
             "SpotAgent",
             "get_spot_agent",
-            "hikyuu_spot_records",
             "release_spot_agent",
             "spot_agent_is_connected",
             "spot_agent_is_running",
@@ -65,6 +64,7 @@ _LAZY_NAMES: dict[str, str] = {
     "TestOrderBroker": "hkrt.broker.paper",
     "crtOB": "hkrt.broker.wrap",
     **dict.fromkeys(("CalendarCoverageError", "TradingCalendar"), "hkrt.calendar"),
+    "hikyuu_spot_records": "hkrt.compat.hikyuu",
     **dict.fromkeys(("Bar", "CycleInfo", "FeedEvent", "GapInfo"), "hkrt.hooks"),
     **dict.fromkeys(("KDataStore", "load_kdata"), "hkrt.store"),
     **dict.fromkeys(("OrderTicket", "Strategy"), "hkrt.strategy.strategy"),
@@ -83,6 +83,7 @@ _SUBMODULES = frozenset(
         "calendar",
         "chart",
         "columns",
+        "compat",
         "day_journal",
         "demo_strategy",
         "feed_auth",

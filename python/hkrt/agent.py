@@ -3,6 +3,12 @@
 A thin Python face over the C++ engine (``hkrt._hkrt.Engine``): it converts pandas and
 numpy inputs to plain columns and bars back to DataFrames.  Every aggregation rule lives
 in C++ and is documented in docs/aggregation.md.
+
+Three of the agent's jobs have their own modules, functions that take the agent and use its
+private attributes as its parts: :mod:`hkrt.agent_history` (earlier days' bars from the store),
+:mod:`hkrt.agent_backfill` (backfill and gap repair) and :mod:`hkrt.agent_recovery` (journal
+recovery); the public methods here delegate to them.  hikyuu's spot record shape lives in
+:mod:`hkrt.compat.hikyuu` and is re-exported here.
 """
 
 from __future__ import annotations
@@ -27,10 +33,12 @@ from hkrt.calendar import TradingCalendar
 from hkrt.china_time import CHINA_UTC_OFFSET_MS, DAY_CLOSE_CUTOFF, MARKET_CLOSE, china_now, china_today
 from hkrt.columns import datetime_ms
 from hkrt.columns import floats as _floats
+from hkrt.compat.hikyuu import HIKYUU_SPOT_FIELDS as HIKYUU_SPOT_FIELDS  # re-exported: hkrt.agent's names
+from hkrt.compat.hikyuu import hikyuu_spot_record as hikyuu_spot_record
+from hkrt.compat.hikyuu import hikyuu_spot_records as hikyuu_spot_records
 from hkrt.day_journal import DayJournal
 from hkrt.hooks import Bar, CycleInfo, Dispatcher, FeedEvent, GapInfo, HookSet
-from hkrt.journal import ScanResult, read_journal
-from hkrt.ktype import KType, period_start
+from hkrt.ktype import KType
 from hkrt.logs import LogLimiter
 from hkrt.store import KDataStore, StoreWriter
 from hkrt.transport import default_address, subscriber, tcp_address
@@ -490,8 +498,10 @@ class SpotAgent:
             else:
                 self.recover()
         if self._backfill_source is not None:
+            from hkrt import agent_backfill
+
             source, self._backfill_source = self._backfill_source, None
-            self._start_backfill(source)
+            agent_backfill.start_backfill(self, source)
         self.address = tcp_address(tcp) if tcp else (address or default_address())
         from hkrt.feed_auth import require_auth
 
@@ -866,9 +876,9 @@ class SpotAgent:
     # -------------------------------------------------------------- journal
     def journal_path(self, day: dt.date) -> Path:
         """The journal file of one market day."""
-        if self._journal is None:
-            raise ValueError("the agent has no journal_dir")
-        return self._journal.path(day)
+        from hkrt import agent_recovery
+
+        return agent_recovery.journal_path(self, day)
 
     def recover(self, day: DatetimeLike | None = None) -> int:
         """Replay a day's journal (default: the latest in ``journal_dir``) and return how
@@ -881,66 +891,9 @@ class SpotAgent:
         ``stats()["journal"]["recovered"]``.  Call it on a fresh agent, before :meth:`start`
         (which calls it itself unless ``recover_on_start=False``).
         """
-        if self.running:
-            raise RuntimeError("recover() replays into a stopped agent: call it before start()")
-        if self._journal is None:
-            raise ValueError("the agent has no journal_dir to recover from")
-        if self._engine.message_stats()["messages"]:
-            # a replay from sequence 1 would look like a publisher restart, not like duplicates
-            raise RuntimeError("recover() rebuilds a fresh agent: this one has already processed messages")
-        self._recovered = True
-        path = self._journal.path(pd.Timestamp(day).date()) if day is not None else self._journal.latest()
-        report: dict[str, Any] = {"path": str(path), "messages": 0, "skipped": 0, "torn_bytes": 0, "corrupt_regions": 0,
-                                  "corrupt_bytes": 0, "corrupt_copy": None, "seconds": 0.0}  # fmt: skip
-        self._journal.stats["recovered"] = report
-        if not path.exists():
-            log.info("no journal to recover", extra={"path": str(path)})
-            return 0
-        started = time.perf_counter()
-        # A damaged journal is repaired first: its intact records kept (a corrupt record in the
-        # middle skipped, never everything after it), the original bytes kept as .corrupt.
-        try:
-            salvaged = self._journal.salvage(path)
-        except OSError as err:
-            log.error("cannot repair the journal; recovering what it holds as it is", extra={"path": str(path),
-                      "error": str(err)})  # fmt: skip
-            salvaged = None
-        if salvaged is not None and salvaged.damaged:
-            report.update(torn_bytes=salvaged.torn_bytes, corrupt_regions=salvaged.corrupt_regions,
-                          corrupt_bytes=salvaged.corrupt_bytes, corrupt_copy=salvaged.corrupt_copy,
-                          bad_magic=salvaged.bad_magic, torn_magic=salvaged.torn_magic)  # fmt: skip
-        scan = ScanResult()
-        with self._lock:
-            for record in read_journal(path, scan):
-                if self._replay(record.payload, received_us=record.recorded_us):
-                    report["messages"] += 1
-                else:
-                    report["skipped"] += 1
-            # bars completed in the past are not news to the hooks; the store gets them (a
-            # crash may have cut them off before they were written; duplicates resolve there)
-            self._take_completed(to_hooks=False)
-        report["seconds"] = time.perf_counter() - started
-        self._recovered_day = _journal_day(path)
-        log.info("recovered from the journal", extra=report)
-        return int(report["messages"])
+        from hkrt import agent_recovery
 
-    def _replay(self, message: bytes, received_us: int | None = None) -> bool:
-        """One journaled message through the live path's state changes, without hooks or journaling.
-        ``received_us``: when it was received (the journal's UTC epoch µs), for the live day's close."""
-        result = self._engine.ingest_message(message)
-        if result["error"] != "ok" or result["sequence_status"] in ("duplicate", "anomaly"):
-            return False
-        # (what the feed is -- live or simulated -- is for its own messages to say, not the journal's)
-        if result["accepted"] and not result["simulated_time"] and received_us is not None:
-            # a live day's spots came until then: the wall-clock close waits as if it had seen them
-            with contextlib.suppress(OverflowError):  # a nonsense record time: no wait
-                self._last_accepted_at = _EPOCH + dt.timedelta(microseconds=received_us + _CHINA_OFFSET_US)
-        if result["heartbeat"]:  # journaled only as an end-of-day marker: the day it closed is closed again
-            return _is_day_end(message, result) and self._on_day_end(message, result, live=False)
-        for _, cycle in self._track_cycle(result):
-            if cycle.market_time_ms:
-                self._engine.advance_to(_local(cycle.market_time_ms - self._close_delay_ms))
-        return True
+        return agent_recovery.recover(self, day)
 
     def close_journal(self) -> None:
         """Close the journal file (fsync unless the policy is "never"); the next message reopens it."""
@@ -1084,40 +1037,9 @@ class SpotAgent:
         over the same span.  Returns the bars loaded per ktype; also in
         ``stats()["store"]["history"]``.  Bars the agent already built win.
         """
-        if self._store is None:
-            raise ValueError("the agent has no store")
-        self._history_loaded = True
-        today = pd.Timestamp(before).date() if before is not None else china_today()
-        started = time.perf_counter()
-        kinds = self.ktypes
-        days_back = self._calendar.trading_days(today - dt.timedelta(days=self._history_days * 3 + 30), today)
-        days_back = [d for d in days_back if d < today][-self._history_days :] if self._history_days else []
-        intraday_start = days_back[0] if days_back else today
-        day_start = min([intraday_start, *(period_start(k, today) for k in kinds if k.is_multi_day)])
-        loaded: dict[str, int] = {}
-        end = dt.datetime.combine(today, dt.time()) - dt.timedelta(milliseconds=1)
-        for k in kinds:
-            start = intraday_start if k.is_intraday else day_start
-            if start >= today:
-                continue
-            frame = self._store.store.load(None, k, start, end)
-            loaded[k.value] = self._preload_long(k, frame)
-        report = {**loaded, "seconds": round(time.perf_counter() - started, 3)}
-        self._store.stats["history"] = report
-        log.info("loaded history from the store", extra={"before": str(today), **loaded})
-        return loaded
+        from hkrt import agent_history
 
-    def _preload_long(self, ktype: KType, frame: pd.DataFrame) -> int:
-        """Preload a long frame sorted by symbol then datetime, one engine call per symbol."""
-        if frame.empty:
-            return 0
-        symbols = frame["symbol"].to_numpy()
-        when = datetime_ms(frame["datetime"].to_numpy())
-        columns = [_floats(frame[c]) for c in BAR_COLUMNS]
-        bounds = np.flatnonzero(symbols[1:] != symbols[:-1]) + 1
-        for lo, hi in zip(np.r_[0, bounds], np.r_[bounds, len(symbols)], strict=True):
-            self._engine.preload(str(symbols[lo]), ktype.value, when[lo:hi], *(c[lo:hi] for c in columns))
-        return len(frame)
+        return agent_history.load_history(self, before)
 
     # ------------------------------------------------------------- backfill
     def backfill(self, source: Any, until: DatetimeLike | None = None) -> dict[str, Any]:
@@ -1135,28 +1057,9 @@ class SpotAgent:
         go to the journal and completed bars to the store, not to the hooks.  Returns a
         report (also in ``stats()["backfill"]``).
         """
-        from hkrt import backfill as bf
+        from hkrt import agent_backfill
 
-        if self.running:
-            raise RuntimeError("backfill() fills a stopped agent: call it before start()")
-        started = time.perf_counter()
-        report: dict[str, Any] = {"source": repr(source), "messages": 0, "skipped": 0}
-        scan = ScanResult()
-        with self._lock:
-            for message in bf.messages(source, until, symbols=None, calendar=self._calendar, scan=scan):
-                if self._replay(message):
-                    report["messages"] += 1
-                    if self._journal is not None:
-                        self._journal.append(message, self._market_day())
-                else:
-                    report["skipped"] += 1
-            self._take_completed(to_hooks=False)
-        report["seconds"] = time.perf_counter() - started
-        if isinstance(source, (str, Path)):
-            report["journal"] = scan.as_dict()  # damage read past (also logged at WARNING)
-        self._backfill_report = report
-        log.info("backfilled", extra=report)
-        return report
+        return agent_backfill.backfill(self, source, until)
 
     def repair_gaps(self, source: Any, symbols: Iterable[str] | None = None) -> dict[str, Any]:
         """Place gap volume (docs/aggregation.md §3.3) into the minutes it traded in, from a
@@ -1172,44 +1075,9 @@ class SpotAgent:
         MIN among the agent's ktypes.  Safe to call again (a repaired span is gone).  Not
         journaled: after a restart, call it again.  Returns a report.
         """
-        report: dict[str, Any] = {"symbols": 0, "repaired": 0, "mismatched": 0, "pending": 0, "volume": 0.0}
-        if KType.MIN not in self.ktypes:
-            raise ValueError("repair_gaps() rebuilds MIN bars: create the agent with MIN among its ktypes")
-        by_day: dict[dt.date, list[str]] = {}
-        gap_counts: dict[str, int] = {}
-        for symbol in self.symbols if symbols is None else symbols:
-            gap = self.gap_volume(symbol)
-            if gap is not None and gap.gaps > 0:
-                by_day.setdefault(gap.day, []).append(symbol)
-                gap_counts[symbol] = gap.gaps
-        for day, wanted in by_day.items():
-            frame = source.minute_bars(wanted, day, dt.datetime.combine(day, MARKET_CLOSE))
-            if frame is None or len(frame) == 0:
-                report["pending"] += sum(gap_counts[s] for s in wanted)
-                continue
-            for symbol, rows in frame.groupby("symbol", sort=False):
-                result = self._engine.repair_gaps(
-                    str(symbol), datetime_ms(rows["datetime"]), *(_floats(rows[c]) for c in BAR_COLUMNS)
-                )
-                report["symbols"] += 1
-                for key in ("repaired", "mismatched", "pending", "volume"):
-                    report[key] += result[key]
-        self._drained(0)  # the rebuilt bars to the hooks and the store
-        if report["mismatched"]:
-            log.warning("gap volume the source's minute bars do not account for stays in DAY only", extra=report)
-        elif report["repaired"]:
-            log.info("gap volume placed into its minutes from minute history", extra=report)
-        return report
+        from hkrt import agent_backfill
 
-    def _start_backfill(self, source: Any) -> None:
-        day = china_today()
-        if self._recovered_day == day:
-            log.info("not backfilling: today's journal was recovered, it already holds the backfill")
-            return
-        try:
-            self.backfill(source)
-        except Exception:  # no history is no reason not to run: carry-in stays explicit
-            log.exception("backfill failed; starting without it (late-start carry-in applies)")
+        return agent_backfill.repair_gaps(self, source, symbols)
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
@@ -1254,8 +1122,6 @@ _COLUMN_ARGS = ("symbol", "datetime", "close", "volume", "amount", "open", "high
 # Spot fields a column mapping may carry that bars do not need (the book, names ...).
 _UNUSED_SPOT_COLUMNS = {"name", "yesterday_close", "bid", "bid_volume", "ask", "ask_volume"}
 _CHINA_OFFSET_MS = CHINA_UTC_OFFSET_MS
-_CHINA_OFFSET_US = _CHINA_OFFSET_MS * 1000
-_EPOCH = dt.datetime(1970, 1, 1)
 _NO_JOURNAL: dict[str, Any] = {"path": None, "appended": 0, "write_errors": 0, "last_error": None,
                                "failing": False, "recovered": None, "corrupt_files": 0, "salvaged": []}  # fmt: skip
 
@@ -1288,13 +1154,6 @@ def _is_day_end(message: bytes | bytearray | memoryview, result: dict[str, Any])
 
 
 _china_now = china_now  # the agent's own clock seam (tests replace the attribute ``_clock``)
-
-
-def _journal_day(path: Path) -> dt.date | None:
-    try:
-        return dt.datetime.strptime(path.stem, "spots-%Y%m%d").date()
-    except ValueError:
-        return None
 
 
 _GLOBAL_AGENT: SpotAgent | None = None
@@ -1429,41 +1288,3 @@ def spot_agent_is_connected(within: float | None = None) -> bool:
     transport = agent.stats()["transport"]
     age = transport["last_message_age_s"]
     return transport["connected"] > 0 and age is not None and age < limit
-
-
-#: hikyuu's spot record fields, in its order (SpotRecord and the fetchers' dicts).
-HIKYUU_SPOT_FIELDS = (
-    "market", "code", "name", "datetime", "yesterday_close", "open", "high", "low", "close",
-    "amount", "volume", "bid", "bid_amount", "ask", "ask_amount",
-)  # fmt: skip
-
-
-def hikyuu_spot_record(spot: Spot) -> dict[str, Any]:
-    """One :class:`hkrt.Spot` as hikyuu's spot record: a dict with hikyuu's field names and units.
-
-    Converted at this edge only: ``amount`` yuan -> 万元 (/ 10,000), ``volume`` and the book sizes
-    (``bid_amount``, ``ask_amount``, hkrt's ``bid_volume``/``ask_volume``) shares -> lots (/ 100,
-    fractional for odd lots); prices stay yuan, ``datetime`` naive China local time.
-    """
-    return {
-        "market": spot.market,
-        "code": spot.code,
-        "name": spot.name,
-        "datetime": spot.datetime,
-        "yesterday_close": spot.yesterday_close,
-        "open": spot.open,
-        "high": spot.high,
-        "low": spot.low,
-        "close": spot.close,
-        "amount": spot.amount / 10_000.0,
-        "volume": spot.volume / 100.0,
-        "bid": list(spot.bid),
-        "bid_amount": [v / 100.0 for v in spot.bid_volume],
-        "ask": list(spot.ask),
-        "ask_amount": [v / 100.0 for v in spot.ask_volume],
-    }
-
-
-def hikyuu_spot_records(spots: Iterable[Spot]) -> list[dict[str, Any]]:
-    """:func:`hikyuu_spot_record` of each spot, in order."""
-    return [hikyuu_spot_record(s) for s in spots]

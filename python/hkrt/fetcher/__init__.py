@@ -10,7 +10,8 @@ codes only when the source keeps saying so.  See docs/fetchers.md.
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from hkrt._hkrt import Spot
 from hkrt._lazy import lazy_exports
@@ -94,33 +95,85 @@ def fetch(
         return client.fetch(codes, batch_func)
 
 
+SPOT_SHAPES = ("hkrt", "hikyuu")
+
+
+@overload
+def get_spot(
+    codes: Codes,
+    source: str = ...,
+    *,
+    base_url: str | None = ...,
+    batch_func: BatchFunc | None = ...,
+    shape: Literal["hkrt"] = ...,
+    **options: Any,
+) -> list[Spot]: ...
+
+
+@overload
+def get_spot(
+    codes: Codes,
+    source: str = ...,
+    *,
+    base_url: str | None = ...,
+    batch_func: Callable[[list[dict[str, Any]]], Any] | None = ...,
+    shape: Literal["hikyuu"],
+    **options: Any,
+) -> list[dict[str, Any]]: ...
+
+
 def get_spot(
     codes: Codes,
     source: str = "qq",
     *,
     base_url: str | None = None,
-    batch_func: BatchFunc | None = None,
+    batch_func: Callable[[Any], Any] | None = None,
+    shape: str = "hkrt",
     **options: Any,
-) -> list[Spot]:
+) -> list[Spot] | list[dict[str, Any]]:
     """Spots (hkrt units) of ``codes`` from "qq", "sina" or "qmt".
 
     ``batch_func(spots)`` is called once per batch as soon as it is parsed.  Failed batches are logged
     (logger ``hkrt.fetcher``) and left out; use :func:`fetch` to see them.  ``options`` are the
     source's config fields; for "qmt" they go to ``hkrt.fetcher.qmt.get_spot``.
+
+    ``shape="hikyuu"`` returns (and hands ``batch_func``) hikyuu's spot records instead: dicts with
+    hikyuu's field names and units, volume in lots and amount in 万元
+    (:func:`hkrt.compat.hikyuu.hikyuu_spot_records`, docs/hikyuu-migration.md).
     """
+    if shape not in SPOT_SHAPES:
+        raise ValueError(f"unknown spot shape {shape!r}: expected one of {', '.join(SPOT_SHAPES)}")
     if source not in SOURCES:
         raise ValueError(f"unknown quote source {source!r}: expected one of {', '.join(SOURCES)}")
+    if source == "qmt" and base_url is not None:
+        raise ValueError("base_url applies to the HTTP sources (qq, sina), not to qmt")
+    hikyuu = shape == "hikyuu"
+    on_batch = batch_func
+    if hikyuu and batch_func is not None:
+        user_func = batch_func
+
+        def hikyuu_batch(spots: list[Spot]) -> Any:
+            return user_func(_hikyuu_records(spots))
+
+        on_batch = hikyuu_batch
     if source == "qmt":
-        if base_url is not None:
-            raise ValueError("base_url applies to the HTTP sources (qq, sina), not to qmt")
         qmt = importlib.import_module("hkrt.fetcher.qmt")  # needs xtquant: imported only when asked for
-        return qmt.get_spot(codes, batch_func=batch_func, **options)
-    return fetch(codes, source, base_url=base_url, batch_func=batch_func, **options).spots
+        spots: list[Spot] = qmt.get_spot(codes, batch_func=on_batch, **options)
+    else:
+        spots = fetch(codes, source, base_url=base_url, batch_func=on_batch, **options).spots
+    return _hikyuu_records(spots) if hikyuu else spots
+
+
+def _hikyuu_records(spots: list[Spot]) -> list[dict[str, Any]]:
+    from hkrt.compat.hikyuu import hikyuu_spot_records  # the shim, loaded only when its shape is asked for
+
+    return hikyuu_spot_records(spots)
 
 
 __all__ = [
     "HTTP_SOURCES",
     "SOURCES",
+    "SPOT_SHAPES",
     "FailedBatch",
     "FetchError",
     "FetchReport",
