@@ -33,7 +33,7 @@ from hkrt import _hkrt
 from hkrt.calendar import TradingCalendar
 from hkrt.china_time import CHINA_UTC_OFFSET_MS, china_now
 from hkrt.fetcher.sim import SimConfig, SimMarket
-from hkrt.journal import ScanResult, read_journal
+from hkrt.journal import ScanResult, damage_fields, read_journal
 from hkrt.wire import WireError, decode_header, encode_spots
 
 log = logging.getLogger("hkrt.backfill")
@@ -112,16 +112,7 @@ def journal_messages(
     if scan.damaged:
         log.warning(
             "backfill journal is damaged: used its intact records, skipped the rest",
-            extra={
-                "path": str(source),
-                "records": scan.records,
-                "corrupt_regions": scan.corrupt_regions,
-                "corrupt_bytes": scan.corrupt_bytes,
-                "regions": scan.regions[:8],
-                "torn_bytes": scan.torn_bytes,
-                "bad_magic": scan.bad_magic,
-                "torn_magic": scan.torn_magic,
-            },
+            extra={"path": str(source), **damage_fields(scan)},
         )
 
 

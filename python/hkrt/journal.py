@@ -168,11 +168,12 @@ def read_journal(path: str | Path, scan: ScanResult | None = None, *, log_damage
         if log_damage and scan.damaged:
             log.warning(
                 "journal is damaged: read its intact records, skipped the rest (salvage() keeps and repairs it)",
-                extra={"path": str(path), **_damage_fields(scan)},
+                extra={"path": str(path), **damage_fields(scan)},
             )
 
 
-def _damage_fields(scan: ScanResult) -> dict[str, Any]:
+def damage_fields(scan: ScanResult) -> dict[str, Any]:
+    """What a scan found damaged, as log fields (one place for every reader of a journal)."""
     return {
         "records": scan.records,
         "corrupt_regions": scan.corrupt_regions,
@@ -339,7 +340,7 @@ def salvage(path: str | Path) -> SalvageReport:
         corrupt_copy = _keep_original(path) if scan.size else None
         os.replace(tmp, path)
         tmp = None
-        _fsync_directory(path.parent)
+        fsync_directory(path.parent)
     finally:
         if tmp is not None:
             with contextlib.suppress(OSError):
@@ -422,7 +423,8 @@ def _keep_original(path: Path) -> str:
     raise FileExistsError(f"{path}: {MAX_CORRUPT_COPIES} corrupt copies exist already; move them away")
 
 
-def _fsync_directory(directory: Path) -> None:
+def fsync_directory(directory: Path) -> None:
+    """Make a rename or a new file in ``directory`` durable (the journal and the store both need it)."""
     if os.name == "nt":  # directories cannot be opened for fsync there; NTFS journals the rename
         return
     fd = os.open(directory, os.O_RDONLY)

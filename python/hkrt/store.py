@@ -48,6 +48,7 @@ import pyarrow as pa  # pandas imports it anyway; pyarrow.parquet (which loads p
 
 from hkrt._hkrt import normalize_symbol
 from hkrt.china_time import CHINA_TZ
+from hkrt.journal import fsync_directory
 from hkrt.ktype import KType
 from hkrt.logs import LogLimiter, log_limited
 
@@ -310,13 +311,8 @@ class KDataStore:
         self._sync_dir(directory)
 
     def _sync_dir(self, directory: Path) -> None:
-        if not self.fsync or os.name == "nt":  # Windows cannot open a directory to fsync it
-            return
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        if self.fsync:
+            fsync_directory(directory)
 
     def _acquire_writer(self) -> None:
         if self._lock_fd >= 0:
