@@ -289,7 +289,7 @@ RULES: dict[str, Restated] = {
     "the sane market-time range": Restated(re.compile(r"631_?152_?000_?000|7_?258_?118_?400_?000")),
     "a session time": Restated(
         re.compile(
-            r"time\(\s*(9|11|13|15)\s*,\s*(0|15|30|5)\s*[,)]|\b(9|13)\s*\*\s*60\s*\+|(?<![\"'])[\"'](09:15|09:30|11:30|13:00|15:00)"
+            r"time\(\s*(9|11|13|15)\s*,\s*(0|15|30|5)\s*[,)]|\b(9|13)\s*\*\s*60\s*\+|\b(9|11|13|15)\s*\*\s*3_?600|(?<![\"'])[\"'](09:15|09:30|11:30|13:00|15:00)"
         )
     ),
     "a list of the periods": Restated(
@@ -341,7 +341,15 @@ def _offenders(root: Path, rule: Restated) -> set[str]:
         ("the UTC offset", ["x = 28800\n", "x = 8 * 3600 * 1000\n", "dt.timedelta(hours=8)\n", "'Asia/Shanghai'\n"]),
         ("local/UTC arithmetic on the offset", ["t = ms + CHINA_UTC_OFFSET_MS\n", "x - CHINA_UTC_OFFSET\n"]),
         ("the sane market-time range", ["SANE = (631_152_000_000, 1)\n"]),
-        ("a session time", ["OPEN = dt.time(9, 30)\n", "x = (13 * 60 + 1) * 60_000\n", "p = '09:15-11:31'\n"]),
+        (
+            "a session time",
+            [
+                "OPEN = dt.time(9, 30)\n",
+                "x = (13 * 60 + 1) * 60_000\n",
+                "t = 15 * 3600 * 1000\n",
+                "p = '09:15-11:31'\n",
+            ],
+        ),
         ("a list of the periods", ['K = ("WEEK", "MONTH")\n', '    MIN5 = "MIN5"\n']),
         ("a table of period lengths", ['M = {"MIN5": 5}\n']),
         ("an index into the list of periods", ["code = ALL.index(KType.DAY)\n", "k = KTYPES[int(rec['ktype'])]\n"]),

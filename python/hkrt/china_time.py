@@ -73,6 +73,9 @@ def _time_of_day(ms: int) -> dt.time:
 
 # The A-share schedule (SH/SZ/BJ) as the engine applies it, as times of day.
 _SCHEDULE = _hkrt.CHINA_A_SHARE_SCHEDULE
+SESSIONS_MS: tuple[tuple[int, int], ...] = tuple((int(a), int(b)) for a, b in _SCHEDULE["sessions"])
+"""The sessions as (open, close) in ms since local midnight, the engine's own numbers."""
+AUCTION_OPEN_MS: int = int(_SCHEDULE["auction_open_ms"])
 SESSIONS: tuple[tuple[dt.time, dt.time], ...] = tuple(
     (_time_of_day(open_ms), _time_of_day(close_ms)) for open_ms, close_ms in _SCHEDULE["sessions"]
 )
