@@ -1,4 +1,5 @@
-"""python/hkrt/_hkrt.pyi is exactly what the compiled bindings say (tools/gen_stub.py writes it)."""
+"""python/hkrt/_hkrt.pyi and KType's members block in python/hkrt/ktype.py are exactly what the compiled bindings say
+(tools/gen_stub.py writes both)."""
 
 from __future__ import annotations
 

@@ -76,3 +76,20 @@ def test_the_configuration_rejects_untyped_code(tmp_path):
     )
     assert result.returncode == 1, result.stdout + result.stderr
     assert "no-untyped-def" in result.stdout, result.stdout
+
+
+def test_the_pre_commit_config_runs_the_same_gates_offline():
+    """.pre-commit-config.yaml runs, before each commit, the gates these tests enforce, with the environment's own
+    pinned tools (local hooks, language: system): no hook downloads anything."""
+    text = (ROOT / ".pre-commit-config.yaml").read_text(encoding="utf-8")
+    entries = [line.split(":", 1)[1].strip() for line in text.splitlines() if line.strip().startswith("entry:")]
+    assert entries == [
+        "ruff check --force-exclude",
+        "ruff format --force-exclude",
+        "python -m mypy",  # reads strict and the file list from pyproject.toml, as test_mypy_strict_is_clean does
+        "python tools/gen_stub.py --check",
+    ]
+    repos = [line.split(":", 1)[1].strip() for line in text.splitlines() if line.strip().startswith("- repo:")]
+    assert repos == ["local"]
+    languages = {line.split(":", 1)[1].strip() for line in text.splitlines() if line.strip().startswith("language:")}
+    assert languages == {"system"}

@@ -9,6 +9,7 @@ void bind_spot(py::module_& m);
 void bind_engine(py::module_& m);
 void bind_wire(py::module_& m);
 void bind_broker(py::module_& m);
+void bind_calendar(py::module_& m);
 void bind_schedule(py::module_& m);
 }  // namespace hkrt::bindings
 
@@ -22,6 +23,7 @@ PYBIND11_MODULE(_hkrt, m) {
   bind_engine(m);
   bind_wire(m);
   bind_broker(m);
+  bind_calendar(m);  // before bind_schedule: period_label takes a TradingCalendar
   bind_schedule(m);
 
   m.def(

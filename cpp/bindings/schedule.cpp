@@ -3,25 +3,12 @@
 // so a rule changed here changes everywhere (python/hkrt/china_time.py, hkrt.ktype).
 #include <pybind11/stl.h>
 
-#include "convert.h"
-#include "kdata/calendar.h"
+#include "calendar.h"
 #include "kdata/schedule.h"
 
 namespace hkrt::bindings {
 
 namespace {
-
-TradingCalendar calendar_from(const py::iterable& holidays, const py::object& coverage) {
-  std::vector<DayNumber> days;
-  for (py::handle h : holidays) days.push_back(to_day(h));
-  TradingCalendar calendar(std::move(days));
-  if (!coverage.is_none()) {
-    auto range = coverage.cast<py::tuple>();
-    if (range.size() != 2) throw py::value_error("coverage must be (first_day, last_day)");
-    calendar.set_coverage(to_day(range[0]), to_day(range[1]));
-  }
-  return calendar;
-}
 
 KType multi_day_or_throw(py::handle k) {
   KType kind = to_ktype(k);
@@ -33,6 +20,7 @@ KType multi_day_or_throw(py::handle k) {
 
 void bind_schedule(py::module_& m) {
   m.attr("CHINA_UTC_OFFSET_MS") = kChinaUtcOffsetMs;
+  m.attr("SANE_MARKET_TIME_MS") = py::make_tuple(kSaneMarketTimeMsFirst, kSaneMarketTimeMsLast);  // inclusive
 
   // Times of day in ms since local midnight, as the engine uses them.
   const TradingSchedule schedule = TradingSchedule::china_a_share();
@@ -55,7 +43,21 @@ void bind_schedule(py::module_& m) {
   }
   m.attr("KTYPE_INTRADAY_MINUTES") = minutes;
   m.attr("KTYPE_MULTI_DAY") = py::tuple(multi_day);  // WEEK and longer: span several trading days
+  // name -> the `ktype` field of completed-bar records (the engine writes the enum's value).
+  py::dict codes;
+  for (KType k : kAllKTypes) codes[py::str(ktype_name(k))] = static_cast<int>(static_cast<uint8_t>(k));
+  m.attr("KTYPE_RECORD_CODES") = codes;
 
+  m.def(
+      "bar_labels_ms",
+      [schedule](py::handle k) {
+        const KType kind = to_ktype(k);
+        if (!is_intraday(kind)) throw py::value_error(std::string("bar labels are for intraday periods, not ") + ktype_name(kind));
+        std::vector<int64_t> out;
+        for (int b = 0; b < schedule.buckets_per_day(kind); ++b) out.push_back(schedule.bucket_label(kind, b));
+        return out;
+      },
+      py::arg("ktype"), "Right labels of a day's bars of an intraday period, ms since local midnight (MIN: 09:31 .. 15:00).");
   m.def(
       "period_start", [](py::handle k, py::handle day) { return to_date(period_start(multi_day_or_throw(k), to_day(day))); },
       py::arg("ktype"), py::arg("day"),
@@ -63,6 +65,13 @@ void bind_schedule(py::module_& m) {
   m.def(
       "period_end", [](py::handle k, py::handle day) { return to_date(period_end(multi_day_or_throw(k), to_day(day))); },
       py::arg("ktype"), py::arg("day"), "Last calendar day of the DAY..YEAR period containing the day (Sunday for WEEK).");
+  m.def(
+      "period_label",
+      [](py::handle k, py::handle day, const TradingCalendar& calendar) {
+        return to_date(period_label(multi_day_or_throw(k), to_day(day), calendar));
+      },
+      py::arg("ktype"), py::arg("day"), py::arg("calendar"),
+      "Label of the DAY..YEAR bar holding a trading day: the period's last trading day on the calendar.");
   m.def(
       "period_label",
       [](py::handle k, py::handle day, const py::iterable& holidays, const py::object& coverage) {

@@ -129,10 +129,10 @@ DayNumber period_end(KType k, DayNumber day) {
 
 DayNumber period_label(KType k, DayNumber day, const TradingCalendar& calendar) {
   if (!is_multi_day(k)) return day;
-  DayNumber last = std::min(period_end(k, day), calendar.coverage_last());
-  // `day` trades, so the walk back stops at it at the latest.
-  while (last > day && !calendar.is_trading_day(last)) --last;
-  return std::max(last, day);
+  // Days past the coverage hold no spots, so the period ends, at the latest, with the last
+  // covered day; `day` trades, so the walk back stops at it at the latest.
+  const auto last = calendar.trading_day_on_or_before(std::min(period_end(k, day), calendar.coverage_last()));
+  return std::max(last.value_or(day), day);
 }
 
 }  // namespace hkrt

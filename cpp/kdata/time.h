@@ -24,6 +24,12 @@ constexpr int64_t kMsPerDay = 24 * kMsPerHour;
 // China has kept UTC+8 without daylight saving since 1991.
 constexpr int64_t kChinaUtcOffsetMs = 8 * kMsPerHour;
 
+// UTC epoch ms a message's market time may carry, inclusive: outside 1990-01-01 ..
+// 2200-01-01 UTC it is a broken clock or corruption, not a market (and could overflow the
+// local-time conversion downstream).
+constexpr int64_t kSaneMarketTimeMsFirst = 631'152'000'000;
+constexpr int64_t kSaneMarketTimeMsLast = 7'258'118'400'000;
+
 struct CivilDate {
   int32_t year;
   uint32_t month;  // 1..12

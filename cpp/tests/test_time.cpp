@@ -48,4 +48,12 @@ TEST_CASE("day_of and ms_of_day floor for times before 1970") {
   CHECK_EQ(ms_of_day(t), 23 * kMsPerHour);
 }
 
+TEST_CASE("the China offset and the market times the core believes") {
+  CHECK_EQ(kChinaUtcOffsetMs, 8 * kMsPerHour);
+  // The bounds are midnight UTC of 1990-01-01 and 2200-01-01 (epoch ms, not local time).
+  CHECK_EQ(kSaneMarketTimeMsFirst, days_from_civil(1990, 1, 1) * kMsPerDay);
+  CHECK_EQ(kSaneMarketTimeMsLast, days_from_civil(2200, 1, 1) * kMsPerDay);
+  CHECK_EQ(format_timestamp(kSaneMarketTimeMsFirst + kChinaUtcOffsetMs), std::string("1990-01-01 08:00:00"));
+}
+
 TEST_MAIN()

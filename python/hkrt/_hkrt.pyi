@@ -21,7 +21,9 @@ __all__: list[str] = [
     "KTYPE_INTRADAY_MINUTES",
     "KTYPE_MULTI_DAY",
     "KTYPE_NAMES",
+    "KTYPE_RECORD_CODES",
     "REJECT_REASONS",
+    "SANE_MARKET_TIME_MS",
     "WIRE_DECODE_ERRORS",
     "WIRE_FILE_IDENTIFIER",
     "WIRE_SCHEMA_VERSION",
@@ -32,6 +34,8 @@ __all__: list[str] = [
     "OrderSide",
     "OrderStatus",
     "Spot",
+    "TradingCalendar",
+    "bar_labels_ms",
     "canonical_ktype",
     "normalize_symbol",
     "period_end",
@@ -468,6 +472,58 @@ class OrderBrokerBase:
         Every buy/sell attempt, oldest first.
         """
 
+class TradingCalendar:
+    """
+    Trading days: Monday to Friday minus the holidays, vouched for inside the coverage. The one implementation the engine uses; hkrt.TradingCalendar wraps it.
+    """
+    def __init__(self, holidays: collections.abc.Iterable = (), coverage: typing.Any = None) -> None:
+        """
+        Holidays are dates (or ISO strings); coverage = (first_day, last_day), None = unbounded.
+        """
+    def __repr__(self) -> str: ...
+    def covers(self, day: typing.Any) -> bool:
+        """
+        Whether the calendar vouches for the day.
+        """
+    def is_holiday(self, day: typing.Any) -> bool:
+        """
+        Whether the day is one of the holidays (weekends are closed without being holidays).
+        """
+    def is_trading_day(self, day: typing.Any) -> bool:
+        """
+        A weekday that is not a holiday (answered for any day: check covers() first).
+        """
+    def next_trading_day(self, day: typing.Any) -> typing.Any:
+        """
+        The first trading day after the day; None when the walk would leave the coverage.
+        """
+    def previous_trading_day(self, day: typing.Any) -> typing.Any:
+        """
+        The last trading day before the day; None when the walk would leave the coverage.
+        """
+    def trading_day_on_or_after(self, day: typing.Any) -> typing.Any:
+        """
+        The day itself when it trades, else the first trading day after it; None outside the coverage.
+        """
+    def trading_day_on_or_before(self, day: typing.Any) -> typing.Any:
+        """
+        The day itself when it trades, else the last trading day before it; None outside the coverage.
+        """
+    def trading_days(self, first: typing.Any, last: typing.Any) -> list:
+        """
+        Trading days in [first, last] that the calendar covers, in order.
+        """
+    @property
+    def coverage(self) -> typing.Any:
+        """
+        (first_day, last_day) the holiday table is right for; None = unbounded.
+        """
+    @property
+    def holidays(self) -> list:
+        """
+        The holidays, sorted and unique.
+        """
+
 def _wire_decode_columns(buf: typing.Any) -> dict: ...
 def _wire_decode_header(buf: typing.Any) -> tuple: ...
 def _wire_decode_spots(buf: typing.Any) -> list:
@@ -497,6 +553,11 @@ def _wire_encode_spots(spots: typing.Any, header: tuple, auto_market_time: bool)
     spots: a sequence of Spot; header: (publisher_id, sequence, cycle_id, part_index, part_count, send_time_us, market_time_ms, session_epoch, heartbeat, simulated_time, day_end, changes_only).
     """
 
+def bar_labels_ms(ktype: typing.Any) -> list[int]:
+    """
+    Right labels of a day's bars of an intraday period, ms since local midnight (MIN: 09:31 .. 15:00).
+    """
+
 def canonical_ktype(name: typing.Any) -> str:
     """
     'min5' -> 'MIN5'; ValueError listing the valid names for anything else.
@@ -512,6 +573,13 @@ def period_end(ktype: typing.Any, day: typing.Any) -> typing.Any:
     Last calendar day of the DAY..YEAR period containing the day (Sunday for WEEK).
     """
 
+@typing.overload
+def period_label(ktype: typing.Any, day: typing.Any, calendar: TradingCalendar) -> typing.Any:
+    """
+    Label of the DAY..YEAR bar holding a trading day: the period's last trading day on the calendar.
+    """
+
+@typing.overload
 def period_label(
     ktype: typing.Any, day: typing.Any, holidays: collections.abc.Iterable = (), coverage: typing.Any = None
 ) -> typing.Any:
@@ -565,6 +633,21 @@ KTYPE_NAMES: list = [
     "HALFYEAR",
     "YEAR",
 ]
+KTYPE_RECORD_CODES: dict = {
+    "MIN": 0,
+    "MIN3": 1,
+    "MIN5": 2,
+    "MIN15": 3,
+    "MIN30": 4,
+    "MIN60": 5,
+    "HOUR2": 6,
+    "DAY": 7,
+    "WEEK": 8,
+    "MONTH": 9,
+    "QUARTER": 10,
+    "HALFYEAR": 11,
+    "YEAR": 12,
+}
 REJECT_REASONS: list = [
     "invalid_symbol",
     "invalid_value",
@@ -577,6 +660,7 @@ REJECT_REASONS: list = [
     "beyond_bounds",
     "ahead_of_clock",
 ]
+SANE_MARKET_TIME_MS: tuple = (631152000000, 7258118400000)
 WIRE_DECODE_ERRORS: list = ["too_short", "bad_identifier", "malformed", "unsupported_version", "too_large"]
 WIRE_FILE_IDENTIFIER: bytes
 WIRE_SCHEMA_VERSION: int = 1

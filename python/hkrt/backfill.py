@@ -22,7 +22,7 @@ import contextlib
 import datetime as dt
 import logging
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -31,9 +31,10 @@ import pandas as pd
 
 from hkrt import _hkrt
 from hkrt.calendar import TradingCalendar
-from hkrt.china_time import CHINA_UTC_OFFSET_MS, china_now
+from hkrt.china_time import china_now, local_ms_to_utc_ms
 from hkrt.fetcher.sim import SimConfig, SimMarket
 from hkrt.journal import ScanResult, damage_fields, read_journal
+from hkrt.ktype import KType, bar_labels_ms
 from hkrt.wire import WireError, decode_header, encode_spots
 
 log = logging.getLogger("hkrt.backfill")
@@ -97,7 +98,9 @@ def journal_messages(
     scan = scan if scan is not None else ScanResult()
     source = Path(path).expanduser()
     limit = None if until is None else _epoch_ms(pd.Timestamp(until))
-    with contextlib.closing(read_journal(source, scan, log_damage=False)) as records:  # closed on break: no open file
+    records = read_journal(source, scan, log_damage=False)
+    assert isinstance(records, Generator)  # it is one; closing it on break releases the journal file
+    with contextlib.closing(records):
         for record in records:
             if limit is not None:
                 try:
@@ -189,8 +192,10 @@ def minute_messages(
     index = _minute_index(label)
     skipped = np.flatnonzero(~first & (index - np.r_[0, index[:-1]] > 1))
     quiet_rows = np.repeat(skipped, index[skipped] - index[skipped - 1] - 1)
-    quiet_index = np.concatenate([np.arange(index[i - 1] + 1, index[i]) for i in skipped]) if len(skipped) else []
-    quiet_label = (label[quiet_rows] // _DAY_MS) * _DAY_MS + _DAY_LABELS_MS[np.asarray(quiet_index, dtype=np.intp)]
+    quiet_index = (
+        np.concatenate([np.arange(index[i - 1] + 1, index[i]) for i in skipped]) if len(skipped) else np.zeros(0)
+    ).astype(np.intp)
+    quiet_label = (label[quiet_rows] // _DAY_MS) * _DAY_MS + _DAY_LABELS_MS[quiet_index]
     previous = quiet_rows - 1
     quiet = {
         "symbol": sym[quiet_rows],
@@ -216,15 +221,13 @@ def minute_messages(
             publisher_id=publisher_id,
             sequence=sequence,
             cycle_id=sequence,
-            market_time=_utc_ms(int(minute) - _MINUTE_MS + _SPOT_OFFSETS_MS[-1]),
+            market_time=local_ms_to_utc_ms(int(minute) - _MINUTE_MS + _SPOT_OFFSETS_MS[-1]),
         )
 
 
 _DAY_MS = 86_400_000
-# The right labels of the day's 240 MIN bars, ms of day: 09:31 … 11:30, 13:01 … 15:00.
-_DAY_LABELS_MS = np.concatenate(
-    [(9 * 60 + 31 + np.arange(120)) * _MINUTE_MS, (13 * 60 + 1 + np.arange(120)) * _MINUTE_MS]
-).astype(np.int64)
+# The right labels of the day's MIN bars, ms of day (09:31 … 11:30, 13:01 … 15:00): the engine's schedule.
+_DAY_LABELS_MS = np.array(bar_labels_ms(KType.MIN), dtype=np.int64)
 
 
 def _minute_index(label_ms: np.ndarray) -> np.ndarray:
@@ -263,7 +266,7 @@ class SimMinuteHistory:
             b = engine.bars(symbol, "MIN")
             b = b[b["datetime"] <= np.datetime64(until, "ms")]
             if len(b):
-                frame = pd.DataFrame({c: b[c] for c in b.dtype.names})
+                frame = pd.DataFrame({c: b[c] for c in b.dtype.names or ()})
                 frame.insert(0, "symbol", symbol)
                 frames.append(frame)
         if not frames:
@@ -271,14 +274,7 @@ class SimMinuteHistory:
         return pd.concat(frames, ignore_index=True)
 
 
-_CHINA_OFFSET_MS = CHINA_UTC_OFFSET_MS
-
-
-def _utc_ms(local_ms: int) -> int:
-    return local_ms - _CHINA_OFFSET_MS
-
-
 def _epoch_ms(ts: pd.Timestamp) -> int:
     if ts.tzinfo is not None:
         return int(ts.tz_convert("UTC").value // 1_000_000)
-    return _utc_ms(int(ts.value // 1_000_000))
+    return local_ms_to_utc_ms(int(ts.value // 1_000_000))

@@ -9,6 +9,11 @@ of such a day (``outside_calendar``) rather than aggregate them on a guessed cal
 Extend the coverage with a holidays file (:meth:`TradingCalendar.with_holidays_file`), from
 ``exchange_calendars`` (:meth:`TradingCalendar.with_exchange_calendars`) or in code
 (:meth:`TradingCalendar.with_holidays` with ``through=``).  See docs/calendar.md.
+
+The rules themselves (weekends never trade, a holiday closes a weekday, which trading day comes
+next or before, the trading days between two days) are the C++ core's (cpp/kdata/calendar.h), the
+calendar the engine uses: this module builds it from the day set (bundled table, holidays file,
+exchange_calendars overlay) and asks it, so Python computes no trading day itself.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from hkrt import _hkrt
 from hkrt.china_time import china_today
 
 CHINA_HOLIDAYS_THROUGH = dt.date(2026, 12, 31)
@@ -39,6 +45,7 @@ _HOW_TO_EXTEND = (
 )
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _WEEKDAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+_NO_HOLIDAYS = _hkrt.TradingCalendar()  # the core's weekday rule alone: which days could trade at all
 
 
 class CalendarCoverageError(ValueError):
@@ -72,8 +79,16 @@ class TradingCalendar:
     def __init__(
         self, holidays: Iterable[dt.date | str] = (), coverage: tuple[dt.date | str, dt.date | str] | None = None
     ) -> None:
-        self._holidays = frozenset(_to_date(d) for d in holidays)
         self._coverage = None if coverage is None else (_to_date(coverage[0]), _to_date(coverage[1]))
+        self._core = _hkrt.TradingCalendar([_to_date(d) for d in holidays], self._coverage)
+
+    @property
+    def core(self) -> _hkrt.TradingCalendar:
+        """The C++ calendar answering every question about a day (the engine's own type)."""
+        return self._core
+
+    def __reduce__(self) -> tuple[Any, ...]:  # picklable: rebuilt from its day set in the other process
+        return (type(self), (self.holidays, self._coverage))
 
     @classmethod
     def china(cls) -> TradingCalendar:
@@ -92,7 +107,9 @@ class TradingCalendar:
 
     @property
     def holidays(self) -> tuple[dt.date, ...]:
-        return tuple(sorted(self._holidays))
+        """The holidays, sorted (weekends are closed without being listed)."""
+        days: list[dt.date] = self._core.holidays
+        return tuple(days)
 
     # ------------------------------------------------------------------ extending
     def with_holidays(self, extra: Iterable[dt.date | str], *, through: dt.date | str | None = None) -> TradingCalendar:
@@ -102,7 +119,7 @@ class TradingCalendar:
         if through is not None:
             first = coverage[0] if coverage else dt.date.min
             coverage = (first, max(_to_date(through), coverage[1] if coverage else dt.date.min))
-        return TradingCalendar([*self._holidays, *extra], coverage=coverage)
+        return TradingCalendar([*self.holidays, *extra], coverage=coverage)
 
     def with_holidays_file(self, path: str | os.PathLike[str]) -> TradingCalendar:
         """This calendar plus the holidays of a text file, its coverage extended to the file's
@@ -157,18 +174,17 @@ class TradingCalendar:
                 extra={"xshg_last_session": str(last_session), "coverage_end": str(max(stop, end))},
             )
         if stop < start:
-            return TradingCalendar(self._holidays, coverage=self._coverage)
+            return TradingCalendar(self.holidays, coverage=self._coverage)
         sessions = {d for d in (_to_date(s) for s in xshg.sessions) if start <= d <= stop}
-        closed = [d for d in _days(start, stop) if d.weekday() < 5 and d not in sessions]
-        return TradingCalendar([*self._holidays, *closed], coverage=(first, stop))
+        weekdays: list[dt.date] = _NO_HOLIDAYS.trading_days(start, stop)
+        closed = [d for d in weekdays if d not in sessions]
+        return TradingCalendar([*self.holidays, *closed], coverage=(first, stop))
 
     # ------------------------------------------------------------ asking about days
     def covers(self, day: dt.date | str) -> bool:
         """Whether the calendar vouches for ``day`` (always, when unbounded)."""
-        if self._coverage is None:
-            return True
-        d = _to_date(day)
-        return self._coverage[0] <= d <= self._coverage[1]
+        # the core's bounds, compared here: one call into C++ fewer on every question about a day
+        return self._coverage is None or self._coverage[0] <= _to_date(day) <= self._coverage[1]
 
     def ensure_covered(self, day: dt.date | str) -> dt.date:
         """``day`` as a date; raises :class:`CalendarCoverageError` when it is outside the coverage."""
@@ -178,11 +194,12 @@ class TradingCalendar:
         return d
 
     def is_holiday(self, day: dt.date | str) -> bool:
-        return self.ensure_covered(day) in self._holidays
+        holiday: bool = self._core.is_holiday(self.ensure_covered(day))
+        return holiday
 
     def is_trading_day(self, day: dt.date | str) -> bool:
-        d = self.ensure_covered(day)
-        return d.weekday() < 5 and d not in self._holidays
+        trades: bool = self._core.is_trading_day(self.ensure_covered(day))
+        return trades
 
     def trading_days(self, start: dt.date | str, end: dt.date | str) -> list[dt.date]:
         """Trading days in [start, end] (empty when end is before start); the whole range must be
@@ -192,29 +209,46 @@ class TradingCalendar:
             return []
         self.ensure_covered(d)
         self.ensure_covered(last)  # coverage is one span: both ends inside = every day inside
-        return [day for day in _days(d, last) if day.weekday() < 5 and day not in self._holidays]
+        days: list[dt.date] = self._core.trading_days(d, last)
+        return days
 
     def next_trading_day(self, day: dt.date | str) -> dt.date:
         """The first trading day after ``day``; raises :class:`CalendarCoverageError` rather than
         step past the coverage."""
-        d = self.ensure_covered(day)
-        while True:
-            d = self.ensure_covered(d + dt.timedelta(days=1))
-            if d.weekday() < 5 and d not in self._holidays:
-                return d
+        return self._or_past_coverage(self._core.next_trading_day(self.ensure_covered(day)), after=True)
 
     def previous_trading_day(self, day: dt.date | str) -> dt.date:
         """The last trading day before ``day``; raises :class:`CalendarCoverageError` rather than
         step before the coverage."""
-        d = self.ensure_covered(day)
-        while True:
-            d = self.ensure_covered(d - dt.timedelta(days=1))
-            if d.weekday() < 5 and d not in self._holidays:
-                return d
+        return self._or_past_coverage(self._core.previous_trading_day(self.ensure_covered(day)), after=False)
+
+    def last_trading_day(self, on_or_before: dt.date | str | None = None) -> dt.date:
+        """The latest trading day up to ``on_or_before`` (default: today in China), that day itself
+        when it trades; raises :class:`CalendarCoverageError` when the day is outside the coverage
+        or no covered trading day precedes it."""
+        day = self.ensure_covered(china_today() if on_or_before is None else on_or_before)
+        return self._or_past_coverage(self._core.trading_day_on_or_before(day), after=False)
+
+    def first_trading_day(self, on_or_after: dt.date | str) -> dt.date:
+        """The earliest trading day from ``on_or_after`` on, that day itself when it trades; raises
+        :class:`CalendarCoverageError` when the day is outside the coverage or no covered trading
+        day follows it."""
+        day = self.ensure_covered(on_or_after)
+        return self._or_past_coverage(self._core.trading_day_on_or_after(day), after=True)
+
+    def _or_past_coverage(self, day: dt.date | None, *, after: bool) -> dt.date:
+        """The core's answer, or the coverage error naming the first day the walk could not vouch for."""
+        if day is not None:
+            return day
+        if self._coverage is None:  # an unbounded walk ends only at the ends of time
+            raise ValueError("no trading day there: the walk left the range of dates")
+        first, last = self._coverage
+        beyond = last + dt.timedelta(days=1) if after else first - dt.timedelta(days=1)
+        raise CalendarCoverageError(beyond, self._coverage)
 
     def __repr__(self) -> str:
         span = "unbounded" if self._coverage is None else f"{self._coverage[0]} to {self._coverage[1]}"
-        return f"TradingCalendar({len(self._holidays)} holidays, {span})"
+        return f"TradingCalendar({len(self._core.holidays)} holidays, {span})"
 
 
 # ---------------------------------------------------------------- coverage warning
@@ -324,11 +358,6 @@ def _to_date(value: dt.date | str) -> dt.date:
     return dt.date.fromisoformat(value)
 
 
-def _days(first: dt.date, last: dt.date) -> Iterable[dt.date]:
-    for n in range((last - first).days + 1):
-        yield first + dt.timedelta(days=n)
-
-
 def _read_holidays_file(path: Path) -> tuple[list[dt.date], dt.date]:
     """(holidays, through) of a holidays file; ValueError (one line, naming file and line) on any fault."""
     try:
@@ -362,7 +391,7 @@ def _read_holidays_file(path: Path) -> tuple[list[dt.date], dt.date]:
         day = _iso_date(words[0]) if len(words) == 1 else None
         if day is None:
             raise ValueError(f"{where}: {line!r} is not a date YYYY-MM-DD (one holiday a line) or 'through YYYY-MM-DD'")
-        if day.weekday() >= 5:
+        if not _NO_HOLIDAYS.is_trading_day(day):  # the core's rule: weekends never trade
             raise ValueError(
                 f"{where}: {day} is a {_WEEKDAY_NAMES[day.weekday()]}: list only weekdays the exchanges close "
                 "(weekends are closed anyway)"

@@ -55,12 +55,27 @@ def local_datetime_to_utc_ms(local: dt.datetime) -> int:
     return (local - _EPOCH) // dt.timedelta(milliseconds=1) - CHINA_UTC_OFFSET_MS
 
 
+SANE_MARKET_TIME_MS: tuple[int, int] = (int(_hkrt.SANE_MARKET_TIME_MS[0]), int(_hkrt.SANE_MARKET_TIME_MS[1]))
+"""UTC epoch ms a message's market time may carry (inclusive, 1990..2200): outside is a broken clock."""
+
+
+def market_time(utc_ms: int) -> dt.datetime | None:
+    """A message's market time (UTC epoch ms; 0 = unknown) as naive China local time; None when
+    unknown or outside :data:`SANE_MARKET_TIME_MS`, as the agent core reads a header's market time."""
+    if not SANE_MARKET_TIME_MS[0] <= utc_ms <= SANE_MARKET_TIME_MS[1]:
+        return None
+    return utc_ms_to_local_datetime(utc_ms)
+
+
 def _time_of_day(ms: int) -> dt.time:
     return (_EPOCH + dt.timedelta(milliseconds=int(ms))).time()
 
 
 # The A-share schedule (SH/SZ/BJ) as the engine applies it, as times of day.
 _SCHEDULE = _hkrt.CHINA_A_SHARE_SCHEDULE
+SESSIONS_MS: tuple[tuple[int, int], ...] = tuple((int(a), int(b)) for a, b in _SCHEDULE["sessions"])
+"""The sessions as (open, close) in ms since local midnight, the engine's own numbers."""
+AUCTION_OPEN_MS: int = int(_SCHEDULE["auction_open_ms"])
 SESSIONS: tuple[tuple[dt.time, dt.time], ...] = tuple(
     (_time_of_day(open_ms), _time_of_day(close_ms)) for open_ms, close_ms in _SCHEDULE["sessions"]
 )

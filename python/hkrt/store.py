@@ -35,21 +35,22 @@ import errno
 import itertools
 import logging
 import os
+import sys
 import threading
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa  # pandas imports it anyway; pyarrow.parquet (which loads pyarrow.fs and ssl) waits for use
+import pyarrow as pa  # type: ignore[import-untyped]  # ships no type information; pandas imports it anyway
 
 from hkrt._hkrt import normalize_symbol
 from hkrt.china_time import CHINA_TZ
 from hkrt.journal import fsync_directory
-from hkrt.ktype import KType
+from hkrt.ktype import KTYPE_BY_RECORD_CODE, KType
 from hkrt.logs import LogLimiter, log_limited
 
 log = logging.getLogger("hkrt.store")
@@ -65,14 +66,13 @@ SCHEMA = pa.schema(
 DATA_FILE = "data.parquet"
 QUARANTINE_DIR = "_quarantine"  # beside the unreadable file; pyarrow's discovery skips "_" names
 SPILL_DIR = "_spill"
-_KTYPES = list(KType)  # the completed-bar records' ktype index
 _ROW_GROUP = 64 * 1024  # rows: one symbol's day of MIN bars sits in one or two row groups
 _counter = itertools.count()
 _READ_ERRORS = (OSError, pa.ArrowException)  # pyarrow reports a corrupt page as a plain OSError too
 _RECORD_FIELDS = ("symbol", "ktype", "datetime", *BAR_COLUMNS)  # of a completed-bar record
 _LOG_EVERY = 60.0  # seconds between repeated warnings of one kind
 
-DateLike = dt.date | dt.datetime | str | pd.Timestamp | np.datetime64
+DateLike: TypeAlias = dt.date | dt.datetime | str | pd.Timestamp | np.datetime64
 
 
 def __getattr__(name: str) -> Any:
@@ -127,19 +127,17 @@ def _lock_exclusive(fd: int) -> str:
     process, so a crashed writer never leaves the store locked.  Raises OSError when another
     process holds the lock.  The modules are imported here, not with hkrt.store: each exists on one
     platform only."""
+    if sys.platform == "win32":
+        import msvcrt
+
+        msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)  # one byte at offset 0: locking past the end of a file is allowed
+        return "msvcrt"
     try:
         import fcntl
     except ImportError:
-        pass
-    else:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        return "flock"
-    try:
-        import msvcrt
-    except ImportError:
         return "none"
-    msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)  # one byte at offset 0: locking past the end of a file is allowed
-    return "msvcrt"
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    return "flock"
 
 
 class KDataStore:
@@ -252,8 +250,8 @@ class KDataStore:
                 log.warning("a store file vanished during compaction", extra={"path": str(f)})
             except _READ_ERRORS as err:
                 bad.append((f, err))
-        for f, err in bad:
-            self._quarantine(f, err)  # raises OSError when it cannot be moved: nothing deleted then
+        for f, problem in bad:
+            self._quarantine(f, problem)  # raises OSError when it cannot be moved: nothing deleted then
         if not read:
             self._sync_dir(partition)
             return 0
@@ -436,7 +434,7 @@ def _read_parquet(path: Path, filters: list[Any] | None) -> pa.Table:
 def _parquet() -> Any:
     """The pyarrow.parquet module, imported on the first read or write rather than with hkrt.store: it
     loads pyarrow's file systems and ssl, which an agent that keeps no store never needs."""
-    import pyarrow.parquet
+    import pyarrow.parquet  # type: ignore[import-untyped]  # ships no type information (nor does pyarrow)
 
     return pyarrow.parquet
 
@@ -475,7 +473,7 @@ def _as_frame(bars: pd.DataFrame | np.ndarray, ktype: KType | str | None) -> pd.
     if isinstance(bars, np.ndarray):
         if bars.dtype.names is None or "ktype" not in bars.dtype.names:
             raise TypeError("write() takes completed-bar records (COMPLETED_DTYPE) or a DataFrame")
-        kinds = np.array([k.value for k in _KTYPES], dtype=object)
+        kinds = np.array([k.value for k in KTYPE_BY_RECORD_CODE], dtype=object)  # indexed by the records' code
         frame = pd.DataFrame(
             {
                 "ktype": kinds[bars["ktype"].astype(np.intp)],
@@ -775,7 +773,7 @@ class StoreWriter:
             self.stats["failing"] = False
             log.warning("store writes work again", extra={"root": str(self.store.root)})
         self._gauges(self._spill_files())
-        return self.stats["pending"] == 0
+        return bool(self.stats["pending"] == 0)
 
     def _write_groups(self, records: np.ndarray, done: int) -> tuple[int, OSError | None]:
         """Write the part groups of ``records`` after the first ``done``; returns how many are
@@ -819,10 +817,10 @@ class StoreWriter:
             except (OSError, ValueError, EOFError) as err:
                 self._quarantine_spill(path, err)
                 continue
-            done, err = self._write_groups(records, self._spill_partial.get(path.name, 0))
+            done, failure = self._write_groups(records, self._spill_partial.get(path.name, 0))
             self._spill_partial[path.name] = done
-            if err is not None:
-                raise err
+            if failure is not None:
+                raise failure
             path.unlink(missing_ok=True)
             self._spill_partial.pop(path.name, None)
             self.store._sync_dir(path.parent)
@@ -942,7 +940,7 @@ class StoreWriter:
 
     def _note_days(self, records: np.ndarray) -> None:
         """A day's files are compacted once bars of a later day arrive (the day is over)."""
-        intraday_or_day = records["ktype"] <= _KTYPES.index(KType.DAY)
+        intraday_or_day = records["ktype"] <= KType.DAY.record_code
         if not intraday_or_day.any():
             return
         newest = records["datetime"][intraday_or_day].max().astype("datetime64[D]").item()
@@ -955,7 +953,7 @@ class StoreWriter:
         """Due compactions, after every queued row landed (so no older row lands after them)."""
         try:
             if self._compact_before is not None:
-                for k in _KTYPES[: _KTYPES.index(KType.DAY) + 1]:
+                for k in KTYPE_BY_RECORD_CODE[: KType.DAY.record_code + 1]:
                     self.stats["compactions"] += self.store.compact(k, before=self._compact_before)
                 self._compact_before = None
             if everything:

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from hkrt.china_time import AUCTION_OPEN_MS, SESSIONS_MS
+
 
 def synthetic_symbols(n: int) -> np.ndarray:
     """n distinct symbols alternating SH 600000+ and SZ 000001+, as 'S8' bytes."""
@@ -25,15 +27,18 @@ def synthetic_symbols(n: int) -> np.ndarray:
     return np.array(out[:n], dtype="S8")
 
 
+# The opening call auction's match, ten minutes after it opens (09:25): the synthetic market's first push.
+_AUCTION_MATCH_MS = AUCTION_OPEN_MS + 10 * 60_000
+
+
 def session_times(day: dt.date, interval: float = 3.0, offset: float = 1.0) -> np.ndarray:
-    """Push times of one day as datetime64[ms]: the 09:25 auction, then every interval."""
+    """Push times of one day as datetime64[ms]: the 09:25 auction, then every interval inside each
+    session of the engine's schedule."""
     base = np.datetime64(day.isoformat(), "ms")
     step = int(interval * 1000)
     first = int(offset * 1000)
-    morning = np.arange(9 * 3600_000 + 30 * 60_000 + first, 11 * 3600_000 + 30 * 60_000, step)
-    afternoon = np.arange(13 * 3600_000 + first, 15 * 3600_000, step)
-    auction = np.array([9 * 3600_000 + 25 * 60_000])
-    return base + np.concatenate([auction, morning, afternoon]).astype("timedelta64[ms]")
+    sessions = [np.arange(open_ms + first, close_ms, step) for open_ms, close_ms in SESSIONS_MS]
+    return base + np.concatenate([np.array([_AUCTION_MATCH_MS]), *sessions]).astype("timedelta64[ms]")
 
 
 @dataclass
