@@ -1,6 +1,6 @@
 """The QMT source: tick mapping and units, pull and push through the real xtquant.xtdata.
 
-xtquant's Python layer (the PyPI wheel) runs unmodified over hkrt.testing.fake_xtquant, a fake
+xtquant's Python layer (the PyPI wheel) runs unmodified over fake_xtquant, a fake
 of its Windows-only native ``datacenter`` module that answers full-tick requests as JSON and
 pushes whole-quote callbacks as BSON bytes, as the real one does (docs/qmt.md).
 """
@@ -18,9 +18,9 @@ from collections.abc import Callable, Iterator
 import pytest
 
 import hkrt
+from fake_xtquant import FakeMiniQmt, china_ms, import_xtquant_quietly, installed, make_tick
 from hkrt.fetcher import qmt
 from hkrt.fetcher.qmt import QmtClient, QmtConfig, QmtPushClient, parse_ticks, tick_to_spot
-from hkrt.testing.fake_xtquant import FakeMiniQmt, china_ms, import_xtquant_quietly, installed, make_tick
 
 T0 = dt.datetime(2026, 11, 20, 10, 0, 3)  # a Friday, continuous trading
 FAST = QmtConfig(subscribe_pause=0.0, watchdog_timeout=0.3)
