@@ -225,3 +225,46 @@ def test_importing_one_venue_loads_no_other_venue(name: str) -> None:
 def test_hkrt_and_the_registry_load_no_venue() -> None:
     loaded = modules_after("import hkrt, hkrt.adapters.registry\nhkrt.adapters.registry.data_venues()")
     assert not {m for m in loaded if m.startswith("hkrt.adapters.") and m.split(".")[2] in registry.VENUES}
+
+
+def test_strategy_order_hands_every_broker_the_same_one_request() -> None:
+    """Strategy.order -> one OrderRequest -> submit on each broker: a request-style hook, the paper broker
+    and a hikyuu 3-argument object behind crtOB all see the same order."""
+    import hkrt
+
+    class Hook(OrderBrokerBase):
+        def __init__(self) -> None:
+            super().__init__("hook")
+            self.got: list[OrderRequest] = []
+
+        def _buy(self, request: OrderRequest) -> str:
+            self.got.append(request)
+            return "H1"
+
+        def _sell(self, request: OrderRequest) -> None:
+            self.got.append(request)
+
+        def _get_asset_info(self) -> str:
+            return ""
+
+    class Short:  # hikyuu's first broker form: buy(code, price, num)
+        def __init__(self) -> None:
+            self.calls: list[tuple] = []
+
+        def buy(self, code: str, price: float, num: float) -> None:
+            self.calls.append((code, price, num))
+
+        def sell(self, code: str, price: float, num: float) -> None:
+            self.calls.append((code, price, num))
+
+    hook, short = Hook(), Short()
+    paper = registry.execution_client("paper", {"cash": 1_000_000})
+    strategy = hkrt.Strategy(["SH600000"], brokers=[hook, paper, short], cash=1_000_000)
+    ticket = strategy.order("SH600000", 250, price=10.0, stoploss=9.0, remark="why")
+    assert ticket.ok and ticket.shares == 200  # rounded to lots before any broker sees it
+    [request] = hook.got
+    assert (request.symbol, request.price, request.num, request.stoploss, request.remark) == (
+        "SH600000", 10.0, 200.0, 9.0, "why",
+    )  # fmt: skip
+    assert paper.records[0].request == request and strategy.brokers[2].records[0].request == request
+    assert short.calls == [("SH600000", 10.0, 200.0)]

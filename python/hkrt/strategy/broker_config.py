@@ -21,9 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from hkrt._hkrt import OrderBrokerBase
+from hkrt.adapters.registry import execution_venues
 
-#: every name ``--broker`` takes: ``test`` (the paper broker's historic name) and the execution venues.
-BROKERS = ("test", "paper", "mail", "easytrader", "qmt")
+#: every name ``--broker`` takes: ``test`` (the paper broker's historic name) and the registry's execution venues.
+BROKERS = ("test", *execution_venues())
 _SECRET_WORDS = ("password", "secret", "token", "key", "comm_password")
 
 log = logging.getLogger("hkrt.broker.config")
