@@ -268,3 +268,35 @@ def test_strategy_order_hands_every_broker_the_same_one_request() -> None:
     )  # fmt: skip
     assert paper.records[0].request == request and strategy.brokers[2].records[0].request == request
     assert short.calls == [("SH600000", 10.0, 200.0)]
+
+
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (["--source", "sim", "--base-url", "http://127.0.0.1:1"], "Invalid value for --base-url: does not apply to"),
+        (["--source", "qq", "--qmt-mode", "pull"], "Invalid value for --qmt-mode: does not apply to --source qq"),
+        (["--source", "sim", "--speed", "0"], "the sim source: speed must be positive (0 only for replay), not 0"),
+        (["--source", "sim", "--symbols", "0"], "the sim source: symbols must be at least 1, not 0"),
+        (["--source", "replay"], "--source replay needs --replay FILE"),
+    ],
+)
+def test_spot_server_flags_become_the_venues_config_and_a_bad_one_is_one_line(
+    args: list[str], line: str, tmp_path: Path
+) -> None:
+    import logging
+
+    from click.testing import CliRunner
+
+    from hkrt.cli import main
+
+    logger = logging.getLogger("hkrt")  # the command configures logging: put it back as it was
+    handlers, level = logger.handlers[:], logger.level
+    try:
+        result = CliRunner().invoke(main, ["spot-server", *args, "--address", f"ipc://{tmp_path / 'feed.ipc'}"])
+    finally:
+        logger.handlers[:] = handlers
+        logger.setLevel(level)
+    assert result.exit_code == 2, result.output
+    errors = [x for x in result.output.splitlines() if x.startswith("Error:")]
+    assert len(errors) == 1 and line in errors[0], result.output
+    assert not (tmp_path / "feed.ipc").exists()  # refused before listening
