@@ -269,3 +269,26 @@ def test_import_works_without_xtquant() -> None:
     code = "import sys; sys.modules['xtquant'] = None\nimport hkrt.broker.qmt\nprint('ok')"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "ok", out.stderr
+
+
+def test_the_registrys_qmt_execution_client_sends_one_order_request(account) -> None:
+    """registry.execution_client("qmt", settings as HKRT_QMT_* gives them) -> XtQuantOrderBroker over the fake
+    native client; Strategy-style submit of one OrderRequest reaches the counter with every field mapped."""
+    from fake_xttrader import installed
+    from hkrt.adapters import registry
+    from hkrt.broker import OrderRequest, OrderSide
+
+    settings = {"path": PATH, "account": ACCOUNT, "session_id": "4243", "strategy_name": "reg"}
+    with installed(account):
+        broker = registry.execution_client("qmt", settings)
+        try:
+            request = OrderRequest(T0, "SZ", "000001", 11.5, 300, 10.0, 13.0, 0, "via registry")
+            result = broker.submit(OrderSide.Buy, request)
+            assert result.status == OrderStatus.Sent, result.error
+            name, req = account.requests[-1]
+            assert name == "orderStockWithSeq"
+            assert (req["m_strStockCode"], req["m_nOrderType"], req["m_nOrderVolume"]) == ("000001.SZ", 23, 300)
+            assert (req["m_dPrice"], req["m_strStrategyName"], req["m_strOrderRemark"]) == (11.5, "reg", "via registry")
+            assert broker.records[0].request == request
+        finally:
+            broker.close()
