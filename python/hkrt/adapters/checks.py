@@ -3,18 +3,23 @@ place until the risk engine (issue 15) takes them over.
 
 Where checks live today: ``Strategy.order`` rounds to lots and to what the cash and the T+1 sellable
 shares allow (hkrt.lots, strategy/book.py); the C++ ``OrderBrokerBase`` refuses num <= 0, a bad price, an
-order before ``broker_last_datetime`` and a duplicate; an execution client that sends to a GUI client
-which would silently change a refused order (easytrader) asks :func:`exchange_rule_refusal` before
-sending.  No execution client carries rules of its own.
+order before ``broker_last_datetime`` and a duplicate; :class:`ExchangeRuleGate` refuses, before a venue
+sees it, an order the venue would change rather than refuse (easytrader's GUI clients auto-confirm their
+warnings).  No execution client carries rules of its own: a gated one implements ``send`` (map and send)
+and ``sellable`` (what the account may sell now), the gate does the rest.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
+from hkrt._hkrt import OrderBrokerBase, OrderRequest, OrderResult, OrderStatus
 from hkrt.lots import lot_rule
 
-__all__ = ["exchange_rule_refusal", "order_quantity_error"]
+__all__ = ["ExchangeRuleGate", "exchange_rule_refusal", "order_quantity_error"]
+
+log = logging.getLogger("hkrt.broker.checks")
 
 _EPS = 1e-6
 
@@ -79,3 +84,41 @@ def exchange_rule_refusal(
     if not why and side == "sell" and _needs_holding(market, code, num):
         why = order_quantity_error(side, market, code, price, num, sellable())
     return why
+
+
+class ExchangeRuleGate(OrderBrokerBase):
+    """An ``OrderBrokerBase`` whose orders pass the exchange's rules before ``send``: a market other than
+    SH/SZ/BJ, a code that is not six digits and (``check_exchange_rules``) a quantity or price the exchange
+    would refuse are Rejected here, logged at WARNING, and never reach the venue.
+
+    A subclass implements ``send(side, request)`` ("buy" or "sell"; map the request to the venue and send
+    it) and, when it can, ``sellable(market, code)`` (shares sellable now, None when unknown), asked only
+    for a sell that is valid solely as the whole remainder."""
+
+    check_exchange_rules = True
+
+    def _buy(self, request: OrderRequest) -> OrderResult:
+        return self._gated("buy", request)
+
+    def _sell(self, request: OrderRequest) -> OrderResult:
+        return self._gated("sell", request)
+
+    def send(self, side: str, request: OrderRequest) -> OrderResult:
+        raise NotImplementedError(f"{type(self).__name__} does not implement send")
+
+    def sellable(self, market: str, code: str) -> float | None:
+        return None
+
+    def _gated(self, side: str, request: OrderRequest) -> OrderResult:
+        market, code = request.market.upper(), request.code
+        if market not in ("SH", "SZ", "BJ"):
+            return OrderResult(OrderStatus.Rejected, error=f"market {market!r} is not SH, SZ or BJ")
+        if not (len(code) == 6 and code.isdigit()):
+            return OrderResult(OrderStatus.Rejected, error=f"code {code!r} is not six digits")
+        if self.check_exchange_rules:
+            held = lambda: self.sellable(market, code)  # noqa: E731  (asked only when a sell needs it)
+            why = exchange_rule_refusal(side, market, code, request.price, request.num, held)
+            if why:
+                log.warning("%s: %s not sent: %s", self.name, side, why, extra={"broker": self.name, "reason": why})
+                return OrderResult(OrderStatus.Rejected, error=why)
+        return self.send(side, request)

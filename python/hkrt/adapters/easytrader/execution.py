@@ -30,8 +30,8 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from hkrt._hkrt import OrderBrokerBase, OrderRequest, OrderResult, OrderStatus
-from hkrt.adapters.checks import exchange_rule_refusal, order_quantity_error
+from hkrt._hkrt import OrderRequest, OrderResult, OrderStatus
+from hkrt.adapters.checks import ExchangeRuleGate, order_quantity_error
 from hkrt.adapters.easytrader.config import EasyTraderConfig
 from hkrt.adapters.easytrader.mapping import EasyTraderAsset, market_of_code, parse_asset, security_code
 from hkrt.adapters.redaction import redact_secrets
@@ -273,7 +273,7 @@ def _classify(exc: BaseException, where: str, scrub: Callable[[str], str] = str)
     return _CallError(False, f"{where} failed: {name}: {exc}")
 
 
-class EasyTraderOrderBroker(OrderBrokerBase):
+class EasyTraderOrderBroker(ExchangeRuleGate):
     """An ``OrderBrokerBase`` over an easytrader user object, local or remote.
 
     ``prefix_market``: send ``sh600000`` instead of ``600000`` (THS clients then pick the exchange
@@ -304,7 +304,7 @@ class EasyTraderOrderBroker(OrderBrokerBase):
             raise ValueError(f"max_answer_bytes must be > 0 (or None), not {max_answer_bytes!r}")
         self._user = user
         self._prefix_market = prefix_market
-        self._check = check_quantities
+        self.check_exchange_rules = check_quantities
         self._clock = clock
         # GUI automation is single-threaded and the server shares one user among all clients: one call at a time.
         self._lock = threading.RLock()
@@ -375,17 +375,10 @@ class EasyTraderOrderBroker(OrderBrokerBase):
     def _security(self, market: str, code: str) -> str:
         return security_code(market, code, prefix_market=self._prefix_market)
 
-    def _order(self, side: str, market: str, code: str, price: float, num: float) -> OrderResult:
-        market = market.upper()
-        if market not in ("SH", "SZ", "BJ"):
-            return OrderResult(OrderStatus.Rejected, error=f"market {market!r} is not SH, SZ or BJ")
-        if not (len(code) == 6 and code.isdigit()):
-            return OrderResult(OrderStatus.Rejected, error=f"code {code!r} is not six digits")
-        if self._check:  # the exchange's rules, checked in one place (hkrt.adapters.checks)
-            why = exchange_rule_refusal(side, market, code, price, num, lambda: self._sellable(market, code))
-            if why:
-                logger.warning("%s: %s not sent: %s", self.name, side, why)
-                return OrderResult(OrderStatus.Rejected, error=why)
+    def send(self, side: str, request: OrderRequest) -> OrderResult:
+        """Map the order to the trader's call and send it (the exchange's rules were checked before:
+        :class:`hkrt.adapters.checks.ExchangeRuleGate`)."""
+        market, code, price, num = request.market.upper(), request.code, request.price, request.num
         call = self._user.buy if side == "buy" else self._user.sell
         try:
             with self._lock:
@@ -442,11 +435,8 @@ class EasyTraderOrderBroker(OrderBrokerBase):
         held = [p.number for p in snap.positions if (p.market, p.code) == key]
         return held[0] if held else 0.0
 
-    def _buy(self, request: OrderRequest) -> OrderResult:
-        return self._order("buy", request.market, request.code, request.price, request.num)
-
-    def _sell(self, request: OrderRequest) -> OrderResult:
-        return self._order("sell", request.market, request.code, request.price, request.num)
+    def sellable(self, market: str, code: str) -> float | None:
+        return self._sellable(market, code)
 
     def _cancel(self, order_id: str) -> OrderResult:
         # THS matches the 合同编号 column as text, miniqmt wants the int it gave: send back what we got.
