@@ -174,26 +174,24 @@ def _convert(what: str, key: str, value: Any, kind: Any) -> Any:
     options = _alternatives(kind)
     if value is None and type(None) in options:
         return None
-    errors = []
+    if Any in options:
+        return value
     for option in options:
-        if option is type(None) or option is Any:
-            if option is Any:
-                return value
+        if option is type(None):
             continue
         try:
             return _as(option, value)
-        except (TypeError, ValueError) as err:
-            errors.append(str(err))
+        except (TypeError, ValueError):
+            continue  # the next alternative of a union may take it
     names = " or ".join(getattr(o, "__name__", str(o)) for o in options if o is not type(None))
     raise VenueConfigError(f"{what}: {key} must be {names}, not {value!r}")
 
 
 def _alternatives(kind: Any) -> tuple[Any, ...]:
+    """The types a field accepts: each member of a union (``int | None``), else the type itself."""
     origin = typing.get_origin(kind)
     if origin is typing.Union or origin is types.UnionType:
         return typing.get_args(kind)
-    if origin is typing.Literal:
-        return (kind,)
     return (kind,)
 
 
