@@ -11,6 +11,7 @@ import pytest
 from easytrader import remoteclient
 from easytrader.exceptions import TradeError
 
+from easytrader_user import EasyTraderServer, FakeMiniqmtUser, FakeThsUser
 from hkrt.broker import AssetInfo, OrderStatus
 from hkrt.broker.easytrader_broker import (
     EasyTraderAsset,
@@ -18,7 +19,6 @@ from hkrt.broker.easytrader_broker import (
     market_of_code,
     order_quantity_error,
 )
-from hkrt.testing.easytrader_user import EasyTraderServer, FakeMiniqmtUser, FakeThsUser
 
 T0 = dt.datetime(2026, 11, 20, 14, 50)
 NOW = dt.datetime(2026, 11, 20, 14, 55)

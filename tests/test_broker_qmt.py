@@ -1,4 +1,4 @@
-"""XtQuantOrderBroker through the real xtquant.xttrader over hkrt.testing.fake_xttrader.
+"""XtQuantOrderBroker through the real xtquant.xttrader over fake_xttrader.
 
 xttrader's Python layer (seq -> Future, the push executor, order-error reordering) runs
 unmodified; only its Windows-only native client is faked (docs/broker-qmt.md).
@@ -15,6 +15,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from fake_xtquant import import_xtquant_quietly
 from hkrt._hkrt import OrderStatus
 from hkrt.broker.asset import AssetInfo
 from hkrt.broker.qmt import (
@@ -23,7 +24,6 @@ from hkrt.broker.qmt import (
     QmtTradingUnavailableError,
     XtQuantOrderBroker,
 )
-from hkrt.testing.fake_xtquant import import_xtquant_quietly
 
 T0 = dt.datetime(2026, 11, 20, 14, 50)
 PATH = r"D:\国金QMT\userdata_mini"
@@ -39,14 +39,14 @@ def _xtquant() -> None:
 
 @pytest.fixture
 def account():
-    from hkrt.testing.fake_xttrader import FakeQmtAccount
+    from fake_xttrader import FakeQmtAccount
 
     return FakeQmtAccount(ACCOUNT, cash=100_000.0, positions={"000001.SZ": (1000, 11.0)})
 
 
 @pytest.fixture
 def broker(account) -> Iterator[XtQuantOrderBroker]:
-    from hkrt.testing.fake_xttrader import installed
+    from fake_xttrader import installed
 
     with installed(account), XtQuantOrderBroker(PATH, 4242, ACCOUNT, confirm_timeout=2.0) as b:
         yield b
@@ -62,7 +62,7 @@ def holdings(info: AssetInfo) -> dict[tuple[str, str], tuple[float, float]]:
 
 # ---------------------------------------------------------------------------- orders and assets
 def test_buy_sell_round_trip_updates_the_asset_json(broker, account) -> None:
-    from hkrt.testing.fake_xttrader import positions_of
+    from fake_xttrader import positions_of
 
     start = asset(broker)
     assert start.cash == 100_000.0
@@ -111,7 +111,7 @@ def test_t_plus_1_sell_of_todays_shares_is_rejected_by_the_counter(broker, accou
 
 @pytest.mark.parametrize("error_first", [True, False])
 def test_a_buy_without_the_cash_is_rejected_with_the_counters_reason(account, error_first) -> None:
-    from hkrt.testing.fake_xttrader import installed
+    from fake_xttrader import installed
 
     account.error_before_response = error_first  # both orders in which xttrader may see the two
     with installed(account), XtQuantOrderBroker(PATH, 1, ACCOUNT) as b:
@@ -148,7 +148,7 @@ def test_cancel_a_pending_order_releases_the_cash(broker, account) -> None:
 
 
 def test_latest_price_type_sends_price_0_and_fills_at_the_last_price(account) -> None:
-    from hkrt.testing.fake_xttrader import installed
+    from fake_xttrader import installed
 
     account.last_prices["600000.SH"] = 10.2
     with installed(account), XtQuantOrderBroker(PATH, 2, ACCOUNT, price_type={"SH": "LATEST_PRICE"}) as b:
@@ -187,7 +187,7 @@ def test_bad_orders_never_reach_qmt(broker, account) -> None:
 
 # ---------------------------------------------------------------------------- failures
 def test_connect_failure_is_a_clear_error(account) -> None:
-    from hkrt.testing.fake_xttrader import installed
+    from fake_xttrader import installed
 
     account.accept_connections = False
     with installed(account), pytest.raises(QmtTradingConnectionError, match="connect\\(\\) returned -1") as e:
@@ -196,7 +196,7 @@ def test_connect_failure_is_a_clear_error(account) -> None:
 
 
 def test_subscribe_failure_names_the_account(account) -> None:
-    from hkrt.testing.fake_xttrader import installed
+    from fake_xttrader import installed
 
     with installed(account), pytest.raises(QmtTradingConnectionError, match="subscribe\\(account 999\\) returned -1"):
         XtQuantOrderBroker(PATH, 8, "999")
@@ -219,7 +219,7 @@ def test_a_failed_asset_query_keeps_the_last_good_snapshot_marked_stale(broker, 
 
 
 def test_a_failed_first_asset_query_gives_empty_text_and_last_error(account) -> None:
-    from hkrt.testing.fake_xttrader import installed
+    from fake_xttrader import installed
 
     account.fail_asset_query = True
     with installed(account), XtQuantOrderBroker(PATH, 3, ACCOUNT) as b:
@@ -253,7 +253,7 @@ def test_broker_last_datetime_guard_keeps_history_from_qmt(broker, account) -> N
 
 # ---------------------------------------------------------------------------- without the fake
 def test_clear_import_error_without_the_native_client() -> None:
-    from hkrt.testing.fake_xttrader import uninstall
+    from fake_xttrader import uninstall
 
     uninstall()
     if sys.platform == "win32":
@@ -269,3 +269,26 @@ def test_import_works_without_xtquant() -> None:
     code = "import sys; sys.modules['xtquant'] = None\nimport hkrt.broker.qmt\nprint('ok')"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "ok", out.stderr
+
+
+def test_the_registrys_qmt_execution_client_sends_one_order_request(account) -> None:
+    """registry.execution_client("qmt", settings as HKRT_QMT_* gives them) -> XtQuantOrderBroker over the fake
+    native client; Strategy-style submit of one OrderRequest reaches the counter with every field mapped."""
+    from fake_xttrader import installed
+    from hkrt.adapters import registry
+    from hkrt.broker import OrderRequest, OrderSide
+
+    settings = {"path": PATH, "account": ACCOUNT, "session_id": "4243", "strategy_name": "reg"}
+    with installed(account):
+        broker = registry.execution_client("qmt", settings)
+        try:
+            request = OrderRequest(T0, "SZ", "000001", 11.5, 300, 10.0, 13.0, 0, "via registry")
+            result = broker.submit(OrderSide.Buy, request)
+            assert result.status == OrderStatus.Sent, result.error
+            name, req = account.requests[-1]
+            assert name == "orderStockWithSeq"
+            assert (req["m_strStockCode"], req["m_nOrderType"], req["m_nOrderVolume"]) == ("000001.SZ", 23, 300)
+            assert (req["m_dPrice"], req["m_strStrategyName"], req["m_strOrderRemark"]) == (11.5, "reg", "via registry")
+            assert broker.records[0].request == request
+        finally:
+            broker.close()

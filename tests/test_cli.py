@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from hkrt.cli import main
-from hkrt.cli_run import FeedNotices, FeedWatch, fit
+from hkrt.cli.run import FeedNotices, FeedWatch, fit
 
 
 def test_demo_refuses_a_non_trading_day() -> None:
@@ -33,7 +33,7 @@ def test_pull_source_keeps_one_client_and_drops_codes_the_source_does_not_know(t
     import datetime as dt
 
     import hkrt
-    from hkrt.cli import _codes, _pull_fetcher
+    from hkrt.cli.spot_server import _codes, _pull_fetcher
     from hkrt.testing import QuoteServer
 
     when = dt.datetime(2026, 11, 20, 10, 0)

@@ -16,7 +16,7 @@ import pytest
 
 import hkrt
 from hkrt.agent import SpotAgent
-from hkrt.cli_demo import _Progress
+from hkrt.cli.demo import _Progress
 from hkrt.demo_strategy import demo_codes, ma_cross_strategy
 from hkrt.fetcher.sim import SimConfig, SimMarket, universe
 from hkrt.ktype import KType

@@ -1,6 +1,6 @@
 """The QMT source: tick mapping and units, pull and push through the real xtquant.xtdata.
 
-xtquant's Python layer (the PyPI wheel) runs unmodified over hkrt.testing.fake_xtquant, a fake
+xtquant's Python layer (the PyPI wheel) runs unmodified over fake_xtquant, a fake
 of its Windows-only native ``datacenter`` module that answers full-tick requests as JSON and
 pushes whole-quote callbacks as BSON bytes, as the real one does (docs/qmt.md).
 """
@@ -18,9 +18,9 @@ from collections.abc import Callable, Iterator
 import pytest
 
 import hkrt
+from fake_xtquant import FakeMiniQmt, china_ms, import_xtquant_quietly, installed, make_tick
 from hkrt.fetcher import qmt
 from hkrt.fetcher.qmt import QmtClient, QmtConfig, QmtPushClient, parse_ticks, tick_to_spot
-from hkrt.testing.fake_xtquant import FakeMiniQmt, china_ms, import_xtquant_quietly, installed, make_tick
 
 T0 = dt.datetime(2026, 11, 20, 10, 0, 3)  # a Friday, continuous trading
 FAST = QmtConfig(subscribe_pause=0.0, watchdog_timeout=0.3)
@@ -554,3 +554,33 @@ def test_spot_server_publishes_every_qmt_push_to_an_agent(market, tmp_path) -> N
     assert not runner.is_alive() and not server_qmt.live_subscriptions()  # unsubscribed on stop
     assert spot_server.status.cycles == agent.stats()["transport"]["cycles"] >= 2
     assert agent.kdata("SZ000001", "DAY").volume.iloc[-1] == 200_005
+
+
+def test_the_registrys_qmt_source_serves_the_spot_server_by_push(market, tmp_path) -> None:
+    """What `hkrt spot-server --source qmt` runs: registry.data_client("qmt") and its serve(), one push a cycle."""
+    from hkrt.adapters import registry
+    from hkrt.adapters.base import ServePlan
+    from hkrt.calendar import TradingCalendar
+    from hkrt.server import Phase, PullSchedule, SpotServer
+    from hkrt.transport import SpotPublisher
+
+    server_qmt, _ = market
+    address = f"ipc://{tmp_path / 'qmt.ipc'}"
+    agent = hkrt.SpotAgent(["MIN", "DAY"]).start(address)
+    client = registry.data_client("qmt", {"mode": "push", "subscribe_pause": "0"})
+    calendar = TradingCalendar.china()
+    plan = ServePlan(list(MARKET), PullSchedule([Phase.parse("09:15-11:31")], calendar), 3.0, calendar, T0.date())
+    with SpotPublisher(address) as pub:
+        pub.wait_for_subscribers(1, timeout=10)
+        spot_server = SpotServer(pub)
+        runner = threading.Thread(target=client.serve, args=(spot_server, plan))
+        runner.start()
+        assert wait_for(lambda: len(server_qmt.live_subscriptions()) > 0)
+        server_qmt.push()
+        assert wait_for(lambda: agent.stats()["transport"]["messages"] >= 1)
+        spot_server.stop()
+        runner.join(10)
+    agent.stop()
+    assert not runner.is_alive() and not server_qmt.live_subscriptions()  # unsubscribed on stop
+    assert spot_server.status.cycles == agent.stats()["transport"]["cycles"] >= 1
+    assert pub.changes_only  # a push sends a symbol only when it changed

@@ -40,6 +40,7 @@ HEAVY = frozenset(
 # hkrt's own modules that pull the heavy ones in
 HEAVY_HKRT = frozenset(
     {"hkrt.agent", "hkrt.store", "hkrt.transport", "hkrt.wire", "hkrt.fetcher.base", "hkrt.broker.mail"}
+    | {f"hkrt.adapters.{venue}" for venue in ("sina", "qq", "qmt", "sim", "replay", "paper", "mail", "easytrader")}
 )
 SOCKETS_AND_TLS = frozenset({"pynng", "ssl", "asyncio"})
 HTTP_AND_MAIL = frozenset({"smtplib", "email", "httpx", "httpcore", "requests", "xtquant", "easytrader"})
@@ -119,7 +120,7 @@ def test_star_import_and_submodule_attributes_work_after_a_bare_import() -> None
         assert hkrt.strategy.run_sim and hkrt.journal.read_journal and hkrt.synthetic.synthetic_day
         """
     )
-    assert {"hkrt.agent", "hkrt.store", "hkrt.fetcher.qq", "pyarrow.parquet"} <= loaded
+    assert {"hkrt.agent", "hkrt.store", "hkrt.adapters.qq.data", "pyarrow.parquet"} <= loaded
 
 
 def test_a_store_loads_pandas_and_parquet_when_used_and_nothing_of_http_mail_or_sockets(tmp_path: Path) -> None:

@@ -79,7 +79,7 @@ def test_spot_server_pull_reports_reasked_dropped_and_failed_codes(
     """The spot-server's own pull function (the CLI's): a partial answer is re-asked in its cycle and
     published, unknown codes are dropped only on the third cycle, a failed batch is counted with its
     reason -- and ServerStatus says all of it."""
-    from hkrt.cli import _pull_fetcher
+    from hkrt.cli.spot_server import _pull_fetcher
 
     when = dt.datetime.combine(DAY, dt.time(10, 0))
     listed = {

@@ -86,7 +86,7 @@ def test_a_simulated_day_mails_each_order_through_a_real_smtp_server(tmp_path: P
 
 
 def test_a_simulated_day_places_orders_through_easytraders_own_server() -> None:
-    from hkrt.testing.easytrader_user import EasyTraderServer, FakeThsUser
+    from easytrader_user import EasyTraderServer, FakeThsUser
 
     user = FakeThsUser(cash=1_000_000)
     server = EasyTraderServer().start()
@@ -140,7 +140,7 @@ def test_a_config_file_with_a_secret_readable_by_others_is_warned_about(
 
 
 def test_easytrader_login_from_settings_has_the_deadline_and_is_scrubbed(monkeypatch) -> None:
-    from hkrt.testing.easytrader_user import EasyTraderServer, FakeThsUser
+    from easytrader_user import EasyTraderServer, FakeThsUser
 
     password = "s3crét +/&=%pw"
     user = FakeThsUser(cash=1_000.0)

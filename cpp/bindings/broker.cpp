@@ -1,11 +1,17 @@
 // hkrt._hkrt.OrderBrokerBase and its trampoline: Python subclasses implement _buy, _sell,
 // _get_asset_info and optionally _cancel.  hkrt.broker (python/hkrt/broker/) is the public face.
 //
+// The order hooks take one OrderRequest (``_buy(self, request)``), the object the C++ core passes
+// along; a hook written for the older nine-argument form (``_buy(self, datetime, market, code,
+// price, num, stoploss, goal_price, part_from, remark)``, docs/brokers.md before issue 13) is
+// recognised by its signature and still called that way.
+//
 // A Python exception in an override is logged on the "hkrt.broker" logger and becomes a
 // Failed result carrying the exception text; it never propagates out of buy/sell/cancel.
 #include <pybind11/stl.h>
 
 #include <string>
+#include <tuple>
 
 #include "broker/order_broker.h"
 #include "convert.h"
@@ -52,6 +58,20 @@ OrderResult to_result(py::handle ret, const char* hook) {
   if (py::isinstance<py::str>(ret)) return OrderResult::sent(ret.cast<std::string>());
   throw py::type_error(std::string(hook) + " must return OrderResult, str (an order id), bool or None, not " +
                        py::str(py::type::handle_of(ret).attr("__name__")).cast<std::string>());
+}
+
+// Whether an order hook takes the request object: a Python function with exactly one positional
+// parameter after self and no *args.  Anything else (nine parameters, *args, a callable without
+// __code__) gets the nine-argument call it was written for.
+bool takes_request(const py::function& hook) {
+  py::object func = py::getattr(hook, "__func__", hook);
+  py::object code = py::getattr(func, "__code__", py::none());
+  if (code.is_none()) return false;
+  constexpr int kVarArgs = 0x04;  // CO_VARARGS
+  const int argcount = code.attr("co_argcount").cast<int>();
+  const int flags = code.attr("co_flags").cast<int>();
+  const int bound = py::hasattr(hook, "__self__") ? 1 : 0;
+  return argcount - bound == 1 && (flags & kVarArgs) == 0;
 }
 
 class PyOrderBroker : public OrderBrokerBase {
@@ -104,6 +124,7 @@ class PyOrderBroker : public OrderBrokerBase {
     try {
       py::function f = py::get_override(static_cast<const OrderBrokerBase*>(this), hook);
       if (!f) throw py::type_error(py_class() + " does not implement " + hook);
+      if (takes_request(f)) return to_result(f(r), hook);
       return to_result(f(to_datetime(r.datetime), r.market, r.code, r.price, r.num, r.stoploss, r.goal_price,
                          r.part_from, r.remark),
                        hook);
@@ -152,7 +173,41 @@ void bind_broker(py::module_& m) {
         return s + ")";
       });
 
+  py::class_<OrderRequest>(m, "OrderRequest",
+                           "One buy or sell as the strategy asked for it (immutable): the object every order "
+                           "hook receives.  price in yuan per share, num in shares.")
+      .def(py::init([](py::handle datetime, std::string market, std::string code, double price, double num,
+                       double stoploss, double goal_price, int part_from, std::string remark) {
+             return OrderRequest{to_timestamp(datetime), std::move(market), std::move(code), price, num, stoploss,
+                                 goal_price,           part_from,         std::move(remark)};
+           }),
+           py::arg("datetime"), py::arg("market"), py::arg("code"), py::arg("price"), py::arg("num"),
+           py::arg("stoploss") = 0.0, py::arg("goal_price") = 0.0, py::arg("part_from") = 0, py::arg("remark") = "")
+      .def_property_readonly("datetime", [](const OrderRequest& r) { return to_datetime(r.datetime); })
+      .def_readonly("market", &OrderRequest::market, "SH, SZ or BJ")
+      .def_readonly("code", &OrderRequest::code, "six digits")
+      .def_readonly("price", &OrderRequest::price, "yuan per share")
+      .def_readonly("num", &OrderRequest::num, "shares")
+      .def_readonly("stoploss", &OrderRequest::stoploss)
+      .def_readonly("goal_price", &OrderRequest::goal_price)
+      .def_readonly("part_from", &OrderRequest::part_from, "which part of a trading system made it (hikyuu)")
+      .def_readonly("remark", &OrderRequest::remark)
+      .def_property_readonly(
+          "symbol", [](const OrderRequest& r) { return r.market + r.code; }, "market + code, e.g. SH600000")
+      .def("__eq__",
+           [](const OrderRequest& a, const OrderRequest& b) {
+             return std::tie(a.datetime, a.market, a.code, a.price, a.num, a.stoploss, a.goal_price, a.part_from,
+                             a.remark) == std::tie(b.datetime, b.market, b.code, b.price, b.num, b.stoploss,
+                                                   b.goal_price, b.part_from, b.remark);
+           })
+      .def("__repr__", [](const OrderRequest& r) {
+        return std::string("OrderRequest(") + format_timestamp(r.datetime) + " " + r.market + r.code + " " +
+               py::repr(py::float_(r.num)).cast<std::string>() + " @ " +
+               py::repr(py::float_(r.price)).cast<std::string>() + ")";
+      });
+
   py::class_<OrderRecord>(m, "OrderRecord", "One buy or sell attempt and its result.")
+      .def_readonly("request", &OrderRecord::request)
       .def_property_readonly("datetime", [](const OrderRecord& r) { return to_datetime(r.request.datetime); })
       .def_readonly("side", &OrderRecord::side)
       .def_property_readonly("market", [](const OrderRecord& r) { return r.request.market; })
@@ -185,6 +240,9 @@ void bind_broker(py::module_& m) {
       .def("sell", &call_order<&OrderBrokerBase::sell>, py::arg("datetime"), py::arg("market"), py::arg("code"),
            py::arg("price"), py::arg("num"), py::arg("stoploss") = 0.0, py::arg("goal_price") = 0.0,
            py::arg("part_from") = 0, py::arg("remark") = "", order_doc)
+      .def("submit", &OrderBrokerBase::submit, py::arg("side"), py::arg("request"),
+           "Send one OrderRequest on side (OrderSide.Buy or Sell): what buy/sell do with their arguments; "
+           "never raises.")
       .def("cancel", &OrderBrokerBase::cancel, py::arg("order_id"),
            "Cancel an order by its broker id; Failed when the broker does not support it.")
       .def("get_asset_info", &OrderBrokerBase::get_asset_info,

@@ -30,6 +30,7 @@ __all__: list[str] = [
     "Engine",
     "OrderBrokerBase",
     "OrderRecord",
+    "OrderRequest",
     "OrderResult",
     "OrderSide",
     "OrderStatus",
@@ -383,6 +384,65 @@ class OrderResult:
         True when Sent or Filled
         """
 
+class OrderRequest:
+    """
+    One buy or sell as the strategy asked for it (immutable): the object every order hook receives.  price in yuan per share, num in shares.
+    """
+
+    __hash__: typing.ClassVar[None] = None
+    def __eq__(self, arg0: OrderRequest) -> bool: ...
+    def __init__(
+        self,
+        datetime: typing.Any,
+        market: str,
+        code: str,
+        price: typing.SupportsFloat | typing.SupportsIndex,
+        num: typing.SupportsFloat | typing.SupportsIndex,
+        stoploss: typing.SupportsFloat | typing.SupportsIndex = 0.0,
+        goal_price: typing.SupportsFloat | typing.SupportsIndex = 0.0,
+        part_from: typing.SupportsInt | typing.SupportsIndex = 0,
+        remark: str = "",
+    ) -> None: ...
+    def __repr__(self) -> str: ...
+    @property
+    def code(self) -> str:
+        """
+        six digits
+        """
+    @property
+    def datetime(self) -> typing.Any: ...
+    @property
+    def goal_price(self) -> float: ...
+    @property
+    def market(self) -> str:
+        """
+        SH, SZ or BJ
+        """
+    @property
+    def num(self) -> float:
+        """
+        shares
+        """
+    @property
+    def part_from(self) -> int:
+        """
+        which part of a trading system made it (hikyuu)
+        """
+    @property
+    def price(self) -> float:
+        """
+        yuan per share
+        """
+    @property
+    def remark(self) -> str: ...
+    @property
+    def stoploss(self) -> float: ...
+    @property
+    def symbol(self) -> str:
+        """
+        market + code, e.g. SH600000
+        """
+
 class OrderRecord:
     """
     One buy or sell attempt and its result.
@@ -404,6 +464,8 @@ class OrderRecord:
     def price(self) -> float: ...
     @property
     def remark(self) -> str: ...
+    @property
+    def request(self) -> OrderRequest: ...
     @property
     def result(self) -> OrderResult: ...
     @property
@@ -456,6 +518,10 @@ class OrderBrokerBase:
     ) -> OrderResult:
         """
         Send one order; never raises once the arguments convert.  Returns an OrderResult: Skipped (dated before broker_last_datetime, or the same order again), Rejected (num <= 0, bad price, or refused by the broker), Failed (the broker hook raised) or Sent/Filled.
+        """
+    def submit(self, side: OrderSide, request: OrderRequest) -> OrderResult:
+        """
+        Send one OrderRequest on side (OrderSide.Buy or Sell): what buy/sell do with their arguments; never raises.
         """
     @property
     def broker_last_datetime(self) -> typing.Any:

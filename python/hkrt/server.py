@@ -1,6 +1,7 @@
 """The spot server: runs a source on its schedule and publishes every cycle.
 
-Sources:
+The sources are the venue adapters' data clients (``hkrt.adapters.<venue>.data``, docs/adding-a-venue.md):
+each one's ``serve(server, plan)`` calls one of the loops below.  Sources:
 - pull (qq, sina, qmt): a fetch each ``interval`` seconds at a fixed rate, inside the
   phases of trading days of the exchange calendar (weekends and holidays skipped), by the
   China wall clock;
@@ -25,13 +26,15 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hkrt.calendar import TradingCalendar
 from hkrt.china_time import CHINA_TZ, CHINA_UTC_OFFSET_MS, china_now
-from hkrt.fetcher.replay import ReplaySource
-from hkrt.fetcher.sim import SimMarket
 from hkrt.transport import SpotPublisher
+
+if TYPE_CHECKING:  # the venues' data clients call these loops (hkrt.adapters.<venue>.data); none is imported here
+    from hkrt.adapters.replay.data import ReplaySource
+    from hkrt.adapters.sim.data import SimMarket
 
 log = logging.getLogger("hkrt.server")
 CHINA = CHINA_TZ  # kept importable from here; china_now too (hkrt.china_time holds both)

@@ -16,6 +16,9 @@ The order's datetime, which hikyuu dropped, is passed too when the method asks f
 - a ``datetime`` parameter elsewhere, or ``**kwargs``: the arguments above plus ``datetime=...``;
 - otherwise none (old brokers keep working).
 
+The order arrives as one :class:`hkrt.broker.OrderRequest` (the object every broker hook gets); the
+plan spreads its fields into the call the method was written for, in this one place.
+
 A method the order's arguments cannot be bound to (fewer than three positional parameters, a
 required one past the eighth, a required keyword-only one) is a ``TypeError`` from ``crtOB`` itself,
 naming the method and its signature, not a Failed order on the first live signal.
@@ -29,17 +32,14 @@ import json
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from hkrt._hkrt import OrderBrokerBase, OrderResult, OrderStatus
+from hkrt._hkrt import OrderBrokerBase, OrderRequest, OrderResult, OrderStatus
 from hkrt.broker.asset import AssetInfo
 
 #: hikyuu's argument order of buy/sell; a method with k positional parameters (4 <= k <= 8) gets the first k.
 HIKYUU_ORDER_ARGS = ("market", "code", "price", "num", "stoploss", "goal_price", "part_from", "remark")
 _SHORT_FORM = 3  # buy(code, price, num): hikyuu's first broker signature
 _POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-_SAMPLE = dict(  # one order's arguments, to check at wrap time that a method can take them
-    datetime=dt.datetime(2026, 1, 5, 9, 30), market="SH", code="600000", price=10.0, num=100.0,
-    stoploss=0.0, goal_price=0.0, part_from=0, remark="",
-)  # fmt: skip
+_SAMPLE = OrderRequest(dt.datetime(2026, 1, 5, 9, 30), "SH", "600000", 10.0, 100.0)  # checks a method at wrap time
 
 
 class CallPlan(NamedTuple):
@@ -52,19 +52,17 @@ class CallPlan(NamedTuple):
     datetime: str
     arity: int
 
-    def arguments(
-        self, datetime: Any, market: str, code: str, price: float, num: float,
-        stoploss: float, goal_price: float, part_from: int, remark: str,
-    ) -> tuple[tuple[Any, ...], dict[str, Any]]:  # fmt: skip
+    def arguments(self, request: OrderRequest) -> tuple[tuple[Any, ...], dict[str, Any]]:
         """The positional and keyword arguments of the call for one order."""
+        r = request
         if self.arity == _SHORT_FORM:
-            args: tuple[Any, ...] = (f"{market}{code}", price, num)
+            args: tuple[Any, ...] = (f"{r.market}{r.code}", r.price, r.num)
         else:
-            args = (market, code, price, num, stoploss, goal_price, part_from, remark)[: self.arity]
+            args = (r.market, r.code, r.price, r.num, r.stoploss, r.goal_price, r.part_from, r.remark)[: self.arity]
         if self.datetime == "first":
-            return (datetime, *args), {}
+            return (r.datetime, *args), {}
         if self.datetime == "keyword":
-            return args, {"datetime": datetime}
+            return args, {"datetime": r.datetime}
         return args, {}
 
 
@@ -91,7 +89,7 @@ def call_plan(method: Callable[..., Any], what: str = "buy") -> CallPlan:
     forms = "(code, price, num), (market, code, price, num[, stoploss, goal_price, part_from, remark]) or *args"
     if arity < _SHORT_FORM:
         raise TypeError(f"{what}{sig} takes {arity} order argument(s); crtOB calls {forms}")
-    args, kwargs = plan.arguments(*(_SAMPLE[k] for k in ("datetime", *HIKYUU_ORDER_ARGS)))
+    args, kwargs = plan.arguments(_SAMPLE)
     try:
         sig.bind(*args, **kwargs)
     except TypeError as exc:
@@ -126,15 +124,15 @@ class OrderBrokerWrap(OrderBrokerBase):
         self.broker = broker
         self.plans: dict[str, CallPlan] = plans
 
-    def _order(self, side: str, *order: Any) -> OrderResult | str | bool | None:
-        args, kwargs = self.plans[side].arguments(*order)
+    def _order(self, side: str, request: OrderRequest) -> OrderResult | str | bool | None:
+        args, kwargs = self.plans[side].arguments(request)
         return _coerce(getattr(self.broker, side)(*args, **kwargs))
 
-    def _buy(self, datetime, market, code, price, num, stoploss, goal_price, part_from, remark):
-        return self._order("buy", datetime, market, code, price, num, stoploss, goal_price, part_from, remark)
+    def _buy(self, request: OrderRequest) -> OrderResult | str | bool | None:
+        return self._order("buy", request)
 
-    def _sell(self, datetime, market, code, price, num, stoploss, goal_price, part_from, remark):
-        return self._order("sell", datetime, market, code, price, num, stoploss, goal_price, part_from, remark)
+    def _sell(self, request: OrderRequest) -> OrderResult | str | bool | None:
+        return self._order("sell", request)
 
     def _cancel(self, order_id: str) -> OrderResult | str | bool | None:
         cancel = getattr(self.broker, "cancel", None)

@@ -1,5 +1,10 @@
 """Quote fetchers: a source's raw answer in, :class:`hkrt.Spot` objects in hkrt units out.
 
+The sources themselves are the data clients of the venue adapters (``hkrt.adapters.<venue>``,
+docs/adding-a-venue.md); this package keeps what they share (``base``: the bounded HTTP client and batch
+runner; ``common``: reports and symbol checks; ``pull``: the pull session) and re-exports their names
+(``hkrt.fetcher.SinaClient``, ``hkrt.fetcher.qmt``, ``hkrt.fetcher.sim`` ...) for existing code.
+
 ``get_spot(codes, source="qq")`` is the call hikyuu users know; ``fetch`` gives the same with the
 failure detail (:class:`FetchReport`).  A poller that calls every few seconds should keep one client
 (``make_client`` or ``QQClient``/``SinaClient``) so its connections are reused, best inside a
@@ -27,10 +32,14 @@ from hkrt.fetcher.common import (
 )
 
 if TYPE_CHECKING:  # imported on first use by __getattr__: they load httpx
+    from hkrt.adapters.qq.config import QQConfig
+    from hkrt.adapters.qq.data import QQClient
+    from hkrt.adapters.qq.mapping import parse_qq, parse_qq_line, qq_code
+    from hkrt.adapters.sina.config import SinaConfig
+    from hkrt.adapters.sina.data import SinaClient
+    from hkrt.adapters.sina.mapping import parse_sina, parse_sina_line, sina_code
     from hkrt.fetcher.base import HttpConfig, HttpFetcher, RetryPolicy
     from hkrt.fetcher.pull import PullConfig, PullReport, PullSession, pull_session
-    from hkrt.fetcher.qq import QQClient, QQConfig, parse_qq, parse_qq_line, qq_code
-    from hkrt.fetcher.sina import SinaClient, SinaConfig, parse_sina, parse_sina_line, sina_code
 
 SOURCES = ("qq", "sina", "qmt")
 
@@ -39,8 +48,12 @@ SOURCES = ("qq", "sina", "qmt")
 _LAZY_NAMES: dict[str, str] = {
     **dict.fromkeys(("HttpConfig", "HttpFetcher", "RetryPolicy"), "hkrt.fetcher.base"),
     **dict.fromkeys(("PullConfig", "PullReport", "PullSession", "pull_session"), "hkrt.fetcher.pull"),
-    **dict.fromkeys(("QQClient", "QQConfig", "parse_qq", "parse_qq_line", "qq_code"), "hkrt.fetcher.qq"),
-    **dict.fromkeys(("SinaClient", "SinaConfig", "parse_sina", "parse_sina_line", "sina_code"), "hkrt.fetcher.sina"),
+    "QQClient": "hkrt.adapters.qq.data",
+    "QQConfig": "hkrt.adapters.qq.config",
+    **dict.fromkeys(("parse_qq", "parse_qq_line", "qq_code"), "hkrt.adapters.qq.mapping"),
+    "SinaClient": "hkrt.adapters.sina.data",
+    "SinaConfig": "hkrt.adapters.sina.config",
+    **dict.fromkeys(("parse_sina", "parse_sina_line", "sina_code"), "hkrt.adapters.sina.mapping"),
 }
 _SUBMODULES = frozenset({"base", "common", "pull", "qmt", "qq", "replay", "sim", "sina", "universe"})
 
@@ -49,8 +62,8 @@ def _http_sources() -> dict[str, type[HttpFetcher]]:
     """``HTTP_SOURCES``, {"qq": QQClient, "sina": SinaClient}: built once, on first use."""
     sources: dict[str, type[HttpFetcher]] | None = globals().get("HTTP_SOURCES")
     if sources is None:
-        from hkrt.fetcher.qq import QQClient
-        from hkrt.fetcher.sina import SinaClient
+        from hkrt.adapters.qq.data import QQClient
+        from hkrt.adapters.sina.data import SinaClient
 
         sources = globals()["HTTP_SOURCES"] = {"qq": QQClient, "sina": SinaClient}
     return sources

@@ -1,5 +1,9 @@
 """Brokers by name for ``hkrt run --broker``, configured from the environment or a config file.
 
+The brokers are the execution clients of the venue registry (:mod:`hkrt.adapters.registry`): this module
+reads their settings and hands them to ``registry.execution_client``, whose typed config classes check
+them (one line naming the setting).
+
 Settings come from a TOML file (``--config``, one table per broker) and environment variables
 ``HKRT_<BROKER>_<KEY>`` (e.g. ``HKRT_MAIL_PASSWORD``), the environment winning.  Secrets are
 never printed or logged: ``describe()`` masks every key that looks like one, and a config file
@@ -17,8 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from hkrt._hkrt import OrderBrokerBase
+from hkrt.adapters.registry import execution_venues
 
-BROKERS = ("test", "mail", "easytrader", "qmt")
+#: every name ``--broker`` takes: ``test`` (the paper broker's historic name) and the registry's execution venues.
+BROKERS = ("test", *execution_venues())
 _SECRET_WORDS = ("password", "secret", "token", "key", "comm_password")
 
 log = logging.getLogger("hkrt.broker.config")
@@ -65,7 +71,7 @@ def load_config(path: str | Path | None) -> dict[str, dict[str, Any]]:
     if sys.version_info >= (3, 11):
         import tomllib
     else:  # pragma: no cover - Python 3.10
-        import tomli as tomllib
+        import tomli as tomllib  # type: ignore[import-not-found,no-redef,unused-ignore]
     file = Path(path).expanduser()
     try:
         data = tomllib.loads(file.read_text(encoding="utf-8"))
@@ -99,73 +105,21 @@ def describe(values: Mapping[str, Any]) -> dict[str, Any]:
     return {k: "***" if _is_secret(k) else v for k, v in values.items()}
 
 
-def _require(name: str, values: Mapping[str, Any], *keys: str) -> None:
-    missing = [k for k in keys if not values.get(k)]
-    if missing:
-        env = ", ".join(f"HKRT_{name.upper()}_{k.upper()}" for k in missing)
-        raise ValueError(f"the {name} broker needs {', '.join(missing)}: set {env} or put them in [{name}] of --config")
-
-
 def make_broker(name: str, config: Mapping[str, Mapping[str, Any]] | None = None, *, cash: float) -> OrderBrokerBase:
-    """Build the broker ``name`` (one of BROKERS) from its settings; ValueError naming what is missing."""
+    """Build the broker ``name`` (one of BROKERS) from its settings; ValueError naming what is missing
+    and where to set it."""
+    from hkrt.adapters import registry
+    from hkrt.adapters.base import VenueConfigError
+
     if name not in BROKERS:
         raise ValueError(f"unknown broker {name!r}: choose one of {', '.join(BROKERS)}")
-    values = settings(name, config)
-    if name == "test":
-        from hkrt.broker.paper import TestOrderBroker
-
-        return TestOrderBroker(cash=float(values.get("cash", cash)))
-    if name == "mail":
-        return _mail(values)
-    if name == "easytrader":
-        return _easytrader(values)
-    return _qmt(values)
-
-
-def _mail(values: Mapping[str, Any]) -> OrderBrokerBase:
-    from hkrt.broker.mail import MailOrderBroker
-
-    _require("mail", values, "host", "to")
-    return MailOrderBroker.from_config(values)
-
-
-def _easytrader(values: Mapping[str, Any]) -> OrderBrokerBase:
-    """easytrader's remote client to its server on the trading PC (docs/broker-easytrader.md)."""
-    from hkrt.broker.easytrader_broker import EasyTraderOrderBroker
-
-    _require("easytrader", values, "host", "client")
+    values: dict[str, Any] = settings(name, config)
+    if registry.canonical(name) == "paper":
+        values.setdefault("cash", cash)
     try:
-        from easytrader import remoteclient
-    except ImportError as err:
-        hint = "pip install easytrader"
-        raise ImportError(f"the easytrader broker needs the easytrader package ({hint}): {err}") from None
-    user = remoteclient.use(str(values["client"]), str(values["host"]), int(values.get("port", 1430)))
-    login = {k: values[k] for k in ("user", "password", "exe_path", "comm_password", "config_path") if values.get(k)}
-    # The broker first, so that the login request has its deadline and size cap, and its error text (which
-    # a server may fill with the request it got) is scrubbed of the passwords.
-    broker = EasyTraderOrderBroker(
-        user,
-        timeout=float(values.get("timeout", 30.0)),
-        secrets=[str(values[k]) for k in ("password", "comm_password") if values.get(k)],
-    )
-    if login:
-        try:
-            broker.prepare(**login)
-        except ValueError as err:
-            raise ValueError(f"the easytrader server at {values['host']}: {err}") from None
-    return broker
-
-
-def _qmt(values: Mapping[str, Any]) -> OrderBrokerBase:
-    from hkrt.broker.qmt import XtQuantOrderBroker
-
-    _require("qmt", values, "path", "account")
-    session = values.get("session_id")
-    return XtQuantOrderBroker(
-        str(values["path"]),
-        int(session) if session not in (None, "") else None,
-        str(values["account"]),
-        account_type=str(values.get("account_type", "STOCK")),
-        price_type=values.get("price_type", "FIX_PRICE"),
-        strategy_name=str(values.get("strategy_name", "hkrt")),
-    )
+        return registry.execution_client(name, values)
+    except VenueConfigError as err:
+        if not err.missing:
+            raise
+        env = ", ".join(f"HKRT_{name.upper()}_{k.upper()}" for k in err.missing)
+        raise VenueConfigError(f"{err}: set {env} or put them in [{name}] of --config", err.missing) from None

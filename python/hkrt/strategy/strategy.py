@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 import numpy as np
 import pandas as pd
 
-from hkrt._hkrt import OrderBrokerBase, OrderResult, OrderStatus, normalize_symbol
+from hkrt._hkrt import OrderBrokerBase, OrderRequest, OrderResult, OrderSide, OrderStatus, normalize_symbol
 from hkrt.agent import SpotAgent
 from hkrt.broker.wrap import crtOB
 from hkrt.calendar import CalendarCoverageError, TradingCalendar
@@ -147,7 +147,7 @@ class Strategy:
     # ------------------------------------------------------------ brokers
     def set_brokers(self, brokers: Sequence[Any], *, cash: float | None = None) -> None:
         """Replace the brokers (``hkrt run --broker`` does this).  Empty: a paper broker."""
-        from hkrt.broker.paper import TestOrderBroker
+        from hkrt.adapters.paper.execution import TestOrderBroker
 
         wrapped = [crtOB(b, getattr(b, "name", f"broker{i}")) for i, b in enumerate(brokers)]
         if not wrapped:
@@ -313,13 +313,12 @@ class Strategy:
             if shares == 0:
                 why = f"nothing sellable of {sym}: {self.book.held(sym)} held, {sellable} sellable today (T+1)"
                 return self._refuse(when, sym, side, requested, px, remark, why)
+        # one request object from here to every broker's hook (C++ OrderRequest)
+        request = OrderRequest(when, sym[:2], sym[2:], px, float(shares), stoploss, goal_price, 0, remark)
+        order_side = OrderSide.Buy if side == "buy" else OrderSide.Sell
         results = []
         for broker in self.brokers:
-            call = broker.buy if side == "buy" else broker.sell
-            result = call(
-                datetime=when, market=sym[:2], code=sym[2:], price=px, num=float(shares),
-                stoploss=stoploss, goal_price=goal_price, part_from=0, remark=remark,
-            )  # fmt: skip
+            result = broker.submit(order_side, request)
             results.append(result)
             self._record(when, sym, side, requested, shares, px, broker.name, result, remark)
         if results[0].ok:

@@ -25,8 +25,8 @@ from typing import Any
 from urllib.parse import unquote
 
 from hkrt._hkrt import Spot, normalize_symbol
-from hkrt.fetcher.qq import LOT, WAN
-from hkrt.fetcher.sina import volume_in_lots
+from hkrt.adapters.qq.mapping import LOT, WAN
+from hkrt.adapters.sina.mapping import volume_in_lots
 
 QuoteSource = Callable[[list[str]], Mapping[str, "Spot | None"]]
 

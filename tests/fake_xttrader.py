@@ -58,7 +58,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from hkrt.testing.fake_xtquant import import_xtquant_quietly
+from fake_xtquant import import_xtquant_quietly
 
 __all__ = ["FakeQmtAccount", "FakeQmtOrder", "install", "installed", "positions_of", "uninstall"]
 

@@ -80,6 +80,7 @@ def run(
     configure_logging(file=log_file)
     if source == "replay" and not replay_file:
         raise click.BadParameter("--source replay needs --replay FILE", param_hint="--replay")
+    played = _played_config(source, day, symbols, seed, speed, replay_file)  # checked before the script loads
     try:
         strategy = load_strategy(script)
     except (FileNotFoundError, ValueError) as err:
@@ -100,13 +101,13 @@ def run(
     click.echo(f"strategy {Path(script).name}: {len(strategy.codes)} codes, ktypes {ktypes}, brokers {names}")
     try:
         if source == "sim":
-            report = run_sim(strategy, day.date() if day else None, symbols=symbols, seed=seed,
-                             speed=2000.0 if speed is None else speed, until=until)  # fmt: skip
+            report = run_sim(strategy, played.day, symbols=played.symbols, seed=played.seed, speed=played.speed,
+                             until=until)  # fmt: skip
             click.echo(f"simulated day {strategy.now:%Y-%m-%d}: {report.published_cycles} cycles, "
                        f"{report.published_spots:,} spots, {report.gaps} gaps, {report.seconds:.1f} s"
                        f"{_day_end_text(report)}")  # fmt: skip
         elif source == "replay":
-            report = run_replay(strategy, replay_file or "", speed=0.0 if speed is None else speed, until=until)
+            report = run_replay(strategy, played.path, speed=played.speed, until=until)
             click.echo(f"replayed {report.published_cycles} cycles, {report.gaps} gaps, {report.seconds:.1f} s"
                        f"{_day_end_text(report)}")  # fmt: skip
         else:
@@ -126,6 +127,27 @@ def run(
         strategy.orders.to_csv(folder / "orders.csv", index=False)
         strategy.trades.to_csv(folder / "trades.csv", index=False)
         click.echo(f"wrote {folder / 'orders.csv'} and {folder / 'trades.csv'}")
+
+
+def _played_config(
+    source: str, day: dt.datetime | None, symbols: int, seed: int, speed: float | None, replay_file: str | None
+) -> Any:
+    """The sim or replay venue's config (hkrt.adapters.registry) from the flags, or None for the live feed;
+    a bad value is one line naming it."""
+    from hkrt.adapters import registry
+    from hkrt.adapters.base import VenueConfigError
+
+    if source == "sim":
+        flags = {"day": day.date() if day else None, "symbols": symbols, "seed": seed,
+                 "speed": 2000.0 if speed is None else speed}  # fmt: skip
+    elif source == "replay":
+        flags = {"path": replay_file, "speed": 0.0 if speed is None else speed}
+    else:
+        return None
+    try:
+        return registry.data_config(source, flags)
+    except VenueConfigError as err:
+        raise click.ClickException(str(err)) from err
 
 
 def _day_end_text(report: Any) -> str:

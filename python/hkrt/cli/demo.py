@@ -197,7 +197,11 @@ def demo(
     codes = demo_codes(universe(n_symbols))
     strategy = ma_cross_strategy(codes, ktypes=ALL_KTYPES)
     try:
-        trading_day = day.date() if day else _last_trading_day(strategy)
+        from hkrt.china_time import china_now
+
+        tomorrow = china_now().date() + dt.timedelta(days=1)
+        # the latest trading day up to today: the last one before tomorrow
+        trading_day = day.date() if day else strategy.calendar.previous_trading_day(tomorrow)
         if not strategy.calendar.is_trading_day(trading_day):
             raise click.BadParameter(f"{trading_day} is not a trading day", param_hint="--date")
     except CalendarCoverageError as err:  # a day the holiday table cannot vouch for: one line, how to extend
@@ -270,15 +274,6 @@ def _pace(speed: float, window: tuple[dt.time, dt.time] | None) -> str:
         return f"{pace} (the day in about {15_300 / speed:,.0f} s)"
     end = "the close" if window[1] >= dt.time(15, 0) else f"{window[1]:%H:%M:%S}"
     return f"{pace} from {window[0]:%H:%M} to {end}, the rest at {FAST_SPEED:g}x"
-
-
-def _last_trading_day(strategy: Strategy) -> dt.date:
-    from hkrt.server import china_now
-
-    day = china_now().date()
-    while not strategy.calendar.is_trading_day(day):
-        day -= dt.timedelta(days=1)
-    return day
 
 
 def _most_traded(strategy: Strategy) -> str:

@@ -1,0 +1,187 @@
+"""A simulated whole market: deterministic, seeded, offline.
+
+Every symbol follows a random walk on a 0.01-yuan tick from its previous close, with the
+exchange's daily price limit (±10 % main board, ±20 % STAR 688xxx and ChiNext 300xxx,
+±30 % Beijing 920xxx); some are suspended all day.  The day has the opening call auction
+(09:15-09:25 indicative prices and no volume, the match at 09:25), continuous trading
+09:30-11:30 and 13:00-15:00, and nothing in the lunch break.  Volume is cumulative in
+shares (whole lots), amount cumulative in yuan, and each spot carries the day's open,
+high, low and a five-level book.
+
+The market advances one step per snapshot, so the same seed and the same snapshot times
+give the same quotes at any replay speed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from hkrt.adapters.sim.config import SimConfig, SimSourceConfig
+from hkrt.adapters.sim.mapping import price_limit, universe
+from hkrt.china_time import AUCTION_OPEN, SESSIONS, in_session
+
+AUCTION_START = AUCTION_OPEN  # the schedule is the C++ core's (hkrt.china_time)
+AUCTION_MATCH = dt.time(9, 25)  # the simulated call auction's match: the engine needs no such rule
+
+if TYPE_CHECKING:
+    from hkrt.adapters.base import ServePlan
+    from hkrt.server import SpotServer
+
+__all__ = ["AUCTION_MATCH", "AUCTION_START", "SimConfig", "SimMarket", "make_data_client", "price_limit", "universe"]
+
+
+@dataclass
+class _State:
+    previous_close: np.ndarray
+    limit_up: np.ndarray
+    limit_down: np.ndarray
+    suspended: np.ndarray
+    drift: np.ndarray
+    price: np.ndarray
+    open: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    volume: np.ndarray
+    amount: np.ndarray
+    step: int = 0
+    matched: bool = False
+
+
+@dataclass
+class SimMarket:
+    """The market of one trading day; ``snapshot(t)`` advances it to market time ``t``."""
+
+    day: dt.date
+    config: SimConfig = field(default_factory=SimConfig)
+
+    def __post_init__(self) -> None:
+        n = self.config.symbols
+        self.symbols = np.array(universe(n), dtype="S8")
+        self.names = np.array([f"模拟{i:04d}" for i in range(n)])
+        # One generator per day, so a day is the same whatever else was simulated before.
+        self._rng = np.random.default_rng([self.config.seed, self.day.toordinal()])
+        rng = self._rng
+        previous = np.round(rng.uniform(3.0, 80.0, n), 2)
+        limits = np.array([price_limit(s.decode()) for s in self.symbols])
+        hot = rng.random(n) < self.config.hot_share
+        self._state = _State(
+            previous_close=previous,
+            limit_up=np.round(previous * (1 + limits), 2),
+            limit_down=np.round(previous * (1 - limits), 2),
+            suspended=rng.random(n) < self.config.suspended_share,
+            drift=np.where(hot, rng.choice([-1.0, 1.0], n) * 0.01, 0.0),
+            price=previous.copy(),
+            open=np.zeros(n),
+            high=np.zeros(n),
+            low=np.zeros(n),
+            volume=np.zeros(n),
+            amount=np.zeros(n),
+        )
+
+    # ---------------------------------------------------------------- times
+    def times(self, *, auction: bool = True) -> Iterator[dt.datetime]:
+        """Snapshot times of the day every ``interval`` market seconds, lunch excluded."""
+        step = dt.timedelta(seconds=self.config.interval)
+        spans = [(AUCTION_START, SESSIONS[0][0])] if auction else []
+        for start, end in [*spans, *SESSIONS]:
+            t = dt.datetime.combine(self.day, start)
+            stop = dt.datetime.combine(self.day, end)
+            while t < stop:
+                yield t
+                t += step
+        yield dt.datetime.combine(self.day, SESSIONS[-1][1])  # the closing snapshot at 15:00
+
+    # ------------------------------------------------------------- snapshot
+    def snapshot(self, at: dt.datetime) -> dict[str, np.ndarray]:
+        """The whole market at ``at`` (a time of ``times()``, in order), as spot columns."""
+        s = self._state
+        n = len(self.symbols)
+        rng = self._rng
+        clock = at.time()
+        trading = in_session(clock) or clock == SESSIONS[-1][1]
+        if clock < AUCTION_MATCH:  # indicative auction prices: no trade, nothing cumulative
+            s.price = np.clip(np.round(s.previous_close * np.exp(rng.normal(0, 0.004, n)), 2), s.limit_down, s.limit_up)
+        elif not s.matched:  # the 09:25 match: the open, and the first volume
+            s.matched = True
+            s.open = s.price.copy()
+            s.high = s.price.copy()
+            s.low = s.price.copy()
+            traded = rng.integers(1, 400, n) * 100.0
+            s.volume = traded
+            s.amount = traded * s.price
+        if trading:
+            s.step += 1
+            move = np.exp(rng.normal(s.drift * self.config.interval / 3.0, self.config.volatility, n))
+            s.price = np.clip(np.round(s.price * move, 2), s.limit_down, s.limit_up)
+            at_limit = (s.price >= s.limit_up) | (s.price <= s.limit_down)
+            lots = rng.integers(0, 60, n) * np.where(at_limit, 0.1, 1.0)  # little trades at a limit
+            traded = np.floor(lots) * 100.0
+            s.volume = s.volume + traded
+            s.amount = s.amount + traded * s.price
+            s.high = np.maximum(s.high, s.price)
+            s.low = np.minimum(s.low, s.price)
+        return self._columns(at)
+
+    def _columns(self, at: dt.datetime) -> dict[str, np.ndarray]:
+        s = self._state
+        n = len(self.symbols)
+        live = ~s.suspended
+        matched = s.matched
+        close = np.where(live, s.price, 0.0)
+        # A five-level book around the last price; at limit-up there are no sellers, at
+        # limit-down no buyers.
+        ticks = np.arange(1, 6) * 0.01
+        bid = np.where((close > 0)[:, None], np.round(close[:, None] - ticks[None, :] + 0.01, 2), 0.0)
+        ask = np.where((close > 0)[:, None], np.round(close[:, None] + ticks[None, :], 2), 0.0)
+        ask[s.price >= s.limit_up] = 0.0
+        bid[s.price <= s.limit_down] = 0.0
+        book_volume = np.where(bid > 0, 100.0 * (1 + (np.arange(n)[:, None] + np.arange(5)[None, :]) % 50), 0.0)
+        ask_volume = np.where(ask > 0, 100.0 * (1 + (np.arange(n)[:, None] * 3 + np.arange(5)[None, :]) % 40), 0.0)
+        zeros = np.zeros(n)
+        return {
+            "symbol": self.symbols,
+            "name": self.names,
+            "datetime": np.full(n, np.datetime64(at, "ms")),
+            "yesterday_close": s.previous_close,
+            "open": np.where(live, s.open, 0.0) if matched else zeros,
+            "high": np.where(live, s.high, 0.0) if matched else zeros,
+            "low": np.where(live, s.low, 0.0) if matched else zeros,
+            "close": close,
+            "volume": np.where(live, s.volume, 0.0),
+            "amount": np.where(live, s.amount, 0.0),
+            "bid": bid,
+            "bid_volume": book_volume,
+            "ask": ask,
+            "ask_volume": ask_volume,
+        }
+
+    def day_snapshots(self, *, auction: bool = True) -> Iterator[dict[str, np.ndarray]]:
+        """Every snapshot of the day, in order."""
+        for t in self.times(auction=auction):
+            yield self.snapshot(t)
+
+
+class SimDataClient:
+    """The spot server's simulated market: the day of ``config.day`` (default: the latest trading day up to
+    today), one snapshot per ``interval`` market seconds played at ``speed`` times real time, then the
+    end-of-day marker."""
+
+    def __init__(self, config: SimSourceConfig) -> None:
+        self.config = config
+
+    def serve(self, server: SpotServer, plan: ServePlan) -> None:
+        c = self.config
+        # the latest trading day up to today: the last one before tomorrow
+        day = c.day or plan.calendar.previous_trading_day(plan.today + dt.timedelta(days=1))
+        plan.say(f"simulated market: {c.symbols} symbols, {day}, {c.speed:g}x real time")
+        server.run_sim(SimMarket(day, c), speed=c.speed)
+
+
+def make_data_client(config: SimSourceConfig) -> SimDataClient:
+    """The spot server's simulated market (``hkrt spot-server --source sim``)."""
+    return SimDataClient(config)

@@ -1,0 +1,40 @@
+"""The ``hkrt`` command line: ``main`` (the console script ``hkrt = "hkrt.cli:main"``) and one module per
+command: ``spot_server``, ``agent``, ``run``, ``demo``, ``store`` (``hkrt export``).
+
+Every command imports what it needs (agent, server, venue adapters, pandas, pynng, pyarrow) inside its
+body, so ``hkrt --help`` and a mistyped option cost only click, the C++ core and the venue registry's
+table of names (tests/test_lean_import.py holds this).
+"""
+
+from __future__ import annotations
+
+import click
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="hkrt")
+def main() -> None:
+    """hkrt: real-time market data and K-lines for China A-shares."""
+
+
+from hkrt.cli.spot_server import spot_server  # noqa: E402  (the commands need `main` no more than this)
+
+main.add_command(spot_server)
+
+from hkrt.cli.agent import agent  # noqa: E402
+
+main.add_command(agent)
+
+from hkrt.cli.run import run  # noqa: E402
+
+main.add_command(run)
+
+from hkrt.cli.demo import demo  # noqa: E402
+
+main.add_command(demo)
+
+from hkrt.cli.store import export  # noqa: E402
+
+main.add_command(export)
+
+__all__ = ["main"]

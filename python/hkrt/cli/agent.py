@@ -1,0 +1,106 @@
+"""``hkrt agent``: subscribe to a spot server and print completed bars and the feed's status."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+import click
+
+from hkrt.ktype import KType
+
+if TYPE_CHECKING:
+    from hkrt.hooks import Bar
+
+
+@click.command()
+@click.option("--address", default=None, help="Publisher address (default: this user's ipc socket).")
+@click.option("--tcp", default=None, help="Dial TCP instead: a port or host:port.")
+@click.option("--symbol", default="SH600000", show_default=True, help="Symbol whose completed bars are printed.")
+@click.option("--ktype", default="MIN", show_default=True, help="Period whose completed bars are printed.")
+@click.option("--seconds", default=0.0, help="Stop after this many seconds (default: run until Ctrl-C).")
+def agent(address: str | None, tcp: str | None, symbol: str, ktype: str, seconds: float) -> None:
+    """Subscribe to a spot server, aggregate all 13 periods, print completed bars and status.
+
+    The status line says when no publisher is connected and when the feed is silent, and
+    counts rejections by reason, publisher restarts and gaps each apart.
+    """
+    import pynng
+
+    from hkrt._hkrt import normalize_symbol
+    from hkrt.agent import SpotAgent
+    from hkrt.cli.run import FeedWatch, terminal_width
+    from hkrt.transport import tcp_address
+
+    # every argument is checked before the agent starts: one Error line, no traceback
+    try:
+        kt = KType.parse(ktype)
+    except ValueError as err:
+        raise click.BadParameter(str(err), param_hint="--ktype") from err
+    try:
+        symbol = normalize_symbol(symbol)
+    except ValueError as err:
+        raise click.BadParameter(str(err), param_hint="--symbol") from err
+    if seconds < 0:
+        raise click.BadParameter(f"must be 0 (until Ctrl-C) or more, not {seconds:g}", param_hint="--seconds")
+    tcp_value: int | str | None = int(tcp) if tcp and tcp.isdigit() else tcp
+    if tcp_value is not None:
+        try:
+            tcp_address(tcp_value)
+        except ValueError as err:
+            raise click.BadParameter(str(err), param_hint="--tcp") from err
+    on_terminal = terminal_width() is not None
+    try:
+        spot_agent = SpotAgent()
+    except ValueError as err:  # e.g. a bad $HKRT_HOLIDAYS_FILE: one line, no traceback
+        raise click.ClickException(str(err)) from err
+
+    @spot_agent.on_bar(ktypes=[kt], symbols=[symbol])
+    def show(sym: str, k: KType, bar: Bar) -> None:
+        label = f"{bar.datetime:%Y-%m-%d %H:%M}" if k.is_intraday else f"{bar.datetime:%Y-%m-%d}"
+        click.echo(
+            ("\n" if on_terminal else "")  # leave the status line being redrawn
+            + f"{label} {sym} {k.value}  O {bar.open:.2f}  H {bar.high:.2f}  L {bar.low:.2f}"
+            f"  C {bar.close:.2f}  V {bar.volume:,.0f} shares  A {bar.amount:,.0f} yuan"
+        )
+
+    try:
+        spot_agent.start(address, tcp=tcp_value)
+    except pynng.NNGException as err:  # dialling is asynchronous: this is an address nng cannot parse
+        spot_agent.stop()
+        raise click.BadParameter(
+            f"cannot dial {spot_agent.address!r}: {err} (expected ipc://PATH or tcp://HOST:PORT)",
+            param_hint="--tcp" if tcp_value is not None else "--address",
+        ) from err
+    except (ValueError, OSError) as err:  # refused before dialling, e.g. TCP beyond loopback without a feed key
+        spot_agent.stop()
+        raise click.ClickException(str(err)) from err
+    click.echo(f"agent: subscribing to {spot_agent.address}; Ctrl-C stops")
+    watch = FeedWatch(spot_agent.address or "")
+    started = time.monotonic()
+    drawn = 0  # width of the status line on the terminal, to blank what a shorter one leaves
+    printed_kind, printed_at = "", 0.0
+    closed_day = None
+    try:
+        while not seconds or time.monotonic() - started < seconds:
+            time.sleep(1.0 if not seconds else max(0.0, min(1.0, seconds - (time.monotonic() - started))))
+            stats = spot_agent.stats()
+            if spot_agent.closed_day != closed_day:  # the feed's end-of-day marker, or a live day's close
+                closed_day = spot_agent.closed_day
+                click.echo(("\n" if on_terminal else "") + f"market day {closed_day} closed: its bars are complete")
+            if on_terminal:  # redrawn in place every second, never wider than the terminal
+                width = terminal_width() or 79
+                line = watch.status_line(stats, width)
+                click.echo("\r" + line.ljust(min(drawn, width)), nl=False)
+                drawn = len(line)
+            else:  # a log or a pipe: a line when the state changes, else every 10 s
+                line = watch.status_line(stats)
+                now = time.monotonic()
+                if watch.kind != printed_kind or now - printed_at >= 10.0:
+                    click.echo(line)
+                    printed_kind, printed_at = watch.kind, now
+    except KeyboardInterrupt:
+        pass
+    finally:
+        spot_agent.stop()
+        click.echo(("\n" if on_terminal else "") + "stopped: " + watch.status_line(spot_agent.stats()))
