@@ -47,9 +47,17 @@ def test_local_utc_conversions_agree_with_an_aware_datetime() -> None:
 def test_wire_and_server_use_the_same_offset() -> None:
     from hkrt import server, wire
 
-    assert wire._CHINA_UTC_OFFSET_MS == server._CHINA_OFFSET_MS == china_time.CHINA_UTC_OFFSET_MS
+    assert wire._CHINA_UTC_OFFSET_MS == china_time.CHINA_UTC_OFFSET_MS
     local = dt.datetime(2026, 9, 30, 14, 59, 57)
     assert wire._epoch_ms(local, "t") == china_time.local_datetime_to_utc_ms(local)
+
+    class Cycle:  # a replayed cycle: its recorded market time, and no spots to fall back on
+        market_time_ms = china_time.local_datetime_to_utc_ms(local)
+        spots: tuple[object, ...] = ()
+
+    assert server._cycle_time(Cycle()) == local
+    Cycle.market_time_ms = china_time.SANE_MARKET_TIME_MS[1] + 1  # a broken clock: not believed
+    assert server._cycle_time(Cycle()) is None
 
 
 def test_now_and_today_are_china_time_whatever_the_machine_zone() -> None:
@@ -312,17 +320,10 @@ RULES: dict[str, Restated] = {
 # Modules (other helpers' files during issue 13) that still restate a rule, each listed in the
 # issue-13 report with the function to call instead: remove an entry once its module reads the rule.
 _PENDING: dict[str, set[str]] = {
-    "local/UTC arithmetic on the offset": {"wire.py", "server.py", "agent.py", "agent_recovery.py", "fetcher/qmt.py"},
-    "the sane market-time range": {"agent.py", "server.py"},
-    "a session time": {"cli.py", "cli_demo.py"},
-    "an index into the list of periods": {"hooks.py", "cli_demo.py"},
-    "a walk over days to a trading day": {
-        "cli.py",
-        "cli_demo.py",
-        "server.py",
-        "strategy/runner.py",
-        "strategy/timers.py",
-    },
+    "local/UTC arithmetic on the offset": {"wire.py", "agent.py"},
+    "the sane market-time range": {"agent.py"},
+    "an index into the list of periods": {"hooks.py"},
+    "a walk over days to a trading day": {"strategy/runner.py", "strategy/timers.py"},
 }
 
 

@@ -21,13 +21,12 @@ from typing import Any
 import pandas as pd
 
 from hkrt.agent import DatetimeLike, SpotAgent, _is_day_end, _local
-from hkrt.china_time import CHINA_UTC_OFFSET_MS
+from hkrt.china_time import utc_ms_to_local_datetime
 from hkrt.journal import ScanResult, read_journal
 
 log = logging.getLogger("hkrt.agent")
 
-_CHINA_OFFSET_US = CHINA_UTC_OFFSET_MS * 1000
-_EPOCH = dt.datetime(1970, 1, 1)
+_LOCAL_AT_EPOCH = utc_ms_to_local_datetime(0)  # China's wall clock at the UTC epoch: + UTC µs = local time
 
 
 def journal_path(agent: SpotAgent, day: dt.date) -> Path:
@@ -94,7 +93,7 @@ def replay(agent: SpotAgent, message: bytes, received_us: int | None = None) -> 
     if result["accepted"] and not result["simulated_time"] and received_us is not None:
         # a live day's spots came until then: the wall-clock close waits as if it had seen them
         with contextlib.suppress(OverflowError):  # a nonsense record time: no wait
-            agent._last_accepted_at = _EPOCH + dt.timedelta(microseconds=received_us + _CHINA_OFFSET_US)
+            agent._last_accepted_at = _LOCAL_AT_EPOCH + dt.timedelta(microseconds=received_us)
     if result["heartbeat"]:
         return _replay_day_end(agent, message, result)
     for _, cycle in agent._track_cycle(result):

@@ -29,7 +29,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from hkrt.calendar import TradingCalendar
-from hkrt.china_time import CHINA_TZ, CHINA_UTC_OFFSET_MS, china_now
+from hkrt.china_time import CHINA_TZ, china_now
+from hkrt.china_time import market_time as recorded_market_time
 from hkrt.transport import SpotPublisher
 
 if TYPE_CHECKING:  # the venues' data clients call these loops (hkrt.adapters.<venue>.data); none is imported here
@@ -78,17 +79,14 @@ class PullSchedule:
 
     def next_start(self, now: dt.datetime) -> dt.datetime:
         """The first moment at or after ``now`` when the schedule is active."""
-        day = now.date()
-        for _ in range(400):
-            if self.calendar.is_trading_day(day):
-                for p in self.phases:
-                    start = dt.datetime.combine(day, p.start)
-                    end = dt.datetime.combine(day, p.end)
-                    if now < end:
-                        return max(start, now)
-            day += dt.timedelta(days=1)
-            now = dt.datetime.combine(day, dt.time())
-        raise RuntimeError("no trading day within a year: check the calendar")
+        day = self.calendar.first_trading_day(now.date())
+        while True:  # the calendar raises CalendarCoverageError past its table: no endless walk
+            if day != now.date():
+                now = dt.datetime.combine(day, dt.time())
+            for p in self.phases:
+                if now < dt.datetime.combine(day, p.end):
+                    return max(dt.datetime.combine(day, p.start), now)
+            day = self.calendar.next_trading_day(day)
 
 
 @dataclass
@@ -312,8 +310,9 @@ class SpotServer:
 def _cycle_time(cycle: Any) -> dt.datetime | None:
     """A replayed cycle's market time (naive China local): its recorded market time when that is a
     sane one (1990..2200, as the agent believes them), else its latest spot."""
-    if _SANE_EPOCH_MS[0] <= cycle.market_time_ms < _SANE_EPOCH_MS[1]:
-        return dt.datetime(1970, 1, 1) + dt.timedelta(milliseconds=cycle.market_time_ms + _CHINA_OFFSET_MS)
+    recorded = recorded_market_time(cycle.market_time_ms)
+    if recorded is not None:
+        return recorded
     return max((s.datetime for s in cycle.spots), default=None)
 
 
@@ -322,7 +321,3 @@ def _as_datetime(value: Any) -> dt.datetime | None:
         return value
     to_datetime = getattr(value, "to_pydatetime", None)  # a pandas Timestamp
     return to_datetime() if to_datetime is not None else None
-
-
-_CHINA_OFFSET_MS = CHINA_UTC_OFFSET_MS
-_SANE_EPOCH_MS = (631_152_000_000, 7_258_118_400_000)  # 1990-01-01 .. 2200-01-01 UTC

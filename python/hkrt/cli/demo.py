@@ -19,6 +19,7 @@ import click
 import numpy as np
 
 from hkrt.calendar import CalendarCoverageError
+from hkrt.china_time import MARKET_CLOSE, MARKET_OPEN, SESSIONS_MS
 from hkrt.ktype import KType
 
 if TYPE_CHECKING:  # the command imports them when it runs: `hkrt --help` stays quick
@@ -33,8 +34,8 @@ FAST_SPEED = 2000.0  # the part of the day outside --start/--minutes (runner.run
 ALL_KTYPES = tuple(KType)
 TTY_REFRESH = 0.25  # seconds between status-line redraws on a terminal
 LOG_STEPS = 10  # without a terminal: a line per tenth of the day
-_MIN = ALL_KTYPES.index(KType.MIN)  # the ktype code of completed-bar records
-_CLOSE = np.timedelta64(15 * 3600 * 1000, "ms")  # the day's last MIN bar: 15:00
+_MIN = KType.MIN.record_code  # the ktype code of completed-bar records
+_CLOSE = np.timedelta64(SESSIONS_MS[-1][1], "ms")  # the day's last MIN bar: the close (15:00)
 
 
 class _RefusalFilter(logging.Filter):
@@ -80,7 +81,7 @@ class _Progress:
 
     def delivered(self, ktype: KType) -> int:
         """Completed bars of ``ktype`` (every symbol) handed to the hooks so far."""
-        return int(self.bars[ALL_KTYPES.index(ktype)])
+        return int(self.bars[KType.parse(ktype).record_code])
 
     def __call__(self, agent: SpotAgent, status: ServerStatus) -> None:
         if self.tty:
@@ -261,7 +262,7 @@ def _window(start: dt.time | None, minutes: float | None, realtime: bool) -> tup
     """The stretch of the day played at --speed (None: all of it)."""
     if start is None and minutes is None and not realtime:
         return None
-    first = start or dt.time(9, 30)  # real time from the open: the 15-minute auction is played fast
+    first = start or MARKET_OPEN  # real time from the open: the 15-minute auction is played fast
     if minutes is None:
         return (first, dt.time.max)
     end = dt.datetime.combine(dt.date(2000, 1, 1), first) + dt.timedelta(minutes=minutes)
@@ -272,7 +273,7 @@ def _pace(speed: float, window: tuple[dt.time, dt.time] | None) -> str:
     pace = "real time" if speed == 1 else f"{speed:g}x real time"
     if window is None:
         return f"{pace} (the day in about {15_300 / speed:,.0f} s)"
-    end = "the close" if window[1] >= dt.time(15, 0) else f"{window[1]:%H:%M:%S}"
+    end = "the close" if window[1] >= MARKET_CLOSE else f"{window[1]:%H:%M:%S}"
     return f"{pace} from {window[0]:%H:%M} to {end}, the rest at {FAST_SPEED:g}x"
 
 

@@ -17,6 +17,21 @@ import click
 
 from hkrt.adapters.registry import data_venues
 from hkrt.calendar import CalendarCoverageError, TradingCalendar
+from hkrt.china_time import AUCTION_OPEN_MS, DAY_CLOSE_CUTOFF, SESSIONS_MS
+
+
+def _clock(ms: int) -> str:
+    return f"{ms // 3_600_000:02d}:{ms // 60_000 % 60:02d}"
+
+
+# Pull phases from the engine's schedule: the morning from the auction's open to a minute past the
+# midday close (the close's own quotes), the afternoon from a minute before it reopens to a minute
+# past the after-hours cutoff (the closing auction's quotes, stamped up to it, settle the day).
+_PHASE1 = f"{_clock(AUCTION_OPEN_MS)}-{_clock(SESSIONS_MS[0][1] + 60_000)}"
+_PHASE2 = (
+    f"{_clock(SESSIONS_MS[1][0] - 60_000)}-"
+    f"{_clock((DAY_CLOSE_CUTOFF.hour * 60 + DAY_CLOSE_CUTOFF.minute + 1) * 60_000)}"
+)
 
 END_OF_DAY_LINGER = 1.5  # s a finished sim/replay server stays up after its end-of-day marker (heartbeats: 1 s)
 #: config field -> the flag that sets it (a venue's config takes the fields it declares)
@@ -41,8 +56,8 @@ FLAG_FIELDS = {
     "replay: a recorded journal (--replay FILE).",
 )
 @click.option("--interval", default=3.0, show_default=True, help="Seconds between cycles (sim: market seconds).")
-@click.option("--phase1", default="09:15-11:31", show_default=True, help="Morning collection phase (pull sources).")
-@click.option("--phase2", default="12:59-15:06", show_default=True, help="Afternoon collection phase (pull sources).")
+@click.option("--phase1", default=_PHASE1, show_default=True, help="Morning collection phase (pull sources).")
+@click.option("--phase2", default=_PHASE2, show_default=True, help="Afternoon collection phase (pull sources).")
 @click.option(
     "--codes",
     default=None,

@@ -15,11 +15,10 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from hkrt._hkrt import Spot, normalize_symbol
-from hkrt.china_time import CHINA_UTC_OFFSET
+from hkrt.china_time import utc_ms_to_local_datetime
 from hkrt.fetcher.common import ParseResult, requested_symbols, symbol_or_none
 
 MARKETS = ("SH", "SZ", "BJ")
-_EPOCH = dt.datetime(1970, 1, 1)
 LOT = 100  # shares per lot (手)
 # amount / (lastPrice × volume) is ≈ 100 when `volume` counts lots and ≈ 1 when it counts shares;
 # the geometric middle keeps the test right while the average price is within 10× of the last.
@@ -78,7 +77,7 @@ def _levels(tick: Mapping[str, Any], key: str, factor: float = 1.0) -> list[floa
 def _tick_time(tick: Mapping[str, Any]) -> dt.datetime:
     ms = tick.get("time")
     if isinstance(ms, (int, float)) and not isinstance(ms, bool) and ms > 0:
-        return _EPOCH + dt.timedelta(milliseconds=int(ms)) + CHINA_UTC_OFFSET
+        return utc_ms_to_local_datetime(int(ms))
     tag = tick.get("timetag")  # older builds: 'YYYYMMDD HH:MM:SS', already Beijing time
     if isinstance(tag, str) and tag:
         try:
