@@ -34,7 +34,7 @@ class MarketFilter:
             None if symbols is None else frozenset(normalize_symbol(s) for s in symbols)
         )
         self.ktypes: frozenset[KType] | None = None if ktypes is None else frozenset(KType.parse(k) for k in ktypes)
-        self._symbol_keys = None if self.symbols is None else np.array(sorted(s.encode() for s in self.symbols), "S8")
+        self._symbol_keys = None if self.symbols is None else _as_integers(np.array(sorted(self.symbols), "S8"))
         self._ktype_index = None if self.ktypes is None else np.array(sorted(KTYPES.index(k) for k in self.ktypes))
 
     def __call__(self, event: Any) -> bool:
@@ -50,7 +50,7 @@ class MarketFilter:
             return None
         keep = np.ones(len(symbols), dtype=bool)
         if self._symbol_keys is not None:
-            keep &= np.isin(symbols, self._symbol_keys)
+            keep &= np.isin(_as_integers(symbols), self._symbol_keys)
         if self._ktype_index is not None and ktypes is not None:
             keep &= np.isin(ktypes, self._ktype_index)
         return np.flatnonzero(keep)
@@ -59,3 +59,10 @@ class MarketFilter:
         symbols = None if self.symbols is None else sorted(self.symbols)
         ktypes = None if self.ktypes is None else sorted(k.value for k in self.ktypes)
         return f"MarketFilter(symbols={symbols}, ktypes={ktypes})"
+
+
+def _as_integers(symbols: np.ndarray) -> np.ndarray:
+    """8-byte symbols (``b"SH600000"``) as one uint64 each: ``np.isin`` over integers is about
+    eight times as fast as over bytes, and a whole market is matched on every message."""
+    contiguous = np.ascontiguousarray(symbols, dtype="S8")
+    return contiguous.view(np.uint64)
