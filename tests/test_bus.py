@@ -120,6 +120,8 @@ def test_a_spot_batch_is_decoded_once_and_only_for_the_subscribers_that_read_it(
     assert [(s.symbol, s.close) for s in spots] == [(SYMBOL, 10.0)]
     with pytest.raises(ValueError, match="read-only"):
         batch.columns["close"][0] = 0.0  # one subscriber cannot change what the next one reads
+    decoded = hkrt.decode_columns(message)  # a message path that decoded the columns already shares them
+    assert np.shares_memory(SpotBatch.from_message(message, 2, columns=decoded).columns["close"], decoded["close"])
 
 
 def test_unsubscribing_during_a_dispatch_takes_effect_at_once(bus: EventBus) -> None:

@@ -1143,11 +1143,17 @@ class SpotAgent:
         else:
             self.bus.publish(event)
 
-    def _emit_spots(self, message: bytes | bytearray | memoryview, result: dict[str, Any]) -> None:
+    def _emit_spots(
+        self,
+        message: bytes | bytearray | memoryview,
+        result: dict[str, Any],
+        columns: Mapping[str, np.ndarray] | None = None,
+    ) -> None:
         """An accepted message's spots as one SpotBatch, decoded on the callback thread only if a
-        subscriber reads them (no decoding at all without a subscriber)."""
+        subscriber reads them (no decoding at all without a subscriber); ``columns``: the
+        message's columns when the message path decoded them already (shared, not decoded again)."""
         if self.bus.running and self.bus.wants(SpotBatch):
-            self._emit(SpotBatch.from_message(message, result["spots"]))
+            self._emit(SpotBatch.from_message(message, result["spots"], columns=columns))
 
     def _emit_heartbeat(self, message: bytes | bytearray | memoryview, result: dict[str, Any]) -> None:
         if self.bus.running and self.bus.wants(Heartbeat):

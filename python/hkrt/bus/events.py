@@ -115,11 +115,18 @@ class SpotBatch(Event):
     _narrowed: dict[str, Any] = field(default_factory=dict, repr=False)  # this view's columns, once made
 
     @classmethod
-    def from_message(cls, message: bytes | bytearray | memoryview, spots: int | None = None) -> SpotBatch:
+    def from_message(
+        cls,
+        message: bytes | bytearray | memoryview,
+        spots: int | None = None,
+        *,
+        columns: Mapping[str, np.ndarray] | None = None,
+    ) -> SpotBatch:
         """A batch over an encoded wire message (copied unless it is ``bytes``: decoding waits for
         the callback thread, and the caller may reuse its buffer); ``spots`` is the number of
-        spots it holds, if known (else the message is decoded now to count them)."""
-        source = _Message(message if isinstance(message, bytes) else bytes(message))
+        spots it holds, if known (else the message is decoded now to count them); ``columns``,
+        its columns if the caller decoded them already (then they are not decoded again)."""
+        source = _Message(message if isinstance(message, bytes) else bytes(message), columns=columns)
         return cls(len(source.decoded_columns()["symbol"]) if spots is None else spots, source)
 
     @classmethod
