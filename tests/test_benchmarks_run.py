@@ -18,6 +18,7 @@ BENCHMARKS = pathlib.Path(__file__).resolve().parents[1] / "benchmarks"
         ("bench_wire.py", ["--quick"], "| path | spots/message | spots/s |"),
         ("bench_agent.py", ["--symbols", "200", "--cycles", "30"], "| run | cycles | p50 ms |"),
         ("fuzz_feed.py", ["--quick"], "| buffers tried | crashes |"),
+        ("bench_bus.py", ["--quick"], "| path | items | per second |"),
     ],
 )
 def test_benchmark_prints_its_table(script: str, args: list[str], header: str) -> None:

@@ -1,8 +1,10 @@
-"""The callback queue is bounded: slow hooks make the receiver wait (backpressure), never drop
-an event or grow memory without bound, and say so in a rate-limited WARNING.
+"""The callback queue (the event bus's, hkrt.bus) is bounded: slow hooks make the receiver wait
+(backpressure), never drop an event or grow memory without bound, and say so in a rate-limited
+WARNING.
 
 Fault injection: hooks that sleep or block on a gate, producers faster than the hooks, a
-``put`` racing ``stop``, and a real agent on a real ipc socket flooded by a real publisher.
+``publish`` racing ``stop``, and a real agent on a real ipc socket flooded by a real publisher.
+Events here are plain ints (weight 1) and lists (weight: their length): the bus routes by class.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from pathlib import Path
 import pytest
 
 import hkrt
-from hkrt.hooks import Dispatcher, HookSet
+from hkrt.bus import EventBus
 from hkrt.logs import record_fields
 from hkrt.transport import SpotPublisher
 
@@ -32,30 +34,26 @@ def wait_until(condition, timeout: float = 10.0) -> None:
         time.sleep(0.005)
 
 
-def slow_hook_set(delay: float, delivered: list, depths: list, dispatcher_ref: list) -> HookSet:
-    hooks = HookSet()
-
+def slow_hook_set(delay: float, delivered: list, depths: list, bus: EventBus) -> EventBus:
     def slow(value: object) -> None:
-        depths.append(dispatcher_ref[0].stats()["depth"] if dispatcher_ref else 0)
+        depths.append(bus.stats()["depth"])
         time.sleep(delay)
         delivered.append(value)
 
-    hooks.cycle.append(slow)
-    return hooks
+    bus.subscribe(int, slow)
+    return bus.start()
 
 
 def test_slow_hook_and_fast_producer_stay_within_the_bound_in_order(caplog: pytest.LogCaptureFixture) -> None:
     delivered: list[int] = []
     depths: list[int] = []
-    ref: list[Dispatcher] = []
-    caplog.set_level(logging.WARNING, logger="hkrt.agent")
-    dispatcher = Dispatcher(slow_hook_set(0.001, delivered, depths, ref), max_events=40, warn_interval=60.0)
-    ref.append(dispatcher)
-    dispatcher.put("cycle", 0)
+    caplog.set_level(logging.WARNING, logger="hkrt.bus")
+    dispatcher = slow_hook_set(0.001, delivered, depths, EventBus(max_events=40, warn_interval=60.0))
+    dispatcher.publish(0)
     wait_until(lambda: bool(depths))  # the hook runs: the warnings can name it
     started = time.perf_counter()
     for i in range(1, 400):
-        assert dispatcher.put("cycle", i)
+        assert dispatcher.publish(i)
         assert dispatcher.depth <= 40
     produced_in = time.perf_counter() - started
     dispatcher.stop(timeout=30)
@@ -77,14 +75,12 @@ def test_slow_hook_and_fast_producer_stay_within_the_bound_in_order(caplog: pyte
 def test_the_item_bound_holds_big_events_to_a_few_spots() -> None:
     """Events carry whole messages: the bound also counts the spots/bars they hold."""
     seen_items: list[int] = []
-    hooks = HookSet()
-    ref: list[Dispatcher] = []
-    hooks.bars.append(lambda records: (seen_items.append(ref[0].stats()["items"]), time.sleep(0.002)))
-    dispatcher = Dispatcher(hooks, max_events=10_000, max_items=1_000)
-    ref.append(dispatcher)
+    dispatcher = EventBus(max_events=10_000, max_items=1_000)
+    dispatcher.subscribe(list, lambda records: (seen_items.append(dispatcher.stats()["items"]), time.sleep(0.002)))
+    dispatcher.start()
     for _ in range(60):
-        dispatcher.put("bars", list(range(100)))  # 100 bars each: at most 10 such events wait
-    dispatcher.put("bars", list(range(5_000)))  # bigger than the whole bound: passes alone
+        dispatcher.publish(list(range(100)))  # 100 bars each: at most 10 such events wait
+    dispatcher.publish(list(range(5_000)))  # bigger than the whole bound: passes alone
     dispatcher.stop(timeout=30)
     assert len(seen_items) == 61
     assert max(seen_items) <= 1_000 and dispatcher.high_water <= 10
@@ -92,16 +88,16 @@ def test_the_item_bound_holds_big_events_to_a_few_spots() -> None:
 
 
 def test_warning_once_per_window_then_again_with_the_suppressed_count(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.WARNING, logger="hkrt.agent")
+    caplog.set_level(logging.WARNING, logger="hkrt.bus")
     gate = threading.Event()
-    hooks = HookSet()
-    hooks.cycle.append(lambda _: gate.wait(10))
-    dispatcher = Dispatcher(hooks, max_events=10, warn_interval=0.5)
+    dispatcher = EventBus(max_events=10, warn_interval=0.5)
+    dispatcher.subscribe(int, lambda _: gate.wait(10))
+    dispatcher.start()
 
     def climb_past_half_and_drain() -> None:
         gate.clear()
         for i in range(8):  # the hook holds the first, 7 wait: past half of 10
-            dispatcher.put("cycle", i)
+            dispatcher.publish(i)
         gate.set()
         wait_until(lambda: dispatcher.depth == 0)
 
@@ -120,13 +116,13 @@ def test_warning_once_per_window_then_again_with_the_suppressed_count(caplog: py
 
 def test_put_racing_stop_is_run_while_the_thread_drains() -> None:
     delivered: list[int] = []
-    hooks = HookSet()
-    hooks.cycle.append(lambda v: (time.sleep(0.01), delivered.append(v)))
-    dispatcher = Dispatcher(hooks, max_events=3)
+    dispatcher = EventBus(max_events=3)
+    dispatcher.subscribe(int, lambda v: (time.sleep(0.01), delivered.append(v)))
+    dispatcher.start()
     for i in range(3):
-        dispatcher.put("cycle", i)
+        dispatcher.publish(i)
     results: list[bool] = []
-    producer = threading.Thread(target=lambda: results.extend(dispatcher.put("cycle", i) for i in range(3, 8)))
+    producer = threading.Thread(target=lambda: results.extend(dispatcher.publish(i) for i in range(3, 8)))
     producer.start()  # blocks on the full queue while stop() below drains it
     time.sleep(0.005)
     dispatcher.stop(timeout=10)
@@ -135,22 +131,22 @@ def test_put_racing_stop_is_run_while_the_thread_drains() -> None:
     # whatever was queued before the thread finished ran, in order; the rest was refused, and said so
     assert delivered == list(range(3 + sum(results)))
     assert dispatcher.refused == results.count(False)
-    assert dispatcher.put("cycle", 99) is False and dispatcher.refused == results.count(False) + 1
+    assert dispatcher.publish(99) is False and dispatcher.refused == results.count(False) + 1
 
 
 def test_put_during_stop_with_a_stuck_hook_never_hangs(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.WARNING, logger="hkrt.agent")
+    caplog.set_level(logging.WARNING, logger="hkrt.bus")
     gate = threading.Event()
-    hooks = HookSet()
-    hooks.cycle.append(lambda _: gate.wait(30))
-    dispatcher = Dispatcher(hooks, max_events=2)
-    dispatcher.put("cycle", 0)
+    dispatcher = EventBus(max_events=2)
+    dispatcher.subscribe(int, lambda _: gate.wait(30))
+    dispatcher.start()
+    dispatcher.publish(0)
     wait_until(lambda: dispatcher.depth == 0)  # taken by the hook, which is stuck on it
-    dispatcher.put("cycle", 1)
-    dispatcher.put("cycle", 2)  # two waiting: full
+    dispatcher.publish(1)
+    dispatcher.publish(2)  # two waiting: full
     assert dispatcher.blocked == 0
     outcome: list[bool] = []
-    producer = threading.Thread(target=lambda: outcome.append(dispatcher.put("cycle", 3)))
+    producer = threading.Thread(target=lambda: outcome.append(dispatcher.publish(3)))
     producer.start()
     wait_until(lambda: dispatcher.blocked == 1)
     started = time.monotonic()
@@ -167,41 +163,40 @@ def test_put_during_stop_with_a_stuck_hook_never_hangs(caplog: pytest.LogCapture
 
 def test_a_hook_that_queues_work_never_waits_on_itself() -> None:
     delivered: list[object] = []
-    hooks = HookSet()
-    holder: list[Dispatcher] = []
+    dispatcher = EventBus(max_events=1)
 
     def fan_out(value: object) -> None:
         delivered.append(value)
         if value == "first":  # the queue is full (bound 1): waiting here would never end
             for i in range(5):
-                holder[0].put("cycle", i)
+                dispatcher.publish(i)
 
-    hooks.cycle.append(fan_out)
-    dispatcher = Dispatcher(hooks, max_events=1)
-    holder.append(dispatcher)
-    dispatcher.put("cycle", "first")
+    dispatcher.subscribe(int, fan_out)
+    dispatcher.subscribe(str, fan_out)
+    dispatcher.start()
+    dispatcher.publish("first")
     done = threading.Event()
-    dispatcher.put("call", done.set)
+    dispatcher.post(done.set)
     assert done.wait(10)
     dispatcher.stop()
     assert delivered[0] == "first" and sorted(delivered[1:], key=str) == [0, 1, 2, 3, 4]
 
 
 def test_a_hook_error_is_counted_and_the_thread_goes_on(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.ERROR, logger="hkrt.agent")
+    caplog.set_level(logging.ERROR, logger="hkrt.bus")
     delivered: list[int] = []
-    hooks = HookSet()
 
     def fragile(value: int) -> None:
         if value == 1:
             raise RuntimeError("boom")
         delivered.append(value)
 
-    hooks.cycle.append(fragile)
-    dispatcher = Dispatcher(hooks, max_events=2)
+    dispatcher = EventBus(max_events=2)
+    dispatcher.subscribe(int, fragile)
+    dispatcher.start()
     for i in range(4):
-        dispatcher.put("cycle", i)
-    dispatcher.put("call", lambda: 1 / 0)  # posted work that raises: counted too
+        dispatcher.publish(i)
+    dispatcher.post(lambda: 1 / 0)  # posted work that raises: counted too
     dispatcher.stop()
     assert delivered == [0, 2, 3] and dispatcher.errors == 2
 
@@ -229,8 +224,7 @@ def test_a_flooded_agent_with_a_slow_hook_stays_bounded_and_reports_every_loss(t
             assert publisher.wait_for_subscribers(1, timeout=10)
             for _ in range(1500):
                 publisher.publish([spot])
-            dispatcher = agent._dispatcher
-            assert dispatcher is not None
+            dispatcher = agent.bus
             wait_until(lambda: agent.wait_idle(1) and dispatcher.depth == 0, timeout=30)
             time.sleep(0.3)  # what nng still held has been received
             agent.wait_idle(10)

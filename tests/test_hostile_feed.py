@@ -101,7 +101,7 @@ def test_a_header_market_time_cannot_close_the_day() -> None:
     agent = hkrt.SpotAgent(store=None)
     completed: list[np.ndarray] = []
     agent.on_bars(completed.append)
-    agent._dispatcher = hkrt.hooks.Dispatcher(agent._hooks)  # hooks without a socket
+    agent.bus.start()  # hooks without a socket
     agent.ingest(message([spot("09:35:00", 10.0, 1_000, 10_000)], publisher_id=1, sequence=1,
                          market_time=at("15:01:00")))  # fmt: skip
     agent.ingest(message([spot("09:36:10", 10.1, 2_000, 20_100)], publisher_id=1, sequence=2))
@@ -116,7 +116,7 @@ def test_a_header_market_time_cannot_close_the_day() -> None:
 @pytest.mark.parametrize("market_time", [2**63 - 1, -(2**63), 253_402_300_800_000, 10**17])
 def test_no_header_value_makes_ingest_raise(market_time: int) -> None:
     agent = hkrt.SpotAgent()
-    agent._dispatcher = hkrt.hooks.Dispatcher(agent._hooks)
+    agent.bus.start()
     for seq in (1, 2):
         accepted = agent.ingest(message([spot(f"09:3{seq}:00", 10.0, 1_000 * seq, 10_000 * seq)], publisher_id=5,
                                         sequence=seq, cycle_id=seq, market_time=market_time,

@@ -286,7 +286,7 @@ def test_a_consumer_joining_mid_cycle_uses_the_rest_of_it() -> None:
     agent = hkrt.SpotAgent(["MIN"])
     cycles: list[hkrt.CycleInfo] = []
     agent.on_cycle(cycles.append)
-    agent._dispatcher = hkrt.hooks.Dispatcher(agent._hooks)  # hooks without a socket
+    agent.bus.start()  # hooks without a socket
     for message in parts[1:]:  # part 0 went out before this consumer joined
         agent.ingest(message)
     transport = agent.stats()["transport"]

@@ -80,6 +80,7 @@ _SUBMODULES = frozenset(
         "agent",
         "backfill",
         "broker",
+        "bus",
         "calendar",
         "chart",
         "columns",

@@ -29,6 +29,19 @@ import pandas as pd
 
 from hkrt import _hkrt
 from hkrt._hkrt import Spot
+from hkrt.bus import (
+    BarBatch,
+    BarClosed,
+    CycleEnded,
+    DayClosed,
+    EventBus,
+    FeedGap,
+    FeedStatus,
+    Heartbeat,
+    MarketFilter,
+    SpotBatch,
+)
+from hkrt.bus.bus import handler_name
 from hkrt.calendar import TradingCalendar
 from hkrt.china_time import CHINA_UTC_OFFSET_MS, DAY_CLOSE_CUTOFF, MARKET_CLOSE, china_now, china_today
 from hkrt.columns import datetime_ms
@@ -37,12 +50,12 @@ from hkrt.compat.hikyuu import HIKYUU_SPOT_FIELDS as HIKYUU_SPOT_FIELDS  # re-ex
 from hkrt.compat.hikyuu import hikyuu_spot_record as hikyuu_spot_record
 from hkrt.compat.hikyuu import hikyuu_spot_records as hikyuu_spot_records
 from hkrt.day_journal import DayJournal
-from hkrt.hooks import Bar, CycleInfo, Dispatcher, FeedEvent, GapInfo, HookSet
+from hkrt.hooks import Bar, CycleInfo, FeedEvent, GapInfo
 from hkrt.ktype import KType
 from hkrt.logs import LogLimiter
 from hkrt.store import KDataStore, StoreWriter
 from hkrt.transport import default_address, subscriber, tcp_address
-from hkrt.wire import decode_columns, decode_header, decode_spots, encode_heartbeat
+from hkrt.wire import decode_header, encode_heartbeat
 
 if TYPE_CHECKING:
     import pynng
@@ -134,6 +147,7 @@ class SpotAgent:
         max_message_bytes: larger messages are rejected (``too_large``) before they are read.
         callback_queue: events (bars, spots, cycles, gaps) waiting for the callback thread
             at most; when full the receiver waits for the hooks (docs/agent.md, "Bounds").
+            It bounds :attr:`bus`, the agent's event bus, which components subscribe to.
         retransmit: ask the spot server for messages a gap, a late join, a lost tail or this
             agent's own restart missed, and aggregate them in order before going on.
         retransmit_timeout: seconds one retransmission request may take.
@@ -188,7 +202,6 @@ class SpotAgent:
 
         self._auth_key = load_key(auth_key, key_file=auth_key_file)
         self._max_message_bytes = max_message_bytes
-        self._callback_queue = callback_queue
         self._retransmit = retransmit
         self._retransmit_timeout = retransmit_timeout
         self._retransmit_backoff: dict[int, float] = {}  # publisher -> monotonic time to ask again
@@ -216,8 +229,10 @@ class SpotAgent:
         self._last_accepted_at: dt.datetime | None = None  # that clock when a message last brought accepted spots
         self._close_delay_ms = int(bar_close_delay * 1000)
         self._unplaced_seen = (0, 0)  # gap spans and after-hours symbol-days already reported
-        self._hooks = HookSet()
-        self._dispatcher: Dispatcher | None = None
+        # The feed's events go out on this bus; its callback thread runs from start() to stop().
+        self.bus = EventBus(max_events=callback_queue)
+        self._bars_wanted = False  # someone subscribed to bars: completed bars are collected for them
+        self.bus.when_subscribed(self._subscribed)
         self._receiver: threading.Thread | None = None
         self._socket: pynng.Sub0 | None = None
         self._stopping = threading.Event()
@@ -227,7 +242,6 @@ class SpotAgent:
         self._seen_publishers: set[int] = set()
         self._latency_ms: deque[float] = deque(maxlen=20_000)
         self._cycle_counts = {"cycles": 0, "incomplete_cycles": 0}
-        self._callback_errors = 0
         self.address: str | None = None
         self._journal = (
             DayJournal(journal_dir, fsync=journal_fsync, fsync_interval=journal_fsync_interval)
@@ -392,7 +406,8 @@ class SpotAgent:
         """Counters of spots (received, accepted, duplicates, rejected by reason, carry_in,
         filled_bars, amended_bars, symbols) and, under ``"transport"``, of messages
         (received, verified, rejected by reason, gaps, missing and duplicate messages,
-        cycles, callback errors, callback queue depth, end-to-end latency percentiles)."""
+        cycles, callback errors, callback queue depth, end-to-end latency percentiles) and,
+        under ``"callbacks"``, the event bus's counters (:meth:`hkrt.bus.EventBus.stats`)."""
         out = self._engine.stats()
         messages = self._engine.message_stats()
         rejected = sum(messages["rejected"].values())
@@ -408,8 +423,8 @@ class SpotAgent:
             "connected": len(socket.pipes) if socket is not None and self.running else 0,
             "last_message_age_s": None if self._last_heard is None else time.monotonic() - self._last_heard,
             "silent": self._silent,
-            "callback_errors": self._callback_errors + (self._dispatcher.errors if self._dispatcher else 0),
-            "queue_depth": self._dispatcher.depth if self._dispatcher else 0,
+            "callback_errors": self.bus.errors,
+            "queue_depth": self.bus.depth,
             "latency_ms": {
                 "count": len(latencies),
                 **{f"p{q}": float(np.percentile(latencies, q)) if len(latencies) else None for q in (50, 90, 99)},
@@ -419,12 +434,17 @@ class SpotAgent:
         out["journal"] = dict(self._journal.stats if self._journal is not None else _NO_JOURNAL)
         out["store"] = dict(self._store.stats) if self._store is not None else None
         out["backfill"] = self._backfill_report
+        out["callbacks"] = self.bus.stats()
         return out
 
     # ----------------------------------------------------------------- hooks
+    # Shims over the bus, kept for the scripts written against them: each subscribes ``func``
+    # to the matching event of :attr:`bus` (docs/architecture.md, "The event bus").  A new
+    # component subscribes to the bus itself.
     def on_spot(self, func: Callable[[Spot], Any]) -> Callable[[Spot], Any]:
-        """Call ``func(spot)`` for every spot received while running (decorator)."""
-        self._hooks.spot.append(func)
+        """Call ``func(spot)`` for every spot received while running (decorator).
+        Same as ``agent.bus.subscribe(hkrt.Spot, func)``."""
+        self.bus.subscribe(Spot, func)
         return func
 
     def on_bar(
@@ -435,45 +455,59 @@ class SpotAgent:
         symbols: Iterable[str] | None = None,
     ) -> Any:
         """Call ``func(symbol, ktype, bar)`` for each completed bar, optionally only for some
-        periods or symbols.  Use as ``@agent.on_bar`` or ``@agent.on_bar(ktypes=["MIN5"])``."""
+        periods or symbols.  Use as ``@agent.on_bar`` or ``@agent.on_bar(ktypes=["MIN5"])``.
+        Same as subscribing to :class:`hkrt.bus.BarClosed` with a ``MarketFilter``."""
+        selected = None if ktypes is None and symbols is None else MarketFilter(symbols, ktypes)
 
         def register(f: Callable[[str, KType, Bar], Any]) -> Callable[[str, KType, Bar], Any]:
-            self._hooks.add_bar(f, ktypes, symbols)
-            self._engine.collect_completed = True
+            def call(event: BarClosed) -> None:
+                f(event.symbol, event.ktype, event.bar)
+
+            self.bus.subscribe(BarClosed, call, filter=selected, name=handler_name(f))
             return f
 
         return register(func) if func is not None else register
 
     def on_bars(self, func: Callable[[np.ndarray], Any]) -> Callable[[np.ndarray], Any]:
-        """Call ``func(records)`` once per message with all bars it completed (numpy, fast path)."""
-        self._hooks.bars.append(func)
-        self._engine.collect_completed = True
+        """Call ``func(records)`` once per message with all bars it completed (numpy, read-only;
+        the fast path).  Same as subscribing to :class:`hkrt.bus.BarBatch`."""
+        self.bus.subscribe(BarBatch, lambda event: func(event.records), name=handler_name(func))
         return func
 
     def on_columns(self, func: Callable[[dict[str, np.ndarray]], Any]) -> Callable[[dict[str, np.ndarray]], Any]:
         """Call ``func(columns)`` with each accepted message's spots as numpy columns
-        (``hkrt.decode_columns``): the cheap way to follow prices of a whole market, in the
-        same order as the bars and cycles the message produced."""
-        self._hooks.columns.append(func)
+        (``hkrt.decode_columns``, read-only): the cheap way to follow prices of a whole market,
+        in the same order as the bars and cycles the message produced.  Same as subscribing to
+        :class:`hkrt.bus.SpotBatch` and reading ``event.columns``."""
+        self.bus.subscribe(SpotBatch, lambda event: func(event.columns), name=handler_name(func))
         return func
 
     def on_cycle(self, func: Callable[[CycleInfo], Any]) -> Callable[[CycleInfo], Any]:
-        """Call ``func(info)`` once per publisher cycle, when its last part is processed."""
-        self._hooks.cycle.append(func)
+        """Call ``func(info)`` once per publisher cycle, when its last part is processed
+        (:class:`hkrt.bus.CycleEnded`)."""
+        self.bus.subscribe(CycleEnded, lambda event: func(event.info), name=handler_name(func))
         return func
 
     def on_gap(self, func: Callable[[GapInfo], Any]) -> Callable[[GapInfo], Any]:
         """Call ``func(info)`` when messages of a publisher were lost for good: a gap, a late
         join, a lost tail (revealed by a heartbeat) or a restart's lost first messages that
-        retransmission could not recover (``info.kind``; ``info.recovered`` were fetched)."""
-        self._hooks.gap.append(func)
+        retransmission could not recover (``info.kind``; ``info.recovered`` were fetched)
+        (:class:`hkrt.bus.FeedGap`)."""
+        self.bus.subscribe(FeedGap, lambda event: func(event.info), name=handler_name(func))
         return func
 
     def on_feed(self, func: Callable[[FeedEvent], Any]) -> Callable[[FeedEvent], Any]:
         """Call ``func(event)`` when the feed goes silent, resumes, or has no publisher
-        connected (``event.kind``: "silent", "resumed", "no_publisher")."""
-        self._hooks.feed.append(func)
+        connected (``event.kind``: "silent", "resumed", "no_publisher") (:class:`hkrt.bus.FeedStatus`)."""
+        self.bus.subscribe(FeedStatus, lambda event: func(event.info), name=handler_name(func))
         return func
+
+    def _subscribed(self, event_type: type) -> None:
+        """Someone subscribed to ``event_type``: bars are collected from the engine once anyone
+        wants them (a subscriber to a base class such as ``Event`` included)."""
+        if issubclass(BarBatch, event_type) or issubclass(BarClosed, event_type):
+            self._bars_wanted = True
+            self._engine.collect_completed = True
 
     # -------------------------------------------------------------- running
     @property
@@ -485,7 +519,8 @@ class SpotAgent:
 
         ``address`` is the publisher's (``ipc://`` or ``tcp://``), by default this user's
         ipc address; ``tcp`` dials TCP instead (True = 127.0.0.1:9200, a port or host:port).
-        Hooks run on one callback thread.  An agent can be started again after a stop.
+        Hooks and the subscribers of :attr:`bus` run on its one callback thread.  An agent can
+        be started again after a stop.
         """
         if self.running:
             raise RuntimeError(f"the agent is already running on {self.address}")
@@ -506,7 +541,7 @@ class SpotAgent:
         from hkrt.feed_auth import require_auth
 
         require_auth(self.address, self._auth_key, "subscribe")  # a rogue listener must not feed us
-        self._dispatcher = Dispatcher(self._hooks, max_events=self._callback_queue)
+        self.bus.start()
         self._socket = subscriber([self.address])
         # a message larger than this is dropped by nng before it is read (and shows as a gap)
         self._socket.recv_max_size = self._max_message_bytes + 64
@@ -525,6 +560,7 @@ class SpotAgent:
     def stop(self, timeout: float = 5.0) -> None:
         """Stop receiving, run the callbacks already queued, close the journal, and return."""
         if self._receiver is None:
+            self.bus.stop(timeout)  # a bus started by hand (events of in-process ingest)
             self.close_journal()
             self.flush_store(compact=True)
             return
@@ -532,10 +568,8 @@ class SpotAgent:
         self._receiver.join(timeout)
         if self._socket is not None:
             self._socket.close()
-        if self._dispatcher is not None:
-            self._dispatcher.stop(timeout)
-            self._callback_errors += self._dispatcher.errors
-        self._receiver = self._socket = self._dispatcher = None
+        self.bus.stop(timeout)
+        self._receiver = self._socket = None
         if self._flusher is not None:
             self._flusher.join(timeout)
             self._flusher = None
@@ -545,11 +579,7 @@ class SpotAgent:
 
     def wait_idle(self, timeout: float = 5.0) -> bool:
         """Block until every callback queued so far has run (for tests and notebooks)."""
-        if self._dispatcher is None:
-            return True
-        done = threading.Event()
-        self._dispatcher.put("call", done.set)
-        return done.wait(timeout)
+        return self.bus.wait_idle(timeout)
 
     def __enter__(self) -> SpotAgent:
         return self
@@ -714,6 +744,7 @@ class SpotAgent:
                 log.warning("publisher restarted", extra={"publisher_id": publisher, "session": result["session_epoch"],
                                                           "suppressed": suppressed})  # fmt: skip
         if result["heartbeat"]:
+            self._emit_heartbeat(message, result)
             if result["market_time_ms"]:  # an idle feed still moves the market clock (bounded by the spots)
                 self._engine.advance_to(_local(result["market_time_ms"] - self._close_delay_ms))
                 self._take_completed(to_hooks=True)
@@ -722,10 +753,7 @@ class SpotAgent:
             return result
         if self._journal is not None:
             self._journal.append(message, self._market_day())
-        if self._hooks.spot and self._dispatcher is not None:
-            self._emit("spots", decode_spots(message))
-        if self._hooks.columns and self._dispatcher is not None:
-            self._emit("columns", decode_columns(message))
+        self._emit_spots(message, result)
         finished = self._track_cycle(result)
         for _, cycle in finished:
             if cycle.market_time_ms:
@@ -871,6 +899,8 @@ class SpotAgent:
         if reason == "wall_clock":
             self._feed_counts["days_closed_by_clock"] += 1
         bars = self._take_completed(to_hooks=to_hooks)
+        if to_hooks:
+            self._emit(DayClosed(day, reason, bars))
         log.info("closed the market day", extra={"day": day.isoformat(), "reason": reason, "bars": bars})
 
     # -------------------------------------------------------------- journal
@@ -954,7 +984,7 @@ class SpotAgent:
         self._report_unplaced()
         # Only when someone consumes them: a caller collecting completed bars itself (tests,
         # tools: engine.collect_completed + take_completed) must find them all there.
-        if self._engine.collect_completed and (self._store is not None or self._hooks.wants_bars):
+        if self._engine.collect_completed and (self._store is not None or self._bars_wanted):
             with self._locked():
                 self._take_completed(to_hooks=True)
             if self._store is not None and not self.running:
@@ -997,7 +1027,7 @@ class SpotAgent:
             return 0
         if self._store is not None:
             self._store.add(completed)
-        if to_hooks and self._hooks.wants_bars:
+        if to_hooks:
             self._emit("bars", completed)
         return len(completed)
 
@@ -1081,28 +1111,56 @@ class SpotAgent:
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
-        """The agent's lock, with the events raised under it handed to the callback thread
-        only after it is released: a full callback queue makes the producer wait, and a hook
-        that calls back into the agent (``ingest``) needs the lock to make room."""
+        """The agent's lock, with the events raised under it handed to the bus only after it is
+        released: a full callback queue makes the producer wait, and a hook that calls back into
+        the agent (``ingest``) needs the lock to make room."""
         with self._lock:
             self._deferred.events = []
             try:
                 yield
             finally:
                 events, self._deferred.events = self._deferred.events, None
-        dispatcher = self._dispatcher
-        if dispatcher is not None:
-            for kind, payload in events:
-                dispatcher.put(kind, payload)
+        for event in events:
+            self.bus.publish(event)
 
-    def _emit(self, kind: str, payload: Any) -> None:
-        if self._dispatcher is None:
+    def _emit(self, event: object, payload: Any = None) -> None:
+        """Publish ``event`` on the bus if it runs and the event's class has a subscriber.  The
+        older form ``_emit(kind, payload)`` is kept: "bars" (completed records), "cycle",
+        "gap", "feed", "spots" (a list of Spot) and "columns" (decoded columns) become their
+        typed events here."""
+        if not self.bus.running:
+            return
+        if isinstance(event, str):
+            event_type, make = _KIND_EVENTS[event]
+            if not self.bus.wants(event_type):
+                return
+            event = make(payload)
+        elif not self.bus.wants(type(event)):
             return
         deferred = getattr(self._deferred, "events", None)
         if deferred is not None:
-            deferred.append((kind, payload))
+            deferred.append(event)
         else:
-            self._dispatcher.put(kind, payload)
+            self.bus.publish(event)
+
+    def _emit_spots(
+        self,
+        message: bytes | bytearray | memoryview,
+        result: dict[str, Any],
+        columns: Mapping[str, np.ndarray] | None = None,
+    ) -> None:
+        """An accepted message's spots as one SpotBatch, decoded on the callback thread only if a
+        subscriber reads them (no decoding at all without a subscriber); ``columns``: the
+        message's columns when the message path decoded them already (shared, not decoded again)."""
+        if self.bus.running and self.bus.wants(SpotBatch):
+            self._emit(SpotBatch.from_message(message, result["spots"], columns=columns))
+
+    def _emit_heartbeat(self, message: bytes | bytearray | memoryview, result: dict[str, Any]) -> None:
+        if self.bus.running and self.bus.wants(Heartbeat):
+            market_ms = result["market_time_ms"]
+            self._emit(Heartbeat(result["publisher_id"], result["sequence"],
+                                 _local_datetime(market_ms) if market_ms else None,
+                                 bool(result["simulated_time"]), _is_day_end(message, result)))  # fmt: skip
 
     @property
     def symbols(self) -> list[str]:
@@ -1117,6 +1175,15 @@ class SpotAgent:
         return self._calendar
 
 
+# the older string kinds of _emit: the event class each becomes, and how
+_KIND_EVENTS: dict[str, tuple[type, Callable[[Any], object]]] = {
+    "bars": (BarBatch, BarBatch),
+    "cycle": (CycleEnded, CycleEnded),
+    "gap": (FeedGap, FeedGap),
+    "feed": (FeedStatus, FeedStatus),
+    "spots": (SpotBatch, SpotBatch.from_spots),
+    "columns": (SpotBatch, SpotBatch.from_columns),
+}
 _MAX_OPEN_CYCLES = 256  # cycles waiting for their last part, over all publishers
 _COLUMN_ARGS = ("symbol", "datetime", "close", "volume", "amount", "open", "high", "low")
 # Spot fields a column mapping may carry that bars do not need (the book, names ...).

@@ -5,8 +5,10 @@ places orders from them.  The same script runs live (subscribed to a spot server
 simulated or replayed day, with the same orders, because everything it sees — bars, spots, the
 clock its timers follow, the datetime of its orders — comes from the feed's market time.
 
-All callbacks (bars, spots, cycles, timers, start, stop) run on one thread, the agent's callback
-thread, one at a time: strategy code needs no locks.  See docs/strategy.md.
+All callbacks (bars, spots, cycles, timers, start, stop) run on one thread, the callback thread
+of the event bus the strategy is attached to (its agent's, :mod:`hkrt.bus`), one at a time:
+strategy code needs no locks.  The strategy is a bus component like any other: its decorators
+note subscriptions, :meth:`Strategy.attach` makes them on a bus.  See docs/strategy.md.
 """
 
 from __future__ import annotations
@@ -18,15 +20,17 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
 
-from hkrt._hkrt import OrderBrokerBase, OrderRequest, OrderResult, OrderSide, OrderStatus, normalize_symbol
+from hkrt._hkrt import OrderBrokerBase, OrderRequest, OrderResult, OrderSide, OrderStatus, Spot, normalize_symbol
 from hkrt.agent import SpotAgent
 from hkrt.broker.wrap import crtOB
+from hkrt.bus import BarClosed, CycleEnded, EventBus, MarketFilter, SpotBatch, Subscription
+from hkrt.bus.bus import handler_name
 from hkrt.calendar import CalendarCoverageError, TradingCalendar
 from hkrt.china_time import MARKET_CLOSE
 from hkrt.china_time import china_now as _china_now
@@ -68,20 +72,14 @@ class OrderTicket:
         return bool(self.results) and self.results[0].ok
 
 
-@dataclass
-class _BarHandler:
-    func: Callable[[str, KType, Bar], Any]
-    ktypes: tuple[KType, ...]
-    symbols: tuple[str, ...] | None
+@dataclass(frozen=True)
+class _Wanted:
+    """A subscription a decorator asked for, made on every bus the strategy is attached to."""
 
-
-@dataclass
-class _Handlers:
-    bar: list[_BarHandler] = field(default_factory=list)
-    spot: list[Callable[[Any], Any]] = field(default_factory=list)
-    cycle: list[Callable[[CycleInfo], Any]] = field(default_factory=list)
-    start: list[Callable[[], Any]] = field(default_factory=list)
-    stop: list[Callable[[], Any]] = field(default_factory=list)
+    event_type: type
+    handler: Callable[[Any], Any]
+    filter: Callable[[Any], bool] | None
+    name: str
 
 
 class Strategy:
@@ -130,8 +128,13 @@ class Strategy:
         self.book = Book(float(cash))
         self.timers = TimerSet(self.calendar)
         self.agent: SpotAgent | None = None
+        self.bus: EventBus | None = None  # the bus the strategy is attached to (its agent's while it runs)
         self.live = False
-        self._handlers = _Handlers()
+        self._wanted: list[_Wanted] = []  # the decorators' subscriptions, in order
+        self._subscriptions: list[Subscription] = []  # made on self.bus
+        self._tail: list[Subscription] = []  # the strategy's own, kept after the decorators' (see attach)
+        self._start_funcs: list[Callable[[], Any]] = []
+        self._stop_funcs: list[Callable[[], Any]] = []
         self._orders: list[dict[str, Any]] = []
         self._prices: dict[str, float] = {}
         self._clock: dt.datetime | None = None  # the data's market time
@@ -171,30 +174,30 @@ class Strategy:
             unknown = [k.value for k in kt if k not in self.ktypes]
             if unknown:
                 raise ValueError(f"on_bar ktypes {unknown} are not among the strategy's ktypes {self._ktype_names}")
-            syms = None if symbols is None else tuple(normalize_symbol(s) for s in symbols)
-            self._handlers.bar.append(_BarHandler(f, kt, syms))
+            syms = tuple(normalize_symbol(s) for s in symbols or ()) or self.codes
+            self._want(BarClosed, self._bar_caller(f), MarketFilter(syms, kt), f)
             return f
 
         return register(func) if func is not None else register
 
     def on_spot(self, func: F) -> F:
         """Call ``func(spot)`` for every spot of the strategy's codes (``hkrt.Spot``)."""
-        self._handlers.spot.append(func)
+        self._want(Spot, self._spot_caller(func), MarketFilter(self.codes), func)
         return func
 
     def on_cycle(self, func: F) -> F:
         """Call ``func(info)`` once per publisher cycle (``hkrt.CycleInfo``), after its bars."""
-        self._handlers.cycle.append(func)
+        self._want(CycleEnded, self._cycle_caller(func), None, func)
         return func
 
     def on_start(self, func: F) -> F:
         """Call ``func()`` on the callback thread before the first market data."""
-        self._handlers.start.append(func)
+        self._start_funcs.append(func)
         return func
 
     def on_stop(self, func: F) -> F:
         """Call ``func()`` on the callback thread after the last market data."""
-        self._handlers.stop.append(func)
+        self._stop_funcs.append(func)
         return func
 
     def run_daily(self, func: Any = None, interval: dt.timedelta | float | str = "1min") -> Any:
@@ -454,7 +457,7 @@ class Strategy:
         agent = SpotAgent(self.ktypes, calendar=self.calendar, bar_close_delay=self.bar_close_delay,
                           **(agent_options or {}))  # fmt: skip
         self.agent = agent
-        self._wire(agent)
+        self.attach(agent.bus)
         if live:
             started = _china_now()
             for broker in self.brokers:
@@ -480,6 +483,7 @@ class Strategy:
             agent.wait_idle(30)
         finally:
             agent.stop()
+            self.detach()
             if restore is not None:
                 restore()
         return self
@@ -521,9 +525,8 @@ class Strategy:
 
     def _post(self, func: Callable[[], Any]) -> None:
         """Run ``func`` on the callback thread, after everything queued before it."""
-        dispatcher = self.agent._dispatcher if self.agent is not None else None
-        if dispatcher is not None:
-            dispatcher.put("call", lambda: self._safe(func))
+        if self.bus is not None and self.bus.running:
+            self.bus.post(lambda: self._safe(func))
 
     def _safe(self, func: Callable[[], Any], *args: Any) -> None:
         try:
@@ -531,30 +534,58 @@ class Strategy:
         except Exception:
             log.exception("strategy callback %s raised; the strategy goes on", getattr(func, "__qualname__", func))
 
+    # ------------------------------------------------------------ the bus
+    def attach(self, bus: EventBus) -> None:
+        """Subscribe the strategy to ``bus`` (leaving the bus it was attached to, if another):
+        its bars, spots, cycles and the prices ``last_price`` follows.  :meth:`run` attaches it
+        to its agent's bus; a test or another host attaches it to any bus and publishes
+        ``BarBatch`` / ``BarClosed`` / ``SpotBatch`` / ``CycleEnded`` events by hand.  Timers
+        follow the cycles' market time.  Starting and stopping the bus is the caller's."""
+        if bus is self.bus:
+            return
+        self.detach()
+        self.bus = bus
+        # The clock (and the timers it fires) moves before the user's cycle callbacks see a
+        # cycle; the prices move after the user's spot callbacks saw the message's spots, and
+        # `until` is checked after the user's cycle callbacks: these stay at the two ends.
+        self._subscriptions.append(bus.subscribe(CycleEnded, self._cycle_clock, name="Strategy.market_clock"))
+        for wanted in self._wanted:
+            self._subscriptions.append(self._subscribe(bus, wanted))
+        self._subscribe_tail(bus)
+
+    def detach(self) -> None:
+        """Unsubscribe the strategy from its bus (nothing is delivered to it from then on)."""
+        if self.bus is not None:
+            for sub in self._subscriptions + self._tail:
+                self.bus.unsubscribe(sub)
+        self.bus = None
+        self._subscriptions, self._tail = [], []
+
+    def _want(self, event_type: type, handler: Callable[[Any], Any], selected: Any, func: Callable[..., Any]) -> None:
+        wanted = _Wanted(event_type, handler, selected, handler_name(func))
+        self._wanted.append(wanted)
+        if self.bus is not None:  # attached already: subscribe now, and keep the strategy's own last
+            self._subscriptions.append(self._subscribe(self.bus, wanted))
+            for sub in self._tail:
+                self.bus.unsubscribe(sub)
+            self._subscribe_tail(self.bus)
+
+    @staticmethod
+    def _subscribe(bus: EventBus, wanted: _Wanted) -> Subscription:
+        return bus.subscribe(wanted.event_type, wanted.handler, filter=wanted.filter, name=wanted.name)
+
+    def _subscribe_tail(self, bus: EventBus) -> None:
+        self._tail = [
+            bus.subscribe(SpotBatch, self._track_prices, filter=MarketFilter(self.codes), name="Strategy.last_price"),
+            bus.subscribe(CycleEnded, self._cycle_until, name="Strategy.until"),
+        ]
+
     # ------------------------------------------------- callback-thread work
-    def _wire(self, agent: SpotAgent) -> None:
-        for h in self._handlers.bar:
-            agent.on_bar(self._bar_caller(h.func), ktypes=h.ktypes, symbols=h.symbols or self.codes)
-        wanted_keys = np.array([c.encode() for c in self.codes], dtype="S8")
-
-        def prices(columns: dict[str, np.ndarray]) -> None:
-            symbols, close = columns["symbol"], columns["close"]
-            for i in np.flatnonzero(np.isin(symbols, wanted_keys)):
-                if close[i] > 0:  # 0 = no trade yet (suspended, before the auction)
-                    self._prices[symbols[i].decode()] = float(close[i])
-
-        agent.on_columns(prices)
-        if self._handlers.spot:
-            wanted = set(self.codes)
-
-            def spots(spot: Any) -> None:
-                if spot.symbol in wanted and self._delivering:
-                    self._bump_clock(spot.datetime)
-                    for f in self._handlers.spot:
-                        self._safe(f, spot)
-
-            agent.on_spot(spots)
-        agent.on_cycle(self._on_cycle)
+    def _track_prices(self, batch: SpotBatch) -> None:
+        columns = batch.columns  # the strategy's codes only (the subscription's filter)
+        symbols, close = columns["symbol"], columns["close"]
+        for i in np.flatnonzero(close > 0):  # 0 = no trade yet (suspended, before the auction)
+            self._prices[symbols[i].decode()] = float(close[i])
 
     def _halt(self, reason: str) -> None:
         """End the run without its feed's end (any thread): nothing more is delivered, no day closed."""
@@ -567,15 +598,31 @@ class Strategy:
         """Whether market data still reaches the callbacks: not after stop(), `until` or a broken feed."""
         return not self._halted and not self._stop.is_set()
 
-    def _bar_caller(self, func: Callable[[str, KType, Bar], Any]) -> Callable[[str, KType, Bar], None]:
-        def call(symbol: str, ktype: KType, bar: Bar) -> None:
+    def _bar_caller(self, func: Callable[[str, KType, Bar], Any]) -> Callable[[BarClosed], None]:
+        def call(event: BarClosed) -> None:
             if not self._delivering:
                 return
-            if self._until is not None and ktype.is_intraday and bar.datetime.time() > self._until:
+            bar = event.bar
+            if self._until is not None and event.ktype.is_intraday and bar.datetime.time() > self._until:
                 self._halted = True  # a bar from after `until`: the run is over
                 return
             self._bump_clock(bar.datetime)
-            func(symbol, ktype, bar)
+            func(event.symbol, event.ktype, bar)
+
+        return call
+
+    def _spot_caller(self, func: Callable[[Any], Any]) -> Callable[[Any], None]:
+        def call(spot: Any) -> None:
+            if self._delivering:
+                self._bump_clock(spot.datetime)
+                func(spot)
+
+        return call
+
+    def _cycle_caller(self, func: Callable[[CycleInfo], Any]) -> Callable[[CycleEnded], None]:
+        def call(event: CycleEnded) -> None:
+            if self._delivering:
+                func(event.info)
 
         return call
 
@@ -585,15 +632,18 @@ class Strategy:
         if self._clock is None or t > self._clock:
             self._clock = t
 
-    def _on_cycle(self, info: CycleInfo) -> None:
-        if not self._delivering:
-            return
-        if info.market_time is not None:
+    def _cycle_clock(self, event: CycleEnded) -> None:
+        """A cycle ended: the market clock moves to its time and the timers due fire (before the
+        user's cycle callbacks)."""
+        info = event.info
+        if self._delivering and info.market_time is not None:
             self._advance_clock(info.market_time)
-        for f in self._handlers.cycle:
-            self._safe(f, info)
-        if self._until is not None and info.market_time is not None and info.market_time.time() >= self._until:
-            self._halted = True  # the market clock reached `until`: this cycle was the last
+
+    def _cycle_until(self, event: CycleEnded) -> None:
+        """After the user's cycle callbacks: the market clock reached `until`, this cycle was the last."""
+        when, until = event.info.market_time, self._until
+        if self._delivering and until is not None and when is not None and when.time() >= until:
+            self._halted = True
 
     def _wall_tick(self) -> None:
         """Live: fire timers by the China wall clock while the feed of *today* is silent (a lunch
@@ -631,11 +681,11 @@ class Strategy:
 
     def _started(self) -> None:
         self._callback_thread = threading.get_ident()
-        for f in self._handlers.start:
+        for f in self._start_funcs:
             self._safe(f)
 
     def _stopped(self) -> None:
-        for f in self._handlers.stop:
+        for f in self._stop_funcs:
             self._safe(f)
 
     @property
