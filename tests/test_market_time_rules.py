@@ -322,8 +322,6 @@ RULES: dict[str, Restated] = {
 _PENDING: dict[str, set[str]] = {
     "local/UTC arithmetic on the offset": {"wire.py", "agent.py"},
     "the sane market-time range": {"agent.py"},
-    "an index into the list of periods": {"hooks.py"},
-    "a walk over days to a trading day": {"strategy/runner.py", "strategy/timers.py"},
 }
 
 

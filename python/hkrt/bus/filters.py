@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from hkrt.ktype import KType
+from hkrt.ktype import KTYPE_BY_RECORD_CODE, KType
 
-KTYPES = list(KType)  # a completed-bar record's ``ktype`` field is an index into this list
+KTYPES = KTYPE_BY_RECORD_CODE  # a completed-bar record's ``ktype`` field is an index into it (the core's codes)
 
 
 class MarketFilter:
@@ -35,7 +35,7 @@ class MarketFilter:
         )
         self.ktypes: frozenset[KType] | None = None if ktypes is None else frozenset(KType.parse(k) for k in ktypes)
         self._symbol_keys = None if self.symbols is None else _as_integers(np.array(sorted(self.symbols), "S8"))
-        self._ktype_index = None if self.ktypes is None else np.array(sorted(KTYPES.index(k) for k in self.ktypes))
+        self._ktype_index = None if self.ktypes is None else np.array(sorted(k.record_code for k in self.ktypes))
 
     def __call__(self, event: Any) -> bool:
         if self.symbols is not None and getattr(event, "symbol", None) not in self.symbols:

@@ -269,10 +269,7 @@ IDLE_LIMIT = 5.0  # s without a new message, after the server finished, before t
 
 def _trading_day(strategy: Strategy, day: dt.date | str | None) -> dt.date:
     if day is None:
-        d = dt.date.today()
-        while not strategy.calendar.is_trading_day(d):
-            d -= dt.timedelta(days=1)
-        return d
+        return strategy.calendar.last_trading_day()  # China's today, not the machine's
     d = dt.date.fromisoformat(day) if isinstance(day, str) else day
     if not strategy.calendar.is_trading_day(d):
         raise ValueError(f"{d} is not a trading day")

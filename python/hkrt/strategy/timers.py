@@ -109,14 +109,11 @@ class TimerSet:
         if prev is None or not self.timers:
             return []
         due: list[tuple[dt.datetime, int, Timer]] = []
-        day = prev.date()
-        while day <= now.date():
-            if self.calendar.is_trading_day(day):
-                for timer in self.timers:
-                    for t in timer.instants(day):
-                        if prev < t <= now:
-                            due.append((t, timer.order, timer))
-            day += dt.timedelta(days=1)
+        for day in self.calendar.trading_days(prev.date(), now.date()):
+            for timer in self.timers:
+                for t in timer.instants(day):
+                    if prev < t <= now:
+                        due.append((t, timer.order, timer))
         out = []
         for t, _, timer in sorted(due, key=lambda x: (x[0], x[1])):
             if t.date() < now.date():
