@@ -526,6 +526,62 @@ void bind_engine(py::module_& m) {
     for (KType k : e.engine().enabled_ktypes()) out.push_back(ktype_name(k));
     return out;
   });
+
+  // ---- Engine sizing and columns with pre-resolved symbols (added for issue 13, the aggregation half) ----
+  cls.def(
+      "reserve",
+      [](PyEngine& e, const py::array& symbol) {
+        std::vector<uint32_t> keys = symbol_keys(symbol);
+        e.locked([&] { e.engine().reserve(keys.data(), keys.size()); });
+      },
+      py::arg("symbol"),
+      "Pre-size the engine for a trading day of these symbols (the universe, or yesterday's): their states are "
+      "created and their series get room for a day of bars, so the day's first message allocates nothing. "
+      "Unparseable symbols are skipped; a symbol reserved but never fed is not listed by symbols().");
+  cls.def(
+      "reserve_next_day", [](PyEngine& e) { e.locked([&] { e.engine().reserve_next_day(); }); },
+      "Room for one more day of bars for every symbol the engine holds (call it after a day closed).");
+  cls.def(
+      "symbol_keys",
+      [](PyEngine&, const py::array& symbol) {
+        std::vector<uint32_t> keys = symbol_keys(symbol);
+        py::array_t<uint32_t> out(static_cast<py::ssize_t>(keys.size()));
+        if (!keys.empty()) std::memcpy(out.mutable_data(), keys.data(), keys.size() * sizeof(uint32_t));
+        return out;
+      },
+      py::arg("symbol"),
+      "Engine keys of a symbol column (0xFFFFFFFF for an unparseable symbol), for ingest_columns_keys: a feed "
+      "that sends the same symbols every push resolves them once.");
+  cls.def(
+      "ingest_columns_keys",
+      [](PyEngine& e, const py::array_t<uint32_t, py::array::c_style | py::array::forcecast>& keys,
+         const Int64Array& datetime_ms, const DoubleArray& close, const DoubleArray& volume, const DoubleArray& amount,
+         const std::optional<DoubleArray>& open, const std::optional<DoubleArray>& high,
+         const std::optional<DoubleArray>& low) {
+        const size_t n = static_cast<size_t>(keys.size());
+        if (keys.ndim() != 1) throw py::value_error("keys must be a one-dimensional array");
+        if (static_cast<size_t>(datetime_ms.size()) != n || static_cast<size_t>(close.size()) != n ||
+            static_cast<size_t>(volume.size()) != n || static_cast<size_t>(amount.size()) != n)
+          throw py::value_error("all columns must have the same length");
+        SpotColumns c;
+        c.n = n;
+        c.symbol_keys = keys.data();
+        c.datetime = datetime_ms.data();
+        c.close = close.data();
+        c.volume = volume.data();
+        c.amount = amount.data();
+        c.open = optional_data(open, n, "open");
+        c.high = optional_data(high, n, "high");
+        c.low = optional_data(low, n, "low");
+        py::gil_scoped_release release;
+        std::lock_guard<std::mutex> lock(e.calls);
+        return e.engine().ingest_columns(c, e.sink());
+      },
+      py::arg("keys"), py::arg("datetime_ms"), py::arg("close"), py::arg("volume"), py::arg("amount"),
+      py::arg("open") = py::none(), py::arg("high") = py::none(), py::arg("low") = py::none(),
+      "As ingest_columns, with the symbols given as engine keys (symbol_keys()); returns the accepted count.");
+  // ---- end of the block ----
+
   m.attr("COMPLETED_DTYPE") = completed_dtype();
 }
 

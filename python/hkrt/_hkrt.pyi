@@ -211,6 +211,20 @@ class Engine:
         """
         Ingest numpy columns (datetime as int64 local-time milliseconds); returns accepted count.
         """
+    def ingest_columns_keys(
+        self,
+        keys: typing.Annotated[numpy.typing.ArrayLike, numpy.uint32],
+        datetime_ms: typing.Annotated[numpy.typing.ArrayLike, numpy.int64],
+        close: typing.Annotated[numpy.typing.ArrayLike, numpy.float64],
+        volume: typing.Annotated[numpy.typing.ArrayLike, numpy.float64],
+        amount: typing.Annotated[numpy.typing.ArrayLike, numpy.float64],
+        open: typing.Annotated[numpy.typing.ArrayLike, numpy.float64] | None = None,
+        high: typing.Annotated[numpy.typing.ArrayLike, numpy.float64] | None = None,
+        low: typing.Annotated[numpy.typing.ArrayLike, numpy.float64] | None = None,
+    ) -> int:
+        """
+        As ingest_columns, with the symbols given as engine keys (symbol_keys()); returns the accepted count.
+        """
     def ingest_message(self, message: typing_extensions.Buffer, hold_gaps: bool = False) -> dict:
         """
         Verify, decode and aggregate one wire message; returns its header, sequence status and counts.
@@ -266,7 +280,19 @@ class Engine:
         """
         Place the symbol's gap volume into its minutes from a source's MIN bars of its current day.
         """
+    def reserve(self, symbol: numpy.ndarray) -> None:
+        """
+        Pre-size the engine for a trading day of these symbols (the universe, or yesterday's): their states are created and their series get room for a day of bars, so the day's first message allocates nothing. Unparseable symbols are skipped; a symbol reserved but never fed is not listed by symbols().
+        """
+    def reserve_next_day(self) -> None:
+        """
+        Room for one more day of bars for every symbol the engine holds (call it after a day closed).
+        """
     def stats(self) -> dict: ...
+    def symbol_keys(self, symbol: numpy.ndarray) -> numpy.typing.NDArray[numpy.uint32]:
+        """
+        Engine keys of a symbol column (0xFFFFFFFF for an unparseable symbol), for ingest_columns_keys: a feed that sends the same symbols every push resolves them once.
+        """
     def symbols(self) -> list[str]: ...
     def take_completed(self) -> numpy.ndarray:
         """
