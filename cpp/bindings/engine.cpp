@@ -22,7 +22,8 @@ uint32_t key_of(std::string_view text) {
   return s ? s->key() : kInvalidSymbolKey;
 }
 
-// Symbols of a numpy array of bytes ('S'), str ('U') or Python objects, as engine keys.
+// Symbols of a numpy array of bytes ('S'), str ('U') or Python objects, as engine keys; a
+// uint32 array is taken as keys already (Engine.symbol_keys()).
 // Unparseable entries become kInvalidSymbolKey and are rejected, counted, by the engine.
 std::vector<uint32_t> symbol_keys(const py::array& symbols) {
   const size_t n = static_cast<size_t>(symbols.size());
@@ -51,6 +52,8 @@ std::vector<uint32_t> symbol_keys(const py::array& symbols) {
       }
       keys[i] = ascii ? key_of(std::string_view(buf, len)) : kInvalidSymbolKey;
     }
+  } else if (kind == 'u' && width == sizeof(uint32_t)) {  // keys from Engine.symbol_keys(), resolved once
+    for (size_t i = 0; i < n; ++i) std::memcpy(&keys[i], base + i * stride, sizeof(uint32_t));
   } else if (kind == 'O') {
     for (size_t i = 0; i < n; ++i) {
       py::handle item = *reinterpret_cast<PyObject* const*>(base + i * stride);
@@ -550,36 +553,8 @@ void bind_engine(py::module_& m) {
         return out;
       },
       py::arg("symbol"),
-      "Engine keys of a symbol column (0xFFFFFFFF for an unparseable symbol), for ingest_columns_keys: a feed "
-      "that sends the same symbols every push resolves them once.");
-  cls.def(
-      "ingest_columns_keys",
-      [](PyEngine& e, const py::array_t<uint32_t, py::array::c_style | py::array::forcecast>& keys,
-         const Int64Array& datetime_ms, const DoubleArray& close, const DoubleArray& volume, const DoubleArray& amount,
-         const std::optional<DoubleArray>& open, const std::optional<DoubleArray>& high,
-         const std::optional<DoubleArray>& low) {
-        const size_t n = static_cast<size_t>(keys.size());
-        if (keys.ndim() != 1) throw py::value_error("keys must be a one-dimensional array");
-        if (static_cast<size_t>(datetime_ms.size()) != n || static_cast<size_t>(close.size()) != n ||
-            static_cast<size_t>(volume.size()) != n || static_cast<size_t>(amount.size()) != n)
-          throw py::value_error("all columns must have the same length");
-        SpotColumns c;
-        c.n = n;
-        c.symbol_keys = keys.data();
-        c.datetime = datetime_ms.data();
-        c.close = close.data();
-        c.volume = volume.data();
-        c.amount = amount.data();
-        c.open = optional_data(open, n, "open");
-        c.high = optional_data(high, n, "high");
-        c.low = optional_data(low, n, "low");
-        py::gil_scoped_release release;
-        std::lock_guard<std::mutex> lock(e.calls);
-        return e.engine().ingest_columns(c, e.sink());
-      },
-      py::arg("keys"), py::arg("datetime_ms"), py::arg("close"), py::arg("volume"), py::arg("amount"),
-      py::arg("open") = py::none(), py::arg("high") = py::none(), py::arg("low") = py::none(),
-      "As ingest_columns, with the symbols given as engine keys (symbol_keys()); returns the accepted count.");
+      "Engine keys of a symbol column (0xFFFFFFFF for an unparseable symbol).  ingest_columns takes them as its "
+      "symbol column: a feed that sends the same symbols every push resolves them once.");
   // ---- end of the block ----
 
   m.attr("COMPLETED_DTYPE") = completed_dtype();

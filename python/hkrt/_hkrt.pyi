@@ -211,20 +211,6 @@ class Engine:
         """
         Ingest numpy columns (datetime as int64 local-time milliseconds); returns accepted count.
         """
-    def ingest_columns_keys(
-        self,
-        keys: typing.Annotated[numpy.typing.ArrayLike, numpy.uint32],
-        datetime_ms: typing.Annotated[numpy.typing.ArrayLike, numpy.int64],
-        close: typing.Annotated[numpy.typing.ArrayLike, numpy.float64],
-        volume: typing.Annotated[numpy.typing.ArrayLike, numpy.float64],
-        amount: typing.Annotated[numpy.typing.ArrayLike, numpy.float64],
-        open: typing.Annotated[numpy.typing.ArrayLike, numpy.float64] | None = None,
-        high: typing.Annotated[numpy.typing.ArrayLike, numpy.float64] | None = None,
-        low: typing.Annotated[numpy.typing.ArrayLike, numpy.float64] | None = None,
-    ) -> int:
-        """
-        As ingest_columns, with the symbols given as engine keys (symbol_keys()); returns the accepted count.
-        """
     def ingest_message(self, message: typing_extensions.Buffer, hold_gaps: bool = False) -> dict:
         """
         Verify, decode and aggregate one wire message; returns its header, sequence status and counts.
@@ -291,7 +277,7 @@ class Engine:
     def stats(self) -> dict: ...
     def symbol_keys(self, symbol: numpy.ndarray) -> numpy.typing.NDArray[numpy.uint32]:
         """
-        Engine keys of a symbol column (0xFFFFFFFF for an unparseable symbol), for ingest_columns_keys: a feed that sends the same symbols every push resolves them once.
+        Engine keys of a symbol column (0xFFFFFFFF for an unparseable symbol).  ingest_columns takes them as its symbol column: a feed that sends the same symbols every push resolves them once.
         """
     def symbols(self) -> list[str]: ...
     def take_completed(self) -> numpy.ndarray:
