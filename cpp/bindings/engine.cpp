@@ -33,6 +33,16 @@ std::vector<uint32_t> symbol_keys(const py::array& symbols) {
   const size_t width = static_cast<size_t>(symbols.itemsize());
   const auto stride = symbols.strides(0);
   const char* base = static_cast<const char*>(symbols.data());
+  // A feed sends the same symbols in every push: the keys of the last array of bytes or str
+  // are kept (per thread) and reused while its bytes are the same, a compare instead of a parse.
+  thread_local std::vector<char> last_bytes;
+  thread_local std::vector<uint32_t> last_keys;
+  thread_local char last_kind = 0;
+  const bool cacheable = (kind == 'S' || kind == 'U') && static_cast<size_t>(stride) == width;
+  const size_t bytes = n * width;
+  if (cacheable && kind == last_kind && last_bytes.size() == bytes && last_keys.size() == n &&
+      (n == 0 || std::memcmp(last_bytes.data(), base, bytes) == 0))
+    return last_keys;
   if (kind == 'S') {
     py::gil_scoped_release release;
     for (size_t i = 0; i < n; ++i) {
@@ -61,6 +71,11 @@ std::vector<uint32_t> symbol_keys(const py::array& symbols) {
     }
   } else {
     throw py::type_error("symbol must be an array of str or bytes such as 'SH600000'");
+  }
+  if (cacheable) {
+    last_kind = kind;
+    last_bytes.assign(base, base + bytes);
+    last_keys = keys;
   }
   return keys;
 }
