@@ -787,6 +787,51 @@ def measure_large(n_symbols: int, repeat: int, exe: pathlib.Path | str) -> Large
     return LargeRows(batch.columns, batch.keys, batch.min_only, engine, memory)
 
 
+class CycleCosts(NamedTuple):
+    first_push: list[float]  # seconds of the day's first push into a fresh agent, per try
+    first_push_reserved: list[float]  # the same after `engine.reserve(symbols)`
+    advance: np.ndarray  # seconds of each advance_to() that follows a push, over the day
+
+
+def measure_cycles(market: Sequence[Push], tries: int = 3) -> CycleCosts:
+    """What a live agent pays per message beyond ingesting it: the day's first message, and the
+    end-of-cycle advance_to() a publisher's cycle ends with."""
+    raw = raw_columns(market)
+
+    def first_push(reserve: bool) -> float:
+        agent = SpotAgent()
+        if reserve:
+            agent._engine.reserve(market[0].symbol)
+        start = time.perf_counter()
+        agent._engine.ingest_columns(*raw[0])
+        return time.perf_counter() - start
+
+    fresh = [first_push(False) for _ in range(tries)]
+    reserved = [first_push(True) for _ in range(tries)]
+    agent = SpotAgent()
+    ingest_columns, advance_to = agent._engine.ingest_columns, agent._engine.advance_to
+    advance = np.empty(len(market))
+    for i, (push, columns) in enumerate(zip(market, raw, strict=True)):
+        ingest_columns(*columns)
+        now = push.datetime[0]
+        start = time.perf_counter()
+        advance_to(now)
+        advance[i] = time.perf_counter() - start
+    return CycleCosts(fresh, reserved, advance)
+
+
+def print_cycles(n_symbols: int, costs: CycleCosts) -> None:
+    ms = ", ".join(f"{t * 1e3:.2f}" for t in costs.first_push)
+    ms_reserved = ", ".join(f"{t * 1e3:.2f}" for t in costs.first_push_reserved)
+    us = costs.advance * 1e6
+    print(f"\n## Cycle costs ({n_symbols:,} symbols, raw engine calls)\n")
+    print(f"- the day's first push into a fresh agent: {ms} ms; after `engine.reserve(symbols)`: {ms_reserved} ms")
+    print(
+        f"- `advance_to(push time)` after every push of the day: median {np.median(us):.1f} µs, "
+        f"p99 {np.percentile(us, 99):.1f} µs, max {us.max():.1f} µs ({len(us):,} calls)"
+    )
+
+
 def captured(print_section: Callable[..., None], *args: object) -> str:
     """What a print_* function prints, kept to be printed later (its inputs are freed meanwhile)."""
     out = io.StringIO()
@@ -811,6 +856,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     baseline = pandas_rows(pandas, subset)
     exe = build_cpp(opts.cpp_build) if opts.cpp else "skipped (`--no-cpp`, or `--quick` without `--cpp`)"
     cpp = measure_cpp(market, opts.repeat, exe, wide=True) if isinstance(exe, pathlib.Path) else None
+    cycles = captured(print_cycles, len(market[0].symbol), measure_cycles(market))
 
     workload = captured(print_workload, opts, market, subset, generation_seconds)
     checks = captured(print_cross_checks, market, subset, reference, list_agent, pandas)
@@ -830,6 +876,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     print_replay(batch, opts.repeat)
     if large is not None:
         print_scaling(batch, cpp, large)
+    print(cycles, end="")
     print(checks, end="")
     print(memory, end="")
     print_goals(batch, per_spot, reference, baseline.representative, cpp, large)
