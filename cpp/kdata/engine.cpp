@@ -68,7 +68,7 @@ struct KDataEngine::SymbolCold {
   std::array<DayNumber, kKTypeCount> period_history_start{};
 };
 
-// What every spot touches, four cache lines per symbol, in one dense array (a push walks it
+// What every spot touches, three cache lines per symbol, in one dense array (a push walks it
 // forward: feeds send their symbols in the same order every push).  A spot in the minute of
 // the symbol's last spot (19 of 20 at a 3 s feed) touches nothing else.
 struct alignas(64) KDataEngine::SymbolHot {
@@ -80,8 +80,8 @@ struct alignas(64) KDataEngine::SymbolHot {
   // Day extremes already given to a bar; a spot whose day high/low goes past them
   // brings the new extreme into the bars that receive it.
   double ext_high = 0, ext_low = kInf;
-  // Fast spots (another spot in the minute of the last one) update only the MIN forming bar
-  // and DAY; what they add to the coarser forming bars waits here until settle().
+  // Fast spots (another spot in the minute of the last one) update only DAY; what they add
+  // to the intraday forming bars (all in the buckets of that minute) waits here until settle().
   double pend_high = -kInf, pend_low = kInf, pend_volume = 0, pend_amount = 0;
   int16_t last_minute = -1;  // see SymbolState::heard_ts
   int16_t fast_minute = -1;  // the minute a fast spot must be in
@@ -90,8 +90,8 @@ struct alignas(64) KDataEngine::SymbolHot {
   bool dirty = false;        // forming bars changed since they were last written to the series
   uint32_t state = 0;        // index of the symbol's SymbolState
   Bar day_bar{};
-  Bar min_bar{};  // the forming MIN bar (used when MIN is enabled)
 };
+static_assert(sizeof(KDataEngine::SymbolHot) == 192, "three cache lines");
 static_assert(sizeof(Bar) == 64, "the hot state is laid out in cache lines");
 
 struct KDataEngine::SymbolState {
@@ -103,7 +103,7 @@ struct KDataEngine::SymbolState {
   bool carry = false;   // the day's first spot came after the first minute
   bool traded = false;  // today's bars exist
   bool day_reported = false;  // DAY (and ending periods) reported complete
-  // The forming bar of each intraday period but MIN (whose forming bar is hot->min_bar).  It
+  // The forming bar of each intraday period (without the fast spots still in hot->pend_*).  It
   // is written to its series when it completes or when someone reads the series (flush).
   std::array<Bar, kIntradayCount> forming{};
   std::array<int16_t, kIntradayCount> last_bucket{};  // today's newest intraday bucket, -1 before
@@ -136,7 +136,6 @@ KDataEngine::KDataEngine(EngineConfig config) : config_(std::move(config)) {
     if (!enabled_[ktype_index(k)]) continue;
     if (is_intraday(k)) intraday_.push_back(k);
     if (is_multi_day(k)) multi_day_.push_back(k);
-    if (is_intraday(k) && k != KType::MIN) has_coarse_ = true;
   }
   // WEEK..YEAR are built from DAY bars, so DAY is kept whenever one of them is.
   if (!multi_day_.empty()) enabled_[ktype_index(KType::DAY)] = true;
@@ -157,8 +156,8 @@ IngestResult KDataEngine::reject(RejectReason r) {
   return IngestResult{IngestOutcome::Rejected, r};
 }
 
-Bar& KDataEngine::forming(SymbolState& st, int ktype_idx) {
-  return ktype_idx == 0 ? st.hot->min_bar : st.forming[static_cast<size_t>(ktype_idx)];
+inline Bar& KDataEngine::forming(SymbolState& st, int ktype_idx) {
+  return st.forming[static_cast<size_t>(ktype_idx)];
 }
 
 KDataEngine::SymbolState& KDataEngine::create_state(Symbol sym) {
@@ -338,15 +337,7 @@ void KDataEngine::apply_fast(SymbolHot& hot, const SpotFields& s) {
     lo = std::min(lo, s.low);
     hot.ext_low = s.low;
   }
-  if (enabled_[0]) {  // MIN
-    Bar& bar = hot.min_bar;
-    bar.high = std::max(bar.high, hi);
-    bar.low = std::min(bar.low, lo);
-    bar.close = price;
-    bar.volume += dv;
-    bar.amount += da;
-  }
-  if (has_coarse_) {
+  if (!intraday_.empty()) {
     hot.pend_high = std::max(hot.pend_high, hi);
     hot.pend_low = std::min(hot.pend_low, lo);
     hot.pend_volume += dv;
@@ -366,11 +357,10 @@ void KDataEngine::apply_fast(SymbolHot& hot, const SpotFields& s) {
 }
 
 void KDataEngine::settle(SymbolState& st) {
-  // Fold what fast spots added to the minute into the coarser forming bars: they are the
+  // Fold what fast spots added to the minute into the intraday forming bars: they are the
   // bars of the same minute's buckets, so it is the update each spot would have made.
   if (!st.hot->pending) return;
   for (KType k : intraday_) {
-    if (k == KType::MIN) continue;
     Bar& bar = forming(st, ktype_index(k));
     bar.filled = 0;
     bar.high = std::max(bar.high, st.hot->pend_high);

@@ -291,7 +291,6 @@ class KDataEngine {
   int sweep_fill_floor_ = 0, sweep_report_floor_ = 0;
 
   CompletedBars* sink_ = nullptr;  // where the current call reports completed bars
-  bool has_coarse_ = false;        // an intraday period other than MIN is enabled
   EngineStats stats_;
   TimestampMs newest_accepted_ = INT64_MIN;
   DayNumber newest_day_ = INT64_MIN;  // the day of newest_accepted_
