@@ -205,7 +205,11 @@ void KDataEngine::classify_time(TimestampMs t) {
     slot.reason = RejectReason::OutsideCalendar;
     return;
   }
-  if (!config_.calendar.is_trading_day(slot.day)) {
+  if (slot.day != slot.calendar_day) {
+    slot.calendar_day = slot.day;
+    slot.calendar_open = config_.calendar.is_trading_day(slot.day);
+  }
+  if (!slot.calendar_open) {
     slot.reason = RejectReason::NonTradingDay;
     return;
   }

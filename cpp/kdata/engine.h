@@ -226,6 +226,8 @@ class KDataEngine {
     bool after_hours = false;
     bool ok = false;
     RejectReason reason = RejectReason::OutsideSession;  // when !ok
+    DayNumber calendar_day = INT64_MIN;  // the day whose calendar verdict is cached
+    bool calendar_open = false;
   };
 
   // `memo` caches the symbol's state across calls (nullptr: look it up).
