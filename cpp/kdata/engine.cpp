@@ -229,12 +229,17 @@ IngestResult KDataEngine::process(uint32_t key, const SpotFields& s, TimestampMs
                                   SymbolHot*& memo) {
   ++stats_.received;
   if (key >= kMarketCount * kCodesPerMarket) return reject(RejectReason::InvalidSymbol);
-  if (!valid_number(s.open) || !valid_number(s.high) || !valid_number(s.low) || !valid_number(s.close) ||
-      !valid_number(s.volume) || !valid_number(s.amount) || (s.volume > 0 && !(s.close > 0)))
-    return reject(RejectReason::InvalidValue);
-  if (s.open > kMaxPrice || s.high > kMaxPrice || s.low > kMaxPrice || s.close > kMaxPrice || s.volume > kMaxVolume ||
-      s.amount > kMaxAmount)
+  // One range test per field passes every sane spot (NaN fails every comparison); only a
+  // spot that fails it goes through the checks that tell the reason.
+  const bool in_range = s.open >= 0 && s.open <= kMaxPrice && s.high >= 0 && s.high <= kMaxPrice && s.low >= 0 &&
+                        s.low <= kMaxPrice && s.close >= 0 && s.close <= kMaxPrice && s.volume >= 0 &&
+                        s.volume <= kMaxVolume && s.amount >= 0 && s.amount <= kMaxAmount;
+  if (!in_range || (s.volume > 0 && !(s.close > 0))) {
+    if (!valid_number(s.open) || !valid_number(s.high) || !valid_number(s.low) || !valid_number(s.close) ||
+        !valid_number(s.volume) || !valid_number(s.amount) || (s.volume > 0 && !(s.close > 0)))
+      return reject(RejectReason::InvalidValue);
     return reject(RejectReason::BeyondBounds);
+  }
   if (s.datetime > not_after) return reject(RejectReason::AheadOfClock);
   // Calendar and session: once per distinct datetime (the spots of a push share one).
   if (s.datetime != time_.datetime) classify_time(s.datetime);
