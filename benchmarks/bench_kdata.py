@@ -8,14 +8,18 @@ timings: the numbers are reported, never judged pass/fail.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import gc
+import io
 import os
 import pathlib
 import platform
 import resource
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -30,6 +34,7 @@ from hkrt.synthetic import Push, synthetic_day
 
 DAY = dt.date(2026, 11, 20)  # a Friday and a trading day
 MIB = 1024 * 1024
+ROOT = pathlib.Path(__file__).resolve().parent.parent
 T = TypeVar("T")
 
 
@@ -39,6 +44,9 @@ class Options:
     symbols: int  # the whole market of the batch rows
     subset: int  # symbols of the per-spot and pandas rows (the first ones of the market)
     repeat: int  # runs per engine row; the median is reported
+    large: int  # the larger market of the scaling rows (0: none)
+    cpp: bool  # build and run the C++ baselines (benchmarks/cpp)
+    cpp_build: pathlib.Path  # their CMake build directory
 
 
 def parse_options(argv: Sequence[str] | None = None) -> Options:
@@ -48,13 +56,36 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
         "--subset", type=int, help="symbols of the per-spot and pandas rows (default 500; 100 with --quick)"
     )
     parser.add_argument("--repeat", type=int, default=3, help="runs per engine row, median reported (default 3)")
+    parser.add_argument(
+        "--large", type=int, help="symbols of the scaling rows, 0 for none (default 10000; 600 with --quick)"
+    )
+    parser.add_argument(
+        "--cpp",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="build (CMake) and run the C++ baselines of benchmarks/cpp (default on; off with --quick)",
+    )
+    parser.add_argument(
+        "--cpp-build",
+        type=pathlib.Path,
+        default=ROOT / "build" / "bench",
+        help="CMake build directory of the C++ baselines (default build/bench)",
+    )
     parser.add_argument("--quick", action="store_true", help="a small market, for a smoke test")
     args = parser.parse_args(argv)
     symbols = args.symbols if args.symbols is not None else (300 if args.quick else 5000)
     subset = args.subset if args.subset is not None else (100 if args.quick else 500)
-    if symbols < 1 or subset < 1 or args.repeat < 1:
-        parser.error("--symbols, --subset and --repeat must be at least 1")
-    return Options(symbols=symbols, subset=min(subset, symbols), repeat=args.repeat)
+    large = args.large if args.large is not None else (600 if args.quick else 10000)
+    if symbols < 1 or subset < 1 or args.repeat < 1 or large < 0:
+        parser.error("--symbols, --subset and --repeat must be at least 1, --large at least 0")
+    return Options(
+        symbols=symbols,
+        subset=min(subset, symbols),
+        repeat=args.repeat,
+        large=large,
+        cpp=not args.quick if args.cpp is None else args.cpp,
+        cpp_build=args.cpp_build,
+    )
 
 
 def cpu_model() -> str:
@@ -177,6 +208,20 @@ def replay_raw(raw: Sequence[RawPush]) -> SpotAgent:
     ingest_columns = agent._engine.ingest_columns
     for columns in raw:
         ingest_columns(*columns)
+    return agent
+
+
+def replay_keys(pushes: Sequence[Push], raw: Sequence[RawPush]) -> SpotAgent:
+    """Symbols resolved once (``Engine.symbol_keys``), then engine keys as the symbol column.
+
+    What a feed that sends the same symbols every push can do: the symbol strings of the
+    other batch rows are parsed again in every push.
+    """
+    agent = SpotAgent()
+    ingest_columns = agent._engine.ingest_columns
+    keys = agent._engine.symbol_keys(pushes[0].symbol)
+    for push, columns in zip(pushes, raw, strict=True):
+        ingest_columns(keys if push.symbol is pushes[0].symbol else push.symbol, *columns[1:])
     return agent
 
 
@@ -353,18 +398,19 @@ class Row:
         return self.spots / self.seconds
 
 
-def markdown_table(rows: Sequence[Row], baseline: Row) -> str:
+def markdown_table(rows: Sequence[Row], baseline: Row, baseline_8: Row) -> str:
     header = (
         "| Path | Symbols | Spots | KTypes produced | Seconds | Spots/s "
-        "| × pandas 13-period-equivalent baseline |\n"
-        "|---|---:|---:|---|---:|---:|---:|"
+        "| × pandas 13-period-equivalent baseline | × pandas 8 rules |\n"
+        "|---|---:|---:|---|---:|---:|---:|---:|"
     )
     lines = [header]
     for r in rows:
         ratio = f"{r.rate / baseline.rate:,.1f}×" if r.compare else "—"
+        ratio_8 = f"{r.rate / baseline_8.rate:,.1f}×" if r.compare else "—"
         lines.append(
             f"| {r.path} | {r.symbols:,} | {r.spots:,} | {r.produces} | {r.seconds:,.3f} "
-            f"| {r.rate / 1e6:,.2f} M | {ratio} |"
+            f"| {r.rate / 1e6:,.2f} M | {ratio} | {ratio_8} |"
         )
     return "\n".join(lines)
 
@@ -404,6 +450,7 @@ def replay_reference(market: Sequence[Push]) -> Reference:
 class BatchRows(NamedTuple):
     columns: Row
     raw: Row
+    keys: Row
     min_only: Row
 
 
@@ -424,6 +471,13 @@ def measure_batch(market: Sequence[Push], repeat: int) -> BatchRows:
             spots,
             ALL_13,
             time_median(lambda: replay_raw(raw), repeat)[0],
+        ),
+        keys=Row(
+            "batch raw, symbols resolved once: `engine.symbol_keys` once, keys as the symbol column",
+            n_symbols,
+            spots,
+            ALL_13,
+            time_median(lambda: replay_keys(market, raw), repeat)[0],
         ),
         min_only=Row(
             "batch, MIN only: `SpotAgent(['MIN']).ingest_columns`",
@@ -494,7 +548,9 @@ def print_workload(opts: Options, market: Sequence[Push], subset: Sequence[Push]
         f"spots. Per-spot and pandas rows: the first {opts.subset:,} of those symbols = {spot_count(subset):,} "
         f"spots (rates are per spot, so they compare). Engine rows: median of {opts.repeat} run(s), each with "
         f"a fresh SpotAgent; Spot creation and pandas: one run. Pushes pre-generated in "
-        f"{generation_seconds:.1f} s (untimed).\n"
+        f"{generation_seconds:.1f} s (untimed). C++ rows: the same pushes written to a file and read by "
+        f"benchmarks/cpp/bench_wide_record (its own timer around the loop, median of {opts.repeat}). Scaling rows: "
+        f"a {opts.large:,}-symbol day generated after the other rows, with the same seed.\n"
     )
 
 
@@ -553,13 +609,57 @@ def print_memory(market: Sequence[Push], reference: Reference, rss_start: int | 
     )
 
 
-def print_goals(batch: BatchRows, per_spot: PerSpotRows, reference: Reference) -> None:
+def print_scaling(batch: BatchRows, cpp: CppRows | None, large: LargeRows) -> None:
+    print(f"\n## From {batch.columns.symbols:,} to {large.columns.symbols:,} symbols\n")
+    pairs = [
+        ("`agent.ingest_columns`, all 13", batch.columns, large.columns),
+        ("symbols resolved once, all 13", batch.keys, large.keys),
+        ("MIN only", batch.min_only, large.min_only),
+    ]
+    if cpp is not None and large.engine is not None:
+        pairs.append(("C++ engine alone, all 13", cpp.engine, large.engine))
+    for label, small, big in pairs:
+        print(f"- {label}: {small.rate / 1e6:.2f} M → {big.rate / 1e6:.2f} M spots/s ({big.rate / small.rate:.2f}×)")
+    print(f"- engine `memory_bytes()` after the {large.columns.symbols:,}-symbol day: {mib(large.memory_bytes)}")
+
+
+def print_goals(
+    batch: BatchRows,
+    per_spot: PerSpotRows,
+    reference: Reference,
+    pandas_8: Row,
+    cpp: CppRows | None,
+    large: LargeRows | None,
+) -> None:
     print("\n## Goals (reported, not asserted)\n")
     print(
         goal_line(
-            "batch path ≥ 10 M spots/s into all 13 ktypes",
-            f"{batch.columns.rate / 1e6:.2f} M",
-            batch.columns.rate >= 10e6,
+            "numpy columns (`agent.ingest_columns`) ≥ 25 M spots/s into all 13 ktypes",
+            f"{batch.columns.rate / 1e6:.2f} M (symbols resolved once: {batch.keys.rate / 1e6:.2f} M)",
+            batch.columns.rate >= 25e6,
+        )
+    )
+    if large is not None:
+        print(
+            goal_line(
+                f"no drop from {batch.columns.symbols:,} to {large.columns.symbols:,} symbols (≥ 0.9×)",
+                f"{large.columns.rate / batch.columns.rate:.2f}×",
+                large.columns.rate >= 0.9 * batch.columns.rate,
+            )
+        )
+    if cpp is not None and cpp.wide is not None:
+        print(
+            goal_line(
+                "numpy columns into 13 periods at least the hand-written wide-record loop into 8",
+                f"{batch.columns.rate / cpp.wide.rate:.2f}×",
+                batch.columns.rate >= cpp.wide.rate,
+            )
+        )
+    print(
+        goal_line(
+            "numpy columns ≥ 30× pandas (8 rules)",
+            f"{batch.columns.rate / pandas_8.rate:,.1f}×",
+            batch.columns.rate >= 30 * pandas_8.rate,
         )
     )
     print(
@@ -578,6 +678,168 @@ def print_goals(batch: BatchRows, per_spot: PerSpotRows, reference: Reference) -
     )
 
 
+# --------------------------------------------------------------------------- C++ rows
+CPP_TARGET = "bench_wide_record"  # benchmarks/cpp/bench_wide_record.cpp
+WIDE_PERIODS = "MIN MIN5 MIN15 MIN30 MIN60 DAY WEEK MONTH"
+
+
+def build_cpp(build_dir: pathlib.Path) -> pathlib.Path | str:
+    """Configures and builds the C++ baselines; the executable, or why there is none."""
+    commands = [
+        [
+            "cmake",
+            "-S",
+            str(ROOT),
+            "-B",
+            str(build_dir),
+            "-DCMAKE_BUILD_TYPE=Release",
+            "-DHKRT_BUILD_BENCHMARKS=ON",
+            "-DHKRT_BUILD_PYTHON=OFF",
+            f"-DPython_EXECUTABLE={sys.executable}",
+        ],
+        ["cmake", "--build", str(build_dir), "--target", CPP_TARGET, "--config", "Release"],
+    ]
+    for command in commands:
+        try:
+            run = subprocess.run(command, capture_output=True, text=True, timeout=900)
+        except (OSError, subprocess.TimeoutExpired) as error:
+            return f"`{' '.join(command[:2])}` failed: {error}"
+        if run.returncode != 0:
+            last = (run.stderr or run.stdout).strip().splitlines()[-1:]
+            return f"`{' '.join(command[:2])}` failed: {' '.join(last)}"
+    found = sorted(p for p in build_dir.rglob(CPP_TARGET + "*") if p.is_file() and p.suffix in ("", ".exe"))
+    return found[0] if found else f"{CPP_TARGET} not found under {build_dir}"
+
+
+def write_day_file(pushes: Sequence[Push], path: pathlib.Path) -> None:
+    """The pushes in the file format benchmarks/cpp/bench_wide_record.cpp reads."""
+    symbols = pushes[0].symbol
+    with path.open("wb") as out:
+        out.write(b"HKRTDAY1")
+        out.write(np.array([len(symbols), len(pushes)], dtype="<u8").tobytes())
+        out.write(np.asarray(symbols, dtype="S8").tobytes())
+        for p in pushes:
+            if p.symbol is not symbols and not np.array_equal(p.symbol, symbols):
+                raise ValueError("the C++ rows need the same symbols, in the same order, in every push")
+            out.write(p.datetime[:1].astype("datetime64[ms]").view("<i8").tobytes())
+            for column in (p.open, p.high, p.low, p.close, p.volume, p.amount):
+                out.write(np.ascontiguousarray(column, dtype="<f8").tobytes())
+
+
+def time_cpp(exe: pathlib.Path, mode: str, day_file: pathlib.Path, repeat: int) -> float:
+    """Median of the seconds the executable reports (its own timer, around the loop only)."""
+    timings = []
+    for _ in range(repeat):
+        run = subprocess.run([str(exe), mode, str(day_file)], capture_output=True, text=True, timeout=3600, check=True)
+        fields = dict(item.split("=", 1) for item in run.stdout.split())
+        timings.append(float(fields["seconds"]))
+    return statistics.median(timings)
+
+
+class CppRows(NamedTuple):
+    wide: Row | None
+    engine: Row
+
+
+def measure_cpp(pushes: Sequence[Push], repeat: int, exe: pathlib.Path, *, wide: bool) -> CppRows:
+    n_symbols, spots = len(pushes[0].symbol), spot_count(pushes)
+    with tempfile.TemporaryDirectory(prefix="hkrt-bench-") as tmp:
+        day_file = pathlib.Path(tmp) / "day.bin"
+        write_day_file(pushes, day_file)
+        wide_row = (
+            Row(
+                "C++ hand-written loop: wide record (2 strings, 5 book levels), hash map by symbol, no rules",
+                n_symbols,
+                spots,
+                WIDE_PERIODS,
+                time_cpp(exe, "wide", day_file, repeat),
+            )
+            if wide
+            else None
+        )
+        engine_row = Row(
+            "C++ engine alone: `KDataEngine::ingest_columns` per push",
+            n_symbols,
+            spots,
+            ALL_13,
+            time_cpp(exe, "engine", day_file, repeat),
+        )
+    return CppRows(wide_row, engine_row)
+
+
+class LargeRows(NamedTuple):
+    columns: Row
+    keys: Row
+    min_only: Row
+    engine: Row | None  # the C++ engine alone
+    memory_bytes: int
+
+
+def measure_large(n_symbols: int, repeat: int, exe: pathlib.Path | str) -> LargeRows:
+    """The scaling rows: the batch paths on a larger market, generated after the others are freed."""
+    market = generate_day(n_symbols)
+    agent = replay_columns(market)
+    agent._engine.bars(agent.symbols[0], "MIN")  # flush one symbol, as the reference replay's reads do
+    memory = agent._engine.memory_bytes()
+    del agent
+    batch = measure_batch(market, repeat)
+    engine = measure_cpp(market, repeat, exe, wide=False).engine if isinstance(exe, pathlib.Path) else None
+    return LargeRows(batch.columns, batch.keys, batch.min_only, engine, memory)
+
+
+class CycleCosts(NamedTuple):
+    first_push: list[float]  # seconds of the day's first push into a fresh agent, per try
+    first_push_reserved: list[float]  # the same after `engine.reserve(symbols)`
+    advance: np.ndarray  # seconds of each advance_to() that follows a push, over the day
+
+
+def measure_cycles(market: Sequence[Push], tries: int = 3) -> CycleCosts:
+    """What a live agent pays per message beyond ingesting it: the day's first message, and the
+    end-of-cycle advance_to() a publisher's cycle ends with."""
+    raw = raw_columns(market)
+
+    def first_push(reserve: bool) -> float:
+        agent = SpotAgent()
+        if reserve:
+            agent._engine.reserve(market[0].symbol)
+        start = time.perf_counter()
+        agent._engine.ingest_columns(*raw[0])
+        return time.perf_counter() - start
+
+    fresh = [first_push(False) for _ in range(tries)]
+    reserved = [first_push(True) for _ in range(tries)]
+    agent = SpotAgent()
+    ingest_columns, advance_to = agent._engine.ingest_columns, agent._engine.advance_to
+    advance = np.empty(len(market))
+    for i, (push, columns) in enumerate(zip(market, raw, strict=True)):
+        ingest_columns(*columns)
+        now = push.datetime[0]
+        start = time.perf_counter()
+        advance_to(now)
+        advance[i] = time.perf_counter() - start
+    return CycleCosts(fresh, reserved, advance)
+
+
+def print_cycles(n_symbols: int, costs: CycleCosts) -> None:
+    ms = ", ".join(f"{t * 1e3:.2f}" for t in costs.first_push)
+    ms_reserved = ", ".join(f"{t * 1e3:.2f}" for t in costs.first_push_reserved)
+    us = costs.advance * 1e6
+    print(f"\n## Cycle costs ({n_symbols:,} symbols, raw engine calls)\n")
+    print(f"- the day's first push into a fresh agent: {ms} ms; after `engine.reserve(symbols)`: {ms_reserved} ms")
+    print(
+        f"- `advance_to(push time)` after every push of the day: median {np.median(us):.1f} µs, "
+        f"p99 {np.percentile(us, 99):.1f} µs, max {us.max():.1f} µs ({len(us):,} calls)"
+    )
+
+
+def captured(print_section: Callable[..., None], *args: object) -> str:
+    """What a print_* function prints, kept to be printed later (its inputs are freed meanwhile)."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        print_section(*args)
+    return out.getvalue()
+
+
 # ---------------------------------------------------------------------------------- main
 def main(argv: Sequence[str] | None = None) -> None:
     opts = parse_options(argv)
@@ -592,13 +854,32 @@ def main(argv: Sequence[str] | None = None) -> None:
     per_spot, list_agent = measure_per_spot(subset, opts.repeat)
     pandas = time_pandas(subset)
     baseline = pandas_rows(pandas, subset)
+    exe = build_cpp(opts.cpp_build) if opts.cpp else "skipped (`--no-cpp`, or `--quick` without `--cpp`)"
+    cpp = measure_cpp(market, opts.repeat, exe, wide=True) if isinstance(exe, pathlib.Path) else None
+    cycles = captured(print_cycles, len(market[0].symbol), measure_cycles(market))
 
-    print_workload(opts, market, subset, generation_seconds)
-    print(markdown_table([*batch, *per_spot, *baseline], baseline.all_periods))
+    workload = captured(print_workload, opts, market, subset, generation_seconds)
+    checks = captured(print_cross_checks, market, subset, reference, list_agent, pandas)
+    memory = captured(print_memory, market, reference, rss_start)
+    del market, subset, list_agent  # the larger market is generated next
+    large = measure_large(opts.large, opts.repeat, exe) if opts.large else None
+
+    print(workload, end="")
+    rows: list[Row] = [*batch, *per_spot, *baseline]
+    if cpp is not None:
+        rows += [r for r in cpp if r is not None]
+    if large is not None:
+        rows += [large.columns, large.keys, large.min_only] + ([large.engine] if large.engine else [])
+    print(markdown_table(rows, baseline.all_periods, baseline.representative))
+    if cpp is None:
+        print(f"\nC++ rows: {exe}")
     print_replay(batch, opts.repeat)
-    print_cross_checks(market, subset, reference, list_agent, pandas)
-    print_memory(market, reference, rss_start)
-    print_goals(batch, per_spot, reference)
+    if large is not None:
+        print_scaling(batch, cpp, large)
+    print(cycles, end="")
+    print(checks, end="")
+    print(memory, end="")
+    print_goals(batch, per_spot, reference, baseline.representative, cpp, large)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,8 @@ uint32_t key_of(std::string_view text) {
   return s ? s->key() : kInvalidSymbolKey;
 }
 
-// Symbols of a numpy array of bytes ('S'), str ('U') or Python objects, as engine keys.
+// Symbols of a numpy array of bytes ('S'), str ('U') or Python objects, as engine keys; a
+// uint32 array is taken as keys already (Engine.symbol_keys()).
 // Unparseable entries become kInvalidSymbolKey and are rejected, counted, by the engine.
 std::vector<uint32_t> symbol_keys(const py::array& symbols) {
   const size_t n = static_cast<size_t>(symbols.size());
@@ -32,6 +33,16 @@ std::vector<uint32_t> symbol_keys(const py::array& symbols) {
   const size_t width = static_cast<size_t>(symbols.itemsize());
   const auto stride = symbols.strides(0);
   const char* base = static_cast<const char*>(symbols.data());
+  // A feed sends the same symbols in every push: the keys of the last array of bytes or str
+  // are kept (per thread) and reused while its bytes are the same, a compare instead of a parse.
+  thread_local std::vector<char> last_bytes;
+  thread_local std::vector<uint32_t> last_keys;
+  thread_local char last_kind = 0;
+  const bool cacheable = (kind == 'S' || kind == 'U') && static_cast<size_t>(stride) == width;
+  const size_t bytes = n * width;
+  if (cacheable && kind == last_kind && last_bytes.size() == bytes && last_keys.size() == n &&
+      (n == 0 || std::memcmp(last_bytes.data(), base, bytes) == 0))
+    return last_keys;
   if (kind == 'S') {
     py::gil_scoped_release release;
     for (size_t i = 0; i < n; ++i) {
@@ -51,6 +62,8 @@ std::vector<uint32_t> symbol_keys(const py::array& symbols) {
       }
       keys[i] = ascii ? key_of(std::string_view(buf, len)) : kInvalidSymbolKey;
     }
+  } else if (kind == 'u' && width == sizeof(uint32_t)) {  // keys from Engine.symbol_keys(), resolved once
+    for (size_t i = 0; i < n; ++i) std::memcpy(&keys[i], base + i * stride, sizeof(uint32_t));
   } else if (kind == 'O') {
     for (size_t i = 0; i < n; ++i) {
       py::handle item = *reinterpret_cast<PyObject* const*>(base + i * stride);
@@ -58,6 +71,11 @@ std::vector<uint32_t> symbol_keys(const py::array& symbols) {
     }
   } else {
     throw py::type_error("symbol must be an array of str or bytes such as 'SH600000'");
+  }
+  if (cacheable) {
+    last_kind = kind;
+    last_bytes.assign(base, base + bytes);
+    last_keys = keys;
   }
   return keys;
 }
@@ -526,6 +544,34 @@ void bind_engine(py::module_& m) {
     for (KType k : e.engine().enabled_ktypes()) out.push_back(ktype_name(k));
     return out;
   });
+
+  // ---- Engine sizing and columns with pre-resolved symbols (added for issue 13, the aggregation half) ----
+  cls.def(
+      "reserve",
+      [](PyEngine& e, const py::array& symbol) {
+        std::vector<uint32_t> keys = symbol_keys(symbol);
+        e.locked([&] { e.engine().reserve(keys.data(), keys.size()); });
+      },
+      py::arg("symbol"),
+      "Pre-size the engine for a trading day of these symbols (the universe, or yesterday's): their states are "
+      "created and their series get room for a day of bars, so the day's first message allocates nothing. "
+      "Unparseable symbols are skipped; a symbol reserved but never fed is not listed by symbols().");
+  cls.def(
+      "reserve_next_day", [](PyEngine& e) { e.locked([&] { e.engine().reserve_next_day(); }); },
+      "Room for one more day of bars for every symbol the engine holds (call it after a day closed).");
+  cls.def(
+      "symbol_keys",
+      [](PyEngine&, const py::array& symbol) {
+        std::vector<uint32_t> keys = symbol_keys(symbol);
+        py::array_t<uint32_t> out(static_cast<py::ssize_t>(keys.size()));
+        if (!keys.empty()) std::memcpy(out.mutable_data(), keys.data(), keys.size() * sizeof(uint32_t));
+        return out;
+      },
+      py::arg("symbol"),
+      "Engine keys of a symbol column (0xFFFFFFFF for an unparseable symbol).  ingest_columns takes them as its "
+      "symbol column: a feed that sends the same symbols every push resolves them once.");
+  // ---- end of the block ----
+
   m.attr("COMPLETED_DTYPE") = completed_dtype();
 }
 

@@ -6,12 +6,14 @@
 // until its last view is gone.  Bars inside a view's range may still be updated in place;
 // a view never sees bars added after it.
 //
-// The data pointer, size and capacity are kept inline (not behind the shared pointer) so
-// that appending a completed bar touches only the bar's own cache line: at a minute
-// boundary every symbol appends to several series at once.
+// The data pointer, size, capacity and the newest label are kept inline (not behind the
+// shared pointer) so that appending a completed bar reads nothing from the buffer and
+// writes only the bar's own cache line: at a minute boundary every symbol appends to
+// several series at once.
 #pragma once
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <memory>
 #include <vector>
@@ -32,6 +34,7 @@ class BarSeries {
   size_t size() const { return size_; }
   bool empty() const { return size_ == 0; }
   const Bar* data() const { return data_; }
+  // Bars are changed in place through back()/at() but never relabelled (last_label_ holds).
   Bar& back() { return data_[size_ - 1]; }
   const Bar& back() const { return data_[size_ - 1]; }
   const Bar& operator[](size_t i) const { return data_[i]; }
@@ -40,17 +43,18 @@ class BarSeries {
   void push_back(const Bar& bar) {
     if (size_ == capacity_) grow(size_ + 1);
     data_[size_++] = bar;
+    last_label_ = bar.datetime;
   }
 
   // The bar labelled `datetime`, inserted (in label order) from `init` if absent.
   // *inserted tells which.  The common case, the newest bar, costs one comparison.
   Bar& find_or_insert(TimestampMs datetime, const Bar& init, bool* inserted) {
-    if (size_ == 0 || back().datetime < datetime) {
+    if (size_ == 0 || last_label_ < datetime) {
       push_back(init);
       *inserted = true;
       return back();
     }
-    if (back().datetime == datetime) {
+    if (last_label_ == datetime) {
       *inserted = false;
       return back();
     }
@@ -80,6 +84,7 @@ class BarSeries {
     if (buffer_.use_count() > 1) reallocate(capacity_);
     std::memmove(data_ + first, data_ + last, (size_ - last) * sizeof(Bar));
     size_ -= last - first;
+    last_label_ = size_ ? data_[size_ - 1].datetime : INT64_MIN;
   }
 
   void reserve(size_t n) {
@@ -111,6 +116,7 @@ class BarSeries {
   Bar* data_ = nullptr;
   size_t size_ = 0;
   size_t capacity_ = 0;
+  TimestampMs last_label_ = INT64_MIN;  // data_[size_ - 1].datetime
 };
 
 }  // namespace hkrt

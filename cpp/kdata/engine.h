@@ -155,6 +155,7 @@ struct DayTotals {
 
 class KDataEngine {
  public:
+  struct SymbolHot;  // a symbol's per-spot state (engine.cpp); public only to be prefetched there
   explicit KDataEngine(EngineConfig config = EngineConfig());
   ~KDataEngine();
   KDataEngine(const KDataEngine&) = delete;
@@ -202,20 +203,50 @@ class KDataEngine {
   TimestampMs newest_accepted() const;
   // Bytes the engine holds: symbol states, bar buffers (by capacity) and symbol index tables.
   size_t memory_bytes() const;
+  // Pre-sizes the engine for a trading day of these symbols (the universe, or yesterday's
+  // symbols): their states are created and every intraday series gets room for one more
+  // day of bars, so the day's first spots allocate nothing.  A symbol reserved but never
+  // fed is not listed by symbols() nor counted in stats().symbols.  Invalid keys are skipped.
+  void reserve(const uint32_t* symbol_keys, size_t n);
+  // As above, for every symbol the engine already holds (call it after a day closed).
+  void reserve_next_day();
   const TradingCalendar& calendar() const { return config_.calendar; }
   const TradingSchedule& schedule() const { return config_.schedule; }
 
  private:
   struct SymbolState;
 
-  IngestResult process(uint32_t key, const SpotFields& s, TimestampMs not_after = INT64_MAX,
-                       bool changes_only = false);
+  struct SymbolCold;
+  static Bar& forming(SymbolState& st, int ktype_idx);
+  // What a datetime means, computed once for all spots that share it (a push's spots do).
+  struct TimeSlot {
+    TimestampMs datetime = INT64_MIN;
+    DayNumber day = 0;
+    int minute = 0;
+    bool after_hours = false;
+    bool ok = false;
+    RejectReason reason = RejectReason::OutsideSession;  // when !ok
+    DayNumber calendar_day = INT64_MIN;  // the day whose calendar verdict is cached
+    bool calendar_open = false;
+  };
+
+  // `memo` caches the symbol's state across calls (nullptr: look it up).
+  IngestResult process(uint32_t key, const SpotFields& s, TimestampMs not_after, bool changes_only,
+                       SymbolHot*& memo);
+  void classify_time(TimestampMs t);
   SymbolState& state_for(uint32_t key);
+  SymbolState& create_state(Symbol sym);
+  void apply_fast(SymbolHot& h, const SpotFields& s);
+  void settle(SymbolState& st);  // apply the deferred coarse-period part of fast spots
+  void update_due(SymbolState& st) const;
+  void mark_fast(SymbolState& st, int minute) const;
+  void lower_sweep_floor(const SymbolState& st);
+  void reserve_day(SymbolState& st);
   SymbolState* find_state(Symbol symbol) const;
   void start_day(SymbolState& st, DayNumber day, int minute, const SpotFields& s);
   void apply(SymbolState& st, int minute, const SpotFields& s, bool changes_only = false);
   void apply_after_hours(SymbolState& st, const SpotFields& s);
-  static void remember_last(SymbolState& st, const SpotFields& s);
+  static void remember_last(SymbolHot& hot, const SpotFields& s);
   void report_amended(SymbolState& st, KType k, int from_bucket);
   bool repair_span(SymbolState& st, int first, int last, double volume, double amount,
                    const std::vector<const Bar*>& source);
@@ -241,11 +272,27 @@ class KDataEngine {
 
   // Symbol key -> index into states_, one lazily-allocated direct table per market.
   std::array<std::vector<int32_t>, kMarketCount> index_;
-  std::vector<std::unique_ptr<SymbolState>> states_;
+  // States live in fixed-size chunks (stable addresses, contiguous in creation order:
+  // a feed sends its symbols in the same order every push, so a push walks memory forward).
+  std::vector<std::unique_ptr<SymbolState[]>> chunks_;
+  std::vector<std::unique_ptr<SymbolHot[]>> hot_chunks_;
+  std::vector<SymbolState*> states_;
+  uint64_t seen_symbols_ = 0;
+  // Per row of the last ingest_columns call: its symbol key and state (a feed's pushes list
+  // the same symbols in the same order, so the index table is rarely consulted).
+  std::vector<uint32_t> memo_keys_;
+  std::vector<SymbolHot*> memo_states_;
+  std::vector<SymbolState*> memo_full_;
+  bool fast_ = false;  // the last spot processed took the fast path
+  TimeSlot time_;
+  // advance_to() visits symbols only when one may have a bar to fill or report: the
+  // smallest elapsed/completed minute at which any symbol of sweep_day_ has one.
+  bool sweep_valid_ = false;
+  bool sweep_over_ = false;  // the last sweep completed sweep_day_
+  DayNumber sweep_day_ = INT64_MIN;
+  int sweep_fill_floor_ = 0, sweep_report_floor_ = 0;
 
   CompletedBars* sink_ = nullptr;  // where the current call reports completed bars
-  DayNumber calendar_cache_day_ = INT64_MIN;
-  bool calendar_cache_open_ = false;
   EngineStats stats_;
   TimestampMs newest_accepted_ = INT64_MIN;
   DayNumber newest_day_ = INT64_MIN;  // the day of newest_accepted_

@@ -101,6 +101,21 @@ void ShardedEngine::advance_to(TimestampMs now, CompletedBars* completed) {
     for (auto& part : completed_) completed->insert(completed->end(), part.begin(), part.end());
 }
 
+void ShardedEngine::reserve(const uint32_t* keys, size_t n) {
+  if (shards_.size() == 1) return shards_[0]->reserve(keys, n);
+  std::vector<std::vector<uint32_t>> parts(shards_.size());
+  for (size_t i = 0; i < n; ++i)
+    if (keys[i] != kInvalidSymbolKey) parts[shard_index(keys[i])].push_back(keys[i]);
+  pool_.run([&](int s) {
+    const size_t idx = static_cast<size_t>(s);
+    shards_[idx]->reserve(parts[idx].data(), parts[idx].size());
+  });
+}
+
+void ShardedEngine::reserve_next_day() {
+  pool_.run([&](int s) { shards_[static_cast<size_t>(s)]->reserve_next_day(); });
+}
+
 std::vector<Symbol> ShardedEngine::symbols() const {
   std::vector<Symbol> out;
   for (const auto& shard : shards_) {

@@ -21,6 +21,10 @@ class ShardedEngine {
   size_t ingest(const Spot* const* spots, size_t n, CompletedBars* completed);
   IngestResult ingest_one(const Spot& spot, CompletedBars* completed);
   void advance_to(TimestampMs now, CompletedBars* completed);
+  // Pre-size each shard for a day of its symbols (KDataEngine::reserve), or of every symbol
+  // it holds (reserve_next_day).
+  void reserve(const uint32_t* symbol_keys, size_t n);
+  void reserve_next_day();
 
   int shard_count() const { return static_cast<int>(shards_.size()); }
   KDataEngine& shard_of(Symbol s) { return *shards_[shard_index(s.key())]; }

@@ -271,7 +271,19 @@ class Engine:
         """
         Place the symbol's gap volume into its minutes from a source's MIN bars of its current day.
         """
+    def reserve(self, symbol: numpy.ndarray) -> None:
+        """
+        Pre-size the engine for a trading day of these symbols (the universe, or yesterday's): their states are created and their series get room for a day of bars, so the day's first message allocates nothing. Unparseable symbols are skipped; a symbol reserved but never fed is not listed by symbols().
+        """
+    def reserve_next_day(self) -> None:
+        """
+        Room for one more day of bars for every symbol the engine holds (call it after a day closed).
+        """
     def stats(self) -> dict: ...
+    def symbol_keys(self, symbol: numpy.ndarray) -> numpy.typing.NDArray[numpy.uint32]:
+        """
+        Engine keys of a symbol column (0xFFFFFFFF for an unparseable symbol).  ingest_columns takes them as its symbol column: a feed that sends the same symbols every push resolves them once.
+        """
     def symbols(self) -> list[str]: ...
     def take_completed(self) -> numpy.ndarray:
         """
