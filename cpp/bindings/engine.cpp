@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "calendar.h"
 #include "convert.h"
 #include "kdata/engine.h"
 #include "spot_agent/agent_core.h"
@@ -267,14 +268,7 @@ void bind_engine(py::module_& m) {
             EngineConfig config;
             config.ktypes.clear();
             for (const auto& k : ktypes) config.ktypes.push_back(to_ktype(py::str(k)));
-            std::vector<DayNumber> days;
-            for (py::handle h : holidays) days.push_back(to_day(h));
-            config.calendar = TradingCalendar(std::move(days));
-            if (!coverage.is_none()) {
-              auto range = coverage.cast<py::tuple>();
-              if (range.size() != 2) throw py::value_error("coverage must be (first_day, last_day)");
-              config.calendar.set_coverage(to_day(range[0]), to_day(range[1]));
-            }
+            config.calendar = calendar_from(holidays, coverage);
             config.fill_empty_bars = fill_empty_bars;
             if (shards < 1 || shards > 64) throw py::value_error("shards must be between 1 and 64");
             if (!(max_ahead_seconds >= 0) || !(market_time_slack_seconds >= 0))

@@ -654,12 +654,6 @@ void KDataEngine::report_intraday(SymbolState& st, KType k, int through) {
   st.reported[idx] = static_cast<int16_t>(through);
 }
 
-DayNumber KDataEngine::next_trading_day(DayNumber day) const {
-  DayNumber next = day + 1;
-  for (int i = 0; i < 366 && !config_.calendar.is_trading_day(next); ++i) ++next;
-  return next;
-}
-
 void KDataEngine::report_day(SymbolState& st, bool amended) {
   if ((st.day_reported && !amended) || !st.traded || !keep_day_) return;
   st.hot->fast = false;
@@ -669,10 +663,12 @@ void KDataEngine::report_day(SymbolState& st, bool amended) {
   if (!sink_) return;
   sink_->push_back(CompletedBar{st.cold->symbol.key(), KType::DAY, st.hot->day_bar, amended});
   if (multi_day_.empty()) return;
-  // A longer period is complete when the next trading day belongs to another one.
-  const DayNumber next = next_trading_day(st.hot->day);
+  // A longer period is complete when the next trading day belongs to another one; past the
+  // calendar's coverage no next day is known and the period counts as complete (as period_label
+  // caps its label at the coverage).
+  const std::optional<DayNumber> next = config_.calendar.next_trading_day(st.hot->day);
   for (KType k : multi_day_) {
-    if (period_start(k, next) == period_start(k, st.hot->day)) continue;
+    if (next && period_start(k, *next) == period_start(k, st.hot->day)) continue;
     const int idx = ktype_index(k);
     const BarSeries& series = st.series[idx];
     const TimestampMs label = start_of_day(st.cold->period_label[idx]);

@@ -257,7 +257,6 @@ class KDataEngine {
   void close_through(SymbolState& st, int elapsed, int completed);
   void report_intraday(SymbolState& st, KType k, int through_bucket);
   void report_day(SymbolState& st, bool amended = false);
-  DayNumber next_trading_day(DayNumber day) const;
   void flush(SymbolState& st);       // write forming bars (and derived DAY..YEAR) to the series
   void finish_day(SymbolState& st);  // the day is over: flush and fill its remaining minutes
   void recompute_period_bases(SymbolState& st);
