@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -56,20 +57,36 @@ int64_t to_epoch_ms(TimestampMs local_ms);
 
 // Spot columns for the engine (no strings).  symbol_keys[i] == kInvalidSymbolKey (engine.h)
 // when the spot's market/code is not SH/SZ/BJ + six digits; datetime is exchange-local ms.
+// With `details` (decode_columns' argument) the fields bars do not need are decoded too, so
+// that whole Spot objects can be built from the columns without decoding the message again.
 struct DecodedColumns {
   std::vector<uint32_t> symbol_keys;
   std::vector<int64_t> datetime;
   std::vector<double> open, high, low, close, volume, amount;
+  // Filled only when decoded with details (else empty):
+  bool has_details = false;
+  std::vector<double> yesterday_close;
+  std::vector<double> bid, bid_volume, ask, ask_volume;  // size() x kBookLevels, row-major, missing levels 0
+  std::vector<uint32_t> name_end;  // spot i's name is names[name_end[i-1] (0 for i == 0), name_end[i]): valid UTF-8
+  std::string names;
   size_t size() const { return symbol_keys.size(); }
   SpotColumns view() const;  // points into the vectors: valid until they change
+  std::string_view name(size_t i) const {
+    const size_t begin = i == 0 ? 0 : name_end[i - 1];
+    return std::string_view(names).substr(begin, name_end[i] - begin);
+  }
+  Spot spot(size_t i) const;  // needs details; symbol SH000000 for an invalid symbol key
 };
 
 // Identifier, flatbuffers::Verifier on exactly `size` bytes, schema version.
 DecodeError verify(const uint8_t* data, size_t size);
 // Each of these verifies first; on an error the spot outputs are emptied and the header untouched.
 DecodeError decode_header(const uint8_t* data, size_t size, Header* out);
-// Reuses out's capacity.  `header` may be null.
-DecodeError decode_columns(const uint8_t* data, size_t size, Header* header, DecodedColumns* out);
+// Reuses out's capacity.  `header` may be null.  One pass over the spots verifies each
+// record exactly as flatbuffers::Verifier would (same bounds and alignment rules, a test
+// holds the two equal on fuzzed input) and reads its fields while it is in cache.
+DecodeError decode_columns(const uint8_t* data, size_t size, Header* header, DecodedColumns* out,
+                           bool details = false);
 // Replaces *out.  valid_symbol[i] is 0 when spot i's market/code is invalid (its Spot then has
 // the default symbol SH000000 and must be skipped); `header` and `valid_symbol` may be null.
 // Book vectors longer than kBookLevels are truncated, shorter ones padded with 0.
