@@ -210,6 +210,11 @@ py::dict message_dict(const MessageResult& r) {
   d["market_time_ms"] = r.market_time_ms;  // as far as the accepted spots vouch for it
   d["header_market_time_ms"] = r.header.market_time_ms;
   d["held"] = r.held;
+  py::list cycles;
+  for (const CycleSummary& c : r.cycles_over)
+    cycles.append(py::make_tuple(c.publisher_id, c.cycle_id, c.parts_expected, c.parts_received, c.spots, c.accepted,
+                                 c.complete(), c.joined_mid_cycle, c.first_send_us, c.market_time_ms));
+  d["cycles"] = cycles;
   return d;
 }
 
@@ -237,6 +242,9 @@ py::dict message_stats_dict(const MessageStats& s) {
   d["market_time_clamped"] = s.market_time_clamped;
   d["market_time_invalid"] = s.market_time_invalid;
   d["held"] = s.held;
+  d["cycles"] = s.cycles.cycles;
+  d["incomplete_cycles"] = s.cycles.incomplete_cycles;
+  d["abandoned_cycles"] = s.cycles.abandoned_cycles;
   return d;
 }
 }  // namespace
@@ -349,22 +357,35 @@ void bind_engine(py::module_& m) {
 
   cls.def(
       "ingest_message",
-      [](PyEngine& e, const py::buffer& message, bool hold_gaps) {
+      [](PyEngine& e, const py::buffer& message, bool hold_gaps, bool columns, bool spots) {
         py::buffer_info info = message.request();
         if (info.ndim > 1 || (info.ndim == 1 && info.strides[0] != info.itemsize))
           throw py::value_error("a message must be a contiguous bytes-like object");
         const auto* data = static_cast<const uint8_t*>(info.ptr);
         const size_t size = static_cast<size_t>(info.size * info.itemsize);
         MessageResult result;
+        EngineStats after;
         {
           py::gil_scoped_release release;
           std::lock_guard<std::mutex> lock(e.calls);
-          result = e.core.ingest_message(data, size, e.sink(), hold_gaps);
+          result = e.core.ingest_message(data, size, e.sink(), hold_gaps, spots);
+          after = e.engine().stats();
         }
-        return message_dict(result);
+        py::dict d = message_dict(result);
+        d["unplaced"] = py::make_tuple(after.gap_spans, after.after_hours_days);
+        if (result.columns) {
+          if (columns) d["columns"] = shared_columns(result.columns);
+          if (spots) d["spot_objects"] = spot_objects(*result.columns);
+        }
+        return d;
       },
-      py::arg("message"), py::arg("hold_gaps") = false,
-      "Verify, decode and aggregate one wire message; returns its header, sequence status and counts.");
+      py::arg("message"), py::arg("hold_gaps") = false, py::arg("columns") = false, py::arg("spots") = false,
+      "Verify, decode and aggregate one wire message; returns its header, sequence status, counts and the\n"
+      "publisher cycles it ended ('cycles': (publisher_id, cycle_id, parts_expected, parts_received, spots,\n"
+      "accepted, complete, joined_mid_cycle, first_send_us, market_time_ms) each).  A processed message's\n"
+      "spots, decoded once: 'columns' (with columns=True: read-only numpy views, see hkrt.wire.decode_columns)\n"
+      "and 'spot_objects' (with spots=True: list[Spot] of the rows with a valid symbol).  'unplaced': the\n"
+      "engine's (gap_spans, after_hours) counters after the message.");
 
   cls.def(
       "advance_to",

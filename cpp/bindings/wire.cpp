@@ -3,6 +3,7 @@
 #include <pybind11/stl.h>
 
 #include <cstring>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -178,27 +179,6 @@ const double* book(const std::optional<DoubleArray>& a, size_t n, size_t levels,
   return a->data();
 }
 
-// The symbol as 8 bytes "SH600000", or 8 zero bytes (b"") for kInvalidSymbolKey.
-void write_symbol(uint32_t key, char* out) {
-  if (key == kInvalidSymbolKey || key >= kMarketCount * kCodesPerMarket) {
-    std::memset(out, 0, 8);
-    return;
-  }
-  const Symbol s = Symbol::from_key(key);
-  std::memcpy(out, market_name(s.market), 2);
-  uint32_t code = s.code;
-  for (int i = 7; i >= 2; --i) {
-    out[i] = static_cast<char>('0' + code % 10);
-    code /= 10;
-  }
-}
-
-template <typename T>
-py::array to_array(const std::vector<T>& v, const py::dtype& dtype) {
-  py::array out(dtype, std::vector<py::ssize_t>{static_cast<py::ssize_t>(v.size())});
-  if (!v.empty()) std::memcpy(out.mutable_data(), v.data(), v.size() * sizeof(T));
-  return out;
-}
 }  // namespace
 
 void bind_wire(py::module_& m) {
@@ -309,23 +289,14 @@ void bind_wire(py::module_& m) {
       "_wire_decode_spots",
       [](py::handle buf) {
         InputBuffer in(buf);
-        std::vector<Spot> spots;
-        std::vector<uint8_t> valid;
+        thread_local wire::DecodedColumns cols;  // keeps its capacity between messages
         wire::DecodeError e;
         {
           py::gil_scoped_release release;
-          e = wire::decode_spots(in.data(), in.size(), nullptr, &spots, &valid);
+          e = wire::decode_columns(in.data(), in.size(), nullptr, &cols, true);
         }
         if (e != wire::DecodeError::None) raise_wire_error(e, in);
-        size_t n_valid = 0;
-        for (uint8_t v : valid) n_valid += v;
-        py::list out(n_valid);
-        size_t j = 0;
-        for (size_t i = 0; i < spots.size(); ++i) {
-          if (!valid[i]) continue;
-          PyList_SET_ITEM(out.ptr(), static_cast<py::ssize_t>(j++), py::cast(std::move(spots[i])).release().ptr());
-        }
-        return out;
+        return spot_objects(cols);
       },
       py::arg("buf"), "The batch's spots with a valid symbol, in order (invalid market/code rows are left out).");
 
@@ -333,28 +304,14 @@ void bind_wire(py::module_& m) {
       "_wire_decode_columns",
       [](py::handle buf) {
         InputBuffer in(buf);
-        thread_local wire::DecodedColumns cols;  // keeps its capacity between messages
+        auto cols = std::make_shared<wire::DecodedColumns>();  // handed to the arrays, never reused
         wire::DecodeError e;
         {
           py::gil_scoped_release release;
-          e = wire::decode_columns(in.data(), in.size(), nullptr, &cols);
+          e = wire::decode_columns(in.data(), in.size(), nullptr, cols.get());
         }
         if (e != wire::DecodeError::None) raise_wire_error(e, in);
-        const size_t n = cols.size();
-        py::array symbols(py::dtype("S8"), std::vector<py::ssize_t>{static_cast<py::ssize_t>(n)});
-        char* out = static_cast<char*>(symbols.mutable_data());
-        for (size_t i = 0; i < n; ++i) write_symbol(cols.symbol_keys[i], out + i * 8);
-        const py::dtype f8("float64");
-        py::dict d;
-        d["symbol"] = symbols;
-        d["datetime"] = to_array(cols.datetime, py::dtype("datetime64[ms]"));
-        d["open"] = to_array(cols.open, f8);
-        d["high"] = to_array(cols.high, f8);
-        d["low"] = to_array(cols.low, f8);
-        d["close"] = to_array(cols.close, f8);
-        d["volume"] = to_array(cols.volume, f8);
-        d["amount"] = to_array(cols.amount, f8);
-        return d;
+        return shared_columns(std::move(cols));
       },
       py::arg("buf"));
 }

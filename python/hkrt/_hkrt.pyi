@@ -211,9 +211,16 @@ class Engine:
         """
         Ingest numpy columns (datetime as int64 local-time milliseconds); returns accepted count.
         """
-    def ingest_message(self, message: typing_extensions.Buffer, hold_gaps: bool = False) -> dict:
+    def ingest_message(
+        self, message: typing_extensions.Buffer, hold_gaps: bool = False, columns: bool = False, spots: bool = False
+    ) -> dict:
         """
-        Verify, decode and aggregate one wire message; returns its header, sequence status and counts.
+        Verify, decode and aggregate one wire message; returns its header, sequence status, counts and the
+        publisher cycles it ended ('cycles': (publisher_id, cycle_id, parts_expected, parts_received, spots,
+        accepted, complete, joined_mid_cycle, first_send_us, market_time_ms) each).  A processed message's
+        spots, decoded once: 'columns' (with columns=True: read-only numpy views, see hkrt.wire.decode_columns)
+        and 'spot_objects' (with spots=True: list[Spot] of the rows with a valid symbol).  'unplaced': the
+        engine's (gap_spans, after_hours) counters after the message.
         """
     def ingest_one(self, spot: Spot) -> str:
         """
