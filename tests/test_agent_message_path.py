@@ -68,6 +68,8 @@ def test_engine_shares_its_decoded_columns_and_reuses_them_only_when_nobody_hold
     np.testing.assert_array_equal(third["columns"]["volume"], [300.0, 600.0, 900.0])
     assert "columns" not in engine.ingest_message(message(4, 3))  # not asked for: not built
     assert "columns" not in engine.ingest_message(message(4, 3), columns=True)  # a duplicate: not processed
+    stats = engine.message_stats()  # one publisher session, the same three symbols in order: parsed once
+    assert (stats["symbol_cache_misses"], stats["symbol_cache_hits"]) == (3, 12)
 
 
 def test_spot_objects_come_from_the_shared_columns_with_every_field() -> None:

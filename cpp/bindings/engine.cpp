@@ -245,6 +245,8 @@ py::dict message_stats_dict(const MessageStats& s) {
   d["cycles"] = s.cycles.cycles;
   d["incomplete_cycles"] = s.cycles.incomplete_cycles;
   d["abandoned_cycles"] = s.cycles.abandoned_cycles;
+  d["symbol_cache_hits"] = s.symbol_cache_hits;
+  d["symbol_cache_misses"] = s.symbol_cache_misses;
   return d;
 }
 }  // namespace

@@ -12,7 +12,11 @@ constexpr int64_t kSaneEpochMsLast = 7'258'118'400'000;    // 2200-01-01 UTC
 }  // namespace
 
 AgentCore::AgentCore(const EngineConfig& config, int shards, AgentConfig agent)
-    : config_(agent), engine_(config, shards), tracker_(agent.sequence), cycles_(agent.cycles) {}
+    : config_(agent),
+      engine_(config, shards),
+      symbols_(agent.symbol_cache_rows),
+      tracker_(agent.sequence),
+      cycles_(agent.cycles) {}
 
 int64_t AgentCore::believed_market_time(int64_t header_ms) {
   if (header_ms == 0) return 0;
@@ -42,7 +46,9 @@ MessageResult AgentCore::ingest_message(const uint8_t* data, size_t size, Comple
   }
   // The last message's columns are still held by a consumer: never write under it.
   if (!columns_ || columns_.use_count() > 1) columns_ = std::make_shared<wire::DecodedColumns>();
-  result.error = wire::decode_columns(data, size, &result.header, columns_.get(), details);
+  result.error = wire::decode_columns(data, size, &result.header, columns_.get(), details, &symbols_);
+  stats_.symbol_cache_hits = symbols_.hits;
+  stats_.symbol_cache_misses = symbols_.misses;
   if (result.error != wire::DecodeError::None) {
     ++stats_.rejected[static_cast<size_t>(result.error)];
     return result;

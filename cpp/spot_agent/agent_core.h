@@ -32,6 +32,7 @@ struct AgentConfig {
   int64_t market_time_slack_ms = 60'000;
   SequenceConfig sequence;
   CycleConfig cycles;
+  size_t symbol_cache_rows = size_t{1} << 20;  // wire symbols remembered (wire::SymbolCache)
 };
 
 struct MessageResult {
@@ -59,6 +60,8 @@ struct MessageStats {
   uint64_t market_time_invalid = 0;  // headers whose market time was out of any sane range
   uint64_t held = 0;                 // messages held back until the ones before them were fetched
   CycleCounters cycles;
+  uint64_t symbol_cache_hits = 0;    // spots whose symbol was resolved from the session's cache
+  uint64_t symbol_cache_misses = 0;  // spots whose symbol was parsed (new, moved or changed rows)
 };
 
 class AgentCore {
@@ -84,6 +87,7 @@ class AgentCore {
   ShardedEngine engine_;
   // Reused across messages while nobody else holds it (see MessageResult::columns).
   std::shared_ptr<wire::DecodedColumns> columns_;
+  wire::SymbolCache symbols_;
   SequenceTracker tracker_;
   CycleTracker cycles_;
   MessageStats stats_;

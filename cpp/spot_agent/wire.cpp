@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstring>
 #include <limits>
+#include <optional>
 #include <stdexcept>
 #include <string>
 
@@ -200,7 +201,11 @@ double number(const RecordReader& rr, const RecordView& r, int f) {
 uint32_t symbol_key(const RecordReader& rr, const RecordView& r) {
   if (r.market_len != 2 || r.code_len != 6) return kInvalidSymbolKey;
   const char* m = reinterpret_cast<const char*>(rr.at(r.market + 4));
-  auto market = parse_market(std::string_view(m, 2));
+  std::optional<Market> market;
+  if (m[0] == 'S' && m[1] == 'H') market = Market::SH;  // the spellings publishers send, before the general rule
+  else if (m[0] == 'S' && m[1] == 'Z') market = Market::SZ;
+  else if (m[0] == 'B' && m[1] == 'J') market = Market::BJ;
+  else market = parse_market(std::string_view(m, 2));
   if (!market) return kInvalidSymbolKey;
   const uint8_t* c = rr.at(r.code + 4);
   uint32_t value = 0;
@@ -210,6 +215,22 @@ uint32_t symbol_key(const RecordReader& rr, const RecordView& r) {
     value = value * 10 + d;
   }
   return static_cast<uint32_t>(*market) * kCodesPerMarket + value;
+}
+
+// symbol_key through a cache row (see SymbolCache).
+uint32_t cached_symbol_key(const RecordReader& rr, const RecordView& r, SymbolCache::Row* row, SymbolCache* cache) {
+  if (r.market_len != 2 || r.code_len != 6) return kInvalidSymbolKey;
+  uint64_t bytes;
+  std::memcpy(&bytes, rr.at(r.market + 4), 2);
+  std::memcpy(reinterpret_cast<char*>(&bytes) + 2, rr.at(r.code + 4), 6);
+  if (row->bytes == bytes) {
+    ++cache->hits;
+    return row->key;
+  }
+  ++cache->misses;
+  row->bytes = bytes;
+  row->key = symbol_key(rr, r);
+  return row->key;
 }
 
 // The checks of verify() up to the spot records; on success *root is the batch (its records
@@ -331,7 +352,27 @@ DecodeError decode_header(const uint8_t* data, size_t size, Header* out) {
   return err;
 }
 
-DecodeError decode_columns(const uint8_t* data, size_t size, Header* header, DecodedColumns* out, bool details) {
+SymbolCache::Row* SymbolCache::rows(uint64_t publisher_id, uint64_t session_epoch, uint32_t part_index, size_t n) {
+  if (n > max_rows_ || n == 0) return nullptr;
+  Slot& slot = slots_[Key{publisher_id, session_epoch, part_index}];
+  slot.used = ++clock_;
+  if (slot.rows.size() != n) {
+    total_ = total_ - slot.rows.size() + n;
+    slot.rows.assign(n, Row());
+    while (total_ > max_rows_) {  // the least recently used other slot goes first
+      auto oldest = slots_.end();
+      for (auto it = slots_.begin(); it != slots_.end(); ++it)
+        if (it->second.used != clock_ && (oldest == slots_.end() || it->second.used < oldest->second.used)) oldest = it;
+      if (oldest == slots_.end()) break;
+      total_ -= oldest->second.rows.size();
+      slots_.erase(oldest);
+    }
+  }
+  return slot.rows.data();
+}
+
+DecodeError decode_columns(const uint8_t* data, size_t size, Header* header, DecodedColumns* out, bool details,
+                           SymbolCache* symbols) {
   AlignedInput in(data, size);
   const Batch* root = nullptr;
   DecodeError err = verify_root(in.data(), size, &root);
@@ -354,6 +395,11 @@ DecodeError decode_columns(const uint8_t* data, size_t size, Header* header, Dec
   if (err != DecodeError::None) return err;
   const RecordReader rr(in.data(), size);
   const size_t first = spots_begin(in.data(), root);
+  SymbolCache::Row* cached = nullptr;
+  if (symbols != nullptr) {
+    const BatchHeader* h = root->header();
+    cached = symbols->rows(h->publisher_id(), h->session_epoch(), h->part_index(), n);
+  }
   RecordView r;
   for (size_t i = 0; i < n; ++i) {
     if (!verify_record(rr, first + 4 * i, &r)) {
@@ -365,7 +411,7 @@ DecodeError decode_columns(const uint8_t* data, size_t size, Header* header, Dec
       out->names.clear();
       return DecodeError::Malformed;
     }
-    out->symbol_keys[i] = symbol_key(rr, r);
+    out->symbol_keys[i] = cached != nullptr ? cached_symbol_key(rr, r, &cached[i], symbols) : symbol_key(rr, r);
     out->datetime[i] = to_local_ms(rr.read<int64_t>(r.table + r.fields[kDatetime]));
     out->open[i] = number(rr, r, kOpen);
     out->high[i] = number(rr, r, kHigh);

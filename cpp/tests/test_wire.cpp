@@ -516,4 +516,38 @@ TEST_CASE("columns with details rebuild every field of a spot") {
   CHECK(cols.names.empty() && cols.bid.empty());
 }
 
+TEST_CASE("wire symbols resolve through the session's cache, every hit checked against the row") {
+  Spot a = full_spot(), b = full_spot();
+  b.symbol = *parse_symbol("SZ000001");
+  wire::Header h = full_header();
+  wire::SymbolCache cache(4);
+  wire::DecodedColumns cols;
+  const auto first = encode({a, b}, h);
+  CHECK(wire::decode_columns(first.data(), first.size(), nullptr, &cols, false, &cache) == DecodeError::None);
+  CHECK_EQ(cache.misses, 2u);
+  CHECK(wire::decode_columns(first.data(), first.size(), nullptr, &cols, false, &cache) == DecodeError::None);
+  CHECK_EQ(cache.hits, 2u);  // the same universe in the same order: nothing parsed
+  const auto swapped = encode({b, a}, h);  // rows moved: parsed again, keys right
+  CHECK(wire::decode_columns(swapped.data(), swapped.size(), nullptr, &cols, false, &cache) == DecodeError::None);
+  CHECK_EQ(cache.misses, 4u);
+  CHECK_EQ(cols.symbol_keys[0], b.symbol.key());
+  CHECK_EQ(cols.symbol_keys[1], a.symbol.key());
+  wire::Header other = h;
+  other.part_index = 0;  // another slot (another part of the cycle): 2 + 2 rows fit the bound of 4
+  const auto part0 = encode({a, b}, other);
+  CHECK(wire::decode_columns(part0.data(), part0.size(), nullptr, &cols, false, &cache) == DecodeError::None);
+  CHECK_EQ(cache.cached_rows(), size_t(4));
+  other.part_index = 1;  // a third slot: the least recently used one (part 2) is forgotten
+  const auto part1 = encode({a}, other);
+  CHECK(wire::decode_columns(part1.data(), part1.size(), nullptr, &cols, false, &cache) == DecodeError::None);
+  CHECK_EQ(cache.cached_rows(), size_t(3));
+  const uint64_t misses = cache.misses;
+  CHECK(wire::decode_columns(part0.data(), part0.size(), nullptr, &cols, false, &cache) == DecodeError::None);
+  CHECK_EQ(cache.misses, misses);  // part 0 was kept
+  const auto big = encode({a, b, a, b, a}, h);  // larger than the bound: not cached, still decoded
+  CHECK(wire::decode_columns(big.data(), big.size(), nullptr, &cols, false, &cache) == DecodeError::None);
+  CHECK_EQ(cols.symbol_keys[4], a.symbol.key());
+  CHECK(cache.cached_rows() <= 4);
+}
+
 TEST_MAIN()
