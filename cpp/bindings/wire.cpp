@@ -2,6 +2,7 @@
 // (python/hkrt/wire.py) is the public face; these functions are private (_wire_*).
 #include <pybind11/stl.h>
 
+#include <algorithm>
 #include <cstring>
 #include <memory>
 #include <optional>
@@ -179,6 +180,98 @@ const double* book(const std::optional<DoubleArray>& a, size_t n, size_t levels,
   return a->data();
 }
 
+// A DataFrame's book column: a one-dimensional object array whose items are one row's levels
+// (a float64 numpy array, a list or tuple of numbers, or None / NaN for no book), as an
+// (n, levels) float64 matrix, ragged rows padded with 0.  Reads each item in place: a
+// float64 array through numpy's own fields, a list through its items; anything else through
+// numpy.asarray.
+class BookRows {
+ public:
+  explicit BookRows(const char* column) : column_(column) {}
+
+  // The row's levels (count, and a reader for level k).
+  struct Row {
+    const char* data = nullptr;  // float64 array data, stride below
+    py::ssize_t stride = 0;
+    PyObject* const* items = nullptr;  // list/tuple items
+    size_t count = 0;
+  };
+
+  Row row(PyObject* item, size_t i) {
+    Row r;
+    if (item == Py_None || (PyFloat_Check(item) && PyFloat_AS_DOUBLE(item) != PyFloat_AS_DOUBLE(item))) return r;
+    auto& api = py::detail::npy_api::get();
+    if (api.PyArray_Check_(item)) {
+      auto* a = py::detail::array_proxy(item);
+      if (a->descr == float64_.ptr() && a->nd == 1) {
+        r.data = a->data;
+        r.stride = a->strides[0];
+        r.count = static_cast<size_t>(a->dimensions[0]);
+        return r;
+      }
+    } else if (PyList_Check(item) || PyTuple_Check(item)) {
+      r.items = PySequence_Fast_ITEMS(item);
+      r.count = static_cast<size_t>(PySequence_Fast_GET_SIZE(item));
+      return r;
+    }
+    // anything else: numpy's conversion, kept alive until the matrix is built
+    py::array_t<double, py::array::forcecast> converted;
+    try {
+      converted = py::array_t<double, py::array::forcecast>::ensure(py::handle(item));
+    } catch (const py::error_already_set&) {
+    }
+    if (!converted || converted.ndim() > 1)
+      throw py::type_error(std::string(column_) + "[" + std::to_string(i) +
+                           "] must be a sequence of levels (numbers), None for no book");
+    converted_.push_back(converted);
+    r.data = reinterpret_cast<const char*>(converted.data());
+    r.stride = sizeof(double);
+    r.count = static_cast<size_t>(converted.size());
+    return r;
+  }
+
+  double level(const Row& r, size_t k, size_t i) const {
+    if (r.data != nullptr) {
+      double v;
+      std::memcpy(&v, r.data + static_cast<py::ssize_t>(k) * r.stride, sizeof v);
+      return v;
+    }
+    const double v = PyFloat_AsDouble(r.items[k]);
+    if (v == -1.0 && PyErr_Occurred()) {
+      PyErr_Clear();
+      throw py::type_error(std::string(column_) + "[" + std::to_string(i) + "][" + std::to_string(k) +
+                           "] is not a number");
+    }
+    return v;
+  }
+
+ private:
+  const char* column_;
+  py::dtype float64_ = py::dtype::of<double>();
+  std::vector<py::object> converted_;
+};
+
+py::array book_matrix(const py::array& values, const char* column) {
+  if (values.ndim() != 1 || values.dtype().kind() != 'O')
+    throw py::type_error(std::string(column) + ": expected a one-dimensional object array of rows");
+  const size_t n = static_cast<size_t>(values.size());
+  const auto* base = static_cast<const char*>(values.data());
+  const auto stride = values.strides(0);
+  BookRows reader(column);
+  std::vector<BookRows::Row> rows(n);
+  size_t levels = 0;
+  for (size_t i = 0; i < n; ++i) {
+    rows[i] = reader.row(*reinterpret_cast<PyObject* const*>(base + static_cast<py::ssize_t>(i) * stride), i);
+    levels = std::max(levels, rows[i].count);
+  }
+  py::array_t<double> out(std::vector<py::ssize_t>{static_cast<py::ssize_t>(n), static_cast<py::ssize_t>(levels)});
+  double* o = out.mutable_data();
+  for (size_t i = 0; i < n; ++i) {
+    for (size_t k = 0; k < rows[i].count; ++k) o[i * levels + k] = reader.level(rows[i], k, i);
+    for (size_t k = rows[i].count; k < levels; ++k) o[i * levels + k] = 0.0;
+  }
+  return out;
+}
 }  // namespace
 
 void bind_wire(py::module_& m) {
@@ -269,6 +362,46 @@ void bind_wire(py::module_& m) {
       py::arg("yesterday_close").none(true), py::arg("name").none(true), py::arg("bid").none(true),
       py::arg("bid_volume").none(true), py::arg("ask").none(true), py::arg("ask_volume").none(true),
       py::arg("header"));
+
+  m.def(
+      "_wire_book_matrix", [](const py::array& values, const std::string& column) { return book_matrix(values, column.c_str()); },
+      py::arg("values"), py::arg("column"),
+      "A DataFrame's book column (an object array of per-row levels: arrays, lists, None) as an (n, levels) "
+      "float64 matrix, ragged rows padded with 0.");
+
+  m.def(
+      "_wire_utf8_column",
+      [](const py::array& offsets, const py::array_t<uint8_t, py::array::c_style>& data,
+         const std::optional<py::array_t<bool, py::array::c_style>>& null) {
+        // Arrow's string layout: row i is data[offsets[i], offsets[i + 1]).
+        if (offsets.ndim() != 1 || offsets.size() < 1) throw py::value_error("offsets: one more than the rows");
+        const size_t n = static_cast<size_t>(offsets.size()) - 1;
+        std::vector<int64_t> at(n + 1);
+        if (offsets.dtype().is(py::dtype::of<int32_t>())) {
+          auto o = py::array_t<int32_t, py::array::c_style | py::array::forcecast>::ensure(offsets);
+          std::copy_n(o.data(), n + 1, at.begin());
+        } else {
+          auto o = py::array_t<int64_t, py::array::c_style | py::array::forcecast>::ensure(offsets);
+          std::copy_n(o.data(), n + 1, at.begin());
+        }
+        size_t width = 1;
+        for (size_t i = 0; i < n; ++i) {
+          if (at[i + 1] < at[i] || at[i] < 0 || at[i + 1] > static_cast<int64_t>(data.size()))
+            throw py::value_error("offsets out of order or past the data");
+          width = std::max(width, static_cast<size_t>(at[i + 1] - at[i]));
+        }
+        if (null && static_cast<size_t>(null->size()) != n) throw py::value_error("null: one flag per row");
+        py::array out(py::dtype("S" + std::to_string(width)), std::vector<py::ssize_t>{static_cast<py::ssize_t>(n)});
+        char* o = static_cast<char*>(out.mutable_data());
+        std::memset(o, 0, n * width);
+        for (size_t i = 0; i < n; ++i)
+          if (!null || !null->data()[i])
+            std::memcpy(o + i * width, data.data() + at[i], static_cast<size_t>(at[i + 1] - at[i]));
+        return out;
+      },
+      py::arg("offsets"), py::arg("data"), py::arg("null") = py::none(),
+      "An Arrow string column (offsets, UTF-8 data, null flags) as a numpy bytes array (null rows b''), "
+      "without a Python str per row.");
 
   m.def(
       "_wire_decode_header",

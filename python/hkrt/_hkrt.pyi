@@ -475,6 +475,11 @@ class OrderBrokerBase:
         Every buy/sell attempt, oldest first.
         """
 
+def _wire_book_matrix(values: numpy.ndarray, column: str) -> numpy.ndarray:
+    """
+    A DataFrame's book column (an object array of per-row levels: arrays, lists, None) as an (n, levels) float64 matrix, ragged rows padded with 0.
+    """
+
 def _wire_decode_columns(buf: typing.Any) -> dict: ...
 def _wire_decode_header(buf: typing.Any) -> tuple: ...
 def _wire_decode_spots(buf: typing.Any) -> list:
@@ -502,6 +507,15 @@ def _wire_encode_columns(
 def _wire_encode_spots(spots: typing.Any, header: tuple, auto_market_time: bool) -> bytes:
     """
     spots: a sequence of Spot; header: (publisher_id, sequence, cycle_id, part_index, part_count, send_time_us, market_time_ms, session_epoch, heartbeat, simulated_time, day_end, changes_only).
+    """
+
+def _wire_utf8_column(
+    offsets: numpy.ndarray,
+    data: typing.Annotated[numpy.typing.ArrayLike, numpy.uint8],
+    null: typing.Annotated[numpy.typing.ArrayLike, numpy.bool] | None = None,
+) -> numpy.ndarray:
+    """
+    An Arrow string column (offsets, UTF-8 data, null flags) as a numpy bytes array (null rows b''), without a Python str per row.
     """
 
 def canonical_ktype(name: typing.Any) -> str:
