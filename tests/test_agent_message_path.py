@@ -148,3 +148,9 @@ def test_decoded_columns_need_no_python_decode(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setattr(_hkrt, "_wire_decode_spots", forbidden)
     monkeypatch.setattr(_hkrt, "_wire_decode_columns", forbidden)
     test_running_agent_hands_each_consumer_the_message_decoded_once()
+
+
+def test_decode_columns_alone_gives_its_caller_writeable_columns() -> None:
+    cols = hkrt.decode_columns(message(1, 0))  # nobody else sees this buffer: the caller may change it
+    cols["close"] *= 2
+    np.testing.assert_array_equal(cols["close"], [20.0, 40.0, 60.0])

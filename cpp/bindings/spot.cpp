@@ -98,7 +98,7 @@ Spot make_spot(const py::args& args, const py::kwargs& kwargs) {
 }
 }  // namespace
 
-py::dict shared_columns(std::shared_ptr<const wire::DecodedColumns> columns) {
+py::dict shared_columns(std::shared_ptr<const wire::DecodedColumns> columns, bool writeable) {
   const wire::DecodedColumns& c = *columns;
   const auto n = static_cast<py::ssize_t>(c.size());
   // One owner for all the arrays: a heap copy of the shared pointer, freed with the last array.
@@ -106,7 +106,7 @@ py::dict shared_columns(std::shared_ptr<const wire::DecodedColumns> columns) {
   py::capsule base(owner, [](void* p) { delete static_cast<std::shared_ptr<const wire::DecodedColumns>*>(p); });
   auto view = [&](const py::dtype& dtype, const void* data) {
     py::array a(dtype, std::vector<py::ssize_t>{n}, std::vector<py::ssize_t>{8}, data, base);
-    a.attr("flags").attr("writeable") = false;
+    if (!writeable) a.attr("flags").attr("writeable") = false;
     return a;
   };
   py::array symbols(py::dtype("S8"), std::vector<py::ssize_t>{n});

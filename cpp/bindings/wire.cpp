@@ -444,7 +444,7 @@ void bind_wire(py::module_& m) {
           e = wire::decode_columns(in.data(), in.size(), nullptr, cols.get());
         }
         if (e != wire::DecodeError::None) raise_wire_error(e, in);
-        return shared_columns(std::move(cols));
+        return shared_columns(std::move(cols), true);  // this caller's alone: writeable
       },
       py::arg("buf"));
 }

@@ -313,8 +313,9 @@ def decode_columns(buf: bytes | bytearray | memoryview) -> dict[str, np.ndarray]
     ``symbol`` (dtype S8, normalised: b"SH600000"; ``b""`` for a row whose market/code is
     invalid, which the agent then rejects as ``invalid_symbol``), ``datetime``
     (datetime64[ms], naive China local time), ``open``, ``high``, ``low``, ``close``,
-    ``volume`` (shares), ``amount`` (yuan) as float64.  Raises :class:`WireError` on a buffer
-    that does not verify.
+    ``volume`` (shares), ``amount`` (yuan) as float64.  All but ``symbol`` view one buffer the
+    C++ decoder filled for this call (no copy), kept alive by the arrays.  Raises
+    :class:`WireError` on a buffer that does not verify.
     """
     return _hkrt._wire_decode_columns(buf)
 
