@@ -160,6 +160,9 @@ class RecordReader {
 
 // One record's fields, verified; positions as RecordReader's (0 = absent).
 struct RecordView {
+  // The vtable `fields` were read from: records of one batch share a vtable (the builder writes
+  // each distinct one once), so a record with the same one skips reading it again.
+  size_t vtable = ~size_t{0};
   size_t table;
   uint16_t fields[15];  // vtable offsets of the 15 SpotRecord fields in schema order, 0 = absent
   size_t market, code, name;  // string length fields
@@ -175,12 +178,16 @@ constexpr uint16_t kFieldIds[15] = {Record::VT_MARKET,  Record::VT_CODE,   Recor
 enum FieldIndex { kMarket, kCode, kName, kDatetime, kYesterdayClose, kOpen, kHigh, kLow, kClose, kAmount, kVolume,
                   kBid, kBidVolume, kAsk, kAskVolume };
 
-// Verifies the record whose offset is at `elem` (SpotRecord::Verify's checks) and fills *r.
+// Verifies the record whose offset is at `elem` (SpotRecord::Verify's checks) and fills *r
+// (reuse one RecordView over a batch: it remembers the last vtable).
 bool verify_record(const RecordReader& rr, size_t elem, RecordView* r) {
   size_t vt;
   uint16_t vs;
   if (!rr.table(elem, &r->table, &vt, &vs)) return false;
-  for (int f = 0; f < 15; ++f) r->fields[f] = rr.field(vt, vs, kFieldIds[f]);
+  if (vt != r->vtable) {
+    for (int f = 0; f < 15; ++f) r->fields[f] = rr.field(vt, vs, kFieldIds[f]);
+    r->vtable = vt;
+  }
   const size_t t = r->table;
   if (r->fields[kMarket] == 0 || !rr.vector(t, r->fields[kMarket], 1, true, &r->market, &r->market_len)) return false;
   if (r->fields[kCode] == 0 || !rr.vector(t, r->fields[kCode], 1, true, &r->code, &r->code_len)) return false;
