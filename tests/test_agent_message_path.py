@@ -97,6 +97,7 @@ def test_engine_reports_the_cycles_a_message_ended() -> None:
     assert send_us > 0 and market_ms == 0  # the header gave no market time for a split cycle
     stats = engine.message_stats()
     assert (stats["cycles"], stats["incomplete_cycles"], stats["abandoned_cycles"]) == (1, 0, 0)
+    assert stats["completed_dropped"] == 0
 
 
 def test_running_agent_hands_each_consumer_the_message_decoded_once() -> None:

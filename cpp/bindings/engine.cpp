@@ -10,6 +10,7 @@
 #include "convert.h"
 #include "kdata/engine.h"
 #include "spot_agent/agent_core.h"
+#include "spot_agent/completed_queue.h"
 
 namespace hkrt::bindings {
 
@@ -108,10 +109,9 @@ const char* outcome_name(const IngestResult& r) {
 struct PyEngine {
   PyEngine(const EngineConfig& config, int shards, const AgentConfig& agent) : core(config, shards, agent) {}
   AgentCore core;
-  bool collect = false;
-  CompletedBars completed;
+  CompletedQueue completed;  // bounded: cpp/spot_agent/completed_queue.h
   std::mutex calls;  // ingest calls and take_completed, one at a time
-  CompletedBars* sink() { return collect ? &completed : nullptr; }
+  CompletedBars* sink() { return completed.sink(); }
   ShardedEngine& engine() { return core.engine(); }
 
   // Runs f under `calls` with the GIL released.  Every read takes the lock too: the
@@ -285,10 +285,10 @@ void bind_engine(py::module_& m) {
           py::arg("sequence_window") = uint64_t{1} << 20);
 
   cls.def_property(
-      "collect_completed", [](PyEngine& e) { return e.collect; },
+      "collect_completed", [](PyEngine& e) { return e.completed.collecting(); },
       [](PyEngine& e, bool on) {
         std::lock_guard<std::mutex> lock(e.calls);
-        e.collect = on;
+        e.completed.set_collecting(on);
       },
       "Keep the bars completed by each call for take_completed().");
   cls.def(
@@ -297,7 +297,7 @@ void bind_engine(py::module_& m) {
         CompletedBars taken;
         {
           std::lock_guard<std::mutex> lock(e.calls);
-          taken.swap(e.completed);
+          taken = e.completed.take();
         }
         return completed_to_array(taken);
       },
@@ -521,8 +521,15 @@ void bind_engine(py::module_& m) {
     return out;
   });
   cls.def("stats", [](PyEngine& e) { return stats_dict(e.locked([&] { return e.engine().stats(); })); });
-  cls.def("message_stats",
-          [](PyEngine& e) { return message_stats_dict(e.locked([&] { return e.core.message_stats(); })); });
+  cls.def("message_stats", [](PyEngine& e) {
+    uint64_t dropped = 0;
+    py::dict d = message_stats_dict(e.locked([&] {
+      dropped = e.completed.dropped();
+      return e.core.message_stats();
+    }));
+    d["completed_dropped"] = dropped;  // completed bars nobody took before the queue's bound
+    return d;
+  });
   cls.def(
       "missing_ranges",
       [](PyEngine& e, uint64_t publisher_id, uint64_t session_epoch) {
