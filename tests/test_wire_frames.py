@@ -68,3 +68,15 @@ def test_arrow_string_columns_keep_every_character() -> None:
     assert [s.name for s in spots] == names
     clean = got.assign(name=pd.array(["浦发银行", "", None, "x"], dtype="string[pyarrow]"))
     assert [s.name for s in hkrt.decode_spots(hkrt.encode_spots(clean))] == ["浦发银行", "", "", "x"]
+
+
+def test_sliced_and_chunked_arrow_columns_read_the_right_rows() -> None:
+    """A frame sliced (Arrow arrays with an offset) or concatenated (several chunks) encodes its own rows."""
+    base = frame([[1.0]] * 6).assign(name=pd.array([f"n{i}" for i in range(6)], dtype="string[pyarrow]"))
+    base = base.assign(symbol=pd.array(list(base["symbol"]), dtype="string[pyarrow]"))
+    sliced = base.iloc[2:5]
+    assert [(s.symbol, s.name) for s in hkrt.decode_spots(hkrt.encode_spots(sliced))] == [
+        ("SH600002", "n2"), ("SH600003", "n3"), ("SH600004", "n4"),
+    ]  # fmt: skip
+    chunked = pd.concat([base.iloc[4:], base.iloc[:2]], ignore_index=True)
+    assert [s.name for s in hkrt.decode_spots(hkrt.encode_spots(chunked))] == ["n4", "n5", "n0", "n1"]
