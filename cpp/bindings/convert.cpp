@@ -8,6 +8,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "kdata/time.h"
+
 namespace hkrt::bindings {
 
 void init_datetime_api() {
@@ -19,7 +21,7 @@ namespace {
 py::object& china_tz() {
   // Leaked on purpose: a static py::object must not be destroyed after the interpreter.
   static py::object* tz = new py::object(py::module_::import("datetime").attr("timezone")(
-      py::module_::import("datetime").attr("timedelta")(py::arg("hours") = 8)));
+      py::module_::import("datetime").attr("timedelta")(py::arg("milliseconds") = kChinaUtcOffsetMs)));
   return *tz;
 }
 }  // namespace
@@ -53,7 +55,7 @@ TimestampMs to_timestamp(py::handle obj) {
     return np.attr("datetime64")(obj, "ms").attr("astype")("int64").cast<int64_t>();
   }
   throw py::type_error("expected a datetime, date, numpy.datetime64 or ISO string, got " +
-                       std::string(py::str(obj.get_type().attr("__name__"))));
+                       std::string(py::str(py::type::handle_of(obj).attr("__name__"))));
 }
 
 py::object to_datetime(TimestampMs t) {

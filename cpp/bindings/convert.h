@@ -10,6 +10,10 @@
 #include "kdata/symbol.h"
 #include "kdata/time.h"
 
+namespace hkrt::wire {
+struct DecodedColumns;
+}
+
 namespace hkrt::bindings {
 
 namespace py = pybind11;
@@ -29,5 +33,15 @@ KType to_ktype(py::handle obj);    // a KType member or its name in any case
 // numpy structured dtype of Bar: datetime64[ms] + six float64 columns.
 py::dtype bar_dtype();
 py::array bars_to_array(const std::vector<Bar>& bars);
+
+// A message's decoded spots for Python, decoded once and shared (cpp/bindings/spot.cpp):
+// numpy columns that view the shared buffer without copying (each array keeps the buffer
+// alive, and the agent core never writes into a buffer someone still holds; read-only unless
+// `writeable`, for a buffer nobody else sees) --
+// "symbol" (S8, b"" for an invalid market/code), "datetime" (datetime64[ms], China local),
+// open/high/low/close/volume/amount (float64) -- and Spot objects of the rows with a valid
+// symbol (needs columns decoded with details for the name, yesterday's close and the book).
+py::dict shared_columns(std::shared_ptr<const wire::DecodedColumns> columns, bool writeable = false);
+py::list spot_objects(const wire::DecodedColumns& columns);
 
 }  // namespace hkrt::bindings

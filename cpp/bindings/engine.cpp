@@ -11,6 +11,7 @@
 #include "convert.h"
 #include "kdata/engine.h"
 #include "spot_agent/agent_core.h"
+#include "spot_agent/completed_queue.h"
 
 namespace hkrt::bindings {
 
@@ -127,10 +128,9 @@ const char* outcome_name(const IngestResult& r) {
 struct PyEngine {
   PyEngine(const EngineConfig& config, int shards, const AgentConfig& agent) : core(config, shards, agent) {}
   AgentCore core;
-  bool collect = false;
-  CompletedBars completed;
+  CompletedQueue completed;  // bounded: cpp/spot_agent/completed_queue.h
   std::mutex calls;  // ingest calls and take_completed, one at a time
-  CompletedBars* sink() { return collect ? &completed : nullptr; }
+  CompletedBars* sink() { return completed.sink(); }
   ShardedEngine& engine() { return core.engine(); }
 
   // Runs f under `calls` with the GIL released.  Every read takes the lock too: the
@@ -229,6 +229,11 @@ py::dict message_dict(const MessageResult& r) {
   d["market_time_ms"] = r.market_time_ms;  // as far as the accepted spots vouch for it
   d["header_market_time_ms"] = r.header.market_time_ms;
   d["held"] = r.held;
+  py::list cycles;
+  for (const CycleSummary& c : r.cycles_over)
+    cycles.append(py::make_tuple(c.publisher_id, c.cycle_id, c.parts_expected, c.parts_received, c.spots, c.accepted,
+                                 c.complete(), c.joined_mid_cycle, c.first_send_us, c.market_time_ms));
+  d["cycles"] = cycles;
   return d;
 }
 
@@ -256,6 +261,11 @@ py::dict message_stats_dict(const MessageStats& s) {
   d["market_time_clamped"] = s.market_time_clamped;
   d["market_time_invalid"] = s.market_time_invalid;
   d["held"] = s.held;
+  d["cycles"] = s.cycles.cycles;
+  d["incomplete_cycles"] = s.cycles.incomplete_cycles;
+  d["abandoned_cycles"] = s.cycles.abandoned_cycles;
+  d["symbol_cache_hits"] = s.symbol_cache_hits;
+  d["symbol_cache_misses"] = s.symbol_cache_misses;
   return d;
 }
 }  // namespace
@@ -287,10 +297,10 @@ void bind_engine(py::module_& m) {
           py::arg("sequence_window") = uint64_t{1} << 20);
 
   cls.def_property(
-      "collect_completed", [](PyEngine& e) { return e.collect; },
+      "collect_completed", [](PyEngine& e) { return e.completed.collecting(); },
       [](PyEngine& e, bool on) {
         std::lock_guard<std::mutex> lock(e.calls);
-        e.collect = on;
+        e.completed.set_collecting(on);
       },
       "Keep the bars completed by each call for take_completed().");
   cls.def(
@@ -299,7 +309,7 @@ void bind_engine(py::module_& m) {
         CompletedBars taken;
         {
           std::lock_guard<std::mutex> lock(e.calls);
-          taken.swap(e.completed);
+          taken = e.completed.take();
         }
         return completed_to_array(taken);
       },
@@ -314,7 +324,7 @@ void bind_engine(py::module_& m) {
           py::handle item = spots[i];
           if (!py::isinstance<Spot>(item))
             throw py::type_error("item " + std::to_string(i) + " is a " +
-                                 std::string(py::str(item.get_type().attr("__name__"))) + ", not an hkrt.Spot");
+                                 std::string(py::str(py::type::handle_of(item).attr("__name__"))) + ", not an hkrt.Spot");
           ptrs[i] = item.cast<const Spot*>();
         }
         py::gil_scoped_release release;
@@ -361,22 +371,35 @@ void bind_engine(py::module_& m) {
 
   cls.def(
       "ingest_message",
-      [](PyEngine& e, const py::buffer& message, bool hold_gaps) {
+      [](PyEngine& e, const py::buffer& message, bool hold_gaps, bool columns, bool spots) {
         py::buffer_info info = message.request();
         if (info.ndim > 1 || (info.ndim == 1 && info.strides[0] != info.itemsize))
           throw py::value_error("a message must be a contiguous bytes-like object");
         const auto* data = static_cast<const uint8_t*>(info.ptr);
         const size_t size = static_cast<size_t>(info.size * info.itemsize);
         MessageResult result;
+        EngineStats after;
         {
           py::gil_scoped_release release;
           std::lock_guard<std::mutex> lock(e.calls);
-          result = e.core.ingest_message(data, size, e.sink(), hold_gaps);
+          result = e.core.ingest_message(data, size, e.sink(), hold_gaps, spots);
+          after = e.engine().stats();
         }
-        return message_dict(result);
+        py::dict d = message_dict(result);
+        d["unplaced"] = py::make_tuple(after.gap_spans, after.after_hours_days);
+        if (result.columns) {
+          if (columns) d["columns"] = shared_columns(result.columns);
+          if (spots) d["spot_objects"] = spot_objects(*result.columns);
+        }
+        return d;
       },
-      py::arg("message"), py::arg("hold_gaps") = false,
-      "Verify, decode and aggregate one wire message; returns its header, sequence status and counts.");
+      py::arg("message"), py::arg("hold_gaps") = false, py::arg("columns") = false, py::arg("spots") = false,
+      "Verify, decode and aggregate one wire message; returns its header, sequence status, counts and the\n"
+      "publisher cycles it ended ('cycles': (publisher_id, cycle_id, parts_expected, parts_received, spots,\n"
+      "accepted, complete, joined_mid_cycle, first_send_us, market_time_ms) each).  A processed message's\n"
+      "spots, decoded once: 'columns' (with columns=True: read-only numpy views, see hkrt.wire.decode_columns)\n"
+      "and 'spot_objects' (with spots=True: list[Spot] of the rows with a valid symbol).  'unplaced': the\n"
+      "engine's (gap_spans, after_hours) counters after the message.");
 
   cls.def(
       "advance_to",
@@ -510,8 +533,15 @@ void bind_engine(py::module_& m) {
     return out;
   });
   cls.def("stats", [](PyEngine& e) { return stats_dict(e.locked([&] { return e.engine().stats(); })); });
-  cls.def("message_stats",
-          [](PyEngine& e) { return message_stats_dict(e.locked([&] { return e.core.message_stats(); })); });
+  cls.def("message_stats", [](PyEngine& e) {
+    uint64_t dropped = 0;
+    py::dict d = message_stats_dict(e.locked([&] {
+      dropped = e.completed.dropped();
+      return e.core.message_stats();
+    }));
+    d["completed_dropped"] = dropped;  // completed bars nobody took before the queue's bound
+    return d;
+  });
   cls.def(
       "missing_ranges",
       [](PyEngine& e, uint64_t publisher_id, uint64_t session_epoch) {

@@ -2,11 +2,14 @@
 #include <pybind11/stl.h>
 
 #include <cmath>
+#include <cstring>
+#include <memory>
 #include <string>
 #include <string_view>
 
 #include "convert.h"
 #include "kdata/spot.h"
+#include "spot_agent/wire.h"
 
 namespace hkrt::bindings {
 
@@ -43,7 +46,7 @@ double to_double(py::handle value, std::string_view field) {
   if (v == -1.0 && PyErr_Occurred()) {
     PyErr_Clear();
     throw py::type_error("Spot." + std::string(field) + " must be a number, got " +
-                         std::string(py::str(value.get_type().attr("__name__"))));
+                         std::string(py::str(py::type::handle_of(value).attr("__name__"))));
   }
   return v;
 }
@@ -94,6 +97,53 @@ Spot make_spot(const py::args& args, const py::kwargs& kwargs) {
   return s;
 }
 }  // namespace
+
+py::dict shared_columns(std::shared_ptr<const wire::DecodedColumns> columns, bool writeable) {
+  const wire::DecodedColumns& c = *columns;
+  const auto n = static_cast<py::ssize_t>(c.size());
+  // One owner for all the arrays: a heap copy of the shared pointer, freed with the last array.
+  auto* owner = new std::shared_ptr<const wire::DecodedColumns>(std::move(columns));
+  py::capsule base(owner, [](void* p) { delete static_cast<std::shared_ptr<const wire::DecodedColumns>*>(p); });
+  auto view = [&](const py::dtype& dtype, const void* data) {
+    py::array a(dtype, std::vector<py::ssize_t>{n}, std::vector<py::ssize_t>{8}, data, base);
+    if (!writeable) a.attr("flags").attr("writeable") = false;
+    return a;
+  };
+  py::array symbols(py::dtype("S8"), std::vector<py::ssize_t>{n});
+  char* out = static_cast<char*>(symbols.mutable_data());
+  for (size_t i = 0; i < c.size(); ++i) {
+    const uint32_t key = c.symbol_keys[i];
+    if (key == kInvalidSymbolKey || key >= kMarketCount * kCodesPerMarket) std::memset(out + i * 8, 0, 8);
+    else Symbol::from_key(key).write(out + i * 8);
+  }
+  static py::object* f8 = new py::object(py::dtype("float64"));  // leaked on purpose (outlives the interpreter)
+  static py::object* ms = new py::object(py::dtype("datetime64[ms]"));
+  const auto& f = py::reinterpret_borrow<py::dtype>(*f8);
+  py::dict d;
+  d["symbol"] = symbols;
+  d["datetime"] = view(py::reinterpret_borrow<py::dtype>(*ms), c.datetime.data());
+  d["open"] = view(f, c.open.data());
+  d["high"] = view(f, c.high.data());
+  d["low"] = view(f, c.low.data());
+  d["close"] = view(f, c.close.data());
+  d["volume"] = view(f, c.volume.data());
+  d["amount"] = view(f, c.amount.data());
+  return d;
+}
+
+py::list spot_objects(const wire::DecodedColumns& c) {
+  size_t valid = 0;
+  for (uint32_t key : c.symbol_keys) valid += key != kInvalidSymbolKey;
+  py::list out(static_cast<py::ssize_t>(valid));
+  py::ssize_t j = 0;
+  for (size_t i = 0; i < c.size(); ++i) {
+    if (c.symbol_keys[i] == kInvalidSymbolKey) continue;
+    // Built in place and handed over: no intermediate Spot to move from.
+    auto* s = new Spot(c.spot(i));
+    PyList_SET_ITEM(out.ptr(), j++, py::cast(s, py::return_value_policy::take_ownership).release().ptr());
+  }
+  return out;
+}
 
 void bind_spot(py::module_& m) {
   py::class_<Spot> cls(m, "Spot", R"doc(

@@ -2,7 +2,9 @@
 // (python/hkrt/wire.py) is the public face; these functions are private (_wire_*).
 #include <pybind11/stl.h>
 
+#include <algorithm>
 #include <cstring>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -155,7 +157,7 @@ std::vector<std::string_view> string_views(const py::array& a, const char* colum
         out[i] = std::string_view();
       } else {
         throw py::type_error(std::string(column) + "[" + std::to_string(i) + "] must be str or bytes, got " +
-                             std::string(py::str(py::handle(item).get_type().attr("__name__"))));
+                             std::string(py::str(py::type::handle_of(py::handle(item)).attr("__name__"))));
       }
     }
   } else {
@@ -178,25 +180,96 @@ const double* book(const std::optional<DoubleArray>& a, size_t n, size_t levels,
   return a->data();
 }
 
-// The symbol as 8 bytes "SH600000", or 8 zero bytes (b"") for kInvalidSymbolKey.
-void write_symbol(uint32_t key, char* out) {
-  if (key == kInvalidSymbolKey || key >= kMarketCount * kCodesPerMarket) {
-    std::memset(out, 0, 8);
-    return;
-  }
-  const Symbol s = Symbol::from_key(key);
-  std::memcpy(out, market_name(s.market), 2);
-  uint32_t code = s.code;
-  for (int i = 7; i >= 2; --i) {
-    out[i] = static_cast<char>('0' + code % 10);
-    code /= 10;
-  }
-}
+// A DataFrame's book column: a one-dimensional object array whose items are one row's levels
+// (a float64 numpy array, a list or tuple of numbers, or None / NaN for no book), as an
+// (n, levels) float64 matrix, ragged rows padded with 0.  Reads each item in place: a
+// float64 array through numpy's own fields, a list through its items; anything else through
+// numpy.asarray.
+class BookRows {
+ public:
+  explicit BookRows(const char* column) : column_(column) {}
 
-template <typename T>
-py::array to_array(const std::vector<T>& v, const py::dtype& dtype) {
-  py::array out(dtype, std::vector<py::ssize_t>{static_cast<py::ssize_t>(v.size())});
-  if (!v.empty()) std::memcpy(out.mutable_data(), v.data(), v.size() * sizeof(T));
+  // The row's levels (count, and a reader for level k).
+  struct Row {
+    const char* data = nullptr;  // float64 array data, stride below
+    py::ssize_t stride = 0;
+    PyObject* const* items = nullptr;  // list/tuple items
+    size_t count = 0;
+  };
+
+  Row row(PyObject* item, size_t i) {
+    Row r;
+    if (item == Py_None || (PyFloat_Check(item) && PyFloat_AS_DOUBLE(item) != PyFloat_AS_DOUBLE(item))) return r;
+    auto& api = py::detail::npy_api::get();
+    if (api.PyArray_Check_(item)) {
+      auto* a = py::detail::array_proxy(item);
+      if (a->descr == float64_.ptr() && a->nd == 1) {
+        r.data = a->data;
+        r.stride = a->strides[0];
+        r.count = static_cast<size_t>(a->dimensions[0]);
+        return r;
+      }
+    } else if (PyList_Check(item) || PyTuple_Check(item)) {
+      r.items = PySequence_Fast_ITEMS(item);
+      r.count = static_cast<size_t>(PySequence_Fast_GET_SIZE(item));
+      return r;
+    }
+    // anything else: numpy's conversion, kept alive until the matrix is built
+    py::array_t<double, py::array::forcecast> converted;
+    try {
+      converted = py::array_t<double, py::array::forcecast>::ensure(py::handle(item));
+    } catch (const py::error_already_set&) {
+    }
+    if (!converted || converted.ndim() > 1)
+      throw py::type_error(std::string(column_) + "[" + std::to_string(i) +
+                           "] must be a sequence of levels (numbers), None for no book");
+    converted_.push_back(converted);
+    r.data = reinterpret_cast<const char*>(converted.data());
+    r.stride = sizeof(double);
+    r.count = static_cast<size_t>(converted.size());
+    return r;
+  }
+
+  double level(const Row& r, size_t k, size_t i) const {
+    if (r.data != nullptr) {
+      double v;
+      std::memcpy(&v, r.data + static_cast<py::ssize_t>(k) * r.stride, sizeof v);
+      return v;
+    }
+    const double v = PyFloat_AsDouble(r.items[k]);
+    if (v == -1.0 && PyErr_Occurred()) {
+      PyErr_Clear();
+      throw py::type_error(std::string(column_) + "[" + std::to_string(i) + "][" + std::to_string(k) +
+                           "] is not a number");
+    }
+    return v;
+  }
+
+ private:
+  const char* column_;
+  py::dtype float64_ = py::dtype::of<double>();
+  std::vector<py::object> converted_;
+};
+
+py::array book_matrix(const py::array& values, const char* column) {
+  if (values.ndim() != 1 || values.dtype().kind() != 'O')
+    throw py::type_error(std::string(column) + ": expected a one-dimensional object array of rows");
+  const size_t n = static_cast<size_t>(values.size());
+  const auto* base = static_cast<const char*>(values.data());
+  const auto stride = values.strides(0);
+  BookRows reader(column);
+  std::vector<BookRows::Row> rows(n);
+  size_t levels = 0;
+  for (size_t i = 0; i < n; ++i) {
+    rows[i] = reader.row(*reinterpret_cast<PyObject* const*>(base + static_cast<py::ssize_t>(i) * stride), i);
+    levels = std::max(levels, rows[i].count);
+  }
+  py::array_t<double> out(std::vector<py::ssize_t>{static_cast<py::ssize_t>(n), static_cast<py::ssize_t>(levels)});
+  double* o = out.mutable_data();
+  for (size_t i = 0; i < n; ++i) {
+    for (size_t k = 0; k < rows[i].count; ++k) o[i * levels + k] = reader.level(rows[i], k, i);
+    for (size_t k = rows[i].count; k < levels; ++k) o[i * levels + k] = 0.0;
+  }
   return out;
 }
 }  // namespace
@@ -222,7 +295,7 @@ void bind_wire(py::module_& m) {
           py::handle item = PySequence_Fast_GET_ITEM(spots.ptr(), static_cast<py::ssize_t>(i));
           if (!caster.load(item, false))
             throw py::type_error("spots[" + std::to_string(i) + "] is a " +
-                                 std::string(py::str(item.get_type().attr("__name__"))) + ", not a Spot");
+                                 std::string(py::str(py::type::handle_of(item).attr("__name__"))) + ", not a Spot");
           ptrs[i] = &static_cast<const Spot&>(caster);
         }
         thread_local wire::Encoder encoder;  // keeps its buffer between messages
@@ -291,6 +364,46 @@ void bind_wire(py::module_& m) {
       py::arg("header"));
 
   m.def(
+      "_wire_book_matrix", [](const py::array& values, const std::string& column) { return book_matrix(values, column.c_str()); },
+      py::arg("values"), py::arg("column"),
+      "A DataFrame's book column (an object array of per-row levels: arrays, lists, None) as an (n, levels) "
+      "float64 matrix, ragged rows padded with 0.");
+
+  m.def(
+      "_wire_utf8_column",
+      [](const py::array& offsets, const py::array_t<uint8_t, py::array::c_style>& data,
+         const std::optional<py::array_t<bool, py::array::c_style>>& null) {
+        // Arrow's string layout: row i is data[offsets[i], offsets[i + 1]).
+        if (offsets.ndim() != 1 || offsets.size() < 1) throw py::value_error("offsets: one more than the rows");
+        const size_t n = static_cast<size_t>(offsets.size()) - 1;
+        std::vector<int64_t> at(n + 1);
+        if (offsets.dtype().is(py::dtype::of<int32_t>())) {
+          auto o = py::array_t<int32_t, py::array::c_style | py::array::forcecast>::ensure(offsets);
+          std::copy_n(o.data(), n + 1, at.begin());
+        } else {
+          auto o = py::array_t<int64_t, py::array::c_style | py::array::forcecast>::ensure(offsets);
+          std::copy_n(o.data(), n + 1, at.begin());
+        }
+        size_t width = 1;
+        for (size_t i = 0; i < n; ++i) {
+          if (at[i + 1] < at[i] || at[i] < 0 || at[i + 1] > static_cast<int64_t>(data.size()))
+            throw py::value_error("offsets out of order or past the data");
+          width = std::max(width, static_cast<size_t>(at[i + 1] - at[i]));
+        }
+        if (null && static_cast<size_t>(null->size()) != n) throw py::value_error("null: one flag per row");
+        py::array out(py::dtype("S" + std::to_string(width)), std::vector<py::ssize_t>{static_cast<py::ssize_t>(n)});
+        char* o = static_cast<char*>(out.mutable_data());
+        std::memset(o, 0, n * width);
+        for (size_t i = 0; i < n; ++i)
+          if (!null || !null->data()[i])
+            std::memcpy(o + i * width, data.data() + at[i], static_cast<size_t>(at[i + 1] - at[i]));
+        return out;
+      },
+      py::arg("offsets"), py::arg("data"), py::arg("null") = py::none(),
+      "An Arrow string column (offsets, UTF-8 data, null flags) as a numpy bytes array (null rows b''), "
+      "without a Python str per row.");
+
+  m.def(
       "_wire_decode_header",
       [](py::handle buf) {
         InputBuffer in(buf);
@@ -309,23 +422,14 @@ void bind_wire(py::module_& m) {
       "_wire_decode_spots",
       [](py::handle buf) {
         InputBuffer in(buf);
-        std::vector<Spot> spots;
-        std::vector<uint8_t> valid;
+        thread_local wire::DecodedColumns cols;  // keeps its capacity between messages
         wire::DecodeError e;
         {
           py::gil_scoped_release release;
-          e = wire::decode_spots(in.data(), in.size(), nullptr, &spots, &valid);
+          e = wire::decode_columns(in.data(), in.size(), nullptr, &cols, true);
         }
         if (e != wire::DecodeError::None) raise_wire_error(e, in);
-        size_t n_valid = 0;
-        for (uint8_t v : valid) n_valid += v;
-        py::list out(n_valid);
-        size_t j = 0;
-        for (size_t i = 0; i < spots.size(); ++i) {
-          if (!valid[i]) continue;
-          PyList_SET_ITEM(out.ptr(), static_cast<py::ssize_t>(j++), py::cast(std::move(spots[i])).release().ptr());
-        }
-        return out;
+        return spot_objects(cols);
       },
       py::arg("buf"), "The batch's spots with a valid symbol, in order (invalid market/code rows are left out).");
 
@@ -333,28 +437,14 @@ void bind_wire(py::module_& m) {
       "_wire_decode_columns",
       [](py::handle buf) {
         InputBuffer in(buf);
-        thread_local wire::DecodedColumns cols;  // keeps its capacity between messages
+        auto cols = std::make_shared<wire::DecodedColumns>();  // handed to the arrays, never reused
         wire::DecodeError e;
         {
           py::gil_scoped_release release;
-          e = wire::decode_columns(in.data(), in.size(), nullptr, &cols);
+          e = wire::decode_columns(in.data(), in.size(), nullptr, cols.get());
         }
         if (e != wire::DecodeError::None) raise_wire_error(e, in);
-        const size_t n = cols.size();
-        py::array symbols(py::dtype("S8"), std::vector<py::ssize_t>{static_cast<py::ssize_t>(n)});
-        char* out = static_cast<char*>(symbols.mutable_data());
-        for (size_t i = 0; i < n; ++i) write_symbol(cols.symbol_keys[i], out + i * 8);
-        const py::dtype f8("float64");
-        py::dict d;
-        d["symbol"] = symbols;
-        d["datetime"] = to_array(cols.datetime, py::dtype("datetime64[ms]"));
-        d["open"] = to_array(cols.open, f8);
-        d["high"] = to_array(cols.high, f8);
-        d["low"] = to_array(cols.low, f8);
-        d["close"] = to_array(cols.close, f8);
-        d["volume"] = to_array(cols.volume, f8);
-        d["amount"] = to_array(cols.amount, f8);
-        return d;
+        return shared_columns(std::move(cols), true);  // this caller's alone: writeable
       },
       py::arg("buf"));
 }

@@ -13,9 +13,11 @@
 #pragma once
 
 #include <array>
+#include <memory>
 #include <mutex>
 #include <vector>
 
+#include "spot_agent/cycle_tracker.h"
 #include "spot_agent/sequence_tracker.h"
 #include "spot_agent/sharded_engine.h"
 #include "spot_agent/wire.h"
@@ -29,6 +31,8 @@ struct AgentConfig {
   // A header's market time may run at most this far past the newest accepted spot.
   int64_t market_time_slack_ms = 60'000;
   SequenceConfig sequence;
+  CycleConfig cycles;
+  size_t symbol_cache_rows = size_t{1} << 20;  // wire symbols remembered (wire::SymbolCache)
 };
 
 struct MessageResult {
@@ -41,6 +45,11 @@ struct MessageResult {
   // beyond the newest accepted spot plus the slack, 0 when out of any sane range.
   int64_t market_time_ms = 0;
   bool held = false;  // hold_gaps: not processed, the verdict's range is missing
+  // The message's spots as decoded once for the engine, shared with every other consumer
+  // (null unless it was processed).  The core never writes to columns someone still holds:
+  // it decodes the next message into a fresh buffer then, so holders may keep them.
+  std::shared_ptr<const wire::DecodedColumns> columns;
+  std::vector<CycleSummary> cycles_over;  // publisher cycles this message ended, oldest first
 };
 
 struct MessageStats {
@@ -50,6 +59,9 @@ struct MessageStats {
   uint64_t market_time_clamped = 0;  // headers whose market time ran ahead of the accepted spots
   uint64_t market_time_invalid = 0;  // headers whose market time was out of any sane range
   uint64_t held = 0;                 // messages held back until the ones before them were fetched
+  CycleCounters cycles;
+  uint64_t symbol_cache_hits = 0;    // spots whose symbol was resolved from the session's cache
+  uint64_t symbol_cache_misses = 0;  // spots whose symbol was parsed (new, moved or changed rows)
 };
 
 class AgentCore {
@@ -58,8 +70,10 @@ class AgentCore {
 
   // With `hold_gaps`, a message that would reveal missing messages is not processed: the
   // result has `held` set and the verdict's gap range, so the caller can fetch the missing
-  // ones, ingest them, then ingest this one again.
-  MessageResult ingest_message(const uint8_t* data, size_t size, CompletedBars* completed, bool hold_gaps = false);
+  // ones, ingest them, then ingest this one again.  With `details`, the shared columns carry
+  // every spot field (name, yesterday's close, the book), for consumers that build Spots.
+  MessageResult ingest_message(const uint8_t* data, size_t size, CompletedBars* completed, bool hold_gaps = false,
+                               bool details = false);
   ShardedEngine& engine() { return engine_; }
   const ShardedEngine& engine() const { return engine_; }
   MessageStats message_stats() const;
@@ -71,8 +85,11 @@ class AgentCore {
 
   AgentConfig config_;
   ShardedEngine engine_;
-  wire::DecodedColumns columns_;  // reused across messages
+  // Reused across messages while nobody else holds it (see MessageResult::columns).
+  std::shared_ptr<wire::DecodedColumns> columns_;
+  wire::SymbolCache symbols_;
   SequenceTracker tracker_;
+  CycleTracker cycles_;
   MessageStats stats_;
   mutable std::mutex mutex_;
 };

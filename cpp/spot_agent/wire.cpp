@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstring>
 #include <limits>
+#include <optional>
 #include <stdexcept>
 #include <string>
 
@@ -83,29 +84,200 @@ fb::Verifier::Options verifier_options(size_t size) {
   return opts;
 }
 
-// The checks of verify(); on success *root is the verified batch.
-DecodeError verify_batch(const uint8_t* data, size_t size, const Batch** root) {
+// The spot records, checked by hand with exactly the rules of flatbuffers::Verifier (and its
+// default options: alignment checked, relative to the buffer's start) for this schema, so
+// each record is verified and read in one visit instead of a verifier pass and a read pass.
+// Positions are byte offsets from the buffer's start; every read is a memcpy (no typed
+// pointer into the buffer).  The verifier's table-count limit cannot bind here: a vector of
+// n offsets takes 4n bytes, so it holds fewer tables than the limit (size / 4 + 16).
+class RecordReader {
+ public:
+  RecordReader(const uint8_t* buf, size_t size) : buf_(buf), size_(size) {}
+
+  // flatbuffers::Verifier::Verify(elem, len)
+  bool in(size_t elem, size_t len) const { return len < size_ && elem <= size_ - len; }
+  template <class T>
+  T read(size_t at) const {
+    T v;
+    std::memcpy(&v, buf_ + at, sizeof v);
+    return v;
+  }
+  const uint8_t* at(size_t pos) const { return buf_ + pos; }
+
+  // The table the offset at `elem` points to (Verifier::VerifyOffset, then VerifyTableStart):
+  // false when malformed, else *table and its vtable.
+  bool table(size_t elem, size_t* table, size_t* vtable, uint16_t* vsize) const {
+    if ((elem & 3) != 0 || !in(elem, 4)) return false;
+    const uint32_t o = read<uint32_t>(elem);
+    if (o == 0 || static_cast<int32_t>(o) < 0 || !in(elem + o, 1)) return false;
+    const size_t t = elem + o;
+    if ((t & 3) != 0 || !in(t, 4)) return false;
+    const size_t vt = t - static_cast<size_t>(static_cast<int64_t>(read<int32_t>(t)));
+    if ((vt & 1) != 0 || !in(vt, 2)) return false;
+    const uint16_t vs = read<uint16_t>(vt);
+    if ((vs & 1) != 0 || !in(vt, vs)) return false;
+    *table = t;
+    *vtable = vt;
+    *vsize = vs;
+    return true;
+  }
+  // Table::GetOptionalFieldOffset
+  uint16_t field(size_t vtable, uint16_t vsize, uint16_t id) const {
+    return id < vsize ? read<uint16_t>(vtable + id) : 0;
+  }
+  // An offset field to a string or a vector of `elem_size`-byte scalars: Verifier::VerifyOffset
+  // then VerifyVectorOrString (and the terminator of a string).  *pos = the length field
+  // (0: absent), *count = the elements.
+  bool vector(size_t table, uint16_t fo, size_t elem_size, bool string, size_t* pos, uint32_t* count) const {
+    *pos = 0;
+    *count = 0;
+    if (fo == 0) return true;
+    const size_t start = table + fo;
+    if ((start & 3) != 0 || !in(start, 4)) return false;
+    const uint32_t o = read<uint32_t>(start);
+    if (o == 0 || static_cast<int32_t>(o) < 0 || !in(start + o, 1)) return false;
+    const size_t v = start + o;
+    if ((v & 3) != 0 || !in(v, 4)) return false;
+    const uint32_t n = read<uint32_t>(v);
+    if (n >= static_cast<size_t>(FLATBUFFERS_MAX_BUFFER_SIZE) / elem_size) return false;
+    const size_t bytes = 4 + elem_size * n;
+    if (!in(v, bytes)) return false;
+    if (string && (!in(v + bytes, 1) || buf_[v + bytes] != 0)) return false;
+    *pos = v;
+    *count = n;
+    return true;
+  }
+  // An 8-byte scalar or struct field (Verifier::VerifyField, alignment 8).
+  bool scalar8(size_t table, uint16_t fo) const {
+    const size_t f = table + fo;
+    return fo == 0 || ((f & 7) == 0 && in(f, 8));
+  }
+
+ private:
+  const uint8_t* buf_;
+  size_t size_;
+};
+
+// One record's fields, verified; positions as RecordReader's (0 = absent).
+struct RecordView {
+  // The vtable `fields` were read from: records of one batch share a vtable (the builder writes
+  // each distinct one once), so a record with the same one skips reading it again.
+  size_t vtable = ~size_t{0};
+  size_t table;
+  uint16_t fields[15];  // vtable offsets of the 15 SpotRecord fields in schema order, 0 = absent
+  size_t market, code, name;  // string length fields
+  uint32_t market_len, code_len, name_len;
+  size_t book[4];  // bid, bid_volume, ask, ask_volume length fields
+  uint32_t book_len[4];
+};
+
+constexpr uint16_t kFieldIds[15] = {Record::VT_MARKET,  Record::VT_CODE,   Record::VT_NAME,       Record::VT_DATETIME,
+                                    Record::VT_YESTERDAY_CLOSE, Record::VT_OPEN, Record::VT_HIGH, Record::VT_LOW,
+                                    Record::VT_CLOSE,   Record::VT_AMOUNT, Record::VT_VOLUME,     Record::VT_BID,
+                                    Record::VT_BID_VOLUME, Record::VT_ASK, Record::VT_ASK_VOLUME};
+enum FieldIndex { kMarket, kCode, kName, kDatetime, kYesterdayClose, kOpen, kHigh, kLow, kClose, kAmount, kVolume,
+                  kBid, kBidVolume, kAsk, kAskVolume };
+
+// Verifies the record whose offset is at `elem` (SpotRecord::Verify's checks) and fills *r
+// (reuse one RecordView over a batch: it remembers the last vtable).
+bool verify_record(const RecordReader& rr, size_t elem, RecordView* r) {
+  size_t vt;
+  uint16_t vs;
+  if (!rr.table(elem, &r->table, &vt, &vs)) return false;
+  if (vt != r->vtable) {
+    for (int f = 0; f < 15; ++f) r->fields[f] = rr.field(vt, vs, kFieldIds[f]);
+    r->vtable = vt;
+  }
+  const size_t t = r->table;
+  if (r->fields[kMarket] == 0 || !rr.vector(t, r->fields[kMarket], 1, true, &r->market, &r->market_len)) return false;
+  if (r->fields[kCode] == 0 || !rr.vector(t, r->fields[kCode], 1, true, &r->code, &r->code_len)) return false;
+  if (!rr.vector(t, r->fields[kName], 1, true, &r->name, &r->name_len)) return false;
+  if (r->fields[kDatetime] == 0 || !rr.scalar8(t, r->fields[kDatetime])) return false;
+  for (int f = kYesterdayClose; f <= kVolume; ++f)
+    if (!rr.scalar8(t, r->fields[f])) return false;
+  for (int k = 0; k < 4; ++k)
+    if (!rr.vector(t, r->fields[kBid + k], sizeof(double), false, &r->book[k], &r->book_len[k])) return false;
+  return true;
+}
+
+double number(const RecordReader& rr, const RecordView& r, int f) {
+  return r.fields[f] == 0 ? 0.0 : rr.read<double>(r.table + r.fields[f]);
+}
+
+// Market and code as the engine's dense key; kInvalidSymbolKey unless SH/SZ/BJ + six digits.
+uint32_t symbol_key(const RecordReader& rr, const RecordView& r) {
+  if (r.market_len != 2 || r.code_len != 6) return kInvalidSymbolKey;
+  const char* m = reinterpret_cast<const char*>(rr.at(r.market + 4));
+  std::optional<Market> market;
+  if (m[0] == 'S' && m[1] == 'H') market = Market::SH;  // the spellings publishers send, before the general rule
+  else if (m[0] == 'S' && m[1] == 'Z') market = Market::SZ;
+  else if (m[0] == 'B' && m[1] == 'J') market = Market::BJ;
+  else market = parse_market(std::string_view(m, 2));
+  if (!market) return kInvalidSymbolKey;
+  const uint8_t* c = rr.at(r.code + 4);
+  uint32_t value = 0;
+  for (int i = 0; i < 6; ++i) {
+    const uint32_t d = static_cast<uint32_t>(c[i]) - '0';
+    if (d > 9) return kInvalidSymbolKey;
+    value = value * 10 + d;
+  }
+  return static_cast<uint32_t>(*market) * kCodesPerMarket + value;
+}
+
+// symbol_key through a cache row (see SymbolCache).
+uint32_t cached_symbol_key(const RecordReader& rr, const RecordView& r, SymbolCache::Row* row, SymbolCache* cache) {
+  if (r.market_len != 2 || r.code_len != 6) return kInvalidSymbolKey;
+  uint64_t bytes;
+  std::memcpy(&bytes, rr.at(r.market + 4), 2);
+  std::memcpy(reinterpret_cast<char*>(&bytes) + 2, rr.at(r.code + 4), 6);
+  if (row->bytes == bytes) {
+    ++cache->hits;
+    return row->key;
+  }
+  ++cache->misses;
+  row->bytes = bytes;
+  row->key = symbol_key(rr, r);
+  return row->key;
+}
+
+// The checks of verify() up to the spot records; on success *root is the batch (its records
+// not yet verified: verify_records does that, or the decoders record by record).
+DecodeError verify_root(const uint8_t* data, size_t size, const Batch** root) {
   if (data == nullptr || size < kMinMessageSize) return DecodeError::TooShort;
   if (!fb::BufferHasIdentifier(data, SpotBatchIdentifier())) return DecodeError::BadIdentifier;
   if (size >= FLATBUFFERS_MAX_BUFFER_SIZE) return DecodeError::Malformed;
+  fb::Verifier v(data, size, verifier_options(size));
+  if (size < FLATBUFFERS_MIN_BUFFER_SIZE) return DecodeError::Malformed;
+  const size_t offset = v.VerifyOffset<fb::uoffset_t>(0);
+  if (offset == 0) return DecodeError::Malformed;
+  const auto* table = reinterpret_cast<const fb::Table*>(data + offset);
+  if (!table->VerifyTableStart(v) || !table->VerifyOffsetRequired(v, Batch::VT_HEADER)) return DecodeError::Malformed;
   // The version first, from a verified header only, so that a batch of a later version is
   // reported as such even when the rest of it would not verify against this schema.
-  {
-    fb::Verifier v(data, size, verifier_options(size));
-    if (size < FLATBUFFERS_MIN_BUFFER_SIZE) return DecodeError::Malformed;
-    const size_t offset = v.VerifyOffset<fb::uoffset_t>(0);
-    if (offset == 0) return DecodeError::Malformed;
-    const auto* table = reinterpret_cast<const fb::Table*>(data + offset);
-    if (!table->VerifyTableStart(v) || !table->VerifyOffsetRequired(v, Batch::VT_HEADER))
-      return DecodeError::Malformed;
-    const auto* header = table->GetPointer<const BatchHeader*>(Batch::VT_HEADER);
-    if (!v.VerifyTable(header)) return DecodeError::Malformed;
-    const uint16_t version = header->schema_version();
-    if (version == 0 || version > kSchemaVersion) return DecodeError::UnsupportedVersion;
-  }
-  fb::Verifier v(data, size, verifier_options(size));
-  if (!VerifySpotBatchBuffer(v)) return DecodeError::Malformed;
-  *root = GetSpotBatch(data);
+  const auto* header = table->GetPointer<const BatchHeader*>(Batch::VT_HEADER);
+  if (!v.VerifyTable(header)) return DecodeError::Malformed;
+  const uint16_t version = header->schema_version();
+  if (version == 0 || version > kSchemaVersion) return DecodeError::UnsupportedVersion;
+  if (!table->VerifyOffsetRequired(v, Batch::VT_SPOTS)) return DecodeError::Malformed;
+  const auto* spots = table->GetPointer<const fb::Vector<fb::Offset<Record>>*>(Batch::VT_SPOTS);
+  if (!v.VerifyVector(spots) || !v.EndTable()) return DecodeError::Malformed;
+  *root = reinterpret_cast<const Batch*>(table);
+  return DecodeError::None;
+}
+
+// Position of the spots vector's first element (its offsets), relative to the buffer.
+size_t spots_begin(const uint8_t* data, const Batch* root) {
+  return static_cast<size_t>(reinterpret_cast<const uint8_t*>(root->spots()->Data()) - data);
+}
+
+DecodeError verify_batch(const uint8_t* data, size_t size, const Batch** root) {
+  const DecodeError err = verify_root(data, size, root);
+  if (err != DecodeError::None) return err;
+  const RecordReader rr(data, size);
+  const size_t first = spots_begin(data, *root), n = (*root)->spots()->size();
+  RecordView r;
+  for (size_t i = 0; i < n; ++i)
+    if (!verify_record(rr, first + 4 * i, &r)) return DecodeError::Malformed;
   return DecodeError::None;
 }
 
@@ -123,20 +295,6 @@ void read_header(const BatchHeader& h, Header* out) {
   out->simulated_time = h.simulated_time();
   out->day_end = h.day_end();
   out->changes_only = h.changes_only();
-}
-
-// Market and code as the engine's dense key; kInvalidSymbolKey unless SH/SZ/BJ + six digits.
-uint32_t symbol_key(const fb::String* market, const fb::String* code) {
-  if (market->size() != 2 || code->size() != 6) return kInvalidSymbolKey;
-  auto m = parse_market(std::string_view(market->c_str(), 2));
-  if (!m) return kInvalidSymbolKey;
-  const char* c = code->c_str();
-  uint32_t value = 0;
-  for (int i = 0; i < 6; ++i) {
-    if (c[i] < '0' || c[i] > '9') return kInvalidSymbolKey;
-    value = value * 10 + static_cast<uint32_t>(c[i] - '0');
-  }
-  return static_cast<uint32_t>(*m) * kCodesPerMarket + value;
 }
 
 // Length of the valid UTF-8 sequence at p[0..n), or 0 if it is not one.
@@ -159,21 +317,11 @@ size_t utf8_sequence(const unsigned char* p, size_t n) {
   return len;
 }
 
-// The name as valid UTF-8: each byte that does not start a valid sequence becomes U+FFFD.
-void assign_name(const fb::String* name, std::string* out) {
-  if (name == nullptr) {
-    out->clear();
-    return;
-  }
-  const auto* p = reinterpret_cast<const unsigned char*>(name->c_str());
-  const size_t n = name->size();
+// Appends the name as valid UTF-8: each byte that does not start a valid sequence becomes U+FFFD.
+void append_name(const unsigned char* p, size_t n, std::string* out) {
   size_t i = 0;
   while (i < n && p[i] < 0x80) ++i;
-  if (i == n) {
-    out->assign(name->c_str(), n);
-    return;
-  }
-  out->assign(name->c_str(), i);
+  out->append(reinterpret_cast<const char*>(p), i);
   while (i < n) {
     const size_t len = utf8_sequence(p + i, n - i);
     if (len == 0) {
@@ -186,13 +334,13 @@ void assign_name(const fb::String* name, std::string* out) {
   }
 }
 
-void read_levels(const fb::Vector<double>* v, std::array<double, kBookLevels>* out) {
-  out->fill(0.0);
-  if (v == nullptr) return;
-  const size_t n = std::min<size_t>(v->size(), kBookLevels);
-  // The verifier aligns a vector's length field to 4 bytes only, so 8-byte elements may be
-  // misaligned in a hostile buffer: copy them out bytewise rather than through a double*.
-  std::memcpy(out->data(), v->Data(), n * sizeof(double));
+// Book levels: longer vectors truncated to kBookLevels, shorter ones padded with 0.  The
+// verifier aligns a vector's length field to 4 bytes only, so 8-byte elements may be
+// misaligned in a hostile buffer: memcpy, never a double*.
+void read_levels(const RecordReader& rr, size_t pos, uint32_t count, double* out) {
+  const size_t n = std::min<size_t>(count, kBookLevels);
+  if (n > 0) std::memcpy(out, rr.at(pos + 4), n * sizeof(double));
+  for (size_t k = n; k < static_cast<size_t>(kBookLevels); ++k) out[k] = 0.0;
 }
 
 }  // namespace
@@ -211,74 +359,156 @@ DecodeError decode_header(const uint8_t* data, size_t size, Header* out) {
   return err;
 }
 
-DecodeError decode_columns(const uint8_t* data, size_t size, Header* header, DecodedColumns* out) {
+SymbolCache::Row* SymbolCache::rows(uint64_t publisher_id, uint64_t session_epoch, uint32_t part_index, size_t n) {
+  if (n > max_rows_ || n == 0) return nullptr;
+  Slot& slot = slots_[Key{publisher_id, session_epoch, part_index}];
+  slot.used = ++clock_;
+  if (slot.rows.size() != n) {
+    total_ = total_ - slot.rows.size() + n;
+    slot.rows.assign(n, Row());
+    while (total_ > max_rows_) {  // the least recently used other slot goes first
+      auto oldest = slots_.end();
+      for (auto it = slots_.begin(); it != slots_.end(); ++it)
+        if (it->second.used != clock_ && (oldest == slots_.end() || it->second.used < oldest->second.used)) oldest = it;
+      if (oldest == slots_.end()) break;
+      total_ -= oldest->second.rows.size();
+      slots_.erase(oldest);
+    }
+  }
+  return slot.rows.data();
+}
+
+DecodeError decode_columns(const uint8_t* data, size_t size, Header* header, DecodedColumns* out, bool details,
+                           SymbolCache* symbols) {
   AlignedInput in(data, size);
   const Batch* root = nullptr;
-  const DecodeError err = verify_batch(in.data(), size, &root);
+  DecodeError err = verify_root(in.data(), size, &root);
   const size_t n = err == DecodeError::None ? root->spots()->size() : 0;
-  if (out != nullptr) {  // resize (to 0 on an error) keeps the capacity
-    for (auto* v : {&out->open, &out->high, &out->low, &out->close, &out->volume, &out->amount}) v->resize(n);
-    out->symbol_keys.resize(n);
-    out->datetime.resize(n);
+  if (out == nullptr) {  // nothing to fill: verify the records
+    if (err == DecodeError::None) err = verify_batch(in.data(), size, &root);
+    if (err == DecodeError::None && header != nullptr) read_header(*root->header(), header);
+    return err;
   }
+  // resize (to 0 on an error) keeps the capacity
+  for (auto* v : {&out->open, &out->high, &out->low, &out->close, &out->volume, &out->amount}) v->resize(n);
+  out->symbol_keys.resize(n);
+  out->datetime.resize(n);
+  out->has_details = details;
+  const size_t book = details ? n * kBookLevels : 0;
+  out->yesterday_close.resize(details ? n : 0);
+  for (auto* v : {&out->bid, &out->bid_volume, &out->ask, &out->ask_volume}) v->resize(book);
+  out->name_end.resize(details ? n : 0);
+  out->names.clear();
   if (err != DecodeError::None) return err;
-  if (header != nullptr) read_header(*root->header(), header);
-  if (out == nullptr) return err;
-  const auto* spots = root->spots();
-  for (size_t i = 0; i < n; ++i) {
-    const Record* r = spots->Get(static_cast<fb::uoffset_t>(i));
-    out->symbol_keys[i] = symbol_key(r->market(), r->code());
-    out->datetime[i] = to_local_ms(r->datetime()->epoch_ms());
-    out->open[i] = r->open();
-    out->high[i] = r->high();
-    out->low[i] = r->low();
-    out->close[i] = r->close();
-    out->volume[i] = r->volume();
-    out->amount[i] = r->amount();
+  const RecordReader rr(in.data(), size);
+  const size_t first = spots_begin(in.data(), root);
+  SymbolCache::Row* cached = nullptr;
+  if (symbols != nullptr) {
+    const BatchHeader* h = root->header();
+    cached = symbols->rows(h->publisher_id(), h->session_epoch(), h->part_index(), n);
   }
+  RecordView r;
+  for (size_t i = 0; i < n; ++i) {
+    if (!verify_record(rr, first + 4 * i, &r)) {
+      for (auto* v : {&out->open, &out->high, &out->low, &out->close, &out->volume, &out->amount}) v->clear();
+      for (auto* v : {&out->yesterday_close, &out->bid, &out->bid_volume, &out->ask, &out->ask_volume}) v->clear();
+      out->symbol_keys.clear();
+      out->datetime.clear();
+      out->name_end.clear();
+      out->names.clear();
+      return DecodeError::Malformed;
+    }
+    out->symbol_keys[i] = cached != nullptr ? cached_symbol_key(rr, r, &cached[i], symbols) : symbol_key(rr, r);
+    out->datetime[i] = to_local_ms(rr.read<int64_t>(r.table + r.fields[kDatetime]));
+    out->open[i] = number(rr, r, kOpen);
+    out->high[i] = number(rr, r, kHigh);
+    out->low[i] = number(rr, r, kLow);
+    out->close[i] = number(rr, r, kClose);
+    out->volume[i] = number(rr, r, kVolume);
+    out->amount[i] = number(rr, r, kAmount);
+    if (details) {
+      out->yesterday_close[i] = number(rr, r, kYesterdayClose);
+      read_levels(rr, r.book[0], r.book_len[0], &out->bid[i * kBookLevels]);
+      read_levels(rr, r.book[1], r.book_len[1], &out->bid_volume[i * kBookLevels]);
+      read_levels(rr, r.book[2], r.book_len[2], &out->ask[i * kBookLevels]);
+      read_levels(rr, r.book[3], r.book_len[3], &out->ask_volume[i * kBookLevels]);
+      if (r.name != 0) append_name(rr.at(r.name + 4), r.name_len, &out->names);
+      out->name_end[i] = static_cast<uint32_t>(out->names.size());
+    }
+  }
+  if (header != nullptr) read_header(*root->header(), header);
   return err;
+}
+
+Spot DecodedColumns::spot(size_t i) const {
+  Spot s;
+  if (symbol_keys[i] != kInvalidSymbolKey) s.symbol = Symbol::from_key(symbol_keys[i]);
+  s.datetime = datetime[i];
+  s.open = open[i];
+  s.high = high[i];
+  s.low = low[i];
+  s.close = close[i];
+  s.volume = volume[i];
+  s.amount = amount[i];
+  if (has_details) {
+    s.name = std::string(name(i));
+    s.yesterday_close = yesterday_close[i];
+    const size_t b = i * kBookLevels;
+    std::copy_n(&bid[b], kBookLevels, s.bid.begin());
+    std::copy_n(&bid_volume[b], kBookLevels, s.bid_volume.begin());
+    std::copy_n(&ask[b], kBookLevels, s.ask.begin());
+    std::copy_n(&ask_volume[b], kBookLevels, s.ask_volume.begin());
+  }
+  return s;
 }
 
 DecodeError decode_spots(const uint8_t* data, size_t size, Header* header, std::vector<Spot>* out,
                          std::vector<uint8_t>* valid_symbol) {
   AlignedInput in(data, size);
   const Batch* root = nullptr;
-  const DecodeError err = verify_batch(in.data(), size, &root);
+  DecodeError err = verify_root(in.data(), size, &root);
+  const size_t n = err == DecodeError::None ? root->spots()->size() : 0;
+  if (out != nullptr) {
+    out->clear();
+    out->resize(n);
+  }
+  if (valid_symbol != nullptr) valid_symbol->assign(n, 1);
+  const RecordReader rr(in.data(), size);
+  const size_t first = err == DecodeError::None ? spots_begin(in.data(), root) : 0;
+  RecordView r;
+  for (size_t i = 0; i < n; ++i) {
+    if (!verify_record(rr, first + 4 * i, &r)) {
+      err = DecodeError::Malformed;
+      break;
+    }
+    if (out == nullptr) continue;
+    Spot& s = (*out)[i];
+    const uint32_t key = symbol_key(rr, r);
+    if (key == kInvalidSymbolKey) {
+      if (valid_symbol != nullptr) (*valid_symbol)[i] = 0;
+    } else {
+      s.symbol = Symbol::from_key(key);
+    }
+    if (r.name != 0) append_name(rr.at(r.name + 4), r.name_len, &s.name);
+    s.datetime = to_local_ms(rr.read<int64_t>(r.table + r.fields[kDatetime]));
+    s.yesterday_close = number(rr, r, kYesterdayClose);
+    s.open = number(rr, r, kOpen);
+    s.high = number(rr, r, kHigh);
+    s.low = number(rr, r, kLow);
+    s.close = number(rr, r, kClose);
+    s.amount = number(rr, r, kAmount);
+    s.volume = number(rr, r, kVolume);
+    read_levels(rr, r.book[0], r.book_len[0], s.bid.data());
+    read_levels(rr, r.book[1], r.book_len[1], s.bid_volume.data());
+    read_levels(rr, r.book[2], r.book_len[2], s.ask.data());
+    read_levels(rr, r.book[3], r.book_len[3], s.ask_volume.data());
+  }
   if (err != DecodeError::None) {
     if (out != nullptr) out->clear();
     if (valid_symbol != nullptr) valid_symbol->clear();
     return err;
   }
   if (header != nullptr) read_header(*root->header(), header);
-  const auto* spots = root->spots();
-  const size_t n = spots->size();
-  if (valid_symbol != nullptr) valid_symbol->assign(n, 1);
-  if (out == nullptr) return err;
-  out->clear();
-  out->resize(n);
-  for (size_t i = 0; i < n; ++i) {
-    const Record* r = spots->Get(static_cast<fb::uoffset_t>(i));
-    Spot& s = (*out)[i];
-    const uint32_t key = symbol_key(r->market(), r->code());
-    if (key == kInvalidSymbolKey) {
-      if (valid_symbol != nullptr) (*valid_symbol)[i] = 0;
-    } else {
-      s.symbol = Symbol::from_key(key);
-    }
-    assign_name(r->name(), &s.name);
-    s.datetime = to_local_ms(r->datetime()->epoch_ms());
-    s.yesterday_close = r->yesterday_close();
-    s.open = r->open();
-    s.high = r->high();
-    s.low = r->low();
-    s.close = r->close();
-    s.amount = r->amount();
-    s.volume = r->volume();
-    read_levels(r->bid(), &s.bid);
-    read_levels(r->bid_volume(), &s.bid_volume);
-    read_levels(r->ask(), &s.ask);
-    read_levels(r->ask_volume(), &s.ask_volume);
-  }
   return err;
 }
 

@@ -11,7 +11,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "kdata/engine.h"
@@ -56,20 +58,78 @@ int64_t to_epoch_ms(TimestampMs local_ms);
 
 // Spot columns for the engine (no strings).  symbol_keys[i] == kInvalidSymbolKey (engine.h)
 // when the spot's market/code is not SH/SZ/BJ + six digits; datetime is exchange-local ms.
+// With `details` (decode_columns' argument) the fields bars do not need are decoded too, so
+// that whole Spot objects can be built from the columns without decoding the message again.
 struct DecodedColumns {
   std::vector<uint32_t> symbol_keys;
   std::vector<int64_t> datetime;
   std::vector<double> open, high, low, close, volume, amount;
+  // Filled only when decoded with details (else empty):
+  bool has_details = false;
+  std::vector<double> yesterday_close;
+  std::vector<double> bid, bid_volume, ask, ask_volume;  // size() x kBookLevels, row-major, missing levels 0
+  std::vector<uint32_t> name_end;  // spot i's name is names[name_end[i-1] (0 for i == 0), name_end[i]): valid UTF-8
+  std::string names;
   size_t size() const { return symbol_keys.size(); }
   SpotColumns view() const;  // points into the vectors: valid until they change
+  std::string_view name(size_t i) const {
+    const size_t begin = i == 0 ? 0 : name_end[i - 1];
+    return std::string_view(names).substr(begin, name_end[i] - begin);
+  }
+  Spot spot(size_t i) const;  // needs details; symbol SH000000 for an invalid symbol key
+};
+
+// Wire symbols resolved once per publisher session: a publisher sends the same universe in
+// the same order cycle after cycle, so the engine key of row i of part p of a session is
+// remembered with the 8 bytes it came from (market + code).  A row whose bytes match takes
+// the remembered key without parsing; any other row is parsed and remembered.  Correctness
+// never depends on it: every hit is checked against the row's own bytes.
+// Bound and policy: at most `max_rows` rows remembered over all (publisher, session, part)
+// slots; a slot that would pass it evicts the least recently used slots first (a slot larger
+// than the bound alone is not cached: its rows are parsed every time).
+class SymbolCache {
+ public:
+  struct Row {
+    uint64_t bytes = ~uint64_t{0};  // market (2) + code (6) as on the wire; all ones = empty
+    uint32_t key = 0;
+  };
+  explicit SymbolCache(size_t max_rows = size_t{1} << 20) : max_rows_(max_rows) {}
+  // The rows of one message's slot, sized for n rows (null when n is over the bound).
+  Row* rows(uint64_t publisher_id, uint64_t session_epoch, uint32_t part_index, size_t n);
+  size_t cached_rows() const { return total_; }
+  uint64_t hits = 0, misses = 0;
+
+ private:
+  struct Slot {
+    std::vector<Row> rows;
+    uint64_t used = 0;  // lru clock
+  };
+  struct Key {
+    uint64_t publisher, session;
+    uint32_t part;
+    bool operator==(const Key& o) const { return publisher == o.publisher && session == o.session && part == o.part; }
+  };
+  struct KeyHash {
+    size_t operator()(const Key& k) const {
+      return std::hash<uint64_t>()((k.publisher * 0x9E3779B97F4A7C15ull) ^ k.session ^ (uint64_t{k.part} << 40));
+    }
+  };
+  size_t max_rows_;
+  size_t total_ = 0;
+  uint64_t clock_ = 0;
+  std::unordered_map<Key, Slot, KeyHash> slots_;
 };
 
 // Identifier, flatbuffers::Verifier on exactly `size` bytes, schema version.
 DecodeError verify(const uint8_t* data, size_t size);
 // Each of these verifies first; on an error the spot outputs are emptied and the header untouched.
 DecodeError decode_header(const uint8_t* data, size_t size, Header* out);
-// Reuses out's capacity.  `header` may be null.
-DecodeError decode_columns(const uint8_t* data, size_t size, Header* header, DecodedColumns* out);
+// Reuses out's capacity.  `header` may be null.  One pass over the spots verifies each
+// record exactly as flatbuffers::Verifier would (same bounds and alignment rules, a test
+// holds the two equal on fuzzed input) and reads its fields while it is in cache.
+// `symbols` (may be null): resolve wire symbols through this per-session cache.
+DecodeError decode_columns(const uint8_t* data, size_t size, Header* header, DecodedColumns* out,
+                           bool details = false, SymbolCache* symbols = nullptr);
 // Replaces *out.  valid_symbol[i] is 0 when spot i's market/code is invalid (its Spot then has
 // the default symbol SH000000 and must be skipped); `header` and `valid_symbol` may be null.
 // Book vectors longer than kBookLevels are truncated, shorter ones padded with 0.

@@ -449,4 +449,105 @@ TEST_CASE("hostile input: truncations, bit flips, random bytes") {
   }
 }
 
+// flatbuffers::Verifier's verdict on the whole batch (the reference the fused verifier follows).
+bool reference_ok(const uint8_t* data, size_t size) {
+  flatbuffers::Verifier::Options opts;
+  opts.max_depth = 8;
+  opts.max_tables = static_cast<flatbuffers::uoffset_t>(std::min<size_t>(size / 4 + 16, 0x7FFFFFFF));
+  flatbuffers::Verifier v(data, size, opts);
+  if (size < 8 || !flatbuffers::BufferHasIdentifier(data, wire::SpotBatchIdentifier())) return false;
+  if (!wire::VerifySpotBatchBuffer(v)) return false;
+  const uint16_t version = wire::GetSpotBatch(data)->header()->schema_version();
+  return version >= 1 && version <= wire::kSchemaVersion;
+}
+
+TEST_CASE("the fused record verifier agrees with flatbuffers::Verifier on fuzzed input") {
+  Spot narrow = full_spot();
+  narrow.name.clear();
+  narrow.bid = narrow.bid_volume = narrow.ask = narrow.ask_volume = {};
+  Spot sz = full_spot();
+  sz.symbol = *parse_symbol("SZ000001");
+  const std::vector<std::vector<uint8_t>> seeds = {encode({full_spot(), sz, narrow}), encode({narrow, narrow}),
+                                                   build_raw(""), encode({})};
+  std::mt19937_64 rng(777);
+  size_t agreed_ok = 0, agreed_bad = 0;
+  for (int round = 0; round < 60000; ++round) {
+    const auto& seed = seeds[static_cast<size_t>(round) % seeds.size()];
+    // 8-aligned storage, as the decoders align their input: alignment rules are relative to the start
+    std::vector<uint64_t> storage((seed.size() + 7) / 8 + 1);
+    auto* buf = reinterpret_cast<uint8_t*>(storage.data());
+    std::memcpy(buf, seed.data(), seed.size());
+    size_t size = seed.size();
+    const int hits = 1 + static_cast<int>(rng() % 4);
+    for (int i = 0; i < hits; ++i) {
+      const size_t at = rng() % size;
+      switch (rng() % 3) {
+        case 0: buf[at] = static_cast<uint8_t>(rng()); break;  // any byte
+        case 1: buf[at] = static_cast<uint8_t>(buf[at] + (rng() % 2 ? 1 : 255)); break;  // an offset off by one
+        default: buf[at] ^= static_cast<uint8_t>(1u << (rng() % 8)); break;
+      }
+    }
+    if (rng() % 8 == 0) size -= std::min<size_t>(size, rng() % 16);
+    const bool reference = reference_ok(buf, size);
+    const bool fused = wire::verify(buf, size) == DecodeError::None;
+    CHECK_EQ(fused, reference);
+    wire::DecodedColumns cols;
+    CHECK_EQ(wire::decode_columns(buf, size, nullptr, &cols, true) == DecodeError::None, reference);
+    (reference ? agreed_ok : agreed_bad) += 1;
+  }
+  CHECK(agreed_ok > 1000);  // both kinds of input were exercised
+  CHECK(agreed_bad > 1000);
+}
+
+TEST_CASE("columns with details rebuild every field of a spot") {
+  Spot other = full_spot();
+  other.symbol = *parse_symbol("BJ830799");
+  other.name = "x";
+  other.ask = {11.0, 0, 0, 0, 0};
+  const auto msg = encode({full_spot(), other});
+  wire::DecodedColumns cols;
+  CHECK(wire::decode_columns(msg.data(), msg.size(), nullptr, &cols, true) == DecodeError::None);
+  CHECK(cols.has_details);
+  CHECK_EQ(cols.size(), size_t(2));
+  CHECK(same_spot(cols.spot(0), full_spot()));
+  CHECK(same_spot(cols.spot(1), other));
+  CHECK(wire::decode_columns(msg.data(), msg.size(), nullptr, &cols) == DecodeError::None);
+  CHECK(!cols.has_details);
+  CHECK(cols.names.empty() && cols.bid.empty());
+}
+
+TEST_CASE("wire symbols resolve through the session's cache, every hit checked against the row") {
+  Spot a = full_spot(), b = full_spot();
+  b.symbol = *parse_symbol("SZ000001");
+  wire::Header h = full_header();
+  wire::SymbolCache cache(4);
+  wire::DecodedColumns cols;
+  const auto first = encode({a, b}, h);
+  CHECK(wire::decode_columns(first.data(), first.size(), nullptr, &cols, false, &cache) == DecodeError::None);
+  CHECK_EQ(cache.misses, 2u);
+  CHECK(wire::decode_columns(first.data(), first.size(), nullptr, &cols, false, &cache) == DecodeError::None);
+  CHECK_EQ(cache.hits, 2u);  // the same universe in the same order: nothing parsed
+  const auto swapped = encode({b, a}, h);  // rows moved: parsed again, keys right
+  CHECK(wire::decode_columns(swapped.data(), swapped.size(), nullptr, &cols, false, &cache) == DecodeError::None);
+  CHECK_EQ(cache.misses, 4u);
+  CHECK_EQ(cols.symbol_keys[0], b.symbol.key());
+  CHECK_EQ(cols.symbol_keys[1], a.symbol.key());
+  wire::Header other = h;
+  other.part_index = 0;  // another slot (another part of the cycle): 2 + 2 rows fit the bound of 4
+  const auto part0 = encode({a, b}, other);
+  CHECK(wire::decode_columns(part0.data(), part0.size(), nullptr, &cols, false, &cache) == DecodeError::None);
+  CHECK_EQ(cache.cached_rows(), size_t(4));
+  other.part_index = 1;  // a third slot: the least recently used one (part 2) is forgotten
+  const auto part1 = encode({a}, other);
+  CHECK(wire::decode_columns(part1.data(), part1.size(), nullptr, &cols, false, &cache) == DecodeError::None);
+  CHECK_EQ(cache.cached_rows(), size_t(3));
+  const uint64_t misses = cache.misses;
+  CHECK(wire::decode_columns(part0.data(), part0.size(), nullptr, &cols, false, &cache) == DecodeError::None);
+  CHECK_EQ(cache.misses, misses);  // part 0 was kept
+  const auto big = encode({a, b, a, b, a}, h);  // larger than the bound: not cached, still decoded
+  CHECK(wire::decode_columns(big.data(), big.size(), nullptr, &cols, false, &cache) == DecodeError::None);
+  CHECK_EQ(cols.symbol_keys[4], a.symbol.key());
+  CHECK(cache.cached_rows() <= 4);
+}
+
 TEST_MAIN()

@@ -216,9 +216,16 @@ class Engine:
         """
         Ingest numpy columns (datetime as int64 local-time milliseconds); returns accepted count.
         """
-    def ingest_message(self, message: typing_extensions.Buffer, hold_gaps: bool = False) -> dict:
+    def ingest_message(
+        self, message: typing_extensions.Buffer, hold_gaps: bool = False, columns: bool = False, spots: bool = False
+    ) -> dict:
         """
-        Verify, decode and aggregate one wire message; returns its header, sequence status and counts.
+        Verify, decode and aggregate one wire message; returns its header, sequence status, counts and the
+        publisher cycles it ended ('cycles': (publisher_id, cycle_id, parts_expected, parts_received, spots,
+        accepted, complete, joined_mid_cycle, first_send_us, market_time_ms) each).  A processed message's
+        spots, decoded once: 'columns' (with columns=True: read-only numpy views, see hkrt.wire.decode_columns)
+        and 'spot_objects' (with spots=True: list[Spot] of the rows with a valid symbol).  'unplaced': the
+        engine's (gap_spans, after_hours) counters after the message.
         """
     def ingest_one(self, spot: Spot) -> str:
         """
@@ -602,6 +609,11 @@ class TradingCalendar:
         The holidays, sorted and unique.
         """
 
+def _wire_book_matrix(values: numpy.ndarray, column: str) -> numpy.ndarray:
+    """
+    A DataFrame's book column (an object array of per-row levels: arrays, lists, None) as an (n, levels) float64 matrix, ragged rows padded with 0.
+    """
+
 def _wire_decode_columns(buf: typing.Any) -> dict: ...
 def _wire_decode_header(buf: typing.Any) -> tuple: ...
 def _wire_decode_spots(buf: typing.Any) -> list:
@@ -629,6 +641,15 @@ def _wire_encode_columns(
 def _wire_encode_spots(spots: typing.Any, header: tuple, auto_market_time: bool) -> bytes:
     """
     spots: a sequence of Spot; header: (publisher_id, sequence, cycle_id, part_index, part_count, send_time_us, market_time_ms, session_epoch, heartbeat, simulated_time, day_end, changes_only).
+    """
+
+def _wire_utf8_column(
+    offsets: numpy.ndarray,
+    data: typing.Annotated[numpy.typing.ArrayLike, numpy.uint8],
+    null: typing.Annotated[numpy.typing.ArrayLike, numpy.bool] | None = None,
+) -> numpy.ndarray:
+    """
+    An Arrow string column (offsets, UTF-8 data, null flags) as a numpy bytes array (null rows b''), without a Python str per row.
     """
 
 def bar_labels_ms(ktype: typing.Any) -> list[int]:

@@ -20,7 +20,6 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeAlias, cast
 
@@ -101,15 +100,21 @@ class AfterHours(NamedTuple):
     amount: float  # yuan
 
 
-@dataclass
-class _Cycle:
+class _Cycle(NamedTuple):
+    """A publisher cycle that is over, as the C++ core's CycleTracker reports it
+    (cpp/spot_agent/cycle_tracker.h): the engine's ``ingest_message`` result lists them under
+    ``"cycles"`` in this field order."""
+
+    publisher_id: int
+    cycle_id: int
     parts_expected: int
-    parts: set[int]
+    parts_received: int
     spots: int
     accepted: int
-    first_send_ms: float
-    market_time_ms: int
+    complete: bool
     joined_mid_cycle: bool
+    first_send_us: int
+    market_time_ms: int  # believed market time (UTC epoch ms), 0 = none
 
 
 class SpotAgent:
@@ -156,6 +161,10 @@ class SpotAgent:
             to dial TCP on anything but loopback (docs/feed-recovery.md).
         silence_after: seconds without any message (publishers send heartbeats every second
             when idle) after which the feed is reported silent.
+        universe: the symbols the feed will send (the spot server's code list, or yesterday's):
+            the engine pre-sizes their state, so the day's first whole-market message allocates
+            nothing and the cycles behind it do not queue (docs/agent.md, "Bounds").  After each
+            closed market day the engine makes room for the next one the same way.
     """
 
     def __init__(
@@ -184,6 +193,7 @@ class SpotAgent:
         auth_key: bytes | str | None = None,
         auth_key_file: str | Path | None = None,
         silence_after: float = 5.0,
+        universe: Iterable[str] | None = None,
     ) -> None:
         wanted = list(KType) if ktypes is None else [KType.parse(k) for k in ktypes]
         if not wanted:
@@ -198,6 +208,8 @@ class SpotAgent:
             max_ahead_seconds=max_ahead,
             max_message_bytes=max_message_bytes,
         )
+        if universe is not None:
+            self._engine.reserve(np.array([_hkrt.normalize_symbol(s) for s in universe], dtype=object))
         from hkrt.feed_auth import load_key
 
         self._auth_key = load_key(auth_key, key_file=auth_key_file)
@@ -217,7 +229,6 @@ class SpotAgent:
             "retransmit_unavailable": 0,
             "retransmit_failures": 0,
             "silences": 0,
-            "abandoned_cycles": 0,
             "day_end_markers": 0,  # verified end-of-day markers received (a publisher repeats them)
             "day_end_ignored": 0,  # markers for another day than the agent's market day: changed nothing
             "days_closed": 0,  # market days closed (by a marker, the wall clock or close_day())
@@ -238,10 +249,7 @@ class SpotAgent:
         self._stopping = threading.Event()
         self._lock = threading.Lock()  # message handling state
         self._deferred = threading.local()  # events raised under the lock, put once it is released
-        self._cycles: dict[tuple[int, int], _Cycle] = {}
-        self._seen_publishers: set[int] = set()
-        self._latency_ms: deque[float] = deque(maxlen=20_000)
-        self._cycle_counts = {"cycles": 0, "incomplete_cycles": 0}
+        self._latency_ms: deque[float] = deque(maxlen=20_000)  # the last messages' send-to-processed ms
         self.address: str | None = None
         self._journal = (
             DayJournal(journal_dir, fsync=journal_fsync, fsync_interval=journal_fsync_interval)
@@ -417,7 +425,6 @@ class SpotAgent:
             **messages,
             "verified": messages["messages"] - rejected,
             "lost_messages": messages["missing_messages"] - messages["recovered_messages"],
-            **self._cycle_counts,
             **self._feed_counts,
             "closed_day": self._closed_day.isoformat() if self._closed_day is not None else None,
             "connected": len(socket.pipes) if socket is not None and self.running else 0,
@@ -476,9 +483,10 @@ class SpotAgent:
 
     def on_columns(self, func: Callable[[dict[str, np.ndarray]], Any]) -> Callable[[dict[str, np.ndarray]], Any]:
         """Call ``func(columns)`` with each accepted message's spots as numpy columns
-        (``hkrt.decode_columns``, read-only): the cheap way to follow prices of a whole market,
-        in the same order as the bars and cycles the message produced.  Same as subscribing to
-        :class:`hkrt.bus.SpotBatch` and reading ``event.columns``."""
+        (``hkrt.decode_columns``): the cheap way to follow prices of a whole market, in the
+        same order as the bars and cycles the message produced.  The columns are the ones the
+        engine decoded, shared without copying: read-only, and valid for as long as they are
+        held.  Same as subscribing to :class:`hkrt.bus.SpotBatch` and reading ``event.columns``."""
         self.bus.subscribe(SpotBatch, lambda event: func(event.columns), name=handler_name(func))
         return func
 
@@ -656,12 +664,21 @@ class SpotAgent:
             message = payload
         with self._locked():
             hold = live and self._retransmit and self.address is not None
-            result = self._engine.ingest_message(message, hold_gaps=hold)
+            result = self._ingest(message, hold_gaps=hold)
             if result["held"]:
                 retransmitted = self._fetch_missing(result)
-                result = self._engine.ingest_message(message)  # what is still missing is lost: reported below
+                result = self._ingest(message)  # what is still missing is lost: reported below
                 result["retransmitted"] = retransmitted
             return self._after_ingest(message, result)
+
+    def _ingest(self, message: bytes | bytearray | memoryview, *, hold_gaps: bool = False) -> dict[str, Any]:
+        """The engine's ``ingest_message``, asking for the decoded spots (``"columns"``,
+        ``"spot_objects"``) only when a running agent has a hook that takes them: the message is
+        decoded once, in C++, for the engine and every consumer."""
+        wanted = self.bus.running and self.bus.wants(SpotBatch)
+        return self._engine.ingest_message(
+            message, hold_gaps=hold_gaps, columns=wanted, spots=wanted and self.bus.wants(Spot)
+        )
 
     def _fetch_missing(self, held: dict[str, Any]) -> int:
         """Fetch the messages a held message showed missing from the spot server and process
@@ -685,7 +702,7 @@ class SpotAgent:
         self._feed_counts["retransmit_requests"] += reply.requests
         self._feed_counts["retransmit_unavailable"] += sum(b - a + 1 for a, b in reply.unavailable)
         for payload in reply.messages:
-            self._after_ingest(payload, self._engine.ingest_message(payload))
+            self._after_ingest(payload, self._ingest(payload))
         self._feed_counts["retransmitted_messages"] += len(reply.messages)
         if reply.error is not None:
             self._feed_counts["retransmit_failures"] += 1
@@ -753,13 +770,13 @@ class SpotAgent:
             return result
         if self._journal is not None:
             self._journal.append(message, self._market_day())
-        self._emit_spots(message, result)
+        self._emit_spots(message, result, columns=result.get("columns"), spots=result.get("spot_objects"))
         finished = self._track_cycle(result)
-        for _, cycle in finished:
-            if cycle.market_time_ms:
-                self._engine.advance_to(_local(cycle.market_time_ms - self._close_delay_ms))
+        market_time_ms = max((c.market_time_ms for _, c in finished), default=0)
+        if market_time_ms:  # the latest cycle over moves the market clock (one sweep, not one per cycle)
+            self._engine.advance_to(_local(market_time_ms - self._close_delay_ms))
         self._take_completed(to_hooks=True)
-        self._report_unplaced()
+        self._report_unplaced(result.get("unplaced"))
         now_ms = time.time() * 1000
         self._latency_ms.append(now_ms - result["send_time_us"] / 1000)
         for cycle_id, cycle in finished:
@@ -899,6 +916,7 @@ class SpotAgent:
         if reason == "wall_clock":
             self._feed_counts["days_closed_by_clock"] += 1
         bars = self._take_completed(to_hooks=to_hooks)
+        self._engine.reserve_next_day()  # the next day's first message then allocates nothing
         if to_hooks:
             self._emit(DayClosed(day, reason, bars))
         log.info("closed the market day", extra={"day": day.isoformat(), "reason": reason, "bars": bars})
@@ -932,50 +950,23 @@ class SpotAgent:
                 self._journal.close()
 
     def _track_cycle(self, r: dict[str, Any]) -> list[tuple[int, _Cycle]]:  # (cycle_id, cycle)
-        """Account the message to its cycle; return the cycles that are now over."""
-        publisher, cycle_id = r["publisher_id"], r["cycle_id"]
-        first_from_publisher = publisher not in self._seen_publishers
-        self._seen_publishers.add(publisher)
-        finished = []
-        for key in [k for k in self._cycles if k[0] == publisher and k[1] != cycle_id]:
-            finished.append((key[1], self._cycles.pop(key)))  # a newer cycle began: the old one is over
-        while len(self._cycles) >= _MAX_OPEN_CYCLES:  # publishers that vanished mid-cycle: the oldest is over
-            key = next(iter(self._cycles))
-            self._feed_counts["abandoned_cycles"] += 1
-            if key[0] == publisher:
-                finished.append((key[1], self._cycles.pop(key)))
-            else:
-                self._cycles.pop(key)
-        cycle = self._cycles.get((publisher, cycle_id))
-        if cycle is None:
-            cycle = _Cycle(r["part_count"], set(), 0, 0, r["send_time_us"] / 1000, r["market_time_ms"],
-                           joined_mid_cycle=first_from_publisher and r["part_index"] > 0)  # fmt: skip
-            self._cycles[(publisher, cycle_id)] = cycle
-        cycle.parts.add(r["part_index"])
-        cycle.spots += r["spots"]
-        cycle.accepted += r["accepted"]
-        cycle.market_time_ms = max(cycle.market_time_ms, r["market_time_ms"])
-        if len(cycle.parts) >= cycle.parts_expected:
-            finished.append((cycle_id, self._cycles.pop((publisher, cycle_id))))
-        return finished
+        """The publisher cycles the message ended (the C++ core tracks them: cycle_tracker.h)."""
+        return [(c[1], _Cycle(*c)) for c in r.get("cycles", ())]
 
     def _cycle_info(self, publisher: int, cycle_id: int, cycle: _Cycle, now_ms: float) -> CycleInfo:
-        complete = len(cycle.parts) >= cycle.parts_expected
-        self._cycle_counts["cycles"] += 1
-        if not complete:
-            self._cycle_counts["incomplete_cycles"] += 1
+        sent_ms = cycle.first_send_us / 1000
         return CycleInfo(
             publisher_id=publisher,
             cycle_id=cycle_id,
             parts_expected=cycle.parts_expected,
-            parts_received=len(cycle.parts),
+            parts_received=cycle.parts_received,
             spots=cycle.spots,
             accepted=cycle.accepted,
-            complete=complete,
+            complete=cycle.complete,
             joined_mid_cycle=cycle.joined_mid_cycle,
             market_time=_local_datetime(cycle.market_time_ms) if cycle.market_time_ms else None,
-            sent_at_ms=cycle.first_send_ms,
-            latency_ms=now_ms - cycle.first_send_ms,
+            sent_at_ms=sent_ms,
+            latency_ms=now_ms - sent_ms,
         )
 
     def _drained(self, accepted: int) -> int:
@@ -991,15 +982,20 @@ class SpotAgent:
                 self._flush_if_due()  # a running agent's flusher thread does it
         return accepted
 
-    def _report_unplaced(self) -> None:
+    def _report_unplaced(self, counts: tuple[int, int] | None = None) -> None:
         """Say so when volume reached DAY but no intraday bar: traded while no spot of its symbol
-        came for a minute or more (a WARNING: bars are short of it), or after hours (INFO)."""
-        stats = self._engine.stats()
-        spans, after_hours = stats["gap_spans"], stats["after_hours"]
+        came for a minute or more (a WARNING: bars are short of it), or after hours (INFO).
+        ``counts``: (gap spans, after-hours symbol-days) as a message result gives them, else
+        read from the engine's stats."""
+        if counts is None:
+            stats = self._engine.stats()
+            counts = (stats["gap_spans"], stats["after_hours"])
+        spans, after_hours = counts
         seen_spans, seen_after_hours = self._unplaced_seen
         if spans == seen_spans and after_hours == seen_after_hours:
             return
         self._unplaced_seen = (spans, after_hours)
+        stats = self._engine.stats()
         if spans > seen_spans:
             allowed, suppressed = self._limiter.allow("gap_volume")
             if allowed:
@@ -1148,12 +1144,13 @@ class SpotAgent:
         message: bytes | bytearray | memoryview,
         result: dict[str, Any],
         columns: Mapping[str, np.ndarray] | None = None,
+        spots: Sequence[Spot] | None = None,
     ) -> None:
         """An accepted message's spots as one SpotBatch, decoded on the callback thread only if a
-        subscriber reads them (no decoding at all without a subscriber); ``columns``: the
-        message's columns when the message path decoded them already (shared, not decoded again)."""
+        subscriber reads them (no decoding at all without a subscriber); ``columns`` / ``spots``:
+        what the engine's one decoding of the message gave (shared, not decoded again)."""
         if self.bus.running and self.bus.wants(SpotBatch):
-            self._emit(SpotBatch.from_message(message, result["spots"], columns=columns))
+            self._emit(SpotBatch.from_message(message, result["spots"], columns=columns, spot_objects=spots))
 
     def _emit_heartbeat(self, message: bytes | bytearray | memoryview, result: dict[str, Any]) -> None:
         if self.bus.running and self.bus.wants(Heartbeat):
@@ -1184,7 +1181,6 @@ _KIND_EVENTS: dict[str, tuple[type, Callable[[Any], object]]] = {
     "spots": (SpotBatch, SpotBatch.from_spots),
     "columns": (SpotBatch, SpotBatch.from_columns),
 }
-_MAX_OPEN_CYCLES = 256  # cycles waiting for their last part, over all publishers
 _COLUMN_ARGS = ("symbol", "datetime", "close", "volume", "amount", "open", "high", "low")
 # Spot fields a column mapping may carry that bars do not need (the book, names ...).
 _UNUSED_SPOT_COLUMNS = {"name", "yesterday_close", "bid", "bid_volume", "ask", "ask_volume"}

@@ -232,11 +232,32 @@ def _frame_columns(frame: pd.DataFrame) -> dict[str, Any]:
     if "datetime" not in frame.columns:
         frame = frame.reset_index()
     columns: dict[str, Any] = {
-        c: frame[c].to_numpy() for c in (*_REQUIRED_COLUMNS, *_OPTIONAL_COLUMNS) if c in frame.columns
+        c: _column(frame[c]) for c in (*_REQUIRED_COLUMNS, *_OPTIONAL_COLUMNS) if c in frame.columns
     }
     if "symbol" not in columns and "market" in frame.columns and "code" in frame.columns:
         columns["symbol"] = (frame["market"].astype(str) + frame["code"].astype(str)).to_numpy()
     return columns
+
+
+def _column(series: pd.Series) -> Any:
+    """A frame's column as numpy; an Arrow-backed string column (pandas' default for str) as UTF-8
+    bytes read from its buffers, without making a Python str of every row."""
+    chunked = getattr(series.array, "_pa_array", None)
+    if chunked is None or series.dtype.kind not in "OU":
+        return series.to_numpy()
+    import pyarrow as pa  # type: ignore[import-untyped]  # already loaded: the column is made of it
+
+    array = chunked.combine_chunks() if chunked.num_chunks != 1 else chunked.chunk(0)
+    if not (pa.types.is_string(array.type) or pa.types.is_large_string(array.type)):
+        return series.to_numpy()
+    _, offsets_buffer, data_buffer = array.buffers()
+    width = np.int64 if pa.types.is_large_string(array.type) else np.int32
+    offsets = np.frombuffer(offsets_buffer, dtype=width)[array.offset : array.offset + len(array) + 1]
+    data = np.frombuffer(data_buffer, dtype=np.uint8) if data_buffer is not None else np.zeros(0, np.uint8)
+    if not data.all():  # a NUL inside a string: fixed-width bytes would cut it there
+        return series.to_numpy()
+    null = array.is_null().to_numpy(zero_copy_only=False) if array.null_count else None
+    return _hkrt._wire_utf8_column(offsets, data, null)
 
 
 def _strings(values: Any) -> np.ndarray:
@@ -246,6 +267,9 @@ def _strings(values: Any) -> np.ndarray:
 
 def _book(values: Any, name: str) -> np.ndarray:
     """Book levels as a C-contiguous (n, levels) float64 matrix; ragged rows padded with 0."""
+    if isinstance(values, (np.ndarray, pd.Series)) and values.dtype == object and values.ndim == 1:
+        # a DataFrame's book column, one array or list of levels per row: read in C++, not row by row here
+        return np.asarray(_hkrt._wire_book_matrix(np.asarray(values), name))
     try:
         arr = np.asarray(values, dtype=np.float64)
     except (TypeError, ValueError):  # ragged: one sequence of levels per row
@@ -289,8 +313,9 @@ def decode_columns(buf: bytes | bytearray | memoryview) -> dict[str, np.ndarray]
     ``symbol`` (dtype S8, normalised: b"SH600000"; ``b""`` for a row whose market/code is
     invalid, which the agent then rejects as ``invalid_symbol``), ``datetime``
     (datetime64[ms], naive China local time), ``open``, ``high``, ``low``, ``close``,
-    ``volume`` (shares), ``amount`` (yuan) as float64.  Raises :class:`WireError` on a buffer
-    that does not verify.
+    ``volume`` (shares), ``amount`` (yuan) as float64.  All but ``symbol`` view one buffer the
+    C++ decoder filled for this call (no copy), kept alive by the arrays.  Raises
+    :class:`WireError` on a buffer that does not verify.
     """
     return _hkrt._wire_decode_columns(buf)
 

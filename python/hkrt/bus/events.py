@@ -121,12 +121,15 @@ class SpotBatch(Event):
         spots: int | None = None,
         *,
         columns: Mapping[str, np.ndarray] | None = None,
+        spot_objects: Sequence[Spot] | None = None,
     ) -> SpotBatch:
         """A batch over an encoded wire message (copied unless it is ``bytes``: decoding waits for
         the callback thread, and the caller may reuse its buffer); ``spots`` is the number of
-        spots it holds, if known (else the message is decoded now to count them); ``columns``,
-        its columns if the caller decoded them already (then they are not decoded again)."""
-        source = _Message(message if isinstance(message, bytes) else bytes(message), columns=columns)
+        spots it holds, if known (else the message is decoded now to count them); ``columns`` /
+        ``spot_objects``: its columns / Spot objects if the caller decoded them already (then they are not
+        decoded again)."""
+        data = message if isinstance(message, bytes) else bytes(message)
+        source = _Message(data, columns=columns, spots=spot_objects)
         return cls(len(source.decoded_columns()["symbol"]) if spots is None else spots, source)
 
     @classmethod
