@@ -47,7 +47,6 @@ def test_local_utc_conversions_agree_with_an_aware_datetime() -> None:
 def test_wire_and_server_use_the_same_offset() -> None:
     from hkrt import server, wire
 
-    assert wire._CHINA_UTC_OFFSET_MS == china_time.CHINA_UTC_OFFSET_MS
     local = dt.datetime(2026, 9, 30, 14, 59, 57)
     assert wire._epoch_ms(local, "t") == china_time.local_datetime_to_utc_ms(local)
 
@@ -317,13 +316,6 @@ RULES: dict[str, Restated] = {
     ),
 }
 
-# Modules (other helpers' files during issue 13) that still restate a rule, each listed in the
-# issue-13 report with the function to call instead: remove an entry once its module reads the rule.
-_PENDING: dict[str, set[str]] = {
-    "local/UTC arithmetic on the offset": {"wire.py", "agent.py"},
-    "the sane market-time range": {"agent.py"},
-}
-
 
 def _offenders(root: Path, rule: Restated) -> set[str]:
     found = set()
@@ -372,7 +364,7 @@ def test_the_scan_finds_each_spelling(tmp_path: Path, rule: str, texts: list[str
 @pytest.mark.parametrize("rule", list(RULES))
 def test_no_module_restates_a_rule_of_the_core(rule: str) -> None:
     found = _offenders(PACKAGE, RULES[rule])
-    assert found <= _PENDING.get(rule, set()), f"{rule} restated in {sorted(found - _PENDING.get(rule, set()))}"
+    assert not found, f"{rule} restated in {sorted(found)}"
 
 
 def test_the_one_calendar_module_computes_no_trading_day() -> None:

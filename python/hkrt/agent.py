@@ -42,7 +42,7 @@ from hkrt.bus import (
 )
 from hkrt.bus.bus import handler_name
 from hkrt.calendar import TradingCalendar
-from hkrt.china_time import CHINA_UTC_OFFSET_MS, DAY_CLOSE_CUTOFF, MARKET_CLOSE, china_now, china_today
+from hkrt.china_time import DAY_CLOSE_CUTOFF, MARKET_CLOSE, china_now, china_today, market_time, utc_ms_to_local_ms
 from hkrt.columns import datetime_ms
 from hkrt.columns import floats as _floats
 from hkrt.compat.hikyuu import HIKYUU_SPOT_FIELDS as HIKYUU_SPOT_FIELDS  # re-exported: hkrt.agent's names
@@ -1184,14 +1184,13 @@ _KIND_EVENTS: dict[str, tuple[type, Callable[[Any], object]]] = {
 _COLUMN_ARGS = ("symbol", "datetime", "close", "volume", "amount", "open", "high", "low")
 # Spot fields a column mapping may carry that bars do not need (the book, names ...).
 _UNUSED_SPOT_COLUMNS = {"name", "yesterday_close", "bid", "bid_volume", "ask", "ask_volume"}
-_CHINA_OFFSET_MS = CHINA_UTC_OFFSET_MS
 _NO_JOURNAL: dict[str, Any] = {"path": None, "appended": 0, "write_errors": 0, "last_error": None,
                                "failing": False, "recovered": None, "corrupt_files": 0, "salvaged": []}  # fmt: skip
 
 
 def _local(epoch_ms: int) -> np.datetime64:
     """UTC epoch milliseconds as China local time (what the engine works in)."""
-    return np.datetime64(epoch_ms + _CHINA_OFFSET_MS, "ms")
+    return np.datetime64(utc_ms_to_local_ms(epoch_ms), "ms")
 
 
 def _local_datetime(epoch_ms: int) -> dt.datetime:
@@ -1199,14 +1198,10 @@ def _local_datetime(epoch_ms: int) -> dt.datetime:
     return cast(dt.datetime, _local(epoch_ms).item())
 
 
-_SANE_EPOCH_MS = (631_152_000_000, 7_258_118_400_000)  # 1990..2200, as the agent core believes market times
-
-
 def _epoch_day(epoch_ms: int) -> dt.date | None:
     """The China local day of a header's market time; None when unknown (0) or not a sane time."""
-    if not _SANE_EPOCH_MS[0] <= epoch_ms < _SANE_EPOCH_MS[1]:
-        return None
-    return _local_datetime(epoch_ms).date()
+    local = market_time(epoch_ms)
+    return None if local is None else local.date()
 
 
 def _is_day_end(message: bytes | bytearray | memoryview, result: dict[str, Any]) -> bool:

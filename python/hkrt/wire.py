@@ -19,7 +19,7 @@ import pandas as pd
 
 from hkrt import _hkrt
 from hkrt._hkrt import Spot
-from hkrt.china_time import CHINA_UTC_OFFSET_MS
+from hkrt.china_time import local_ms_to_utc_ms, utc_ms_to_local_datetime
 from hkrt.columns import datetime_ms
 
 SCHEMA_VERSION: int = _hkrt.WIRE_SCHEMA_VERSION
@@ -28,7 +28,7 @@ FILE_IDENTIFIER: bytes = _hkrt.WIRE_FILE_IDENTIFIER
 #: "too_large" (only the agent's message size cap gives it).
 DECODE_ERRORS: tuple[str, ...] = tuple(_hkrt.WIRE_DECODE_ERRORS)
 
-_CHINA_UTC_OFFSET_MS = CHINA_UTC_OFFSET_MS  # the C++ core's rule, via hkrt.china_time
+_LOCAL_AT_EPOCH = utc_ms_to_local_datetime(0)  # China's wall clock at the UTC epoch: + UTC µs = local time
 _UINT64_MAX = 2**64 - 1
 _UINT32_MAX = 2**32 - 1
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
@@ -68,7 +68,7 @@ class WireHeader:
     @property
     def send_time(self) -> dt.datetime:
         """``send_time_us`` as naive China local time."""
-        return dt.datetime(1970, 1, 1) + dt.timedelta(microseconds=self.send_time_us + _CHINA_UTC_OFFSET_MS * 1000)
+        return _LOCAL_AT_EPOCH + dt.timedelta(microseconds=self.send_time_us)
 
     @property
     def market_time(self) -> dt.datetime | None:
@@ -196,7 +196,7 @@ def _encode_columns(columns: Mapping[str, Any], header: list[int], auto_market_t
         raise TypeError("symbol must hold strings such as 'SH600000'")
     local_ms = datetime_ms(columns["datetime"])
     if auto_market_time:
-        header[6] = int(local_ms.max()) - _CHINA_UTC_OFFSET_MS if len(local_ms) else 0
+        header[6] = local_ms_to_utc_ms(int(local_ms.max())) if len(local_ms) else 0
 
     def floats(name: str) -> np.ndarray:
         arr = np.asarray(columns[name], dtype=np.float64)
@@ -338,7 +338,7 @@ def _epoch_ms(value: Any, name: str) -> int:
         local = int(datetime_ms([value])[0])
     except (TypeError, ValueError) as e:
         raise TypeError(f"{name} must be a datetime (naive = China local time) or int epoch ms, got {value!r}") from e
-    return local - _CHINA_UTC_OFFSET_MS
+    return local_ms_to_utc_ms(local)
 
 
 def _epoch_us(value: Any) -> int:
@@ -349,4 +349,4 @@ def _epoch_us(value: Any) -> int:
 
 
 def _local_datetime(epoch_ms: int) -> dt.datetime:
-    return dt.datetime(1970, 1, 1) + dt.timedelta(milliseconds=epoch_ms + _CHINA_UTC_OFFSET_MS)
+    return utc_ms_to_local_datetime(epoch_ms)
