@@ -139,7 +139,7 @@ def run_baseline(n_symbols: int, cycles: int, pause: float) -> Result:
     from hkrt.synthetic import synthetic_day
 
     push = next(p for i, p in enumerate(synthetic_day(n_symbols, DAY)) if i == 1)
-    message = hkrt.encode_spots(push.columns(), publisher_id=1, sequence=1)
+    message = hkrt.wire.encode_spots(push.columns(), publisher_id=1, sequence=1)
     address = f"ipc://{tempfile.mkdtemp()}/raw.ipc"
     sub = pynng.Sub0(recv_timeout=5000)
     sub.subscribe(b"")
@@ -194,7 +194,7 @@ def breakdown(n_symbols: int, cycles: int) -> str:
     from hkrt.synthetic import synthetic_day
 
     pushes = [p for i, p in zip(range(cycles), synthetic_day(n_symbols, DAY), strict=False)]
-    messages = [hkrt.encode_spots(p.columns(), publisher_id=1, session_epoch=1, sequence=i + 1, cycle_id=i + 1)
+    messages = [hkrt.wire.encode_spots(p.columns(), publisher_id=1, session_epoch=1, sequence=i + 1, cycle_id=i + 1)
                 for i, p in enumerate(pushes)]  # fmt: skip
     parts: dict[str, list[float]] = {"engine.ingest_message (verify + decode + aggregate, C++)": [],
                                      "advance_to (end-of-cycle sweep, C++)": []}  # fmt: skip

@@ -69,7 +69,7 @@ def spot_message(n_symbols: int) -> bytes:
         "volume": np.full(n_symbols, 1000.0),
         "amount": np.full(n_symbols, 10_000.0),
     }
-    return hkrt.encode_spots(columns)
+    return hkrt.wire.encode_spots(columns)
 
 
 def baseline(n: int) -> float:

@@ -79,7 +79,7 @@ def wide(push: Push) -> dict[str, Any]:
 def encoder(kind: str) -> Callable[[int, Push], bytes]:
     def encode(i: int, push: Push) -> bytes:
         columns = wide(push) if kind == "wide" else push.columns()
-        return hkrt.encode_spots(columns, publisher_id=7, session_epoch=1, sequence=i + 1, cycle_id=i + 1)
+        return hkrt.wire.encode_spots(columns, publisher_id=7, session_epoch=1, sequence=i + 1, cycle_id=i + 1)
 
     return encode
 

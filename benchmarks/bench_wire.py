@@ -1,4 +1,4 @@
-"""Benchmark: the spot wire codec (C++, hkrt.encode_spots / decode_*) next to pure-Python FlatBuffers.
+"""Benchmark: the spot wire codec (C++, hkrt.wire.encode_spots / decode_*) next to pure-Python FlatBuffers.
 
 Run ``python benchmarks/bench_wire.py`` (``--quick`` for a smoke test); it prints a Markdown
 table.  A whole-market message (5,500 spots by default, every field set: a name, five book
@@ -231,11 +231,11 @@ def main(argv: list[str] | None = None) -> None:
     cols = market(args.spots)
     spots = spots_of(cols)
     n = len(spots)
-    msg = hkrt.encode_spots(spots)
-    columns_msg = hkrt.encode_spots(cols)
+    msg = hkrt.wire.encode_spots(spots)
+    columns_msg = hkrt.wire.encode_spots(cols)
     # A DataFrame cannot hold an (n, 5) column: each book cell is one row's levels (a numpy array).
     frame = pd.DataFrame({c: list(v) if getattr(v, "ndim", 1) == 2 else v for c, v in cols.items()})
-    frame_msg = hkrt.encode_spots(frame)
+    frame_msg = hkrt.wire.encode_spots(frame)
     records = plain_records(spots[: args.baseline_spots])
     nb = len(records)
     py_msg = py_encode(records)
@@ -243,20 +243,24 @@ def main(argv: list[str] | None = None) -> None:
     r, rb = args.repeat, max(3, args.repeat // 4)
     rows = [
         Row(
-            "hkrt.encode_spots(list[Spot]) → bytes", "encode", n, seconds(lambda: hkrt.encode_spots(spots), r), len(msg)
-        ),
-        Row(
-            "hkrt.encode_spots(dict of numpy columns) → bytes",
+            "hkrt.wire.encode_spots(list[Spot]) → bytes",
             "encode",
             n,
-            seconds(lambda: hkrt.encode_spots(cols), r),
+            seconds(lambda: hkrt.wire.encode_spots(spots), r),
+            len(msg),
+        ),
+        Row(
+            "hkrt.wire.encode_spots(dict of numpy columns) → bytes",
+            "encode",
+            n,
+            seconds(lambda: hkrt.wire.encode_spots(cols), r),
             len(columns_msg),
         ),
         Row(
-            "hkrt.encode_spots(DataFrame, book columns of per-row arrays) → bytes",
+            "hkrt.wire.encode_spots(DataFrame, book columns of per-row arrays) → bytes",
             "encode",
             n,
-            seconds(lambda: hkrt.encode_spots(frame), r),
+            seconds(lambda: hkrt.wire.encode_spots(frame), r),
             len(frame_msg),
         ),
         Row(
@@ -267,19 +271,25 @@ def main(argv: list[str] | None = None) -> None:
             len(py_msg),
             True,
         ),
-        Row("hkrt.decode_spots(bytes) → list[Spot]", "decode", n, seconds(lambda: hkrt.decode_spots(msg), r), len(msg)),
         Row(
-            "hkrt.decode_columns(bytes) → dict of numpy",
+            "hkrt.wire.decode_spots(bytes) → list[Spot]",
             "decode",
             n,
-            seconds(lambda: hkrt.decode_columns(msg), r),
+            seconds(lambda: hkrt.wire.decode_spots(msg), r),
             len(msg),
         ),
         Row(
-            "hkrt.decode_header(bytes) (verifies it all)",
+            "hkrt.wire.decode_columns(bytes) → dict of numpy",
             "decode",
             n,
-            seconds(lambda: hkrt.decode_header(msg), r),
+            seconds(lambda: hkrt.wire.decode_columns(msg), r),
+            len(msg),
+        ),
+        Row(
+            "hkrt.wire.decode_header(bytes) (verifies it all)",
+            "decode",
+            n,
+            seconds(lambda: hkrt.wire.decode_header(msg), r),
             len(msg),
         ),
         Row(
@@ -293,9 +303,9 @@ def main(argv: list[str] | None = None) -> None:
     ]
 
     # Cross-checks: the codec and the generated Python code read each other's messages.
-    same = hkrt.decode_spots(msg) == spots and hkrt.decode_spots(py_msg) == spots[:nb]
-    same = same and py_decode(msg)[:nb] == py_decode(py_msg) and hkrt.decode_spots(columns_msg) == spots
-    same = same and hkrt.decode_spots(frame_msg) == spots
+    same = hkrt.wire.decode_spots(msg) == spots and hkrt.wire.decode_spots(py_msg) == spots[:nb]
+    same = same and py_decode(msg)[:nb] == py_decode(py_msg) and hkrt.wire.decode_spots(columns_msg) == spots
+    same = same and hkrt.wire.decode_spots(frame_msg) == spots
 
     print("# Spot wire codec benchmark\n")
     print(
@@ -309,8 +319,8 @@ def main(argv: list[str] | None = None) -> None:
     print(table(rows))
     print(f"\ncross-check: {'OK' if same else 'MISMATCH'} (each side decodes the other's messages to the same spots)")
     rate = {row.path: row.rate for row in rows}
-    frame_rate = rate["hkrt.encode_spots(DataFrame, book columns of per-row arrays) → bytes"]
-    spots_rate = rate["hkrt.decode_spots(bytes) → list[Spot]"]
+    frame_rate = rate["hkrt.wire.encode_spots(DataFrame, book columns of per-row arrays) → bytes"]
+    spots_rate = rate["hkrt.wire.decode_spots(bytes) → list[Spot]"]
     print(
         f"Goals (issue 13): encode from a DataFrame with book columns ≥ 5 M spots/s: {frame_rate / 1e6:.2f} M "
         f"({'met' if frame_rate >= 5e6 else 'NOT met'}); decode to Spot objects ≥ 5 M spots/s: "

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 import hkrt
 
-GOOD = hkrt.encode_spots(
+GOOD = hkrt.wire.encode_spots(
     [
         hkrt.Spot("SH600000", dt.datetime(2026, 11, 20, 10, 0, 5), name="浦发银行", open=10, high=10.2, low=9.9,
                   close=10.1, volume=1_000, amount=10_100, bid=[10.09, 10.08], bid_volume=[500, 800]),
@@ -24,7 +24,7 @@ GOOD = hkrt.encode_spots(
 
 def assert_still_serving(agent: hkrt.SpotAgent) -> None:
     before = agent.stats()["accepted"]
-    ok = hkrt.encode_spots(
+    ok = hkrt.wire.encode_spots(
         [hkrt.Spot("SH600519", dt.datetime(2026, 11, 20, 14, 0), open=1, high=1, low=1, close=1, volume=1, amount=1)],
         publisher_id=99,
         sequence=1,

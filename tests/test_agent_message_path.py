@@ -42,7 +42,7 @@ def columns(minute: int, names: bool = True) -> dict[str, object]:
 
 
 def message(sequence: int, minute: int) -> bytes:
-    return hkrt.encode_spots(
+    return hkrt.wire.encode_spots(
         columns(minute), publisher_id=9, session_epoch=1, sequence=sequence, cycle_id=sequence, simulated_time=True
     )
 
@@ -51,7 +51,7 @@ def test_engine_shares_its_decoded_columns_and_reuses_them_only_when_nobody_hold
     engine = hkrt.SpotAgent()._engine
     first = engine.ingest_message(message(1, 0), columns=True)
     held = first["columns"]
-    want = hkrt.decode_columns(message(1, 0))
+    want = hkrt.wire.decode_columns(message(1, 0))
     assert set(held) == set(want)
     for name in want:
         np.testing.assert_array_equal(held[name], want[name])
@@ -76,7 +76,7 @@ def test_spot_objects_come_from_the_shared_columns_with_every_field() -> None:
     engine = hkrt.SpotAgent()._engine
     msg = message(1, 0)
     result = engine.ingest_message(msg, spots=True)
-    assert result["spot_objects"] == hkrt.decode_spots(msg)
+    assert result["spot_objects"] == hkrt.wire.decode_spots(msg)
     spot = result["spot_objects"][1]
     assert (spot.symbol, spot.name, spot.close) == ("SZ000001", "平安银行", 20.0)
     assert spot.bid == [19.99, 19.98, 0.0, 0.0, 0.0] and spot.ask_volume == [700.0, 700.0, 0.0, 0.0, 0.0]
@@ -85,7 +85,7 @@ def test_spot_objects_come_from_the_shared_columns_with_every_field() -> None:
 def test_engine_reports_the_cycles_a_message_ended() -> None:
     engine = hkrt.SpotAgent()._engine
     parts = [
-        hkrt.encode_spots(columns(0), publisher_id=3, sequence=i + 1, cycle_id=7, part_index=i, part_count=2)
+        hkrt.wire.encode_spots(columns(0), publisher_id=3, sequence=i + 1, cycle_id=7, part_index=i, part_count=2)
         for i in range(2)
     ]
     assert engine.ingest_message(parts[0])["cycles"] == []
@@ -152,6 +152,6 @@ def test_decoded_columns_need_no_python_decode(monkeypatch: pytest.MonkeyPatch) 
 
 
 def test_decode_columns_alone_gives_its_caller_writeable_columns() -> None:
-    cols = hkrt.decode_columns(message(1, 0))  # nobody else sees this buffer: the caller may change it
+    cols = hkrt.wire.decode_columns(message(1, 0))  # nobody else sees this buffer: the caller may change it
     cols["close"] *= 2
     np.testing.assert_array_equal(cols["close"], [20.0, 40.0, 60.0])

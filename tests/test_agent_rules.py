@@ -394,7 +394,7 @@ class TestGapVolume:
         agent = hkrt.SpotAgent(["MIN"])
 
         def send(s: hkrt.Spot) -> None:
-            assert agent.ingest(hkrt.encode_spots([s], changes_only=True, simulated_time=True)) == 1
+            assert agent.ingest(hkrt.wire.encode_spots([s], changes_only=True, simulated_time=True)) == 1
 
         send(self.quiet("09:30:10", 10.0, 100, 1_000))
         for m in range(31, 40):

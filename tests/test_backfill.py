@@ -57,7 +57,7 @@ def test_journal_backfill_equals_an_uninterrupted_agent_bit_for_bit(tmp_path: Pa
 def test_journal_backfill_until_and_then_a_gap(tmp_path: Path) -> None:
     messages = day_messages(tmp_path, n_symbols=12, cycles=200)  # two parts a cycle
     served = write_journal(tmp_path / "server.hkj", messages)
-    until = hkrt.decode_header(messages[299]).market_time
+    until = hkrt.wire.decode_header(messages[299]).market_time
     late = hkrt.SpotAgent()
     assert late.backfill(served, until=until)["messages"] == 300  # a cycle's parts share their market time
     for message in messages[330:]:
@@ -132,7 +132,7 @@ def test_minute_messages_rebuild_a_late_first_bar_without_carry_in() -> None:
     })  # fmt: skip
     agent = hkrt.SpotAgent(["MIN", "MIN5", "DAY"])
     for message in minute_messages(bars):
-        assert hkrt.decode_header(message).publisher_id == BACKFILL_PUBLISHER_ID
+        assert hkrt.wire.decode_header(message).publisher_id == BACKFILL_PUBLISHER_ID
         agent.ingest(message)
     got = agent.kdata("SH600000", "MIN")
     # every bar was rebuilt from spots that landed in it: none is a flat fill, 10:07 included (no trades)

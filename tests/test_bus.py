@@ -104,7 +104,9 @@ def test_subscribers_get_their_event_class_and_what_their_filter_lets_through(bu
 
 
 def test_a_spot_batch_is_decoded_once_and_only_for_the_subscribers_that_read_it(bus: EventBus) -> None:
-    message = hkrt.encode_spots([spot("10:00:00", 10.0, 100, 1000), spot("10:00:00", 20.0, 200, 4000, symbol=OTHER)])
+    message = hkrt.wire.encode_spots(
+        [spot("10:00:00", 10.0, 100, 1000), spot("10:00:00", 20.0, 200, 4000, symbol=OTHER)]
+    )
     closes: list[list[float]] = []
     bus.subscribe(SpotBatch, lambda e: closes.append(e.columns["close"].tolist()), filter=MarketFilter([OTHER]))
     batch = SpotBatch.from_message(message, 2)
@@ -120,7 +122,7 @@ def test_a_spot_batch_is_decoded_once_and_only_for_the_subscribers_that_read_it(
     assert [(s.symbol, s.close) for s in spots] == [(SYMBOL, 10.0)]
     with pytest.raises(ValueError, match="read-only"):
         batch.columns["close"][0] = 0.0  # one subscriber cannot change what the next one reads
-    decoded = hkrt.decode_columns(message)  # a message path that decoded the columns already shares them
+    decoded = hkrt.wire.decode_columns(message)  # a message path that decoded the columns already shares them
     assert np.shares_memory(SpotBatch.from_message(message, 2, columns=decoded).columns["close"], decoded["close"])
 
 
@@ -220,7 +222,7 @@ def test_every_handler_runs_on_the_one_callback_thread() -> None:
         bus.subscribe(BarClosed, lambda e: threads["bars"].add(threading.get_ident()))
         bus.subscribe(CycleEnded, lambda e: threads["cycles"].add(threading.get_ident()))
         bus.subscribe(hkrt.Spot, lambda s: threads["spots"].add(threading.get_ident()))
-        message = hkrt.encode_spots([spot("10:00:00", 10.0, 100, 1000)])
+        message = hkrt.wire.encode_spots([spot("10:00:00", 10.0, 100, 1000)])
 
         def produce(k: int) -> None:
             for i in range(20):
@@ -250,7 +252,7 @@ def test_a_messages_events_come_spots_then_bars_then_cycle_and_the_day_close_aft
     agent.bus.start()  # the agent's events, without a socket: in-process ingest publishes them
     try:
         for i, hhmm in enumerate(["09:31:10", "09:32:10", "09:33:10"], start=1):
-            message = hkrt.encode_spots([spot(hhmm, 10.0 + i, 100 * i, 1000 * i)], publisher_id=1,
+            message = hkrt.wire.encode_spots([spot(hhmm, 10.0 + i, 100 * i, 1000 * i)], publisher_id=1,
                                         session_epoch=1, sequence=i, cycle_id=i, simulated_time=True)  # fmt: skip
             agent.ingest(message)
         agent.ingest(encode_heartbeat(publisher_id=1, session_epoch=1, sequence=3, market_time=at("15:00:00"),
@@ -279,7 +281,7 @@ def test_the_agent_shims_and_direct_subscribers_share_one_bus_and_bars_are_colle
     agent.bus.start()
     try:
         for i, hhmm in enumerate(["09:31:10", "09:32:10", "09:33:10"], start=1):
-            agent.ingest(hkrt.encode_spots([spot(hhmm, 10.0, 100 * i, 1000 * i),
+            agent.ingest(hkrt.wire.encode_spots([spot(hhmm, 10.0, 100 * i, 1000 * i),
                                             spot(hhmm, 20.0, 100 * i, 2000 * i, symbol=OTHER)],
                                            publisher_id=1, session_epoch=1, sequence=i, cycle_id=i))  # fmt: skip
         assert agent.wait_idle()
@@ -297,7 +299,9 @@ def test_nothing_is_built_for_nobody() -> None:
     agent.bus.subscribe(CycleEnded, lambda e: None)
     agent.bus.start()
     try:
-        agent.ingest(hkrt.encode_spots([spot("09:31:10", 10.0, 100, 1000)], publisher_id=1, sequence=1, cycle_id=1))
+        agent.ingest(
+            hkrt.wire.encode_spots([spot("09:31:10", 10.0, 100, 1000)], publisher_id=1, sequence=1, cycle_id=1)
+        )
         assert agent.wait_idle()
     finally:
         agent.stop()

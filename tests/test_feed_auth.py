@@ -40,7 +40,7 @@ def no_key_in_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 # ------------------------------------------------------------------------------ seal / unseal
 def test_seal_unseal_round_trip() -> None:
-    payload = hkrt.encode_spots([], publisher_id=1, sequence=1)
+    payload = hkrt.wire.encode_spots([], publisher_id=1, sequence=1)
     sealed = seal(KEY, payload)
     assert sealed[:4] == b"HKA1" and len(sealed) == len(payload) + feed_auth.OVERHEAD
     assert sealed[feed_auth.OVERHEAD :] == payload
@@ -209,13 +209,13 @@ def test_a_keyed_publisher_on_every_interface_sends_sealed_bytes_only(tmp_path: 
     for message in received:
         assert message[:4] == b"HKA1"
         assert unseal(OTHER_KEY, message) is None
-        with pytest.raises(hkrt.WireError):
-            hkrt.decode_header(message)  # the raw bytes are not a wire message a keyless agent could take
-        headers.append(hkrt.decode_header(unseal(KEY, message)))
+        with pytest.raises(hkrt.wire.WireError):
+            hkrt.wire.decode_header(message)  # the raw bytes are not a wire message a keyless agent could take
+        headers.append(hkrt.wire.decode_header(unseal(KEY, message)))
     assert [h.sequence for h in headers if not h.heartbeat] == [1, 2, 3]
     assert any(h.heartbeat and h.sequence == 3 for h in headers)
-    assert good.error is None and [hkrt.decode_header(m).sequence for m in good.messages] == [1, 2, 3]
-    assert good.messages == [unseal(KEY, m) for m in received if not hkrt.decode_header(unseal(KEY, m)).heartbeat]
+    assert good.error is None and [hkrt.wire.decode_header(m).sequence for m in good.messages] == [1, 2, 3]
+    assert good.messages == [unseal(KEY, m) for m in received if not hkrt.wire.decode_header(unseal(KEY, m)).heartbeat]
     assert keyless.messages == [] and "unauthenticated" in (keyless.error or "")
     assert wrong.messages == [] and "unauthenticated" in (wrong.error or "")
     assert retransmit_stats["errors"]["unauthenticated"] == 2
@@ -252,4 +252,4 @@ def test_the_key_from_the_environment_seals_an_ipc_feed(tmp_path: Path, monkeypa
         pub.publish(cycle(0))
         message = sub.recv()
     sub.close()
-    assert hkrt.decode_header(unseal(KEY, message)).sequence == 1
+    assert hkrt.wire.decode_header(unseal(KEY, message)).sequence == 1

@@ -16,7 +16,7 @@ MONDAY = dt.date(2026, 11, 23)  # the next trading day
 
 
 def message(spots, **header) -> bytes:
-    return hkrt.encode_spots(spots, **header)
+    return hkrt.wire.encode_spots(spots, **header)
 
 
 def minute_spots(n: int, start: str = "09:31:00", symbol: str = SYMBOL) -> list[hkrt.Spot]:

@@ -425,7 +425,7 @@ def wire_messages(n: int) -> list[bytes]:
             "SH600000", t, open=10.0, high=10.5, low=9.5, close=10.0 + (i % 7) / 100,
             volume=1000.0 * (i + 1), amount=10_000.0 * (i + 1),
         )  # fmt: skip
-        out.append(hkrt.encode_spots([spot], publisher_id=7, sequence=i + 1, cycle_id=i + 1))
+        out.append(hkrt.wire.encode_spots([spot], publisher_id=7, sequence=i + 1, cycle_id=i + 1))
     return out
 
 

@@ -101,10 +101,20 @@ def test_every_public_name_resolves_to_the_object_it_always_was() -> None:
     assert hkrt.Strategy is hkrt.strategy.Strategy is hkrt.strategy.strategy.Strategy
     assert hkrt.crtOB is hkrt.broker.crtOB and hkrt.TestOrderBroker is hkrt.broker.TestOrderBroker
     assert hkrt.OrderBrokerBase is hkrt.broker.OrderBrokerBase is hkrt._hkrt.OrderBrokerBase
-    assert hkrt.encode_spots is hkrt.wire.encode_spots and hkrt.SpotAgent is hkrt.agent.SpotAgent
+    assert hkrt.SpotAgent is hkrt.agent.SpotAgent
     assert hkrt.Bar is hkrt.hooks.Bar and hkrt.TradingCalendar is hkrt.calendar.TradingCalendar
     with pytest.raises(AttributeError, match="no attribute 'KDataStor'"):
         _ = hkrt.KDataStor
+
+
+def test_the_wire_codec_left_the_top_level_and_its_old_names_still_work_with_a_warning() -> None:
+    moved = ("WireError", "WireHeader", "decode_columns", "decode_header", "decode_spots", "encode_spots")
+    assert not set(moved) & set(hkrt.__all__) and not set(moved) & set(dir(hkrt))
+    for name in moved:
+        with pytest.warns(DeprecationWarning, match=f"hkrt.{name} moved to hkrt.wire.{name}"):
+            assert getattr(hkrt, name) is getattr(hkrt.wire, name)
+    with pytest.warns(DeprecationWarning):  # every use warns, not only the first
+        _ = hkrt.encode_spots
 
 
 def test_star_import_and_submodule_attributes_work_after_a_bare_import() -> None:

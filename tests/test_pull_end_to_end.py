@@ -35,7 +35,7 @@ def test_simulated_market_through_http_spot_server_and_agent(source: str, tmp_pa
         columns = market.snapshot(at)
         reference.ingest(columns)
         current.clear()
-        current.update({s.symbol: s for s in hkrt.decode_spots(hkrt.encode_spots(columns))})
+        current.update({s.symbol: s for s in hkrt.wire.decode_spots(hkrt.wire.encode_spots(columns))})
 
     clock = [times[0]]
     schedule = PullSchedule([Phase.parse("09:15-11:31")], TradingCalendar.china())

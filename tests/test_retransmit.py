@@ -70,7 +70,7 @@ def publisher(address: str, **kwargs) -> SpotPublisher:
 
 
 def sequences(messages: list[bytes]) -> list[int]:
-    return [hkrt.decode_header(m).sequence for m in messages]
+    return [hkrt.wire.decode_header(m).sequence for m in messages]
 
 
 def subscribe(address: str) -> pynng.Sub0:
@@ -149,7 +149,7 @@ def test_a_range_is_retransmitted_with_the_exact_bytes_sent(address: str) -> Non
     assert sequences(sent) == list(range(1, 11))
     assert result.error is None and result.unavailable == [] and result.through == 8
     assert result.messages == sent[2:8]
-    header = hkrt.decode_header(result.messages[0])
+    header = hkrt.wire.decode_header(result.messages[0])
     assert (header.publisher_id, header.session_epoch) == (pub.publisher_id, pub.session_epoch)
     assert (stats["requests"], stats["messages"], stats["from_ring"], stats["from_journal"]) == (1, 6, 6, 0)
 
@@ -249,7 +249,7 @@ def test_a_restarted_publisher_has_a_larger_epoch_and_does_not_serve_the_old_ses
         result = fetch_missing(retransmit_address(address), 7, old_epoch, 1, 1, timeout=5)
         assert result.error.startswith("wrong_session") and result.unavailable == [(1, 1)]
         mine = fetch_missing(retransmit_address(address), 7, second.session_epoch, 1, 1, timeout=5)
-    assert hkrt.decode_header(mine.messages[0]).session_epoch == second.session_epoch
+    assert hkrt.wire.decode_header(mine.messages[0]).session_epoch == second.session_epoch
 
 
 def request(req: pynng.Req0, data: bytes):
@@ -334,7 +334,7 @@ def test_an_idle_publisher_sends_heartbeats_with_its_last_sequence(address: str)
         received = drain(sub, quiet=0.05, limit=0.05)
         heartbeats_sent = pub.stats()["heartbeats"]
     sub.close()
-    headers = [hkrt.decode_header(m) for m in received]
+    headers = [hkrt.wire.decode_header(m) for m in received]
     data = [h for h in headers if not h.heartbeat]
     assert [h.sequence for h in data] == [1, 2]
     # heartbeats may come while waiting for the subscriber (sequence 0: nothing sent yet)
@@ -343,7 +343,7 @@ def test_an_idle_publisher_sends_heartbeats_with_its_last_sequence(address: str)
     assert all(h.heartbeat for h in beats) and 2 <= len(beats) <= 8 and heartbeats_sent >= len(beats)
     assert all(h.sequence == 2 and h.session_epoch == pub.session_epoch for h in beats)
     assert all(h.publisher_id == pub.publisher_id and h.market_time == cycle(1)[0].datetime for h in beats)
-    assert all(hkrt.decode_spots(m) == [] for m, h in zip(received, headers, strict=True) if h.heartbeat)
+    assert all(hkrt.wire.decode_spots(m) == [] for m, h in zip(received, headers, strict=True) if h.heartbeat)
 
 
 def test_heartbeats_can_be_disabled(address: str) -> None:
@@ -355,7 +355,7 @@ def test_heartbeats_can_be_disabled(address: str) -> None:
         received = drain(sub)
         assert pub.stats()["heartbeats"] == 0
     sub.close()
-    assert [hkrt.decode_header(m).heartbeat for m in received] == [False]
+    assert [hkrt.wire.decode_header(m).heartbeat for m in received] == [False]
     with pytest.raises(ValueError, match="heartbeat_interval"):
         SpotPublisher(address, heartbeat_interval=-1)
 
@@ -385,7 +385,7 @@ def test_heartbeats_never_run_ahead_of_the_data_they_announce(address: str) -> N
     last_data = 0
     beats = 0
     for message in received:
-        h = hkrt.decode_header(message)
+        h = hkrt.wire.decode_header(message)
         if h.heartbeat:
             beats += 1
             assert h.sequence == last_data

@@ -165,7 +165,7 @@ def test_a_lagging_subscriber_sees_its_losses_as_gaps(ipc_address: str) -> None:
     for message in received:
         agent.ingest(message)
     t = agent.stats()["transport"]
-    sequences = [hkrt.decode_header(m).sequence for m in received]
+    sequences = [hkrt.wire.decode_header(m).sequence for m in received]
     assert len(received) < 100 and sequences[0] == 1 and sequences[-1] == 100
     assert t["gaps"] >= 1
     assert t["missing_messages"] == 100 - len(received)
@@ -214,9 +214,9 @@ def test_same_publisher_id_restarting_at_sequence_one_is_a_restart() -> None:
     agent = hkrt.SpotAgent(["MIN"])
     pushes = [p.columns() for p in synthetic_day(2, DAY, interval=60)][:4]
     for seq, push in enumerate(pushes[:3], start=1):
-        agent.ingest(hkrt.encode_spots(push, publisher_id=7, sequence=seq, cycle_id=seq))
-    assert agent.ingest(hkrt.encode_spots(pushes[2], publisher_id=7, sequence=3, cycle_id=3)) == 0
-    agent.ingest(hkrt.encode_spots(pushes[3], publisher_id=7, sequence=1, cycle_id=1))
+        agent.ingest(hkrt.wire.encode_spots(push, publisher_id=7, sequence=seq, cycle_id=seq))
+    assert agent.ingest(hkrt.wire.encode_spots(pushes[2], publisher_id=7, sequence=3, cycle_id=3)) == 0
+    agent.ingest(hkrt.wire.encode_spots(pushes[3], publisher_id=7, sequence=1, cycle_id=1))
     t = agent.stats()["transport"]
     assert (t["duplicate_messages"], t["publisher_restarts"]) == (1, 1)
     assert agent.stats()["accepted"] == 8
@@ -224,7 +224,7 @@ def test_same_publisher_id_restarting_at_sequence_one_is_a_restart() -> None:
 
 def test_bad_messages_are_counted_and_the_agent_keeps_serving(ipc_address: str) -> None:
     agent = hkrt.SpotAgent(["MIN"]).start(ipc_address)
-    good = hkrt.encode_spots(
+    good = hkrt.wire.encode_spots(
         [
             hkrt.Spot(
                 "SH600000",
@@ -273,7 +273,7 @@ def test_bad_messages_are_counted_and_the_agent_keeps_serving(ipc_address: str) 
 def test_a_consumer_joining_mid_cycle_uses_the_rest_of_it() -> None:
     spots = [p for p in synthetic_day(6, DAY)][1].columns()
     parts = [
-        hkrt.encode_spots(
+        hkrt.wire.encode_spots(
             {k: v[i * 2 : i * 2 + 2] for k, v in spots.items()},
             publisher_id=9,
             sequence=10 + i,
@@ -293,7 +293,7 @@ def test_a_consumer_joining_mid_cycle_uses_the_rest_of_it() -> None:
     # sequences 1..10 went out before this consumer joined: a late join, reported as such
     assert agent.stats()["accepted"] == 4 and transport["late_joins"] == 1 and transport["missing_messages"] == 10
     next_cycle = [p for p in synthetic_day(6, DAY)][2].columns()
-    agent.ingest(hkrt.encode_spots(next_cycle, publisher_id=9, sequence=13, cycle_id=5))
+    agent.ingest(hkrt.wire.encode_spots(next_cycle, publisher_id=9, sequence=13, cycle_id=5))
     agent.wait_idle()
     joined, following = cycles
     assert (joined.cycle_id, joined.complete, joined.joined_mid_cycle, joined.parts_received, joined.spots) == (
@@ -410,7 +410,7 @@ def test_a_closed_publisher_frees_its_feed_and_retransmission_addresses(ipc_addr
         second.publish(next(iter(synthetic_day(2, DAY))).columns())
         got = fetch_missing(retransmit_address(ipc_address), second.publisher_id, second.session_epoch, 1, 1, timeout=5)
     assert second.session_epoch > first.session_epoch
-    assert got.error is None and hkrt.decode_header(got.messages[0]).session_epoch == second.session_epoch
+    assert got.error is None and hkrt.wire.decode_header(got.messages[0]).session_epoch == second.session_epoch
 
 
 @pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full to fill the disk")
@@ -440,5 +440,8 @@ def test_a_full_disk_under_the_publisher_journal_is_reported_and_the_feed_goes_o
     assert len([r for r in caplog.records if "journal append failed" in r.getMessage()]) == 1  # rate-limited
     # 1 and 4 are in the journal, 2 and 3 were evicted from the one-message ring and never journaled
     assert got.error is None and got.unavailable == [(2, 3)]
-    assert [hkrt.decode_header(m).sequence for m in got.messages] == [1, 4]
-    assert [hkrt.decode_header(r.payload).sequence for r in hkrt.journal.read_journal(tmp_path / "feed.jnl")] == [1, 4]
+    assert [hkrt.wire.decode_header(m).sequence for m in got.messages] == [1, 4]
+    assert [hkrt.wire.decode_header(r.payload).sequence for r in hkrt.journal.read_journal(tmp_path / "feed.jnl")] == [
+        1,
+        4,
+    ]

@@ -84,8 +84,8 @@ def raw_batch(
 
 def reason(buf: object) -> str:
     with pytest.raises(WireError) as info:
-        hkrt.decode_spots(buf)  # type: ignore[arg-type]
-    for decode in (hkrt.decode_header, hkrt.decode_columns):
+        hkrt.wire.decode_spots(buf)  # type: ignore[arg-type]
+    for decode in (hkrt.wire.decode_header, hkrt.wire.decode_columns):
         with pytest.raises(WireError) as other:
             decode(buf)  # type: ignore[arg-type]
         assert other.value.reason == info.value.reason
@@ -98,19 +98,19 @@ def test_spot_list_round_trip_every_field() -> None:
     plain = hkrt.Spot("BJ830799", dt.datetime(2026, 11, 20, 14, 59, 59, 250_000), close=3.5, volume=100, amount=350)
     nan_book = full_spot("000001.SZ", name="平安银行", bid=[math.nan, 0, 1.5])
     spots = [full_spot(), plain, nan_book]
-    out = hkrt.decode_spots(hkrt.encode_spots(spots))
+    out = hkrt.wire.decode_spots(hkrt.wire.encode_spots(spots))
     assert out[:2] == spots[:2]
     assert out[0].name == "浦发银行" and out[0].bid_volume == [100, 200, 300, 400, 500]
     assert out[1].datetime == dt.datetime(2026, 11, 20, 14, 59, 59, 250_000)
     assert out[2].symbol == "SZ000001" and out[2].name == "平安银行"
     assert math.isnan(out[2].bid[0]) and out[2].bid[1:] == [0, 1.5, 0, 0]
-    assert hkrt.decode_spots(hkrt.encode_spots([])) == []
-    assert hkrt.decode_spots(hkrt.encode_spots(full_spot())) == [full_spot()]
-    assert hkrt.decode_spots(hkrt.encode_spots(iter(spots[:1]))) == spots[:1]
+    assert hkrt.wire.decode_spots(hkrt.wire.encode_spots([])) == []
+    assert hkrt.wire.decode_spots(hkrt.wire.encode_spots(full_spot())) == [full_spot()]
+    assert hkrt.wire.decode_spots(hkrt.wire.encode_spots(iter(spots[:1]))) == spots[:1]
 
 
 def test_the_wire_carries_utc_epoch_ms() -> None:
-    buf = hkrt.encode_spots([full_spot()])
+    buf = hkrt.wire.encode_spots([full_spot()])
     assert buf[4:8] == FILE_IDENTIFIER == b"HKSP"
     batch = _fbs.SpotBatch.GetRootAs(buf)
     record = batch.Spots(0)
@@ -123,7 +123,7 @@ def test_the_wire_carries_utc_epoch_ms() -> None:
 
 def test_decode_columns() -> None:
     spots = [full_spot(), full_spot("SZ300750", T0 + dt.timedelta(seconds=3), close=200.5)]
-    cols = hkrt.decode_columns(hkrt.encode_spots(spots))
+    cols = hkrt.wire.decode_columns(hkrt.wire.encode_spots(spots))
     assert list(cols) == ["symbol", "datetime", "open", "high", "low", "close", "volume", "amount"]
     assert cols["symbol"].dtype == np.dtype("S8")
     assert cols["symbol"].tolist() == [b"SH600000", b"SZ300750"]
@@ -150,15 +150,15 @@ def test_columns_and_dataframe_round_trip() -> None:
         }
     )
     header = {"send_time": 5, "sequence": 9}
-    expected = hkrt.encode_spots(spots, **header)
-    assert hkrt.encode_spots(frame, **header) == expected  # byte for byte the same message
-    assert hkrt.encode_spots(frame.set_index("datetime"), **header) == expected
-    assert hkrt.decode_spots(hkrt.encode_spots(frame)) == spots
+    expected = hkrt.wire.encode_spots(spots, **header)
+    assert hkrt.wire.encode_spots(frame, **header) == expected  # byte for byte the same message
+    assert hkrt.wire.encode_spots(frame.set_index("datetime"), **header) == expected
+    assert hkrt.wire.decode_spots(hkrt.wire.encode_spots(frame)) == spots
     ragged = {c: frame[c].tolist() for c in frame.columns if c != "ignored"}
     ragged["bid"] = [[10.09, 10.08, 10.07, 10.06, 10.05], [1.0]]  # one sequence of levels per row
-    assert hkrt.encode_spots(ragged, **header) == expected
+    assert hkrt.wire.encode_spots(ragged, **header) == expected
     by_code = frame.drop(columns="symbol").assign(market=["SH", "SZ"], code=["600000", "000001"])
-    assert hkrt.decode_spots(hkrt.encode_spots(by_code)) == spots
+    assert hkrt.wire.decode_spots(hkrt.wire.encode_spots(by_code)) == spots
 
 
 @pytest.mark.parametrize(
@@ -173,8 +173,8 @@ def test_columns_and_dataframe_round_trip() -> None:
 )
 def test_symbol_column_types(symbols: object) -> None:
     times = np.array(["2026-11-20T09:30:05", "2026-11-20T09:30:06", "2026-11-20T09:30:07"], dtype="datetime64[ms]")
-    buf = hkrt.encode_spots({"symbol": symbols, "datetime": times, "close": [1, 2, 3], "volume": 0, "amount": 0.0})
-    cols = hkrt.decode_columns(buf)
+    buf = hkrt.wire.encode_spots({"symbol": symbols, "datetime": times, "close": [1, 2, 3], "volume": 0, "amount": 0.0})
+    cols = hkrt.wire.decode_columns(buf)
     assert cols["symbol"].tolist() == [b"SH600000", b"SH600519", b"BJ830799"]
     assert (cols["datetime"] == times).all()
     assert cols["open"].tolist() == [0, 0, 0]  # optional columns left out are 0 (= unknown)
@@ -182,26 +182,28 @@ def test_symbol_column_types(symbols: object) -> None:
 
 def test_aware_datetimes_are_converted() -> None:
     utc = pd.Timestamp("2026-11-20 01:30:05", tz="UTC")
-    buf = hkrt.encode_spots({"symbol": ["SH600000"], "datetime": [utc], "close": [1.0], "volume": [1], "amount": [1]})
+    buf = hkrt.wire.encode_spots(
+        {"symbol": ["SH600000"], "datetime": [utc], "close": [1.0], "volume": [1], "amount": [1]}
+    )
     assert _fbs.SpotBatch.GetRootAs(buf).Spots(0).Datetime().EpochMs() == T0_EPOCH_MS
-    assert hkrt.decode_spots(buf)[0].datetime == T0
+    assert hkrt.wire.decode_spots(buf)[0].datetime == T0
 
 
 def test_wide_book_from_columns() -> None:
     book = np.arange(1, 21, dtype=float).reshape(2, 10)  # ten levels (level 2)
     cols = {"symbol": ["SH600000", "SH600001"], "datetime": [T0, T0], "close": [1, 1], "volume": [1, 1]}
-    buf = hkrt.encode_spots({**cols, "amount": [1, 1], "bid": book, "ask_volume": np.ones((2, 3))})
+    buf = hkrt.wire.encode_spots({**cols, "amount": [1, 1], "bid": book, "ask_volume": np.ones((2, 3))})
     record = _fbs.SpotBatch.GetRootAs(buf).Spots(1)
     assert record.BidAsNumpy().tolist() == book[1].tolist()  # the wire keeps every level
     assert record.AskVolumeLength() == 3
-    spots = hkrt.decode_spots(buf)
+    spots = hkrt.wire.decode_spots(buf)
     assert spots[1].bid == [11, 12, 13, 14, 15]  # a Spot keeps five
     assert spots[1].ask_volume == [1, 1, 1, 0, 0]
 
 
 # ------------------------------------------------------------------------------ header
 def test_header_fields() -> None:
-    buf = hkrt.encode_spots(
+    buf = hkrt.wire.encode_spots(
         [full_spot()],
         publisher_id=2**64 - 1,
         sequence=42,
@@ -211,7 +213,7 @@ def test_header_fields() -> None:
         send_time=(T0_EPOCH_MS + 123) * 1000 + 456,
         market_time=T0,
     )
-    h = hkrt.decode_header(buf)
+    h = hkrt.wire.decode_header(buf)
     assert h == WireHeader(1, 2**64 - 1, 42, 7, 2, 3, (T0_EPOCH_MS + 123) * 1000 + 456, T0_EPOCH_MS)
     assert h.send_time == T0 + dt.timedelta(milliseconds=123, microseconds=456)
     assert h.market_time == T0
@@ -223,20 +225,20 @@ def test_header_times() -> None:
     later = T0 + dt.timedelta(seconds=9)
     spots = [full_spot(when=later), full_spot()]
     # One-part message: market_time defaults to its latest spot; a part of a cycle: unknown.
-    assert hkrt.decode_header(hkrt.encode_spots(spots)).market_time == later
-    assert hkrt.decode_header(hkrt.encode_spots(spots, part_count=2)).market_time_ms == 0
-    assert hkrt.decode_header(hkrt.encode_spots(spots, part_count=2)).market_time is None
-    assert hkrt.decode_header(hkrt.encode_spots([])).market_time_ms == 0
+    assert hkrt.wire.decode_header(hkrt.wire.encode_spots(spots)).market_time == later
+    assert hkrt.wire.decode_header(hkrt.wire.encode_spots(spots, part_count=2)).market_time_ms == 0
+    assert hkrt.wire.decode_header(hkrt.wire.encode_spots(spots, part_count=2)).market_time is None
+    assert hkrt.wire.decode_header(hkrt.wire.encode_spots([])).market_time_ms == 0
     frame = pd.DataFrame({"symbol": ["SH600000"] * 2, "datetime": [later, T0], "close": 1.0, "volume": 1, "amount": 1})
-    assert hkrt.decode_header(hkrt.encode_spots(frame)).market_time == later
+    assert hkrt.wire.decode_header(hkrt.wire.encode_spots(frame)).market_time == later
     # send_time: now by default; datetimes naive (China) or aware; ints are UTC epoch microseconds.
     now_ms = dt.datetime.now(dt.timezone.utc).timestamp() * 1000
-    assert abs(hkrt.decode_header(hkrt.encode_spots([])).send_time_us / 1000 - now_ms) < 5_000
-    assert hkrt.decode_header(hkrt.encode_spots([], send_time=T0)).send_time_us == T0_EPOCH_MS * 1000
+    assert abs(hkrt.wire.decode_header(hkrt.wire.encode_spots([])).send_time_us / 1000 - now_ms) < 5_000
+    assert hkrt.wire.decode_header(hkrt.wire.encode_spots([], send_time=T0)).send_time_us == T0_EPOCH_MS * 1000
     aware = dt.datetime(2026, 11, 20, 1, 30, 5, tzinfo=dt.timezone.utc)
-    assert hkrt.decode_header(hkrt.encode_spots([], send_time=aware)).send_time_us == T0_EPOCH_MS * 1000
-    assert hkrt.decode_header(hkrt.encode_spots([], send_time=T0.replace(tzinfo=CHINA))).send_time == T0
-    assert hkrt.decode_header(hkrt.encode_spots([], send_time=np.int64(-5))).send_time_us == -5
+    assert hkrt.wire.decode_header(hkrt.wire.encode_spots([], send_time=aware)).send_time_us == T0_EPOCH_MS * 1000
+    assert hkrt.wire.decode_header(hkrt.wire.encode_spots([], send_time=T0.replace(tzinfo=CHINA))).send_time == T0
+    assert hkrt.wire.decode_header(hkrt.wire.encode_spots([], send_time=np.int64(-5))).send_time_us == -5
 
 
 @pytest.mark.parametrize(
@@ -253,28 +255,28 @@ def test_header_times() -> None:
 )
 def test_bad_header_arguments(kwargs: dict[str, object], error: type[Exception]) -> None:
     with pytest.raises(error):
-        hkrt.encode_spots([], **kwargs)  # type: ignore[arg-type]
+        hkrt.wire.encode_spots([], **kwargs)  # type: ignore[arg-type]
 
 
 def test_bad_encoder_input() -> None:
     cols = {"symbol": ["SH600000", "XX123"], "datetime": [T0, T0], "close": [1, 1], "volume": [1, 1], "amount": [1, 1]}
     with pytest.raises(ValueError, match="row 1: invalid symbol 'XX123'"):
-        hkrt.encode_spots(cols)
+        hkrt.wire.encode_spots(cols)
     with pytest.raises(TypeError, match=r"spots\[1\] is a str"):
-        hkrt.encode_spots([full_spot(), "SH600000"])
+        hkrt.wire.encode_spots([full_spot(), "SH600000"])
     with pytest.raises(TypeError, match="unknown columns"):
-        hkrt.encode_spots({**cols, "colse": [1, 1]})
+        hkrt.wire.encode_spots({**cols, "colse": [1, 1]})
     with pytest.raises(TypeError, match="missing columns"):
-        hkrt.encode_spots({"symbol": ["SH600000"], "datetime": [T0]})
+        hkrt.wire.encode_spots({"symbol": ["SH600000"], "datetime": [T0]})
     with pytest.raises(ValueError, match="one value per symbol"):
-        hkrt.encode_spots({**cols, "symbol": ["SH600000"]})
+        hkrt.wire.encode_spots({**cols, "symbol": ["SH600000"]})
     with pytest.raises(TypeError):
-        hkrt.encode_spots(b"not spots")
+        hkrt.wire.encode_spots(b"not spots")
 
 
 # ------------------------------------------------------------------------------ rejects
 def test_reject_reasons() -> None:
-    good = hkrt.encode_spots([full_spot()])
+    good = hkrt.wire.encode_spots([full_spot()])
     assert DECODE_ERRORS == ("too_short", "bad_identifier", "malformed", "unsupported_version", "too_large")
     assert reason(b"") == "too_short"
     assert reason(good[:7]) == "too_short"
@@ -286,7 +288,7 @@ def test_reject_reasons() -> None:
     # A later version is reported as such even when its spots do not verify against this schema.
     assert reason(raw_batch([{"code": "600000"}], version=2)) == "unsupported_version"
     with pytest.raises(ValueError, match=r"^bad_identifier: file identifier is b'\\x00") as info:
-        hkrt.decode_spots(b"\0" * 16)
+        hkrt.wire.decode_spots(b"\0" * 16)
     assert isinstance(info.value, WireError) and info.value.reason == "bad_identifier"
 
 
@@ -296,18 +298,18 @@ def test_reject_reasons() -> None:
 )
 def test_missing_required_fields_are_malformed(missing: str) -> None:
     spot = {"market": "SH", "code": "600000", "datetime": T0_EPOCH_MS, "close": 10.0}
-    assert hkrt.decode_spots(raw_batch([spot]))[0].close == 10.0  # complete: fine
+    assert hkrt.wire.decode_spots(raw_batch([spot]))[0].close == 10.0  # complete: fine
     spot.pop(missing, None)
     buf = raw_batch([spot], header=missing != "header", spots_vector=missing != "spots")
     assert reason(buf) == "malformed"
 
 
 def test_every_truncation_is_rejected() -> None:
-    good = hkrt.encode_spots([full_spot(), full_spot("SZ000001")])
-    expected = hkrt.decode_spots(good)
+    good = hkrt.wire.encode_spots([full_spot(), full_spot("SZ000001")])
+    expected = hkrt.wire.decode_spots(good)
     for n in range(len(good)):
         try:
-            out = hkrt.decode_spots(good[:n])
+            out = hkrt.wire.decode_spots(good[:n])
         except WireError as e:
             assert e.reason == ("too_short" if n < 8 else "malformed")
         else:  # only cutting the final alignment padding leaves every object whole
@@ -316,15 +318,15 @@ def test_every_truncation_is_rejected() -> None:
 
 
 def test_bit_flips_never_crash() -> None:
-    good = hkrt.encode_spots([full_spot(), full_spot("SZ000001")])
+    good = hkrt.wire.encode_spots([full_spot(), full_spot("SZ000001")])
     outcomes = set()
     for i in range(len(good)):
         for bit in range(8):
             bad = bytearray(good)
             bad[i] ^= 1 << bit
             try:
-                hkrt.decode_columns(bad)
-                hkrt.decode_spots(bad)
+                hkrt.wire.decode_columns(bad)
+                hkrt.wire.decode_spots(bad)
                 outcomes.add("ok")
             except WireError as e:
                 outcomes.add(e.reason)
@@ -336,9 +338,9 @@ def test_bit_flips_never_crash() -> None:
 def test_random_bytes_never_crash(data: bytes) -> None:
     for buf in (data, data[:4] + b"HKSP" + data[8:]):
         try:
-            hkrt.decode_spots(buf)
-            hkrt.decode_columns(buf)
-            hkrt.decode_header(buf)
+            hkrt.wire.decode_spots(buf)
+            hkrt.wire.decode_columns(buf)
+            hkrt.wire.decode_header(buf)
         except WireError as e:
             assert e.reason in DECODE_ERRORS
 
@@ -351,10 +353,10 @@ def test_invalid_market_or_code_flags_the_row() -> None:
         {"market": "sz", "code": "000001", "datetime": T0_EPOCH_MS, "close": 4.0},  # case is forgiven
     ]
     buf = raw_batch(rows)
-    cols = hkrt.decode_columns(buf)
+    cols = hkrt.wire.decode_columns(buf)
     assert cols["symbol"].tolist() == [b"SH600000", b"", b"", b"SZ000001"]
     assert cols["close"].tolist() == [1, 2, 3, 4]
-    assert [s.close for s in hkrt.decode_spots(buf)] == [1, 4]  # a Spot needs a valid symbol
+    assert [s.close for s in hkrt.wire.decode_spots(buf)] == [1, 4]  # a Spot needs a valid symbol
     agent = hkrt.SpotAgent(["MIN"])
     assert agent.ingest_columns(**cols) == 2
     assert agent.stats()["rejected"]["invalid_symbol"] == 2
@@ -362,38 +364,38 @@ def test_invalid_market_or_code_flags_the_row() -> None:
 
 # ------------------------------------------------------------------------------ buffers
 def test_any_buffer_object() -> None:
-    good = hkrt.encode_spots([full_spot()])
+    good = hkrt.wire.encode_spots([full_spot()])
     expected = [full_spot()]
-    assert hkrt.decode_spots(bytearray(good)) == expected
-    assert hkrt.decode_spots(memoryview(good)) == expected
-    assert hkrt.decode_spots(np.frombuffer(good, dtype=np.uint8)) == expected
-    assert hkrt.decode_spots(memoryview(b":spot:" + good)[6:]) == expected  # misaligned: copied, same result
+    assert hkrt.wire.decode_spots(bytearray(good)) == expected
+    assert hkrt.wire.decode_spots(memoryview(good)) == expected
+    assert hkrt.wire.decode_spots(np.frombuffer(good, dtype=np.uint8)) == expected
+    assert hkrt.wire.decode_spots(memoryview(b":spot:" + good)[6:]) == expected  # misaligned: copied, same result
     with pytest.raises(TypeError):
-        hkrt.decode_spots("not bytes")  # type: ignore[arg-type]
+        hkrt.wire.decode_spots("not bytes")  # type: ignore[arg-type]
     with pytest.raises(BufferError):
-        hkrt.decode_spots(memoryview(np.frombuffer(good * 2, dtype=np.uint8)[::2]))
+        hkrt.wire.decode_spots(memoryview(np.frombuffer(good * 2, dtype=np.uint8)[::2]))
 
 
 def test_python_reads_what_cpp_writes_and_back() -> None:
-    buf = hkrt.encode_spots([full_spot()], sequence=5)
+    buf = hkrt.wire.encode_spots([full_spot()], sequence=5)
     batch = _fbs.SpotBatch.GetRootAs(buf)
     assert _fbs.SpotBatch.SpotBatchBufferHasIdentifier(buf, 0)
     assert batch.Header().Sequence() == 5 and batch.SpotsLength() == 1
     record = batch.Spots(0)
     assert (record.Close(), record.Volume(), record.Amount()) == (10.1, 12_345_600, 123_456_789.5)
-    assert hkrt.decode_header(raw_batch()).sequence == 1
+    assert hkrt.wire.decode_header(raw_batch()).sequence == 1
 
 
 def test_concurrent_threads() -> None:
     spots = [full_spot(f"SH{600000 + i:06d}") for i in range(2000)]
-    buf = hkrt.encode_spots(spots, send_time=0)
+    buf = hkrt.wire.encode_spots(spots, send_time=0)
     errors: list[BaseException] = []
 
     def work() -> None:
         try:
             for _ in range(20):
-                assert hkrt.encode_spots(spots, send_time=0) == buf
-                assert len(hkrt.decode_columns(buf)["symbol"]) == 2000
+                assert hkrt.wire.encode_spots(spots, send_time=0) == buf
+                assert len(hkrt.wire.decode_columns(buf)["symbol"]) == 2000
         except BaseException as e:  # pragma: no cover - reported below
             errors.append(e)
 
@@ -435,11 +437,11 @@ spot_strategy = st.builds(
 @settings(max_examples=150, deadline=None)
 @given(st.lists(spot_strategy, max_size=20), st.integers(0, 2**64 - 1), st.integers(0, 2**32 - 2))
 def test_round_trip_property(spots: list[hkrt.Spot], sequence: int, part: int) -> None:
-    buf = hkrt.encode_spots(spots, sequence=sequence, part_index=part, part_count=part + 1, send_time=0)
-    assert hkrt.decode_spots(buf) == spots
-    h = hkrt.decode_header(buf)
+    buf = hkrt.wire.encode_spots(spots, sequence=sequence, part_index=part, part_count=part + 1, send_time=0)
+    assert hkrt.wire.decode_spots(buf) == spots
+    h = hkrt.wire.decode_header(buf)
     assert (h.sequence, h.part_index, h.part_count, h.send_time_us) == (sequence, part, part + 1, 0)
-    cols = hkrt.decode_columns(buf)
+    cols = hkrt.wire.decode_columns(buf)
     assert cols["symbol"].astype(str).tolist() == [s.symbol for s in spots]
     assert cols["datetime"].tolist() == [s.datetime for s in spots]
     np.testing.assert_array_equal(cols["close"], np.array([s.close for s in spots], dtype=float))
@@ -454,4 +456,4 @@ def test_round_trip_property(spots: list[hkrt.Spot], sequence: int, part: int) -
             **{c: [getattr(s, c) for s in spots] for c in ("bid", "bid_volume", "ask", "ask_volume")},
         }
     )
-    assert hkrt.decode_spots(hkrt.encode_spots(frame)) == spots
+    assert hkrt.wire.decode_spots(hkrt.wire.encode_spots(frame)) == spots

@@ -38,7 +38,6 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ im
     from hkrt.hooks import Bar, CycleInfo, FeedEvent, GapInfo
     from hkrt.store import KDataStore, load_kdata
     from hkrt.strategy import OrderTicket, Strategy
-    from hkrt.wire import WireError, WireHeader, decode_columns, decode_header, decode_spots, encode_spots
 
 __version__ = "0.1.0"
 
@@ -68,10 +67,14 @@ _LAZY_NAMES: dict[str, str] = {
     **dict.fromkeys(("Bar", "CycleInfo", "FeedEvent", "GapInfo"), "hkrt.hooks"),
     **dict.fromkeys(("KDataStore", "load_kdata"), "hkrt.store"),
     **dict.fromkeys(("OrderTicket", "Strategy"), "hkrt.strategy.strategy"),
-    **dict.fromkeys(
-        ("WireError", "WireHeader", "decode_columns", "decode_header", "decode_spots", "encode_spots"), "hkrt.wire"
-    ),
 }
+
+# The wire codec is the feed layer's business, not the package's front door: its names live in
+# hkrt.wire (``from hkrt.wire import encode_spots``); the old top-level spellings still work and
+# warn (DeprecationWarning) until they are removed.
+_MOVED_NAMES: dict[str, str] = dict.fromkeys(
+    ("WireError", "WireHeader", "decode_columns", "decode_header", "decode_spots", "encode_spots"), "hkrt.wire"
+)
 
 # Submodules reachable as attributes after a bare ``import hkrt`` (``hkrt.store.KDataStore``,
 # ``hkrt.fetcher.get_spot``), as they were when this file imported them all eagerly.
@@ -106,7 +109,7 @@ _SUBMODULES = frozenset(
 )
 
 
-__getattr__, __dir__ = lazy_exports(__name__, globals(), _LAZY_NAMES, _SUBMODULES)
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _LAZY_NAMES, _SUBMODULES, _MOVED_NAMES)
 
 
 __all__ = [
@@ -131,14 +134,8 @@ __all__ = [
     "Strategy",
     "TestOrderBroker",
     "TradingCalendar",
-    "WireError",
-    "WireHeader",
     "__version__",
     "crtOB",
-    "decode_columns",
-    "decode_header",
-    "decode_spots",
-    "encode_spots",
     "get_spot_agent",
     "hikyuu_spot_records",
     "load_kdata",

@@ -8,18 +8,26 @@ everything had been imported eagerly.
 from __future__ import annotations
 
 import importlib
+import warnings
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 
 def lazy_exports(
-    package: str, namespace: dict[str, Any], names: Mapping[str, str], submodules: Iterable[str] = ()
+    package: str,
+    namespace: dict[str, Any],
+    names: Mapping[str, str],
+    submodules: Iterable[str] = (),
+    moved: Mapping[str, str] | None = None,
 ) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
     """``__getattr__`` and ``__dir__`` for ``package``: ``names`` maps a public name to the module
     defining it; ``submodules`` are reachable as attributes after a bare import of the package.
     ``namespace`` is the package's ``globals()``: a name is bound there once loaded, so later
-    lookups never come back here."""
+    lookups never come back here.  ``moved`` maps names that left the package to the module that
+    holds them now: they still resolve, with a DeprecationWarning naming the new place, each time
+    (they are never bound, and ``dir()`` does not list them)."""
     subs = frozenset(submodules)
+    gone = dict(moved or {})
 
     def __getattr__(name: str) -> Any:
         module_name = names.get(name)
@@ -27,6 +35,12 @@ def lazy_exports(
             value = getattr(importlib.import_module(module_name), name)
             namespace[name] = value
             return value
+        new_home = gone.get(name)
+        if new_home is not None:
+            warnings.warn(
+                f"{package}.{name} moved to {new_home}.{name}; import it from there", DeprecationWarning, stacklevel=2
+            )
+            return getattr(importlib.import_module(new_home), name)
         if name in subs:
             return importlib.import_module(f"{package}.{name}")  # the import binds it in the package too
         raise AttributeError(f"module {package!r} has no attribute {name!r}")

@@ -483,7 +483,7 @@ class SpotAgent:
 
     def on_columns(self, func: Callable[[dict[str, np.ndarray]], Any]) -> Callable[[dict[str, np.ndarray]], Any]:
         """Call ``func(columns)`` with each accepted message's spots as numpy columns
-        (``hkrt.decode_columns``): the cheap way to follow prices of a whole market, in the
+        (``hkrt.wire.decode_columns``): the cheap way to follow prices of a whole market, in the
         same order as the bars and cycles the message produced.  The columns are the ones the
         engine decoded, shared without copying: read-only, and valid for as long as they are
         held.  Same as subscribing to :class:`hkrt.bus.SpotBatch` and reading ``event.columns``."""

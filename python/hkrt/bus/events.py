@@ -98,7 +98,7 @@ class _Message:
 class SpotBatch(Event):
     """The spots of one accepted wire message, decoded only when a subscriber asks.
 
-    ``columns``: numpy columns as :func:`hkrt.decode_columns` gives them (``symbol`` S8,
+    ``columns``: numpy columns as :func:`hkrt.wire.decode_columns` gives them (``symbol`` S8,
     ``datetime``, ``open`` … ``amount``), read-only, decoded once and shared by every
     subscriber.  ``spots``: the same spots as ``hkrt.Spot`` objects (a spot whose symbol is
     invalid has a column row but no object), built on first use.  ``message``: the wire message
@@ -134,7 +134,7 @@ class SpotBatch(Event):
 
     @classmethod
     def from_columns(cls, columns: Mapping[str, np.ndarray]) -> SpotBatch:
-        """A batch over columns shaped as :func:`hkrt.decode_columns` gives them."""
+        """A batch over columns shaped as :func:`hkrt.wire.decode_columns` gives them."""
         source = _Message(None, columns=columns)
         return cls(len(source.decoded_columns()["symbol"]), source)
 
