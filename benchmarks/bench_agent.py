@@ -80,11 +80,20 @@ def percentile(values: list[float], q: float) -> float:
     return float(np.percentile(values, q)) if values else float("nan")
 
 
-def run_agent(n_symbols: int, cycles: int, pause: float, per_bar_hook: bool, shards: int = 1) -> Result:
+def universe(n_symbols: int) -> list[str]:
+    """The symbols the publisher will send: what an operator gives the agent (``universe=``)."""
+    from hkrt.synthetic import synthetic_symbols
+
+    return [s.decode() for s in synthetic_symbols(n_symbols)]
+
+
+def run_agent(
+    n_symbols: int, cycles: int, pause: float, per_bar_hook: bool, shards: int = 1, presized: bool = True
+) -> Result:
     import hkrt
 
     address = f"ipc://{tempfile.mkdtemp()}/bench.ipc"
-    agent = hkrt.SpotAgent(bar_close_delay=0, shards=shards)
+    agent = hkrt.SpotAgent(bar_close_delay=0, shards=shards, universe=universe(n_symbols) if presized else None)
     latencies: list[float] = []
     done = [0]
     bars_seen = [0]
@@ -128,6 +137,7 @@ def run_agent(n_symbols: int, cycles: int, pause: float, per_bar_hook: bool, sha
     agent.stop()
     cpu = (cpu1.ru_utime + cpu1.ru_stime) - (cpu0.ru_utime + cpu0.ru_stime)
     hook = ("on_bar per bar" if per_bar_hook else "on_bars per message") + (f", {shards} shards" if shards > 1 else "")
+    hook += "" if presized else ", no universe (the first message creates every symbol's state)"
     # The last cycle has no successor to close it; the others are complete cycles.
     return Result(f"agent, {hook}", latencies, done[0], elapsed * done[0] / cycles_timed, cpu, gaps)
 
@@ -191,6 +201,7 @@ def breakdown(n_symbols: int, cycles: int) -> str:
     """One cycle's time in this process, by part: the same day's messages, no socket, a running agent
     (callback thread and on_bars/on_cycle hooks) so that the Python part is the live one."""
     import hkrt
+    from hkrt.china_time import utc_ms_to_local_ms
     from hkrt.synthetic import synthetic_day
 
     pushes = [p for i, p in zip(range(cycles), synthetic_day(n_symbols, DAY), strict=False)]
@@ -198,18 +209,18 @@ def breakdown(n_symbols: int, cycles: int) -> str:
                 for i, p in enumerate(pushes)]  # fmt: skip
     parts: dict[str, list[float]] = {"engine.ingest_message (verify + decode + aggregate, C++)": [],
                                      "advance_to (end-of-cycle sweep, C++)": []}  # fmt: skip
-    engine = hkrt.SpotAgent(bar_close_delay=0)._engine
+    engine = hkrt.SpotAgent(bar_close_delay=0, universe=universe(n_symbols))._engine
     engine.collect_completed = True
     for m in messages:
         start = time.perf_counter()
         result = engine.ingest_message(m)
         middle = time.perf_counter()
-        engine.advance_to(np.datetime64(result["market_time_ms"] + 8 * 3600 * 1000, "ms"))
+        engine.advance_to(np.datetime64(utc_ms_to_local_ms(result["market_time_ms"]), "ms"))
         engine.take_completed()
         end = time.perf_counter()
         parts["engine.ingest_message (verify + decode + aggregate, C++)"].append((middle - start) * 1e3)
         parts["advance_to (end-of-cycle sweep, C++)"].append((end - middle) * 1e3)
-    agent = hkrt.SpotAgent(bar_close_delay=0)
+    agent = hkrt.SpotAgent(bar_close_delay=0, universe=universe(n_symbols))
     agent.on_bars(lambda records: None)
     agent.on_cycle(lambda info: None)
     agent.start(f"ipc://{tempfile.mkdtemp()}/breakdown.ipc")  # nobody publishes: messages are handed in
@@ -252,6 +263,7 @@ def main(argv: list[str] | None = None) -> None:
         lambda: run_agent(args.symbols, args.cycles, args.pause, per_bar_hook=False),
         lambda: run_agent(args.symbols, args.cycles, args.pause, per_bar_hook=True),
         lambda: run_agent(args.symbols, args.cycles, args.pause, per_bar_hook=False, shards=2),
+        lambda: run_agent(args.symbols, args.cycles, args.pause, per_bar_hook=False, presized=False),
         lambda: sustained(args.symbols, args.cycles),
     ]
     results = [run() for run in runs]
