@@ -653,9 +653,10 @@ class Strategy:
         now = _china_now()
         if not self._delivering:
             return
-        if not self.calendar.covers(now.date()):  # posted every second: say it hourly, not a traceback a second
+        coverage = self.calendar.coverage  # None: an unbounded calendar covers every day
+        if coverage is not None and not self.calendar.covers(now.date()):  # said hourly, not a traceback a second
             log_limited(log, logging.ERROR, "calendar_coverage",
-                        str(CalendarCoverageError(now.date(), self.calendar.coverage)), interval=3600.0)  # fmt: skip
+                        str(CalendarCoverageError(now.date(), coverage)), interval=3600.0)  # fmt: skip
             return
         if not self.calendar.is_trading_day(now.date()):
             return
