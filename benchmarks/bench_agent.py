@@ -40,8 +40,8 @@ def _wait_for(publisher_socket, subscribers: int) -> None:
 
 def publish_cycles(address: str, n_symbols: int, cycles: int, pause: float) -> None:
     """Publisher process: one message per whole-market cycle, ``pause`` seconds apart."""
-    from hkrt.synthetic import synthetic_day
-    from hkrt.transport import SpotPublisher
+    from hkrt.core.synthetic import synthetic_day
+    from hkrt.feed.transport import SpotPublisher
 
     with SpotPublisher(address, max_part_spots=n_symbols) as pub:
         _wait_for(pub._socket, 1)
@@ -82,7 +82,7 @@ def percentile(values: list[float], q: float) -> float:
 
 def universe(n_symbols: int) -> list[str]:
     """The symbols the publisher will send: what an operator gives the agent (``universe=``)."""
-    from hkrt.synthetic import synthetic_symbols
+    from hkrt.core.synthetic import synthetic_symbols
 
     return [s.decode() for s in synthetic_symbols(n_symbols)]
 
@@ -146,7 +146,7 @@ def run_baseline(n_symbols: int, cycles: int, pause: float) -> Result:
     import pynng
 
     import hkrt
-    from hkrt.synthetic import synthetic_day
+    from hkrt.core.synthetic import synthetic_day
 
     push = next(p for i, p in enumerate(synthetic_day(n_symbols, DAY)) if i == 1)
     message = hkrt.wire.encode_spots(push.columns(), publisher_id=1, sequence=1)
@@ -201,8 +201,8 @@ def breakdown(n_symbols: int, cycles: int) -> str:
     """One cycle's time in this process, by part: the same day's messages, no socket, a running agent
     (callback thread and on_bars/on_cycle hooks) so that the Python part is the live one."""
     import hkrt
-    from hkrt.china_time import utc_ms_to_local_ms
-    from hkrt.synthetic import synthetic_day
+    from hkrt.core.china_time import utc_ms_to_local_ms
+    from hkrt.core.synthetic import synthetic_day
 
     pushes = [p for i, p in zip(range(cycles), synthetic_day(n_symbols, DAY), strict=False)]
     messages = [hkrt.wire.encode_spots(p.columns(), publisher_id=1, session_epoch=1, sequence=i + 1, cycle_id=i + 1)

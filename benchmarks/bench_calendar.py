@@ -3,7 +3,7 @@
 Run ``python benchmarks/bench_calendar.py`` (``--quick`` for a smoke test); it prints a Markdown
 table.  Each row asks the bundled China calendar one question many times; the baseline answers the
 same question in pure Python over the same day set (a frozenset of holidays and ``weekday()``, the
-way hkrt.calendar did before the rules moved to cpp/kdata/calendar.cpp), in the same process, and
+way hkrt.core.calendar did before the rules moved to cpp/kdata/calendar.cpp), in the same process, and
 the answers are checked equal.  Times are the median of the repeats, per call.  Nothing is
 asserted: the numbers are reported, never judged.
 """
@@ -17,7 +17,7 @@ import statistics
 import time
 from collections.abc import Callable
 
-from hkrt.calendar import TradingCalendar
+from hkrt.core.calendar import TradingCalendar
 
 ONE_DAY = dt.timedelta(days=1)
 

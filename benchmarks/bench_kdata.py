@@ -30,7 +30,7 @@ import pandas as pd
 
 import hkrt
 from hkrt import KType, Spot, SpotAgent
-from hkrt.synthetic import Push, synthetic_day
+from hkrt.core.synthetic import Push, synthetic_day
 
 DAY = dt.date(2026, 11, 20)  # a Friday and a trading day
 MIB = 1024 * 1024

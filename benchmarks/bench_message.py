@@ -38,7 +38,7 @@ import numpy as np
 
 import hkrt
 from hkrt import _hkrt
-from hkrt.synthetic import Push, synthetic_day
+from hkrt.core.synthetic import Push, synthetic_day
 
 DAY = dt.date(2026, 11, 20)
 CHUNK = 64  # pushes prepared (encoded) ahead of their timed calls

@@ -162,7 +162,7 @@ def py_encode(records: list[tuple]) -> bytes:
         b.PrependUOffsetTRelative(o)
     spots = b.EndVector()
     _fbs.BatchHeaderStart(b)
-    _fbs.BatchHeaderAddSchemaVersion(b, hkrt.wire.SCHEMA_VERSION)
+    _fbs.BatchHeaderAddSchemaVersion(b, hkrt.feed.wire.SCHEMA_VERSION)
     _fbs.BatchHeaderAddSequence(b, 1)
     _fbs.BatchHeaderAddPartCount(b, 1)
     _fbs.BatchHeaderAddSendTimeUs(b, time.time_ns() // 1_000)
@@ -170,7 +170,7 @@ def py_encode(records: list[tuple]) -> bytes:
     _fbs.SpotBatchStart(b)
     _fbs.SpotBatchAddHeader(b, header)
     _fbs.SpotBatchAddSpots(b, spots)
-    b.Finish(_fbs.SpotBatchEnd(b), file_identifier=hkrt.wire.FILE_IDENTIFIER)
+    b.Finish(_fbs.SpotBatchEnd(b), file_identifier=hkrt.feed.wire.FILE_IDENTIFIER)
     return bytes(b.Output())
 
 

@@ -28,8 +28,8 @@ HANG_SECONDS = 1.0
 def _base_messages(rng: random.Random) -> list[bytes]:
     import datetime as dt
 
-    from hkrt.synthetic import synthetic_day
-    from hkrt.wire import encode_spots
+    from hkrt.core.synthetic import synthetic_day
+    from hkrt.feed.wire import encode_spots
 
     day = dt.date(2026, 11, 20)
     out = []
@@ -40,7 +40,7 @@ def _base_messages(rng: random.Random) -> list[bytes]:
 
 def _header_mutant(rng: random.Random, base: bytes) -> bytes:
     """Valid FlatBuffers with hostile header values and spot values."""
-    from hkrt.wire import decode_columns, encode_spots
+    from hkrt.feed.wire import decode_columns, encode_spots
 
     cols = decode_columns(base)
     n = len(cols["symbol"])
@@ -149,8 +149,8 @@ def _batch(seed: int, count: int, queue: Any) -> None:
 def _clean_messages() -> list[bytes]:
     import datetime as dt
 
-    from hkrt.synthetic import synthetic_day
-    from hkrt.wire import encode_spots
+    from hkrt.core.synthetic import synthetic_day
+    from hkrt.feed.wire import encode_spots
 
     # another trading day, so nothing the fuzz left in a symbol's day can be in the way
     day = dt.date(2026, 11, 24)

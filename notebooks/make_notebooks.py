@@ -33,7 +33,7 @@ LIVE_KDATA = [
 
     This notebook runs the whole live pipeline inside the kernel, with no account and no network:
 
-    * a **spot server** (`hkrt.server.SpotServer`) plays a simulated morning
+    * a **spot server** (`hkrt.feed.server.SpotServer`) plays a simulated morning
       (`hkrt.fetcher.sim.SimMarket`, a whole-market snapshot every 3 market seconds) at high speed
       and publishes every cycle on an nng socket;
     * a **`SpotAgent`** subscribes to it and aggregates the spots into MIN, MIN5 and DAY bars in
@@ -56,10 +56,10 @@ LIVE_KDATA = [
     from IPython.display import display
 
     import hkrt
-    from hkrt.chart import candlestick
+    from hkrt.notebook.chart import candlestick
     from hkrt.fetcher.sim import SimConfig, SimMarket
-    from hkrt.server import SpotServer
-    from hkrt.transport import SpotPublisher
+    from hkrt.feed.server import SpotServer
+    from hkrt.feed.transport import SpotPublisher
 
     DAY = dt.date(2026, 11, 20)  # a trading day of the bundled calendar
     SYMBOL = "SH600001"  # one of the simulated market's symbols (hkrt.fetcher.sim.universe)
@@ -192,7 +192,7 @@ RECORDED_DAY = [
     import pandas as pd
 
     import hkrt
-    from hkrt.chart import candlestick
+    from hkrt.notebook.chart import candlestick
     from hkrt.fetcher.sim import SimConfig, SimMarket
 
     DAY = dt.date(2026, 11, 20)
@@ -336,7 +336,7 @@ STRATEGY_MAIL = [
 
     import hkrt
     from hkrt.broker.mail import MailOrderBroker
-    from hkrt.chart import candlestick
+    from hkrt.notebook.chart import candlestick
     from hkrt.strategy import run_sim
 
     DAY = "2026-11-20"

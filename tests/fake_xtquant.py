@@ -51,7 +51,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from hkrt.china_time import CHINA_TZ
+from hkrt.core.china_time import CHINA_TZ
 
 __all__ = [
     "FakeMiniQmt",

@@ -27,8 +27,8 @@ def publish_day_slice(
     pause: float = 0.0,
 ) -> int:
     """Publish the first ``cycles`` pushes of a synthetic day; returns the publisher id."""
-    from hkrt.synthetic import synthetic_day
-    from hkrt.transport import SpotPublisher
+    from hkrt.core.synthetic import synthetic_day
+    from hkrt.feed.transport import SpotPublisher
 
     with SpotPublisher(address, publisher_id=publisher_id, max_part_spots=max_part_spots) as pub:
         wait_for_subscribers(pub, subscribers)
@@ -59,8 +59,8 @@ def publish_with_pause(
     """Publish ``cycles`` pushes of a synthetic day, recording every message; after
     ``pause_after`` of them wait for ``resume`` (an Event) and a subscriber, then go on.
     ``linger``: seconds to stay up afterwards (heartbeats, retransmission requests)."""
-    from hkrt.synthetic import synthetic_day
-    from hkrt.transport import SpotPublisher
+    from hkrt.core.synthetic import synthetic_day
+    from hkrt.feed.transport import SpotPublisher
 
     with SpotPublisher(address, max_part_spots=max_part_spots, record=record) as pub:
         if wait_subscriber:
@@ -79,7 +79,7 @@ def publish_with_pause(
 
 def run_journaling_agent(address: str, journal_dir: str) -> None:
     """An agent that journals what it receives, until it is killed."""
-    from hkrt.agent import SpotAgent
+    from hkrt.agent.spot_agent import SpotAgent
 
     SpotAgent(journal_dir=journal_dir).start(address)
     while True:

@@ -169,8 +169,8 @@ def test_a_subclass_hook_gets_the_request_and_a_nine_argument_hook_still_works()
 
 def test_the_spot_server_loop_serves_a_venue_it_builds_by_name(tmp_path: Path) -> None:
     """sim through the registry, as ``hkrt spot-server --source sim`` runs it: one data client's serve."""
-    from hkrt.calendar import TradingCalendar
-    from hkrt.server import Phase, PullSchedule, SpotServer
+    from hkrt.core.calendar import TradingCalendar
+    from hkrt.feed.server import Phase, PullSchedule, SpotServer
 
     class Publisher:  # records what the server publishes; the real transport is covered in test_spot_server
         changes_only = False

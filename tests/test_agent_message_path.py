@@ -13,7 +13,7 @@ import pytest
 
 import hkrt
 from hkrt import _hkrt
-from hkrt.transport import SpotPublisher
+from hkrt.feed.transport import SpotPublisher
 
 DAY = dt.date(2026, 11, 20)
 

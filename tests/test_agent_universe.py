@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 import hkrt
-from hkrt.synthetic import synthetic_day, synthetic_symbols
+from hkrt.core.synthetic import synthetic_day, synthetic_symbols
 
 DAY = pd.Timestamp("2026-11-20").date()
 

@@ -12,9 +12,10 @@ import pandas as pd
 import pytest
 
 import hkrt
-from hkrt.backfill import BACKFILL_PUBLISHER_ID, SimMinuteHistory, minute_messages
+from hkrt.adapters.sim.data import SimMinuteHistory
+from hkrt.agent.history_sources import BACKFILL_PUBLISHER_ID, minute_messages
+from hkrt.feed.journal import JournalWriter
 from hkrt.fetcher.sim import SimConfig, SimMarket
-from hkrt.journal import JournalWriter
 from test_recovery import assert_same_bars, day_messages, fed
 
 DAY = dt.date(2026, 11, 20)  # the day test_recovery.day_messages publishes

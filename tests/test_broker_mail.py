@@ -448,7 +448,7 @@ def base64_hides(text: str, secret: str) -> bool:
 
 
 def hkrt_log_text(caplog: pytest.LogCaptureFixture) -> str:
-    from hkrt.logs import record_fields
+    from hkrt.core.logs import record_fields
 
     return "\n".join(
         f"{rec.getMessage()} {record_fields(rec)}" for rec in caplog.records if rec.name.startswith("hkrt")

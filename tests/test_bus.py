@@ -37,7 +37,7 @@ from hkrt.bus import (
     SpotBatch,
     TradeEvent,
 )
-from hkrt.wire import encode_heartbeat
+from hkrt.feed.wire import encode_heartbeat
 
 OTHER = "SZ000001"
 KTYPES = list(hkrt.KType)

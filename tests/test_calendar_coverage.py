@@ -24,7 +24,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import hkrt
-from hkrt.calendar import (
+from hkrt.cli import main
+from hkrt.core.calendar import (
     CHINA_HOLIDAYS_FROM,
     CHINA_HOLIDAYS_THROUGH,
     HOLIDAYS_FILE_ENV,
@@ -35,7 +36,6 @@ from hkrt.calendar import (
     coverage_warning,
     log_coverage_warning,
 )
-from hkrt.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 D = dt.date.fromisoformat
@@ -332,7 +332,7 @@ def test_exchange_calendars_is_imported_only_when_asked(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     code = (
-        "import sys, hkrt, hkrt.cli, hkrt.calendar\n"
+        "import sys, hkrt, hkrt.cli, hkrt.core.calendar\n"
         "print('loaded' if 'exchange_calendars' in sys.modules else 'lazy')\n"
         "cal = hkrt.TradingCalendar.china().with_exchange_calendars()\n"
         "print(cal.coverage[1], cal.is_holiday('2027-01-01'), cal.is_trading_day('2027-01-04'))\n"
@@ -408,13 +408,13 @@ def cli_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Result]]:
     (the hkrt logger's handlers, SIGTERM)."""
     import signal
 
-    import hkrt.server
+    import hkrt.feed.server
 
     logger = logging.getLogger("hkrt")
     handlers, level, sigterm = logger.handlers[:], logger.level, signal.getsignal(signal.SIGTERM)
 
     def invoke(today: str, *args: str) -> Result:
-        monkeypatch.setattr(hkrt.server, "china_now", lambda: dt.datetime.fromisoformat(today + " 09:00:00"))
+        monkeypatch.setattr(hkrt.feed.server, "china_now", lambda: dt.datetime.fromisoformat(today + " 09:00:00"))
         return CliRunner().invoke(main, ["spot-server", *args])
 
     yield invoke
@@ -491,7 +491,7 @@ def test_spot_server_bad_holidays_file_as_a_process(tmp_path: Path) -> None:
 
 # ------------------------------------------------------------------- the callers
 def test_the_pull_schedule_never_guesses_past_the_table() -> None:
-    from hkrt.server import Phase, PullSchedule
+    from hkrt.feed.server import Phase, PullSchedule
 
     schedule = PullSchedule([Phase.parse("09:15-11:31")], TradingCalendar.china())
     assert schedule.next_start(dt.datetime(2026, 12, 30, 16, 0)) == dt.datetime(2026, 12, 31, 9, 15)

@@ -183,7 +183,7 @@ def test_feed_notices_over_a_real_socket(tmp_path: Path) -> None:
     """``hkrt run --source feed``'s notices with a real agent and publisher: waiting, then the
     publisher connects and the feed flows."""
     import hkrt
-    from hkrt.transport import SpotPublisher
+    from hkrt.feed.transport import SpotPublisher
 
     address = f"ipc://{tmp_path / 'feed.ipc'}"
     said: list[str] = []

@@ -21,14 +21,14 @@ from typing import Any
 import pytest
 
 import hkrt
-from hkrt.calendar import TradingCalendar
+from hkrt.core.calendar import TradingCalendar
+from hkrt.core.ktype import KType
+from hkrt.feed.server import FetchOutcome, Phase, PullSchedule, SpotServer
+from hkrt.feed.transport import SpotPublisher
+from hkrt.feed.wire import decode_header, encode_heartbeat
 from hkrt.fetcher.sim import SimConfig, SimMarket, universe
 from hkrt.hooks import Bar
-from hkrt.ktype import KType
-from hkrt.server import FetchOutcome, Phase, PullSchedule, SpotServer
 from hkrt.strategy import run_replay, run_sim
-from hkrt.transport import SpotPublisher
-from hkrt.wire import decode_header, encode_heartbeat
 
 DAY = dt.date(2026, 11, 20)  # a Friday: its close ends the week too
 MONDAY = dt.date(2026, 11, 23)

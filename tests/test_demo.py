@@ -15,12 +15,12 @@ from pathlib import Path
 import pytest
 
 import hkrt
-from hkrt.agent import SpotAgent
+from hkrt.agent.spot_agent import SpotAgent
 from hkrt.cli.demo import _Progress
-from hkrt.demo_strategy import demo_codes, ma_cross_strategy
+from hkrt.core.ktype import KType
+from hkrt.feed.server import ServerStatus
 from hkrt.fetcher.sim import SimConfig, SimMarket, universe
-from hkrt.ktype import KType
-from hkrt.server import ServerStatus
+from hkrt.strategy.demo import demo_codes, ma_cross_strategy
 
 DAY = dt.date(2026, 11, 20)
 SYMBOLS = 60

@@ -18,8 +18,8 @@ import pytest
 
 import hkrt
 from hkrt.bus import EventBus
-from hkrt.logs import record_fields
-from hkrt.transport import SpotPublisher
+from hkrt.core.logs import record_fields
+from hkrt.feed.transport import SpotPublisher
 
 
 def warnings_of(caplog: pytest.LogCaptureFixture, text: str) -> list[logging.LogRecord]:

@@ -12,8 +12,8 @@ import pynng
 import pytest
 
 import hkrt
-from hkrt import feed_auth
-from hkrt.feed_auth import (
+from hkrt.feed import feed_auth
+from hkrt.feed.feed_auth import (
     FeedKeyError,
     is_loopback,
     is_sealed,
@@ -23,8 +23,8 @@ from hkrt.feed_auth import (
     seal,
     unseal,
 )
-from hkrt.retransmit import Request, Status, decode_reply, encode_request, fetch_missing, retransmit_address
-from hkrt.transport import SpotPublisher
+from hkrt.feed.retransmit import Request, Status, decode_reply, encode_request, fetch_missing, retransmit_address
+from hkrt.feed.transport import SpotPublisher
 from test_retransmit import cycle, free_tcp_port_pair
 
 KEY = bytes(range(32))

@@ -15,9 +15,9 @@ import pandas as pd
 
 import hkrt
 from feed_process import DAY, publish_with_pause, run_journaling_agent
-from hkrt.journal import ScanResult, read_journal
-from hkrt.synthetic import synthetic_day
-from hkrt.transport import SpotPublisher
+from hkrt.core.synthetic import synthetic_day
+from hkrt.feed.journal import ScanResult, read_journal
+from hkrt.feed.transport import SpotPublisher
 
 SPAWN = multiprocessing.get_context("spawn")  # nng is not fork-safe
 JOURNAL = f"spots-{DAY:%Y%m%d}.hkj"

@@ -24,7 +24,7 @@ import pytest
 
 import hkrt
 from hkrt import fetcher
-from hkrt.calendar import TradingCalendar
+from hkrt.core.calendar import TradingCalendar
 from hkrt.fetcher import PullSession, QQClient, SinaClient
 from hkrt.fetcher.base import DEADLINE, TOO_LARGE, read_body
 from hkrt.testing import QuoteServer

@@ -524,8 +524,8 @@ def test_import_works_without_xtquant() -> None:
 
 
 def test_spot_server_publishes_every_qmt_push_to_an_agent(market, tmp_path) -> None:
-    from hkrt.server import SpotServer
-    from hkrt.transport import SpotPublisher
+    from hkrt.feed.server import SpotServer
+    from hkrt.feed.transport import SpotPublisher
 
     server_qmt, xtdata = market
     address = f"ipc://{tmp_path / 'qmt.ipc'}"
@@ -560,9 +560,9 @@ def test_the_registrys_qmt_source_serves_the_spot_server_by_push(market, tmp_pat
     """What `hkrt spot-server --source qmt` runs: registry.data_client("qmt") and its serve(), one push a cycle."""
     from hkrt.adapters import registry
     from hkrt.adapters.base import ServePlan
-    from hkrt.calendar import TradingCalendar
-    from hkrt.server import Phase, PullSchedule, SpotServer
-    from hkrt.transport import SpotPublisher
+    from hkrt.core.calendar import TradingCalendar
+    from hkrt.feed.server import Phase, PullSchedule, SpotServer
+    from hkrt.feed.transport import SpotPublisher
 
     server_qmt, _ = market
     address = f"ipc://{tmp_path / 'qmt.ipc'}"

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 import hkrt
-from hkrt.backfill import SimMinuteHistory
+from hkrt.adapters.sim.data import SimMinuteHistory
 from hkrt.fetcher.sim import SimConfig, SimMarket
 
 DAY = dt.date(2026, 11, 20)

@@ -20,8 +20,8 @@ from hkrt import agent as agent_module
 from hkrt._hkrt import OrderSide, OrderStatus
 from hkrt.broker import OrderBrokerBase, OrderBrokerWrap, crtOB
 from hkrt.broker.mail import MailOrderBroker
+from hkrt.feed.transport import SpotPublisher
 from hkrt.strategy import Strategy
-from hkrt.transport import SpotPublisher
 
 try:  # the local SMTP server (aiosmtpd, a dev dependency) and its certificate fixture
     from test_broker_mail import USER, client_context, smtp_server
@@ -246,7 +246,7 @@ def test_start_spot_agent_positional_hikyuu_form_logs_cycles_and_reports_status(
     ipc_address: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     assert not agent_module.spot_agent_is_running() and not agent_module.spot_agent_is_connected()
-    caplog.set_level(logging.INFO, logger="hkrt.agent.cycles")
+    caplog.set_level(logging.INFO, logger="hkrt.agent.spot_agent.cycles")
     with SpotPublisher(ipc_address, heartbeat_interval=0.2) as pub:
         agent = agent_module.start_spot_agent(True, 2, ipc_address)  # hikyuu: (print, worker_num, addr)
         assert agent is agent_module.get_spot_agent() and agent.address == ipc_address
@@ -255,8 +255,8 @@ def test_start_spot_agent_positional_hikyuu_form_logs_cycles_and_reports_status(
         assert pub.wait_for_subscribers(1, timeout=10)
         wait_until(agent_module.spot_agent_is_connected)  # a heartbeat was heard
         pub.publish([one_spot()])
-        wait_until(lambda: any(r.name == "hkrt.agent.cycles" for r in caplog.records))
-        line = next(r for r in caplog.records if r.name == "hkrt.agent.cycles")
+        wait_until(lambda: any(r.name == "hkrt.agent.spot_agent.cycles" for r in caplog.records))
+        line = next(r for r in caplog.records if r.name == "hkrt.agent.spot_agent.cycles")
         assert line.levelno == logging.INFO and line.getMessage() == "spot cycle received"
         assert (line.cycle_id, line.spots, line.parts, line.complete) == (1, 1, "1/1", True)
         assert not agent_module.spot_agent_is_connected(within=0.0)  # "recently" is a bound the caller can set
@@ -284,7 +284,7 @@ def test_a_connected_publisher_that_says_nothing_is_not_connected(ipc_address: s
 
 
 def test_print_warns_when_its_lines_would_not_show(ipc_address: str, caplog: pytest.LogCaptureFixture) -> None:
-    cycles = logging.getLogger("hkrt.agent.cycles")
+    cycles = logging.getLogger("hkrt.agent.spot_agent.cycles")
     before = cycles.level
     cycles.setLevel(logging.WARNING)
     try:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from hkrt.journal import MAGIC, MAGIC_V1, MAGIC_V2, SYNC, JournalWriter, ScanResult, read_journal
+from hkrt.feed.journal import MAGIC, MAGIC_V1, MAGIC_V2, SYNC, JournalWriter, ScanResult, read_journal
 
 HEAD_V2 = 24  # sync, length, recorded_us, crc, head_crc
 

@@ -22,11 +22,10 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import hkrt
-from hkrt import day_journal
-from hkrt.backfill import journal_messages
-from hkrt.day_journal import DayJournal, china_today
-from hkrt.fetcher.replay import ReplayConfig, ReplaySource
-from hkrt.journal import (
+from hkrt.agent.history_sources import journal_messages
+from hkrt.feed import day_journal
+from hkrt.feed.day_journal import DayJournal, china_today
+from hkrt.feed.journal import (
     MAGIC_V1,
     MAGIC_V2,
     JournalWriter,
@@ -35,6 +34,7 @@ from hkrt.journal import (
     read_journal,
     salvage,
 )
+from hkrt.fetcher.replay import ReplayConfig, ReplaySource
 
 HEAD_V2 = 24
 DAY = dt.date(2026, 11, 20)

@@ -16,8 +16,8 @@ import pytest
 
 import hkrt
 from hkrt import KType, TradingCalendar, _hkrt
-from hkrt.calendar import CHINA_HOLIDAYS_THROUGH, CalendarCoverageError
-from hkrt.china_time import china_today
+from hkrt.core.calendar import CHINA_HOLIDAYS_THROUGH, CalendarCoverageError
+from hkrt.core.china_time import china_today
 
 
 @pytest.mark.parametrize("name", ["min5", "Min5", "MIN5", "mIn5"])
@@ -96,25 +96,25 @@ def _gen_stub() -> types.ModuleType:
 
 def test_ktype_is_built_from_the_registry() -> None:
     assert list(KType.__members__) == list(_hkrt.KTYPE_NAMES)
-    assert (KType.__module__, KType.__qualname__) == ("hkrt.ktype", "KType")
+    assert (KType.__module__, KType.__qualname__) == ("hkrt.core.ktype", "KType")
     assert all(pickle.loads(pickle.dumps(k)) is k for k in KType)
     assert isinstance(KType.MIN5, str) and KType.MIN5 == "MIN5" and f"{KType.MIN5}" == "MIN5"
 
 
 def test_a_period_added_in_cpp_appears_with_nothing_to_edit() -> None:
     """The enum is built from whatever the core's registry holds: a registry with one more period
-    (patched in, then hkrt.ktype loaded again, in a fresh interpreter) gives a KType with it."""
+    (patched in, then hkrt.core.ktype loaded again, in a fresh interpreter) gives a KType with it."""
     code = textwrap.dedent(
         """
         import importlib
-        import hkrt.ktype
+        import hkrt.core.ktype
         from hkrt import _hkrt
         _hkrt.KTYPE_NAMES = [*_hkrt.KTYPE_NAMES, "FORTNIGHT"]
         _hkrt.KTYPE_INTRADAY_MINUTES = {**_hkrt.KTYPE_INTRADAY_MINUTES, "FORTNIGHT": 0}
         _hkrt.KTYPE_MULTI_DAY = (*_hkrt.KTYPE_MULTI_DAY, "FORTNIGHT")
         _hkrt.KTYPE_RECORD_CODES = {**_hkrt.KTYPE_RECORD_CODES, "FORTNIGHT": 13}
-        importlib.reload(hkrt.ktype)
-        from hkrt.ktype import KTYPE_BY_RECORD_CODE, KType
+        importlib.reload(hkrt.core.ktype)
+        from hkrt.core.ktype import KTYPE_BY_RECORD_CODE, KType
         k = KType("FORTNIGHT")
         print(len(KType), k.is_multi_day, k.record_code, KTYPE_BY_RECORD_CODE[13] is k)
         """
@@ -128,7 +128,7 @@ def test_ktype_members_are_only_the_generated_block() -> None:
     """Type checkers read the members from a block tools/gen_stub.py writes from the registry; the
     checked-in block is what it writes, and no member is declared by hand anywhere else."""
     gen = _gen_stub()
-    text = (ROOT / "python" / "hkrt" / "ktype.py").read_text(encoding="utf-8")
+    text = (ROOT / "python" / "hkrt" / "core" / "ktype.py").read_text(encoding="utf-8")
     names = list(_hkrt.KTYPE_NAMES)
     assert gen.with_ktype_members(text, names) == text
     assert gen.with_ktype_members(text, [*names, "FORTNIGHT"]) != text  # a stale block is caught

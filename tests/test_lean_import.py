@@ -39,7 +39,7 @@ HEAVY = frozenset(
 )
 # hkrt's own modules that pull the heavy ones in
 HEAVY_HKRT = frozenset(
-    {"hkrt.agent", "hkrt.store", "hkrt.transport", "hkrt.wire", "hkrt.fetcher.base", "hkrt.broker.mail"}
+    {"hkrt.agent", "hkrt.store", "hkrt.feed.transport", "hkrt.feed.wire", "hkrt.fetcher.base", "hkrt.broker.mail"}
     | {f"hkrt.adapters.{venue}" for venue in ("sina", "qq", "qmt", "sim", "replay", "paper", "mail", "easytrader")}
 )
 SOCKETS_AND_TLS = frozenset({"pynng", "ssl", "asyncio"})
@@ -61,7 +61,7 @@ def modules_after(code: str) -> set[str]:
 
 def test_import_hkrt_loads_no_heavy_module() -> None:
     loaded = modules_after("import hkrt")
-    assert {"hkrt", "hkrt._hkrt", "hkrt.ktype"} <= loaded
+    assert {"hkrt", "hkrt._hkrt", "hkrt.core.ktype"} <= loaded
     assert not loaded & HEAVY, f"import hkrt loaded {sorted(loaded & HEAVY)}"
     assert not loaded & HEAVY_HKRT
 
@@ -101,8 +101,8 @@ def test_every_public_name_resolves_to_the_object_it_always_was() -> None:
     assert hkrt.Strategy is hkrt.strategy.Strategy is hkrt.strategy.strategy.Strategy
     assert hkrt.crtOB is hkrt.broker.crtOB and hkrt.TestOrderBroker is hkrt.broker.TestOrderBroker
     assert hkrt.OrderBrokerBase is hkrt.broker.OrderBrokerBase is hkrt._hkrt.OrderBrokerBase
-    assert hkrt.SpotAgent is hkrt.agent.SpotAgent
-    assert hkrt.Bar is hkrt.hooks.Bar and hkrt.TradingCalendar is hkrt.calendar.TradingCalendar
+    assert hkrt.SpotAgent is hkrt.agent.spot_agent.SpotAgent
+    assert hkrt.Bar is hkrt.hooks.Bar and hkrt.TradingCalendar is hkrt.core.calendar.TradingCalendar
     with pytest.raises(AttributeError, match="no attribute 'KDataStor'"):
         _ = hkrt.KDataStor
 
@@ -127,7 +127,7 @@ def test_star_import_and_submodule_attributes_work_after_a_bare_import() -> None
         # submodules as attributes, as when __init__ imported them all
         assert hkrt.fetcher.get_spot and hkrt.fetcher.qmt.QmtClient and hkrt.fetcher.HTTP_SOURCES["qq"]
         assert hkrt.store.pq.write_table and hkrt.strategy.broker_config.BROKERS
-        assert hkrt.strategy.run_sim and hkrt.journal.read_journal and hkrt.synthetic.synthetic_day
+        assert hkrt.strategy.run_sim and hkrt.feed.journal.read_journal and hkrt.core.synthetic.synthetic_day
         """
     )
     assert {"hkrt.agent", "hkrt.store", "hkrt.adapters.qq.data", "pyarrow.parquet"} <= loaded

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from hkrt.logs import (
+from hkrt.core.logs import (
     JsonFormatter,
     KeyValueFormatter,
     LogLimiter,

@@ -3,7 +3,7 @@ one trading calendar.
 
 Each rule is checked twice: its value against both the core (hkrt._hkrt) and hand-written
 expectations, so a rule changed on one side only, or changed by mistake on both, fails here; and a
-scan of the package source, so no module states it again (the offset outside hkrt.china_time, a
+scan of the package source, so no module states it again (the offset outside hkrt.core.china_time, a
 session time, a list of periods, an index into the periods, a walk to the next trading day...).
 """
 
@@ -17,9 +17,10 @@ from pathlib import Path
 import pytest
 
 import hkrt
-from hkrt import _hkrt, china_time
-from hkrt.calendar import CalendarCoverageError, TradingCalendar
-from hkrt.ktype import KTYPE_BY_RECORD_CODE, KType, bar_labels_ms, period_end, period_label, period_start
+from hkrt import _hkrt
+from hkrt.core import china_time
+from hkrt.core.calendar import CalendarCoverageError, TradingCalendar
+from hkrt.core.ktype import KTYPE_BY_RECORD_CODE, KType, bar_labels_ms, period_end, period_label, period_start
 
 PACKAGE = Path(hkrt.__file__).resolve().parent
 D = dt.date.fromisoformat
@@ -45,7 +46,7 @@ def test_local_utc_conversions_agree_with_an_aware_datetime() -> None:
 
 
 def test_wire_and_server_use_the_same_offset() -> None:
-    from hkrt import server, wire
+    from hkrt.feed import server, wire
 
     local = dt.datetime(2026, 9, 30, 14, 59, 57)
     assert wire._epoch_ms(local, "t") == china_time.local_datetime_to_utc_ms(local)
@@ -68,7 +69,8 @@ def test_now_and_today_are_china_time_whatever_the_machine_zone() -> None:
 
 
 def test_old_names_stay_importable_and_are_the_one_definition() -> None:
-    from hkrt import calendar, columns, day_journal, server
+    from hkrt.core import calendar, columns
+    from hkrt.feed import day_journal, server
     from hkrt.strategy import strategy, timers
 
     assert day_journal.CHINA_TZ is columns.CHINA_TZ is server.CHINA is china_time.CHINA_TZ
@@ -289,9 +291,9 @@ class Restated:
 _LITERAL_OFFSET = re.compile(r"\b28_?800\b|\b8\s*\*\s*3_?600\b|timedelta\(\s*hours\s*=\s*8\s*\)|Asia/Shanghai")
 
 RULES: dict[str, Restated] = {
-    "the UTC offset": Restated(_LITERAL_OFFSET, frozenset({"china_time.py"})),
+    "the UTC offset": Restated(_LITERAL_OFFSET, frozenset({"core/china_time.py"})),
     "local/UTC arithmetic on the offset": Restated(
-        re.compile(r"[-+]\s*_?CHINA_\w*OFFSET\w*|\b_?CHINA_\w*OFFSET\w*\s*[-+*]"), frozenset({"china_time.py"})
+        re.compile(r"[-+]\s*_?CHINA_\w*OFFSET\w*|\b_?CHINA_\w*OFFSET\w*\s*[-+*]"), frozenset({"core/china_time.py"})
     ),
     "the sane market-time range": Restated(re.compile(r"631_?152_?000_?000|7_?258_?118_?400_?000")),
     "a session time": Restated(
@@ -301,7 +303,7 @@ RULES: dict[str, Restated] = {
     ),
     "a list of the periods": Restated(
         re.compile(rf"[\"']({_NAMES})[\"']\s*,\s*[\"']({_NAMES})[\"']|^\s*({_NAMES})\s*=\s*[\"']", re.MULTILINE),
-        frozenset({"ktype.py"}),  # only inside its generated block: test_ktype_members_are_only_the_generated_block
+        frozenset({"core/ktype.py"}),  # only in its generated block: test_ktype_members_are_only_the_generated_block
     ),
     "a table of period lengths": Restated(re.compile(rf"[\"']({_NAMES})[\"']\s*:\s*\d")),
     "an index into the list of periods": Restated(re.compile(r"\.index\(\s*(KType\b|ktype\b|k\b)|KTYPES\[\s*int\(")),
@@ -355,8 +357,9 @@ def _offenders(root: Path, rule: Restated) -> set[str]:
 def test_the_scan_finds_each_spelling(tmp_path: Path, rule: str, texts: list[str]) -> None:
     for i, text in enumerate(texts):
         (tmp_path / f"m{i}.py").write_text(text, encoding="utf-8")
-    (tmp_path / "clean.py").write_text("x = 3600 * 8_000\nfrom hkrt.china_time import CHINA_UTC_OFFSET_MS\n")
+    (tmp_path / "clean.py").write_text("x = 3600 * 8_000\nfrom hkrt.core.china_time import CHINA_UTC_OFFSET_MS\n")
     for home in RULES[rule].home:
+        (tmp_path / home).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / home).write_text(texts[0], encoding="utf-8")
     assert _offenders(tmp_path, RULES[rule]) == {f"m{i}.py" for i in range(len(texts))}
 
@@ -368,6 +371,6 @@ def test_no_module_restates_a_rule_of_the_core(rule: str) -> None:
 
 
 def test_the_one_calendar_module_computes_no_trading_day() -> None:
-    """hkrt.calendar asks the core: no walk over days, no weekend rule, no holiday-set lookups."""
-    source = (PACKAGE / "calendar.py").read_text(encoding="utf-8")
+    """hkrt.core.calendar asks the core: no walk over days, no weekend rule, no holiday-set lookups."""
+    source = (PACKAGE / "core" / "calendar.py").read_text(encoding="utf-8")
     assert not re.search(r"weekday\(\)\s*[<>=]|timedelta\(days=1\)\)\s*$|in self\._holidays", source, re.MULTILINE)

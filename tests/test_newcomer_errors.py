@@ -23,7 +23,7 @@ import pytest
 
 import hkrt
 import hkrt.fetcher as hf
-from hkrt.logs import record_fields
+from hkrt.core.logs import record_fields
 
 ROOT = Path(__file__).resolve().parents[1]
 VALID_KTYPES = "MIN, MIN3, MIN5, MIN15, MIN30, MIN60, HOUR2, DAY, WEEK, MONTH, QUARTER, HALFYEAR, YEAR"
@@ -35,7 +35,7 @@ LAUNCH = "import sys; sys.modules['requests'] = None\nfrom hkrt.cli import main\
 # The same, with the spot server's China wall clock fixed inside a trading phase (Friday 10:00),
 # so a pull source collects whatever day and hour the tests run on.
 LAUNCH_IN_SESSION = (
-    "import datetime as dt, hkrt.server as s\n"
+    "import datetime as dt, hkrt.feed.server as s\n"
     "s.SpotServer.run_pull.__kwdefaults__['clock'] = lambda: dt.datetime(2026, 11, 20, 10, 0)\n" + LAUNCH
 )
 
@@ -179,7 +179,7 @@ def test_spot_server_ipc_address_served_by_another_spot_server(tmp_path: Path) -
 
 
 def test_second_publisher_in_python_is_an_os_error(tmp_path: Path) -> None:
-    from hkrt.transport import SpotPublisher
+    from hkrt.feed.transport import SpotPublisher
 
     address = ipc(tmp_path)
     with SpotPublisher(address), pytest.raises(OSError, match="address already in use"):

@@ -20,9 +20,9 @@ import pandas as pd
 import pytest
 
 import hkrt.store as store_module
-from hkrt.retransmit import retransmit_address
+from hkrt.feed.retransmit import retransmit_address
+from hkrt.feed.transport import default_address, windows_pipe_name
 from hkrt.store import KDataStore, default_store_root
-from hkrt.transport import default_address, windows_pipe_name
 
 ROOT = Path(__file__).resolve().parents[1]
 UNIX_ONLY = ("fcntl", "pwd", "grp", "termios", "resource")
@@ -90,7 +90,7 @@ def test_hkrt_imports_every_name_and_the_cli_without_unix_modules() -> None:
         """
         import hkrt
         result["names"] = sorted(name for name in hkrt.__all__ if getattr(hkrt, name) is not None)
-        import hkrt.server, hkrt.fetcher.qmt, hkrt.broker.qmt, hkrt.strategy.runner, hkrt.backfill
+        import hkrt.feed.server, hkrt.fetcher.qmt, hkrt.broker.qmt, hkrt.strategy.runner, hkrt.agent.history_sources
         from hkrt.cli import main
         try:
             main.main(["spot-server", "--help"], prog_name="hkrt")
@@ -160,7 +160,7 @@ def test_a_publisher_feeds_an_agent_over_tcp_without_unix_modules() -> None:
         import socket
         import time
         import hkrt
-        from hkrt.transport import SpotPublisher
+        from hkrt.feed.transport import SpotPublisher
 
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))

@@ -13,12 +13,12 @@ import pandas as pd
 import pytest
 
 import hkrt
-from hkrt.calendar import TradingCalendar
+from hkrt.core.calendar import TradingCalendar
+from hkrt.feed.server import FetchOutcome, Phase, PullSchedule, SpotServer
+from hkrt.feed.transport import SpotPublisher
 from hkrt.fetcher import make_client
 from hkrt.fetcher.sim import SimConfig, SimMarket
-from hkrt.server import FetchOutcome, Phase, PullSchedule, SpotServer
 from hkrt.testing import QuoteServer
-from hkrt.transport import SpotPublisher
 
 DAY = dt.date(2026, 11, 20)
 BAR_COLUMNS = ["open", "high", "low", "close", "volume"]

@@ -14,9 +14,9 @@ import pynng
 import pytest
 
 import hkrt
-from hkrt.server import SpotServer
-from hkrt.transport import SpotPublisher
-from hkrt.wire import decode_header, encode_spots
+from hkrt.feed.server import SpotServer
+from hkrt.feed.transport import SpotPublisher
+from hkrt.feed.wire import decode_header, encode_spots
 
 DAY = dt.date(2026, 11, 20)
 

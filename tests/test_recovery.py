@@ -16,11 +16,11 @@ import pandas as pd
 import pytest
 
 import hkrt
-import hkrt.journal
+import hkrt.feed.journal
 from feed_process import DAY, publish_with_pause, run_journaling_agent
-from hkrt.journal import ScanResult, read_journal
-from hkrt.synthetic import synthetic_day
-from hkrt.transport import SpotPublisher
+from hkrt.core.synthetic import synthetic_day
+from hkrt.feed.journal import ScanResult, read_journal
+from hkrt.feed.transport import SpotPublisher
 
 SPAWN = multiprocessing.get_context("spawn")  # nng is not fork-safe
 JOURNAL = f"spots-{DAY:%Y%m%d}.hkj"
@@ -210,7 +210,7 @@ def test_write_failure_keeps_aggregating_and_is_reported(
         real_write(fd, bytes(data)[:5])  # a partial record, then the disk is full
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr(hkrt.journal.os, "write", full_disk)
+    monkeypatch.setattr(hkrt.feed.journal.os, "write", full_disk)
     with caplog.at_level(logging.ERROR, logger="hkrt.agent"):
         for message in messages[40:60]:
             assert agent.ingest(message) > 0
@@ -218,7 +218,7 @@ def test_write_failure_keeps_aggregating_and_is_reported(
     assert (journal["appended"], journal["write_errors"]) == (40, 20)
     assert "No space left" in journal["last_error"] and journal["path"] == str(tmp_path / JOURNAL)
     assert len([r for r in caplog.records if "journal write failed" in r.message]) == 1  # once per streak
-    monkeypatch.setattr(hkrt.journal.os, "write", real_write)
+    monkeypatch.setattr(hkrt.feed.journal.os, "write", real_write)
     for message in messages[60:]:
         agent.ingest(message)
     assert agent.stats()["journal"]["appended"] == len(messages) - 20

@@ -15,7 +15,7 @@ import pynng
 import pytest
 
 import hkrt
-from hkrt.retransmit import (
+from hkrt.feed.retransmit import (
     MAX_REQUEST_RANGE,
     PROTOCOL_VERSION,
     REQUEST_MAGIC,
@@ -27,7 +27,7 @@ from hkrt.retransmit import (
     fetch_missing,
     retransmit_address,
 )
-from hkrt.transport import SpotPublisher
+from hkrt.feed.transport import SpotPublisher
 
 DAY_START = dt.datetime(2026, 11, 20, 9, 30)
 SYMBOLS = ("SH600000", "SZ000001", "SH600519")
@@ -162,7 +162,7 @@ def test_evicted_messages_are_served_from_the_journal(address: str, tmp_path: Pa
         result = fetch_missing(retransmit_address(address), pub.publisher_id, pub.session_epoch, 1, 10, timeout=5)
         stats = pub.stats()
     assert result.error is None and result.unavailable == []
-    assert result.messages == [r.payload for r in hkrt.journal.read_journal(journal)]
+    assert result.messages == [r.payload for r in hkrt.feed.journal.read_journal(journal)]
     assert sequences(result.messages) == list(range(1, 11))
     assert (stats["retransmit"]["from_journal"], stats["retransmit"]["from_ring"]) == (7, 3)
     assert stats["ring"]["journal_indexed"] == 10
@@ -173,7 +173,7 @@ def test_a_damaged_journal_record_is_reported_unavailable_never_served(address: 
     with publisher(address, ring_messages=2, record=journal) as pub:
         for i in range(6):
             pub.publish(cycle(i))
-        records = list(hkrt.journal.read_journal(journal))
+        records = list(hkrt.feed.journal.read_journal(journal))
         with open(journal, "r+b") as f:  # flip one byte inside the payload of sequence 3
             f.seek(records[3].offset - 10)
             original = f.read(1)
@@ -271,7 +271,7 @@ def test_hostile_requests_get_an_error_and_the_server_keeps_serving(address: str
             (REQUEST_MAGIC + bytes([PROTOCOL_VERSION + 8]) + good[5:], Status.UNSUPPORTED_VERSION),
             (encode_request(Request(2, pub.publisher_id, pub.session_epoch, 0, 3, 0)), Status.BAD_REQUEST),
             (encode_request(Request(3, pub.publisher_id, pub.session_epoch, 3, 2, 0)), Status.BAD_REQUEST),
-            (hkrt.feed_auth.seal(b"k" * 32, good), Status.BAD_REQUEST),  # sealed, but this server has no key
+            (hkrt.feed.feed_auth.seal(b"k" * 32, good), Status.BAD_REQUEST),  # sealed, but this server has no key
             (encode_request(Request(4, pub.publisher_id, pub.session_epoch, 1, 1, 10)), Status.TOO_LARGE),
         ]
         with pynng.Req0(recv_timeout=5000, send_timeout=5000) as req:

@@ -14,10 +14,10 @@ import pandas as pd
 import pytest
 
 import hkrt
-from hkrt.calendar import TradingCalendar
+from hkrt.core.calendar import TradingCalendar
+from hkrt.feed.server import FetchOutcome, Phase, PullSchedule, SpotServer
+from hkrt.feed.transport import SpotPublisher
 from hkrt.fetcher.sim import SimConfig, SimMarket
-from hkrt.server import FetchOutcome, Phase, PullSchedule, SpotServer
-from hkrt.transport import SpotPublisher
 
 DAY = dt.date(2026, 11, 20)
 SCHEDULE = PullSchedule([Phase.parse("09:15-11:31"), Phase.parse("12:59-15:01")], TradingCalendar.china())

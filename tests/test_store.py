@@ -24,8 +24,8 @@ import hkrt
 import hkrt.store
 from conftest import spot
 from hkrt.cli import main as cli_main
+from hkrt.core.synthetic import synthetic_day
 from hkrt.store import KDataStore, load_kdata
-from hkrt.synthetic import synthetic_day
 
 SPAWN = multiprocessing.get_context("spawn")  # nng is not fork-safe
 THURSDAY, FRIDAY = dt.date(2026, 11, 19), dt.date(2026, 11, 20)

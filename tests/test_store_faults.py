@@ -30,9 +30,9 @@ import hkrt
 import hkrt.store
 from hkrt._hkrt import COMPLETED_DTYPE
 from hkrt.cli import main as cli_main
-from hkrt.ktype import KType
+from hkrt.core.ktype import KType
+from hkrt.core.synthetic import synthetic_day
 from hkrt.store import KDataStore, StoreWriter, default_store_root, load_kdata
-from hkrt.synthetic import synthetic_day
 
 SPAWN = multiprocessing.get_context("spawn")  # nng is not fork-safe
 FRIDAY = dt.date(2026, 11, 20)

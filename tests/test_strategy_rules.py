@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import hkrt
-from hkrt.calendar import TradingCalendar
+from hkrt.core.calendar import TradingCalendar
 from hkrt.strategy import lot_rule, round_buy, round_sell
 from hkrt.strategy.timers import TimerSet, parse_interval, parse_time
 

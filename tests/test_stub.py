@@ -1,4 +1,4 @@
-"""python/hkrt/_hkrt.pyi and KType's members block in python/hkrt/ktype.py are exactly what the compiled bindings say
+"""python/hkrt/_hkrt.pyi and KType's members block in python/hkrt/core/ktype.py are what the compiled bindings say
 (tools/gen_stub.py writes both)."""
 
 from __future__ import annotations

@@ -19,8 +19,8 @@ import pytest
 
 import hkrt
 from feed_process import DAY, publish_day_slice
-from hkrt.synthetic import synthetic_day
-from hkrt.transport import SpotPublisher, default_address, runtime_dir, tcp_address
+from hkrt.core.synthetic import synthetic_day
+from hkrt.feed.transport import SpotPublisher, default_address, runtime_dir, tcp_address
 from test_wire import raw_batch
 
 SPAWN = multiprocessing.get_context("spawn")  # nng is not fork-safe
@@ -397,7 +397,7 @@ def test_a_second_publisher_on_the_same_address_is_a_clear_error(ipc_address: st
 
 
 def test_a_closed_publisher_frees_its_feed_and_retransmission_addresses(ipc_address: str) -> None:
-    from hkrt.retransmit import fetch_missing, retransmit_address
+    from hkrt.feed.retransmit import fetch_missing, retransmit_address
 
     first = SpotPublisher(ipc_address, heartbeat_interval=0.05)
     first.publish(next(iter(synthetic_day(2, DAY))).columns())
@@ -417,7 +417,7 @@ def test_a_closed_publisher_frees_its_feed_and_retransmission_addresses(ipc_addr
 def test_a_full_disk_under_the_publisher_journal_is_reported_and_the_feed_goes_on(
     ipc_address: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from hkrt.retransmit import fetch_missing, retransmit_address
+    from hkrt.feed.retransmit import fetch_missing, retransmit_address
 
     pushes = [p.columns() for p in synthetic_day(2, DAY)][:4]
     with SpotPublisher(ipc_address, record=tmp_path / "feed.jnl", ring_messages=1, heartbeat_interval=0) as pub:
@@ -441,7 +441,9 @@ def test_a_full_disk_under_the_publisher_journal_is_reported_and_the_feed_goes_o
     # 1 and 4 are in the journal, 2 and 3 were evicted from the one-message ring and never journaled
     assert got.error is None and got.unavailable == [(2, 3)]
     assert [hkrt.wire.decode_header(m).sequence for m in got.messages] == [1, 4]
-    assert [hkrt.wire.decode_header(r.payload).sequence for r in hkrt.journal.read_journal(tmp_path / "feed.jnl")] == [
+    assert [
+        hkrt.wire.decode_header(r.payload).sequence for r in hkrt.feed.journal.read_journal(tmp_path / "feed.jnl")
+    ] == [
         1,
         4,
     ]

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 import hkrt
 from hkrt import _fbs
-from hkrt.wire import DECODE_ERRORS, FILE_IDENTIFIER, SCHEMA_VERSION, WireError, WireHeader
+from hkrt.feed.wire import DECODE_ERRORS, FILE_IDENTIFIER, SCHEMA_VERSION, WireError, WireHeader
 
 T0 = dt.datetime(2026, 11, 20, 9, 30, 5)  # China local
 T0_EPOCH_MS = 1_795_138_205_000  # 2026-11-20 01:30:05 UTC

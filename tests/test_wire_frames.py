@@ -69,7 +69,12 @@ def test_arrow_string_columns_keep_every_character() -> None:
     spots = hkrt.wire.decode_spots(hkrt.wire.encode_spots(got))
     assert [s.name for s in spots] == names
     clean = got.assign(name=pd.array(["浦发银行", "", None, "x"], dtype="string[pyarrow]"))
-    assert [s.name for s in hkrt.wire.decode_spots(hkrt.wire.encode_spots(clean))] == ["浦发银行", "", "", "x"]
+    assert [s.name for s in hkrt.wire.decode_spots(hkrt.wire.encode_spots(clean))] == [
+        "浦发银行",
+        "",
+        "",
+        "x",
+    ]
 
 
 def test_sliced_and_chunked_arrow_columns_read_the_right_rows() -> None:
@@ -81,4 +86,9 @@ def test_sliced_and_chunked_arrow_columns_read_the_right_rows() -> None:
         ("SH600002", "n2"), ("SH600003", "n3"), ("SH600004", "n4"),
     ]  # fmt: skip
     chunked = pd.concat([base.iloc[4:], base.iloc[:2]], ignore_index=True)
-    assert [s.name for s in hkrt.wire.decode_spots(hkrt.wire.encode_spots(chunked))] == ["n4", "n5", "n0", "n1"]
+    assert [s.name for s in hkrt.wire.decode_spots(hkrt.wire.encode_spots(chunked))] == [
+        "n4",
+        "n5",
+        "n0",
+        "n1",
+    ]

@@ -16,10 +16,11 @@ from typing import TYPE_CHECKING
 
 from hkrt._hkrt import OrderBrokerBase, OrderResult, OrderStatus, Spot, normalize_symbol
 from hkrt._lazy import lazy_exports
-from hkrt.ktype import KType
+from hkrt._moved_modules import install as _install_moved_modules
+from hkrt.core.ktype import KType
 
 if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ imports these on first use
-    from hkrt.agent import (
+    from hkrt.agent.spot_agent import (
         AfterHours,
         CarryIn,
         GapVolume,
@@ -33,8 +34,8 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ im
     )
     from hkrt.broker import AssetInfo, TestOrderBroker, crtOB
     from hkrt.broker.mail import MailOrderBroker
-    from hkrt.calendar import CalendarCoverageError, TradingCalendar
     from hkrt.compat.hikyuu import hikyuu_spot_records
+    from hkrt.core.calendar import CalendarCoverageError, TradingCalendar
     from hkrt.hooks import Bar, CycleInfo, FeedEvent, GapInfo
     from hkrt.store import KDataStore, load_kdata
     from hkrt.strategy import OrderTicket, Strategy
@@ -62,7 +63,7 @@ _LAZY_NAMES: dict[str, str] = {
     "AssetInfo": "hkrt.broker.asset",
     "TestOrderBroker": "hkrt.broker.paper",
     "crtOB": "hkrt.broker.wrap",
-    **dict.fromkeys(("CalendarCoverageError", "TradingCalendar"), "hkrt.calendar"),
+    **dict.fromkeys(("CalendarCoverageError", "TradingCalendar"), "hkrt.core.calendar"),
     "hikyuu_spot_records": "hkrt.compat.hikyuu",
     **dict.fromkeys(("Bar", "CycleInfo", "FeedEvent", "GapInfo"), "hkrt.hooks"),
     **dict.fromkeys(("KDataStore", "load_kdata"), "hkrt.store"),
@@ -80,6 +81,7 @@ _MOVED_NAMES: dict[str, str] = dict.fromkeys(
 # ``hkrt.fetcher.get_spot``), as they were when this file imported them all eagerly.
 _SUBMODULES = frozenset(
     {
+        "adapters",
         "agent",
         "backfill",
         "broker",
@@ -87,9 +89,12 @@ _SUBMODULES = frozenset(
         "calendar",
         "chart",
         "columns",
+        "cli",
         "compat",
+        "core",
         "day_journal",
         "demo_strategy",
+        "feed",
         "feed_auth",
         "fetcher",
         "hooks",
@@ -97,6 +102,7 @@ _SUBMODULES = frozenset(
         "ktype",
         "logs",
         "lots",
+        "notebook",
         "retransmit",
         "server",
         "store",
@@ -109,6 +115,7 @@ _SUBMODULES = frozenset(
 )
 
 
+_install_moved_modules()  # hkrt.calendar, hkrt.wire ... : the modules' paths before the layers
 __getattr__, __dir__ = lazy_exports(__name__, globals(), _LAZY_NAMES, _SUBMODULES, _MOVED_NAMES)
 
 

@@ -48,10 +48,10 @@ import pandas as pd
 import pyarrow as pa  # type: ignore[import-untyped]  # ships no type information; pandas imports it anyway
 
 from hkrt._hkrt import normalize_symbol
-from hkrt.china_time import CHINA_TZ
-from hkrt.journal import fsync_directory
-from hkrt.ktype import KTYPE_BY_RECORD_CODE, KType
-from hkrt.logs import LogLimiter, log_limited
+from hkrt.core.china_time import CHINA_TZ
+from hkrt.core.ktype import KTYPE_BY_RECORD_CODE, KType
+from hkrt.core.logs import LogLimiter, log_limited
+from hkrt.feed.journal import fsync_directory
 
 log = logging.getLogger("hkrt.store")
 
@@ -376,7 +376,7 @@ class KDataStore:
     def minute_bars(
         self, symbols: Sequence[str] | None, day: dt.date, until: dt.datetime | None = None
     ) -> pd.DataFrame:
-        """Today's stored MIN bars up to ``until``: the store as a backfill source (hkrt.backfill)."""
+        """Today's stored MIN bars up to ``until``: the store as a backfill source (hkrt.agent.history_sources)."""
         end = until if until is not None else dt.datetime.combine(day, dt.time(23, 59, 59))
         return self.load(symbols, KType.MIN, dt.datetime.combine(day, dt.time()), end)
 

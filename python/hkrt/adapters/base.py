@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 if TYPE_CHECKING:
-    from hkrt.calendar import TradingCalendar
-    from hkrt.server import FetchOutcome, PullSchedule, SpotServer
+    from hkrt.core.calendar import TradingCalendar
+    from hkrt.feed.server import FetchOutcome, PullSchedule, SpotServer
 
 C = TypeVar("C")
 
@@ -71,7 +71,7 @@ class PullDataClient:
 
     def fetch(self, codes: list[str]) -> FetchOutcome:
         """One pull cycle, as the spot server publishes it."""
-        from hkrt.server import FetchOutcome
+        from hkrt.feed.server import FetchOutcome
 
         cycle = self.session.fetch(codes)
         return FetchOutcome(

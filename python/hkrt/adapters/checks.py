@@ -2,7 +2,7 @@
 place until the risk engine (issue 15) takes them over.
 
 Where checks live today: ``Strategy.order`` rounds to lots and to what the cash and the T+1 sellable
-shares allow (hkrt.lots, strategy/book.py); the C++ ``OrderBrokerBase`` refuses num <= 0, a bad price, an
+shares allow (hkrt.core.lots, strategy/book.py); the C++ ``OrderBrokerBase`` refuses num <= 0, a bad price, an
 order before ``broker_last_datetime`` and a duplicate; :class:`ExchangeRuleGate` refuses, before a venue
 sees it, an order the venue would change rather than refuse (easytrader's GUI clients auto-confirm their
 warnings).  No execution client carries rules of its own: a gated one implements ``send`` (map and send)
@@ -15,7 +15,7 @@ import logging
 from collections.abc import Callable
 
 from hkrt._hkrt import OrderBrokerBase, OrderRequest, OrderResult, OrderStatus
-from hkrt.lots import lot_rule
+from hkrt.core.lots import lot_rule
 
 __all__ = ["ExchangeRuleGate", "exchange_rule_refusal", "order_quantity_error"]
 
@@ -31,7 +31,7 @@ def _board(market: str, code: str) -> tuple[int, int, float]:
         return 10, 10, 0.001
     if market != "BJ" and code.startswith(("15", "16", "18", "5")):
         return 100, 100, 0.001
-    rule = lot_rule(f"{market}{code}")  # stocks: the one table of board rules (hkrt.lots)
+    rule = lot_rule(f"{market}{code}")  # stocks: the one table of board rules (hkrt.core.lots)
     return rule.step, rule.minimum, 0.01
 
 

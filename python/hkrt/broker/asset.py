@@ -98,6 +98,6 @@ class AssetInfo:
 
 
 def _now_china() -> dt.datetime:
-    from hkrt.china_time import china_now
+    from hkrt.core.china_time import china_now
 
     return china_now().replace(microsecond=0)

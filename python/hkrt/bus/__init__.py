@@ -1,6 +1,6 @@
 """hkrt.bus: the typed event bus every component plugs into (docs/architecture.md, "The event bus").
 
-A running :class:`~hkrt.agent.SpotAgent` owns one (``agent.bus``) and publishes the feed's
+A running :class:`~hkrt.agent.spot_agent.SpotAgent` owns one (``agent.bus``) and publishes the feed's
 events onto it; a strategy, an indicator, a recorder or a dashboard subscribes by event class::
 
     from hkrt.bus import BarClosed, MarketFilter

@@ -34,7 +34,7 @@ from typing import Any, TypeVar
 
 from hkrt.bus.filters import MarketFilter
 from hkrt.bus.queue import EventQueue
-from hkrt.logs import LogLimiter, log_limited
+from hkrt.core.logs import LogLimiter, log_limited
 
 log = logging.getLogger("hkrt.bus")
 

@@ -38,7 +38,7 @@ import numpy as np
 from hkrt._hkrt import Spot
 from hkrt.bus.filters import KTYPES, MarketFilter
 from hkrt.bus.records import Bar, CycleInfo, FeedEvent, GapInfo
-from hkrt.ktype import KType
+from hkrt.core.ktype import KType
 
 EventFilter = Callable[[Any], bool]
 
@@ -74,7 +74,7 @@ class _Message:
 
     def decoded_columns(self) -> dict[str, np.ndarray]:
         if self.columns is None:
-            from hkrt.wire import decode_columns, encode_spots
+            from hkrt.feed.wire import decode_columns, encode_spots
 
             message = self.message if self.message is not None else encode_spots(list(self.spots or ()))
             self.columns = {k: _read_only(v) for k, v in decode_columns(message).items()}
@@ -82,7 +82,7 @@ class _Message:
 
     def decoded_spots(self) -> tuple[Spot, ...]:
         if self.spots is None:
-            from hkrt.wire import decode_spots, encode_spots
+            from hkrt.feed.wire import decode_spots, encode_spots
 
             if self.message is not None:
                 message = self.message

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from hkrt.ktype import KTYPE_BY_RECORD_CODE, KType
+from hkrt.core.ktype import KTYPE_BY_RECORD_CODE, KType
 
 KTYPES = KTYPE_BY_RECORD_CODE  # a completed-bar record's ``ktype`` field is an index into it (the core's codes)
 

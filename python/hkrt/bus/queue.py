@@ -26,7 +26,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from hkrt.logs import LogLimiter, log_limited
+from hkrt.core.logs import LogLimiter, log_limited
 
 
 class EventQueue:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from hkrt.ktype import KType
+from hkrt.core.ktype import KType
 
 if TYPE_CHECKING:
     from hkrt.hooks import Bar
@@ -28,9 +28,9 @@ def agent(address: str | None, tcp: str | None, symbol: str, ktype: str, seconds
     import pynng
 
     from hkrt._hkrt import normalize_symbol
-    from hkrt.agent import SpotAgent
+    from hkrt.agent.spot_agent import SpotAgent
     from hkrt.cli.run import FeedWatch, terminal_width
-    from hkrt.transport import tcp_address
+    from hkrt.feed.transport import tcp_address
 
     # every argument is checked before the agent starts: one Error line, no traceback
     try:

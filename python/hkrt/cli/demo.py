@@ -2,7 +2,7 @@
 
 Every part is the real one: a SpotServer publishes the simulated day on an nng socket
 (``inproc://``, in a thread), the strategy's SpotAgent subscribes and builds all 13 periods,
-and the MA-cross strategy (hkrt.demo_strategy) orders through the paper TestOrderBroker.
+and the MA-cross strategy (hkrt.strategy.demo) orders through the paper TestOrderBroker.
 Only the clock is simulated, so a whole day takes seconds.
 """
 
@@ -18,15 +18,15 @@ from typing import TYPE_CHECKING, Any, TextIO
 import click
 import numpy as np
 
-from hkrt.calendar import CalendarCoverageError
-from hkrt.china_time import MARKET_CLOSE, MARKET_OPEN, SESSIONS_MS
-from hkrt.ktype import KType
+from hkrt.core.calendar import CalendarCoverageError
+from hkrt.core.china_time import MARKET_CLOSE, MARKET_OPEN, SESSIONS_MS
+from hkrt.core.ktype import KType
 
 if TYPE_CHECKING:  # the command imports them when it runs: `hkrt --help` stays quick
     import pandas as pd
 
-    from hkrt.agent import SpotAgent
-    from hkrt.server import ServerStatus
+    from hkrt.agent.spot_agent import SpotAgent
+    from hkrt.feed.server import ServerStatus
     from hkrt.strategy.strategy import Strategy
 
 DEFAULT_SPEED = 1000.0  # market s per wall s: the 4 h 15 min day in about 16 s
@@ -175,10 +175,10 @@ def demo(
     orders and trades as CSV.
     """
     from hkrt._hkrt import normalize_symbol
-    from hkrt.demo_strategy import demo_codes, ma_cross_strategy
+    from hkrt.core.logs import configure_logging
+    from hkrt.feed.server import ServerStatus
     from hkrt.fetcher.sim import SimConfig, SimMarket, universe
-    from hkrt.logs import configure_logging
-    from hkrt.server import ServerStatus
+    from hkrt.strategy.demo import demo_codes, ma_cross_strategy
     from hkrt.strategy.runner import run_sim
 
     refusals = _RefusalFilter()
@@ -198,7 +198,7 @@ def demo(
     codes = demo_codes(universe(n_symbols))
     strategy = ma_cross_strategy(codes, ktypes=ALL_KTYPES)
     try:
-        from hkrt.china_time import china_now
+        from hkrt.core.china_time import china_now
 
         tomorrow = china_now().date() + dt.timedelta(days=1)
         # the latest trading day up to today: the last one before tomorrow
@@ -285,7 +285,7 @@ def _most_traded(strategy: Strategy) -> str:
 
 
 def _chart(strategy: Strategy, symbol: str, folder: Path, day: dt.date) -> Path:
-    from hkrt.chart import save_candlestick
+    from hkrt.notebook.chart import save_candlestick
 
     bars = strategy.kdata(symbol, KType.MIN5)
     trades = strategy.trades

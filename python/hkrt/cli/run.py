@@ -74,7 +74,7 @@ def run(
     Prints its orders, trades and P&L at the end.  With --source feed it runs live until
     Ctrl-C, SIGTERM or --until; brokers then refuse any order dated before the start.
     """
-    from hkrt.logs import configure_logging
+    from hkrt.core.logs import configure_logging
     from hkrt.strategy import load_strategy, run_replay, run_sim
 
     configure_logging(file=log_file)

@@ -16,8 +16,8 @@ from typing import Any
 import click
 
 from hkrt.adapters.registry import data_venues
-from hkrt.calendar import CalendarCoverageError, TradingCalendar
-from hkrt.china_time import AUCTION_OPEN_MS, DAY_CLOSE_CUTOFF, SESSIONS_MS
+from hkrt.core.calendar import CalendarCoverageError, TradingCalendar
+from hkrt.core.china_time import AUCTION_OPEN_MS, DAY_CLOSE_CUTOFF, SESSIONS_MS
 
 
 def _clock(ms: int) -> str:
@@ -122,10 +122,10 @@ def spot_server(
     """
     from hkrt.adapters import registry
     from hkrt.adapters.base import ServePlan, VenueConfigError
-    from hkrt.calendar import CoverageWatch
-    from hkrt.logs import configure_logging
-    from hkrt.server import Phase, PullSchedule, SpotServer, china_now
-    from hkrt.transport import SpotPublisher
+    from hkrt.core.calendar import CoverageWatch
+    from hkrt.core.logs import configure_logging
+    from hkrt.feed.server import Phase, PullSchedule, SpotServer, china_now
+    from hkrt.feed.transport import SpotPublisher
 
     configure_logging(file=log_file)
     venue = registry.venue(source)

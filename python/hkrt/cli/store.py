@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from hkrt.ktype import KType
+from hkrt.core.ktype import KType
 
 
 @click.command()

@@ -26,6 +26,8 @@ from urllib.parse import urlsplit
 import httpcore
 import httpx
 
+from hkrt.core.logs import LogLimiter
+
 # the source-independent half lives in common.py (no HTTP import there); every name is re-exported here
 from hkrt.fetcher.common import (  # noqa: F401
     ANSWER_REASONS,
@@ -62,7 +64,6 @@ from hkrt.fetcher.common import (  # noqa: F401
     validate_codes,
     wire_code,
 )
-from hkrt.logs import LogLimiter
 
 log = logging.getLogger("hkrt.fetcher")
 

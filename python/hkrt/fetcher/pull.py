@@ -31,8 +31,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from hkrt._hkrt import Spot
-from hkrt.calendar import TradingCalendar
-from hkrt.china_time import CHINA_TZ, china_now
+from hkrt.core.calendar import TradingCalendar
+from hkrt.core.china_time import CHINA_TZ, china_now
 from hkrt.fetcher.common import (  # not .base: a QMT pull session must not load httpx
     ANSWER_REASONS,
     BatchFailures,

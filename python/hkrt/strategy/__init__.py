@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from hkrt._lazy import lazy_exports
-from hkrt.lots import LotRule, lot_rule, round_buy, round_sell
+from hkrt.core.lots import LotRule, lot_rule, round_buy, round_sell
 from hkrt.strategy.book import Book, Position, Trade
 
 if TYPE_CHECKING:

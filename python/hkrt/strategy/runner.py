@@ -21,12 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hkrt.agent import SpotAgent
+from hkrt.agent.spot_agent import SpotAgent
 from hkrt.strategy.strategy import Strategy
 
 if TYPE_CHECKING:
+    from hkrt.feed.server import ServerStatus
     from hkrt.fetcher.sim import SimConfig, SimMarket
-    from hkrt.server import ServerStatus
 
 log = logging.getLogger("hkrt.strategy")
 
@@ -52,8 +52,8 @@ class _InProcessFeed:
     """A SpotServer in a thread on an ``inproc://`` address, publishing once the agent subscribed."""
 
     def __init__(self, run: Any) -> None:
-        from hkrt.server import SpotServer
-        from hkrt.transport import SpotPublisher
+        from hkrt.feed.server import SpotServer
+        from hkrt.feed.transport import SpotPublisher
 
         self.address = f"inproc://hkrt-feed-{secrets.token_hex(6)}"
         self.publisher = SpotPublisher(self.address, simulated_time=True)  # sim or replay: times run ahead

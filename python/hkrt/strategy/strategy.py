@@ -27,17 +27,17 @@ import numpy as np
 import pandas as pd
 
 from hkrt._hkrt import OrderBrokerBase, OrderRequest, OrderResult, OrderSide, OrderStatus, Spot, normalize_symbol
-from hkrt.agent import SpotAgent
+from hkrt.agent.spot_agent import SpotAgent
 from hkrt.broker.wrap import crtOB
 from hkrt.bus import BarClosed, CycleEnded, EventBus, MarketFilter, SpotBatch, Subscription
 from hkrt.bus.bus import handler_name
-from hkrt.calendar import CalendarCoverageError, TradingCalendar
-from hkrt.china_time import MARKET_CLOSE
-from hkrt.china_time import china_now as _china_now
+from hkrt.core.calendar import CalendarCoverageError, TradingCalendar
+from hkrt.core.china_time import MARKET_CLOSE
+from hkrt.core.china_time import china_now as _china_now
+from hkrt.core.ktype import KType
+from hkrt.core.logs import log_limited
+from hkrt.core.lots import lot_rule, round_buy, round_sell
 from hkrt.hooks import Bar, CycleInfo
-from hkrt.ktype import KType
-from hkrt.logs import log_limited
-from hkrt.lots import lot_rule, round_buy, round_sell
 from hkrt.strategy.book import Book, Position
 from hkrt.strategy.timers import TimerSet, parse_interval, parse_time
 

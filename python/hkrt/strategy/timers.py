@@ -26,8 +26,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from hkrt.calendar import TradingCalendar
-from hkrt.china_time import SESSIONS
+from hkrt.core.calendar import TradingCalendar
+from hkrt.core.china_time import SESSIONS
 
 log = logging.getLogger("hkrt.strategy")
 

@@ -57,7 +57,7 @@ _SERVER_ERROR = re.compile(r"^<class '([\w.]+)'>: (.*)$", re.DOTALL)
 
 
 def _china_now() -> dt.datetime:
-    from hkrt.china_time import china_now
+    from hkrt.core.china_time import china_now
 
     return china_now().replace(microsecond=0)
 

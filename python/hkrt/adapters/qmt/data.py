@@ -35,8 +35,9 @@ from hkrt.adapters.qmt.mapping import (
     tick_to_spot,
     volume_in_shares,
 )
-from hkrt.calendar import CalendarCoverageError, TradingCalendar
-from hkrt.china_time import SESSIONS, china_now
+from hkrt.core.calendar import CalendarCoverageError, TradingCalendar
+from hkrt.core.china_time import SESSIONS, china_now
+from hkrt.core.logs import log_limited
 from hkrt.fetcher.common import (  # not .base: QMT must not load httpx
     BatchFunc,
     Codes,
@@ -47,7 +48,6 @@ from hkrt.fetcher.common import (  # not .base: QMT must not load httpx
     symbol_or_none,
     validate_codes,
 )
-from hkrt.logs import log_limited
 
 __all__ = [
     "MARKETS",
@@ -73,7 +73,7 @@ log = logging.getLogger("hkrt.fetcher.qmt")
 
 if TYPE_CHECKING:
     from hkrt.adapters.base import ServePlan
-    from hkrt.server import SpotServer
+    from hkrt.feed.server import SpotServer
 
 
 class QmtError(RuntimeError):

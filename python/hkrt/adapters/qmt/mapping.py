@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from hkrt._hkrt import Spot, normalize_symbol
-from hkrt.china_time import utc_ms_to_local_datetime
+from hkrt.core.china_time import utc_ms_to_local_datetime
 from hkrt.fetcher.common import ParseResult, requested_symbols, symbol_or_none
 
 MARKETS = ("SH", "SZ", "BJ")

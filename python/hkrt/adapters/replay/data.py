@@ -1,6 +1,6 @@
 """Replay of a recorded feed: the cycles of a journal, played back at any speed.
 
-A journal (hkrt.journal) holds the wire messages a spot server published.  Replay groups
+A journal (hkrt.feed.journal) holds the wire messages a spot server published.  Replay groups
 consecutive messages of one publisher cycle back into that cycle, decodes them (bad
 records are counted and skipped), and paces the cycles by their recorded times divided by
 ``speed`` (``speed=0`` plays as fast as possible).  A damaged journal plays every intact
@@ -20,14 +20,14 @@ from typing import TYPE_CHECKING
 
 from hkrt._hkrt import Spot
 from hkrt.adapters.replay.config import ReplayConfig
-from hkrt.journal import ScanResult, read_journal
-from hkrt.wire import WireError, decode_header, decode_spots
+from hkrt.feed.journal import ScanResult, read_journal
+from hkrt.feed.wire import WireError, decode_header, decode_spots
 
 log = logging.getLogger("hkrt.fetcher.replay")
 
 if TYPE_CHECKING:
     from hkrt.adapters.base import ServePlan
-    from hkrt.server import SpotServer
+    from hkrt.feed.server import SpotServer
 
 __all__ = ["ReplayConfig", "ReplayCycle", "ReplaySource", "ReplayStats", "make_data_client"]
 

@@ -1,6 +1,6 @@
 """The replay's edge: nothing to map.
 
-A journal holds hkrt's own wire messages (``hkrt.wire``): symbols, units and times are already
+A journal holds hkrt's own wire messages (``hkrt.feed.wire``): symbols, units and times are already
 hkrt's, decoded by the wire module.  A replay takes no orders: no status to map.
 """
 

@@ -15,24 +15,36 @@ give the same quotes at any replay speed.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
+import pandas as pd
 
+from hkrt import _hkrt
 from hkrt.adapters.sim.config import SimConfig, SimSourceConfig
 from hkrt.adapters.sim.mapping import price_limit, universe
-from hkrt.china_time import AUCTION_OPEN, SESSIONS, in_session
+from hkrt.core.calendar import TradingCalendar
+from hkrt.core.china_time import AUCTION_OPEN, SESSIONS, in_session
 
-AUCTION_START = AUCTION_OPEN  # the schedule is the C++ core's (hkrt.china_time)
+AUCTION_START = AUCTION_OPEN  # the schedule is the C++ core's (hkrt.core.china_time)
 AUCTION_MATCH = dt.time(9, 25)  # the simulated call auction's match: the engine needs no such rule
 
 if TYPE_CHECKING:
     from hkrt.adapters.base import ServePlan
-    from hkrt.server import SpotServer
+    from hkrt.feed.server import SpotServer
 
-__all__ = ["AUCTION_MATCH", "AUCTION_START", "SimConfig", "SimMarket", "make_data_client", "price_limit", "universe"]
+__all__ = [
+    "AUCTION_MATCH",
+    "AUCTION_START",
+    "SimConfig",
+    "SimMarket",
+    "SimMinuteHistory",
+    "make_data_client",
+    "price_limit",
+    "universe",
+]
 
 
 @dataclass
@@ -185,3 +197,44 @@ class SimDataClient:
 def make_data_client(config: SimSourceConfig) -> SimDataClient:
     """The spot server's simulated market (``hkrt spot-server --source sim``)."""
     return SimDataClient(config)
+
+
+class SimMinuteHistory:
+    """The simulated market's own past as minute history: the day is recomputed from its
+    seed up to ``until`` (the simulation is deterministic) and aggregated to MIN bars."""
+
+    def __init__(self, config: SimConfig | None = None, calendar: TradingCalendar | None = None) -> None:
+        self.config = config if config is not None else SimConfig()
+        self.calendar = calendar if calendar is not None else TradingCalendar.china()
+
+    def minute_bars(self, symbols: Sequence[str] | None, day: dt.date, until: dt.datetime) -> pd.DataFrame:
+        market = SimMarket(day, self.config)
+        self.calendar.ensure_covered(day)
+        engine = _hkrt.Engine(["MIN"], self.calendar.holidays, True, 1, coverage=self.calendar.coverage)
+        for t in market.times():
+            if t >= until:
+                break
+            snap = market.snapshot(t)
+            engine.ingest_columns(
+                snap["symbol"],
+                snap["datetime"].astype("datetime64[ms]").astype(np.int64),
+                *(np.ascontiguousarray(snap[c], dtype=np.float64) for c in ("close", "volume", "amount")),
+                *(np.ascontiguousarray(snap[c], dtype=np.float64) for c in ("open", "high", "low")),
+            )
+        engine.advance_to(np.datetime64(until, "ms"))
+        wanted = None if symbols is None else {_hkrt.normalize_symbol(s) for s in symbols}
+        frames = []
+        for symbol in engine.symbols():
+            if wanted is not None and symbol not in wanted:
+                continue
+            b = engine.bars(symbol, "MIN")
+            b = b[b["datetime"] <= np.datetime64(until, "ms")]
+            if len(b):
+                frame = pd.DataFrame({c: b[c] for c in b.dtype.names or ()})
+                frame.insert(0, "symbol", symbol)
+                frames.append(frame)
+        if not frames:
+            from hkrt.agent.history_sources import MINUTE_BAR_COLUMNS  # the source protocol's shape
+
+            return pd.DataFrame(columns=list(MINUTE_BAR_COLUMNS))
+        return pd.concat(frames, ignore_index=True)

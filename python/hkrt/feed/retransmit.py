@@ -20,7 +20,7 @@ The protocol (version 1, little-endian; docs/feed-recovery.md has the tables)::
 A reply covers ``first .. through``: every sequence in it is either one of its messages or in
 one of its unavailable ranges.  ``through < last`` (status PARTIAL) means the reply was cut by
 its byte cap or range cap and the client asks again from ``through + 1``.  With a feed key,
-requests and replies are sealed (hkrt.feed_auth) as a whole; the messages inside are the wire
+requests and replies are sealed (hkrt.feed.feed_auth) as a whole; the messages inside are the wire
 messages as encoded (the bytes the agent ingests), authenticated by the reply's seal.
 """
 
@@ -40,10 +40,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hkrt.feed_auth import OVERHEAD as SEAL_OVERHEAD
-from hkrt.feed_auth import is_sealed, seal, unseal
+from hkrt.feed.feed_auth import OVERHEAD as SEAL_OVERHEAD
+from hkrt.feed.feed_auth import is_sealed, seal, unseal
 
-# pynng is imported where a socket is opened: hkrt.transport imports this module for an agent fed
+# pynng is imported where a socket is opened: hkrt.feed.transport imports this module for an agent fed
 # in-process, which must not load a socket library.
 
 log = logging.getLogger("hkrt.retransmit")

@@ -30,12 +30,11 @@ import numpy as np
 import pandas as pd
 
 from hkrt import _hkrt
-from hkrt.calendar import TradingCalendar
-from hkrt.china_time import china_now, local_ms_to_utc_ms
-from hkrt.fetcher.sim import SimConfig, SimMarket
-from hkrt.journal import ScanResult, damage_fields, read_journal
-from hkrt.ktype import KType, bar_labels_ms
-from hkrt.wire import WireError, decode_header, encode_spots
+from hkrt.core.calendar import TradingCalendar
+from hkrt.core.china_time import china_now, local_ms_to_utc_ms
+from hkrt.core.ktype import KType, bar_labels_ms
+from hkrt.feed.journal import ScanResult, damage_fields, read_journal
+from hkrt.feed.wire import WireError, decode_header, encode_spots
 
 log = logging.getLogger("hkrt.backfill")
 
@@ -45,7 +44,8 @@ BACKFILL_PUBLISHER_ID = 0x484B52542D424B
 # Where in its minute each rebuilt spot sits: open, high, low, close (ms after the minute's start).
 _SPOT_OFFSETS_MS = (10_000, 20_000, 30_000, 40_000)
 _MINUTE_MS = 60_000
-_COLUMNS = ("symbol", "datetime", "open", "high", "low", "close", "volume", "amount")
+MINUTE_BAR_COLUMNS = ("symbol", "datetime", "open", "high", "low", "close", "volume", "amount")
+"""What a minute-history source's ``minute_bars`` returns: these columns, one row per traded minute."""
 
 
 @runtime_checkable
@@ -132,10 +132,10 @@ def minute_messages(
     whole shares, so they add up exactly; an amount may differ from the source's by a unit
     in the last place (the engine takes differences of the cumulative sums).
     """
-    missing = [c for c in _COLUMNS if c not in bars.columns]
+    missing = [c for c in MINUTE_BAR_COLUMNS if c not in bars.columns]
     if missing:
         raise ValueError(f"minute bars lack columns {missing}")
-    frame = bars[list(_COLUMNS)].copy()
+    frame = bars[list(MINUTE_BAR_COLUMNS)].copy()
     frame["symbol"] = [_hkrt.normalize_symbol(str(s)) for s in frame["symbol"]]
     frame["datetime"] = pd.to_datetime(frame["datetime"]).astype("datetime64[ms]")
     if until is not None:
@@ -235,46 +235,17 @@ def _minute_index(label_ms: np.ndarray) -> np.ndarray:
     return np.searchsorted(_DAY_LABELS_MS, label_ms % _DAY_MS).astype(np.int64)
 
 
-class SimMinuteHistory:
-    """The simulated market's own past as minute history: the day is recomputed from its
-    seed up to ``until`` (the simulation is deterministic) and aggregated to MIN bars."""
-
-    def __init__(self, config: SimConfig | None = None, calendar: TradingCalendar | None = None) -> None:
-        self.config = config if config is not None else SimConfig()
-        self.calendar = calendar if calendar is not None else TradingCalendar.china()
-
-    def minute_bars(self, symbols: Sequence[str] | None, day: dt.date, until: dt.datetime) -> pd.DataFrame:
-        market = SimMarket(day, self.config)
-        self.calendar.ensure_covered(day)
-        engine = _hkrt.Engine(["MIN"], self.calendar.holidays, True, 1, coverage=self.calendar.coverage)
-        for t in market.times():
-            if t >= until:
-                break
-            snap = market.snapshot(t)
-            engine.ingest_columns(
-                snap["symbol"],
-                snap["datetime"].astype("datetime64[ms]").astype(np.int64),
-                *(np.ascontiguousarray(snap[c], dtype=np.float64) for c in ("close", "volume", "amount")),
-                *(np.ascontiguousarray(snap[c], dtype=np.float64) for c in ("open", "high", "low")),
-            )
-        engine.advance_to(np.datetime64(until, "ms"))
-        wanted = None if symbols is None else {_hkrt.normalize_symbol(s) for s in symbols}
-        frames = []
-        for symbol in engine.symbols():
-            if wanted is not None and symbol not in wanted:
-                continue
-            b = engine.bars(symbol, "MIN")
-            b = b[b["datetime"] <= np.datetime64(until, "ms")]
-            if len(b):
-                frame = pd.DataFrame({c: b[c] for c in b.dtype.names or ()})
-                frame.insert(0, "symbol", symbol)
-                frames.append(frame)
-        if not frames:
-            return pd.DataFrame(columns=list(_COLUMNS))
-        return pd.concat(frames, ignore_index=True)
-
-
 def _epoch_ms(ts: pd.Timestamp) -> int:
     if ts.tzinfo is not None:
         return int(ts.tz_convert("UTC").value // 1_000_000)
     return local_ms_to_utc_ms(int(ts.value // 1_000_000))
+
+
+def __getattr__(name: str) -> Any:
+    """``SimMinuteHistory`` lived here; it is the simulated venue's minute history now
+    (``hkrt.adapters.sim.data``), found from here for existing code."""
+    if name == "SimMinuteHistory":
+        from hkrt.adapters.sim.data import SimMinuteHistory
+
+        return SimMinuteHistory
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

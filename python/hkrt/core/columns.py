@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from hkrt.china_time import CHINA_TZ
+from hkrt.core.china_time import CHINA_TZ
 
 
 def floats(values: Any) -> np.ndarray:

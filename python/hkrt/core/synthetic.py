@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hkrt.china_time import AUCTION_OPEN_MS, SESSIONS_MS
+from hkrt.core.china_time import AUCTION_OPEN_MS, SESSIONS_MS
 
 
 def synthetic_symbols(n: int) -> np.ndarray:

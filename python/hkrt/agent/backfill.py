@@ -4,7 +4,7 @@ These functions are parts of the agent, kept out of its class so that each of it
 They take the agent and use its private attributes as its own methods would: ``_lock``, ``_engine``,
 ``_journal``, ``_calendar``, ``_recovered_day`` and ``_backfill_report``, and its private steps
 ``_market_day``, ``_take_completed`` and ``_drained``; a backfill's messages go through
-:func:`hkrt.agent_recovery.replay`, as a journal's do.  :meth:`SpotAgent.backfill` and
+:func:`hkrt.agent.recovery.replay`, as a journal's do.  :meth:`SpotAgent.backfill` and
 :meth:`SpotAgent.repair_gaps` delegate here; ``start()`` calls :func:`start_backfill`.
 """
 
@@ -17,20 +17,20 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from hkrt.agent import BAR_COLUMNS, DatetimeLike, SpotAgent
-from hkrt.china_time import MARKET_CLOSE, china_today
-from hkrt.columns import datetime_ms
-from hkrt.columns import floats as _floats
-from hkrt.journal import ScanResult
-from hkrt.ktype import KType
+from hkrt.agent.spot_agent import BAR_COLUMNS, DatetimeLike, SpotAgent
+from hkrt.core.china_time import MARKET_CLOSE, china_today
+from hkrt.core.columns import datetime_ms
+from hkrt.core.columns import floats as _floats
+from hkrt.core.ktype import KType
+from hkrt.feed.journal import ScanResult
 
 log = logging.getLogger("hkrt.agent")
 
 
 def backfill(agent: SpotAgent, source: Any, until: DatetimeLike | None = None) -> dict[str, Any]:
     """Fill today's bars up to ``until`` from ``source`` (what :meth:`SpotAgent.backfill` documents)."""
-    from hkrt import backfill as bf
-    from hkrt.agent_recovery import replay
+    from hkrt.agent import history_sources as bf
+    from hkrt.agent.recovery import replay
 
     if agent.running:
         raise RuntimeError("backfill() fills a stopped agent: call it before start()")

@@ -2,11 +2,11 @@
 
 These functions are parts of the agent, kept out of its class so that each of its jobs has one file.
 They take the agent and use its private attributes as its own methods would: ``_journal`` (the
-:class:`~hkrt.day_journal.DayJournal`, whose ``stats["recovered"]`` they fill), ``_engine``, ``_lock``,
+:class:`~hkrt.feed.day_journal.DayJournal`, whose ``stats["recovered"]`` they fill), ``_engine``, ``_lock``,
 ``_recovered``, ``_recovered_day``, ``_last_accepted_at`` and ``_close_delay_ms``, and its private steps
 ``_track_cycle`` (cycle accounting), ``_on_day_end`` (closing a day on an end-of-day marker) and
 ``_take_completed``.  :meth:`SpotAgent.recover` and :meth:`SpotAgent.journal_path` delegate here;
-:func:`replay` is also how :mod:`hkrt.agent_backfill` applies a backfill's messages.
+:func:`replay` is also how :mod:`hkrt.agent.backfill` applies a backfill's messages.
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ from typing import Any
 
 import pandas as pd
 
-from hkrt.agent import DatetimeLike, SpotAgent, _is_day_end, _local
-from hkrt.china_time import utc_ms_to_local_datetime
-from hkrt.journal import ScanResult, read_journal
+from hkrt.agent.spot_agent import DatetimeLike, SpotAgent, _is_day_end, _local
+from hkrt.core.china_time import utc_ms_to_local_datetime
+from hkrt.feed.journal import ScanResult, read_journal
 
 log = logging.getLogger("hkrt.agent")
 

@@ -5,8 +5,8 @@ numpy inputs to plain columns and bars back to DataFrames.  Every aggregation ru
 in C++ and is documented in docs/aggregation.md.
 
 Three of the agent's jobs have their own modules, functions that take the agent and use its
-private attributes as its parts: :mod:`hkrt.agent_history` (earlier days' bars from the store),
-:mod:`hkrt.agent_backfill` (backfill and gap repair) and :mod:`hkrt.agent_recovery` (journal
+private attributes as its parts: :mod:`hkrt.agent.history` (earlier days' bars from the store),
+:mod:`hkrt.agent.backfill` (backfill and gap repair) and :mod:`hkrt.agent.recovery` (journal
 recovery); the public methods here delegate to them.  hikyuu's spot record shape lives in
 :mod:`hkrt.compat.hikyuu` and is re-exported here.
 """
@@ -41,20 +41,20 @@ from hkrt.bus import (
     SpotBatch,
 )
 from hkrt.bus.bus import handler_name
-from hkrt.calendar import TradingCalendar
-from hkrt.china_time import DAY_CLOSE_CUTOFF, MARKET_CLOSE, china_now, china_today, market_time, utc_ms_to_local_ms
-from hkrt.columns import datetime_ms
-from hkrt.columns import floats as _floats
 from hkrt.compat.hikyuu import HIKYUU_SPOT_FIELDS as HIKYUU_SPOT_FIELDS  # re-exported: hkrt.agent's names
 from hkrt.compat.hikyuu import hikyuu_spot_record as hikyuu_spot_record
 from hkrt.compat.hikyuu import hikyuu_spot_records as hikyuu_spot_records
-from hkrt.day_journal import DayJournal
+from hkrt.core.calendar import TradingCalendar
+from hkrt.core.china_time import DAY_CLOSE_CUTOFF, MARKET_CLOSE, china_now, china_today, market_time, utc_ms_to_local_ms
+from hkrt.core.columns import datetime_ms
+from hkrt.core.columns import floats as _floats
+from hkrt.core.ktype import KType
+from hkrt.core.logs import LogLimiter
+from hkrt.feed.day_journal import DayJournal
+from hkrt.feed.transport import default_address, subscriber, tcp_address
+from hkrt.feed.wire import decode_header, encode_heartbeat
 from hkrt.hooks import Bar, CycleInfo, FeedEvent, GapInfo
-from hkrt.ktype import KType
-from hkrt.logs import LogLimiter
 from hkrt.store import KDataStore, StoreWriter
-from hkrt.transport import default_address, subscriber, tcp_address
-from hkrt.wire import decode_header, encode_heartbeat
 
 if TYPE_CHECKING:
     import pynng
@@ -210,7 +210,7 @@ class SpotAgent:
         )
         if universe is not None:
             self._engine.reserve(np.array([_hkrt.normalize_symbol(s) for s in universe], dtype=object))
-        from hkrt.feed_auth import load_key
+        from hkrt.feed.feed_auth import load_key
 
         self._auth_key = load_key(auth_key, key_file=auth_key_file)
         self._max_message_bytes = max_message_bytes
@@ -541,12 +541,12 @@ class SpotAgent:
             else:
                 self.recover()
         if self._backfill_source is not None:
-            from hkrt import agent_backfill
+            from hkrt.agent import backfill as agent_backfill
 
             source, self._backfill_source = self._backfill_source, None
             agent_backfill.start_backfill(self, source)
         self.address = tcp_address(tcp) if tcp else (address or default_address())
-        from hkrt.feed_auth import require_auth
+        from hkrt.feed.feed_auth import require_auth
 
         require_auth(self.address, self._auth_key, "subscribe")  # a rogue listener must not feed us
         self.bus.start()
@@ -648,7 +648,7 @@ class SpotAgent:
 
     def _handle_message(self, message: bytes | bytearray | memoryview, *, live: bool = False) -> dict[str, Any]:
         if self._auth_key is not None:
-            from hkrt.feed_auth import unseal
+            from hkrt.feed.feed_auth import unseal
 
             payload = unseal(self._auth_key, message)
             if payload is None:
@@ -683,7 +683,7 @@ class SpotAgent:
     def _fetch_missing(self, held: dict[str, Any]) -> int:
         """Fetch the messages a held message showed missing from the spot server and process
         them, in order, before it.  Returns how many were recovered."""
-        from hkrt.retransmit import fetch_missing, retransmit_address
+        from hkrt.feed.retransmit import fetch_missing, retransmit_address
 
         publisher = held["publisher_id"]
         if time.monotonic() < self._retransmit_backoff.get(publisher, 0.0):
@@ -924,7 +924,7 @@ class SpotAgent:
     # -------------------------------------------------------------- journal
     def journal_path(self, day: dt.date) -> Path:
         """The journal file of one market day."""
-        from hkrt import agent_recovery
+        from hkrt.agent import recovery as agent_recovery
 
         return agent_recovery.journal_path(self, day)
 
@@ -939,7 +939,7 @@ class SpotAgent:
         ``stats()["journal"]["recovered"]``.  Call it on a fresh agent, before :meth:`start`
         (which calls it itself unless ``recover_on_start=False``).
         """
-        from hkrt import agent_recovery
+        from hkrt.agent import recovery as agent_recovery
 
         return agent_recovery.recover(self, day)
 
@@ -1063,7 +1063,7 @@ class SpotAgent:
         over the same span.  Returns the bars loaded per ktype; also in
         ``stats()["store"]["history"]``.  Bars the agent already built win.
         """
-        from hkrt import agent_history
+        from hkrt.agent import history as agent_history
 
         return agent_history.load_history(self, before)
 
@@ -1076,21 +1076,21 @@ class SpotAgent:
         its messages are replayed as if received, so every bar of every ktype is exact and
         the live feed of the same publisher continues it (messages already replayed are
         duplicates, skipped); or an object with ``minute_bars(symbols, day, until)`` (e.g.
-        :class:`hkrt.backfill.SimMinuteHistory`, a :class:`~hkrt.store.KDataStore`): its
+        :class:`hkrt.agent.history_sources.SimMinuteHistory`, a :class:`~hkrt.store.KDataStore`): its
         minute bars are turned into spots that rebuild them, and the next live spot
         continues from their cumulative totals.  Call before :meth:`start` and before any
         spot of that day (``SpotAgent(backfill=...)`` does it on start).  Backfilled messages
         go to the journal and completed bars to the store, not to the hooks.  Returns a
         report (also in ``stats()["backfill"]``).
         """
-        from hkrt import agent_backfill
+        from hkrt.agent import backfill as agent_backfill
 
         return agent_backfill.backfill(self, source, until)
 
     def repair_gaps(self, source: Any, symbols: Iterable[str] | None = None) -> dict[str, Any]:
         """Place gap volume (docs/aggregation.md §3.3) into the minutes it traded in, from a
         source of today's minute bars (``minute_bars(symbols, day, until)``, as for
-        :meth:`backfill`: :class:`hkrt.backfill.SimMinuteHistory`, a KDataStore of another
+        :meth:`backfill`: :class:`hkrt.agent.history_sources.SimMinuteHistory`, a KDataStore of another
         agent, a vendor's minute history).
 
         A span is repaired when its last minute is complete and the source's minutes, less what
@@ -1101,7 +1101,7 @@ class SpotAgent:
         MIN among the agent's ktypes.  Safe to call again (a repaired span is gone).  Not
         journaled: after a restart, call it again.  Returns a report.
         """
-        from hkrt import agent_backfill
+        from hkrt.agent import backfill as agent_backfill
 
         return agent_backfill.repair_gaps(self, source, symbols)
 
@@ -1216,7 +1216,7 @@ _china_now = china_now  # the agent's own clock seam (tests replace the attribut
 
 _GLOBAL_AGENT: SpotAgent | None = None
 _GLOBAL_LOCK = threading.Lock()
-_cycle_log = logging.getLogger("hkrt.agent.cycles")
+_cycle_log = logging.getLogger("hkrt.agent.spot_agent.cycles")
 _START_FORMS = "start_spot_agent(print=False, worker_num=None, addr=None) (hikyuu) or start_spot_agent(address) (hkrt)"
 
 
@@ -1233,8 +1233,8 @@ def start_spot_agent(
 
     Takes hikyuu's arguments, by position or by name, and hkrt's:
 
-    - ``print``: log each received publisher cycle at INFO on the ``hkrt.agent.cycles`` logger
-      (nothing is written to stdout; ``hkrt.logs.configure_logging("INFO")`` shows the lines on
+    - ``print``: log each received publisher cycle at INFO on the ``hkrt.agent.spot_agent.cycles`` logger
+      (nothing is written to stdout; ``hkrt.core.logs.configure_logging("INFO")`` shows the lines on
       stderr, and a WARNING says so when INFO is not enabled);
     - ``worker_num``: the agent's ``shards``, engines that aggregate disjoint sets of symbols in
       parallel (hikyuu's worker threads; one symbol's spots always stay in order here);
@@ -1279,8 +1279,8 @@ def start_spot_agent(
             agent.on_cycle(_log_cycle)
             if not _cycle_log.isEnabledFor(logging.INFO):
                 log.warning(
-                    "print=True logs each cycle at INFO on 'hkrt.agent.cycles', which is not enabled: "
-                    "call hkrt.logs.configure_logging('INFO') to see the lines"
+                    "print=True logs each cycle at INFO on 'hkrt.agent.spot_agent.cycles', which is not enabled: "
+                    "call hkrt.core.logs.configure_logging('INFO') to see the lines"
                 )
         _GLOBAL_AGENT = agent.start(address, tcp=tcp)
         return _GLOBAL_AGENT

@@ -19,8 +19,8 @@ import pandas as pd
 
 from hkrt import _hkrt
 from hkrt._hkrt import Spot
-from hkrt.china_time import local_ms_to_utc_ms, utc_ms_to_local_datetime
-from hkrt.columns import datetime_ms
+from hkrt.core.china_time import local_ms_to_utc_ms, utc_ms_to_local_datetime
+from hkrt.core.columns import datetime_ms
 
 SCHEMA_VERSION: int = _hkrt.WIRE_SCHEMA_VERSION
 FILE_IDENTIFIER: bytes = _hkrt.WIRE_FILE_IDENTIFIER

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from hkrt import _hkrt
-from hkrt.china_time import china_today
+from hkrt.core.china_time import china_today
 
 CHINA_HOLIDAYS_THROUGH = dt.date(2026, 12, 31)
 CHINA_HOLIDAYS_FROM = dt.date(2005, 1, 1)
@@ -276,7 +276,7 @@ def coverage_warning(calendar: TradingCalendar, today: dt.date | str, *, days: i
 
 
 def log_coverage_warning(calendar: TradingCalendar, today: dt.date | str, *, days: int = 30) -> str | None:
-    """Log :func:`coverage_warning` on the ``hkrt.calendar`` logger (ERROR once the coverage has
+    """Log :func:`coverage_warning` on the ``hkrt.core.calendar`` logger (ERROR once the coverage has
     ended, else WARNING) and return it."""
     message = coverage_warning(calendar, today, days=days)
     if message is not None:

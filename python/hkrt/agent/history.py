@@ -1,4 +1,4 @@
-"""History loading: a :class:`~hkrt.agent.SpotAgent`'s earlier days' bars, from its store into its engine.
+"""History loading: a :class:`~hkrt.agent.spot_agent.SpotAgent`'s earlier days' bars, from its store into its engine.
 
 These functions are parts of the agent, kept out of its class so that each of its jobs has one file.
 They take the agent and use its private attributes as its own methods would: ``_store`` (the
@@ -15,11 +15,11 @@ import time
 import numpy as np
 import pandas as pd
 
-from hkrt.agent import BAR_COLUMNS, DatetimeLike, SpotAgent
-from hkrt.china_time import china_today
-from hkrt.columns import datetime_ms
-from hkrt.columns import floats as _floats
-from hkrt.ktype import KType, period_start
+from hkrt.agent.spot_agent import BAR_COLUMNS, DatetimeLike, SpotAgent
+from hkrt.core.china_time import china_today
+from hkrt.core.columns import datetime_ms
+from hkrt.core.columns import floats as _floats
+from hkrt.core.ktype import KType, period_start
 
 log = logging.getLogger("hkrt.agent")
 

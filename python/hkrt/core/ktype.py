@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from hkrt import _hkrt
 
 if TYPE_CHECKING:
-    from hkrt.calendar import TradingCalendar
+    from hkrt.core.calendar import TradingCalendar
 
 
 class _KTypeRules(str, enum.Enum):

@@ -8,9 +8,9 @@ and then on 127.0.0.1 unless another interface is named.  pynng is imported by t
 that open a socket, not with this module, so an agent fed in-process loads no socket library.
 
 Every numbered message of a publisher session (``publisher_id`` + ``session_epoch``) is kept
-for retransmission (hkrt.retransmit: a memory ring plus the publisher's journal) and served
+for retransmission (hkrt.feed.retransmit: a memory ring plus the publisher's journal) and served
 on a request/reply socket next to the feed; an idle publisher sends heartbeats; with a feed
-key every message is sealed (hkrt.feed_auth), and TCP beyond loopback requires one.
+key every message is sealed (hkrt.feed.feed_auth), and TCP beyond loopback requires one.
 docs/feed-recovery.md has the details.
 
 nng is not fork-safe: start helper processes with the ``spawn`` method.
@@ -38,10 +38,10 @@ import numpy as np
 import pandas as pd
 
 from hkrt._hkrt import Spot
-from hkrt.china_time import CHINA_TZ
-from hkrt.feed_auth import load_key, require_auth, seal
-from hkrt.journal import JournalWriter
-from hkrt.retransmit import (
+from hkrt.core.china_time import CHINA_TZ
+from hkrt.feed.feed_auth import load_key, require_auth, seal
+from hkrt.feed.journal import JournalWriter
+from hkrt.feed.retransmit import (
     DEFAULT_MAX_REPLY_BYTES,
     DEFAULT_RING_BYTES,
     DEFAULT_RING_MESSAGES,
@@ -49,7 +49,7 @@ from hkrt.retransmit import (
     SentLog,
     retransmit_address,
 )
-from hkrt.wire import encode_heartbeat, encode_spots
+from hkrt.feed.wire import encode_heartbeat, encode_spots
 
 if TYPE_CHECKING:
     import pynng
@@ -97,7 +97,7 @@ def default_address() -> str:
 def windows_pipe_name(user: str) -> str:
     """``hkrt-<user>-spot``: the default feed's pipe name on Windows.  A name that is not plain
     ASCII letters, digits, ``_`` or ``-`` (a Chinese user name, a space, a dot, which
-    :func:`~hkrt.retransmit.retransmit_address` would take for a suffix) is replaced by a hash
+    :func:`~hkrt.feed.retransmit.retransmit_address` would take for a suffix) is replaced by a hash
     of it: two users never share a pipe, and nng, which opens pipes by their ANSI name, never
     sees a character the code page may mangle."""
     if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", user):
@@ -179,9 +179,9 @@ class SpotPublisher:
         max_part_spots: spots per message; a cycle larger than that goes out in parts.
         queue_messages: messages nng queues per subscriber before it drops for that one
             (a subscriber that falls this far behind sees the loss as a sequence gap).
-        record: a journal file (hkrt.journal) that gets every message sent, for replay; it
+        record: a journal file (hkrt.feed.journal) that gets every message sent, for replay; it
             also lets the retransmission server serve messages the memory ring evicted.
-        retransmit: serve retransmission requests (hkrt.retransmit) on
+        retransmit: serve retransmission requests (hkrt.feed.retransmit) on
             ``retransmit_address(a)`` of every listening address (True, the default), on the
             address given (a str), or not at all (False).
         ring_messages, ring_bytes: bounds of the memory ring of sent messages (the oldest
@@ -191,7 +191,7 @@ class SpotPublisher:
             (the last sequence and market time) and keep sending one per interval while
             idle; 0 disables them.
         auth_key: a feed key (bytes, or hex str) that seals every message, heartbeat and
-            retransmission reply (hkrt.feed_auth); ``key_file`` names a file holding one;
+            retransmission reply (hkrt.feed.feed_auth); ``key_file`` names a file holding one;
             by default ``$HKRT_FEED_KEY`` / ``$HKRT_FEED_KEY_FILE``, else none.  Listening
             on TCP beyond loopback without a key raises ValueError.
         simulated_time: mark messages as carrying simulated or replayed times.

@@ -28,17 +28,17 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from hkrt.calendar import TradingCalendar
-from hkrt.china_time import CHINA_TZ, china_now
-from hkrt.china_time import market_time as recorded_market_time
-from hkrt.transport import SpotPublisher
+from hkrt.core.calendar import TradingCalendar
+from hkrt.core.china_time import CHINA_TZ, china_now
+from hkrt.core.china_time import market_time as recorded_market_time
+from hkrt.feed.transport import SpotPublisher
 
 if TYPE_CHECKING:  # the venues' data clients call these loops (hkrt.adapters.<venue>.data); none is imported here
     from hkrt.adapters.replay.data import ReplaySource
     from hkrt.adapters.sim.data import SimMarket
 
 log = logging.getLogger("hkrt.server")
-CHINA = CHINA_TZ  # kept importable from here; china_now too (hkrt.china_time holds both)
+CHINA = CHINA_TZ  # kept importable from here; china_now too (hkrt.core.china_time holds both)
 
 
 @dataclass(frozen=True)

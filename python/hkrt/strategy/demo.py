@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from hkrt.core.ktype import KType
 from hkrt.hooks import Bar
-from hkrt.ktype import KType
 from hkrt.strategy.strategy import Strategy
 
 FAST, SLOW = 5, 20

@@ -1,12 +1,12 @@
 """The agent's spot journal: one file per market day, written without ever stopping the feed.
 
 Every accepted wire message is appended, exactly as received, to ``spots-YYYYMMDD.hkj`` of
-the market day the agent decided (hkrt.journal format; never the day one message's header
+the market day the agent decided (hkrt.feed.journal format; never the day one message's header
 claims).  A write that fails (disk full, I/O error) is logged loudly -- once per failure
 streak, then again every minute while it lasts -- counted, and retried with the next message
 (a file that failed to open is retried at most every :data:`OPEN_RETRY_SECONDS`, since opening
 scans it); aggregation goes on in memory regardless.  A damaged file is salvaged when opened
-(hkrt.journal.salvage: intact records kept, the original kept as a ``.corrupt`` copy) and
+(hkrt.feed.journal.salvage: intact records kept, the original kept as a ``.corrupt`` copy) and
 counted in ``stats["corrupt_files"]``.
 """
 
@@ -20,9 +20,9 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
-from hkrt.china_time import CHINA_TZ as CHINA_TZ  # kept importable from here (agent, backfill)
-from hkrt.china_time import china_today as china_today
-from hkrt.journal import JournalWriter, SalvageReport, salvage
+from hkrt.core.china_time import CHINA_TZ as CHINA_TZ  # kept importable from here (agent, backfill)
+from hkrt.core.china_time import china_today as china_today
+from hkrt.feed.journal import JournalWriter, SalvageReport, salvage
 
 log = logging.getLogger("hkrt.agent")
 
@@ -85,7 +85,7 @@ class DayJournal:
         return self.path(max(days)) if days else self.path(today)
 
     def salvage(self, path: str | Path) -> SalvageReport:
-        """hkrt.journal.salvage on ``path`` (closing it first if open), counted in ``stats``."""
+        """hkrt.feed.journal.salvage on ``path`` (closing it first if open), counted in ``stats``."""
         path = Path(path).expanduser()
         self.close(path)
         report = salvage(path)
