@@ -532,8 +532,170 @@ void code_digits(uint32_t code, char out[6]) {
 
 }  // namespace
 
+// The FlatBufferBuilder with one fast operation: a whole SpotRecord (code and name strings,
+// book vectors, the table and its vtable) laid out back to front in a scratch block and
+// pushed with one copy, instead of ~25 builder calls that each check for space and record
+// field locations.  The bytes are exactly those of the generic calls (CreateString,
+// CreateVector, then SpotRecordBuilder adding datetime, the seven numbers, market, code,
+// name and the book, EndTable sharing an identical earlier vtable): every padding is computed
+// from the buffer size the builder would have at that point, and vtables are shared through
+// the builder's own list.  cpp/tests/test_wire.cpp holds the two equal on random records.
+class SpotBuilder : public fb::FlatBufferBuilder {
+ public:
+  explicit SpotBuilder(size_t initial = 1024) : fb::FlatBufferBuilder(initial) {}
+
+  struct Record {
+    fb::uoffset_t market;  // offset of the shared market string
+    char code[6];
+    const char* name;  // empty = absent
+    size_t name_size;
+    int64_t epoch_ms;
+    double yesterday_close, open, high, low, close, amount, volume;
+    const double* book[4];  // bid, bid_volume, ask, ask_volume (null = absent)
+    size_t book_size[4];
+  };
+
+  fb::uoffset_t add_record(const Record& r) {
+    size_t bound = 256 + r.name_size;  // strings, table, vtable and every padding, with room to spare
+    for (size_t k = 0; k < 4; ++k) bound += 16 + 8 * r.book_size[k];
+    if (block_.size() < bound) block_.resize(bound);
+    uint8_t* const end = block_.data() + block_.size();
+    uint8_t* cur = end;
+    size_t size = GetSize();  // the builder's size as each write would see it
+    auto fill = [&](size_t n) {
+      cur -= n;
+      std::memset(cur, 0, n);
+      size += n;
+    };
+    auto push = [&](const void* p, size_t n) {
+      cur -= n;
+      std::memcpy(cur, p, n);
+      size += n;
+    };
+    auto align = [&](size_t a) { fill(fb::PaddingBytes(size, a)); };
+    auto push_u32 = [&](uint32_t v) {
+      align(sizeof v);
+      push(&v, sizeof v);
+      return static_cast<fb::uoffset_t>(size);
+    };
+    auto string = [&](const char* p, size_t n) {  // CreateString
+      fill(fb::PaddingBytes(size + n + 1, sizeof(fb::uoffset_t)));
+      fill(1);
+      push(p, n);
+      return push_u32(static_cast<uint32_t>(n));
+    };
+    auto vector = [&](const double* v, size_t n) -> fb::uoffset_t {  // CreateVector<double>
+      if (v == nullptr || n == 0) return 0;
+      fill(fb::PaddingBytes(size + n * sizeof(double), sizeof(fb::uoffset_t)));
+      fill(fb::PaddingBytes(size + n * sizeof(double), sizeof(double)));
+      push(v, n * sizeof(double));
+      return push_u32(static_cast<uint32_t>(n));
+    };
+    TrackMinAlign(sizeof(double));  // the datetime struct below aligns to 8 in every record
+    const fb::uoffset_t code = string(r.code, 6);
+    const fb::uoffset_t name = r.name_size == 0 ? 0 : string(r.name, r.name_size);
+    fb::uoffset_t book[4];
+    for (size_t k = 0; k < 4; ++k) book[k] = vector(r.book[k], r.book_size[k]);
+
+    // The table (StartTable .. EndTable).
+    const size_t start = size;
+    struct Field {
+      size_t at;
+      fb::voffset_t id;
+    };
+    Field fields[15];
+    size_t count = 0;
+    fb::voffset_t max_id = 0;
+    auto track = [&](fb::voffset_t id) {
+      fields[count++] = Field{size, id};
+      max_id = std::max(max_id, id);
+    };
+    align(alignof(Timestamp));
+    const Timestamp ts(r.epoch_ms);
+    push(&ts, sizeof ts);
+    track(Record_::VT_DATETIME);
+    auto number = [&](fb::voffset_t id, double v) {
+      if (fb::IsTheSameAs(v, 0.0)) return;  // a default is not stored
+      align(sizeof v);
+      push(&v, sizeof v);
+      track(id);
+    };
+    number(Record_::VT_YESTERDAY_CLOSE, r.yesterday_close);
+    number(Record_::VT_OPEN, r.open);
+    number(Record_::VT_HIGH, r.high);
+    number(Record_::VT_LOW, r.low);
+    number(Record_::VT_CLOSE, r.close);
+    number(Record_::VT_AMOUNT, r.amount);
+    number(Record_::VT_VOLUME, r.volume);
+    auto offset = [&](fb::voffset_t id, fb::uoffset_t target) {
+      if (target == 0) return;
+      align(sizeof(fb::uoffset_t));
+      push_u32(static_cast<uint32_t>(size - target + sizeof(fb::uoffset_t)));
+      track(id);
+    };
+    offset(Record_::VT_MARKET, r.market);
+    offset(Record_::VT_CODE, code);
+    offset(Record_::VT_NAME, name);
+    offset(Record_::VT_BID, book[0]);
+    offset(Record_::VT_BID_VOLUME, book[1]);
+    offset(Record_::VT_ASK, book[2]);
+    offset(Record_::VT_ASK_VOLUME, book[3]);
+    const fb::uoffset_t table = push_u32(0);  // the vtable offset, filled below
+    uint8_t* const table_at = cur;
+    const auto vtable_size =
+        std::max(static_cast<fb::voffset_t>(max_id + sizeof(fb::voffset_t)), fb::FieldIndexToOffset(0));
+    fill(vtable_size);
+    auto put16 = [&](size_t at, size_t v) {
+      const auto x = static_cast<fb::voffset_t>(v);
+      std::memcpy(cur + at, &x, sizeof x);
+    };
+    put16(0, vtable_size);
+    put16(sizeof(fb::voffset_t), table - start);
+    for (size_t i = 0; i < count; ++i) put16(fields[i].id, table - fields[i].at);
+    // Share an identical vtable written before (the builder's list holds each vtable once, so
+    // whichever is checked first, the match is the same).
+    const auto* vtables = reinterpret_cast<const fb::uoffset_t*>(buf_.scratch_data());
+    const size_t known = (buf_.scratch_end() - buf_.scratch_data()) / sizeof(fb::uoffset_t);
+    fb::uoffset_t vtable = 0;
+    auto same = [&](size_t i) {
+      const uint8_t* other = buf_.data_at(vtables[i]);
+      return fb::ReadScalar<fb::voffset_t>(other) == vtable_size && std::memcmp(other, cur, vtable_size) == 0;
+    };
+    if (last_vtable_ < known && same(last_vtable_)) {
+      vtable = vtables[last_vtable_];
+    } else {
+      for (size_t i = 0; i < known; ++i) {
+        if (same(i)) {
+          vtable = vtables[i];
+          last_vtable_ = i;
+          break;
+        }
+      }
+    }
+    if (vtable != 0) {
+      cur += vtable_size;  // dropped: the table refers to the earlier one
+      size -= vtable_size;
+    } else {
+      vtable = static_cast<fb::uoffset_t>(size);
+    }
+    const auto to_vtable = static_cast<fb::soffset_t>(vtable) - static_cast<fb::soffset_t>(table);
+    std::memcpy(table_at, &to_vtable, sizeof to_vtable);
+    buf_.push(cur, static_cast<size_t>(end - cur));
+    if (vtable == size) {
+      last_vtable_ = known;
+      buf_.scratch_push_small(vtable);
+    }
+    return table;
+  }
+
+ private:
+  using Record_ = ::hkrt::wire::SpotRecord;
+  std::vector<uint8_t> block_;
+  size_t last_vtable_ = 0;  // index of the vtable the previous record shared or wrote
+};
+
 struct Encoder::Impl {
-  fb::FlatBufferBuilder fbb{1 << 16};
+  SpotBuilder fbb{1 << 16};
   std::vector<fb::Offset<Record>> records;
   std::array<fb::Offset<fb::String>, kMarketCount> markets{};
 
@@ -544,7 +706,7 @@ struct Encoder::Impl {
   void begin(size_t n) {
     const size_t estimate = 1024 + n * kBytesPerSpotEstimate;
     if (estimate > reserved) {
-      fbb = fb::FlatBufferBuilder(estimate);
+      fbb = SpotBuilder(estimate);
       reserved = estimate;
     } else {
       fbb.Clear();
@@ -560,11 +722,6 @@ struct Encoder::Impl {
     return off;
   }
 
-  fb::Offset<fb::Vector<double>> levels(const double* values, size_t n) {
-    const size_t used = values == nullptr ? 0 : used_levels(values, n);
-    return used == 0 ? fb::Offset<fb::Vector<double>>() : fbb.CreateVector(values, used);
-  }
-
   struct Row {
     Symbol symbol;
     const char* name;
@@ -576,34 +733,25 @@ struct Encoder::Impl {
   };
 
   void add(const Row& r) {
-    char digits[6];
-    code_digits(r.symbol.code, digits);
-    const auto market_off = market(r.symbol.market);
-    const auto code_off = fbb.CreateString(digits, 6);
-    const auto name_off = r.name_size == 0 ? fb::Offset<fb::String>() : fbb.CreateString(r.name, r.name_size);
-    const auto bid_off = levels(r.bid, r.levels);
-    const auto bid_volume_off = levels(r.bid_volume, r.levels);
-    const auto ask_off = levels(r.ask, r.levels);
-    const auto ask_volume_off = levels(r.ask_volume, r.levels);
-    const Timestamp ts(to_epoch_ms(r.datetime));
-    SpotRecordBuilder b(fbb);
-    // 8-byte fields first, then offsets: the builder packs the table in add order.
-    b.add_datetime(&ts);
-    b.add_yesterday_close(r.yesterday_close);
-    b.add_open(r.open);
-    b.add_high(r.high);
-    b.add_low(r.low);
-    b.add_close(r.close);
-    b.add_amount(r.amount);
-    b.add_volume(r.volume);
-    b.add_market(market_off);
-    b.add_code(code_off);
-    if (!name_off.IsNull()) b.add_name(name_off);
-    if (!bid_off.IsNull()) b.add_bid(bid_off);
-    if (!bid_volume_off.IsNull()) b.add_bid_volume(bid_volume_off);
-    if (!ask_off.IsNull()) b.add_ask(ask_off);
-    if (!ask_volume_off.IsNull()) b.add_ask_volume(ask_volume_off);
-    records.push_back(b.Finish());
+    SpotBuilder::Record rec;
+    rec.market = market(r.symbol.market).o;
+    code_digits(r.symbol.code, rec.code);
+    rec.name = r.name;
+    rec.name_size = r.name_size;
+    rec.epoch_ms = to_epoch_ms(r.datetime);
+    rec.yesterday_close = r.yesterday_close;
+    rec.open = r.open;
+    rec.high = r.high;
+    rec.low = r.low;
+    rec.close = r.close;
+    rec.amount = r.amount;
+    rec.volume = r.volume;
+    const double* book[4] = {r.bid, r.bid_volume, r.ask, r.ask_volume};
+    for (size_t k = 0; k < 4; ++k) {
+      rec.book[k] = book[k];
+      rec.book_size[k] = book[k] == nullptr ? 0 : used_levels(book[k], r.levels);  // trailing 0 levels left out
+    }
+    records.push_back(fb::Offset<Record>(fbb.add_record(rec)));
   }
 
   ByteView finish(const Header& h) {
