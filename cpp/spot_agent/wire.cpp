@@ -523,6 +523,24 @@ size_t used_levels(const double* levels, size_t n) {
   return n;
 }
 
+// "SH600000" as the codec itself writes it (upper-case market, six digits) without the
+// general parser's case folding and other spellings; anything else is left to parse_symbol.
+std::optional<Symbol> canonical_symbol(std::string_view t) {
+  if (t.size() != 8) return std::nullopt;
+  Market m;
+  if (t[0] == 'S' && t[1] == 'H') m = Market::SH;
+  else if (t[0] == 'S' && t[1] == 'Z') m = Market::SZ;
+  else if (t[0] == 'B' && t[1] == 'J') m = Market::BJ;
+  else return std::nullopt;
+  uint32_t code = 0;
+  for (size_t k = 2; k < 8; ++k) {
+    const unsigned digit = static_cast<unsigned char>(t[k]) - unsigned{'0'};
+    if (digit > 9) return std::nullopt;
+    code = code * 10 + digit;
+  }
+  return Symbol{m, code};
+}
+
 void code_digits(uint32_t code, char out[6]) {
   for (int i = 5; i >= 0; --i) {
     out[i] = static_cast<char>('0' + code % 10);
@@ -558,13 +576,15 @@ class SpotBuilder : public fb::FlatBufferBuilder {
   fb::uoffset_t add_record(const Record& r) {
     size_t bound = 256 + r.name_size;  // strings, table, vtable and every padding, with room to spare
     for (size_t k = 0; k < 4; ++k) bound += 16 + 8 * r.book_size[k];
-    if (block_.size() < bound) block_.resize(bound);
-    uint8_t* const end = block_.data() + block_.size();
-    uint8_t* cur = end;
     size_t size = GetSize();  // the builder's size as each write would see it
+    // Written straight into the builder's buffer, from the top of `bound` reserved bytes down;
+    // the unused bottom is given back at the end.
+    uint8_t* const bottom = buf_.make_space(bound);
+    uint8_t* const end = bottom + bound;
+    uint8_t* cur = end;
     auto fill = [&](size_t n) {
       cur -= n;
-      std::memset(cur, 0, n);
+      for (size_t i = 0; i < n; ++i) cur[i] = 0;  // a few bytes of padding: no call
       size += n;
     };
     auto push = [&](const void* p, size_t n) {
@@ -680,7 +700,7 @@ class SpotBuilder : public fb::FlatBufferBuilder {
     }
     const auto to_vtable = static_cast<fb::soffset_t>(vtable) - static_cast<fb::soffset_t>(table);
     std::memcpy(table_at, &to_vtable, sizeof to_vtable);
-    buf_.push(cur, static_cast<size_t>(end - cur));
+    buf_.pop(static_cast<size_t>(cur - bottom));
     if (vtable == size) {
       last_vtable_ = known;
       buf_.scratch_push_small(vtable);
@@ -690,7 +710,6 @@ class SpotBuilder : public fb::FlatBufferBuilder {
 
  private:
   using Record_ = ::hkrt::wire::SpotRecord;
-  std::vector<uint8_t> block_;
   size_t last_vtable_ = 0;  // index of the vtable the previous record shared or wrote
 };
 
@@ -800,7 +819,8 @@ ByteView Encoder::encode_columns(const Header& header, const EncodeColumns& c) {
   for (size_t i = 0; i < c.n; ++i) {
     Symbol symbol;
     if (c.symbols != nullptr) {
-      auto parsed = parse_symbol(c.symbols[i]);
+      auto parsed = canonical_symbol(c.symbols[i]);
+      if (!parsed) parsed = parse_symbol(c.symbols[i]);
       if (!parsed)
         throw std::invalid_argument("encode_columns: row " + std::to_string(i) + ": invalid symbol '" +
                                     std::string(c.symbols[i]) +
