@@ -747,8 +747,8 @@ struct Encoder::Impl {
     size_t name_size;
     TimestampMs datetime;
     double yesterday_close, open, high, low, close, amount, volume;
-    const double *bid, *bid_volume, *ask, *ask_volume;
-    size_t levels;
+    const double* book[4];  // bid, bid_volume, ask, ask_volume (null = none)
+    size_t levels[4];
   };
 
   void add(const Row& r) {
@@ -765,10 +765,9 @@ struct Encoder::Impl {
     rec.close = r.close;
     rec.amount = r.amount;
     rec.volume = r.volume;
-    const double* book[4] = {r.bid, r.bid_volume, r.ask, r.ask_volume};
     for (size_t k = 0; k < 4; ++k) {
-      rec.book[k] = book[k];
-      rec.book_size[k] = book[k] == nullptr ? 0 : used_levels(book[k], r.levels);  // trailing 0 levels left out
+      rec.book[k] = r.book[k];
+      rec.book_size[k] = r.book[k] == nullptr ? 0 : used_levels(r.book[k], r.levels[k]);  // trailing 0s left out
     }
     records.push_back(fb::Offset<Record>(fbb.add_record(rec)));
   }
@@ -797,9 +796,10 @@ ByteView Encoder::encode_spots(const Header& header, const Spot* const* spots, s
   e.begin(n);
   for (size_t i = 0; i < n; ++i) {
     const Spot& s = *spots[i];
+    constexpr auto L = static_cast<size_t>(kBookLevels);
     e.add(Impl::Row{s.symbol, s.name.data(), s.name.size(), s.datetime, s.yesterday_close, s.open, s.high, s.low,
-                    s.close, s.amount, s.volume, s.bid.data(), s.bid_volume.data(), s.ask.data(),
-                    s.ask_volume.data(), static_cast<size_t>(kBookLevels)});
+                    s.close, s.amount, s.volume,
+                    {s.bid.data(), s.bid_volume.data(), s.ask.data(), s.ask_volume.data()}, {L, L, L, L}});
   }
   return e.finish(header);
 }
@@ -816,6 +816,7 @@ ByteView Encoder::encode_columns(const Header& header, const EncodeColumns& c) {
   Impl& e = *impl_;
   e.begin(c.n);
   const size_t L = c.book_levels;
+  const double* const matrices[4] = {c.bid, c.bid_volume, c.ask, c.ask_volume};
   for (size_t i = 0; i < c.n; ++i) {
     Symbol symbol;
     if (c.symbols != nullptr) {
@@ -835,10 +836,18 @@ ByteView Encoder::encode_columns(const Header& header, const EncodeColumns& c) {
     }
     const std::string_view name = c.name != nullptr ? c.name[i] : std::string_view();
     auto opt = [i](const double* col) { return col != nullptr ? col[i] : 0.0; };
-    auto row_of = [i, L](const double* col) { return col != nullptr ? col + i * L : nullptr; };
-    e.add(Impl::Row{symbol, name.data(), name.size(), c.datetime[i], opt(c.yesterday_close), opt(c.open),
-                    opt(c.high), opt(c.low), c.close[i], c.amount[i], c.volume[i], row_of(c.bid),
-                    row_of(c.bid_volume), row_of(c.ask), row_of(c.ask_volume), L});
+    Impl::Row row{symbol, name.data(), name.size(), c.datetime[i], opt(c.yesterday_close), opt(c.open),
+                  opt(c.high), opt(c.low), c.close[i], c.amount[i], c.volume[i], {}, {}};
+    for (size_t k = 0; k < 4; ++k) {
+      if (matrices[k] != nullptr) {
+        row.book[k] = matrices[k] + i * L;
+        row.levels[k] = L;
+      } else if (c.book_rows[k] != nullptr) {
+        row.book[k] = c.book_rows[k][i];
+        row.levels[k] = row.book[k] == nullptr ? 0 : c.book_counts[k][i];
+      }
+    }
+    e.add(row);
   }
   return e.finish(header);
 }

@@ -158,6 +158,13 @@ struct EncodeColumns {
   const double* bid_volume = nullptr;
   const double* ask = nullptr;
   const double* ask_volume = nullptr;
+  // A side may instead come row by row (a DataFrame's column of per-row arrays, no matrix
+  // built): row i's levels are book_rows[k][i][0 .. book_counts[k][i]) for k = bid,
+  // bid_volume, ask, ask_volume; used when that side's matrix above is null.  Rows of
+  // different lengths are fine: a matrix pads them with 0, and trailing 0 levels are never
+  // written, so both forms give the same bytes.
+  const double* const* book_rows[4] = {nullptr, nullptr, nullptr, nullptr};
+  const size_t* book_counts[4] = {nullptr, nullptr, nullptr, nullptr};
 };
 
 // A contiguous byte range owned by an Encoder.
