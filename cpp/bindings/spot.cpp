@@ -178,15 +178,17 @@ void enable_inline_spots(py::handle cls) {
   tinfo->dealloc = &spot_dealloc;
 }
 
-// A new Python Spot (one reference) holding spot i, or null with a Python error set.
-PyObject* new_inline_spot(const wire::DecodedColumns& c, size_t i) {
+// A new Python Spot (one reference) whose Spot `make(storage)` constructs in place, or null
+// with a Python error set.
+template <typename Make>
+PyObject* new_inline_spot(Make make) {
   void* memory = PyObject_Malloc(inline_spots.size);
   if (memory == nullptr) return PyErr_NoMemory();
   std::memset(memory, 0, inline_spots.offset);  // as PyType_GenericAlloc: a zeroed header
   PyObject* self = PyObject_Init(static_cast<PyObject*>(memory), inline_spots.type);
   auto* inst = reinterpret_cast<py::detail::instance*>(self);
   char* storage = static_cast<char*>(memory) + inline_spots.offset;
-  new (storage) Spot(c.spot(i));
+  make(storage);
   inst->simple_layout = true;
   inst->owned = true;  // so that pybind11's dealloc calls the type's dealloc (spot_dealloc)
   inst->simple_value_holder[0] = storage;
@@ -204,7 +206,7 @@ py::list spot_objects(const wire::DecodedColumns& c) {
     if (c.symbol_keys[i] == kInvalidSymbolKey) continue;
     PyObject* item = nullptr;
     if (inline_spots.type != nullptr) {
-      item = new_inline_spot(c, i);
+      item = new_inline_spot([&](void* storage) { new (storage) Spot(c.spot(i)); });
       if (item == nullptr) throw py::error_already_set();
     } else {
       // Built in place and handed over: no intermediate Spot to move from.
@@ -214,6 +216,22 @@ py::list spot_objects(const wire::DecodedColumns& c) {
   }
   return out;
 }
+
+std::vector<py::object> blank_spot_objects(size_t n, std::vector<Spot*>* storage) {
+  std::vector<py::object> out;
+  storage->clear();
+  if (inline_spots.type == nullptr) return out;
+  out.reserve(n);
+  storage->reserve(n);
+  for (size_t i = 0; i < n; ++i) {
+    PyObject* item = new_inline_spot([&](void* at) { storage->push_back(new (at) Spot()); });
+    if (item == nullptr) throw py::error_already_set();
+    out.push_back(py::reinterpret_steal<py::object>(item));
+  }
+  return out;
+}
+
+bool spot_objects_in_place() { return inline_spots.type != nullptr; }
 
 void bind_spot(py::module_& m) {
   py::class_<Spot> cls(m, "Spot", R"doc(

@@ -491,8 +491,26 @@ void bind_wire(py::module_& m) {
 
   m.def(
       "_wire_decode_spots",
-      [](py::handle buf) {
+      [](py::handle buf) -> py::list {
         InputBuffer in(buf);
+        if (spot_objects_in_place()) {  // each record read straight into its Python object
+          const size_t n = wire::spot_count(in.data(), in.size());
+          std::vector<Spot*> storage;
+          std::vector<py::object> objects = blank_spot_objects(n, &storage);
+          std::vector<uint8_t> valid(n);
+          wire::DecodeError e;
+          {
+            py::gil_scoped_release release;  // the objects are ours alone until returned
+            e = wire::decode_spots_into(in.data(), in.size(), nullptr, storage.data(), n, valid.data());
+          }
+          if (e != wire::DecodeError::None) raise_wire_error(e, in);
+          const auto kept = static_cast<py::ssize_t>(std::count(valid.begin(), valid.end(), uint8_t{1}));
+          py::list out(kept);
+          py::ssize_t j = 0;
+          for (size_t i = 0; i < n; ++i)
+            if (valid[i]) PyList_SET_ITEM(out.ptr(), j++, objects[i].release().ptr());
+          return out;  // the rows with an invalid symbol go with `objects`
+        }
         thread_local wire::DecodedColumns cols;  // keeps its capacity between messages
         wire::DecodeError e;
         {

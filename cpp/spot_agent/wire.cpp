@@ -462,30 +462,23 @@ Spot DecodedColumns::spot(size_t i) const {
   return s;
 }
 
-DecodeError decode_spots(const uint8_t* data, size_t size, Header* header, std::vector<Spot>* out,
-                         std::vector<uint8_t>* valid_symbol) {
-  AlignedInput in(data, size);
-  const Batch* root = nullptr;
-  DecodeError err = verify_root(in.data(), size, &root);
-  const size_t n = err == DecodeError::None ? root->spots()->size() : 0;
-  if (out != nullptr) {
-    out->clear();
-    out->resize(n);
-  }
-  if (valid_symbol != nullptr) valid_symbol->assign(n, 1);
-  const RecordReader rr(in.data(), size);
-  const size_t first = err == DecodeError::None ? spots_begin(in.data(), root) : 0;
+namespace {
+// Verify + read every record of a verified root into spot_at(i) (null: verify only);
+// valid_symbol[i] = 0 for an invalid market/code.  Malformed at the first bad record.
+template <typename SpotAt>
+DecodeError read_spots(const uint8_t* data, size_t size, const Batch* root, size_t n, SpotAt spot_at,
+                       uint8_t* valid_symbol) {
+  const RecordReader rr(data, size);
+  const size_t first = spots_begin(data, root);
   RecordView r;
   for (size_t i = 0; i < n; ++i) {
-    if (!verify_record(rr, first + 4 * i, &r)) {
-      err = DecodeError::Malformed;
-      break;
-    }
+    if (!verify_record(rr, first + 4 * i, &r)) return DecodeError::Malformed;
+    Spot* out = spot_at(i);
     if (out == nullptr) continue;
-    Spot& s = (*out)[i];
+    Spot& s = *out;
     const uint32_t key = symbol_key(rr, r);
     if (key == kInvalidSymbolKey) {
-      if (valid_symbol != nullptr) (*valid_symbol)[i] = 0;
+      if (valid_symbol != nullptr) valid_symbol[i] = 0;
     } else {
       s.symbol = Symbol::from_key(key);
     }
@@ -503,12 +496,50 @@ DecodeError decode_spots(const uint8_t* data, size_t size, Header* header, std::
     read_levels(rr, r.book[2], r.book_len[2], s.ask.data());
     read_levels(rr, r.book[3], r.book_len[3], s.ask_volume.data());
   }
+  return DecodeError::None;
+}
+}  // namespace
+
+DecodeError decode_spots(const uint8_t* data, size_t size, Header* header, std::vector<Spot>* out,
+                         std::vector<uint8_t>* valid_symbol) {
+  AlignedInput in(data, size);
+  const Batch* root = nullptr;
+  DecodeError err = verify_root(in.data(), size, &root);
+  const size_t n = err == DecodeError::None ? root->spots()->size() : 0;
+  if (out != nullptr) {
+    out->clear();
+    out->resize(n);
+  }
+  if (valid_symbol != nullptr) valid_symbol->assign(n, 1);
+  if (err == DecodeError::None)
+    err = read_spots(
+        in.data(), size, root, n, [out](size_t i) { return out != nullptr ? &(*out)[i] : nullptr; },
+        valid_symbol != nullptr ? valid_symbol->data() : nullptr);
   if (err != DecodeError::None) {
     if (out != nullptr) out->clear();
     if (valid_symbol != nullptr) valid_symbol->clear();
     return err;
   }
   if (header != nullptr) read_header(*root->header(), header);
+  return err;
+}
+
+size_t spot_count(const uint8_t* data, size_t size) {
+  AlignedInput in(data, size);
+  const Batch* root = nullptr;
+  return verify_root(in.data(), size, &root) == DecodeError::None ? root->spots()->size() : 0;
+}
+
+DecodeError decode_spots_into(const uint8_t* data, size_t size, Header* header, Spot* const* out, size_t count,
+                              uint8_t* valid_symbol) {
+  AlignedInput in(data, size);
+  const Batch* root = nullptr;
+  DecodeError err = verify_root(in.data(), size, &root);
+  if (err != DecodeError::None) return err;
+  if (root->spots()->size() != count) return DecodeError::Malformed;
+  if (valid_symbol != nullptr) std::fill_n(valid_symbol, count, uint8_t{1});
+  err = read_spots(in.data(), size, root, count, [out](size_t i) { return out[i]; }, valid_symbol);
+  if (err == DecodeError::None && header != nullptr) read_header(*root->header(), header);
   return err;
 }
 

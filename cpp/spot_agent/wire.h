@@ -136,6 +136,15 @@ DecodeError decode_columns(const uint8_t* data, size_t size, Header* header, Dec
 DecodeError decode_spots(const uint8_t* data, size_t size, Header* header, std::vector<Spot>* out,
                          std::vector<uint8_t>* valid_symbol);
 
+// Straight into spots the caller owns (e.g. each inside its Python object): spot_count() is
+// the number of records of a batch whose root verifies (0 otherwise); decode_spots_into then
+// verifies and reads record i into *out[i] (fields overwritten, the name appended to: pass
+// default-constructed spots), for exactly that many.  valid_symbol (may be null, `count`
+// flags) as decode_spots'.  On an error the spots are left partly written.
+size_t spot_count(const uint8_t* data, size_t size);
+DecodeError decode_spots_into(const uint8_t* data, size_t size, Header* header, Spot* const* out, size_t count,
+                              uint8_t* valid_symbol);
+
 // Columnar encoder input: n rows.  Symbols come as strings ("SH600000", "sh600000",
 // "600000.SH") or as Symbol::key() values; one of the two must be given.  A null optional
 // column encodes as 0 / absent.  Book columns are row-major n x book_levels matrices (any
