@@ -405,6 +405,38 @@ TEST_CASE("the one-pass record writer makes the generic builder's bytes") {
   }
 }
 
+TEST_CASE("decoding into caller-owned spots gives decode_spots' spots and errors") {
+  Spot bad = full_spot();
+  std::vector<Spot> spots{full_spot(), bad, full_spot()};
+  spots[2].name = std::string(40, 'n');  // past the inline string size
+  spots[2].symbol = *parse_symbol("BJ830799");
+  const auto msg = encode(spots);
+  std::vector<Spot> expected;
+  std::vector<uint8_t> valid;
+  CHECK(wire::decode_spots(msg.data(), msg.size(), nullptr, &expected, &valid) == DecodeError::None);
+  const size_t n = wire::spot_count(msg.data(), msg.size());
+  CHECK_EQ(n, spots.size());
+  std::vector<Spot> got(n);
+  std::vector<Spot*> ptrs;
+  for (Spot& s : got) ptrs.push_back(&s);
+  std::vector<uint8_t> flags(n, 9);
+  wire::Header h;
+  CHECK(wire::decode_spots_into(msg.data(), msg.size(), &h, ptrs.data(), n, flags.data()) == DecodeError::None);
+  CHECK_EQ(h.sequence, full_header().sequence);
+  CHECK(flags == valid);
+  for (size_t i = 0; i < n; ++i) CHECK(same_spot(got[i], expected[i]));
+  CHECK(wire::decode_spots_into(msg.data(), msg.size(), nullptr, ptrs.data(), n - 1, nullptr) ==
+        DecodeError::Malformed);  // a count that is not the batch's
+  const std::vector<uint8_t> cut(msg.begin(), msg.begin() + static_cast<std::ptrdiff_t>(msg.size() / 2));
+  const size_t cut_count = wire::spot_count(cut.data(), cut.size());  // the root may still verify
+  CHECK(cut_count <= n);
+  CHECK(wire::decode_spots_into(cut.data(), cut.size(), nullptr, ptrs.data(), cut_count, nullptr) ==
+        DecodeError::Malformed);
+  CHECK(wire::decode_spots(cut.data(), cut.size(), nullptr, &expected, nullptr) == DecodeError::Malformed);
+  CHECK_EQ(wire::spot_count(msg.data(), 4), size_t{0});
+  CHECK(wire::decode_spots_into(msg.data(), 4, nullptr, ptrs.data(), 0, nullptr) == DecodeError::TooShort);
+}
+
 TEST_CASE("reject reasons") {
   const auto good = encode({full_spot()});
   CHECK(decode_all(nullptr, 0) == DecodeError::TooShort);
