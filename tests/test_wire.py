@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import math
+import pickle
 import threading
+import weakref
 
 import flatbuffers
 import numpy as np
@@ -107,6 +110,25 @@ def test_spot_list_round_trip_every_field() -> None:
     assert hkrt.wire.decode_spots(hkrt.wire.encode_spots([])) == []
     assert hkrt.wire.decode_spots(hkrt.wire.encode_spots(full_spot())) == [full_spot()]
     assert hkrt.wire.decode_spots(hkrt.wire.encode_spots(iter(spots[:1]))) == spots[:1]
+
+
+def test_decoded_spots_are_ordinary_spots() -> None:
+    """Decoded Spots share one allocation with their Python object: they must behave as any other Spot."""
+    long_name = "中国石油天然气股份有限公司" * 3  # past std::string's inline buffer
+    spots = [full_spot(name=long_name), full_spot("SZ000001", name="平安银行")]
+    out = hkrt.wire.decode_spots(hkrt.wire.encode_spots(spots))
+    assert out == spots and out[0].name == long_name
+    kept = out[1]
+    del out  # the list goes; the Spot it held stays whole
+    assert kept == spots[1] and kept.bid == spots[1].bid
+    kept.name, kept.close, kept.bid = long_name, 11.5, [1.0, 2.0]
+    assert (kept.name, kept.close, kept.bid) == (long_name, 11.5, [1.0, 2.0, 0, 0, 0])
+    assert copy.copy(kept) == kept and pickle.loads(pickle.dumps(kept)) == kept
+    assert weakref.ref(kept)() is kept
+    assert hkrt.wire.decode_spots(hkrt.wire.encode_spots([kept], send_time=1)) == [kept]
+    assert hkrt.wire.encode_spots([kept], send_time=1) == hkrt.wire.encode_spots([copy.copy(kept)], send_time=1)
+    kept.__init__("SH600519", T0, close=1.0)  # re-initialised: pybind11 gives it a heap value, no crash
+    assert kept.symbol == "SH600519" and kept.name == ""
 
 
 def test_the_wire_carries_utc_epoch_ms() -> None:

@@ -1,9 +1,10 @@
 """Encoding a DataFrame whose book columns hold one row of levels per cell (arrays, lists, None):
-read in C++ (hkrt._hkrt._wire_book_matrix), never row by row in Python."""
+read in place by the C++ encoder, never row by row in Python."""
 
 from __future__ import annotations
 
 import datetime as dt
+import math
 
 import numpy as np
 import pandas as pd
@@ -86,9 +87,53 @@ def test_sliced_and_chunked_arrow_columns_read_the_right_rows() -> None:
         ("SH600002", "n2"), ("SH600003", "n3"), ("SH600004", "n4"),
     ]  # fmt: skip
     chunked = pd.concat([base.iloc[4:], base.iloc[:2]], ignore_index=True)
-    assert [s.name for s in hkrt.wire.decode_spots(hkrt.wire.encode_spots(chunked))] == [
-        "n4",
-        "n5",
-        "n0",
-        "n1",
+    assert [s.name for s in hkrt.wire.decode_spots(hkrt.wire.encode_spots(chunked))] == ["n4", "n5", "n0", "n1"]
+
+
+def test_every_kind_of_book_cell_gives_the_bytes_of_the_spot_list() -> None:
+    """Book cells are read in place by the encoder (no matrix): lists, tuples, arrays of mixed lengths,
+    NaN and -0.0 levels, strided, unaligned, int and big-endian arrays, None and NaN for no book, more
+    than five levels; the message is byte for byte the one the same rows give as an (n, levels) matrix."""
+    unaligned = np.frombuffer(b"\x00" + np.array([4.5, 4.25]).tobytes(), dtype=np.float64, offset=1)
+    cells: list[object] = [
+        np.array([9.9, 9.8, 9.7, 9.6, 9.5]),
+        [9.5, 9.4],
+        (9.1,),
+        None,
+        np.array([8.0, 7.0, 6.0])[::-1],  # strided
+        [1, 2],
+        np.array([math.nan, 0.0, -0.0, 3.0]),
+        np.array([5.0, 0.0, 0.0]),  # trailing zero levels are not written
+        unaligned,
+        np.array([3, 2, 1], dtype=np.int32),
+        np.array([2.5, 1.5], dtype=">f8"),
+        np.arange(1.0, 8.0),  # seven levels: the wire keeps them
+        float("nan"),
+        [],
     ]
+    n = len(cells)
+    width = 7
+    matrix = np.zeros((n, width))
+    for i, cell in enumerate(cells):
+        levels = [] if cell is None or isinstance(cell, float) else list(np.asarray(cell, dtype=np.float64))
+        matrix[i, : len(levels)] = levels
+    as_frame = frame(cells).assign(symbol=[f"SH{600000 + i}" for i in range(n)], ask_volume=list(matrix * 100))
+    as_columns = {c: as_frame[c].to_numpy() for c in ("symbol", "close", "volume", "amount")}
+    as_columns |= {"datetime": as_frame["datetime"], "bid": matrix, "ask_volume": matrix * 100}
+    header = {"send_time": 7, "sequence": 3}
+    expected = hkrt.wire.encode_spots(as_columns, **header)
+    assert hkrt.wire.encode_spots(as_frame, **header) == expected
+    mixed = as_columns | {"bid": as_frame["bid"].to_numpy()}  # one side by row, the other a matrix
+    assert hkrt.wire.encode_spots(mixed, **header) == expected
+    spots = hkrt.wire.decode_spots(expected)
+    assert hkrt.wire.encode_spots(spots[:11], **header) == hkrt.wire.encode_spots(as_frame.iloc[:11], **header)
+    assert spots[4].bid[:3] == [6.0, 7.0, 8.0] and spots[8].bid[:2] == [4.5, 4.25]
+    assert math.isnan(spots[6].bid[0]) and spots[6].bid[1:4] == [0.0, 0.0, 3.0]
+
+
+def test_a_book_column_of_the_wrong_length_is_refused() -> None:
+    columns = {"symbol": ["SH600000", "SH600001"], "datetime": [T, T], "close": [1, 2], "volume": 0, "amount": 0}
+    rows = np.empty(1, dtype=object)
+    rows[0] = np.array([1.0])
+    with pytest.raises(ValueError, match="bid must be an"):
+        hkrt.wire.encode_spots(columns | {"bid": rows})

@@ -7,6 +7,7 @@
 
 #include "kdata/bar.h"
 #include "kdata/ktype.h"
+#include "kdata/spot.h"
 #include "kdata/symbol.h"
 #include "kdata/time.h"
 
@@ -43,5 +44,10 @@ py::array bars_to_array(const std::vector<Bar>& bars);
 // symbol (needs columns decoded with details for the name, yesterday's close and the book).
 py::dict shared_columns(std::shared_ptr<const wire::DecodedColumns> columns, bool writeable = false);
 py::list spot_objects(const wire::DecodedColumns& columns);
+// n new default Spot objects, each Spot inside its Python object at (*storage)[i], for a
+// decoder to fill in place (nobody else sees them until they are returned).  Possible only
+// when spot_objects_in_place(); otherwise nothing is made.
+bool spot_objects_in_place();
+std::vector<py::object> blank_spot_objects(size_t n, std::vector<Spot*>* storage);
 
 }  // namespace hkrt::bindings

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 #include <memory>
+#include <new>
 #include <string>
 #include <string_view>
 
@@ -131,6 +132,71 @@ py::dict shared_columns(std::shared_ptr<const wire::DecodedColumns> columns, boo
   return d;
 }
 
+namespace {
+// Spot objects in bulk (a decoded message's thousands): the C++ Spot is placed in the same
+// allocation as its Python object, right after pybind11's instance header, so one Python
+// object costs one small-object allocation instead of three (object, Spot, registry node) and
+// is never entered in pybind11's instance registry (nothing in C++ points at it, so no cast
+// can need to find it).  pybind11's own dealloc would `delete` the value, so Spot's dealloc
+// hook runs the destructor in place for these objects and hands every other one on.  The
+// layout conditions are checked once; when they do not hold, objects are made by py::cast.
+struct InlineSpots {
+  PyTypeObject* type = nullptr;
+  size_t offset = 0;  // of the Spot within the allocation
+  size_t size = 0;    // of the allocation
+  void (*base_dealloc)(py::detail::value_and_holder&) = nullptr;
+};
+InlineSpots inline_spots;
+int inline_marker;  // its address in the holder slot (unused by a holder-less value) tags an inline Spot
+
+bool is_inline(const py::detail::value_and_holder& v_h) {
+  const auto* inst = v_h.inst;
+  return inst->simple_layout && !inst->simple_holder_constructed && inst->simple_value_holder[1] == &inline_marker &&
+         inst->simple_value_holder[0] == reinterpret_cast<const char*>(inst) + inline_spots.offset;
+}
+
+void spot_dealloc(py::detail::value_and_holder& v_h) {
+  if (is_inline(v_h)) {
+    v_h.value_ptr<Spot>()->~Spot();
+    v_h.value_ptr() = nullptr;
+    return;
+  }
+  inline_spots.base_dealloc(v_h);
+}
+
+void enable_inline_spots(py::handle cls) {
+  auto* tinfo = py::detail::get_type_info(typeid(Spot));
+  auto* type = reinterpret_cast<PyTypeObject*>(cls.ptr());
+  if (tinfo == nullptr || tinfo->type != type || type->tp_itemsize != 0 || PyType_HasFeature(type, Py_TPFLAGS_HAVE_GC) ||
+      tinfo->holder_size_in_ptrs > py::detail::instance_simple_holder_in_ptrs() || !tinfo->simple_ancestors ||
+      type->tp_alloc != PyType_GenericAlloc)
+    return;
+  inline_spots.type = type;
+  inline_spots.offset = (static_cast<size_t>(type->tp_basicsize) + alignof(Spot) - 1) / alignof(Spot) * alignof(Spot);
+  inline_spots.size = inline_spots.offset + sizeof(Spot);
+  inline_spots.base_dealloc = tinfo->dealloc;
+  tinfo->dealloc = &spot_dealloc;
+}
+
+// A new Python Spot (one reference) whose Spot `make(storage)` constructs in place, or null
+// with a Python error set.
+template <typename Make>
+PyObject* new_inline_spot(Make make) {
+  void* memory = PyObject_Malloc(inline_spots.size);
+  if (memory == nullptr) return PyErr_NoMemory();
+  std::memset(memory, 0, inline_spots.offset);  // as PyType_GenericAlloc: a zeroed header
+  PyObject* self = PyObject_Init(static_cast<PyObject*>(memory), inline_spots.type);
+  auto* inst = reinterpret_cast<py::detail::instance*>(self);
+  char* storage = static_cast<char*>(memory) + inline_spots.offset;
+  make(storage);
+  inst->simple_layout = true;
+  inst->owned = true;  // so that pybind11's dealloc calls the type's dealloc (spot_dealloc)
+  inst->simple_value_holder[0] = storage;
+  inst->simple_value_holder[1] = &inline_marker;
+  return self;
+}
+}  // namespace
+
 py::list spot_objects(const wire::DecodedColumns& c) {
   size_t valid = 0;
   for (uint32_t key : c.symbol_keys) valid += key != kInvalidSymbolKey;
@@ -138,12 +204,34 @@ py::list spot_objects(const wire::DecodedColumns& c) {
   py::ssize_t j = 0;
   for (size_t i = 0; i < c.size(); ++i) {
     if (c.symbol_keys[i] == kInvalidSymbolKey) continue;
-    // Built in place and handed over: no intermediate Spot to move from.
-    auto* s = new Spot(c.spot(i));
-    PyList_SET_ITEM(out.ptr(), j++, py::cast(s, py::return_value_policy::take_ownership).release().ptr());
+    PyObject* item = nullptr;
+    if (inline_spots.type != nullptr) {
+      item = new_inline_spot([&](void* storage) { new (storage) Spot(c.spot(i)); });
+      if (item == nullptr) throw py::error_already_set();
+    } else {
+      // Built in place and handed over: no intermediate Spot to move from.
+      item = py::cast(new Spot(c.spot(i)), py::return_value_policy::take_ownership).release().ptr();
+    }
+    PyList_SET_ITEM(out.ptr(), j++, item);
   }
   return out;
 }
+
+std::vector<py::object> blank_spot_objects(size_t n, std::vector<Spot*>* storage) {
+  std::vector<py::object> out;
+  storage->clear();
+  if (inline_spots.type == nullptr) return out;
+  out.reserve(n);
+  storage->reserve(n);
+  for (size_t i = 0; i < n; ++i) {
+    PyObject* item = new_inline_spot([&](void* at) { storage->push_back(new (at) Spot()); });
+    if (item == nullptr) throw py::error_already_set();
+    out.push_back(py::reinterpret_steal<py::object>(item));
+  }
+  return out;
+}
+
+bool spot_objects_in_place() { return inline_spots.type != nullptr; }
 
 void bind_spot(py::module_& m) {
   py::class_<Spot> cls(m, "Spot", R"doc(
@@ -236,6 +324,7 @@ or as ``market`` + ``code``, and is normalised to "SH600000".
         s.ask_volume = t[7].cast<Levels>();
         return s;
       }));
+  enable_inline_spots(cls);
 }
 
 }  // namespace hkrt::bindings

@@ -199,8 +199,8 @@ class BookRows {
 
   Row row(PyObject* item, size_t i) {
     Row r;
-    if (item == Py_None || (PyFloat_Check(item) && PyFloat_AS_DOUBLE(item) != PyFloat_AS_DOUBLE(item))) return r;
     auto& api = py::detail::npy_api::get();
+    // An array first: PyFloat_Check on one walks its type's bases, a third of the time of a cell.
     if (api.PyArray_Check_(item)) {
       auto* a = py::detail::array_proxy(item);
       if (a->descr == float64_.ptr() && a->nd == 1) {
@@ -209,6 +209,8 @@ class BookRows {
         r.count = static_cast<size_t>(a->dimensions[0]);
         return r;
       }
+    } else if (item == Py_None || (PyFloat_Check(item) && PyFloat_AS_DOUBLE(item) != PyFloat_AS_DOUBLE(item))) {
+      return r;
     } else if (PyList_Check(item) || PyTuple_Check(item)) {
       r.items = PySequence_Fast_ITEMS(item);
       r.count = static_cast<size_t>(PySequence_Fast_GET_SIZE(item));
@@ -249,6 +251,54 @@ class BookRows {
   const char* column_;
   py::dtype float64_ = py::dtype::of<double>();
   std::vector<py::object> converted_;
+};
+
+// A DataFrame's book column handed to the encoder row by row, with no matrix built: a row
+// that is a contiguous, aligned float64 array is read in place; any other (a list, a strided
+// or converted array) is copied once into `copied_`.  The encoder reads the cells' memory, so
+// the caller keeps the GIL until it is done (no other thread can replace a cell meanwhile).
+// Errors name the cell as book_matrix's do, found in the same order (cells, then levels).
+class BookColumn {
+ public:
+  BookColumn(const py::array& values, const char* column) : reader_(column) {
+    const size_t n = static_cast<size_t>(values.size());
+    const auto* base = static_cast<const char*>(values.data());
+    const auto stride = values.strides(0);
+    std::vector<BookRows::Row> rows(n);
+    rows_.assign(n, nullptr);
+    counts_.assign(n, 0);
+    size_t to_copy = 0;
+    for (size_t i = 0; i < n; ++i) {
+      const BookRows::Row r =
+          reader_.row(*reinterpret_cast<PyObject* const*>(base + static_cast<py::ssize_t>(i) * stride), i);
+      counts_[i] = r.count;
+      if (r.count == 0) continue;
+      if (r.data != nullptr && (r.stride == sizeof(double) || r.count == 1) &&
+          reinterpret_cast<uintptr_t>(r.data) % alignof(double) == 0) {
+        rows_[i] = reinterpret_cast<const double*>(r.data);
+      } else {
+        rows[i] = r;
+        to_copy += r.count;
+      }
+    }
+    copied_.resize(to_copy);
+    size_t at = 0;
+    for (size_t i = 0; i < n; ++i) {
+      if (counts_[i] == 0 || rows_[i] != nullptr) continue;
+      for (size_t k = 0; k < counts_[i]; ++k) copied_[at + k] = reader_.level(rows[i], k, i);
+      rows_[i] = copied_.data() + at;
+      at += counts_[i];
+    }
+  }
+  size_t size() const { return rows_.size(); }
+  const double* const* rows() const { return rows_.data(); }
+  const size_t* counts() const { return counts_.data(); }
+
+ private:
+  BookRows reader_;  // keeps converted cells alive
+  std::vector<const double*> rows_;
+  std::vector<size_t> counts_;
+  std::vector<double> copied_;
 };
 
 py::array book_matrix(const py::array& values, const char* column) {
@@ -316,9 +366,9 @@ void bind_wire(py::module_& m) {
       [](const py::array& symbol, const Int64Array& datetime_ms, const DoubleArray& close, const DoubleArray& volume,
          const DoubleArray& amount, const std::optional<DoubleArray>& open, const std::optional<DoubleArray>& high,
          const std::optional<DoubleArray>& low, const std::optional<DoubleArray>& yesterday_close,
-         const std::optional<py::array>& name, const std::optional<DoubleArray>& bid,
-         const std::optional<DoubleArray>& bid_volume, const std::optional<DoubleArray>& ask,
-         const std::optional<DoubleArray>& ask_volume, const py::tuple& header) {
+         const std::optional<py::array>& name, const std::optional<py::array>& bid,
+         const std::optional<py::array>& bid_volume, const std::optional<py::array>& ask,
+         const std::optional<py::array>& ask_volume, const py::tuple& header) {
         const wire::Header h = to_header(header);
         std::string symbol_storage, name_storage;
         const auto symbols = string_views(symbol, "symbol", false, &symbol_storage);
@@ -342,16 +392,37 @@ void bind_wire(py::module_& m) {
         c.low = column(low, n, "low");
         c.yesterday_close = column(yesterday_close, n, "yesterday_close");
         c.name = name ? names.data() : nullptr;
-        for (const auto* b : {&bid, &bid_volume, &ask, &ask_volume})
-          if (*b && (*b)->ndim() == 2) c.book_levels = static_cast<size_t>((*b)->shape(1));
-        c.bid = book(bid, n, c.book_levels, "bid");
-        c.bid_volume = book(bid_volume, n, c.book_levels, "bid_volume");
-        c.ask = book(ask, n, c.book_levels, "ask");
-        c.ask_volume = book(ask_volume, n, c.book_levels, "ask_volume");
+        // Each book side: an (n, levels) matrix, or (a DataFrame's) object column of per-row levels.
+        const std::optional<py::array>* sides[4] = {&bid, &bid_volume, &ask, &ask_volume};
+        const char* side_names[4] = {"bid", "bid_volume", "ask", "ask_volume"};
+        std::optional<DoubleArray> matrices[4];
+        std::optional<BookColumn> by_row[4];
+        for (size_t k = 0; k < 4; ++k) {
+          if (!*sides[k]) continue;
+          const py::array& a = **sides[k];
+          if (a.ndim() == 1 && a.dtype().kind() == 'O') {
+            by_row[k].emplace(a, side_names[k]);
+            if (by_row[k]->size() != n)
+              throw py::value_error(std::string(side_names[k]) +
+                                    " must be an (n, levels) matrix, all book columns with the same levels");
+            c.book_rows[k] = by_row[k]->rows();
+            c.book_counts[k] = by_row[k]->counts();
+          } else {
+            matrices[k] = DoubleArray::ensure(a);
+            if (!*matrices[k]) throw py::type_error(std::string(side_names[k]) + " must hold numbers");
+            if (matrices[k]->ndim() == 2) c.book_levels = static_cast<size_t>(matrices[k]->shape(1));
+          }
+        }
+        c.bid = book(matrices[0], n, c.book_levels, "bid");
+        c.bid_volume = book(matrices[1], n, c.book_levels, "bid_volume");
+        c.ask = book(matrices[2], n, c.book_levels, "ask");
+        c.ask_volume = book(matrices[3], n, c.book_levels, "ask_volume");
         if (c.book_levels == 0) c.bid = c.bid_volume = c.ask = c.ask_volume = nullptr;  // an empty book
         thread_local wire::Encoder encoder;  // keeps its buffer between messages
         wire::ByteView v;
-        {
+        if (by_row[0] || by_row[1] || by_row[2] || by_row[3]) {
+          v = encoder.encode_columns(h, c);  // reads the cells: under the GIL (BookColumn)
+        } else {
           py::gil_scoped_release release;
           v = encoder.encode_columns(h, c);  // std::invalid_argument -> ValueError
         }
@@ -420,8 +491,26 @@ void bind_wire(py::module_& m) {
 
   m.def(
       "_wire_decode_spots",
-      [](py::handle buf) {
+      [](py::handle buf) -> py::list {
         InputBuffer in(buf);
+        if (spot_objects_in_place()) {  // each record read straight into its Python object
+          const size_t n = wire::spot_count(in.data(), in.size());
+          std::vector<Spot*> storage;
+          std::vector<py::object> objects = blank_spot_objects(n, &storage);
+          std::vector<uint8_t> valid(n);
+          wire::DecodeError e;
+          {
+            py::gil_scoped_release release;  // the objects are ours alone until returned
+            e = wire::decode_spots_into(in.data(), in.size(), nullptr, storage.data(), n, valid.data());
+          }
+          if (e != wire::DecodeError::None) raise_wire_error(e, in);
+          const auto kept = static_cast<py::ssize_t>(std::count(valid.begin(), valid.end(), uint8_t{1}));
+          py::list out(kept);
+          py::ssize_t j = 0;
+          for (size_t i = 0; i < n; ++i)
+            if (valid[i]) PyList_SET_ITEM(out.ptr(), j++, objects[i].release().ptr());
+          return out;  // the rows with an invalid symbol go with `objects`
+        }
         thread_local wire::DecodedColumns cols;  // keeps its capacity between messages
         wire::DecodeError e;
         {

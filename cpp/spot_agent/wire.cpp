@@ -462,30 +462,23 @@ Spot DecodedColumns::spot(size_t i) const {
   return s;
 }
 
-DecodeError decode_spots(const uint8_t* data, size_t size, Header* header, std::vector<Spot>* out,
-                         std::vector<uint8_t>* valid_symbol) {
-  AlignedInput in(data, size);
-  const Batch* root = nullptr;
-  DecodeError err = verify_root(in.data(), size, &root);
-  const size_t n = err == DecodeError::None ? root->spots()->size() : 0;
-  if (out != nullptr) {
-    out->clear();
-    out->resize(n);
-  }
-  if (valid_symbol != nullptr) valid_symbol->assign(n, 1);
-  const RecordReader rr(in.data(), size);
-  const size_t first = err == DecodeError::None ? spots_begin(in.data(), root) : 0;
+namespace {
+// Verify + read every record of a verified root into spot_at(i) (null: verify only);
+// valid_symbol[i] = 0 for an invalid market/code.  Malformed at the first bad record.
+template <typename SpotAt>
+DecodeError read_spots(const uint8_t* data, size_t size, const Batch* root, size_t n, SpotAt spot_at,
+                       uint8_t* valid_symbol) {
+  const RecordReader rr(data, size);
+  const size_t first = spots_begin(data, root);
   RecordView r;
   for (size_t i = 0; i < n; ++i) {
-    if (!verify_record(rr, first + 4 * i, &r)) {
-      err = DecodeError::Malformed;
-      break;
-    }
+    if (!verify_record(rr, first + 4 * i, &r)) return DecodeError::Malformed;
+    Spot* out = spot_at(i);
     if (out == nullptr) continue;
-    Spot& s = (*out)[i];
+    Spot& s = *out;
     const uint32_t key = symbol_key(rr, r);
     if (key == kInvalidSymbolKey) {
-      if (valid_symbol != nullptr) (*valid_symbol)[i] = 0;
+      if (valid_symbol != nullptr) valid_symbol[i] = 0;
     } else {
       s.symbol = Symbol::from_key(key);
     }
@@ -503,12 +496,50 @@ DecodeError decode_spots(const uint8_t* data, size_t size, Header* header, std::
     read_levels(rr, r.book[2], r.book_len[2], s.ask.data());
     read_levels(rr, r.book[3], r.book_len[3], s.ask_volume.data());
   }
+  return DecodeError::None;
+}
+}  // namespace
+
+DecodeError decode_spots(const uint8_t* data, size_t size, Header* header, std::vector<Spot>* out,
+                         std::vector<uint8_t>* valid_symbol) {
+  AlignedInput in(data, size);
+  const Batch* root = nullptr;
+  DecodeError err = verify_root(in.data(), size, &root);
+  const size_t n = err == DecodeError::None ? root->spots()->size() : 0;
+  if (out != nullptr) {
+    out->clear();
+    out->resize(n);
+  }
+  if (valid_symbol != nullptr) valid_symbol->assign(n, 1);
+  if (err == DecodeError::None)
+    err = read_spots(
+        in.data(), size, root, n, [out](size_t i) { return out != nullptr ? &(*out)[i] : nullptr; },
+        valid_symbol != nullptr ? valid_symbol->data() : nullptr);
   if (err != DecodeError::None) {
     if (out != nullptr) out->clear();
     if (valid_symbol != nullptr) valid_symbol->clear();
     return err;
   }
   if (header != nullptr) read_header(*root->header(), header);
+  return err;
+}
+
+size_t spot_count(const uint8_t* data, size_t size) {
+  AlignedInput in(data, size);
+  const Batch* root = nullptr;
+  return verify_root(in.data(), size, &root) == DecodeError::None ? root->spots()->size() : 0;
+}
+
+DecodeError decode_spots_into(const uint8_t* data, size_t size, Header* header, Spot* const* out, size_t count,
+                              uint8_t* valid_symbol) {
+  AlignedInput in(data, size);
+  const Batch* root = nullptr;
+  DecodeError err = verify_root(in.data(), size, &root);
+  if (err != DecodeError::None) return err;
+  if (root->spots()->size() != count) return DecodeError::Malformed;
+  if (valid_symbol != nullptr) std::fill_n(valid_symbol, count, uint8_t{1});
+  err = read_spots(in.data(), size, root, count, [out](size_t i) { return out[i]; }, valid_symbol);
+  if (err == DecodeError::None && header != nullptr) read_header(*root->header(), header);
   return err;
 }
 
@@ -523,6 +554,24 @@ size_t used_levels(const double* levels, size_t n) {
   return n;
 }
 
+// "SH600000" as the codec itself writes it (upper-case market, six digits) without the
+// general parser's case folding and other spellings; anything else is left to parse_symbol.
+std::optional<Symbol> canonical_symbol(std::string_view t) {
+  if (t.size() != 8) return std::nullopt;
+  Market m;
+  if (t[0] == 'S' && t[1] == 'H') m = Market::SH;
+  else if (t[0] == 'S' && t[1] == 'Z') m = Market::SZ;
+  else if (t[0] == 'B' && t[1] == 'J') m = Market::BJ;
+  else return std::nullopt;
+  uint32_t code = 0;
+  for (size_t k = 2; k < 8; ++k) {
+    const unsigned digit = static_cast<unsigned char>(t[k]) - unsigned{'0'};
+    if (digit > 9) return std::nullopt;
+    code = code * 10 + digit;
+  }
+  return Symbol{m, code};
+}
+
 void code_digits(uint32_t code, char out[6]) {
   for (int i = 5; i >= 0; --i) {
     out[i] = static_cast<char>('0' + code % 10);
@@ -532,8 +581,171 @@ void code_digits(uint32_t code, char out[6]) {
 
 }  // namespace
 
+// The FlatBufferBuilder with one fast operation: a whole SpotRecord (code and name strings,
+// book vectors, the table and its vtable) laid out back to front in a scratch block and
+// pushed with one copy, instead of ~25 builder calls that each check for space and record
+// field locations.  The bytes are exactly those of the generic calls (CreateString,
+// CreateVector, then SpotRecordBuilder adding datetime, the seven numbers, market, code,
+// name and the book, EndTable sharing an identical earlier vtable): every padding is computed
+// from the buffer size the builder would have at that point, and vtables are shared through
+// the builder's own list.  cpp/tests/test_wire.cpp holds the two equal on random records.
+class SpotBuilder : public fb::FlatBufferBuilder {
+ public:
+  explicit SpotBuilder(size_t initial = 1024) : fb::FlatBufferBuilder(initial) {}
+
+  struct Record {
+    fb::uoffset_t market;  // offset of the shared market string
+    char code[6];
+    const char* name;  // empty = absent
+    size_t name_size;
+    int64_t epoch_ms;
+    double yesterday_close, open, high, low, close, amount, volume;
+    const double* book[4];  // bid, bid_volume, ask, ask_volume (null = absent)
+    size_t book_size[4];
+  };
+
+  fb::uoffset_t add_record(const Record& r) {
+    size_t bound = 256 + r.name_size;  // strings, table, vtable and every padding, with room to spare
+    for (size_t k = 0; k < 4; ++k) bound += 16 + 8 * r.book_size[k];
+    size_t size = GetSize();  // the builder's size as each write would see it
+    // Written straight into the builder's buffer, from the top of `bound` reserved bytes down;
+    // the unused bottom is given back at the end.
+    uint8_t* const bottom = buf_.make_space(bound);
+    uint8_t* const end = bottom + bound;
+    uint8_t* cur = end;
+    auto fill = [&](size_t n) {
+      cur -= n;
+      for (size_t i = 0; i < n; ++i) cur[i] = 0;  // a few bytes of padding: no call
+      size += n;
+    };
+    auto push = [&](const void* p, size_t n) {
+      cur -= n;
+      std::memcpy(cur, p, n);
+      size += n;
+    };
+    auto align = [&](size_t a) { fill(fb::PaddingBytes(size, a)); };
+    auto push_u32 = [&](uint32_t v) {
+      align(sizeof v);
+      push(&v, sizeof v);
+      return static_cast<fb::uoffset_t>(size);
+    };
+    auto string = [&](const char* p, size_t n) {  // CreateString
+      fill(fb::PaddingBytes(size + n + 1, sizeof(fb::uoffset_t)));
+      fill(1);
+      push(p, n);
+      return push_u32(static_cast<uint32_t>(n));
+    };
+    auto vector = [&](const double* v, size_t n) -> fb::uoffset_t {  // CreateVector<double>
+      if (v == nullptr || n == 0) return 0;
+      fill(fb::PaddingBytes(size + n * sizeof(double), sizeof(fb::uoffset_t)));
+      fill(fb::PaddingBytes(size + n * sizeof(double), sizeof(double)));
+      push(v, n * sizeof(double));
+      return push_u32(static_cast<uint32_t>(n));
+    };
+    TrackMinAlign(sizeof(double));  // the datetime struct below aligns to 8 in every record
+    const fb::uoffset_t code = string(r.code, 6);
+    const fb::uoffset_t name = r.name_size == 0 ? 0 : string(r.name, r.name_size);
+    fb::uoffset_t book[4];
+    for (size_t k = 0; k < 4; ++k) book[k] = vector(r.book[k], r.book_size[k]);
+
+    // The table (StartTable .. EndTable).
+    const size_t start = size;
+    struct Field {
+      size_t at;
+      fb::voffset_t id;
+    };
+    Field fields[15];
+    size_t count = 0;
+    fb::voffset_t max_id = 0;
+    auto track = [&](fb::voffset_t id) {
+      fields[count++] = Field{size, id};
+      max_id = std::max(max_id, id);
+    };
+    align(alignof(Timestamp));
+    const Timestamp ts(r.epoch_ms);
+    push(&ts, sizeof ts);
+    track(Record_::VT_DATETIME);
+    auto number = [&](fb::voffset_t id, double v) {
+      if (fb::IsTheSameAs(v, 0.0)) return;  // a default is not stored
+      align(sizeof v);
+      push(&v, sizeof v);
+      track(id);
+    };
+    number(Record_::VT_YESTERDAY_CLOSE, r.yesterday_close);
+    number(Record_::VT_OPEN, r.open);
+    number(Record_::VT_HIGH, r.high);
+    number(Record_::VT_LOW, r.low);
+    number(Record_::VT_CLOSE, r.close);
+    number(Record_::VT_AMOUNT, r.amount);
+    number(Record_::VT_VOLUME, r.volume);
+    auto offset = [&](fb::voffset_t id, fb::uoffset_t target) {
+      if (target == 0) return;
+      align(sizeof(fb::uoffset_t));
+      push_u32(static_cast<uint32_t>(size - target + sizeof(fb::uoffset_t)));
+      track(id);
+    };
+    offset(Record_::VT_MARKET, r.market);
+    offset(Record_::VT_CODE, code);
+    offset(Record_::VT_NAME, name);
+    offset(Record_::VT_BID, book[0]);
+    offset(Record_::VT_BID_VOLUME, book[1]);
+    offset(Record_::VT_ASK, book[2]);
+    offset(Record_::VT_ASK_VOLUME, book[3]);
+    const fb::uoffset_t table = push_u32(0);  // the vtable offset, filled below
+    uint8_t* const table_at = cur;
+    const auto vtable_size =
+        std::max(static_cast<fb::voffset_t>(max_id + sizeof(fb::voffset_t)), fb::FieldIndexToOffset(0));
+    fill(vtable_size);
+    auto put16 = [&](size_t at, size_t v) {
+      const auto x = static_cast<fb::voffset_t>(v);
+      std::memcpy(cur + at, &x, sizeof x);
+    };
+    put16(0, vtable_size);
+    put16(sizeof(fb::voffset_t), table - start);
+    for (size_t i = 0; i < count; ++i) put16(fields[i].id, table - fields[i].at);
+    // Share an identical vtable written before (the builder's list holds each vtable once, so
+    // whichever is checked first, the match is the same).
+    const auto* vtables = reinterpret_cast<const fb::uoffset_t*>(buf_.scratch_data());
+    const size_t known = (buf_.scratch_end() - buf_.scratch_data()) / sizeof(fb::uoffset_t);
+    fb::uoffset_t vtable = 0;
+    auto same = [&](size_t i) {
+      const uint8_t* other = buf_.data_at(vtables[i]);
+      return fb::ReadScalar<fb::voffset_t>(other) == vtable_size && std::memcmp(other, cur, vtable_size) == 0;
+    };
+    if (last_vtable_ < known && same(last_vtable_)) {
+      vtable = vtables[last_vtable_];
+    } else {
+      for (size_t i = 0; i < known; ++i) {
+        if (same(i)) {
+          vtable = vtables[i];
+          last_vtable_ = i;
+          break;
+        }
+      }
+    }
+    if (vtable != 0) {
+      cur += vtable_size;  // dropped: the table refers to the earlier one
+      size -= vtable_size;
+    } else {
+      vtable = static_cast<fb::uoffset_t>(size);
+    }
+    const auto to_vtable = static_cast<fb::soffset_t>(vtable) - static_cast<fb::soffset_t>(table);
+    std::memcpy(table_at, &to_vtable, sizeof to_vtable);
+    buf_.pop(static_cast<size_t>(cur - bottom));
+    if (vtable == size) {
+      last_vtable_ = known;
+      buf_.scratch_push_small(vtable);
+    }
+    return table;
+  }
+
+ private:
+  using Record_ = ::hkrt::wire::SpotRecord;
+  size_t last_vtable_ = 0;  // index of the vtable the previous record shared or wrote
+};
+
 struct Encoder::Impl {
-  fb::FlatBufferBuilder fbb{1 << 16};
+  SpotBuilder fbb{1 << 16};
   std::vector<fb::Offset<Record>> records;
   std::array<fb::Offset<fb::String>, kMarketCount> markets{};
 
@@ -544,7 +756,7 @@ struct Encoder::Impl {
   void begin(size_t n) {
     const size_t estimate = 1024 + n * kBytesPerSpotEstimate;
     if (estimate > reserved) {
-      fbb = fb::FlatBufferBuilder(estimate);
+      fbb = SpotBuilder(estimate);
       reserved = estimate;
     } else {
       fbb.Clear();
@@ -560,50 +772,35 @@ struct Encoder::Impl {
     return off;
   }
 
-  fb::Offset<fb::Vector<double>> levels(const double* values, size_t n) {
-    const size_t used = values == nullptr ? 0 : used_levels(values, n);
-    return used == 0 ? fb::Offset<fb::Vector<double>>() : fbb.CreateVector(values, used);
-  }
-
   struct Row {
     Symbol symbol;
     const char* name;
     size_t name_size;
     TimestampMs datetime;
     double yesterday_close, open, high, low, close, amount, volume;
-    const double *bid, *bid_volume, *ask, *ask_volume;
-    size_t levels;
+    const double* book[4];  // bid, bid_volume, ask, ask_volume (null = none)
+    size_t levels[4];
   };
 
   void add(const Row& r) {
-    char digits[6];
-    code_digits(r.symbol.code, digits);
-    const auto market_off = market(r.symbol.market);
-    const auto code_off = fbb.CreateString(digits, 6);
-    const auto name_off = r.name_size == 0 ? fb::Offset<fb::String>() : fbb.CreateString(r.name, r.name_size);
-    const auto bid_off = levels(r.bid, r.levels);
-    const auto bid_volume_off = levels(r.bid_volume, r.levels);
-    const auto ask_off = levels(r.ask, r.levels);
-    const auto ask_volume_off = levels(r.ask_volume, r.levels);
-    const Timestamp ts(to_epoch_ms(r.datetime));
-    SpotRecordBuilder b(fbb);
-    // 8-byte fields first, then offsets: the builder packs the table in add order.
-    b.add_datetime(&ts);
-    b.add_yesterday_close(r.yesterday_close);
-    b.add_open(r.open);
-    b.add_high(r.high);
-    b.add_low(r.low);
-    b.add_close(r.close);
-    b.add_amount(r.amount);
-    b.add_volume(r.volume);
-    b.add_market(market_off);
-    b.add_code(code_off);
-    if (!name_off.IsNull()) b.add_name(name_off);
-    if (!bid_off.IsNull()) b.add_bid(bid_off);
-    if (!bid_volume_off.IsNull()) b.add_bid_volume(bid_volume_off);
-    if (!ask_off.IsNull()) b.add_ask(ask_off);
-    if (!ask_volume_off.IsNull()) b.add_ask_volume(ask_volume_off);
-    records.push_back(b.Finish());
+    SpotBuilder::Record rec;
+    rec.market = market(r.symbol.market).o;
+    code_digits(r.symbol.code, rec.code);
+    rec.name = r.name;
+    rec.name_size = r.name_size;
+    rec.epoch_ms = to_epoch_ms(r.datetime);
+    rec.yesterday_close = r.yesterday_close;
+    rec.open = r.open;
+    rec.high = r.high;
+    rec.low = r.low;
+    rec.close = r.close;
+    rec.amount = r.amount;
+    rec.volume = r.volume;
+    for (size_t k = 0; k < 4; ++k) {
+      rec.book[k] = r.book[k];
+      rec.book_size[k] = r.book[k] == nullptr ? 0 : used_levels(r.book[k], r.levels[k]);  // trailing 0s left out
+    }
+    records.push_back(fb::Offset<Record>(fbb.add_record(rec)));
   }
 
   ByteView finish(const Header& h) {
@@ -630,9 +827,10 @@ ByteView Encoder::encode_spots(const Header& header, const Spot* const* spots, s
   e.begin(n);
   for (size_t i = 0; i < n; ++i) {
     const Spot& s = *spots[i];
+    constexpr auto L = static_cast<size_t>(kBookLevels);
     e.add(Impl::Row{s.symbol, s.name.data(), s.name.size(), s.datetime, s.yesterday_close, s.open, s.high, s.low,
-                    s.close, s.amount, s.volume, s.bid.data(), s.bid_volume.data(), s.ask.data(),
-                    s.ask_volume.data(), static_cast<size_t>(kBookLevels)});
+                    s.close, s.amount, s.volume,
+                    {s.bid.data(), s.bid_volume.data(), s.ask.data(), s.ask_volume.data()}, {L, L, L, L}});
   }
   return e.finish(header);
 }
@@ -649,10 +847,12 @@ ByteView Encoder::encode_columns(const Header& header, const EncodeColumns& c) {
   Impl& e = *impl_;
   e.begin(c.n);
   const size_t L = c.book_levels;
+  const double* const matrices[4] = {c.bid, c.bid_volume, c.ask, c.ask_volume};
   for (size_t i = 0; i < c.n; ++i) {
     Symbol symbol;
     if (c.symbols != nullptr) {
-      auto parsed = parse_symbol(c.symbols[i]);
+      auto parsed = canonical_symbol(c.symbols[i]);
+      if (!parsed) parsed = parse_symbol(c.symbols[i]);
       if (!parsed)
         throw std::invalid_argument("encode_columns: row " + std::to_string(i) + ": invalid symbol '" +
                                     std::string(c.symbols[i]) +
@@ -667,10 +867,18 @@ ByteView Encoder::encode_columns(const Header& header, const EncodeColumns& c) {
     }
     const std::string_view name = c.name != nullptr ? c.name[i] : std::string_view();
     auto opt = [i](const double* col) { return col != nullptr ? col[i] : 0.0; };
-    auto row_of = [i, L](const double* col) { return col != nullptr ? col + i * L : nullptr; };
-    e.add(Impl::Row{symbol, name.data(), name.size(), c.datetime[i], opt(c.yesterday_close), opt(c.open),
-                    opt(c.high), opt(c.low), c.close[i], c.amount[i], c.volume[i], row_of(c.bid),
-                    row_of(c.bid_volume), row_of(c.ask), row_of(c.ask_volume), L});
+    Impl::Row row{symbol, name.data(), name.size(), c.datetime[i], opt(c.yesterday_close), opt(c.open),
+                  opt(c.high), opt(c.low), c.close[i], c.amount[i], c.volume[i], {}, {}};
+    for (size_t k = 0; k < 4; ++k) {
+      if (matrices[k] != nullptr) {
+        row.book[k] = matrices[k] + i * L;
+        row.levels[k] = L;
+      } else if (c.book_rows[k] != nullptr) {
+        row.book[k] = c.book_rows[k][i];
+        row.levels[k] = row.book[k] == nullptr ? 0 : c.book_counts[k][i];
+      }
+    }
+    e.add(row);
   }
   return e.finish(header);
 }

@@ -136,6 +136,15 @@ DecodeError decode_columns(const uint8_t* data, size_t size, Header* header, Dec
 DecodeError decode_spots(const uint8_t* data, size_t size, Header* header, std::vector<Spot>* out,
                          std::vector<uint8_t>* valid_symbol);
 
+// Straight into spots the caller owns (e.g. each inside its Python object): spot_count() is
+// the number of records of a batch whose root verifies (0 otherwise); decode_spots_into then
+// verifies and reads record i into *out[i] (fields overwritten, the name appended to: pass
+// default-constructed spots), for exactly that many.  valid_symbol (may be null, `count`
+// flags) as decode_spots'.  On an error the spots are left partly written.
+size_t spot_count(const uint8_t* data, size_t size);
+DecodeError decode_spots_into(const uint8_t* data, size_t size, Header* header, Spot* const* out, size_t count,
+                              uint8_t* valid_symbol);
+
 // Columnar encoder input: n rows.  Symbols come as strings ("SH600000", "sh600000",
 // "600000.SH") or as Symbol::key() values; one of the two must be given.  A null optional
 // column encodes as 0 / absent.  Book columns are row-major n x book_levels matrices (any
@@ -158,6 +167,13 @@ struct EncodeColumns {
   const double* bid_volume = nullptr;
   const double* ask = nullptr;
   const double* ask_volume = nullptr;
+  // A side may instead come row by row (a DataFrame's column of per-row arrays, no matrix
+  // built): row i's levels are book_rows[k][i][0 .. book_counts[k][i]) for k = bid,
+  // bid_volume, ask, ask_volume; used when that side's matrix above is null.  Rows of
+  // different lengths are fine: a matrix pads them with 0, and trailing 0 levels are never
+  // written, so both forms give the same bytes.
+  const double* const* book_rows[4] = {nullptr, nullptr, nullptr, nullptr};
+  const size_t* book_counts[4] = {nullptr, nullptr, nullptr, nullptr};
 };
 
 // A contiguous byte range owned by an Encoder.

@@ -1,4 +1,5 @@
 // The spot wire format: round trips, every reject reason, and hostile input.
+#include <array>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -332,6 +333,108 @@ TEST_CASE("a reused Encoder gives the same bytes") {
   const auto one = enc.encode_spots(full_header(), ptrs.data(), 1);
   CHECK(std::vector<uint8_t>(one.data, one.data + one.size) == encode({s}));
   CHECK(big.size / 1000 < 400);
+}
+
+// The message the generic FlatBuffers calls make for these spots (the encoder's one-pass
+// record writer must give the same bytes).
+std::vector<uint8_t> reference_encode(const wire::Header& h, const std::vector<Spot>& spots) {
+  flatbuffers::FlatBufferBuilder fbb;
+  std::vector<flatbuffers::Offset<wire::SpotRecord>> recs;
+  flatbuffers::Offset<flatbuffers::String> markets[kMarketCount];
+  auto levels = [&](const std::array<double, kBookLevels>& v) {
+    size_t n = kBookLevels;
+    while (n > 0 && v[n - 1] == 0.0) --n;
+    return n == 0 ? flatbuffers::Offset<flatbuffers::Vector<double>>() : fbb.CreateVector(v.data(), n);
+  };
+  for (const Spot& s : spots) {
+    auto& m = markets[static_cast<size_t>(s.symbol.market)];
+    if (m.IsNull()) m = fbb.CreateSharedString(market_name(s.symbol.market), 2);
+    const std::string digits = s.symbol.code_str();
+    auto code = fbb.CreateString(digits.data(), 6);
+    auto name = s.name.empty() ? flatbuffers::Offset<flatbuffers::String>() : fbb.CreateString(s.name);
+    auto bid = levels(s.bid), bid_volume = levels(s.bid_volume), ask = levels(s.ask), ask_volume = levels(s.ask_volume);
+    const wire::Timestamp ts(wire::to_epoch_ms(s.datetime));
+    wire::SpotRecordBuilder b(fbb);
+    b.add_datetime(&ts);
+    b.add_yesterday_close(s.yesterday_close);
+    b.add_open(s.open);
+    b.add_high(s.high);
+    b.add_low(s.low);
+    b.add_close(s.close);
+    b.add_amount(s.amount);
+    b.add_volume(s.volume);
+    b.add_market(m);
+    b.add_code(code);
+    if (!name.IsNull()) b.add_name(name);
+    if (!bid.IsNull()) b.add_bid(bid);
+    if (!bid_volume.IsNull()) b.add_bid_volume(bid_volume);
+    if (!ask.IsNull()) b.add_ask(ask);
+    if (!ask_volume.IsNull()) b.add_ask_volume(ask_volume);
+    recs.push_back(b.Finish());
+  }
+  auto vec = fbb.CreateVector(recs);
+  auto header = wire::CreateBatchHeader(fbb, h.schema_version, h.publisher_id, h.sequence, h.cycle_id, h.part_index,
+                                        h.part_count, h.send_time_us, h.market_time_ms, h.session_epoch, h.heartbeat,
+                                        h.simulated_time, h.day_end, h.changes_only);
+  wire::FinishSpotBatchBuffer(fbb, wire::CreateSpotBatch(fbb, header, vec));
+  return std::vector<uint8_t>(fbb.GetBufferPointer(), fbb.GetBufferPointer() + fbb.GetSize());
+}
+
+TEST_CASE("the one-pass record writer makes the generic builder's bytes") {
+  std::mt19937_64 rng(13);
+  const double values[] = {0.0, -0.0, 1.5, std::nan(""), 1e300, -3.25, 7.0, 0.125};
+  const char* names[] = {"", "x", "ab", "abc", "浦发银行", "中国石油天然气股份有限公司", "0123456789abcdef0"};
+  auto pick = [&] { return values[rng() % 8]; };
+  wire::Encoder enc;  // reused: its vtable list and buffer carry over between messages
+  for (int trial = 0; trial < 300; ++trial) {
+    std::vector<Spot> spots(rng() % 30);
+    for (Spot& s : spots) {
+      s.symbol = Symbol::from_key(static_cast<uint32_t>(rng() % (kMarketCount * kCodesPerMarket)));
+      s.name = names[rng() % 7];
+      s.datetime = make_timestamp(2026, 11, 20, 9, 30, 5) + static_cast<int64_t>(rng() % 100000000) - 50000000;
+      for (double* f : {&s.yesterday_close, &s.open, &s.high, &s.low, &s.close, &s.amount, &s.volume}) *f = pick();
+      for (auto* book : {&s.bid, &s.bid_volume, &s.ask, &s.ask_volume})
+        for (double& v : *book) v = rng() % 3 == 0 ? 0.0 : pick();
+    }
+    wire::Header h = full_header();
+    h.sequence = static_cast<uint64_t>(trial);
+    std::vector<const Spot*> ptrs;
+    for (const Spot& s : spots) ptrs.push_back(&s);
+    const wire::ByteView v = enc.encode_spots(h, ptrs.data(), ptrs.size());
+    CHECK(std::vector<uint8_t>(v.data, v.data + v.size) == reference_encode(h, spots));
+  }
+}
+
+TEST_CASE("decoding into caller-owned spots gives decode_spots' spots and errors") {
+  Spot bad = full_spot();
+  std::vector<Spot> spots{full_spot(), bad, full_spot()};
+  spots[2].name = std::string(40, 'n');  // past the inline string size
+  spots[2].symbol = *parse_symbol("BJ830799");
+  const auto msg = encode(spots);
+  std::vector<Spot> expected;
+  std::vector<uint8_t> valid;
+  CHECK(wire::decode_spots(msg.data(), msg.size(), nullptr, &expected, &valid) == DecodeError::None);
+  const size_t n = wire::spot_count(msg.data(), msg.size());
+  CHECK_EQ(n, spots.size());
+  std::vector<Spot> got(n);
+  std::vector<Spot*> ptrs;
+  for (Spot& s : got) ptrs.push_back(&s);
+  std::vector<uint8_t> flags(n, 9);
+  wire::Header h;
+  CHECK(wire::decode_spots_into(msg.data(), msg.size(), &h, ptrs.data(), n, flags.data()) == DecodeError::None);
+  CHECK_EQ(h.sequence, full_header().sequence);
+  CHECK(flags == valid);
+  for (size_t i = 0; i < n; ++i) CHECK(same_spot(got[i], expected[i]));
+  CHECK(wire::decode_spots_into(msg.data(), msg.size(), nullptr, ptrs.data(), n - 1, nullptr) ==
+        DecodeError::Malformed);  // a count that is not the batch's
+  const std::vector<uint8_t> cut(msg.begin(), msg.begin() + static_cast<std::ptrdiff_t>(msg.size() / 2));
+  const size_t cut_count = wire::spot_count(cut.data(), cut.size());  // the root may still verify
+  CHECK(cut_count <= n);
+  CHECK(wire::decode_spots_into(cut.data(), cut.size(), nullptr, ptrs.data(), cut_count, nullptr) ==
+        DecodeError::Malformed);
+  CHECK(wire::decode_spots(cut.data(), cut.size(), nullptr, &expected, nullptr) == DecodeError::Malformed);
+  CHECK_EQ(wire::spot_count(msg.data(), 4), size_t{0});
+  CHECK(wire::decode_spots_into(msg.data(), 4, nullptr, ptrs.data(), 0, nullptr) == DecodeError::TooShort);
 }
 
 TEST_CASE("reject reasons") {

@@ -632,10 +632,10 @@ def _wire_encode_columns(
     low: typing.Annotated[numpy.typing.ArrayLike, numpy.float64] | None,
     yesterday_close: typing.Annotated[numpy.typing.ArrayLike, numpy.float64] | None,
     name: numpy.ndarray | None,
-    bid: typing.Annotated[numpy.typing.ArrayLike, numpy.float64] | None,
-    bid_volume: typing.Annotated[numpy.typing.ArrayLike, numpy.float64] | None,
-    ask: typing.Annotated[numpy.typing.ArrayLike, numpy.float64] | None,
-    ask_volume: typing.Annotated[numpy.typing.ArrayLike, numpy.float64] | None,
+    bid: numpy.ndarray | None,
+    bid_volume: numpy.ndarray | None,
+    ask: numpy.ndarray | None,
+    ask_volume: numpy.ndarray | None,
     header: tuple,
 ) -> bytes: ...
 def _wire_encode_spots(spots: typing.Any, header: tuple, auto_market_time: bool) -> bytes:

@@ -207,8 +207,8 @@ def _encode_columns(columns: Mapping[str, Any], header: list[int], auto_market_t
 
     name = columns.get("name")
     books = {c: _book(columns[c], c) for c in _BOOK_COLUMNS if columns.get(c) is not None}
-    levels = max((b.shape[1] for b in books.values()), default=0)
-    books = {c: b if b.shape[1] == levels else _pad(b, levels) for c, b in books.items()}
+    levels = max((b.shape[1] for b in books.values() if b.ndim == 2), default=0)
+    books = {c: b if b.ndim == 1 or b.shape[1] == levels else _pad(b, levels) for c, b in books.items()}
     return _hkrt._wire_encode_columns(
         symbol,
         local_ms,
@@ -231,9 +231,17 @@ def _encode_columns(columns: Mapping[str, Any], header: list[int], auto_market_t
 def _frame_columns(frame: pd.DataFrame) -> dict[str, Any]:
     if "datetime" not in frame.columns:
         frame = frame.reset_index()
-    columns: dict[str, Any] = {
-        c: _column(frame[c]) for c in (*_REQUIRED_COLUMNS, *_OPTIONAL_COLUMNS) if c in frame.columns
-    }
+    # A numpy-backed column straight from the frame's blocks (pandas' _get_column_array, ~0.5 µs) rather
+    # than through a Series (~10 µs each, a third of a 5,500-row frame's encode); anything else, or a
+    # pandas without it, goes through the Series.
+    column_array = getattr(frame, "_get_column_array", None)
+    columns: dict[str, Any] = {}
+    for c in (*_REQUIRED_COLUMNS, *_OPTIONAL_COLUMNS):
+        if c not in frame.columns:
+            continue
+        loc = frame.columns.get_loc(c)
+        values = column_array(loc) if column_array is not None and isinstance(loc, int) else None
+        columns[c] = values if isinstance(values, np.ndarray) else _column(frame[c])
     if "symbol" not in columns and "market" in frame.columns and "code" in frame.columns:
         columns["symbol"] = (frame["market"].astype(str) + frame["code"].astype(str)).to_numpy()
     return columns
@@ -266,10 +274,11 @@ def _strings(values: Any) -> np.ndarray:
 
 
 def _book(values: Any, name: str) -> np.ndarray:
-    """Book levels as a C-contiguous (n, levels) float64 matrix; ragged rows padded with 0."""
+    """Book levels as a C-contiguous (n, levels) float64 matrix, ragged rows padded with 0; or a
+    DataFrame's object column of per-row levels as it is (the encoder reads each row in place)."""
     if isinstance(values, (np.ndarray, pd.Series)) and values.dtype == object and values.ndim == 1:
-        # a DataFrame's book column, one array or list of levels per row: read in C++, not row by row here
-        return np.asarray(_hkrt._wire_book_matrix(np.asarray(values), name))
+        # one array or list of levels per row: read by the C++ encoder, never row by row here
+        return np.asarray(values)
     try:
         arr = np.asarray(values, dtype=np.float64)
     except (TypeError, ValueError):  # ragged: one sequence of levels per row
