@@ -306,12 +306,11 @@ void bind_engine(py::module_& m) {
   cls.def(
       "take_completed",
       [](PyEngine& e) {
-        CompletedBars taken;
-        {
-          std::lock_guard<std::mutex> lock(e.calls);
-          taken = e.completed.take();
-        }
-        return completed_to_array(taken);
+        // Converted under the lock: the queue hands its bars over in a buffer it reuses (no
+        // allocation at a minute boundary).  Holding the GIL here is safe: nothing holding
+        // `calls` waits for the GIL.
+        std::lock_guard<std::mutex> lock(e.calls);
+        return completed_to_array(e.completed.take_reusing());
       },
       "The bars completed since the last call, oldest first, as a numpy structured array.");
 
@@ -574,7 +573,11 @@ void bind_engine(py::module_& m) {
       "reserve",
       [](PyEngine& e, const py::array& symbol) {
         std::vector<uint32_t> keys = symbol_keys(symbol);
-        e.locked([&] { e.engine().reserve(keys.data(), keys.size()); });
+        e.locked([&] {
+          e.engine().reserve(keys.data(), keys.size());
+          // A minute boundary completes a bar of each symbol, often two (MIN and MIN3/MIN5).
+          e.completed.reserve(2 * keys.size());
+        });
       },
       py::arg("symbol"),
       "Pre-size the engine for a trading day of these symbols (the universe, or yesterday's): their states are "

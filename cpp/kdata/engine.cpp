@@ -96,6 +96,7 @@ static_assert(sizeof(Bar) == 64, "the hot state is laid out in cache lines");
 
 struct KDataEngine::SymbolState {
   SymbolHot* hot = nullptr;
+  uint32_t key = 0;  // Symbol::key() of cold->symbol, here where reporting a bar reads it (cold is another line)
   // When the feed last told anything about the symbol, besides the symbol's own last spot
   // (hot->last_ts, which fast spots move): the feed's datetime when it repeated an unchanged spot.
   TimestampMs heard_ts = INT64_MIN;
@@ -169,6 +170,7 @@ KDataEngine::SymbolState& KDataEngine::create_state(Symbol sym) {
   st.hot->state = static_cast<uint32_t>(n);
   st.cold = std::make_unique<SymbolCold>();
   st.cold->symbol = sym;
+  st.key = sym.key();
   states_.push_back(&st);
   return st;
 }
@@ -517,8 +519,15 @@ void KDataEngine::apply(SymbolState& st, int minute, const SpotFields& s, bool c
     } else if (b > lb) {
       if (lb >= 0) {
         st.series[idx].upsert(bar);  // the previous bar is complete
-        if (fill) fill_flat(st, k, b, prev_close);
-        report_intraday(st, k, b - 1);
+        if (b == lb + 1 && st.reported[idx] == lb - 1) {
+          // The common case (the next bucket, nothing closed ahead): the one bar to report is
+          // the one just written, reported from here without reading the series back.
+          if (sink_) sink_->push_back(CompletedBar{st.key, k, bar});
+          st.reported[idx] = static_cast<int16_t>(lb);
+        } else {
+          if (fill) fill_flat(st, k, b, prev_close);
+          report_intraday(st, k, b - 1);
+        }
       } else {
         st.series[idx].reserve(st.series[idx].size() + static_cast<size_t>(sched.buckets_per_day(k)));
         st.reported[idx] = static_cast<int16_t>(b - 1);  // nothing before the day's first bar
@@ -605,7 +614,7 @@ void KDataEngine::report_amended(SymbolState& st, KType k, int from_bucket) {
   size_t j = series.size();
   while (j > 0 && series[j - 1].datetime >= first) --j;
   for (; j < series.size() && series[j].datetime <= last; ++j)
-    sink_->push_back(CompletedBar{st.cold->symbol.key(), k, series[j], true});
+    sink_->push_back(CompletedBar{st.key, k, series[j], true});
 }
 
 void KDataEngine::flush(SymbolState& st) {
@@ -641,15 +650,20 @@ void KDataEngine::report_intraday(SymbolState& st, KType k, int through) {
   const int idx = ktype_index(k);
   if (through <= st.reported[idx]) return;
   if (sink_) {
-    // The bars of buckets reported+1..through are the newest of the series.
+    // The bars of buckets reported+1..through are the newest of the series (a forming bar
+    // after them at most).  Each bucket has one bar at most, so once as many bars as
+    // buckets are found the walk stops: the bar before them (a cold cache line at a minute
+    // boundary, where every symbol reports) is not read.
     const BarSeries& series = st.series[idx];
     const TimestampMs day_start = start_of_day(st.hot->day);
     const TimestampMs first = day_start + config_.schedule.bucket_label(k, st.reported[idx] + 1);
     const TimestampMs last = day_start + config_.schedule.bucket_label(k, through);
-    size_t j = series.size();
-    while (j > 0 && series[j - 1].datetime >= first) --j;
-    for (; j < series.size() && series[j].datetime <= last; ++j)
-      sink_->push_back(CompletedBar{st.cold->symbol.key(), k, series[j]});
+    const size_t buckets = static_cast<size_t>(through - st.reported[idx]);
+    size_t end = series.size();
+    while (end > 0 && series[end - 1].datetime > last) --end;
+    size_t j = end;
+    while (j > 0 && end - j < buckets && series[j - 1].datetime >= first) --j;
+    for (; j < end; ++j) sink_->push_back(CompletedBar{st.key, k, series[j]});
   }
   st.reported[idx] = static_cast<int16_t>(through);
 }
@@ -661,7 +675,7 @@ void KDataEngine::report_day(SymbolState& st, bool amended) {
   flush(st);
   st.day_reported = true;
   if (!sink_) return;
-  sink_->push_back(CompletedBar{st.cold->symbol.key(), KType::DAY, st.hot->day_bar, amended});
+  sink_->push_back(CompletedBar{st.key, KType::DAY, st.hot->day_bar, amended});
   if (multi_day_.empty()) return;
   // A longer period is complete when the next trading day belongs to another one; past the
   // calendar's coverage no next day is known and the period counts as complete (as period_label
@@ -674,7 +688,7 @@ void KDataEngine::report_day(SymbolState& st, bool amended) {
     const TimestampMs label = start_of_day(st.cold->period_label[idx]);
     for (size_t j = series.size(); j > 0; --j) {
       if (series[j - 1].datetime == label) {
-        sink_->push_back(CompletedBar{st.cold->symbol.key(), k, series[j - 1], amended});
+        sink_->push_back(CompletedBar{st.key, k, series[j - 1], amended});
         break;
       }
       if (series[j - 1].datetime < label) break;
@@ -1062,7 +1076,7 @@ bool KDataEngine::repair_span(SymbolState& st, int first, int last, double volum
     }
     close = bar.close;
     if (m == st.last_bucket[min_idx]) forming(st, min_idx) = bar;
-    if (m <= st.reported[min_idx] && sink_) sink_->push_back(CompletedBar{st.cold->symbol.key(), KType::MIN, bar, true});
+    if (m <= st.reported[min_idx] && sink_) sink_->push_back(CompletedBar{st.key, KType::MIN, bar, true});
   }
   for (KType k : intraday_) {
     if (k == KType::MIN) continue;
@@ -1097,7 +1111,7 @@ void KDataEngine::reaggregate(SymbolState& st, KType k, int bucket) {
   const int idx = ktype_index(k);
   st.series[idx].upsert(acc);
   if (bucket == st.last_bucket[idx]) forming(st, idx) = acc;
-  if (bucket <= st.reported[idx] && sink_) sink_->push_back(CompletedBar{st.cold->symbol.key(), k, acc, true});
+  if (bucket <= st.reported[idx] && sink_) sink_->push_back(CompletedBar{st.key, k, acc, true});
 }
 
 std::optional<DayTotals> KDataEngine::day_totals(Symbol symbol) const {
