@@ -882,15 +882,37 @@ size_t KDataEngine::ingest_columns(const SpotColumns& c, CompletedBars* complete
   // slow path (a new minute: every symbol's bars move on), their other bar state too.
   constexpr size_t kAhead = 16;
   bool slow = false;
+  int buckets_minute = -1;  // the minute buckets_now holds each intraday period's bucket of
+  std::array<int16_t, kIntradayCount> buckets_now{};
   for (size_t i = 0; i < c.n; ++i) {
     if (i + kAhead < c.n && memo_keys_[i + kAhead] == c.symbol_keys[i + kAhead] && memo_states_[i + kAhead]) {
       prefetch_lines(memo_states_[i + kAhead], sizeof(SymbolHot));
       if (slow) prefetch_lines(memo_full_[i + kAhead], offsetof(SymbolState, series) + kIntradayCount * sizeof(BarSeries));
     }
-    if (slow && i + kAhead / 2 < c.n && memo_keys_[i + kAhead / 2] == c.symbol_keys[i + kAhead / 2] &&
-        memo_full_[i + kAhead / 2]) {
-      const BarSeries& minutes = memo_full_[i + kAhead / 2]->series[0];
-      prefetch_lines(minutes.data() + minutes.size(), sizeof(Bar));  // where the completed minute goes
+    const size_t near = i + kAhead / 2;
+    if (slow && near < c.n && memo_keys_[near] == c.symbol_keys[near] && memo_full_[near]) {
+      // Where the bars this row completes go: a store that misses the cache (and the TLB: each
+      // series is a block of its own) costs more than the rest of the row, so the next slot of
+      // each period whose bucket the row's minute ends is fetched ahead.  The row's minute is
+      // known when it shares the datetime just classified (a push's rows do).
+      const SymbolState& ahead = *memo_full_[near];
+      if (c.datetime[near] == time_.datetime && time_.ok) {
+        if (buckets_minute != time_.minute) {
+          buckets_minute = time_.minute;
+          for (size_t j = 0; j < intraday_.size(); ++j)
+            buckets_now[j] = static_cast<int16_t>(config_.schedule.bucket(intraday_[j], time_.minute));
+        }
+        for (size_t j = 0; j < intraday_.size(); ++j) {
+          const int idx = ktype_index(intraday_[j]);
+          if (ahead.last_bucket[idx] != buckets_now[j]) {
+            const BarSeries& series = ahead.series[idx];
+            prefetch_lines(series.data() + series.size(), sizeof(Bar));
+          }
+        }
+      } else {
+        const BarSeries& minutes = ahead.series[0];
+        prefetch_lines(minutes.data() + minutes.size(), sizeof(Bar));  // where the completed minute goes
+      }
     }
     const SpotFields f{c.datetime[i], c.open ? c.open[i] : 0.0, c.high ? c.high[i] : 0.0, c.low ? c.low[i] : 0.0,
                        c.close[i],    c.volume[i],             c.amount[i]};
