@@ -172,6 +172,7 @@ KDataEngine::SymbolState& KDataEngine::create_state(Symbol sym) {
   st.cold->symbol = sym;
   st.key = sym.key();
   states_.push_back(&st);
+  sweep_.emplace_back();
   return st;
 }
 
@@ -386,7 +387,7 @@ void KDataEngine::settle(SymbolState& st) {
   st.hot->pending = false;
 }
 
-void KDataEngine::update_due(SymbolState& st) const {
+void KDataEngine::update_due(SymbolState& st) {
   // When advance_to() next has work for this symbol: filling a bucket that has begun, or
   // reporting a bucket that is final (see close_through()).
   const TradingSchedule& sched = config_.schedule;
@@ -401,6 +402,15 @@ void KDataEngine::update_due(SymbolState& st) const {
   }
   st.fill_due = static_cast<int16_t>(fill);
   st.report_due = static_cast<int16_t>(report);
+  sync_sweep(st);
+}
+
+void KDataEngine::sync_sweep(const SymbolState& st) {
+  SweepEntry& e = sweep_[st.hot->state];
+  e.day = st.hot->day;
+  e.fill_due = st.fill_due;
+  e.report_due = st.report_due;
+  e.traded = st.traded;
 }
 
 void KDataEngine::lower_sweep_floor(const SymbolState& st) {
@@ -418,6 +428,7 @@ void KDataEngine::start_day(SymbolState& st, DayNumber day, int minute, const Sp
   st.traded = false;
   st.hot->fast = false;
   st.fill_due = st.report_due = kNever;
+  sync_sweep(st);
   st.day_reported = false;
   st.last_bucket.fill(-1);
   st.reported.fill(-1);
@@ -827,15 +838,17 @@ void KDataEngine::advance_to(TimestampMs now, CompletedBars* completed) {
     return;
   }
   int fill_floor = kNever, report_floor = kNever;
-  for (SymbolState* st : states_) {
-    if (!st->traded || st->hot->day > day) continue;
-    if (st->hot->day < day || day_over)
-      finish_day(*st);
-    else if (elapsed > st->fill_due || final_minutes >= st->report_due)
-      close_through(*st, elapsed, final_minutes);
-    if (st->hot->day == day) {
-      fill_floor = std::min<int>(fill_floor, st->fill_due);
-      report_floor = std::min<int>(report_floor, st->report_due);
+  // The dense sweep_ entries tell which states have work; only those are touched.
+  for (size_t i = 0; i < states_.size(); ++i) {
+    const SweepEntry& e = sweep_[i];
+    if (!e.traded || e.day > day) continue;
+    if (e.day < day || day_over)
+      finish_day(*states_[i]);
+    else if (elapsed > e.fill_due || final_minutes >= e.report_due)
+      close_through(*states_[i], elapsed, final_minutes);
+    if (e.day == day) {  // e is up to date: finish_day and close_through end in update_due
+      fill_floor = std::min<int>(fill_floor, e.fill_due);
+      report_floor = std::min<int>(report_floor, e.report_due);
     }
   }
   sweep_valid_ = true;
@@ -1159,7 +1172,7 @@ std::vector<Symbol> KDataEngine::symbols() const {
 
 size_t KDataEngine::memory_bytes() const {
   std::lock_guard<std::mutex> lock(mutex_);
-  size_t bytes = sizeof(*this) + states_.capacity() * sizeof(states_[0]) +
+  size_t bytes = sizeof(*this) + states_.capacity() * sizeof(states_[0]) + sweep_.capacity() * sizeof(SweepEntry) +
                  chunks_.size() * kStatesPerChunk * sizeof(SymbolState) +
                  hot_chunks_.size() * kHotPerChunk * sizeof(SymbolHot) +
                  memo_keys_.capacity() * (sizeof(uint32_t) + sizeof(SymbolState*));
