@@ -1,8 +1,10 @@
 // hkrt._hkrt.Engine: the K-line engine; hkrt.SpotAgent (Python) wraps it with pandas.
 #include <pybind11/stl.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstring>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -123,12 +125,15 @@ const char* outcome_name(const IngestResult& r) {
   }
 }
 
+struct RecordPool;
+
 // The engine object Python holds: the agent core plus the completed bars it collected
 // for the Python hooks since they were last taken.
 struct PyEngine {
   PyEngine(const EngineConfig& config, int shards, const AgentConfig& agent) : core(config, shards, agent) {}
   AgentCore core;
   CompletedQueue completed;  // bounded: cpp/spot_agent/completed_queue.h
+  std::shared_ptr<RecordPool> records;  // blocks take_completed's arrays view (made on first use)
   std::mutex calls;  // ingest calls and take_completed, one at a time
   CompletedBars* sink() { return completed.sink(); }
   ShardedEngine& engine() { return core.engine(); }
@@ -169,6 +174,9 @@ struct CompletedRecord {
 };
 static_assert(sizeof(CompletedRecord) == 88, "CompletedRecord layout is described to numpy below");
 
+void fill_records(const CompletedBars& bars, CompletedRecord* rec);
+py::array completed_to_array(const CompletedBars& bars);
+
 py::dtype completed_dtype() {
   static py::object* dt = [] {
     py::list names, formats, offsets;
@@ -193,9 +201,67 @@ py::dtype completed_dtype() {
   return py::reinterpret_borrow<py::dtype>(*dt);
 }
 
+// Record blocks the completed-bar arrays are views of, reused once no array holds them: a
+// minute boundary hands over ~5,500 records (0.5 MB, 2 MB at a 15-minute one), and a fresh
+// block each time is fresh pages, faulted in while the message waits.  Bound and policy: at
+// most kMaxFree blocks wait for reuse (those returned past it are freed); a block still held
+// (the store queue keeps its array until it writes) is simply not reused, a new one is made.
+struct RecordPool {
+  struct Block {
+    std::unique_ptr<CompletedRecord[]> records;
+    size_t capacity = 0;
+  };
+  static constexpr size_t kMaxFree = 4;
+  std::mutex mutex;  // taken briefly, never while waiting for the GIL
+  std::vector<Block> free;
+
+  Block acquire(size_t n) {
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      for (size_t i = free.size(); i > 0; --i) {
+        if (free[i - 1].capacity < n) continue;
+        Block b = std::move(free[i - 1]);
+        free.erase(free.begin() + static_cast<std::ptrdiff_t>(i - 1));
+        return b;
+      }
+    }
+    const size_t capacity = std::max<size_t>(n, 1024);
+    return Block{std::unique_ptr<CompletedRecord[]>(new CompletedRecord[capacity]), capacity};
+  }
+  void release(Block b) {
+    std::lock_guard<std::mutex> lock(mutex);
+    if (free.size() < kMaxFree) free.push_back(std::move(b));
+  }
+};
+
+// What a completed-bar array's base capsule owns: its block, returned to the pool when the
+// last view of it is gone.
+struct HeldBlock {
+  RecordPool::Block block;
+  std::shared_ptr<RecordPool> pool;
+};
+
+py::array completed_to_array(const CompletedBars& bars, const std::shared_ptr<RecordPool>& pool) {
+  if (bars.empty() || !pool) return completed_to_array(bars);
+  auto* held = new HeldBlock{pool->acquire(bars.size()), pool};
+  py::capsule base(held, [](void* p) {
+    auto* h = static_cast<HeldBlock*>(p);
+    h->pool->release(std::move(h->block));
+    delete h;
+  });
+  CompletedRecord* rec = held->block.records.get();
+  fill_records(bars, rec);
+  return py::array(completed_dtype(), std::vector<py::ssize_t>{static_cast<py::ssize_t>(bars.size())},
+                   std::vector<py::ssize_t>{static_cast<py::ssize_t>(sizeof(CompletedRecord))}, rec, base);
+}
+
 py::array completed_to_array(const CompletedBars& bars) {
   py::array out(completed_dtype(), std::vector<py::ssize_t>{static_cast<py::ssize_t>(bars.size())});
-  auto* rec = static_cast<CompletedRecord*>(out.mutable_data());
+  fill_records(bars, static_cast<CompletedRecord*>(out.mutable_data()));
+  return out;
+}
+
+void fill_records(const CompletedBars& bars, CompletedRecord* rec) {
   for (size_t i = 0; i < bars.size(); ++i) {
     Symbol::from_key(bars[i].symbol_key).write(rec[i].symbol);
     rec[i].ktype = static_cast<uint8_t>(bars[i].ktype);
@@ -204,7 +270,6 @@ py::array completed_to_array(const CompletedBars& bars) {
     std::memset(rec[i].padding, 0, sizeof rec[i].padding);
     rec[i].bar = bars[i].bar;
   }
-  return out;
 }
 
 py::dict message_dict(const MessageResult& r) {
@@ -310,7 +375,8 @@ void bind_engine(py::module_& m) {
         // allocation at a minute boundary).  Holding the GIL here is safe: nothing holding
         // `calls` waits for the GIL.
         std::lock_guard<std::mutex> lock(e.calls);
-        return completed_to_array(e.completed.take_reusing());
+        if (!e.records) e.records = std::make_shared<RecordPool>();
+        return completed_to_array(e.completed.take_reusing(), e.records);
       },
       "The bars completed since the last call, oldest first, as a numpy structured array.");
 
