@@ -61,3 +61,27 @@ def test_taken_bars_stay_as_they_were_while_held_and_their_block_is_reused_after
     assert closes(view) == [22.0, 32.0]
     assert closes(fourth) == [13.0, 23.0, 33.0]
     assert set(fourth["symbol"].tolist()) == {b"SH600000", b"SZ000001", b"BJ830799"}
+
+
+def test_ingest_message_with_advance_delay_moves_the_clock_as_a_separate_advance_to_would() -> None:
+    from hkrt.china_time import utc_ms_to_local_ms
+
+    fused = hkrt.SpotAgent(ktypes=["MIN", "MIN5"])._engine
+    separate = hkrt.SpotAgent(ktypes=["MIN", "MIN5"])._engine
+    for engine in (fused, separate):
+        engine.collect_completed = True
+    advanced = 0
+    for minute in range(7):
+        message = minute_message(minute + 1, minute)
+        result = fused.ingest_message(message, advance_delay_ms=5_000)
+        plain = separate.ingest_message(message)
+        assert plain["advanced"] is False
+        times = [c[9] for c in plain["cycles"] if c[9]]
+        assert result["advanced"] is bool(times)
+        if times:
+            advanced += 1
+            separate.advance_to(np.datetime64(utc_ms_to_local_ms(max(times) - 5_000), "ms"))
+        a, b = fused.take_completed(), separate.take_completed()
+        assert a.tobytes() == b.tobytes()
+    assert advanced > 0
+    assert fused.stats() == separate.stats()

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -436,7 +437,8 @@ void bind_engine(py::module_& m) {
 
   cls.def(
       "ingest_message",
-      [](PyEngine& e, const py::buffer& message, bool hold_gaps, bool columns, bool spots) {
+      [](PyEngine& e, const py::buffer& message, bool hold_gaps, bool columns, bool spots,
+         std::optional<int64_t> advance_delay_ms) {
         py::buffer_info info = message.request();
         if (info.ndim > 1 || (info.ndim == 1 && info.strides[0] != info.itemsize))
           throw py::value_error("a message must be a contiguous bytes-like object");
@@ -444,13 +446,25 @@ void bind_engine(py::module_& m) {
         const size_t size = static_cast<size_t>(info.size * info.itemsize);
         MessageResult result;
         EngineStats after;
+        bool advanced = false;
         {
           py::gil_scoped_release release;
           std::lock_guard<std::mutex> lock(e.calls);
           result = e.core.ingest_message(data, size, e.sink(), hold_gaps, spots);
+          if (advance_delay_ms && !result.header.heartbeat) {
+            // The latest cycle the message ended moves the market clock, here under the same
+            // lock rather than in another call from Python (one GIL round trip less a message).
+            int64_t market_time_ms = 0;
+            for (const CycleSummary& c : result.cycles_over) market_time_ms = std::max(market_time_ms, c.market_time_ms);
+            if (market_time_ms) {
+              e.engine().advance_to(wire::to_local_ms(market_time_ms - *advance_delay_ms), e.sink());
+              advanced = true;
+            }
+          }
           after = e.engine().stats();
         }
         py::dict d = message_dict(result);
+        d["advanced"] = advanced;
         d["unplaced"] = py::make_tuple(after.gap_spans, after.after_hours_days);
         if (result.columns) {
           if (columns) d["columns"] = shared_columns(result.columns);
@@ -459,12 +473,15 @@ void bind_engine(py::module_& m) {
         return d;
       },
       py::arg("message"), py::arg("hold_gaps") = false, py::arg("columns") = false, py::arg("spots") = false,
+      py::arg("advance_delay_ms") = py::none(),
       "Verify, decode and aggregate one wire message; returns its header, sequence status, counts and the\n"
       "publisher cycles it ended ('cycles': (publisher_id, cycle_id, parts_expected, parts_received, spots,\n"
       "accepted, complete, joined_mid_cycle, first_send_us, market_time_ms) each).  A processed message's\n"
       "spots, decoded once: 'columns' (with columns=True: read-only numpy views, see hkrt.wire.decode_columns)\n"
       "and 'spot_objects' (with spots=True: list[Spot] of the rows with a valid symbol).  'unplaced': the\n"
-      "engine's (gap_spans, after_hours) counters after the message.");
+      "engine's (gap_spans, after_hours) counters after the message.  With advance_delay_ms, a message that ended\n"
+      "cycles also runs advance_to(latest cycle's market time - advance_delay_ms) ('advanced': True), as the\n"
+      "agent does at a cycle's end.");
 
   cls.def(
       "advance_to",

@@ -677,7 +677,11 @@ class SpotAgent:
         decoded once, in C++, for the engine and every consumer."""
         wanted = self.bus.running and self.bus.wants(SpotBatch)
         return self._engine.ingest_message(
-            message, hold_gaps=hold_gaps, columns=wanted, spots=wanted and self.bus.wants(Spot)
+            message,
+            hold_gaps=hold_gaps,
+            columns=wanted,
+            spots=wanted and self.bus.wants(Spot),
+            advance_delay_ms=self._close_delay_ms,  # a cycle's end moves the clock in the same C++ call
         )
 
     def _fetch_missing(self, held: dict[str, Any]) -> int:
@@ -773,7 +777,7 @@ class SpotAgent:
         self._emit_spots(message, result, columns=result.get("columns"), spots=result.get("spot_objects"))
         finished = self._track_cycle(result)
         market_time_ms = max((c.market_time_ms for _, c in finished), default=0)
-        if market_time_ms:  # the latest cycle over moves the market clock (one sweep, not one per cycle)
+        if market_time_ms and not result.get("advanced"):  # the latest cycle over moves the market clock
             self._engine.advance_to(_local(market_time_ms - self._close_delay_ms))
         self._take_completed(to_hooks=True)
         self._report_unplaced(result.get("unplaced"))
