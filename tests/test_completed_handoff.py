@@ -83,5 +83,6 @@ def test_ingest_message_with_advance_delay_moves_the_clock_as_a_separate_advance
             separate.advance_to(np.datetime64(utc_ms_to_local_ms(max(times) - 5_000), "ms"))
         a, b = fused.take_completed(), separate.take_completed()
         assert a.tobytes() == b.tobytes()
+        assert result["completed_waiting"] == len(a)  # what a take right after the message gives
     assert advanced > 0
     assert fused.stats() == separate.stats()

@@ -447,6 +447,7 @@ void bind_engine(py::module_& m) {
         MessageResult result;
         EngineStats after;
         bool advanced = false;
+        size_t waiting = 0;
         {
           py::gil_scoped_release release;
           std::lock_guard<std::mutex> lock(e.calls);
@@ -462,9 +463,11 @@ void bind_engine(py::module_& m) {
             }
           }
           after = e.engine().stats();
+          waiting = e.completed.size();
         }
         py::dict d = message_dict(result);
         d["advanced"] = advanced;
+        d["completed_waiting"] = waiting;  // 0: take_completed() would give nothing (no call needed)
         d["unplaced"] = py::make_tuple(after.gap_spans, after.after_hours_days);
         if (result.columns) {
           if (columns) d["columns"] = shared_columns(result.columns);
@@ -481,7 +484,7 @@ void bind_engine(py::module_& m) {
       "and 'spot_objects' (with spots=True: list[Spot] of the rows with a valid symbol).  'unplaced': the\n"
       "engine's (gap_spans, after_hours) counters after the message.  With advance_delay_ms, a message that ended\n"
       "cycles also runs advance_to(latest cycle's market time - advance_delay_ms) ('advanced': True), as the\n"
-      "agent does at a cycle's end.");
+      "agent does at a cycle's end.  'completed_waiting': the completed bars take_completed() would return now.");
 
   cls.def(
       "advance_to",

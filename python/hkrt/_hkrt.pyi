@@ -232,7 +232,7 @@ class Engine:
         and 'spot_objects' (with spots=True: list[Spot] of the rows with a valid symbol).  'unplaced': the
         engine's (gap_spans, after_hours) counters after the message.  With advance_delay_ms, a message that ended
         cycles also runs advance_to(latest cycle's market time - advance_delay_ms) ('advanced': True), as the
-        agent does at a cycle's end.
+        agent does at a cycle's end.  'completed_waiting': the completed bars take_completed() would return now.
         """
     def ingest_one(self, spot: Spot) -> str:
         """
