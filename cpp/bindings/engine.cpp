@@ -1,9 +1,12 @@
 // hkrt._hkrt.Engine: the K-line engine; hkrt.SpotAgent (Python) wraps it with pandas.
 #include <pybind11/stl.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstring>
+#include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -123,12 +126,15 @@ const char* outcome_name(const IngestResult& r) {
   }
 }
 
+struct RecordPool;
+
 // The engine object Python holds: the agent core plus the completed bars it collected
 // for the Python hooks since they were last taken.
 struct PyEngine {
   PyEngine(const EngineConfig& config, int shards, const AgentConfig& agent) : core(config, shards, agent) {}
   AgentCore core;
   CompletedQueue completed;  // bounded: cpp/spot_agent/completed_queue.h
+  std::shared_ptr<RecordPool> records;  // blocks take_completed's arrays view (made on first use)
   std::mutex calls;  // ingest calls and take_completed, one at a time
   CompletedBars* sink() { return completed.sink(); }
   ShardedEngine& engine() { return core.engine(); }
@@ -169,6 +175,9 @@ struct CompletedRecord {
 };
 static_assert(sizeof(CompletedRecord) == 88, "CompletedRecord layout is described to numpy below");
 
+void fill_records(const CompletedBars& bars, CompletedRecord* rec);
+py::array completed_to_array(const CompletedBars& bars);
+
 py::dtype completed_dtype() {
   static py::object* dt = [] {
     py::list names, formats, offsets;
@@ -193,9 +202,67 @@ py::dtype completed_dtype() {
   return py::reinterpret_borrow<py::dtype>(*dt);
 }
 
+// Record blocks the completed-bar arrays are views of, reused once no array holds them: a
+// minute boundary hands over ~5,500 records (0.5 MB, 2 MB at a 15-minute one), and a fresh
+// block each time is fresh pages, faulted in while the message waits.  Bound and policy: at
+// most kMaxFree blocks wait for reuse (those returned past it are freed); a block still held
+// (the store queue keeps its array until it writes) is simply not reused, a new one is made.
+struct RecordPool {
+  struct Block {
+    std::unique_ptr<CompletedRecord[]> records;
+    size_t capacity = 0;
+  };
+  static constexpr size_t kMaxFree = 4;
+  std::mutex mutex;  // taken briefly, never while waiting for the GIL
+  std::vector<Block> free;
+
+  Block acquire(size_t n) {
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      for (size_t i = free.size(); i > 0; --i) {
+        if (free[i - 1].capacity < n) continue;
+        Block b = std::move(free[i - 1]);
+        free.erase(free.begin() + static_cast<std::ptrdiff_t>(i - 1));
+        return b;
+      }
+    }
+    const size_t capacity = std::max<size_t>(n, 1024);
+    return Block{std::unique_ptr<CompletedRecord[]>(new CompletedRecord[capacity]), capacity};
+  }
+  void release(Block b) {
+    std::lock_guard<std::mutex> lock(mutex);
+    if (free.size() < kMaxFree) free.push_back(std::move(b));
+  }
+};
+
+// What a completed-bar array's base capsule owns: its block, returned to the pool when the
+// last view of it is gone.
+struct HeldBlock {
+  RecordPool::Block block;
+  std::shared_ptr<RecordPool> pool;
+};
+
+py::array completed_to_array(const CompletedBars& bars, const std::shared_ptr<RecordPool>& pool) {
+  if (bars.empty() || !pool) return completed_to_array(bars);
+  auto* held = new HeldBlock{pool->acquire(bars.size()), pool};
+  py::capsule base(held, [](void* p) {
+    auto* h = static_cast<HeldBlock*>(p);
+    h->pool->release(std::move(h->block));
+    delete h;
+  });
+  CompletedRecord* rec = held->block.records.get();
+  fill_records(bars, rec);
+  return py::array(completed_dtype(), std::vector<py::ssize_t>{static_cast<py::ssize_t>(bars.size())},
+                   std::vector<py::ssize_t>{static_cast<py::ssize_t>(sizeof(CompletedRecord))}, rec, base);
+}
+
 py::array completed_to_array(const CompletedBars& bars) {
   py::array out(completed_dtype(), std::vector<py::ssize_t>{static_cast<py::ssize_t>(bars.size())});
-  auto* rec = static_cast<CompletedRecord*>(out.mutable_data());
+  fill_records(bars, static_cast<CompletedRecord*>(out.mutable_data()));
+  return out;
+}
+
+void fill_records(const CompletedBars& bars, CompletedRecord* rec) {
   for (size_t i = 0; i < bars.size(); ++i) {
     Symbol::from_key(bars[i].symbol_key).write(rec[i].symbol);
     rec[i].ktype = static_cast<uint8_t>(bars[i].ktype);
@@ -204,7 +271,6 @@ py::array completed_to_array(const CompletedBars& bars) {
     std::memset(rec[i].padding, 0, sizeof rec[i].padding);
     rec[i].bar = bars[i].bar;
   }
-  return out;
 }
 
 py::dict message_dict(const MessageResult& r) {
@@ -306,12 +372,12 @@ void bind_engine(py::module_& m) {
   cls.def(
       "take_completed",
       [](PyEngine& e) {
-        CompletedBars taken;
-        {
-          std::lock_guard<std::mutex> lock(e.calls);
-          taken = e.completed.take();
-        }
-        return completed_to_array(taken);
+        // Converted under the lock: the queue hands its bars over in a buffer it reuses (no
+        // allocation at a minute boundary).  Holding the GIL here is safe: nothing holding
+        // `calls` waits for the GIL.
+        std::lock_guard<std::mutex> lock(e.calls);
+        if (!e.records) e.records = std::make_shared<RecordPool>();
+        return completed_to_array(e.completed.take_reusing(), e.records);
       },
       "The bars completed since the last call, oldest first, as a numpy structured array.");
 
@@ -371,7 +437,8 @@ void bind_engine(py::module_& m) {
 
   cls.def(
       "ingest_message",
-      [](PyEngine& e, const py::buffer& message, bool hold_gaps, bool columns, bool spots) {
+      [](PyEngine& e, const py::buffer& message, bool hold_gaps, bool columns, bool spots,
+         std::optional<int64_t> advance_delay_ms) {
         py::buffer_info info = message.request();
         if (info.ndim > 1 || (info.ndim == 1 && info.strides[0] != info.itemsize))
           throw py::value_error("a message must be a contiguous bytes-like object");
@@ -379,13 +446,28 @@ void bind_engine(py::module_& m) {
         const size_t size = static_cast<size_t>(info.size * info.itemsize);
         MessageResult result;
         EngineStats after;
+        bool advanced = false;
+        size_t waiting = 0;
         {
           py::gil_scoped_release release;
           std::lock_guard<std::mutex> lock(e.calls);
           result = e.core.ingest_message(data, size, e.sink(), hold_gaps, spots);
+          if (advance_delay_ms && !result.header.heartbeat) {
+            // The latest cycle the message ended moves the market clock, here under the same
+            // lock rather than in another call from Python (one GIL round trip less a message).
+            int64_t market_time_ms = 0;
+            for (const CycleSummary& c : result.cycles_over) market_time_ms = std::max(market_time_ms, c.market_time_ms);
+            if (market_time_ms) {
+              e.engine().advance_to(wire::to_local_ms(market_time_ms - *advance_delay_ms), e.sink());
+              advanced = true;
+            }
+          }
           after = e.engine().stats();
+          waiting = e.completed.size();
         }
         py::dict d = message_dict(result);
+        d["advanced"] = advanced;
+        d["completed_waiting"] = waiting;  // 0: take_completed() would give nothing (no call needed)
         d["unplaced"] = py::make_tuple(after.gap_spans, after.after_hours_days);
         if (result.columns) {
           if (columns) d["columns"] = shared_columns(result.columns);
@@ -394,12 +476,15 @@ void bind_engine(py::module_& m) {
         return d;
       },
       py::arg("message"), py::arg("hold_gaps") = false, py::arg("columns") = false, py::arg("spots") = false,
+      py::arg("advance_delay_ms") = py::none(),
       "Verify, decode and aggregate one wire message; returns its header, sequence status, counts and the\n"
       "publisher cycles it ended ('cycles': (publisher_id, cycle_id, parts_expected, parts_received, spots,\n"
       "accepted, complete, joined_mid_cycle, first_send_us, market_time_ms) each).  A processed message's\n"
       "spots, decoded once: 'columns' (with columns=True: read-only numpy views, see hkrt.wire.decode_columns)\n"
       "and 'spot_objects' (with spots=True: list[Spot] of the rows with a valid symbol).  'unplaced': the\n"
-      "engine's (gap_spans, after_hours) counters after the message.");
+      "engine's (gap_spans, after_hours) counters after the message.  With advance_delay_ms, a message that ended\n"
+      "cycles also runs advance_to(latest cycle's market time - advance_delay_ms) ('advanced': True), as the\n"
+      "agent does at a cycle's end.  'completed_waiting': the completed bars take_completed() would return now.");
 
   cls.def(
       "advance_to",
@@ -574,7 +659,11 @@ void bind_engine(py::module_& m) {
       "reserve",
       [](PyEngine& e, const py::array& symbol) {
         std::vector<uint32_t> keys = symbol_keys(symbol);
-        e.locked([&] { e.engine().reserve(keys.data(), keys.size()); });
+        e.locked([&] {
+          e.engine().reserve(keys.data(), keys.size());
+          // A minute boundary completes a bar of each symbol, often two (MIN and MIN3/MIN5).
+          e.completed.reserve(2 * keys.size());
+        });
       },
       py::arg("symbol"),
       "Pre-size the engine for a trading day of these symbols (the universe, or yesterday's): their states are "

@@ -96,6 +96,7 @@ static_assert(sizeof(Bar) == 64, "the hot state is laid out in cache lines");
 
 struct KDataEngine::SymbolState {
   SymbolHot* hot = nullptr;
+  uint32_t key = 0;  // Symbol::key() of cold->symbol, here where reporting a bar reads it (cold is another line)
   // When the feed last told anything about the symbol, besides the symbol's own last spot
   // (hot->last_ts, which fast spots move): the feed's datetime when it repeated an unchanged spot.
   TimestampMs heard_ts = INT64_MIN;
@@ -169,7 +170,9 @@ KDataEngine::SymbolState& KDataEngine::create_state(Symbol sym) {
   st.hot->state = static_cast<uint32_t>(n);
   st.cold = std::make_unique<SymbolCold>();
   st.cold->symbol = sym;
+  st.key = sym.key();
   states_.push_back(&st);
+  sweep_.emplace_back();
   return st;
 }
 
@@ -384,7 +387,7 @@ void KDataEngine::settle(SymbolState& st) {
   st.hot->pending = false;
 }
 
-void KDataEngine::update_due(SymbolState& st) const {
+void KDataEngine::update_due(SymbolState& st) {
   // When advance_to() next has work for this symbol: filling a bucket that has begun, or
   // reporting a bucket that is final (see close_through()).
   const TradingSchedule& sched = config_.schedule;
@@ -399,6 +402,15 @@ void KDataEngine::update_due(SymbolState& st) const {
   }
   st.fill_due = static_cast<int16_t>(fill);
   st.report_due = static_cast<int16_t>(report);
+  sync_sweep(st);
+}
+
+void KDataEngine::sync_sweep(const SymbolState& st) {
+  SweepEntry& e = sweep_[st.hot->state];
+  e.day = st.hot->day;
+  e.fill_due = st.fill_due;
+  e.report_due = st.report_due;
+  e.traded = st.traded;
 }
 
 void KDataEngine::lower_sweep_floor(const SymbolState& st) {
@@ -416,6 +428,7 @@ void KDataEngine::start_day(SymbolState& st, DayNumber day, int minute, const Sp
   st.traded = false;
   st.hot->fast = false;
   st.fill_due = st.report_due = kNever;
+  sync_sweep(st);
   st.day_reported = false;
   st.last_bucket.fill(-1);
   st.reported.fill(-1);
@@ -517,8 +530,15 @@ void KDataEngine::apply(SymbolState& st, int minute, const SpotFields& s, bool c
     } else if (b > lb) {
       if (lb >= 0) {
         st.series[idx].upsert(bar);  // the previous bar is complete
-        if (fill) fill_flat(st, k, b, prev_close);
-        report_intraday(st, k, b - 1);
+        if (b == lb + 1 && st.reported[idx] == lb - 1) {
+          // The common case (the next bucket, nothing closed ahead): the one bar to report is
+          // the one just written, reported from here without reading the series back.
+          if (sink_) sink_->push_back(CompletedBar{st.key, k, bar});
+          st.reported[idx] = static_cast<int16_t>(lb);
+        } else {
+          if (fill) fill_flat(st, k, b, prev_close);
+          report_intraday(st, k, b - 1);
+        }
       } else {
         st.series[idx].reserve(st.series[idx].size() + static_cast<size_t>(sched.buckets_per_day(k)));
         st.reported[idx] = static_cast<int16_t>(b - 1);  // nothing before the day's first bar
@@ -605,7 +625,7 @@ void KDataEngine::report_amended(SymbolState& st, KType k, int from_bucket) {
   size_t j = series.size();
   while (j > 0 && series[j - 1].datetime >= first) --j;
   for (; j < series.size() && series[j].datetime <= last; ++j)
-    sink_->push_back(CompletedBar{st.cold->symbol.key(), k, series[j], true});
+    sink_->push_back(CompletedBar{st.key, k, series[j], true});
 }
 
 void KDataEngine::flush(SymbolState& st) {
@@ -641,15 +661,20 @@ void KDataEngine::report_intraday(SymbolState& st, KType k, int through) {
   const int idx = ktype_index(k);
   if (through <= st.reported[idx]) return;
   if (sink_) {
-    // The bars of buckets reported+1..through are the newest of the series.
+    // The bars of buckets reported+1..through are the newest of the series (a forming bar
+    // after them at most).  Each bucket has one bar at most, so once as many bars as
+    // buckets are found the walk stops: the bar before them (a cold cache line at a minute
+    // boundary, where every symbol reports) is not read.
     const BarSeries& series = st.series[idx];
     const TimestampMs day_start = start_of_day(st.hot->day);
     const TimestampMs first = day_start + config_.schedule.bucket_label(k, st.reported[idx] + 1);
     const TimestampMs last = day_start + config_.schedule.bucket_label(k, through);
-    size_t j = series.size();
-    while (j > 0 && series[j - 1].datetime >= first) --j;
-    for (; j < series.size() && series[j].datetime <= last; ++j)
-      sink_->push_back(CompletedBar{st.cold->symbol.key(), k, series[j]});
+    const size_t buckets = static_cast<size_t>(through - st.reported[idx]);
+    size_t end = series.size();
+    while (end > 0 && series[end - 1].datetime > last) --end;
+    size_t j = end;
+    while (j > 0 && end - j < buckets && series[j - 1].datetime >= first) --j;
+    for (; j < end; ++j) sink_->push_back(CompletedBar{st.key, k, series[j]});
   }
   st.reported[idx] = static_cast<int16_t>(through);
 }
@@ -661,7 +686,7 @@ void KDataEngine::report_day(SymbolState& st, bool amended) {
   flush(st);
   st.day_reported = true;
   if (!sink_) return;
-  sink_->push_back(CompletedBar{st.cold->symbol.key(), KType::DAY, st.hot->day_bar, amended});
+  sink_->push_back(CompletedBar{st.key, KType::DAY, st.hot->day_bar, amended});
   if (multi_day_.empty()) return;
   // A longer period is complete when the next trading day belongs to another one; past the
   // calendar's coverage no next day is known and the period counts as complete (as period_label
@@ -674,7 +699,7 @@ void KDataEngine::report_day(SymbolState& st, bool amended) {
     const TimestampMs label = start_of_day(st.cold->period_label[idx]);
     for (size_t j = series.size(); j > 0; --j) {
       if (series[j - 1].datetime == label) {
-        sink_->push_back(CompletedBar{st.cold->symbol.key(), k, series[j - 1], amended});
+        sink_->push_back(CompletedBar{st.key, k, series[j - 1], amended});
         break;
       }
       if (series[j - 1].datetime < label) break;
@@ -813,15 +838,17 @@ void KDataEngine::advance_to(TimestampMs now, CompletedBars* completed) {
     return;
   }
   int fill_floor = kNever, report_floor = kNever;
-  for (SymbolState* st : states_) {
-    if (!st->traded || st->hot->day > day) continue;
-    if (st->hot->day < day || day_over)
-      finish_day(*st);
-    else if (elapsed > st->fill_due || final_minutes >= st->report_due)
-      close_through(*st, elapsed, final_minutes);
-    if (st->hot->day == day) {
-      fill_floor = std::min<int>(fill_floor, st->fill_due);
-      report_floor = std::min<int>(report_floor, st->report_due);
+  // The dense sweep_ entries tell which states have work; only those are touched.
+  for (size_t i = 0; i < states_.size(); ++i) {
+    const SweepEntry& e = sweep_[i];
+    if (!e.traded || e.day > day) continue;
+    if (e.day < day || day_over)
+      finish_day(*states_[i]);
+    else if (elapsed > e.fill_due || final_minutes >= e.report_due)
+      close_through(*states_[i], elapsed, final_minutes);
+    if (e.day == day) {  // e is up to date: finish_day and close_through end in update_due
+      fill_floor = std::min<int>(fill_floor, e.fill_due);
+      report_floor = std::min<int>(report_floor, e.report_due);
     }
   }
   sweep_valid_ = true;
@@ -868,15 +895,37 @@ size_t KDataEngine::ingest_columns(const SpotColumns& c, CompletedBars* complete
   // slow path (a new minute: every symbol's bars move on), their other bar state too.
   constexpr size_t kAhead = 16;
   bool slow = false;
+  int buckets_minute = -1;  // the minute buckets_now holds each intraday period's bucket of
+  std::array<int16_t, kIntradayCount> buckets_now{};
   for (size_t i = 0; i < c.n; ++i) {
     if (i + kAhead < c.n && memo_keys_[i + kAhead] == c.symbol_keys[i + kAhead] && memo_states_[i + kAhead]) {
       prefetch_lines(memo_states_[i + kAhead], sizeof(SymbolHot));
       if (slow) prefetch_lines(memo_full_[i + kAhead], offsetof(SymbolState, series) + kIntradayCount * sizeof(BarSeries));
     }
-    if (slow && i + kAhead / 2 < c.n && memo_keys_[i + kAhead / 2] == c.symbol_keys[i + kAhead / 2] &&
-        memo_full_[i + kAhead / 2]) {
-      const BarSeries& minutes = memo_full_[i + kAhead / 2]->series[0];
-      prefetch_lines(minutes.data() + minutes.size(), sizeof(Bar));  // where the completed minute goes
+    const size_t near = i + kAhead / 2;
+    if (slow && near < c.n && memo_keys_[near] == c.symbol_keys[near] && memo_full_[near]) {
+      // Where the bars this row completes go: a store that misses the cache (and the TLB: each
+      // series is a block of its own) costs more than the rest of the row, so the next slot of
+      // each period whose bucket the row's minute ends is fetched ahead.  The row's minute is
+      // known when it shares the datetime just classified (a push's rows do).
+      const SymbolState& ahead = *memo_full_[near];
+      if (c.datetime[near] == time_.datetime && time_.ok) {
+        if (buckets_minute != time_.minute) {
+          buckets_minute = time_.minute;
+          for (size_t j = 0; j < intraday_.size(); ++j)
+            buckets_now[j] = static_cast<int16_t>(config_.schedule.bucket(intraday_[j], time_.minute));
+        }
+        for (size_t j = 0; j < intraday_.size(); ++j) {
+          const int idx = ktype_index(intraday_[j]);
+          if (ahead.last_bucket[idx] != buckets_now[j]) {
+            const BarSeries& series = ahead.series[idx];
+            prefetch_lines(series.data() + series.size(), sizeof(Bar));
+          }
+        }
+      } else {
+        const BarSeries& minutes = ahead.series[0];
+        prefetch_lines(minutes.data() + minutes.size(), sizeof(Bar));  // where the completed minute goes
+      }
     }
     const SpotFields f{c.datetime[i], c.open ? c.open[i] : 0.0, c.high ? c.high[i] : 0.0, c.low ? c.low[i] : 0.0,
                        c.close[i],    c.volume[i],             c.amount[i]};
@@ -1062,7 +1111,7 @@ bool KDataEngine::repair_span(SymbolState& st, int first, int last, double volum
     }
     close = bar.close;
     if (m == st.last_bucket[min_idx]) forming(st, min_idx) = bar;
-    if (m <= st.reported[min_idx] && sink_) sink_->push_back(CompletedBar{st.cold->symbol.key(), KType::MIN, bar, true});
+    if (m <= st.reported[min_idx] && sink_) sink_->push_back(CompletedBar{st.key, KType::MIN, bar, true});
   }
   for (KType k : intraday_) {
     if (k == KType::MIN) continue;
@@ -1097,7 +1146,7 @@ void KDataEngine::reaggregate(SymbolState& st, KType k, int bucket) {
   const int idx = ktype_index(k);
   st.series[idx].upsert(acc);
   if (bucket == st.last_bucket[idx]) forming(st, idx) = acc;
-  if (bucket <= st.reported[idx] && sink_) sink_->push_back(CompletedBar{st.cold->symbol.key(), k, acc, true});
+  if (bucket <= st.reported[idx] && sink_) sink_->push_back(CompletedBar{st.key, k, acc, true});
 }
 
 std::optional<DayTotals> KDataEngine::day_totals(Symbol symbol) const {
@@ -1123,7 +1172,7 @@ std::vector<Symbol> KDataEngine::symbols() const {
 
 size_t KDataEngine::memory_bytes() const {
   std::lock_guard<std::mutex> lock(mutex_);
-  size_t bytes = sizeof(*this) + states_.capacity() * sizeof(states_[0]) +
+  size_t bytes = sizeof(*this) + states_.capacity() * sizeof(states_[0]) + sweep_.capacity() * sizeof(SweepEntry) +
                  chunks_.size() * kStatesPerChunk * sizeof(SymbolState) +
                  hot_chunks_.size() * kHotPerChunk * sizeof(SymbolHot) +
                  memo_keys_.capacity() * (sizeof(uint32_t) + sizeof(SymbolState*));

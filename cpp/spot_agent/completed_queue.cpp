@@ -1,5 +1,6 @@
 #include "spot_agent/completed_queue.h"
 
+#include <algorithm>
 #include <utility>
 
 namespace hkrt {
@@ -18,6 +19,23 @@ CompletedBars CompletedQueue::take() {
   CompletedBars out;
   out.swap(bars_);
   return out;
+}
+
+const CompletedBars& CompletedQueue::take_reusing() {
+  handed_.clear();
+  handed_.swap(bars_);
+  return handed_;
+}
+
+void CompletedQueue::reserve(size_t bars) {
+  bars = std::min(bars, max_bars_);
+  for (CompletedBars* buffer : {&bars_, &handed_}) {
+    if (buffer->capacity() >= bars) continue;
+    const size_t waiting = buffer->size();
+    buffer->reserve(bars);
+    buffer->resize(bars);  // writes every element: the pages are faulted in here
+    buffer->resize(waiting);
+  }
 }
 
 }  // namespace hkrt

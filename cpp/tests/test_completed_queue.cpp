@@ -42,4 +42,37 @@ TEST_CASE("past the bound the oldest bars are dropped and counted when the next 
   CHECK(q.sink() == nullptr);
 }
 
+TEST_CASE("take_reusing hands the bars over in order and the two buffers keep their capacity") {
+  CompletedQueue q;
+  q.set_collecting(true);
+  q.reserve(100);
+  for (uint32_t k = 0; k < 3; ++k) q.sink()->push_back(bar(k));
+  const CompletedBars& first = q.take_reusing();
+  CHECK_EQ(first.size(), size_t(3));
+  CHECK_EQ(first[0].symbol_key, 0u);
+  CHECK_EQ(first[2].symbol_key, 2u);
+  CHECK_EQ(q.size(), size_t(0));
+  const CompletedBar* handed = first.data();
+  CHECK(first.capacity() >= size_t(100));
+  q.sink()->push_back(bar(7));
+  CHECK(q.sink()->capacity() >= size_t(100));  // collecting into the other reserved buffer
+  const CompletedBars& second = q.take_reusing();
+  CHECK_EQ(second.size(), size_t(1));
+  CHECK_EQ(second[0].symbol_key, 7u);
+  q.sink()->push_back(bar(8));  // collects into the buffer handed over first, now free again
+  CHECK(q.sink()->data() == handed);
+  CHECK_EQ(q.take().front().symbol_key, 8u);  // take() still works after take_reusing()
+}
+
+TEST_CASE("reserve keeps the bars waiting and never goes past the bound") {
+  CompletedQueue q(10);
+  q.set_collecting(true);
+  q.sink()->push_back(bar(1));
+  q.reserve(1000);
+  CHECK_EQ(q.size(), size_t(1));
+  CHECK(q.sink()->capacity() >= size_t(10));
+  CHECK(q.sink()->capacity() < size_t(1000));
+  CHECK_EQ(q.take_reusing().front().symbol_key, 1u);
+}
+
 TEST_MAIN()

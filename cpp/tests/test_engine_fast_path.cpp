@@ -182,6 +182,57 @@ TEST_CASE("advance_to skips cycles with nothing due, and still catches a symbol 
   CHECK(done.empty());
 }
 
+TEST_CASE("advance_to's dense sweep entries follow each symbol's day and dues across boundaries and days") {
+  KDataEngine e(config({KType::MIN, KType::MIN5, KType::DAY}));
+  CompletedBars done;
+  // Both trade every minute to 09:36: each minute boundary raises every symbol's dues, which
+  // the next sweep must see (nothing reported twice or early).
+  for (int m = 0; m <= 5; ++m) {
+    e.ingest(spot(kA, 9, 30 + m, 30, 10.0 + m, 100.0 * (m + 1), 1000.0 * (m + 1)), &done);
+    e.ingest(spot(kB, 9, 30 + m, 30, 20.0 + m, 200.0 * (m + 1), 4000.0 * (m + 1)), &done);
+    e.advance_to(at(9, 30 + m) + 40 * kMsPerSecond, &done);
+  }
+  size_t min_bars = 0, min5_bars = 0;
+  for (const CompletedBar& c : done) (c.ktype == KType::MIN ? min_bars : min5_bars) += 1;
+  CHECK_EQ(min_bars, 2u * 5);  // 09:31 .. 09:35 of each (09:36 still forming)
+  CHECK_EQ(min5_bars, 2u * 1);  // 09:35
+  done.clear();
+  // A trades on the next trading day (Monday); B does not.  A's own spot finishes its Friday,
+  // the sweep on Monday finishes B's, and Monday's close completes A's Monday once.
+  const TimestampMs monday = start_of_day(kFri + 3);
+  Spot a = spot(kA, 9, 31, 0, 30.0, 50, 1500);
+  a.datetime = monday + 9 * kMsPerHour + 31 * kMsPerMinute;
+  e.ingest(a, &done);
+  size_t a_days = 0, b_days = 0;
+  for (const CompletedBar& c : done)
+    if (c.ktype == KType::DAY) (c.symbol_key == kA.key() ? a_days : b_days) += 1;
+  CHECK_EQ(a_days, 1u);
+  CHECK_EQ(b_days, 0u);
+  done.clear();
+  e.advance_to(monday + 9 * kMsPerHour + 31 * kMsPerMinute + 30 * kMsPerSecond, &done);
+  a_days = b_days = 0;
+  for (const CompletedBar& c : done) {
+    // B's Friday, filled to its close; of A's Monday only its first minute is final
+    const bool a_first_minute =
+        c.symbol_key == kA.key() && c.ktype == KType::MIN && c.bar.datetime == monday + 9 * kMsPerHour + 31 * kMsPerMinute;
+    CHECK(c.symbol_key == kB.key() || a_first_minute);
+    if (c.ktype == KType::DAY) ++b_days;
+  }
+  CHECK_EQ(b_days, 1u);
+  done.clear();
+  e.advance_to(monday + 15 * kMsPerHour + 5 * kMsPerMinute, &done);
+  a_days = b_days = 0;
+  for (const CompletedBar& c : done)
+    if (c.ktype == KType::DAY) (c.symbol_key == kA.key() ? a_days : b_days) += 1;
+  CHECK_EQ(a_days, 1u);
+  CHECK_EQ(b_days, 0u);
+  CHECK_EQ(e.bars(kA, KType::DAY).size(), 2u);
+  CHECK_EQ(e.bars(kB, KType::DAY).size(), 1u);
+  done.clear();
+  e.advance_to(monday + 15 * kMsPerHour + 10 * kMsPerMinute, &done);
+  CHECK(done.empty());
+}
+
 TEST_CASE("a straggler after advance_to ran ahead of a fast minute amends the reported bar") {
   KDataEngine e(config({KType::MIN, KType::MIN5}));
   CompletedBars done;

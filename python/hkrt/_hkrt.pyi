@@ -217,7 +217,12 @@ class Engine:
         Ingest numpy columns (datetime as int64 local-time milliseconds); returns accepted count.
         """
     def ingest_message(
-        self, message: typing_extensions.Buffer, hold_gaps: bool = False, columns: bool = False, spots: bool = False
+        self,
+        message: typing_extensions.Buffer,
+        hold_gaps: bool = False,
+        columns: bool = False,
+        spots: bool = False,
+        advance_delay_ms: typing.SupportsInt | typing.SupportsIndex | None = None,
     ) -> dict:
         """
         Verify, decode and aggregate one wire message; returns its header, sequence status, counts and the
@@ -225,7 +230,9 @@ class Engine:
         accepted, complete, joined_mid_cycle, first_send_us, market_time_ms) each).  A processed message's
         spots, decoded once: 'columns' (with columns=True: read-only numpy views, see hkrt.wire.decode_columns)
         and 'spot_objects' (with spots=True: list[Spot] of the rows with a valid symbol).  'unplaced': the
-        engine's (gap_spans, after_hours) counters after the message.
+        engine's (gap_spans, after_hours) counters after the message.  With advance_delay_ms, a message that ended
+        cycles also runs advance_to(latest cycle's market time - advance_delay_ms) ('advanced': True), as the
+        agent does at a cycle's end.  'completed_waiting': the completed bars take_completed() would return now.
         """
     def ingest_one(self, spot: Spot) -> str:
         """

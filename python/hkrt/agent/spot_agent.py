@@ -677,7 +677,11 @@ class SpotAgent:
         decoded once, in C++, for the engine and every consumer."""
         wanted = self.bus.running and self.bus.wants(SpotBatch)
         return self._engine.ingest_message(
-            message, hold_gaps=hold_gaps, columns=wanted, spots=wanted and self.bus.wants(Spot)
+            message,
+            hold_gaps=hold_gaps,
+            columns=wanted,
+            spots=wanted and self.bus.wants(Spot),
+            advance_delay_ms=self._close_delay_ms,  # a cycle's end moves the clock in the same C++ call
         )
 
     def _fetch_missing(self, held: dict[str, Any]) -> int:
@@ -773,9 +777,13 @@ class SpotAgent:
         self._emit_spots(message, result, columns=result.get("columns"), spots=result.get("spot_objects"))
         finished = self._track_cycle(result)
         market_time_ms = max((c.market_time_ms for _, c in finished), default=0)
-        if market_time_ms:  # the latest cycle over moves the market clock (one sweep, not one per cycle)
+        # The latest cycle over moves the market clock (one sweep, not one per cycle); the engine
+        # did it in ingest_message when asked to ("advanced").
+        advance_here = bool(market_time_ms) and not result.get("advanced")
+        if advance_here:
             self._engine.advance_to(_local(market_time_ms - self._close_delay_ms))
-        self._take_completed(to_hooks=True)
+        if advance_here or result.get("completed_waiting", 1):  # none waiting after the engine's call: no take
+            self._take_completed(to_hooks=True)
         self._report_unplaced(result.get("unplaced"))
         now_ms = time.time() * 1000
         self._latency_ms.append(now_ms - result["send_time_us"] / 1000)
