@@ -20,6 +20,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("feed", ("hkrt.feed",)),
     ("store", ("hkrt.store",)),
     ("bus", ("hkrt.bus", "hkrt.hooks")),
+    ("indicators", ("hkrt.indicators",)),
     ("agent", ("hkrt.agent",)),
     ("adapters", ("hkrt.adapters", "hkrt.fetcher", "hkrt.broker")),
     ("strategy", ("hkrt.strategy",)),

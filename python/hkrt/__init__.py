@@ -37,6 +37,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ im
     from hkrt.compat.hikyuu import hikyuu_spot_records
     from hkrt.core.calendar import CalendarCoverageError, TradingCalendar
     from hkrt.hooks import Bar, CycleInfo, FeedEvent, GapInfo
+    from hkrt.indicators.batch import indicator
     from hkrt.store import KDataStore, load_kdata
     from hkrt.strategy import OrderTicket, Strategy
 
@@ -66,6 +67,7 @@ _LAZY_NAMES: dict[str, str] = {
     **dict.fromkeys(("CalendarCoverageError", "TradingCalendar"), "hkrt.core.calendar"),
     "hikyuu_spot_records": "hkrt.compat.hikyuu",
     **dict.fromkeys(("Bar", "CycleInfo", "FeedEvent", "GapInfo"), "hkrt.hooks"),
+    "indicator": "hkrt.indicators.batch",
     **dict.fromkeys(("KDataStore", "load_kdata"), "hkrt.store"),
     **dict.fromkeys(("OrderTicket", "Strategy"), "hkrt.strategy.strategy"),
 }
@@ -98,6 +100,7 @@ _SUBMODULES = frozenset(
         "feed_auth",
         "fetcher",
         "hooks",
+        "indicators",
         "journal",
         "ktype",
         "logs",
@@ -145,6 +148,7 @@ __all__ = [
     "crtOB",
     "get_spot_agent",
     "hikyuu_spot_records",
+    "indicator",
     "load_kdata",
     "normalize_symbol",
     "release_spot_agent",
