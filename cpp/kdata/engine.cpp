@@ -157,6 +157,19 @@ IngestResult KDataEngine::reject(RejectReason r) {
   return IngestResult{IngestOutcome::Rejected, r};
 }
 
+namespace {
+// The DAY bar after a spot (one rule for the fast and the general path): the session's open once
+// the feed gives it, extremes including the feed's own high/low, totals as the feed's cumulative ones.
+void update_day_bar(Bar& d, const SpotFields& s, double price) {
+  if (s.open > 0) d.open = s.open;
+  d.high = std::max({d.high, d.open, s.high, price});
+  d.low = std::min({d.low, d.open, s.low > 0 ? s.low : price, price});
+  d.close = price;
+  d.volume = s.volume;
+  d.amount = s.amount;
+}
+}  // namespace
+
 inline Bar& KDataEngine::forming(SymbolState& st, int ktype_idx) {
   return st.forming[static_cast<size_t>(ktype_idx)];
 }
@@ -357,13 +370,7 @@ void KDataEngine::apply_fast(SymbolHot& hot, const SpotFields& s) {
     hot.pending = true;
   }
   if (keep_day_) {
-    Bar& d = hot.day_bar;
-    if (s.open > 0) d.open = s.open;
-    d.high = std::max({d.high, d.open, s.high, price});
-    d.low = std::min({d.low, d.open, s.low > 0 ? s.low : price, price});
-    d.close = price;
-    d.volume = s.volume;
-    d.amount = s.amount;
+    update_day_bar(hot.day_bar, s, price);
   }
   hot.dirty = true;
 }
@@ -577,12 +584,7 @@ void KDataEngine::apply(SymbolState& st, int minute, const SpotFields& s, bool c
   if (keep_day_) {
     Bar& d = st.hot->day_bar;
     if (!st.traded) d = Bar{start_of_day(st.hot->day), first_open, first_open, first_open, price, 0, 0};
-    if (s.open > 0) d.open = s.open;
-    d.high = std::max({d.high, d.open, s.high, price});
-    d.low = std::min({d.low, d.open, s.low > 0 ? s.low : price, price});
-    d.close = price;
-    d.volume = s.volume;
-    d.amount = s.amount;
+    update_day_bar(d, s, price);
   }
   st.traded = true;
   st.hot->dirty = true;
