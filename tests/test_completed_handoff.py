@@ -5,8 +5,10 @@ array is never written over."""
 from __future__ import annotations
 
 import datetime as dt
+import logging
 
 import numpy as np
+import pytest
 
 import hkrt
 
@@ -86,3 +88,40 @@ def test_ingest_message_with_advance_delay_moves_the_clock_as_a_separate_advance
         assert result["completed_waiting"] == len(a)  # what a take right after the message gives
     assert advanced > 0
     assert fused.stats() == separate.stats()
+
+
+def test_bars_the_bounded_queue_dropped_are_reported_once_with_a_warning(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The engine's completed-bar queue drops its oldest bars past 10 M untaken ones (its C++ test
+    fills it); the agent turns the counter into a WARNING naming how many, once per increase."""
+    import hkrt.agent.spot_agent as spot_agent
+
+    agent = hkrt.SpotAgent(["MIN"])
+    real = agent._engine
+    drops = [0]
+
+    class DroppingEngine:  # the real engine, whose queue is said to have dropped `drops[0]` bars
+        def __getattr__(self, name: str) -> object:
+            return getattr(real, name)
+
+        def __setattr__(self, name: str, value: object) -> None:
+            setattr(real, name, value)
+
+        def message_stats(self) -> dict[str, object]:
+            return {**real.message_stats(), "completed_dropped": drops[0]}
+
+    agent._engine = DroppingEngine()  # type: ignore[assignment]
+    monkeypatch.setattr(spot_agent, "_COMPLETED_CHECK_FROM", 1)
+    agent.on_bars(lambda records: None)
+    with caplog.at_level(logging.WARNING, logger="hkrt.agent"):
+        agent.bus.start()
+        try:
+            for sequence, dropped in enumerate((0, 7, 7, 9), start=1):
+                drops[0] = dropped
+                agent.ingest(minute_message(sequence, sequence))  # each completes the minute before
+            assert agent.wait_idle()
+        finally:
+            agent.bus.stop()
+    warnings = [r for r in caplog.records if "completed bars dropped" in r.getMessage()]
+    assert [(r.dropped, r.completed_dropped) for r in warnings] == [(7, 7), (2, 9)]  # type: ignore[attr-defined]

@@ -248,6 +248,7 @@ class SpotAgent:
         self._last_accepted_at: dt.datetime | None = None  # that clock when a message last brought accepted spots
         self._close_delay_ms = int(bar_close_delay * 1000)
         self._unplaced_seen = (0, 0)  # gap spans and after-hours symbol-days already reported
+        self._completed_dropped_seen = 0  # completed bars the engine's bounded queue dropped, already reported
         # The feed's events go out on this bus; its callback thread runs from start() to stop().
         self.bus = EventBus(max_events=callback_queue)
         self._bars_wanted = False  # someone subscribed to bars: completed bars are collected for them
@@ -1045,7 +1046,20 @@ class SpotAgent:
             self._store.add(completed)
         if to_hooks:
             self._emit("bars", completed)
+        if len(completed) >= _COMPLETED_CHECK_FROM:  # only a take this large can follow a drop: check then
+            self._report_completed_dropped()
         return len(completed)
+
+    def _report_completed_dropped(self) -> None:
+        """Say so, loudly, when the engine's completed-bar queue hit its bound (10 M bars nobody took)
+        and dropped the oldest: those bars reached no hook and no store."""
+        dropped = int(self._engine.message_stats()["completed_dropped"])
+        if dropped > self._completed_dropped_seen:
+            new, self._completed_dropped_seen = dropped - self._completed_dropped_seen, dropped
+            log.warning(
+                "completed bars dropped: the queue reached its bound before they were taken",
+                extra={"dropped": new, "completed_dropped": dropped},
+            )
 
     # ---------------------------------------------------------------- store
     @property
@@ -1201,6 +1215,7 @@ _KIND_EVENTS: dict[str, tuple[type, Callable[[Any], object]]] = {
     "spots": (SpotBatch, SpotBatch.from_spots),
     "columns": (SpotBatch, SpotBatch.from_columns),
 }
+_COMPLETED_CHECK_FROM = 1_000_000  # a take of fewer bars cannot follow the queue's 10 M bound being hit
 _COLUMN_ARGS = ("symbol", "datetime", "close", "volume", "amount", "open", "high", "low")
 # Spot fields a column mapping may carry that bars do not need (the book, names ...).
 _UNUSED_SPOT_COLUMNS = {"name", "yesterday_close", "bid", "bid_volume", "ask", "ask_volume"}
