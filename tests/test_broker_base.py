@@ -246,3 +246,24 @@ def test_crtob_wraps_plain_objects_hikyuu_style_and_with_datetime() -> None:
     assert crtOB(paper) is paper
     with pytest.raises(TypeError):
         crtOB(object())
+
+
+def test_client_order_id_is_passed_to_a_broker_once_at_any_datetime() -> None:
+    from hkrt.broker import OrderRequest
+
+    b = Recorder()
+    first = OrderRequest(T0, "SH", "600000", 10.0, 100, client_order_id="s-1", order_type="limit", time_in_force="ioc")
+    assert (first.client_order_id, first.order_type, first.time_in_force) == ("s-1", "limit", "ioc")
+    assert b.submit(OrderSide.Buy, first).ok
+    # the same client id later, even for another symbol: a duplicate, never passed
+    again = OrderRequest(T0 + dt.timedelta(seconds=5), "SZ", "000001", 9.0, 200, client_order_id="s-1")
+    dup = b.submit(OrderSide.Buy, again)
+    assert dup.status == OrderStatus.Skipped and "client order id s-1" in dup.error
+    # two identical orders under different client ids both go (two signals may want the same order)
+    assert b.submit(OrderSide.Buy, OrderRequest(T0, "SH", "600000", 10.0, 100, client_order_id="s-2")).ok
+    assert len(b.calls) == 2
+    assert b.forgotten_client_ids == 0
+    with pytest.raises(ValueError, match="order_type 'stop' is not one of limit, market"):
+        OrderRequest(T0, "SH", "600000", 10.0, 100, order_type="stop")
+    with pytest.raises(ValueError, match="time_in_force 'gtc'"):
+        OrderRequest(T0, "SH", "600000", 10.0, 100, time_in_force="gtc")

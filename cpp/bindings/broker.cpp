@@ -177,12 +177,21 @@ void bind_broker(py::module_& m) {
                            "One buy or sell as the strategy asked for it (immutable): the object every order "
                            "hook receives.  price in yuan per share, num in shares.")
       .def(py::init([](py::handle datetime, std::string market, std::string code, double price, double num,
-                       double stoploss, double goal_price, int part_from, std::string remark) {
-             return OrderRequest{to_timestamp(datetime), std::move(market), std::move(code), price, num, stoploss,
-                                 goal_price,           part_from,         std::move(remark)};
+                       double stoploss, double goal_price, int part_from, std::string remark,
+                       std::string client_order_id, std::string order_type, std::string time_in_force) {
+             if (order_type != "limit" && order_type != "market")
+               throw py::value_error("order_type '" + order_type + "' is not one of limit, market");
+             if (time_in_force != "day" && time_in_force != "ioc" && time_in_force != "fok")
+               throw py::value_error("time_in_force '" + time_in_force + "' is not one of day, ioc, fok");
+             return OrderRequest{to_timestamp(datetime), std::move(market),          std::move(code),
+                                 price,                  num,                        stoploss,
+                                 goal_price,             part_from,                  std::move(remark),
+                                 std::move(client_order_id), std::move(order_type), std::move(time_in_force)};
            }),
            py::arg("datetime"), py::arg("market"), py::arg("code"), py::arg("price"), py::arg("num"),
-           py::arg("stoploss") = 0.0, py::arg("goal_price") = 0.0, py::arg("part_from") = 0, py::arg("remark") = "")
+           py::arg("stoploss") = 0.0, py::arg("goal_price") = 0.0, py::arg("part_from") = 0, py::arg("remark") = "",
+           py::kw_only(), py::arg("client_order_id") = "", py::arg("order_type") = "limit",
+           py::arg("time_in_force") = "day")
       .def_property_readonly("datetime", [](const OrderRequest& r) { return to_datetime(r.datetime); })
       .def_readonly("market", &OrderRequest::market, "SH, SZ or BJ")
       .def_readonly("code", &OrderRequest::code, "six digits")
@@ -192,13 +201,17 @@ void bind_broker(py::module_& m) {
       .def_readonly("goal_price", &OrderRequest::goal_price)
       .def_readonly("part_from", &OrderRequest::part_from, "which part of a trading system made it (hikyuu)")
       .def_readonly("remark", &OrderRequest::remark)
+      .def_readonly("client_order_id", &OrderRequest::client_order_id, "the strategy's id of the order ('' if none)")
+      .def_readonly("order_type", &OrderRequest::order_type, "limit or market")
+      .def_readonly("time_in_force", &OrderRequest::time_in_force, "day, ioc or fok")
       .def_property_readonly(
           "symbol", [](const OrderRequest& r) { return r.market + r.code; }, "market + code, e.g. SH600000")
       .def("__eq__",
            [](const OrderRequest& a, const OrderRequest& b) {
              return std::tie(a.datetime, a.market, a.code, a.price, a.num, a.stoploss, a.goal_price, a.part_from,
-                             a.remark) == std::tie(b.datetime, b.market, b.code, b.price, b.num, b.stoploss,
-                                                   b.goal_price, b.part_from, b.remark);
+                             a.remark, a.client_order_id, a.order_type, a.time_in_force) ==
+                    std::tie(b.datetime, b.market, b.code, b.price, b.num, b.stoploss, b.goal_price, b.part_from,
+                             b.remark, b.client_order_id, b.order_type, b.time_in_force);
            })
       .def("__repr__", [](const OrderRequest& r) {
         return std::string("OrderRequest(") + format_timestamp(r.datetime) + " " + r.market + r.code + " " +
@@ -261,7 +274,9 @@ void bind_broker(py::module_& m) {
           "Skipped, and it advances to each order passed to the broker.")
       .def_property_readonly("records", &OrderBrokerBase::records, "Every buy/sell attempt, oldest first.")
       .def("clear_records", &OrderBrokerBase::clear_records)
-      .def_property_readonly("last_error", &OrderBrokerBase::last_error);
+      .def_property_readonly("last_error", &OrderBrokerBase::last_error)
+      .def_property_readonly("forgotten_client_ids", &OrderBrokerBase::forgotten_client_ids,
+                             "Client order ids forgotten past the newest 2**20 (a later duplicate of one would go).");
 }
 
 }  // namespace hkrt::bindings

@@ -23,12 +23,29 @@ const char* order_status_name(OrderStatus s) {
 
 const char* order_side_name(OrderSide s) { return s == OrderSide::Buy ? "Buy" : "Sell"; }
 
+namespace {
+// hikyuu's positional form: a limit day order without a client id.
+OrderRequest make_request(TimestampMs datetime, const std::string& market, const std::string& code, double price,
+                          double num, double stoploss, double goal_price, int part_from, const std::string& remark) {
+  OrderRequest r;
+  r.datetime = datetime;
+  r.market = market;
+  r.code = code;
+  r.price = price;
+  r.num = num;
+  r.stoploss = stoploss;
+  r.goal_price = goal_price;
+  r.part_from = part_from;
+  r.remark = remark;
+  return r;
+}
+}  // namespace
+
 OrderResult OrderBrokerBase::buy(TimestampMs datetime, const std::string& market, const std::string& code,
                                  double price, double num, double stoploss, double goal_price, int part_from,
                                  const std::string& remark) noexcept {
   try {
-    return submit(OrderSide::Buy,
-                  OrderRequest{datetime, market, code, price, num, stoploss, goal_price, part_from, remark});
+    return submit(OrderSide::Buy, make_request(datetime, market, code, price, num, stoploss, goal_price, part_from, remark));
   } catch (...) {  // only std::bad_alloc copying the strings can land here
     return OrderResult::failed("out of memory");
   }
@@ -38,8 +55,7 @@ OrderResult OrderBrokerBase::sell(TimestampMs datetime, const std::string& marke
                                   double price, double num, double stoploss, double goal_price, int part_from,
                                   const std::string& remark) noexcept {
   try {
-    return submit(OrderSide::Sell,
-                  OrderRequest{datetime, market, code, price, num, stoploss, goal_price, part_from, remark});
+    return submit(OrderSide::Sell, make_request(datetime, market, code, price, num, stoploss, goal_price, part_from, remark));
   } catch (...) {
     return OrderResult::failed("out of memory");
   }
@@ -53,7 +69,7 @@ OrderResult OrderBrokerBase::submit(OrderSide side, const OrderRequest& r) noexc
     } else if (!std::isfinite(r.price) || r.price < 0.0) {
       result = OrderResult::rejected("price must be a finite number >= 0");
     } else {
-      const Key key{r.datetime, static_cast<int>(side), r.market, r.code, r.price, r.num};
+      const Key key{r.datetime, static_cast<int>(side), r.market, r.code, r.price, r.num, r.client_order_id};
       bool go = false;
       {
         std::lock_guard<std::mutex> lock(mutex_);
@@ -62,13 +78,25 @@ OrderResult OrderBrokerBase::submit(OrderSide side, const OrderRequest& r) noexc
                                         format_timestamp(*last_datetime_));
         } else if (seen_.count(key)) {
           result = OrderResult::skipped("duplicate: the same order was already passed to the broker");
+        } else if (!r.client_order_id.empty() && client_ids_.count(r.client_order_id)) {
+          result = OrderResult::skipped("duplicate: client order id " + r.client_order_id +
+                                        " was already passed to the broker");
         } else {
           go = true;
           seen_.insert(key);  // reserved before the call: a concurrent twin is skipped
+          if (!r.client_order_id.empty()) {
+            client_ids_.insert(r.client_order_id);
+            client_id_fifo_.push_back(r.client_order_id);
+            if (client_id_fifo_.size() > kMaxClientIds) {
+              client_ids_.erase(client_id_fifo_.front());
+              client_id_fifo_.pop_front();
+              ++forgotten_client_ids_;
+            }
+          }
           if (last_datetime_ && r.datetime > *last_datetime_) {
             last_datetime_ = r.datetime;
             // Orders before the new guard can never pass again: forget them.
-            seen_.erase(seen_.begin(), seen_.lower_bound(Key{r.datetime, -1, {}, {}, 0.0, 0.0}));
+            seen_.erase(seen_.begin(), seen_.lower_bound(Key{r.datetime, -1, {}, {}, 0.0, 0.0, {}}));
           }
         }
       }
@@ -137,6 +165,11 @@ std::string OrderBrokerBase::get_asset_info() noexcept {
 
 void OrderBrokerBase::set_name(std::string name) { name_ = std::move(name); }
 
+std::size_t OrderBrokerBase::forgotten_client_ids() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return forgotten_client_ids_;
+}
+
 std::optional<TimestampMs> OrderBrokerBase::broker_last_datetime() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return last_datetime_;
@@ -145,7 +178,7 @@ std::optional<TimestampMs> OrderBrokerBase::broker_last_datetime() const {
 void OrderBrokerBase::set_broker_last_datetime(std::optional<TimestampMs> t) {
   std::lock_guard<std::mutex> lock(mutex_);
   last_datetime_ = t;
-  if (t) seen_.erase(seen_.begin(), seen_.lower_bound(Key{*t, -1, {}, {}, 0.0, 0.0}));
+  if (t) seen_.erase(seen_.begin(), seen_.lower_bound(Key{*t, -1, {}, {}, 0.0, 0.0, {}}));
 }
 
 std::vector<OrderRecord> OrderBrokerBase::records() const {

@@ -6,12 +6,16 @@
 //   - unset (the default): no date guard; a live runner sets it to "now" when it starts;
 //   - set: an order dated before it is Skipped; an order at or after it goes through, and the
 //     guard then advances to that order's datetime;
-//   - the same order (datetime, side, market, code, price, num) is never passed to the broker
-//     twice, whatever the first attempt's outcome (Skipped as a duplicate); two different
-//     orders with the same datetime both go.
+//   - the same order (datetime, side, market, code, price, num, client id) is never passed to the
+//     broker twice, whatever the first attempt's outcome (Skipped as a duplicate); two different
+//     orders with the same datetime both go;
+//   - a client order id is passed at most once, at any datetime (the newest kMaxClientIds ids are
+//     remembered: the oldest is forgotten past that, counted by forgotten_client_ids()).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -56,6 +60,12 @@ struct OrderRequest {
   double goal_price = 0.0;
   int part_from = 0;  // which part of a trading system produced the order (hikyuu's SystemPart)
   std::string remark;
+  // The strategy's own id of the order (unique per order; "" for hikyuu-style calls).  A broker sees
+  // one client id at most once: a second submission with it is Skipped as a duplicate.
+  std::string client_order_id;
+  std::string order_type = "limit";   // what the venue is asked for: "limit" or "market" (A-share venues take
+                                      // no other; stops and brackets are emulated locally)
+  std::string time_in_force = "day";  // "day", "ioc" or "fok"
 };
 
 // One attempt, whatever its outcome.
@@ -98,8 +108,12 @@ class OrderBrokerBase {
   virtual std::string _get_asset_info() = 0;
   virtual OrderResult _cancel(const std::string& order_id);
 
+ public:
+  static constexpr std::size_t kMaxClientIds = std::size_t{1} << 20;  // ~50 days at the exchange's daily cap
+  std::size_t forgotten_client_ids() const;
+
  private:
-  using Key = std::tuple<TimestampMs, int, std::string, std::string, double, double>;
+  using Key = std::tuple<TimestampMs, int, std::string, std::string, double, double, std::string>;
   OrderResult call_hook(OrderSide side, const OrderRequest& request) noexcept;
   void record(OrderSide side, const OrderRequest& request, const OrderResult& result) noexcept;
 
@@ -107,6 +121,9 @@ class OrderBrokerBase {
   mutable std::mutex mutex_;  // guards everything below; never held while a hook runs
   std::optional<TimestampMs> last_datetime_;
   std::set<Key> seen_;  // orders passed to the broker (only those at last_datetime_ once the guard is set)
+  std::set<std::string> client_ids_;       // client order ids passed to the broker ...
+  std::deque<std::string> client_id_fifo_;  // ... oldest first, to forget past kMaxClientIds
+  std::size_t forgotten_client_ids_ = 0;
   std::vector<OrderRecord> records_;
   std::string last_error_;
 };

@@ -428,8 +428,17 @@ class OrderRequest:
         goal_price: typing.SupportsFloat | typing.SupportsIndex = 0.0,
         part_from: typing.SupportsInt | typing.SupportsIndex = 0,
         remark: str = "",
+        *,
+        client_order_id: str = "",
+        order_type: str = "limit",
+        time_in_force: str = "day",
     ) -> None: ...
     def __repr__(self) -> str: ...
+    @property
+    def client_order_id(self) -> str:
+        """
+        the strategy's id of the order ('' if none)
+        """
     @property
     def code(self) -> str:
         """
@@ -450,6 +459,11 @@ class OrderRequest:
         shares
         """
     @property
+    def order_type(self) -> str:
+        """
+        limit or market
+        """
+    @property
     def part_from(self) -> int:
         """
         which part of a trading system made it (hikyuu)
@@ -467,6 +481,11 @@ class OrderRequest:
     def symbol(self) -> str:
         """
         market + code, e.g. SH600000
+        """
+    @property
+    def time_in_force(self) -> str:
+        """
+        day, ioc or fok
         """
 
 class OrderRecord:
@@ -556,6 +575,11 @@ class OrderBrokerBase:
         """
     @broker_last_datetime.setter
     def broker_last_datetime(self, arg1: typing.Any) -> None: ...
+    @property
+    def forgotten_client_ids(self) -> int:
+        """
+        Client order ids forgotten past the newest 2**20 (a later duplicate of one would go).
+        """
     @property
     def last_error(self) -> str: ...
     @property

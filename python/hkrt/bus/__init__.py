@@ -33,7 +33,7 @@ from hkrt.bus.events import (
 from hkrt.bus.filters import MarketFilter
 from hkrt.bus.queue import EventQueue
 from hkrt.bus.records import Bar, CycleInfo, FeedEvent, GapInfo
-from hkrt.bus.trading import OrderEvent, RiskEvent, SignalEvent, TradeEvent
+from hkrt.bus.trading import ExecutionReport, OrderEvent, RiskEvent, SignalEvent, TradeEvent
 
 __all__ = [
     "Bar",
@@ -45,6 +45,7 @@ __all__ = [
     "Event",
     "EventBus",
     "EventQueue",
+    "ExecutionReport",
     "FeedEvent",
     "FeedGap",
     "FeedStatus",

@@ -1,10 +1,12 @@
-"""The trading events of the layers above the agent: signals, orders, trades and risk decisions.
+"""The trading events of the layers above the agent: signals, orders, trades, broker reports and
+risk decisions.
 
-Defined now so that the layers to come (issue 14: orders with a lifecycle and their fills;
-issue 15: the risk engine and the signal aggregator) publish onto the same bus and every
-component (a recorder, a dashboard, the ledger) can subscribe to them today.  Nothing in hkrt
-publishes them yet.  The fields follow those issues; values are checked on construction, so a
-bad one is one clear ValueError naming the valid choices.
+A broker (an execution client) publishes :class:`ExecutionReport` events: what it says happened to
+an order.  The strategy's order manager turns them into :class:`OrderEvent` (the order's new
+status) and :class:`TradeEvent` (a fill, the only thing that changes a book), so every component
+(a recorder, a dashboard, the ledger) can follow the lifecycle by subscribing.  Signals and risk
+decisions come with issue 15.  Values are checked on construction, so a bad one is one clear
+ValueError naming the valid choices.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ TIMES_IN_FORCE = ("day", "ioc", "fok")
 ORDER_STATUSES = ("submitted", "accepted", "partially_filled", "filled", "cancelled", "rejected", "expired")
 TRADING_STATES = ("ACTIVE", "REDUCING", "HALTED")
 RISK_KINDS = ("refused", "state")
+REPORT_KINDS = ("accepted", "rejected", "fill", "cancelled", "expired")
 
 
 def _check(value: str, name: str, allowed: tuple[str, ...]) -> None:
@@ -112,3 +115,38 @@ class RiskEvent(Event):
     def __post_init__(self) -> None:
         _check(self.kind, "kind", RISK_KINDS)
         _check(self.state, "state", TRADING_STATES)
+
+
+@dataclass(frozen=True)
+class ExecutionReport(Event):
+    """What a broker says happened to one order, published by the broker (its callback, poller or
+    matching engine) onto the bus; the order manager applies it to the order on the callback thread.
+
+    ``kind``: ``accepted`` (the venue took it), ``rejected``, ``fill`` (``shares`` more traded at
+    ``price``), ``cancelled`` (the rest will not trade) or ``expired`` (a day order at the close).
+    The order is found by ``client_order_id``, else by ``broker`` + ``broker_order_id``; a report for
+    an order nobody knows is logged and kept (``OrderManager.unmatched_reports``), never dropped.
+    """
+
+    broker: str
+    kind: str  # REPORT_KINDS
+    client_order_id: str = ""  # "" when the venue does not echo it back: matched by broker_order_id
+    broker_order_id: str = ""
+    symbol: str = ""  # "SH600000"
+    side: str = ""  # SIDES, or "" when the report does not say
+    shares: int = 0  # fill: shares in this fill (not cumulative)
+    price: float = 0.0  # fill: price of this fill, yuan
+    fees: float | None = None  # fill: what the venue charged, yuan (None: the fee model computes them)
+    trade_id: str = ""  # fill: the venue's id of the fill, unique per broker (a repeat is ignored)
+    cumulative_shares: int | None = None  # the venue's total filled so far, when it says (a cross-check)
+    reason: str = ""  # rejected / cancelled / expired: why, in the venue's words
+    datetime: dt.datetime | None = None  # market time of the event at the venue
+
+    def __post_init__(self) -> None:
+        _check(self.kind, "kind", REPORT_KINDS)
+        if self.side:
+            _check(self.side, "side", SIDES)
+        if self.kind == "fill" and (self.shares <= 0 or not self.price > 0):
+            raise ValueError(f"a fill needs shares > 0 and price > 0, got {self.shares} @ {self.price}")
+        if not self.client_order_id and not self.broker_order_id:
+            raise ValueError("an execution report needs a client_order_id or a broker_order_id")
