@@ -72,3 +72,15 @@ def test_limits_bracket_the_close_on_ticks_within_half_a_tick_of_the_rate(
     assert down >= 0.01
     if close * (1 - rate) >= 0.01:
         assert math.isclose(down, close * (1 - rate), abs_tol=0.005 + 1e-9)
+
+
+def test_round_to_tick() -> None:
+    from hkrt.core.price_limits import round_to_tick
+
+    assert round_to_tick("SH600000", 10.005) == 10.01  # half up, from the printed value
+    assert round_to_tick("SH600000", 10.3 * 1.03) == 10.61  # 10.609 -> 10.61
+    assert round_to_tick("SH600000", 10.609, "down") == 10.6
+    assert round_to_tick("SH600000", 10.601, "up") == 10.61
+    assert round_to_tick("SH510300", 4.0125) == 4.013
+    with pytest.raises(ValueError, match="direction 'x'"):
+        round_to_tick("SH600000", 1.0, "x")

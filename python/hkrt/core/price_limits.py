@@ -15,11 +15,11 @@ limit (five days on STAR, ChiNext and Beijing; the first day on the main boards)
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
 
 from hkrt._hkrt import normalize_symbol
 
-__all__ = ["board_of", "is_st", "limit_rate", "on_tick", "price_limits", "tick_size"]
+__all__ = ["board_of", "is_st", "limit_rate", "on_tick", "price_limits", "round_to_tick", "tick_size"]
 
 _FUND_OR_BOND_PREFIXES = ("110", "111", "113", "118", "123", "127", "128", "15", "16", "18", "5")
 
@@ -84,3 +84,14 @@ def on_tick(symbol: str, price: float) -> bool:
     """Whether ``price`` is a whole number of ticks (within float noise)."""
     steps = price / tick_size(symbol)
     return abs(steps - round(steps)) <= 1e-6
+
+
+def round_to_tick(symbol: str, price: float, direction: str = "nearest") -> float:
+    """``price`` on the symbol's tick: "nearest" (half up), "down" or "up" — e.g. a take-profit computed
+    as 1.03 × a close, made a price the exchange accepts."""
+    tick = Decimal(str(tick_size(symbol)))
+    steps = Decimal(repr(float(price))) / tick
+    rounding = {"nearest": ROUND_HALF_UP, "down": ROUND_FLOOR, "up": ROUND_CEILING}.get(direction)
+    if rounding is None:
+        raise ValueError(f"direction {direction!r} is not one of nearest, down, up")
+    return float(steps.quantize(Decimal(1), rounding=rounding) * tick)
