@@ -873,6 +873,7 @@ class OrderEmulator:
     def _end_if_done(self, bracket: _Bracket) -> None:
         if bracket.done and not bracket.pairs and bracket.id in self._brackets:
             del self._brackets[bracket.id]
+            self._written.pop(bracket.id, None)
             self._journal("bracket_end", id=bracket.id)
 
     # ------------------------------------------------------------- manager calls (actions: no lock)
@@ -992,6 +993,7 @@ class OrderEmulator:
         assert path is not None
         try:
             if self._file is None:
+                path.parent.mkdir(parents=True, exist_ok=True)
                 self._file = open(path, "a", encoding="utf-8", newline="\n")  # noqa: SIM115 (kept open)
             lines = "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in records)
             self._file.write(lines)
