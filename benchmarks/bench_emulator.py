@@ -3,7 +3,8 @@
 Run ``python benchmarks/bench_emulator.py`` (``--quick`` for a smoke test); it prints a Markdown
 table.  Each row hands one 5,000-symbol SpotBatch (its columns decoded once, as the bus shares them
 between subscribers) to ``OrderEmulator.on_spots`` while it holds stop and trailing-stop orders on
-``held`` symbols, none of them firing (the steady state of a trading day).  The baseline, run in the
+``held`` symbols, none of them firing: with the prices still (the steady state of a trading day) and
+rising a cent every batch (every trailing stop ratchets: the most work short of firing).  The baseline, run in the
 same process over the same batch, is the plain way: every row's symbol and last price to Python and
 a dict lookup per row.  Times are the median microseconds per batch over the repeats.  Nothing is
 asserted: the numbers are reported, never judged.
@@ -46,7 +47,7 @@ class IdleManager:
         return T0
 
 
-def market(n_symbols: int) -> SpotBatch:
+def market(n_symbols: int, close: float = 10.0) -> SpotBatch:
     names = np.array([f"SH{600000 + i:06d}".encode() for i in range(n_symbols)], dtype="S8")
     columns = {
         "symbol": names,
@@ -54,7 +55,7 @@ def market(n_symbols: int) -> SpotBatch:
         "open": np.full(n_symbols, 10.0),
         "high": np.full(n_symbols, 10.0),
         "low": np.full(n_symbols, 10.0),
-        "close": np.full(n_symbols, 10.0),
+        "close": np.full(n_symbols, close),
         "volume": np.full(n_symbols, 1000.0),
         "amount": np.full(n_symbols, 10_000.0),
     }
@@ -104,15 +105,23 @@ def main() -> None:
     args = parser.parse_args()
     repeat = 5 if args.quick else args.repeat
     batch = market(args.symbols)
+    rising = [market(args.symbols, round(10.0 + 0.01 * k, 2)) for k in range(1, repeat + 2)]
     print(f"python {platform.python_version()}, {platform.machine()}, {args.symbols} symbols per batch\n")
-    print("| held orders | symbols held | emulator µs/batch | every row µs/batch | every row / emulator |")
-    print("|---:|---:|---:|---:|---:|")
-    for held in (0, 10, 100, 1000):
-        emulator = emulator_holding(held, args.symbols)
-        wanted = {o.symbol: 5.0 for o in emulator.held}
-        ours = median_us(lambda emulator=emulator: emulator.on_spots(batch), repeat)
-        plain = median_us(every_row(batch, wanted), repeat)
-        print(f"| {held} | {len(wanted)} | {ours:.1f} | {plain:.1f} | {plain / ours:.1f}× |")
+    print("| market | held orders | symbols held | emulator µs/batch | every row µs/batch | every row / emulator |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for moving in (False, True):
+        for held in (0, 10, 100, 1000):
+            emulator = emulator_holding(held, args.symbols)
+            emulator.on_spots(batch)
+            wanted = {o.symbol: 5.0 for o in emulator.held}
+            if moving:  # every price up a cent each batch: every trailing stop (half the orders) ratchets
+                batches = iter(rising)
+                ours = median_us(lambda emulator=emulator, batches=batches: emulator.on_spots(next(batches)), repeat)
+            else:
+                ours = median_us(lambda emulator=emulator: emulator.on_spots(batch), repeat)
+            plain = median_us(every_row(batch, wanted), repeat)
+            name = "rising" if moving else "still"
+            print(f"| {name} | {held} | {len(wanted)} | {ours:.1f} | {plain:.1f} | {plain / ours:.1f}× |")
 
 
 if __name__ == "__main__":

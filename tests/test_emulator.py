@@ -254,6 +254,19 @@ def test_only_held_symbols_of_a_whole_market_batch_are_read(manager: Manager, em
     assert [o.client_order_id for o in emulator.held] == ["S2"]
 
 
+def test_an_order_added_to_a_quiet_symbol_is_looked_at_on_the_next_price(
+    manager: Manager, emulator: OrderEmulator, bus: EventBus
+):
+    emulator.hold(manager.submit(stop("S1", "sell", 9.0)))
+    emulator.hold(manager.submit(stop("B1", "buy", 11.0)))
+    prices(bus, 10.0, 10.0, 9.9)  # between 9.00 and 11.00: nothing to do for this symbol
+    emulator.hold(manager.submit(stop("S2", "sell", 9.95)))
+    prices(bus, 9.9)  # was quiet for S1 and B1, not for S2
+    assert manager.released == [("S2", "market", None, 100)]
+    prices(bus, 11.0, 9.0)
+    assert [r[0] for r in manager.released] == ["S2", "B1", "S1"]
+
+
 def test_a_spot_without_a_trade_does_not_fire(manager: Manager, emulator: OrderEmulator, bus: EventBus):
     emulator.hold(manager.submit(stop("S1", "sell", 10.0)))
     prices(bus, 0.0)  # no trade yet (before the auction, or suspended): 0 is not a price
@@ -644,7 +657,8 @@ def test_legs_never_sell_more_than_the_entry_bought(first_fills: list[int], step
         buy = manager.submit(entry(shares=2000))
         emulator.attach_bracket(buy)
         for shares in first_fills:  # bought on Friday: the legs work from Monday on
-            manager.fill(buy, shares, 10.0)
+            if buy.remaining:
+                manager.fill(buy, min(shares, buy.remaining), 10.0)
         day = MONDAY
         manager.clock = at("09:30:00", day)
         for kind, value in steps:

@@ -52,8 +52,10 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Protocol
 
+import numpy as np
+
 from hkrt._hkrt import normalize_symbol
-from hkrt.bus import DayClosed, EventBus, MarketFilter, OrderEvent, SpotBatch, Subscription, TradeEvent
+from hkrt.bus import DayClosed, EventBus, OrderEvent, SpotBatch, Subscription, TradeEvent
 from hkrt.core.logs import LogLimiter, log_limited
 from hkrt.strategy.order import FINAL_STATUSES, Order
 
@@ -296,6 +298,60 @@ class _Bracket:
         }
 
 
+_EPOCH = dt.date(1970, 1, 1)
+
+
+def _symbol_keys(symbols: np.ndarray) -> np.ndarray:
+    """8-byte symbols as one integer each (what numpy sorts and searches fastest)."""
+    keys: np.ndarray = np.ascontiguousarray(symbols, dtype="S8").view(np.uint64)
+    return keys
+
+
+class _QuietBands:
+    """For each held symbol, the last prices that change none of its held orders on a day (a stop
+    fires at its trigger, a trailing stop also moves past its best price): a whole batch's rows are
+    sorted into "nothing to do" and "look" in a few vector operations, so a symbol whose price sits
+    between its triggers costs no Python at all."""
+
+    def __init__(self, symbols: Iterable[str]) -> None:
+        names = sorted(symbols)
+        keys = _symbol_keys(np.array(names, dtype="S8"))
+        order = np.argsort(keys)
+        self.keys = keys[order]
+        self.position = {names[i]: pos for pos, i in enumerate(order.tolist())}
+        self.low = np.full(len(names), np.inf)  # low >= high: no band (every price is looked at)
+        self.high = np.full(len(names), -np.inf)
+        self.day = np.full(len(names), -1, dtype=np.int64)  # days since 1970-01-01
+
+    def set(self, symbol: str, day: dt.date, low: float, high: float) -> None:
+        """On ``day``, last prices strictly between ``low`` and ``high`` change nothing."""
+        pos = self.position.get(symbol)
+        if pos is not None:
+            self.low[pos], self.high[pos], self.day[pos] = low, high, (day - _EPOCH).days
+
+    def clear(self, symbol: str) -> None:
+        """The symbol's orders changed: look at its next price."""
+        pos = self.position.get(symbol)
+        if pos is not None:
+            self.low[pos], self.high[pos] = np.inf, -np.inf
+
+    def to_visit(self, symbols: np.ndarray, closes: np.ndarray, times: np.ndarray) -> np.ndarray:
+        """The rows of a batch that may fire or move a held order: held symbols, a trade (a last
+        price above 0: none before the auction or while suspended), outside the symbol's band."""
+        if not len(self.keys):
+            return np.empty(0, dtype=np.intp)
+        # a binary search of the few held symbols for each row: no sort of the whole batch (np.isin sorts it)
+        keys = _symbol_keys(symbols)
+        found = np.minimum(np.searchsorted(self.keys, keys), len(self.keys) - 1)
+        rows = np.flatnonzero(self.keys[found] == keys)
+        pos = found[rows]
+        close = closes[rows]
+        days = times[rows].astype("datetime64[D]").astype(np.int64)
+        quiet = (self.low[pos] < close) & (close < self.high[pos]) & (self.day[pos] == days)
+        visit: np.ndarray = rows[~quiet & (close > 0)]
+        return visit
+
+
 # ------------------------------------------------------------------ the emulator
 class OrderEmulator:
     """Holds emulated orders and bracket legs, fires them from the spot stream, journals them.
@@ -333,7 +389,7 @@ class OrderEmulator:
         self._lock = threading.RLock()
         self._held: dict[str, _Held] = {}
         self._by_symbol: dict[str, dict[str, _Held]] = {}
-        self._filter: MarketFilter | None = None  # the held symbols, remade when they change
+        self._index: _QuietBands | None = None  # the held symbols' quiet bands, remade when the symbols change
         self._brackets: dict[str, _Bracket] = {}
         self._legs: dict[str, _Pair] = {}  # leg client id -> its pair
         self._pair_bracket: dict[str, _Bracket] = {}  # pair id -> its bracket
@@ -511,24 +567,23 @@ class OrderEmulator:
             return
         columns = batch.columns
         with self._lock:
-            market_filter = self._filter
-            if market_filter is None:
-                market_filter = self._filter = MarketFilter(self._by_symbol)
-        rows = market_filter.rows(columns["symbol"])
-        if rows is None or not len(rows):
-            return
-        closes = columns["close"][rows].tolist()
-        symbols = columns["symbol"][rows].tolist()
-        times = columns["datetime"][rows].astype("datetime64[ms]").tolist()
-        with self._lock:
+            index = self._index
+            if index is None:
+                index = self._index = _QuietBands(self._by_symbol)
+            rows = index.to_visit(columns["symbol"], columns["close"], columns["datetime"])
+            closes = columns["close"][rows].tolist()
+            symbols = columns["symbol"][rows].tolist()
+            times = columns["datetime"][rows].astype("datetime64[ms]").tolist()
             for symbol, last, when in zip(symbols, closes, times, strict=True):
-                if not last > 0 or when is None:  # 0: no trade yet (before the auction, suspended)
+                if when is None:
                     continue
                 day = when.date()
                 if self._today is None or day > self._today:
                     self._today = day
-                for held in list(self._by_symbol.get(symbol.decode(), {}).values()):
+                name = symbol.decode()
+                for held in list(self._by_symbol.get(name, {}).values()):
                     self._on_price(held, float(last), when)
+                self._set_band(name, day)
         self._run_actions()
 
     def on_order_event(self, event: OrderEvent) -> None:
@@ -584,7 +639,7 @@ class OrderEmulator:
             held_records, bracket_records, bad = self._read_journal(path)
             self._held.clear()
             self._by_symbol.clear()
-            self._filter = None
+            self._index = None
             self._brackets.clear()
             self._legs.clear()
             self._pair_bracket.clear()
@@ -628,6 +683,35 @@ class OrderEmulator:
         trigger = held.trigger
         if trigger is not None and (last >= trigger if held.rises else last <= trigger):
             self._fire(held, last)
+
+    def _set_band(self, symbol: str, day: dt.date) -> None:
+        """The prices that leave every held order of ``symbol`` as it is on ``day`` (none when an
+        order has no trigger yet or no day: each spot goes through them all)."""
+        index = self._index
+        if index is None:
+            return
+        low, high = -math.inf, math.inf
+        for held in self._by_symbol.get(symbol, {}).values():
+            if held.day is None or (held.expires and day > held.day):
+                index.clear(symbol)
+                return
+            if held.waiting or (held.active_from is not None and day < held.active_from):
+                continue  # fires on no price today
+            trigger = held.trigger
+            if trigger is None:
+                index.clear(symbol)
+                return
+            extreme = held.extreme if held.kind == "trailing_stop" else None
+            # a stop fires at its trigger; a trailing stop moves past its best price, not at it
+            if held.rises:
+                high = min(high, trigger)
+                if extreme is not None:
+                    low = max(low, math.nextafter(extreme, -math.inf))
+            else:
+                low = max(low, trigger)
+                if extreme is not None:
+                    high = min(high, math.nextafter(extreme, math.inf))
+        index.set(symbol, day, low, high)
 
     def _ratchet(self, held: _Held, last: float) -> None:
         best = held.extreme
@@ -921,18 +1005,22 @@ class OrderEmulator:
         self._held[held.id] = held
         symbol = normalize_symbol(held.order.symbol)
         if symbol not in self._by_symbol:
-            self._filter = None
+            self._index = None
+        elif self._index is not None:
+            self._index.clear(symbol)
         self._by_symbol.setdefault(symbol, {})[held.id] = held
 
     def _remove(self, held: _Held) -> None:
         self._held.pop(held.id, None)
         symbol = normalize_symbol(held.order.symbol)
         items = self._by_symbol.get(symbol)
+        if self._index is not None:
+            self._index.clear(symbol)
         if items is not None:
             items.pop(held.id, None)
             if not items:
                 del self._by_symbol[symbol]
-                self._filter = None
+                self._index = None
 
     def _now(self) -> dt.datetime | None:
         return self._manager.now()
