@@ -549,8 +549,18 @@ def test_a_restored_order_the_manager_knows_is_its_own(tmp_path: Path, bus: Even
     again.close()
 
 
+@pytest.mark.parametrize(
+    "bad_line",
+    [
+        b'{"op": "hold", "held": {tru',  # torn
+        b'{"op": "hold", "held": {"order": {"client_order_id": "X"}}}',  # fields missing
+        b'{"op": "launch"}',  # no such change
+        b"[1, 2]",
+        b"\xff\xfe\x00garbage",  # not even UTF-8
+    ],
+)
 def test_a_corrupt_journal_line_is_reported_and_the_file_kept_aside(
-    tmp_path: Path, bus: EventBus, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, bus: EventBus, caplog: pytest.LogCaptureFixture, bad_line: bytes
 ):
     journal = tmp_path / "emulator.jsonl"
     manager = Manager(bus)
@@ -558,19 +568,31 @@ def test_a_corrupt_journal_line_is_reported_and_the_file_kept_aside(
     emulator.hold(manager.submit(stop("S1", "sell", 10.0)))
     emulator.hold(manager.submit(stop("S2", "buy", 12.0)))
     emulator.close()
-    lines = journal.read_text().splitlines()
-    damaged = "\n".join([lines[0], '{"op": "hold", "held": {tru', *lines[1:]]) + "\n"
-    journal.write_text(damaged)
+    lines = journal.read_bytes().splitlines()
+    damaged = b"\n".join([lines[0], bad_line, *lines[1:]]) + b"\n"
+    journal.write_bytes(damaged)
     again = make_emulator(Manager(bus), None, journal)
     with caplog.at_level(logging.WARNING, logger="hkrt.emulator"):
         restored = again.restore()
     assert sorted(o.client_order_id for o in restored) == ["S1", "S2"]  # the readable lines
     assert again.stats["journal_corrupt_lines"] == 1 and again.stats["journal_kept_aside"] == 1
     aside = tmp_path / "emulator.jsonl.corrupt"
-    assert aside.read_text() == damaged  # kept whole, never deleted
+    assert aside.read_bytes() == damaged  # kept whole, never deleted
     assert any("line 2 cannot be read" in r.getMessage() for r in caplog.records)
     assert all(json.loads(line) for line in journal.read_text().splitlines())  # the journal is whole again
     again.close()
+
+
+def test_a_journal_that_cannot_be_written_is_a_counted_loss_and_the_order_still_held(
+    tmp_path: Path, bus: EventBus, manager: Manager, caplog: pytest.LogCaptureFixture
+):
+    (tmp_path / "not-a-directory").write_text("")
+    emulator = make_emulator(manager, bus, tmp_path / "not-a-directory" / "emulator.jsonl")
+    with caplog.at_level(logging.WARNING, logger="hkrt.emulator"):
+        emulator.hold(manager.submit(stop("S1", "sell", 10.0)))
+    assert emulator.stats["journal_write_errors"] == 1 and "a restart would not see this change" in caplog.text
+    prices(bus, 9.9)
+    assert manager.released == [("S1", "market", None, 100)]
 
 
 def test_the_journal_stays_bounded(tmp_path: Path, bus: EventBus, manager: Manager):

@@ -1158,12 +1158,14 @@ class OrderEmulator:
                 op = record["op"]
                 if op in ("hold", "ratchet", "leg", "resize", "wait"):
                     item = record["held"]
+                    _check_record(item, _HELD_KEYS, "held order")
                     _check_order_record(item["order"])
                     held[item["order"]["client_order_id"]] = item
                 elif op in ("trigger", "cancel", "expire", "drop"):
                     held.pop(str(record["id"]), None)
                 elif op == "bracket":
                     item = record["bracket"]
+                    _check_record(item, _BRACKET_KEYS, "bracket")
                     _check_order_record(item["entry"])
                     brackets[item["entry"]["client_order_id"]] = item
                 elif op == "bracket_end":
@@ -1310,6 +1312,34 @@ def order_to_json(order: Order) -> dict[str, Any]:
         value = getattr(order, name)
         out[name] = value.isoformat() if isinstance(value, dt.datetime) else value
     return out
+
+
+_HELD_KEYS = frozenset(
+    (
+        "order",
+        "kind",
+        "rises",
+        "trigger",
+        "extreme",
+        "trail",
+        "trail_pct",
+        "day",
+        "expires",
+        "active_from",
+        "pair",
+        "waiting",
+    )
+)
+_BRACKET_KEYS = frozenset(("entry", "take_profit", "stop_loss", "legged", "done", "pairs", "next_pair"))
+
+
+def _check_record(data: object, keys: frozenset[str], what: str) -> None:
+    """Raise ValueError unless ``data`` is a dict with every one of ``keys``."""
+    if not isinstance(data, dict):
+        raise ValueError(f"not a {what} record")
+    missing = keys - data.keys()
+    if missing:
+        raise ValueError(f"a {what} record without {', '.join(sorted(missing))}")
 
 
 def _check_order_record(data: object) -> None:
