@@ -40,6 +40,8 @@ class Manager:
         self.children: list[Order] = []
         self.adopted: list[str] = []
         self.clock: dt.datetime | None = at("09:30:00")
+        self.cancel_requests: list[str] = []
+        self.broker_cancels_later = False  # True: a cancel at the broker is only asked for (a report ends it later)
         self._trades = 0
 
     # -------------------------------------------------- what the emulator calls
@@ -88,10 +90,13 @@ class Manager:
     def cancel(self, order: Order) -> bool:
         if order.is_final:
             return False
+        self.cancel_requests.append(order.client_order_id)
         if order.emulated and not order.triggered:
             assert self.emulator is not None
             if not self.emulator.cancel(order):
                 return False
+        elif self.broker_cancels_later:
+            return True
         order.move_to("cancelled", self.clock, "cancelled")
         self._status(order)
         return True
@@ -435,6 +440,36 @@ def test_stop_loss_firing_while_take_profit_works_cancels_it_first(
     assert tp.status == "cancelled"  # this manager cancels at once; the released stop-loss sells the rest
     assert manager.released == [("E1.1", "limit", 11.0, 500), ("E1.2", "market", None, 400)]
     assert emulator.stats["oco_cancels"] == 1
+
+
+def test_a_leg_waiting_for_its_sibling_survives_a_restart(tmp_path: Path, bus: EventBus):
+    journal = tmp_path / "emulator.jsonl"
+    first = Manager(bus)
+    first.broker_cancels_later = True
+    emulator = make_emulator(first, bus, journal)
+    buy = first.submit(entry(shares=500))
+    emulator.attach_bracket(buy)
+    first.fill(buy, 500, 10.0)
+    settle(bus)
+    tp = first.children[0]
+    prices(bus, 11.0, day=MONDAY)
+    first.fill(tp, 100, 11.0)
+    prices(bus, 9.4, day=MONDAY, start="11:00:00")  # the stop-loss fires; the take-profit's cancel is only asked for
+    assert first.cancel_requests == ["E1.1"] and tp.status == "partially_filled"
+    assert [o.client_order_id for o in emulator.held] == ["E1.2"]  # waiting, not sent
+    emulator.detach()
+    emulator.close()
+
+    second = Manager(bus)
+    again = make_emulator(second, bus, journal)
+    assert [o.client_order_id for o in again.restore()] == ["E1.2"]
+    prices(bus, 9.3, day=MONDAY, start="11:01:00")  # still waiting for the take-profit to end
+    assert second.released == []
+    second.fill(second.orders["E1.1"], 50, 11.0)  # the broker filled 50 more before the cancel took
+    second.end(second.orders["E1.1"], "cancelled")
+    settle(bus)
+    assert second.released == [("E1.2", "market", None, 350)]  # 500 bought, 150 sold by the take-profit
+    again.close()
 
 
 def test_a_leg_that_expired_at_the_broker_is_re_armed(manager: Manager, emulator: OrderEmulator, bus: EventBus):
