@@ -424,15 +424,20 @@ def test_fills_on_two_days_get_two_pairs_of_legs(manager: Manager, emulator: Ord
     assert manager.released[1:] == [("E1.4", "market", None, 600)]
 
 
+def bought_on_friday(manager: Manager, emulator: OrderEmulator, bus: EventBus, shares: int = 500) -> list[Order]:
+    """A bracket entry filled whole on Friday, its take-profit sent on Monday: [entry, take-profit, stop-loss]."""
+    buy = manager.submit(entry(shares=shares))
+    emulator.attach_bracket(buy)
+    manager.fill(buy, shares, 10.0)
+    settle(bus)
+    prices(bus, 11.0, day=MONDAY)
+    return [buy, *manager.children]
+
+
 def test_stop_loss_firing_while_take_profit_works_cancels_it_first(
     manager: Manager, emulator: OrderEmulator, bus: EventBus
 ):
-    buy = manager.submit(entry(shares=500))
-    emulator.attach_bracket(buy)
-    manager.fill(buy, 500, 10.0)
-    settle(bus)
-    tp, sl = manager.children
-    prices(bus, 11.0, day=MONDAY)
+    _, tp, sl = bought_on_friday(manager, emulator, bus)
     manager.fill(tp, 100, 11.0)  # the take-profit works at the broker, 100 sold
     settle(bus)
     assert sl.shares == 400
@@ -447,12 +452,7 @@ def test_a_leg_waiting_for_its_sibling_survives_a_restart(tmp_path: Path, bus: E
     first = Manager(bus)
     first.broker_cancels_later = True
     emulator = make_emulator(first, bus, journal)
-    buy = first.submit(entry(shares=500))
-    emulator.attach_bracket(buy)
-    first.fill(buy, 500, 10.0)
-    settle(bus)
-    tp = first.children[0]
-    prices(bus, 11.0, day=MONDAY)
+    tp = bought_on_friday(first, emulator, bus)[1]
     first.fill(tp, 100, 11.0)
     prices(bus, 9.4, day=MONDAY, start="11:00:00")  # the stop-loss fires; the take-profit's cancel is only asked for
     assert first.cancel_requests == ["E1.1"] and tp.status == "partially_filled"
@@ -473,12 +473,7 @@ def test_a_leg_waiting_for_its_sibling_survives_a_restart(tmp_path: Path, bus: E
 
 
 def test_a_leg_that_expired_at_the_broker_is_re_armed(manager: Manager, emulator: OrderEmulator, bus: EventBus):
-    buy = manager.submit(entry(shares=500))
-    emulator.attach_bracket(buy)
-    manager.fill(buy, 500, 10.0)
-    settle(bus)
-    tp = manager.children[0]
-    prices(bus, 11.0, day=MONDAY)
+    buy, tp, _ = bought_on_friday(manager, emulator, bus)
     manager.fill(tp, 200, 11.0)
     manager.end(tp, "expired")  # a day order at the broker: the close ended it
     settle(bus)
