@@ -51,7 +51,8 @@ class Order:
     time_in_force: str = "day"  # TIMES_IN_FORCE
     price: float | None = None  # the limit (limit, stop_limit); None for market
     stop_price: float | None = None  # stop, stop_limit: the trigger
-    trail: float | None = None  # trailing_stop: the distance from the best price since placing, yuan
+    # trailing_stop: the distance from the best price since placing: yuan (0.3), or a percent of that price ("3%")
+    trail: float | str | None = None
     take_profit: float | None = None  # a bracket's take-profit leg (limit sell at this price)
     stop_loss: float | None = None  # a bracket's stop-loss leg (stop sell at this price)
     status: str = "submitted"
