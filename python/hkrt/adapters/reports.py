@@ -124,9 +124,11 @@ class OrderReporter:
     """Turns one broker's venue events into ExecutionReports, each once (module docstring).
 
     ``early_grace``: seconds an event for an order not tracked yet is kept, waiting for :meth:`track`
-    (a push can overtake the answer that gives the broker the order id); ``None`` ignores such events at
-    once (a poller reads them again next time).  Untracked orders without a hint are counted in
-    ``stats["foreign_orders"]`` (orders typed by hand, or by another program) and not reported.
+    (a push can overtake the answer that gives the broker the order id); after that (at a :meth:`flush`)
+    the order is reported under the venue's hint (an earlier run's order, its client id echoed back), if
+    any.  ``None``: such events are taken at once, under their hint (a poller reads them again next
+    time).  Untracked orders without a hint are counted in ``stats["foreign_orders"]`` (orders typed by
+    hand, or by another program) and not reported.
     ``clock`` gives the China local time of events without one, and the day.  Thread-safe."""
 
     def __init__(
@@ -268,10 +270,13 @@ class OrderReporter:
                     )
                     self._final(order, held.kind, held.reason, held.when)
             if self.early_grace is not None:
-                for order_no, (since, _) in list(self._early.items()):
-                    if now - since >= self.early_grace:
+                for order_no, (since, events) in list(self._early.items()):
+                    if now - since >= self.early_grace:  # never tracked: an earlier run's order, or foreign
                         del self._early[order_no]
-                        self._count_foreign(order_no)
+                        hints = [e[2]["hint"] for e in events if e[2].get("hint") is not None]
+                        if self._adopt(order_no, hints[0] if hints else None) is not None:
+                            for kind, args, kwargs in events:
+                                (self._state if kind == "state" else self._trade)(*args, **kwargs)
 
     # ------------------------------------------------------------------ machinery
     def _roll(self) -> None:
@@ -298,20 +303,24 @@ class OrderReporter:
         order = self._orders.get(order_no)
         if order is not None:
             return order
+        if self.early_grace is not None:  # wait for track(): the broker's client id beats a venue's hint
+            since, events = self._early.get(order_no, (self._monotonic(), []))
+            if len(events) < 64:  # one order's pushes before its id came back: a handful
+                events.append(event)
+            self._early[order_no] = (since, events)
+            while len(self._early) > 1024:
+                old, _ = self._early.popitem(last=False)
+                self._count_foreign(old)
+            return None
+        return self._adopt(order_no, hint)
+
+    def _adopt(self, order_no: str, hint: OrderHint | None) -> _Order | None:
+        """An order this broker was not told about: reported under the venue's hint, else foreign."""
         if hint is not None and hint.client_order_id:
             order = _Order(order_no, hint.client_order_id, hint.symbol, hint.side)
             self._remember(order_no, order)
             return order
-        if self.early_grace is None:
-            self._count_foreign(order_no)
-            return None
-        since, events = self._early.get(order_no, (self._monotonic(), []))
-        if len(events) < 64:  # one order's pushes before its id came back: a handful
-            events.append(event)
-        self._early[order_no] = (since, events)
-        while len(self._early) > 1024:
-            old, _ = self._early.popitem(last=False)
-            self._count_foreign(old)
+        self._count_foreign(order_no)
         return None
 
     def _count_foreign(self, order_no: str) -> None:
@@ -344,7 +353,8 @@ class OrderReporter:
                         f"({reason or state!r}); no report", {"broker": self.broker})  # fmt: skip
             return
         if state in ACCEPTED_STATES:
-            if not order.accepted and self._emit(order, "accepted", when=when):
+            # a venue may push a trade before the order's state: after a fill, accepted goes without saying
+            if not order.accepted and (order.filled > 0 or self._emit(order, "accepted", when=when)):
                 order.accepted = True
             return
         if state in (CANCELLED, REJECTED):
