@@ -15,16 +15,11 @@ from hkrt.broker import OrderRequest, OrderSide, OrderStatus
 from hkrt.broker.qmt import XtQuantOrderBroker
 from hkrt.bus import EventBus, ExecutionReport
 
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("xtquant") is None, reason="the xtquant wheel (pip install xtquant) runs these"
+)
 T0 = dt.datetime(2026, 11, 20, 10, 0)
-PATH = r"D:\国金QMT\userdata_mini"
-ACCOUNT = "8881234567"
-
-
-@pytest.fixture(autouse=True)
-def _xtquant() -> None:
-    if importlib.util.find_spec("xtquant") is None:
-        pytest.skip("the xtquant wheel (pip install xtquant) runs the QMT trading seam tests")
-    import_xtquant_quietly()
+PATH, ACCOUNT = r"C:\QMT\userdata_mini", "1000000365"
 
 
 class Reports:
@@ -46,6 +41,7 @@ class Reports:
 
 @pytest.fixture
 def account():
+    import_xtquant_quietly()  # without its update check (a request to pypi.org)
     from fake_xttrader import FakeQmtAccount
 
     return FakeQmtAccount(ACCOUNT, cash=100_000.0, positions={"000001.SZ": (1000, 11.0)}, auto_fill=False)
