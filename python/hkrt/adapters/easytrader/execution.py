@@ -11,6 +11,9 @@ broker it replaces got wrong, and this one must not:
 - quantities the exchange would refuse (lots, STAR minimums, off-tick prices) are rejected before sending,
   because the GUI clients auto-confirm warnings and round prices themselves.
 
+Attached to a bus (``attach``), it reports the lifecycle of the orders it sent: a thread polls today's
+entrusts and trades and publishes ``ExecutionReport`` events (``hkrt.adapters.reports``).
+
 Over easytrader's HTTP server each request has a whole-request deadline (a server that trickles its answer
 cannot hold the strategy's thread: requests' own timeout is per socket read) and a cap on the answer's size,
 and no error text or log line carries a login secret, even one the server echoes back encoded.
