@@ -16,15 +16,18 @@ from hkrt.strategy.book import Book
 from hkrt.strategy.order import Order
 
 controller = pytest.importorskip("aiosmtpd.controller", reason="aiosmtpd runs the local SMTP server")
+handlers = pytest.importorskip("aiosmtpd.handlers")
 
 
-class Inbox:
+class Inbox(handlers.Message):  # type: ignore[misc,name-defined]
+    """Keeps each delivered message (aiosmtpd parses it)."""
+
     def __init__(self) -> None:
-        self.raw: list[bytes] = []
+        super().__init__()
+        self.raw: list[object] = []
 
-    async def handle_DATA(self, server, session, envelope) -> str:
-        self.raw.append(envelope.original_content)
-        return "250 OK"
+    def handle_message(self, message: object) -> None:
+        self.raw.append(message)
 
 
 def test_a_mailed_order_stays_submitted_and_the_book_does_not_change() -> None:
