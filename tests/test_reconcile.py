@@ -9,7 +9,7 @@ import logging
 import pytest
 
 from hkrt.broker.asset import AssetInfo, BrokerPosition
-from hkrt.strategy.reconcile import PositionDifference, reconcile
+from hkrt.strategy.reconcile import PositionDifference, reconcile, reconcile_broker
 
 WHEN = dt.datetime(2026, 11, 20, 14, 50)
 
@@ -70,3 +70,20 @@ def test_a_stale_broker_snapshot_is_flagged(caplog: pytest.LogCaptureFixture) ->
     assert r.stale and r.broker_time == WHEN and r.positions == [PositionDifference("SZ000001", 0, 100)]
     assert "stale broker snapshot" in caplog.records[0].getMessage()
     assert not reconcile({"SZ000001": 100}, 1000.0, base).stale
+
+
+def test_reconcile_broker_reads_the_brokers_asset_and_survives_one_without() -> None:
+    from hkrt.broker import TestOrderBroker, crtOB
+
+    paper = TestOrderBroker(cash=10_000.0)
+    r = reconcile_broker(paper, {}, 10_000.0)
+    assert r is not None and r.ok
+
+    class NoAccount:  # buy/sell only, as a notifier: get_asset_info() answers ""
+        def buy(self, code, price, num):
+            return None
+
+        def sell(self, code, price, num):
+            return None
+
+    assert reconcile_broker(crtOB(NoAccount(), "notifier"), {"SH600000": 100}, 0.0) is None

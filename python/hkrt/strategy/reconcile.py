@@ -15,10 +15,12 @@ import logging
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from hkrt.broker.asset import AssetInfo
+from hkrt.core.logs import log_limited
 
-__all__ = ["PositionDifference", "Reconciliation", "reconcile"]
+__all__ = ["PositionDifference", "Reconciliation", "reconcile", "reconcile_broker"]
 
 log = logging.getLogger("hkrt.strategy.reconcile")
 
@@ -130,3 +132,21 @@ def reconcile(
             extra={"book_cash": result.book_cash, "broker_cash": result.broker_cash, "as_of": as_of, "stale": stale},
         )
     return result
+
+
+def reconcile_broker(
+    broker: Any, book_positions: Mapping[str, int], book_cash: float, *, cash_tolerance: float = 0.01
+) -> Reconciliation | None:
+    """:func:`reconcile` against ``broker.get_asset_info()`` (any ``OrderBrokerBase``).  None when the
+    broker answers no usable asset (a failed query with no snapshot yet, or a broker with no account such
+    as the mail notifier): logged at WARNING (once a minute per broker) with the broker's ``last_error``."""
+    name = str(getattr(broker, "name", type(broker).__name__))
+    try:
+        asset = AssetInfo.parse(broker.get_asset_info())
+    except ValueError as exc:
+        why = str(getattr(broker, "last_error", "") or exc)
+        log_limited(log, logging.WARNING, ("no-asset", name),
+                    f"reconcile: broker {name} answered no asset, nothing compared: {why}",
+                    {"broker": name})  # fmt: skip
+        return None
+    return reconcile(book_positions, book_cash, asset, cash_tolerance=cash_tolerance)
