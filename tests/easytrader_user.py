@@ -8,6 +8,12 @@ login clients ``ht_client``, ``yh_client``, ``gj_client``… — plain ``ths`` h
 a ``buy`` without ``**kwargs``).  Both keep cash and holdings, fill at the order price at once or on
 ``fill()``, apply T+1 to what may be sold, and log every call in ``calls``.
 
+Today's entrusts and trades (``today_entrusts``, ``today_trades``) as easytrader documents them: the THS
+grids list entrusts with 合同编号 and a 状态说明 word (已报, 部成, 已成, 已撤, 部撤, 废单…) and trades with
+成交编号 (the ``yh`` flavour, as easytrader's usage docs show it: 委托序号 and no 成交编号); miniqmt lists
+English keys with xtquant's ``order_status`` codes and ``traded_id``.  ``fill(no, shares, price)`` trades part
+of an entrust, ``junk(no, reason)`` makes it a 废单 (the exchange refused what the counter took).
+
 ``EasyTraderServer`` runs the real ``easytrader.server`` Flask app with werkzeug on 127.0.0.1 and an
 ephemeral port.  Its ``/prepare`` route makes the user with ``api.use(broker)``; the server's ``api`` name
 is swapped, while the server runs, for a shim that hands out the fakes and passes other names to easytrader.
@@ -49,7 +55,23 @@ class _Entrust:
     price: float
     amount: int
     filled: int = 0
-    status: str = "已报"  # 已报 / 已成 / 已撤
+    status: str = "已报"  # 已报 / 部成 / 已成 / 已撤 / 部撤 / 废单
+    reason: str = ""  # 废单原因
+
+
+@dataclasses.dataclass
+class _Trade:
+    trade_id: str  # 成交编号
+    no: Any  # the entrust's 合同编号
+    code: str
+    side: str
+    price: float
+    shares: int
+    when: float  # epoch seconds
+
+
+_WORKING = ("已报", "部成")
+_QMT_CODES = {"已报": 50, "部成": 55, "已成": 56, "已撤": 54, "部撤": 53, "废单": 57}
 
 
 @dataclasses.dataclass
@@ -97,6 +119,8 @@ class _Ledger:
             code: Holding(int(n), float(cost), int(n), float(cost)) for code, (n, cost) in (positions or {}).items()
         }
         self.entrusts: list[_Entrust] = []
+        self.trades: list[_Trade] = []
+        self._trade_ids = itertools.count(70001)
         self.auto_fill = auto_fill
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self._faults: dict[str, list[_Fault]] = {}
@@ -120,11 +144,18 @@ class _Ledger:
     def order_calls(self) -> list[tuple[str, dict[str, Any]]]:
         return [c for c in self.calls if c[0] in ("buy", "sell", "cancel_entrust")]
 
-    def fill(self, entrust_no: Any) -> None:
-        """Fill a pending entrust completely at its price."""
+    def fill(self, entrust_no: Any, shares: int | None = None, price: float | None = None) -> None:
+        """Trade ``shares`` (default: the rest) of a working entrust at ``price`` (default: its limit)."""
+        with self._lock:
+            e = next(e for e in self.entrusts if e.no == entrust_no and e.status in _WORKING)
+            self._execute(e, shares, price)
+
+    def junk(self, entrust_no: Any, reason: str = "证券代码错误") -> None:
+        """The exchange refuses a working entrust: 废单, what it froze is released."""
         with self._lock:
             e = next(e for e in self.entrusts if e.no == entrust_no and e.status == "已报")
-            self._execute(e)
+            self._release(e)
+            e.status, e.reason = "废单", reason
 
     # ---- machinery ----
     def _enter(self, method: str, **args: Any) -> Any:
@@ -170,29 +201,39 @@ class _Ledger:
             self._execute(e)
         return e
 
-    def _execute(self, e: _Entrust) -> None:
-        value = e.price * e.amount
+    def _execute(self, e: _Entrust, shares: int | None = None, price: float | None = None) -> None:
+        n = e.amount - e.filled if shares is None else int(shares)
+        px = e.price if price is None else float(price)
+        if not 0 < n <= e.amount - e.filled:
+            raise ValueError(f"cannot trade {n} of entrust {e.no} ({e.filled} of {e.amount} traded)")
+        value = px * n
         if e.side == "buy":
-            self.frozen -= value
+            self.frozen -= e.price * n  # what this part froze, at the limit
             self.cash -= value
-            h = self.holdings.setdefault(e.code, Holding(0, 0.0, 0, e.price))
-            h.cost_price = (h.cost_price * h.shares + value) / (h.shares + e.amount)
-            h.shares += e.amount
+            h = self.holdings.setdefault(e.code, Holding(0, 0.0, 0, px))
+            h.cost_price = (h.cost_price * h.shares + value) / (h.shares + n)
+            h.shares += n
         else:
             self.cash += value
             h = self.holdings[e.code]
-            h.shares -= e.amount
-        h.last_price = e.price
-        e.filled, e.status = e.amount, "已成"
+            h.shares -= n
+        h.last_price = px
+        e.filled += n
+        e.status = "已成" if e.filled == e.amount else "部成"
+        self.trades.append(_Trade(str(next(self._trade_ids)), e.no, e.code, e.side, px, n, time.time()))
+
+    def _release(self, e: _Entrust) -> None:
+        rest = e.amount - e.filled
+        if e.side == "buy":
+            self.frozen -= e.price * rest
+        else:
+            self.holdings[e.code].sellable += rest
 
     def _withdraw(self, entrust_no: Any) -> bool:
         for e in self.entrusts:
-            if e.no == entrust_no and e.status == "已报":
-                if e.side == "buy":
-                    self.frozen -= e.price * e.amount
-                else:
-                    self.holdings[e.code].sellable += e.amount
-                e.status = "已撤"
+            if e.no == entrust_no and e.status in _WORKING:
+                self._release(e)
+                e.status = "部撤" if e.filled else "已撤"
                 return True
         return False
 
@@ -326,18 +367,25 @@ class FakeThsUser(_Ledger):
         return rows
 
     def _entrust_rows(self, entrusts: list[_Entrust]) -> list[dict[str, Any]]:
-        return [
-            {
-                "合同编号": e.no,
+        no_key = "委托序号" if self.flavour == "yh" else "合同编号"
+        rows = []
+        for e in entrusts:
+            row = {
+                no_key: e.no,
                 "证券代码": e.code,
+                "证券名称": f"股票{e.code}",
                 "买卖标志": "买入" if e.side == "buy" else "卖出",
                 "委托价格": e.price,
                 "委托数量": e.amount,
                 "成交数量": e.filled,
+                "撤单数量": e.amount - e.filled if "撤" in e.status else 0,
                 "状态说明": e.status,
+                "交易市场": {"SH": "上海Ａ股", "SZ": "深圳Ａ股", "BJ": "北京Ａ股"}[_market(e.code)],
             }
-            for e in entrusts
-        ]
+            if e.reason:
+                row["废单原因"] = e.reason
+            rows.append(row)
+        return rows
 
     @property
     @_traced
@@ -346,8 +394,31 @@ class FakeThsUser(_Ledger):
 
     @property
     @_traced
+    def today_trades(self) -> list[dict[str, Any]]:
+        rows = []
+        for t in self.trades:
+            row = {
+                "成交日期": time.strftime("%Y%m%d", time.localtime(t.when)),
+                "成交时间": time.strftime("%H:%M:%S", time.localtime(t.when)),
+                "证券代码": t.code,
+                "证券名称": f"股票{t.code}",
+                "买卖标志": "买入" if t.side == "buy" else "卖出",
+                "成交价格": t.price,
+                "成交数量": t.shares,
+                "成交金额": round(t.price * t.shares, 2),
+            }
+            if self.flavour == "yh":  # easytrader's docs example: no 成交编号, the entrust by 委托序号
+                row["委托序号"] = t.no
+            else:
+                row["合同编号"] = t.no
+                row["成交编号"] = t.trade_id
+            rows.append(row)
+        return rows
+
+    @property
+    @_traced
     def cancel_entrusts(self) -> list[dict[str, Any]]:
-        return self._entrust_rows([e for e in self.entrusts if e.status == "已报"])
+        return self._entrust_rows([e for e in self.entrusts if e.status in _WORKING])
 
     def _trade(self, side: str, security: str, price: float, amount: int) -> dict[str, Any]:
         placed = self._place(side, security, price, amount)
@@ -418,6 +489,65 @@ class FakeMiniqmtUser(_Ledger):
                 "account_id": self.account_id,
             }
             for code, h in self.holdings.items()
+        ]
+
+    @property
+    @_traced
+    def today_entrusts(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "security": e.code,
+                "stock_code": f"{e.code}.{_market(e.code)}",
+                "order_id": e.no,
+                "order_sysid": str(e.no - 1000),
+                "order_time": int(time.time()),
+                "order_type": 23 if e.side == "buy" else 24,
+                "order_type_name": "买入" if e.side == "buy" else "卖出",
+                "order_volume": e.amount,
+                "price_type": 50,
+                "price_type_name": "限价",
+                "price": e.price,
+                "traded_volume": e.filled,
+                "traded_price": e.price if e.filled else 0.0,
+                "order_status": _QMT_CODES[e.status],
+                "order_status_name": e.status,
+                "status_msg": e.reason,
+                "offset_flag": 48 if e.side == "buy" else 49,
+                "offset_flag_name": "买入" if e.side == "buy" else "卖出",
+                "strategy_name": "",
+                "order_remark": "",
+                "direction": 48,
+                "direction_name": "多",
+                "account_type": 2,
+                "account_id": self.account_id,
+            }
+            for e in self.entrusts
+        ]
+
+    @property
+    @_traced
+    def today_trades(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "security": t.code,
+                "stock_code": f"{t.code}.{_market(t.code)}",
+                "traded_id": t.trade_id,
+                "traded_time": int(t.when),
+                "traded_price": t.price,
+                "traded_volume": t.shares,
+                "traded_amount": t.price * t.shares,
+                "order_id": t.no,
+                "order_type": 23 if t.side == "buy" else 24,
+                "order_type_name": "买入" if t.side == "buy" else "卖出",
+                "offset_flag": 48 if t.side == "buy" else 49,
+                "offset_flag_name": "买入" if t.side == "buy" else "卖出",
+                "account_id": self.account_id,
+                "account_type": 2,
+                "order_sysid": str(t.no - 1000),
+                "strategy_name": "",
+                "order_remark": "",
+            }
+            for t in self.trades
         ]
 
     @_traced

@@ -25,9 +25,14 @@ What the fake native client (``XtQuantAsyncClient(path_bytes, "xtquant", session
   ``Disconnected``.
 
 The account (:class:`FakeQmtAccount`): cash and positions.  An accepted order freezes its cash
-(buy) or shares (sell) and is reported (``ORDER_REPORTED``); with ``auto_fill`` it fills at once
-at its limit price (``FIX_PRICE``) or the code's ``last_prices`` entry (any other price type):
-a trade push, ``ORDER_SUCCEEDED``, then asset and position pushes.  No fees.  T+1: bought shares
+(buy) or shares (sell) and is pushed as waiting (``ORDER_WAIT_REPORTING`` 49), then reported
+(``ORDER_REPORTED`` 50); with ``auto_fill`` it fills at once at its limit price (``FIX_PRICE``) or the
+code's ``last_prices`` entry (any other price type): a trade push, ``ORDER_SUCCEEDED``, then asset and
+position pushes.  ``fill(order_id, volume, price)`` trades part of a pending order (``ORDER_PART_SUCC``
+55; the trade push comes before the order push, or after it with ``order_push_first``); a cancel is
+pushed as ``ORDER_REPORTED_CANCEL`` 51 / ``ORDER_PARTSUCC_CANCEL`` 52, then ``ORDER_CANCELED`` 54 /
+``ORDER_PART_CANCEL`` 53; ``junk(order_id, msg)`` is the exchange refusing a reported order
+(``ORDER_JUNK`` 57 with its ``status_msg``, no ``on_order_error``).  No fees.  T+1: bought shares
 are not sellable (``can_use_volume``) until :meth:`FakeQmtAccount.new_day`.  A buy without the
 cash or a sell without sellable shares gets an order id, then ``on_order_error`` and an
 ``ORDER_JUNK`` order, as a counter's rejection does; an order the client itself cannot place
@@ -67,6 +72,7 @@ STOCK_BUY, STOCK_SELL = 23, 24
 FIX_PRICE = 11
 SECURITY_ACCOUNT = 2
 ORDER_REPORTED, ORDER_CANCELED, ORDER_PART_CANCEL, ORDER_PART_SUCC, ORDER_SUCCEEDED, ORDER_JUNK = 50, 54, 53, 55, 56, 57
+ORDER_WAIT_REPORTING, ORDER_REPORTED_CANCEL, ORDER_PARTSUCC_CANCEL = 49, 51, 52
 _CANCELABLE = {48, 49, 50, ORDER_PART_SUCC}
 
 
@@ -111,6 +117,7 @@ class FakeQmtAccount:
     fail_asset_query: bool = False
     fail_position_query: bool = False
     refuse_orders: str | None = None  # answer every order with -1 and this text
+    order_push_first: bool = False  # a fill's order push before its trade push (default: the trade first)
 
     def __post_init__(self) -> None:
         self.lock = threading.RLock()
@@ -203,7 +210,10 @@ class FakeQmtAccount:
                     first.reverse()
                 return [*first, ("StockOrder", (self._xt_order(o),))]
             self._freeze(o)
+            o.status = ORDER_WAIT_REPORTING
             events = [("OrderStockResp", (seq, resp)), ("StockOrder", (self._xt_order(o),))]
+            o.status = ORDER_REPORTED
+            events.append(("StockOrder", (self._xt_order(o),)))
             if self.auto_fill:
                 events += self._fill(o)
             return events
@@ -247,42 +257,84 @@ class FakeQmtAccount:
             h.can_use_volume -= o.volume
             h.frozen_volume += o.volume
 
-    def _fill(self, o: FakeQmtOrder) -> list[tuple[str, tuple[Any, ...]]]:
+    def _fill(
+        self, o: FakeQmtOrder, volume: int | None = None, price: float | None = None
+    ) -> list[tuple[str, tuple[Any, ...]]]:
         from xtquant.xttype import XtTrade
 
-        amount = o.fill_price * o.volume
+        n = o.volume - o.traded_volume if volume is None else int(volume)
+        px = o.fill_price if price is None else float(price)
+        if not 0 < n <= o.volume - o.traded_volume:
+            raise ValueError(f"cannot trade {n} of order {o.order_id} ({o.traded_volume} of {o.volume} traded)")
+        amount = px * n
         h = self.holdings.get(o.stock_code)
         if o.order_type == STOCK_BUY:
-            self.frozen_cash -= amount
+            self.frozen_cash -= o.fill_price * n  # what this part froze
+            self.cash += o.fill_price * n - amount
             if h is None:
-                h = self.holdings[o.stock_code] = _Holding(0, 0, 0.0, o.fill_price)
-            h.avg_price = (h.avg_price * h.volume + amount) / (h.volume + o.volume)
-            h.volume += o.volume  # not sellable before new_day(): T+1
+                h = self.holdings[o.stock_code] = _Holding(0, 0, 0.0, px)
+            h.avg_price = (h.avg_price * h.volume + amount) / (h.volume + n)
+            h.volume += n  # not sellable before new_day(): T+1
         else:
             assert h is not None
             self.cash += amount
-            h.volume -= o.volume
-            h.frozen_volume -= o.volume
-        h.last_price = o.fill_price
-        o.traded_volume, o.status = o.volume, ORDER_SUCCEEDED
+            h.volume -= n
+            h.frozen_volume -= n
+        h.last_price = px
+        o.traded_volume += n
+        o.status = ORDER_SUCCEEDED if o.traded_volume == o.volume else ORDER_PART_SUCC
         trade = XtTrade(
-            self.account_id, o.stock_code, o.order_type, str(next(self._trade_ids)), int(time.time()), o.fill_price,
-            o.volume, amount, o.order_id, o.sysid, o.strategy_name, o.remark, 48,
+            self.account_id, o.stock_code, o.order_type, str(next(self._trade_ids)), int(time.time()), px,
+            n, amount, o.order_id, o.sysid, o.strategy_name, o.remark, 48,
             48 if o.order_type == STOCK_BUY else 49, 0.0, "A000000001", o.stock_code,
         )  # fmt: skip
         self.trades.append(trade)
-        events = [("StockTrade", (trade,)), ("StockOrder", (self._xt_order(o),)), ("StockAsset", (self.asset(),))]
-        events.append(("StockPosition", (self.position(o.stock_code),)))
+        pushes = [("StockTrade", (trade,)), ("StockOrder", (self._xt_order(o),))]
+        if self.order_push_first:
+            pushes.reverse()
+        events = [*pushes, ("StockAsset", (self.asset(),)), ("StockPosition", (self.position(o.stock_code),))]
         if h.volume == 0 and h.frozen_volume == 0:
             del self.holdings[o.stock_code]
         return events
 
-    def fill(self, order_id: int) -> None:
-        """Fill a pending (``auto_fill=False``) order now; its pushes go to every client."""
+    def fill(self, order_id: int, volume: int | None = None, price: float | None = None) -> None:
+        """Trade ``volume`` shares (default: the rest) of a pending (``auto_fill=False``) order at ``price``
+        (default: its fill price) now; its pushes go to every client."""
         with self.lock:
-            events = self._fill(self.orders[order_id])
+            events = self._fill(self.orders[order_id], volume, price)
+        self._push(events)
+
+    def junk(self, order_id: int, msg: str = "[证券交易所]价格超出涨跌幅限制") -> None:
+        """The exchange refuses a reported order: ``ORDER_JUNK`` with ``msg``, what it froze released."""
+        with self.lock:
+            o = self.orders[order_id]
+            self._release(o)
+            o.status, o.status_msg = ORDER_JUNK, msg
+            events = [("StockOrder", (self._xt_order(o),))]
+        self._push(events)
+
+    def push_again(self, order_id: int) -> None:
+        """Push an order's state and its trades again, as QMT does after a reconnect."""
+        with self.lock:
+            o = self.orders[order_id]
+            events = [("StockTrade", (t,)) for t in self.trades if t.order_id == order_id]
+            events.append(("StockOrder", (self._xt_order(o),)))
+        self._push(events)
+
+    def _push(self, events: list[tuple[str, tuple[Any, ...]]]) -> None:
         for client in self.clients:
             client._emit(events)
+
+    def _release(self, o: FakeQmtOrder) -> None:
+        rest = o.volume - o.traded_volume
+        if o.order_type == STOCK_BUY:
+            amount = o.fill_price * rest
+            self.frozen_cash -= amount
+            self.cash += amount
+        else:
+            h = self.holdings[o.stock_code]
+            h.frozen_volume -= rest
+            h.can_use_volume += rest
 
     def cancel(self, seq: int, req: Any) -> list[tuple[str, tuple[Any, ...]]]:
         from xtquant.xttype import XtCancelError
@@ -297,19 +349,17 @@ class FakeQmtAccount:
                              m_strOrderSysID="", m_strErrorMsg=why)  # fmt: skip
                 err = XtCancelError(self.account_id, order_id, 0, "", -1, why)
                 return [("CancelOrderStockResp", (seq, resp)), ("CancelError", (err,))]
-            rest = o.volume - o.traded_volume
-            if o.order_type == STOCK_BUY:
-                amount = o.fill_price * rest
-                self.frozen_cash -= amount
-                self.cash += amount
-            else:
-                h = self.holdings[o.stock_code]
-                h.frozen_volume -= rest
-                h.can_use_volume += rest
+            self._release(o)
+            o.status = ORDER_PARTSUCC_CANCEL if o.traded_volume else ORDER_REPORTED_CANCEL
+            pending = self._xt_order(o)
             o.status = ORDER_PART_CANCEL if o.traded_volume else ORDER_CANCELED
             resp = _Resp(m_strAccountID=self.account_id, m_nCancelResult=0, m_nOrderID=o.order_id,
                          m_strOrderSysID="", m_strErrorMsg="")  # fmt: skip
-            return [("CancelOrderStockResp", (seq, resp)), ("StockOrder", (self._xt_order(o),))]
+            return [
+                ("CancelOrderStockResp", (seq, resp)),
+                ("StockOrder", (pending,)),
+                ("StockOrder", (self._xt_order(o),)),
+            ]
 
     def query(self, name: str, seq: int, req: Any) -> list[tuple[str, tuple[Any, ...]]]:
         with self.lock:

@@ -20,6 +20,7 @@ class EasyTraderConfig:
     client: str  # easytrader's client name on the server: "ths", "yh_client", "miniqmt", ...
     port: int = 1430
     timeout: float = 30.0  # whole-request deadline of each call, seconds
+    poll_interval: float = 5.0  # seconds between two reads of today's entrusts and trades (lifecycle reports)
     user: str | None = None
     password: str | None = field(default=None, repr=False)
     exe_path: str | None = None
@@ -35,6 +36,8 @@ class EasyTraderConfig:
             raise ValueError(f"port must be 1..65535, not {self.port}")
         if not self.timeout > 0:
             raise ValueError(f"timeout must be > 0 seconds, not {self.timeout:g}")
+        if not self.poll_interval > 0:
+            raise ValueError(f"poll_interval must be > 0 seconds, not {self.poll_interval:g}")
 
     def login(self) -> dict[str, Any]:
         """The ``prepare(...)`` keywords that are set."""

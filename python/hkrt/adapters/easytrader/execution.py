@@ -11,6 +11,9 @@ broker it replaces got wrong, and this one must not:
 - quantities the exchange would refuse (lots, STAR minimums, off-tick prices) are rejected before sending,
   because the GUI clients auto-confirm warnings and round prices themselves.
 
+Attached to a bus (``attach``), it reports the lifecycle of the orders it sent: a thread polls today's
+entrusts and trades and publishes ``ExecutionReport`` events (``hkrt.adapters.reports``).
+
 Over easytrader's HTTP server each request has a whole-request deadline (a server that trickles its answer
 cannot hold the strategy's thread: requests' own timeout is per socket read) and a cap on the answer's size,
 and no error text or log line carries a login secret, even one the server echoes back encoded.
@@ -28,13 +31,26 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hkrt._hkrt import OrderRequest, OrderResult, OrderStatus
 from hkrt.adapters.checks import ExchangeRuleGate, order_quantity_error
 from hkrt.adapters.easytrader.config import EasyTraderConfig
-from hkrt.adapters.easytrader.mapping import EasyTraderAsset, market_of_code, parse_asset, security_code
+from hkrt.adapters.easytrader.mapping import (
+    EasyTraderAsset,
+    market_of_code,
+    order_no_key,
+    parse_asset,
+    parse_entrusts,
+    parse_trades,
+    security_code,
+)
+from hkrt.adapters.poller import Poller
 from hkrt.adapters.redaction import redact_secrets
+from hkrt.adapters.reports import CANCELLED, REJECTED, OrderReporter
+
+if TYPE_CHECKING:
+    from hkrt.bus import EventBus
 
 try:  # requests comes with easytrader; only needed to recognise its errors and to set a timeout
     import requests
@@ -283,6 +299,8 @@ class EasyTraderOrderBroker(ExchangeRuleGate):
     ``check_quantities``: reject off-lot and off-tick orders before sending.  ``clock``: the time stamped on
     asset snapshots (China local, naive).  ``secrets``: texts (the login password, the communication
     password) scrubbed from every error text and log line, in whatever encoding a server echoes them.
+    ``poll_interval``: seconds between two reads of today's entrusts and trades once :meth:`attach`-ed
+    (the order lifecycle reports; docs/broker-easytrader.md).
     """
 
     def __init__(
@@ -296,6 +314,7 @@ class EasyTraderOrderBroker(ExchangeRuleGate):
         check_quantities: bool = True,
         clock: Callable[[], dt.datetime] = _china_now,
         secrets: Iterable[str | None] = (),
+        poll_interval: float = 5.0,
     ) -> None:
         super().__init__(name)
         if timeout is not None and not timeout > 0:
@@ -303,6 +322,7 @@ class EasyTraderOrderBroker(ExchangeRuleGate):
         if max_answer_bytes is not None and max_answer_bytes <= 0:
             raise ValueError(f"max_answer_bytes must be > 0 (or None), not {max_answer_bytes!r}")
         self._user = user
+        self._timeout = timeout
         self._prefix_market = prefix_market
         self.check_exchange_rules = check_quantities
         self._clock = clock
@@ -321,6 +341,9 @@ class EasyTraderOrderBroker(ExchangeRuleGate):
             adapter = _DeadlineAdapter(timeout, max_answer_bytes)
             session.mount("http://", adapter)
             session.mount("https://", adapter)
+        # Entrusts a send() got a number for, by order_no_key(number); the poller reads the rest of their lives.
+        self._reporter = OrderReporter(name, clock=clock)
+        self._poller = Poller(name, self._poll_lifecycle, interval=poll_interval, scrub=self._scrub)
 
     @staticmethod
     def _describe(user: Any) -> str:
@@ -393,6 +416,14 @@ class EasyTraderOrderBroker(ExchangeRuleGate):
         result = self._read_order_answer(side, f"{market}{code}", answer)
         if result.error:
             result = OrderResult(result.status, order_id=result.order_id, error=self._scrub(result.error))
+        if result.status == OrderStatus.Sent and result.order_id:
+            self._reporter.track(
+                order_no_key(result.order_id),
+                request.client_order_id,
+                f"{market}{code}",
+                side,
+                broker_order_id=result.order_id,
+            )
         return result
 
     def _read_order_answer(self, side: str, what: str, answer: Any) -> OrderResult:
@@ -461,6 +492,70 @@ class EasyTraderOrderBroker(ExchangeRuleGate):
         why = f"cancel {order_id}: unrecognised answer {self._scrub(repr(answer))[:200]}"
         return OrderResult(OrderStatus.Failed, order_id=order_id, error=why)
 
+    # ---- order lifecycle reports -------------------------------------------------------------------
+
+    def attach(self, bus: EventBus) -> None:
+        """Publish the lifecycle of the orders this broker sends onto ``bus`` as ``ExecutionReport``
+        events: a thread reads today's entrusts and trades every ``poll_interval`` seconds until
+        :meth:`detach`."""
+        self._reporter.broker = self.name
+        self._poller.name = self.name
+        self._reporter.attach(bus.publish)
+        self._poller.start()
+
+    def detach(self) -> None:
+        """Stop polling and publishing (waits for a poll under way, at most its requests' deadline)."""
+        self._poller.stop(timeout=self._poll_join_timeout())
+        self._reporter.detach()
+
+    def _poll_join_timeout(self) -> float:
+        # a poll is two requests, each within the deadline (a local user object has none: a few seconds)
+        return 2 * self._timeout + 1 if self._timeout is not None else 5.0
+
+    def poll_reports(self) -> bool:
+        """Read today's entrusts and trades once now and publish what changed (the thread does this every
+        ``poll_interval`` seconds); True when both reads worked.  Reports go out only while attached."""
+        return self._poller.poll_now()
+
+    def _poll_lifecycle(self) -> None:
+        """One poll: ``today_entrusts`` then ``today_trades`` (two requests, each in turn with the orders,
+        under the same deadline and size cap); then the reporter sees the working states (accepted), the
+        trades (fills) and the final states (cancelled / rejected), in that order, so that a cancel after a
+        partial fill reaches the order manager after that fill.  Raises when a read fails: nothing of a
+        half-read poll is published."""
+        entrusts = parse_entrusts(self._read_grid("today_entrusts"))
+        trades = parse_trades(self._read_grid("today_trades"), self._clock().date())
+        reporter = self._reporter
+        for e in entrusts:
+            if e.state not in (CANCELLED, REJECTED):
+                reporter.order_state(e.order_no, e.state, filled=e.filled, reason=e.reason or e.status)
+        for t in trades:
+            reporter.trade(t.order_no, t.trade_id, t.shares, t.price, when=t.when)
+        for e in entrusts:
+            if e.state in (CANCELLED, REJECTED):
+                reason = e.status if e.reason in ("", e.status) else f"{e.status}: {e.reason}"
+                reporter.order_state(e.order_no, e.state, filled=e.filled, reason=reason)
+        reporter.flush()
+
+    @property
+    def report_stats(self) -> dict[str, int]:
+        """Counters of the lifecycle reports: polls, poll_failures, reports, fills, duplicate_trades,
+        foreign_orders (entrusts this broker did not send), unknown_states, finals_held, finals_forced, …"""
+        return {**self._poller.stats, **self._reporter.stats}
+
+    @property
+    def last_poll_error(self) -> str:
+        return self._poller.last_error
+
+    def _read_grid(self, name: str) -> Any:
+        """``user.today_entrusts`` / ``user.today_trades``, one request at a time with the orders; raises
+        RuntimeError with a clear, scrubbed text on failure."""
+        try:
+            with self._lock:
+                return getattr(self._user, name)
+        except Exception as e:
+            raise RuntimeError(self._scrub(f"{name}: {_classify(e, self._where, self._scrub).text}")) from None
+
     # ---- asset ----------------------------------------------------------------------------------
 
     def asset(self, refresh: bool = True) -> EasyTraderAsset | None:
@@ -516,7 +611,9 @@ def make_execution_client(config: EasyTraderConfig) -> EasyTraderOrderBroker:
     user = remoteclient.use(config.client, config.host, config.port)
     # The broker first, so that the login request has its deadline and size cap, and its error text (which
     # a server may fill with the request it got) is scrubbed of the passwords.
-    broker = EasyTraderOrderBroker(user, timeout=config.timeout, secrets=config.secrets())
+    broker = EasyTraderOrderBroker(
+        user, timeout=config.timeout, secrets=config.secrets(), poll_interval=config.poll_interval
+    )
     login = config.login()
     if login:
         try:

@@ -14,9 +14,30 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from hkrt.adapters.reports import (
+    CANCEL_PENDING,
+    CANCELLED,
+    FILLED,
+    PARTIALLY_FILLED,
+    PENDING,
+    QMT_ORDER_STATES,
+    REJECTED,
+    WORKING,
+)
 from hkrt.broker.asset import AssetInfo, BrokerPosition
 
-__all__ = ["EasyTraderAsset", "market_of_code", "parse_asset", "security_code"]
+__all__ = [
+    "EasyTraderAsset",
+    "EntrustRow",
+    "TradeRow",
+    "entrust_state",
+    "market_of_code",
+    "order_no_key",
+    "parse_asset",
+    "parse_entrusts",
+    "parse_trades",
+    "security_code",
+]
 
 _EPS = 1e-6
 
@@ -182,3 +203,194 @@ def parse_asset(balance: Any, position: Any, when: dt.datetime) -> EasyTraderAss
         market_value=market_value,
         available=available,
     )
+
+
+# ---- today's entrusts and trades (the order lifecycle, docs/broker-easytrader.md) -------------------
+
+# The entrust number send() got back is matched against the first of these a row has (THS grids name it
+# 合同编号, some brokers 委托编号 or 委托序号; miniqmt answers order_id).
+_ORDER_NO_KEYS = ("合同编号", "委托编号", "委托序号", "entrust_no", "order_id")
+_SIDE_KEYS = ("买卖标志", "操作", "委托类别", "买卖方向", "order_type_name", "offset_flag_name")
+_ORDERED_KEYS = ("委托数量", "order_volume")
+_FILLED_KEYS = ("成交数量", "traded_volume")
+_STATUS_WORD_KEYS = ("状态说明", "委托状态", "order_status_name", "备注")
+_REASON_KEYS = ("废单原因", "status_msg", "返回信息", "备注")
+_TRADE_ID_KEYS = ("成交编号", "traded_id", "成交序号")
+_TRADE_PRICE_KEYS = ("成交价格", "成交均价", "traded_price")
+_TRADE_TIME_KEYS = ("成交时间", "traded_time")
+_TRADE_DATE_KEYS = ("成交日期",)
+_QMT_SIDES = {23: "buy", 24: "sell"}  # xtconstant STOCK_BUY / STOCK_SELL (miniqmt's order_type)
+
+
+def entrust_state(word: Any) -> str | None:
+    """The lifecycle state (hkrt.adapters.reports) of an entrust's status: an xtquant ``order_status`` code
+    (miniqmt) or a THS-family status word; None when unknown.
+
+    The words differ by broker and client version; they are read by what they contain, most specific
+    first: 废 (废单) rejected; 待撤 / 正撤 / 撤单中 (a cancel on its way, 已报待撤, 部成待撤) still working;
+    any other 撤 (已撤, 部撤, 已撤单, 场内撤单, 场外撤单) cancelled; 已成 / 全部成交 / 全成 filled;
+    部成 / 部分成交 partly filled; 未报 / 待报 / 正报 not at the exchange yet; 已报 / 未成交 / 已申报 /
+    已确认 / 已委托 working.
+    """
+    if isinstance(word, int) and not isinstance(word, bool):
+        return QMT_ORDER_STATES.get(word)
+    text = str(word or "").strip()
+    if not text:
+        return None
+    if "废" in text:
+        return REJECTED
+    if "待撤" in text or "正撤" in text or "撤单中" in text:
+        return CANCEL_PENDING
+    if "撤" in text:
+        return CANCELLED
+    if "已成" in text or "全部成交" in text or "全成" in text:  # before 部成: 全部成交 contains it
+        return FILLED
+    if "部成" in text or "部分成交" in text:
+        return PARTIALLY_FILLED
+    if text in ("未报", "待报", "正报"):
+        return PENDING
+    if text in ("已报", "未成交", "已申报", "已确认", "已委托"):
+        return WORKING
+    return None
+
+
+def order_no_key(value: Any) -> str:
+    """An entrust number as the text rows and answers are matched by: a grid read as numbers loses
+    leading zeros, so they are dropped on both sides."""
+    text = str(value).strip()
+    if text.endswith(".0") and text[:-2].isdigit():  # a grid cell read as a float
+        text = text[:-2]
+    return text.lstrip("0") or text
+
+
+def _side(row: Mapping[str, Any]) -> str:
+    code = row.get("order_type")
+    if isinstance(code, int) and code in _QMT_SIDES:
+        return _QMT_SIDES[code]
+    text = str(_first(row, _SIDE_KEYS) or "")
+    if "买" in text:
+        return "buy"
+    if "卖" in text:
+        return "sell"
+    return ""
+
+
+def _symbol(row: Mapping[str, Any]) -> str:
+    raw = _first(row, _CODE_KEYS)
+    if raw is None:
+        return ""
+    prefix, code = _split_code(raw)
+    return (prefix or _market_from_name(_first(row, _MARKET_NAME_KEYS)) or market_of_code(code)) + code
+
+
+def _shares(value: Any) -> int | None:
+    n = _number(value)
+    return None if n is None else round(n)
+
+
+@dataclasses.dataclass(frozen=True)
+class EntrustRow:
+    """One of today's entrusts as the trader lists it.  ``order_no``: matched by :func:`order_no_key`;
+    ``state``: :func:`entrust_state` of its status (``status`` the venue's own word or code);
+    ``filled``: shares traded so far (None when the row does not say)."""
+
+    order_no: str
+    symbol: str
+    side: str
+    ordered: int | None
+    filled: int | None
+    state: str | None
+    status: str
+    reason: str
+
+
+@dataclasses.dataclass(frozen=True)
+class TradeRow:
+    """One of today's trades (成交): ``shares`` at ``price`` yuan of entrust ``order_no``.  ``trade_id`` is
+    the venue's 成交编号, or, for a grid without one, made of the row's time, price and shares and its
+    rank among identical rows (the grid lists the day's trades in the same order on every read)."""
+
+    order_no: str
+    trade_id: str
+    symbol: str
+    side: str
+    shares: int
+    price: float
+    when: dt.datetime | None
+
+
+def parse_entrusts(rows: Any) -> list[EntrustRow]:
+    """``today_entrusts`` read into rows; ValueError when the answer is not a list of objects.  A row
+    without an entrust number cannot be matched to an order and is left out."""
+    if not isinstance(rows, list):
+        raise ValueError(f"today_entrusts is {type(rows).__name__}, not a list ({rows!r:.200})")
+    out = []
+    for i, row in enumerate(rows):
+        if not isinstance(row, Mapping):
+            raise ValueError(f"entrust row {i} is {type(row).__name__}, not an object")
+        no = _first(row, _ORDER_NO_KEYS)
+        if no is None:
+            continue
+        code = row.get("order_status")
+        status: Any = code if isinstance(code, int) and not isinstance(code, bool) else _first(row, _STATUS_WORD_KEYS)
+        reason = str(_first(row, _REASON_KEYS) or "")
+        out.append(
+            EntrustRow(
+                order_no=order_no_key(no),
+                symbol=_symbol(row),
+                side=_side(row),
+                ordered=_shares(_first(row, _ORDERED_KEYS)),
+                filled=_shares(_first(row, _FILLED_KEYS)),
+                state=entrust_state(status),
+                status=str(row.get("order_status_name") or status or ""),
+                reason=reason,
+            )
+        )
+    return out
+
+
+def _trade_time(row: Mapping[str, Any], today: dt.date) -> dt.datetime | None:
+    raw = _first(row, _TRADE_TIME_KEYS)
+    if isinstance(raw, (int, float)) and not isinstance(raw, bool) and raw > 10**8:  # miniqmt: epoch seconds
+        from hkrt.core.china_time import utc_ms_to_local_datetime
+
+        return utc_ms_to_local_datetime(int(raw) * 1000)
+    text = str(raw or "").strip()
+    day = today
+    date_text = str(_first(row, _TRADE_DATE_KEYS) or "").strip()
+    if len(date_text) == 8 and date_text.isdigit():
+        day = dt.date(int(date_text[:4]), int(date_text[4:6]), int(date_text[6:]))
+    for fmt in ("%H:%M:%S", "%H%M%S"):
+        try:
+            return dt.datetime.combine(day, dt.datetime.strptime(text, fmt).time())
+        except ValueError:
+            continue
+    return None
+
+
+def parse_trades(rows: Any, today: dt.date) -> list[TradeRow]:
+    """``today_trades`` read into rows (module units: shares, yuan); ValueError when the answer is not a
+    list of objects.  Rows without an entrust number, or without shares or a price, are left out."""
+    if not isinstance(rows, list):
+        raise ValueError(f"today_trades is {type(rows).__name__}, not a list ({rows!r:.200})")
+    out = []
+    ranks: dict[tuple[str, ...], int] = {}
+    for i, row in enumerate(rows):
+        if not isinstance(row, Mapping):
+            raise ValueError(f"trade row {i} is {type(row).__name__}, not an object")
+        no = _first(row, _ORDER_NO_KEYS)
+        shares = _shares(_first(row, _FILLED_KEYS))
+        price = _number(_first(row, _TRADE_PRICE_KEYS))
+        if no is None or shares is None or price is None:
+            continue
+        key = order_no_key(no)
+        trade_id = _first(row, _TRADE_ID_KEYS)
+        if trade_id is None:
+            made = (key, str(_first(row, _TRADE_DATE_KEYS) or ""), str(_first(row, _TRADE_TIME_KEYS) or ""),
+                    f"{price:g}", str(shares))  # fmt: skip
+            ranks[made] = ranks.get(made, 0) + 1
+            trade_id = "@".join(made[1:]) + f"#{ranks[made]}"
+        out.append(
+            TradeRow(key, str(trade_id).strip(), _symbol(row), _side(row), shares, price, _trade_time(row, today))
+        )
+    return out

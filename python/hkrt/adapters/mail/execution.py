@@ -1,7 +1,8 @@
 """MailOrderBroker: a notifier that mails every order it is given (docs/broker-mail.md).
 
 It holds no account: an order is ``Sent`` once the SMTP server has answered 250 to DATA (what
-happens to QUIT after that changes nothing), and the order id is the message's Message-ID.  The
+happens to QUIT after that changes nothing), and the order id is the message's Message-ID.  It reports no
+lifecycle (no ``attach``, no ExecutionReport): a person executes the order, which stays ``submitted``.  The
 password is kept out of ``repr``, logs and error texts, also when a server's reply echoes it plainly,
 base64-encoded (as AUTH PLAIN/LOGIN send it) or URL-encoded: see ``redact_secrets``.
 """

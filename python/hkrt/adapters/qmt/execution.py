@@ -5,6 +5,12 @@ this module works anywhere (xtquant is imported lazily); creating a broker witho
 ``xtquant.xttrader`` raises :class:`QmtTradingUnavailableError`, an ``ImportError`` saying what to do.
 
 Units: ``num`` is shares (QMT's ``order_volume`` is 股 for stocks), prices are yuan per share.
+
+Order lifecycle (docs/broker-qmt.md, "Order lifecycle reports"): once :meth:`XtQuantOrderBroker.attach`-ed to
+a bus, xttrader's pushes of this broker's orders become ``ExecutionReport`` events: ``on_stock_order``'s
+``order_status`` (48 未报 … 57 废单) accepted / cancelled / rejected, each ``on_stock_trade`` a fill (its
+``traded_id``), ``on_order_error`` of a placed order rejected.  The client order id travels in
+``order_remark`` (when it fits QMT's 24 characters) and comes back in every push.
 """
 
 from __future__ import annotations
@@ -16,12 +22,15 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from types import ModuleType, SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hkrt._hkrt import OrderBrokerBase, OrderRequest, OrderResult, OrderStatus
+from hkrt.adapters.poller import Poller
 from hkrt.adapters.qmt.config import QmtTradingConfig
 from hkrt.adapters.qmt.mapping import qmt_code, split_qmt_code
+from hkrt.adapters.reports import QMT_ORDER_STATES, REJECTED, OrderHint, OrderReporter
 from hkrt.broker.asset import AssetInfo, BrokerPosition, _now_china
+from hkrt.core.china_time import utc_ms_to_local_datetime
 
 __all__ = [
     "PRICE_TYPES",
@@ -31,6 +40,9 @@ __all__ = [
     "load_xttrader",
     "make_execution_client",
 ]
+
+if TYPE_CHECKING:
+    from hkrt.bus import EventBus
 
 log = logging.getLogger("hkrt.broker.qmt")
 
@@ -57,6 +69,11 @@ PRICE_TYPES: dict[str, int] = {
     "MARKET_SZ_CONVERT_5_CANCEL": 47,
     "MARKET_SZ_FULL_OR_CANCEL": 48,
 }
+# order_remark: the wheel's bundled xttrader.md names no limit; QMT's online documentation is reported to keep
+# 24 characters (a Chinese one counting 3) and drop the rest.  A longer client id is not sent there (the broker
+# remembers it by order id instead, so only reports after a restart lack it).
+REMARK_LIMIT = 24
+_SIDES = {STOCK_BUY: "buy", STOCK_SELL: "sell"}
 _SH_ONLY = {42, 43}
 _SZ_ONLY = {46, 47, 48}
 FIX_PRICE = PRICE_TYPES["FIX_PRICE"]
@@ -128,7 +145,7 @@ class _Callback:
     so nothing here raises."""
 
     _NAMES = (
-        "on_connected", "on_account_status", "on_stock_asset", "on_stock_trade", "on_stock_position",
+        "on_connected", "on_account_status", "on_stock_asset", "on_stock_position",
         "on_cancel_order_stock_async_response", "on_order_stock_async_response", "on_smt_appointment_async_response",
         "on_bank_transfer_async_response", "on_ctp_internal_transfer_async_response",
         "on_smart_algo_order_async_response", "on_operate_smart_task_async_response",
@@ -163,12 +180,22 @@ class _Callback:
 
     def on_stock_order(self, order: Any) -> None:
         def update(b: XtQuantOrderBroker) -> None:  # inside _push: a malformed order is logged, not lost
-            b._order_status[int(order.order_id)] = (int(order.order_status), str(order.status_msg or ""))
+            status, msg = int(order.order_status), str(order.status_msg or "")
+            b._order_status[int(order.order_id)] = (status, msg)
+            b._report_state(order, QMT_ORDER_STATES.get(status), int(order.traded_volume), msg or str(status))
 
         self._push("on_stock_order", update)
 
+    def on_stock_trade(self, trade: Any) -> None:
+        self._push("on_stock_trade", lambda b: b._report_trade(trade))
+
     def on_order_error(self, error: Any) -> None:
-        self._push("on_order_error", lambda b: b._order_errors.append(error))
+        def update(b: XtQuantOrderBroker) -> None:
+            b._order_errors.append(error)
+            if int(error.order_id) > 0:  # a placed order the counter refused (-1: order_stock answered -1)
+                b._report_state(error, REJECTED, None, f"[{error.error_id}] {error.error_msg}")
+
+        self._push("on_order_error", update)
         log.warning("QMT order error: [%s] %s", getattr(error, "error_id", "?"), getattr(error, "error_msg", "?"),
                     extra={"broker": self._broker.name, "order_id": getattr(error, "order_id", None)})  # fmt: skip
 
@@ -224,6 +251,10 @@ class XtQuantOrderBroker(OrderBrokerBase):
         self._cancel_errors: dict[int, Any] = {}
         self._events: Counter[str] = Counter()
         self._targets: dict[tuple[str, str], tuple[float, float]] = {}  # (market, code) -> stoploss, goal
+        # Pushes can overtake order_stock's answer: events of an order id not tracked yet wait 5 s for it.
+        self._reporter = OrderReporter(name, early_grace=5.0)
+        # Held and early reports are released by time, also when no push comes: a second's flush.
+        self._flusher = Poller(f"{name} reports", self._reporter.flush, interval=1.0)
         self._last_good: AssetInfo | None = None
         self._stale = False
         self._connected = False
@@ -282,7 +313,8 @@ class XtQuantOrderBroker(OrderBrokerBase):
         log.info("QMT trading connected", extra={"broker": self.name, "account": self._account.account_id})
 
     def close(self) -> None:
-        """Stop the trader (its threads and connection)."""
+        """Stop the trader (its threads and connection) and the reports."""
+        self.detach()
         with self._cond:
             self._connected = False
         self._trader.stop()
@@ -322,7 +354,9 @@ class XtQuantOrderBroker(OrderBrokerBase):
             self._events[name] += 1
 
     # ------------------------------------------------------------------ orders
-    def _order(self, side: int, market: str, code: str, price: float, num: float, remark: str) -> OrderResult:
+    def _order(
+        self, side: int, market: str, code: str, price: float, num: float, remark: str, client_order_id: str = ""
+    ) -> OrderResult:
         try:
             stock_code = qmt_code(f"{market}{code}")
         except (ValueError, TypeError):
@@ -340,6 +374,8 @@ class XtQuantOrderBroker(OrderBrokerBase):
             float(price) if price_type == FIX_PRICE else 0.0, self._strategy_name, remark,
         )  # fmt: skip
         order_id = int(order_id)
+        if order_id > 0:
+            self._reporter.track(str(order_id), client_order_id, f"{market.upper()}{code}", _SIDES[side])
         if order_id <= 0:
             error = self._wait(lambda: self._error_for(-1, errors_before))
             why = f"[{error.error_id}] {error.error_msg}" if error is not None else "no reason given (see QMT's log)"
@@ -377,14 +413,14 @@ class XtQuantOrderBroker(OrderBrokerBase):
 
     def _buy(self, request: OrderRequest) -> OrderResult:
         r = request
-        result = self._order(STOCK_BUY, r.market, r.code, r.price, r.num, r.remark)
+        result = self._order(STOCK_BUY, r.market, r.code, r.price, r.num, _remark(r), r.client_order_id)
         if result.ok:
             self._targets[(r.market.upper(), r.code)] = (r.stoploss, r.goal_price)
         return result
 
     def _sell(self, request: OrderRequest) -> OrderResult:
         r = request
-        return self._order(STOCK_SELL, r.market, r.code, r.price, r.num, r.remark)
+        return self._order(STOCK_SELL, r.market, r.code, r.price, r.num, _remark(r), r.client_order_id)
 
     def _cancel(self, order_id: str) -> OrderResult:
         try:
@@ -399,6 +435,50 @@ class XtQuantOrderBroker(OrderBrokerBase):
             why = f": {error.error_msg}" if error is not None else ""
             return OrderResult(OrderStatus.Rejected, order_id=order_id, error=f"QMT refused to cancel {oid}{why}")
         return OrderResult(OrderStatus.Sent, order_id=order_id)
+
+    # ------------------------------------------------------------------ order lifecycle reports
+    def attach(self, bus: EventBus) -> None:
+        """Publish the lifecycle of this broker's orders onto ``bus`` as ``ExecutionReport`` events, from
+        xttrader's pushes (on its callback thread), until :meth:`detach`."""
+        self._reporter.broker = self.name
+        self._reporter.attach(bus.publish)
+        self._flusher.start()
+
+    def detach(self) -> None:
+        self._flusher.stop(timeout=5.0)
+        self._reporter.detach()
+
+    @property
+    def report_stats(self) -> dict[str, int]:
+        """Counters of the lifecycle reports: reports, fills, duplicate_trades, foreign_orders (pushes of
+        orders this broker did not send), unknown_states, finals_held, finals_forced, …"""
+        return dict(self._reporter.stats)
+
+    def _ours(self, push: Any) -> tuple[bool, OrderHint | None]:
+        """Whether a push is of this broker's orders (not another strategy's, nor a hand-typed one), and
+        the hint that lets an order of an earlier run be reported: its remark (the client id) and code."""
+        if self._reporter.knows(str(int(push.order_id))):
+            return True, None
+        if str(getattr(push, "strategy_name", "") or "") != self._strategy_name:
+            return False, None
+        remark = str(getattr(push, "order_remark", "") or "")
+        code = str(getattr(push, "stock_code", "") or "")
+        market, six = split_qmt_code(code) if code else ("", "")
+        return True, OrderHint(remark, f"{market}{six}", _SIDES.get(int(getattr(push, "order_type", 0) or 0), ""))
+
+    def _report_state(self, push: Any, state: str | None, filled: int | None, reason: str) -> None:
+        ours, hint = self._ours(push)
+        if ours:
+            self._reporter.order_state(str(int(push.order_id)), state, filled=filled, reason=reason, hint=hint)
+        self._reporter.flush()
+
+    def _report_trade(self, trade: Any) -> None:
+        ours, hint = self._ours(trade)
+        if ours:
+            when = utc_ms_to_local_datetime(int(trade.traded_time) * 1000) if trade.traded_time else None
+            self._reporter.trade(str(int(trade.order_id)), str(trade.traded_id), int(trade.traded_volume),
+                                 float(trade.traded_price), when=when, hint=hint)  # fmt: skip
+        self._reporter.flush()
 
     # ------------------------------------------------------------------ asset
     def query_asset(self) -> AssetInfo:
@@ -436,6 +516,13 @@ class XtQuantOrderBroker(OrderBrokerBase):
             return json.dumps(data, ensure_ascii=False)
         self._last_good, self._stale = info, False
         return info.to_json()
+
+
+def _remark(request: OrderRequest) -> str:
+    """What goes in order_remark: the client order id when there is one and it fits QMT's limit (every push
+    of the order echoes it), else the request's remark."""
+    cid = request.client_order_id
+    return cid if cid and len(cid.encode()) <= REMARK_LIMIT else request.remark
 
 
 def make_execution_client(config: QmtTradingConfig) -> XtQuantOrderBroker:
