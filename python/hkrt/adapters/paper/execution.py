@@ -188,7 +188,7 @@ class _Quote:
         "volume",
     )
 
-    def __init__(self, spot: Spot) -> None:
+    def __init__(self, spot: Spot, limits: tuple[float, float] | None) -> None:
         self.spot = spot
         self.time: dt.datetime = spot.datetime
         self.day = self.time.date()
@@ -198,10 +198,7 @@ class _Quote:
         self.name = spot.name
         self.bid, self.bid_volume = list(spot.bid), list(spot.bid_volume)
         self.ask, self.ask_volume = list(spot.ask), list(spot.ask_volume)
-        prev_close = spot.yesterday_close
-        self.limits: tuple[float, float] | None = (
-            price_limits(spot.symbol, prev_close, st=is_st(self.name)) if prev_close > 0 else None
-        )
+        self.limits = limits  # (down, up); None when the previous close is unknown
         self.taken = {"buy": [0] * _LEVELS, "sell": [0] * _LEVELS}  # shares our fills took per level
 
     @property
@@ -272,6 +269,8 @@ class PaperBroker(OrderBrokerBase):
         self._finished: OrderedDict[str, str] = OrderedDict()  # order id -> final status, the newest kept
         self._quotes: dict[str, _Quote] = {}  # symbol -> its latest spot (quotes made on demand)
         self._spots: dict[str, Spot] = {}  # symbol -> its latest spot, for symbols without open orders
+        # symbol -> ((previous close, name), its day's limits): one computation per symbol and day
+        self._limits: dict[str, tuple[tuple[float, str], tuple[float, float] | None]] = {}
         self._market_day: dt.date | None = None  # the day of the newest spot
         self._closed_day: dt.date | None = None  # the newest day a DayClosed closed
         self._last_time: dt.datetime | None = None
@@ -572,8 +571,20 @@ class PaperBroker(OrderBrokerBase):
         quote = self._quotes.get(symbol)
         spot = self._spots.pop(symbol, None)
         if spot is not None:
-            quote = self._quotes[symbol] = _Quote(spot)
+            quote = self._quotes[symbol] = self._new_quote(symbol, spot)
         return quote
+
+    def _new_quote(self, symbol: str, spot: Spot) -> _Quote:
+        """The spot as a quote, with the day's price limits (computed once per symbol and previous close)."""
+        key = (spot.yesterday_close, spot.name)
+        cached = self._limits.get(symbol)
+        if cached is not None and cached[0] == key:
+            limits = cached[1]
+        else:
+            prev_close, name = key
+            limits = price_limits(symbol, prev_close, st=is_st(name)) if prev_close > 0 else None
+            self._limits[symbol] = (key, limits)
+        return _Quote(spot, limits)
 
     def _on_spot(self, spot: Spot) -> None:
         when: dt.datetime = spot.datetime
@@ -591,7 +602,7 @@ class PaperBroker(OrderBrokerBase):
             self._spots[symbol] = spot  # a quote is made only when an order needs it
             return
         previous = self._quote(symbol)
-        quote = self._quotes[symbol] = _Quote(spot)
+        quote = self._quotes[symbol] = self._new_quote(symbol, spot)
         if previous is not None and previous.day == quote.day:
             traded = max(quote.volume - previous.volume, 0.0)
         else:
@@ -801,8 +812,9 @@ class PaperBroker(OrderBrokerBase):
                             waiting=len(self._outbox),
                         )
                         return
-                    self._outbox.popleft()
-                    with self._lock:
+                    with self._lock:  # unless the bound dropped it meanwhile (then it is no longer first)
+                        if self._outbox and self._outbox[0] is report:
+                            self._outbox.popleft()
                         self._stats["reports_published"] += 1
             finally:
                 self._emit_lock.release()
