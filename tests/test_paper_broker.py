@@ -6,11 +6,14 @@ same events giving the same reports (docs/paper-broker.md)."""
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import threading
 from collections.abc import Iterator, Sequence
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import hkrt
 from hkrt.adapters import registry
@@ -483,3 +486,82 @@ def test_the_paper_venue_makes_either_broker_from_its_config() -> None:
         registry.execution_config("paper", {"fills": "magic"})
     with pytest.raises(ValueError, match="participation must be a fraction in"):
         registry.execution_config("paper", {"participation": "0"})
+
+
+@st.composite
+def day_of_events(draw: st.DrawFn) -> list[tuple]:
+    """Spots (a random walk inside the limits, a five-level book, rising volume), orders, cancels and a close
+    spread over two days."""
+    events: list[tuple] = []
+    for day in (DAY, NEXT):
+        price, volume = 10.0, 0.0
+        for i in range(draw(st.integers(1, 12))):
+            price = min(max(round(price + draw(st.integers(-30, 30)) / 100, 2), 9.0), 11.0)
+            volume += draw(st.sampled_from([0, 100, 1000, 5000]))
+            sealed_up, sealed_down = price >= 11.0, price <= 9.0
+            asks = () if sealed_up else tuple((round(price + k / 100, 2), 100.0 * (k + 1)) for k in range(1, 6))
+            bids = () if sealed_down else tuple((round(price - k / 100, 2), 100.0 * (k + 2)) for k in range(5))
+            asks = tuple((p, v) for p, v in asks if p <= 11.0)
+            bids = tuple((p, v) for p, v in bids if p >= 9.0)
+            events.append(("spot", quote(f"10:{i:02d}:00", price, volume, asks=asks, bids=bids, day=day)))
+            for _ in range(draw(st.integers(0, 2))):
+                kind = draw(st.sampled_from(["buy", "sell", "cancel"]))
+                if kind == "cancel":
+                    events.append(("cancel", f"P{draw(st.integers(1, 30)):08d}"))
+                    continue
+                limit = draw(st.one_of(st.none(), st.integers(900, 1100).map(lambda c: c / 100)))
+                shares = draw(st.sampled_from([100, 200, 500, 1000, 3000]))
+                tif = draw(st.sampled_from(["day", "day", "ioc", "fok"]))
+                events.append(("order", kind, shares, limit, at(f"10:{i:02d}:01", day), tif))
+        if draw(st.booleans()):
+            events.append(("close", day))
+    return events
+
+
+@settings(max_examples=40, deadline=None)
+@given(day_of_events())
+def test_the_account_stays_consistent_whatever_happens(events: list[tuple]) -> None:
+    v = Venue(cash=30_000)
+    start = v.broker.cash
+    try:
+        for n, event in enumerate(events):
+            if event[0] == "spot":
+                v.spots(event[1])
+            elif event[0] == "order":
+                _, side, shares, limit, when, tif = event
+                v.order(side, shares, limit, when, f"o{n}", tif=tif)
+            elif event[0] == "cancel":
+                v.broker.cancel(event[1])
+            else:
+                v.close(event[1])
+            assert v.broker.cash >= -1e-6 and v.broker.reserved_cash >= -1e-6
+            assert v.broker.available_cash >= -1e-6
+        assert v.bus.wait_idle()
+    finally:
+        v.bus.stop()
+    flow, shares_held, by_order = start, 0, {}
+    for r in v.reports:
+        by_order.setdefault(r.client_order_id, []).append(r)
+        if r.kind == "fill":
+            assert r.fees is not None and r.fees >= 0 and 9.0 <= r.price <= 11.0
+            signed = 1 if r.side == "buy" else -1
+            flow -= signed * r.shares * r.price + r.fees
+            shares_held += signed * r.shares
+    assert v.broker.cash == pytest.approx(flow, abs=1e-6)  # cash moved by the fills and their fees only
+    held = v.broker.positions.get(("SH", "600000"))
+    assert (held.number if held else 0) == shares_held >= 0
+    open_ids = {o["client_order_id"] for o in v.broker.open_orders()}
+    ordered = {f"o{n}": event[2] for n, event in enumerate(events) if event[0] == "order"}
+    for cid, reports in by_order.items():
+        kinds = [r.kind for r in reports]
+        assert kinds[0] == "accepted" and kinds.count("accepted") == 1
+        assert all(k == "fill" for k in kinds[1:-1])  # fills in between, one final report at most
+        filled = sum(r.shares for r in reports if r.kind == "fill")
+        assert [r.cumulative_shares for r in reports if r.kind == "fill"] == list(
+            itertools.accumulate(r.shares for r in reports if r.kind == "fill")
+        )
+        ended = kinds[-1] in ("cancelled", "expired") or (kinds[-1] == "fill" and cid not in open_ids)
+        assert ended != (cid in open_ids), (cid, kinds)
+        assert filled <= ordered[cid] and (filled == ordered[cid]) == (kinds[-1] == "fill" and ended)
+    if not open_ids:
+        assert v.broker.reserved_cash == 0 and v.broker.available_cash == pytest.approx(v.broker.cash)
