@@ -49,7 +49,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from hkrt.bus import BarClosed, EventBus, MarketFilter, Subscription
+from hkrt.bus import Bar, BarClosed, EventBus, MarketFilter, Subscription
 from hkrt.core.ktype import KType
 from hkrt.core.logs import log_limited
 from hkrt.indicators.batch import bar_arrays, check_values, compute, resolve
@@ -82,6 +82,7 @@ class LiveIndicator:
         "_single",
         "_variant",
         "bars",
+        "inputs",
         "ktype",
         "last_bar",
         "last_label",
@@ -104,7 +105,7 @@ class LiveIndicator:
         self.ktype = None if ktype is None else KType.parse(ktype)
         self._variant = VARIANTS.get(self.spec.name)
         self._single = len(self.spec.outputs) == 1
-        inputs = self.spec.inputs
+        self.inputs = inputs = self.spec.inputs  # the bar columns it reads, in its arguments' order
         self._read_attrs = attrgetter(*inputs) if len(inputs) > 1 else _one(attrgetter(inputs[0]))
         self._read_items = itemgetter(*inputs) if len(inputs) > 1 else _one(itemgetter(inputs[0]))
         self._handle: Any = None  # the stream handle, once the history was long enough to open on
@@ -156,7 +157,16 @@ class LiveIndicator:
         """Feed one closed bar and return the new value.  ``label``: the bar's datetime (default:
         ``bar.datetime`` when it has one).  A bar that is not finite is an IndicatorError and
         changes nothing."""
-        values = self._values(bar)
+        self.feed(bar, label)
+        return self._as_value(self._raw)
+
+    def feed(self, bar: Any, label: Any = None) -> None:
+        """``update`` without building the value."""
+        self.feed_values(self.read(bar), label if label is not None else getattr(bar, "datetime", None))
+
+    def feed_values(self, values: tuple[float, ...], label: Any) -> None:
+        """Feed one closed bar given as its input values (``read(bar)``): what the set calls, reading a
+        bar once for all the indicators of its symbol and period that read the same columns."""
         if self._handle is not None:
             self._raw = self._handle.update(*values)
         else:
@@ -164,13 +174,12 @@ class LiveIndicator:
                 column.append(v)
             self._start([np.array(c) for c in self._pending])
         self.bars += 1
-        self.last_label = label if label is not None else getattr(bar, "datetime", None)
+        self.last_label = label
         self.last_bar = values
-        return self._as_value(self._raw)
 
     def peek(self, bar: Any) -> Value:
         """The value if ``bar`` (the forming one) closed now; nothing changes."""
-        values = self._values(bar)
+        values = self.read(bar)
         if self._handle is not None:
             return self._as_value(self._handle.peek(*values))
         return self._as_value(self._batch_last([[*c, v] for c, v in zip(self._pending, values, strict=True)]))
@@ -182,7 +191,7 @@ class LiveIndicator:
             return self.value
         if len(bars) == 1:
             return self.peek(bars[0])
-        rows = [self._values(b) for b in bars]
+        rows = [self.read(b) for b in bars]
         if self._handle is not None:
             twin = self._handle.copy()
             for row in rows[:-1]:
@@ -194,23 +203,28 @@ class LiveIndicator:
     def same_bar(self, bar: Any) -> bool:
         """Whether ``bar`` holds the values of the last bar fed (a duplicate delivery)."""
         try:
-            return self.last_bar is not None and self._values(bar) == self.last_bar
+            return self.last_bar is not None and self.read(bar) == self.last_bar
         except IndicatorError:
             return False
 
-    # ------------------------------------------------------------ internal
-    def _values(self, bar: Any) -> tuple[float, ...]:
+    def read(self, bar: Any) -> tuple[float, ...]:
+        """The bar's values of the columns the indicator reads (``spec.inputs``), checked finite."""
         try:
-            raw = self._read_items(bar) if isinstance(bar, (Mapping, pd.Series)) else self._read_attrs(bar)
+            if type(bar) is Bar or not isinstance(bar, (Mapping, pd.Series)):
+                raw = self._read_attrs(bar)
+            else:
+                raw = self._read_items(bar)
         except (AttributeError, KeyError):
             raise IndicatorError(
                 f"{self.spec.name} reads the bar's {', '.join(self.spec.inputs)}; {type(bar).__name__} lacks one"
             ) from None
-        values = tuple(float(v) for v in raw)
-        if not all(math.isfinite(v) for v in values):
-            raise IndicatorError(f"{self.spec.describe()}: a bar that is not finite is not fed ({values})")
+        values = tuple(map(float, raw))
+        if not all(map(math.isfinite, values)):
+            shown = ", ".join(f"{c}={v}" for c, v in zip(self.spec.inputs, values, strict=True))
+            raise IndicatorError(f"{self.spec.describe()}: a bar that is not finite is not fed ({shown})")
         return values
 
+    # ------------------------------------------------------------ internal
     def _open(self, arrays: Sequence[np.ndarray]) -> tuple[Any, tuple[np.ndarray, ...]]:
         if self._variant is not None:
             return self._variant.open(arrays, dict(self.spec.params))
@@ -385,20 +399,28 @@ class LiveIndicators:
             self._rebuild(pair, indicators, "amended bar")
             return
         stale: list[LiveIndicator] = []
+        read: dict[tuple[str, ...], tuple[float, ...]] = {}  # the bar's values, by the columns read
+        updates = 0
         for indicator in indicators:
             last = indicator.last_label
             if last is None or label > last:
-                try:
-                    indicator.update(bar, label)
-                    self.stats["updates"] += 1
-                except IndicatorError as e:
-                    self.stats["rejected_bars"] += 1
-                    log_limited(log, logging.WARNING, ("rejected", pair), f"live indicator: bar refused: {e}",
-                                {"symbol": pair[0], "ktype": pair[1].value, "label": str(label)})  # fmt: skip
+                inputs = indicator.inputs
+                values = read.get(inputs)
+                if values is None:
+                    try:
+                        values = read[inputs] = indicator.read(bar)
+                    except IndicatorError as e:
+                        self.stats["rejected_bars"] += 1
+                        log_limited(log, logging.WARNING, ("rejected", pair), f"live indicator: bar refused: {e}",
+                                    {"symbol": pair[0], "ktype": pair[1].value, "label": str(label)})  # fmt: skip
+                        continue
+                indicator.feed_values(values, label)
+                updates += 1
             elif label == last and indicator.same_bar(bar):
                 self.stats["duplicates"] += 1
             else:
                 stale.append(indicator)
+        self.stats["updates"] += updates
         if stale:
             self.stats["out_of_order"] += 1
             log_limited(log, logging.WARNING, ("out_of_order", pair),
