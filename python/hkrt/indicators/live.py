@@ -53,7 +53,7 @@ from hkrt.bus import Bar, BarClosed, EventBus, MarketFilter, Subscription
 from hkrt.core.ktype import KType
 from hkrt.core.logs import log_limited
 from hkrt.indicators.batch import bar_arrays, check_values, compute, resolve
-from hkrt.indicators.spec import IndicatorError, IndicatorSpec, talib_module
+from hkrt.indicators.spec import IndicatorError, IndicatorSpec, talib_lookback, talib_module
 from hkrt.indicators.variants import VARIANTS
 
 log = logging.getLogger("hkrt.indicators")
@@ -75,6 +75,7 @@ class LiveIndicator:
 
     __slots__ = (
         "_handle",
+        "_lookback",
         "_pending",
         "_raw",
         "_read_attrs",
@@ -104,6 +105,11 @@ class LiveIndicator:
         self.symbol = symbol
         self.ktype = None if ktype is None else KType.parse(ktype)
         self._variant = VARIANTS.get(self.spec.name)
+        self._lookback = (
+            self._variant.lookback(dict(self.spec.params))
+            if self._variant is not None
+            else talib_lookback(self.spec.name, self.spec.given)
+        )
         self._single = len(self.spec.outputs) == 1
         self.inputs = inputs = self.spec.inputs  # the bar columns it reads, in its arguments' order
         self._read_attrs = attrgetter(*inputs) if len(inputs) > 1 else _one(attrgetter(inputs[0]))
@@ -232,20 +238,36 @@ class LiveIndicator:
         return handle, outputs if isinstance(outputs, tuple) else (outputs,)
 
     def _start(self, arrays: Sequence[np.ndarray]) -> None:
-        """Open on ``arrays``; too few bars: keep them, and take the batch's value over them."""
+        """Open on ``arrays``; too few bars: keep them, and take the batch's value over them.
+
+        A history shorter than the look-back + 1 is not offered to TA-Lib: its ``OpenAndFill`` then
+        answers now "insufficient history", now (rarely, at random: seen with ROC, MAMA, MINUS_DI,
+        VORTEX in ta-lib 0.8.1) "bad parameter".  A refusal past that length is asked again once."""
+        if _history_length(arrays) <= self._lookback:
+            self._keep(arrays)
+            return
         insufficient = talib_module().InsufficientHistory
         try:
-            handle, outputs = self._open(arrays)
-        except insufficient:
-            self._handle = None
-            self._pending = [a.tolist() for a in arrays]
-            self._raw = self._batch_last(self._pending)
+            try:
+                handle, outputs = self._open(arrays)
+            except insufficient:
+                raise
+            except Exception:  # the parameters passed TA-Lib's check at creation: ask once more
+                handle, outputs = self._open([np.array(a) for a in arrays])
+        except insufficient:  # a seeding that wants more bars than the look-back
+            self._keep(arrays)
             return
-        except Exception as e:  # a value TA-Lib refuses that the one-bar check let through
+        except Exception as e:
             raise IndicatorError(f"{self.spec.describe()}: {e}") from None
         self._handle = handle
         self._pending = [[] for _ in self.spec.inputs]
         self._raw = self._last(outputs) if len(arrays[0]) else self._empty()
+
+    def _keep(self, arrays: Sequence[np.ndarray]) -> None:
+        """Not open yet: keep the bars, and take the batch's value over them."""
+        self._handle = None
+        self._pending = [a.tolist() for a in arrays]
+        self._raw = self._batch_last(self._pending)
 
     def _batch_last(self, columns: Sequence[Sequence[float]]) -> Any:
         if not len(columns[0]):
@@ -262,6 +284,14 @@ class LiveIndicator:
     def __repr__(self) -> str:
         where = f"{self.symbol} {self.ktype.value} " if self.ktype is not None else ""
         return f"LiveIndicator({where}{self.spec.describe()}, bars={self.bars}, value={self.value})"
+
+
+def _history_length(arrays: Sequence[np.ndarray]) -> int:
+    """Bars of history as TA-Lib counts them: leading bars NaN in any input are not history."""
+    if not len(arrays) or not len(arrays[0]):
+        return 0
+    valid = np.flatnonzero(~np.logical_or.reduce([np.isnan(a) for a in arrays]))
+    return len(arrays[0]) - int(valid[0]) if len(valid) else 0
 
 
 def _one(getter: Callable[[Any], Any]) -> Callable[[Any], tuple[Any, ...]]:

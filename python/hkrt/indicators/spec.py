@@ -75,6 +75,13 @@ def talib_signature(key: str) -> tuple[tuple[str, ...], tuple[str, ...], tuple[t
     return tuple(inputs), tuple(str(o) for o in info["output_names"]), defaults
 
 
+@functools.lru_cache(maxsize=4096)
+def talib_lookback(key: str, given: tuple[tuple[str, Param], ...]) -> int:
+    """How many bars TA-Lib's ``key`` with these parameters reads before its first value."""
+    abstract: Any = importlib.import_module("talib.abstract")
+    return int(abstract.Function(key, **dict(given)).lookback)
+
+
 def typed_params(
     key: str, defaults: tuple[tuple[str, Param], ...], params: Mapping[str, Any]
 ) -> tuple[tuple[tuple[str, Param], ...], tuple[tuple[str, Param], ...]]:

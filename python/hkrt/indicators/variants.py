@@ -30,7 +30,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from hkrt.indicators.spec import IndicatorError, Param, talib_module, talib_signature
+from hkrt.indicators.spec import IndicatorError, Param, talib_lookback, talib_module, talib_signature
 
 Arrays = tuple[np.ndarray, ...]
 
@@ -61,6 +61,10 @@ class Variant:
 
     def check(self, params: Mapping[str, Param]) -> None:
         """Refuse parameters TA-Lib would accept but the variant cannot use (one line)."""
+
+    def lookback(self, params: Mapping[str, Param]) -> int:
+        """Bars read before the first value (a stream opens on one more)."""
+        return 0
 
     def batch(self, arrays: Sequence[np.ndarray], params: Mapping[str, Param]) -> Arrays:
         raise NotImplementedError
@@ -107,6 +111,9 @@ class MacdCn(Variant):
 
     def defaults(self) -> tuple[tuple[str, Param], ...]:
         return talib_signature("MACD")[2]
+
+    def lookback(self, params: Mapping[str, Param]) -> int:
+        return talib_lookback("MACD", tuple(params.items()))
 
     def batch(self, arrays: Sequence[np.ndarray], params: Mapping[str, Param]) -> Arrays:
         macd, signal, hist = talib_module().MACD(*arrays, **params)
@@ -235,6 +242,9 @@ class BollCn(Variant):
         scale = math.sqrt(n / (n - 1))
         return {"timeperiod": n, "nbdevup": float(params["nbdevup"]) * scale,
                 "nbdevdn": float(params["nbdevdn"]) * scale, "matype": 0}  # fmt: skip
+
+    def lookback(self, params: Mapping[str, Param]) -> int:
+        return talib_lookback("BBANDS", tuple(self._bbands(params).items()))
 
     def batch(self, arrays: Sequence[np.ndarray], params: Mapping[str, Param]) -> Arrays:
         upper, middle, lower = talib_module().BBANDS(*arrays, **self._bbands(params))
