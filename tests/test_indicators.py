@@ -22,8 +22,7 @@ from hkrt.indicators import IndicatorError, indicator_names
 DAY = dt.date(2026, 11, 20)
 
 
-@pytest.fixture(scope="module")
-def bars() -> pd.DataFrame:
+def synthetic_minute_bars() -> pd.DataFrame:
     """A real day's MIN bars of one synthetic symbol, as the agent builds them (yuan, shares)."""
     agent = hkrt.SpotAgent(["MIN"])
     for push in synthetic_day(3, DAY):
@@ -32,6 +31,11 @@ def bars() -> pd.DataFrame:
     frame = agent.kdata(agent.symbols[0], "MIN")
     assert len(frame) == 240
     return frame
+
+
+@pytest.fixture(scope="module")
+def bars() -> pd.DataFrame:
+    return synthetic_minute_bars()
 
 
 def _arrays(frame: pd.DataFrame) -> dict[str, np.ndarray]:

@@ -146,6 +146,8 @@ class Strategy:
         self._halted = False
         self._until: dt.time | None = None
         self._callback_thread: int | None = None
+        # hkrt.indicators.LiveIndicators, made fresh by each attach(): the indicator() values
+        self.live_indicators: Any = None
 
     # ------------------------------------------------------------ brokers
     def set_brokers(self, brokers: Sequence[Any], *, cash: float | None = None) -> None:
@@ -248,6 +250,18 @@ class Strategy:
         if self.agent is None:
             raise RuntimeError("the strategy is not running: there is no K-data yet")
         return self.agent.kdata(symbol, ktype, start, end)
+
+    def indicator(self, symbol: str, ktype: KType | str, name: str, *, forming: bool = False, **params: Any) -> Any:
+        """The latest value of the live indicator ``name(**params)`` (TA-Lib's names and
+        parameters, or a variant such as "KDJ_CN": docs/indicators.md) on ``symbol``'s ``ktype``
+        bars: a float, or a dict keyed by the output names for several outputs.  It is the value on
+        the last bar closed in the event order, equal to ``hkrt.indicator(name, kdata)`` over the
+        bars up to it; created and warmed up from the agent's bars (stored history included) on
+        the first call, then updated as bars close.  ``forming=True``: the value if the agent's
+        bars after that one (the forming bar last) closed now."""
+        if self.live_indicators is None:
+            raise RuntimeError("the strategy is not running: there are no live indicators yet")
+        return self.live_indicators.value(symbol, ktype, name, forming=forming, **params)
 
     def last_price(self, symbol: str) -> float | None:
         """The latest price of ``symbol`` in the data the strategy's callbacks have seen so far
@@ -549,6 +563,7 @@ class Strategy:
         # cycle; the prices move after the user's spot callbacks saw the message's spots, and
         # `until` is checked after the user's cycle callbacks: these stay at the two ends.
         self._subscriptions.append(bus.subscribe(CycleEnded, self._cycle_clock, name="Strategy.market_clock"))
+        self._attach_indicators(bus)  # before the callbacks: an on_bar callback reads values with its bar counted
         for wanted in self._wanted:
             self._subscriptions.append(self._subscribe(bus, wanted))
         self._subscribe_tail(bus)
@@ -558,8 +573,19 @@ class Strategy:
         if self.bus is not None:
             for sub in self._subscriptions + self._tail:
                 self.bus.unsubscribe(sub)
+        if self.live_indicators is not None:
+            self.live_indicators.detach()
         self.bus = None
         self._subscriptions, self._tail = [], []
+
+    def _attach_indicators(self, bus: EventBus) -> None:
+        from hkrt.indicators.live import LiveIndicators  # TA-Lib itself loads on the first indicator
+
+        def history(symbol: str, ktype: KType) -> pd.DataFrame:
+            return self.kdata(symbol, ktype)
+
+        self.live_indicators = LiveIndicators(history, symbols=self.codes, ktypes=self.ktypes, clock=lambda: self.now)
+        self.live_indicators.attach(bus)
 
     def _want(self, event_type: type, handler: Callable[[Any], Any], selected: Any, func: Callable[..., Any]) -> None:
         wanted = _Wanted(event_type, handler, selected, handler_name(func))
