@@ -52,7 +52,7 @@ from typing import Any, Protocol
 
 from hkrt._hkrt import OrderBrokerBase, OrderRequest, OrderResult, OrderSide, OrderStatus
 from hkrt.bus import EventBus, ExecutionReport, OrderEvent, Subscription, TradeEvent
-from hkrt.core.logs import log_limited
+from hkrt.core.logs import LogLimiter, log_limited
 from hkrt.strategy.book import Book
 from hkrt.strategy.order import Order, OrderStateError
 
@@ -197,6 +197,8 @@ class OrderManager:
              "fills_without_trade_id", "forgotten_orders", "forgotten_ids"), 0,
         )  # fmt: skip
         self._lock = threading.RLock()
+        self._limiter = LogLimiter(_WARN_INTERVAL)  # this manager's: one strategy's warnings never mute another's
+        self._hourly = LogLimiter(3600.0)
         self._records: OrderedDict[int, _Record] = OrderedDict()  # creation order
         self._by_id: dict[str, _Record] = {}
         self._by_broker_id: dict[tuple[str, str], _Record] = {}
@@ -430,14 +432,17 @@ class OrderManager:
             return True
 
     def cancel(self, order: Order) -> bool:
-        """Ask for the rest of ``order`` to be cancelled.  An emulated order not yet released is
-        cancelled at once (the emulator stops holding it); one at the broker when the broker reports
-        ``cancelled`` (a broker with no reports: at once, if it took the cancel).  False when the order
-        is final, unknown, or the broker refused the cancel."""
+        """Ask for the rest of ``order`` (or of the live order a copy of it stands for) to be cancelled.
+        An emulated order not yet released is cancelled at once (the emulator stops holding it); one at
+        the broker when the broker reports ``cancelled`` (a broker with no reports: at once, if it took
+        the cancel).  False when the order is final, unknown, or the broker refused the cancel."""
+        if order.is_final:  # (a refused duplicate shares its client id with the live order: never that one)
+            return False
         with self._lock:
             rec = self._by_id.get(order.client_order_id)
-            if rec is None or rec.order is not order or order.is_final:
+            if rec is None or rec.order.is_final:
                 return False
+            order = rec.order  # the live one (on_order callbacks hold copies)
             held = order.emulated and not order.triggered
             legs = [(leg.broker, leg.broker_order_id) for leg in rec.legs if not leg.primary and leg.broker_order_id]
         if held:
@@ -489,7 +494,7 @@ class OrderManager:
                         f"execution report for an unknown order kept: {report.kind} from {report.broker}",
                         {"broker": report.broker, "kind": report.kind, "client_order_id": report.client_order_id,
                          "broker_order_id": report.broker_order_id, "unmatched": self.stats["unmatched_reports"]},
-                        _WARN_INTERVAL)  # fmt: skip
+                        _WARN_INTERVAL, limiter=self._limiter)  # fmt: skip
             return
         order = rec.order
         leg = next((leg for leg in rec.legs if leg.broker == report.broker), None)
@@ -548,7 +553,7 @@ class OrderManager:
             said = f"{report.broker} says {report.cumulative_shares} shares of {order.client_order_id} are filled"
             fields = {"client_order_id": order.client_order_id, "broker": report.broker}
             log_limited(log, logging.WARNING, "cumulative", f"{said}, its fills add up to {order.filled_shares}",
-                        fields, _WARN_INTERVAL)  # fmt: skip
+                        fields, _WARN_INTERVAL, limiter=self._limiter)  # fmt: skip
 
     def _apply_fill(
         self,
@@ -598,9 +603,10 @@ class OrderManager:
     def _keep_refused(self, report: ExecutionReport, why: str) -> None:
         self.stats["refused_reports"] += 1
         self.refused_reports.append((report, why))
-        log_limited(log, logging.WARNING, "refused_report", f"execution report not applied, kept: {why}",
-                    {"broker": report.broker, "kind": report.kind, "client_order_id": report.client_order_id,
-                     "refused_reports": self.stats["refused_reports"]}, _WARN_INTERVAL)  # fmt: skip
+        fields = {"broker": report.broker, "kind": report.kind, "client_order_id": report.client_order_id,
+                  "refused_reports": self.stats["refused_reports"]}  # fmt: skip
+        log_limited(log, logging.WARNING, "refused_report", f"execution report not applied, kept: {why}", fields,
+                    _WARN_INTERVAL, limiter=self._limiter)  # fmt: skip
 
     def _match(self, report: ExecutionReport) -> _Record | None:
         if report.client_order_id:
@@ -754,7 +760,8 @@ class OrderManager:
         log_limited(log, logging.WARNING, "forgotten_orders",
                     f"{self.strategy}: more than {self.max_orders} orders: the oldest finished ones are forgotten "
                     f"(strategy.orders no longer lists them)",
-                    {"forgotten": self.stats["forgotten_orders"], "kept": len(self._records)}, 3600.0)  # fmt: skip
+                    {"forgotten": self.stats["forgotten_orders"], "kept": len(self._records)}, 3600.0,
+                    limiter=self._hourly)  # fmt: skip
 
     def _drop(self, key: int) -> None:
         rec = self._records.pop(key)
