@@ -690,3 +690,14 @@ def test_random_report_sequences_never_break_the_books_invariants(
     bought = sum(t.shares for t in book.trades if t.side == "buy")
     sold = sum(t.shares for t in book.trades if t.side == "sell")
     assert book.held("SH600000") == 1000 + bought - sold
+
+
+def test_a_stop_sell_of_todays_buy_is_not_bound_by_t_plus_1(bus: EventBus) -> None:
+    venue, emulator = Venue(), HoldingEmulator()
+    s = strategy_on(bus, venue)
+    s.set_emulator(emulator)
+    buy = s.order("SH600000", 1000, 10.0, order_type="limit")
+    venue.report("fill", buy, shares=1000, price=10.0)
+    assert s.order("SH600000", -1000, 9.5, order_type="limit").reason.startswith("T+1")  # a limit sell now: no
+    stop = s.order("SH600000", -1000, order_type="stop", stop_price=9.5)  # held until it triggers: yes
+    assert (stop.status, stop.shares) == ("submitted", 1000) and stop in emulator.held

@@ -40,7 +40,7 @@ from hkrt.hooks import Bar, CycleInfo
 from hkrt.strategy import pretrade
 from hkrt.strategy.book import Book, Position
 from hkrt.strategy.order import Order
-from hkrt.strategy.order_manager import Emulator, OrderManager
+from hkrt.strategy.order_manager import EMULATED_TYPES, Emulator, OrderManager
 from hkrt.strategy.timers import TimerSet, parse_interval, parse_time
 
 log = logging.getLogger("hkrt.strategy")
@@ -85,7 +85,7 @@ class Strategy:
             the three spellings: ``"SH600000"``, ``"600000.SH"``, ``"sh600000"``).
         ktypes: periods of the bars it receives (KType or names in any case).
         brokers: where orders go (``OrderBrokerBase`` instances, or objects ``crtOB`` can wrap).
-            The first is the primary broker: the strategy's book follows its answers.  With
+            The first is the primary broker: the strategy's book follows its fills.  With
             none, a paper ``TestOrderBroker`` holding ``cash`` is used.
         address: the spot server to subscribe to (default: this user's ipc feed).
         tcp: dial TCP instead (a port, ``host:port`` or True for 127.0.0.1:9200).
@@ -409,8 +409,11 @@ class Strategy:
                 lambda n: manager.estimate_fees(sym, "buy", reference, n, day),
             )  # fmt: skip
         self.book.roll_to(day)
-        return pretrade.size_sell(sym, order.requested, self.book.held(sym), self.book.sellable(sym),
-                                  manager.reserved_shares(sym, day))  # fmt: skip
+        held = self.book.held(sym)
+        # an emulated sell (a stop) goes out when it triggers, maybe a later day: today's T+1 does not
+        # bind it (the broker checks what is sellable when it arrives)
+        sellable = held if order.order_type in EMULATED_TYPES else self.book.sellable(sym)
+        return pretrade.size_sell(sym, order.requested, held, sellable, manager.reserved_shares(sym, day))
 
     def _quote(self, sym: str, when: dt.datetime) -> pretrade.Quote:
         """What the feed said of ``sym`` on the day of ``when``: for the suspension and limit checks."""
