@@ -678,6 +678,11 @@ def test_random_report_sequences_never_break_the_books_invariants(
                 assert order.status == finals[order.client_order_id]  # nothing leaves a final status
             if order.is_final:
                 finals[order.client_order_id] = order.status
+        # what open orders reserve, kept up to date change by change, equals a recount
+        open_buys = [o for o in orders if o.side == "buy" and not o.is_final]
+        assert manager.reserved_cash(FRIDAY) == pytest.approx(sum(o.remaining * 10.0 for o in open_buys))
+        open_sells = [o for o in orders if o.side == "sell" and not o.is_final]
+        assert manager.reserved_shares("SH600000", FRIDAY) == sum(o.remaining for o in open_sells)
     buys = sum(t.amount for t in book.trades if t.side == "buy")
     sells = sum(t.amount for t in book.trades if t.side == "sell")
     fees = sum(t.fees for t in book.trades)

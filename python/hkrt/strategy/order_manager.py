@@ -110,6 +110,7 @@ class _Record:
     stoploss: float = 0.0  # hikyuu's pass-through arguments of the request
     goal_price: float = 0.0
     fills: int = 0
+    reserved: tuple[dt.date | None, float, int] | None = None  # (day, cash, shares) counted in the totals
 
 
 def _fee_function(fees: Any) -> FeeFunction:
@@ -203,6 +204,8 @@ class OrderManager:
         self._by_id: dict[str, _Record] = {}
         self._by_broker_id: dict[tuple[str, str], _Record] = {}
         self._open: dict[str, _Record] = {}  # not final, by client id
+        self._reserved_cash: dict[dt.date | None, float] = {}  # open buys at the broker: day -> yuan
+        self._reserved_shares: dict[tuple[dt.date | None, str], int] = {}  # open sells: (day, symbol) -> shares
         self._known_ids: OrderedDict[str, None] = OrderedDict()  # every client id used (bounded)
         self._trade_ids: OrderedDict[tuple[str, str], None] = OrderedDict()
         self._next_key = 0
@@ -267,29 +270,50 @@ class OrderManager:
 
     def reserved_cash(self, day: dt.date | None) -> float:
         """Yuan the open buys at the broker placed on ``day`` may still spend (remaining shares at their
-        request price).  Orders held by the emulator reserve nothing until released; orders of an
-        earlier day are over at the venue."""
+        request price; None: of every day).  Orders held by the emulator reserve nothing until
+        released; orders of an earlier day are over at the venue.  Kept up to date on every change,
+        so asking costs nothing however many orders are open."""
         with self._lock:
-            return sum(
-                r.order.remaining * r.order.request_price
-                for r in self._open.values()
-                if r.order.side == "buy" and self._working(r.order, day)
-            )
+            if day is None:
+                return sum(self._reserved_cash.values())
+            return self._reserved_cash.get(day, 0.0) + self._reserved_cash.get(None, 0.0)
 
     def reserved_shares(self, symbol: str, day: dt.date | None) -> int:
         """Shares of ``symbol`` the open sells at the broker placed on ``day`` may still sell."""
         with self._lock:
-            return sum(
-                r.order.remaining
-                for r in self._open.values()
-                if r.order.side == "sell" and r.order.symbol == symbol and self._working(r.order, day)
-            )
+            if day is None:
+                return sum(n for (_, sym), n in self._reserved_shares.items() if sym == symbol)
+            return self._reserved_shares.get((day, symbol), 0) + self._reserved_shares.get((None, symbol), 0)
 
-    @staticmethod
-    def _working(order: Order, day: dt.date | None) -> bool:
-        at_broker = not order.emulated or order.triggered
-        same_day = day is None or order.created is None or order.created.date() == day
-        return at_broker and same_day
+    def _reserve(self, rec: _Record, *, forget: bool = False) -> None:
+        """Bring the reservation totals in line with the order as it stands (call after any change)."""
+        order = rec.order
+        old = rec.reserved
+        new: tuple[dt.date | None, float, int] | None = None
+        if not forget and not order.is_final and (not order.emulated or order.triggered):
+            day = order.created.date() if order.created is not None else None
+            left = order.remaining
+            new = (day, left * order.request_price, 0) if order.side == "buy" else (day, 0.0, left)
+        if old == new:
+            return
+        for sign, entry in ((-1, old), (1, new)):
+            if entry is None:
+                continue
+            day, cash, shares = entry
+            if order.side == "buy":
+                total = self._reserved_cash.get(day, 0.0) + sign * cash
+                if sign < 0 and abs(total) < 1e-6:
+                    self._reserved_cash.pop(day, None)  # back to nothing: no float residue kept
+                else:
+                    self._reserved_cash[day] = total
+            else:
+                key = (day, order.symbol)
+                count = self._reserved_shares.get(key, 0) + sign * shares
+                if count:
+                    self._reserved_shares[key] = count
+                else:
+                    self._reserved_shares.pop(key, None)
+        rec.reserved = new
 
     def estimate_fees(self, symbol: str, side: str, price: float, shares: int, day: dt.date) -> float:
         """What the fee model charges a new order filled at once (the cash check of a buy)."""
@@ -588,8 +612,6 @@ class OrderManager:
         rec.commission += commission
         rec.fills += 1
         self.stats["fills"] += 1
-        if order.is_final:
-            self._open.pop(order.client_order_id, None)
         self.book.fill(when, order.symbol, order.side, price, shares, order.client_order_id,
                        fees=fees, trade_id=trade_id, broker=broker)  # fmt: skip
         trade = TradeEvent(
@@ -651,6 +673,7 @@ class OrderManager:
             )  # fmt: skip
             rec.legs = [BrokerLeg(b.name, i == 0) for i, b in enumerate(brokers)]
             self.stats["sent"] += 1
+            self._reserve(rec)  # at the broker from now on (a released order starts reserving here)
         side = OrderSide.Buy if order.side == "buy" else OrderSide.Sell
         results = [self._call_submit(b, side, request) for b in brokers]
         with self._lock:
@@ -731,8 +754,9 @@ class OrderManager:
         if len(self._known_ids) > MAX_IDS:
             self._known_ids.popitem(last=False)
             self.stats["forgotten_ids"] += 1
-        if not order.is_final:
+        if not order.is_final and self._by_id[cid] is rec:
             self._open[cid] = rec
+            self._reserve(rec)
         self.stats["orders"] += 1
         if len(self._records) > self.max_orders:
             self._forget()
@@ -766,6 +790,7 @@ class OrderManager:
     def _drop(self, key: int) -> None:
         rec = self._records.pop(key)
         cid = rec.order.client_order_id
+        self._reserve(rec, forget=True)  # an earlier day's open order forgotten: its reservation goes too
         if self._by_id.get(cid) is rec:
             del self._by_id[cid]
         if self._open.get(cid) is rec:
@@ -776,8 +801,11 @@ class OrderManager:
 
     # ---------------------------------------------------------------- telling
     def _changed(self, order: Order, out: list[tuple[str, Order, Any]]) -> None:
-        if order.is_final:
-            self._open.pop(order.client_order_id, None)
+        rec = self._by_id.get(order.client_order_id)
+        if rec is not None and rec.order is order:
+            self._reserve(rec)
+            if order.is_final:
+                self._open.pop(order.client_order_id, None)
         out.append(("order", snapshot(order), order_event(order, self.strategy)))
 
     def _flush(self, out: Iterable[tuple[str, Order, Any]]) -> None:
