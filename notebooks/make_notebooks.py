@@ -406,10 +406,13 @@ STRATEGY_MAIL = [
     report
     """),
     code("""
-    strategy.orders  # one row per broker and order: Filled by the paper account, Sent by mail
+    strategy.orders  # one row per order and its lifecycle: filled by the paper account, the primary broker
     """),
     code("""
-    strategy.trades  # the book's fills (amount in yuan)
+    strategy.broker_orders  # one row per order and broker: Filled by the paper account, Sent by mail
+    """),
+    code("""
+    strategy.trades  # the book's fills (amount and fees in yuan)
     """),
     code("""
     strategy.summary()
@@ -417,14 +420,14 @@ STRATEGY_MAIL = [
     md("""
     ## The mails
 
-    One message per order; its Message-ID is the mail broker's `order_id`.
+    One message per order; its Message-ID is the mail broker's order id (`broker_order_id`).
     """),
     code("""
-    sent_by_mail = strategy.orders.query("broker == 'MailOrderBroker' and status == 'Sent'")
+    sent_by_mail = strategy.broker_orders.query("broker == 'MailOrderBroker' and result == 'Sent'")
     for message in inbox.messages:
         print(message["Subject"])
     print(f"mails received: {len(inbox.messages)}, orders Sent by MailOrderBroker: {len(sent_by_mail)}")
-    assert {m["Message-ID"] for m in inbox.messages} == set(sent_by_mail["order_id"])
+    assert {m["Message-ID"] for m in inbox.messages} == set(sent_by_mail["broker_order_id"])
     """),
     code("""
     print(inbox.messages[0].get_content())

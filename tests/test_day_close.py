@@ -130,7 +130,7 @@ def test_stop_from_a_callback_ends_delivery_no_filler_bars_and_no_orders_after_i
     assert max(g[2] for g in got) <= at(DAY, "10:01")
     assert not [g for g in got if g[1] == "DAY"]
     orders = strategy.orders
-    assert len(orders) == len(got) and orders["datetime"].max() <= at(DAY, "10:01")
+    assert len(orders) == len(got) and orders["created"].max() <= at(DAY, "10:01")
     assert not report.day_closed
 
 
@@ -161,7 +161,7 @@ def test_until_ends_delivery_at_that_market_time_without_closing_the_day() -> No
     assert max(b.datetime for b in got.of("MIN")) >= at(DAY, "10:25")  # it did run to about then
     assert got.of("DAY") == []
     orders = strategy.orders
-    assert len(orders) and orders["datetime"].max() <= at(DAY, "10:30")
+    assert len(orders) and orders["created"].max() <= at(DAY, "10:30")
     assert strategy.now is not None and strategy.now <= at(DAY, "10:30")
 
 

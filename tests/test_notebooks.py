@@ -99,7 +99,7 @@ def check_strategy_mail(nb: Any) -> None:
     subjects = re.findall(r"^\[hkrt\] BUY (\S+) (\d+) @ [\d.]+$", text, flags=re.MULTILINE)
     assert sorted(s for s, _ in subjects) == ["SH600001", "SH600002", "SZ000001", "SZ000003", "SZ300002"]
     assert all(int(n) % 100 == 0 for _, n in subjects)  # whole lots
-    assert any("'Filled': 5, 'Sent': 5" in t for t in rich(nb, "text/plain"))  # summary(): paper + mail
+    assert any("'order_statuses': {'filled': 5}" in t for t in rich(nb, "text/plain"))  # summary(): the paper fills
     assert rich(nb, "image/png"), "no chart with the trades"
     assert "hkrt threads left: []" in text
 

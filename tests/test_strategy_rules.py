@@ -218,7 +218,8 @@ def test_refused_orders_are_recorded_and_never_sent() -> None:
     assert s.order("SH600000", 100, price=50.0).shares == 0  # 1000 yuan buys 20 shares: below a lot
     assert broker.records == []
     orders = s.orders
-    assert list(orders["status"]) == ["Rejected", "Rejected"] and list(orders["broker"]) == ["(strategy)"] * 2
+    assert list(orders["status"]) == ["rejected", "rejected"] and list(orders["broker"]) == ["(strategy)"] * 2
+    assert orders["reason"].str.startswith(("no valid price", "cash:")).all()
     with pytest.raises(ValueError):
         s.order("XX123", 100, price=1.0)
 
@@ -240,7 +241,8 @@ def test_a_failing_broker_is_recorded_and_leaves_the_book_alone() -> None:
     t = s.order("SH600000", 100, price=10.0)
     assert not t.ok and t.results[0].status == hkrt.OrderStatus.Failed and "unreachable" in t.results[0].error
     assert s.cash == 10_000 and s.positions == {}
-    assert s.orders.iloc[0][["broker", "status"]].tolist() == ["down", "Failed"]
+    assert s.orders.iloc[0][["broker", "status"]].tolist() == ["down", "rejected"]
+    assert s.orders.iloc[0]["reason"] == "Failed: ConnectionError: broker unreachable"
 
 
 def test_secondary_brokers_get_every_order_the_primary_decides_the_book() -> None:
@@ -249,7 +251,12 @@ def test_secondary_brokers_get_every_order_the_primary_decides_the_book() -> Non
     t = s.order("SH600000", 300, price=10.0)
     assert [r.status.name for r in t.results] == ["Filled", "Rejected"]  # the mirror has no cash
     assert s.position("SH600000") == 300
-    assert list(s.orders["broker"]) == ["TestOrderBroker", "mirror"]
+    assert list(s.orders["broker"]) == ["TestOrderBroker"]  # one row per order: the primary's
+    legs = s.broker_orders
+    assert legs[["broker", "primary", "result"]].values.tolist() == [
+        ["TestOrderBroker", True, "Filled"],
+        ["mirror", False, "Rejected"],
+    ]
 
 
 def test_construction_errors_are_clear() -> None:

@@ -39,7 +39,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ im
     from hkrt.hooks import Bar, CycleInfo, FeedEvent, GapInfo
     from hkrt.indicators.batch import indicator
     from hkrt.store import KDataStore, load_kdata
-    from hkrt.strategy import OrderTicket, Strategy
+    from hkrt.strategy import Order, OrderTicket, Strategy
 
 __version__ = "0.1.0"
 
@@ -70,6 +70,7 @@ _LAZY_NAMES: dict[str, str] = {
     "indicator": "hkrt.indicators.batch",
     **dict.fromkeys(("KDataStore", "load_kdata"), "hkrt.store"),
     **dict.fromkeys(("OrderTicket", "Strategy"), "hkrt.strategy.strategy"),
+    "Order": "hkrt.strategy.order",
 }
 
 # The wire codec is the feed layer's business, not the package's front door: its names live in
@@ -135,6 +136,7 @@ __all__ = [
     "KDataStore",
     "KType",
     "MailOrderBroker",
+    "Order",
     "OrderBrokerBase",
     "OrderResult",
     "OrderStatus",

@@ -340,7 +340,7 @@ def _summary(
     refused = orders[orders["broker"] == "(strategy)"]
     rows = [
         ("orders", f"{s['orders']}  ({statuses})"),
-        ("refused before sending", f"{len(refused)}  ({_reasons(refused['error'])})" if len(refused) else "0"),
+        ("refused before sending", f"{len(refused)}  ({_reasons(refused['reason'])})" if len(refused) else "0"),
         ("trades", f"{s['trades']}  (buy {sides.get('buy', 0)}, sell {sides.get('sell', 0)})"),
         ("P&L", f"{s['pnl']:+,.2f} yuan  (cash {s['cash']:,.2f}, positions {s['market_value']:,.2f})"),
     ]
@@ -349,10 +349,13 @@ def _summary(
     _table(rows)
 
 
+_SIZE = ("cash", "below the lot")  # the sizing refusals of hkrt.strategy.pretrade
+
+
 def _reasons(errors: pd.Series) -> str:
     """Refusal reasons grouped by kind (the texts name the symbol, so they are not grouped as is)."""
     kinds = Counter(
-        "T+1: nothing sellable today" if "T+1" in e else "cash or lot rounding" if "round to 0" in e else e
+        "T+1: nothing sellable today" if "T+1" in e else "cash or lot rounding" if e.startswith(_SIZE) else e
         for e in errors.astype(str)
     )
     return ", ".join(f"{kind}: {n}" for kind, n in kinds.most_common())

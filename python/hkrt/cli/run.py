@@ -126,7 +126,8 @@ def run(
         folder.mkdir(parents=True, exist_ok=True)
         strategy.orders.to_csv(folder / "orders.csv", index=False)
         strategy.trades.to_csv(folder / "trades.csv", index=False)
-        click.echo(f"wrote {folder / 'orders.csv'} and {folder / 'trades.csv'}")
+        strategy.broker_orders.to_csv(folder / "broker_orders.csv", index=False)  # each broker's answers
+        click.echo(f"wrote {folder / 'orders.csv'}, {folder / 'trades.csv'} and {folder / 'broker_orders.csv'}")
 
 
 def _played_config(

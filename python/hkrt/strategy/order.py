@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from typing import Any
 
 from hkrt.bus.trading import ORDER_STATUSES, ORDER_TYPES, SIDES, TIMES_IN_FORCE
 
@@ -70,6 +71,11 @@ class Order:
     parent_id: str = ""  # a bracket leg: its entry order's client id
     remark: str = ""
     history: list[tuple[dt.datetime | None, str, str]] = field(default_factory=list)  # (when, status, reason)
+    # the price on the wire request: the limit, or for a market order the reference the strategy
+    # carried (its last price, or the price it was given): a broker's protection price, the price a
+    # legacy broker's ``Filled`` answer fills at, and what an open buy reserves of the cash
+    request_price: float = 0.0
+    results: list[Any] = field(default_factory=list)  # each broker's answer to the send (OrderResult), primary first
 
     def __post_init__(self) -> None:
         for value, name, allowed in (
@@ -107,6 +113,11 @@ class Order:
     def error(self) -> str:
         """Why the order was rejected ("" otherwise); the reason of an OrderTicket."""
         return self.reason if self.status == "rejected" else ""
+
+    @property
+    def datetime(self) -> dt.datetime | None:
+        """When the strategy placed it (market time): ``created``, as an OrderTicket named it."""
+        return self.created
 
     @property
     def value(self) -> float:

@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 import numpy as np
 import pandas as pd
 
-from hkrt._hkrt import OrderBrokerBase, OrderRequest, OrderResult, OrderSide, OrderStatus, Spot, normalize_symbol
+from hkrt._hkrt import OrderBrokerBase, Spot, normalize_symbol
 from hkrt.agent.spot_agent import SpotAgent
 from hkrt.broker.wrap import crtOB
 from hkrt.bus import BarClosed, CycleEnded, EventBus, MarketFilter, SpotBatch, Subscription
@@ -36,9 +36,11 @@ from hkrt.core.china_time import MARKET_CLOSE
 from hkrt.core.china_time import china_now as _china_now
 from hkrt.core.ktype import KType
 from hkrt.core.logs import log_limited
-from hkrt.core.lots import lot_rule, round_buy, round_sell
 from hkrt.hooks import Bar, CycleInfo
+from hkrt.strategy import pretrade
 from hkrt.strategy.book import Book, Position
+from hkrt.strategy.order import Order
+from hkrt.strategy.order_manager import EMULATED_TYPES, Emulator, OrderManager
 from hkrt.strategy.timers import TimerSet, parse_interval, parse_time
 
 log = logging.getLogger("hkrt.strategy")
@@ -47,29 +49,22 @@ F = TypeVar("F", bound=Callable[..., Any])
 DAY_CLOSE = MARKET_CLOSE  # the day's last bar is labelled with the last session's close
 WALL_CLOCK_AFTER = 10.0  # seconds of feed silence before a live run's timers follow the wall clock
 
+# strategy.orders: one row per order (docs/orders.md)
 ORDER_COLUMNS = [
-    "datetime", "symbol", "side", "requested", "shares", "price", "broker", "status", "order_id", "error", "remark",
+    "client_order_id", "created", "updated", "symbol", "side", "order_type", "time_in_force", "price", "stop_price",
+    "shares", "requested", "filled_shares", "average_price", "fees", "status", "reason", "broker", "broker_order_id",
+    "emulated", "parent_id", "remark",
 ]  # fmt: skip
-TRADE_COLUMNS = ["datetime", "symbol", "side", "price", "shares", "amount", "order_id"]
+# strategy.trades: one row per fill
+TRADE_COLUMNS = ["datetime", "symbol", "side", "price", "shares", "amount", "fees", "client_order_id", "trade_id",
+                 "broker"]  # fmt: skip
+# strategy.broker_orders: one row per order and broker that received it
+BROKER_ORDER_COLUMNS = ["client_order_id", "created", "symbol", "side", "shares", "broker", "primary", "result",
+                        "broker_order_id", "error", "report", "filled_shares"]  # fmt: skip
 
-
-@dataclass(frozen=True)
-class OrderTicket:
-    """One ``Strategy.order`` call: what was asked, what was sent, and each broker's answer."""
-
-    datetime: dt.datetime
-    symbol: str
-    side: str  # "buy" | "sell"
-    requested: float  # shares asked for (positive)
-    shares: int  # shares sent after lot rounding and the cash / T+1 limits (0: nothing sent)
-    price: float
-    results: tuple[OrderResult, ...] = ()
-    error: str = ""  # why nothing was sent, when shares == 0
-
-    @property
-    def ok(self) -> bool:
-        """The primary (first) broker took the order."""
-        return bool(self.results) and self.results[0].ok
+# What ``Strategy.order`` returned before orders had a lifecycle: the same object now (``ok``, ``shares``,
+# ``requested``, ``price``, ``error``, ``results``, ``datetime`` keep their meaning).
+OrderTicket = Order
 
 
 @dataclass(frozen=True)
@@ -90,13 +85,16 @@ class Strategy:
             the three spellings: ``"SH600000"``, ``"600000.SH"``, ``"sh600000"``).
         ktypes: periods of the bars it receives (KType or names in any case).
         brokers: where orders go (``OrderBrokerBase`` instances, or objects ``crtOB`` can wrap).
-            The first is the primary broker: the strategy's book follows its answers.  With
+            The first is the primary broker: the strategy's book follows its fills.  With
             none, a paper ``TestOrderBroker`` holding ``cash`` is used.
         address: the spot server to subscribe to (default: this user's ipc feed).
         tcp: dial TCP instead (a port, ``host:port`` or True for 127.0.0.1:9200).
         cash: the book's starting cash in yuan.
         calendar: exchange calendar (China by default) for timers and bars.
         bar_close_delay: market seconds after a bar's end before it is declared complete.
+        name: the strategy's name (in its client order ids, logs and events).
+        fees: the fee model of its fills (``hkrt.core.fees.FeeModel``, or a function
+            ``fees(symbol, side, price, shares, day, commission_so_far) -> yuan``); None: no fees.
     """
 
     def __init__(
@@ -111,6 +109,7 @@ class Strategy:
         calendar: TradingCalendar | None = None,
         bar_close_delay: float = 3.0,
         name: str = "strategy",
+        fees: Any = None,
     ) -> None:
         self.codes = tuple(dict.fromkeys(normalize_symbol(c) for c in codes))
         if not self.codes:
@@ -126,6 +125,12 @@ class Strategy:
         self.brokers: list[OrderBrokerBase] = []
         self.set_brokers(brokers or [], cash=cash)
         self.book = Book(float(cash))
+        # the orders and their lifecycle; the book follows the primary broker's fills (docs/orders.md)
+        self.order_manager = OrderManager(self.brokers, self.book, strategy=name, fees=fees,
+                                          clock=lambda: self.now, last_price=self.last_price)  # fmt: skip
+        self.order_manager.listeners.append(self._order_news)
+        self._order_funcs: list[Callable[[Order], Any]] = []
+        self._trade_funcs: list[Callable[[Order, Any], Any]] = []
         self.timers = TimerSet(self.calendar)
         self.agent: SpotAgent | None = None
         self.bus: EventBus | None = None  # the bus the strategy is attached to (its agent's while it runs)
@@ -135,8 +140,13 @@ class Strategy:
         self._tail: list[Subscription] = []  # the strategy's own, kept after the decorators' (see attach)
         self._start_funcs: list[Callable[[], Any]] = []
         self._stop_funcs: list[Callable[[], Any]] = []
-        self._orders: list[dict[str, Any]] = []
         self._prices: dict[str, float] = {}
+        # the feed's word on each symbol for the pre-trade checks: the day and batch of its latest
+        # spot with a trade (the batch is decoded for its previous close and name only when an
+        # order needs them), and the latest day of any spot
+        self._traded: dict[str, tuple[dt.date, SpotBatch]] = {}
+        self._references: dict[str, tuple[dt.date, float | None, str]] = {}
+        self._spot_day: dt.date | None = None
         self._clock: dt.datetime | None = None  # the data's market time
         self._timer_now: dt.datetime | None = None  # the wall time of a timer the wall clock fired
         self._last_data = time.monotonic()  # when the data clock last moved (monotonic s)
@@ -158,7 +168,27 @@ class Strategy:
         if not wrapped:
             start = cash if cash is not None else (self.book.cash if hasattr(self, "book") else 0.0)
             wrapped = [TestOrderBroker(cash=start)]
+        names = [b.name for b in wrapped]
+        if len(set(names)) < len(names):
+            log.warning("brokers share a name: their reports cannot be told apart (give each its own name)",
+                        extra={"brokers": names})  # fmt: skip
+        bus = getattr(self, "bus", None)
+        if bus is not None:  # attached: the old brokers stop reporting here, the new ones start
+            self._detach_brokers()
         self.brokers = wrapped
+        if hasattr(self, "order_manager"):
+            self.order_manager.brokers = wrapped
+        if bus is not None:
+            self._attach_brokers(bus)
+
+    def set_emulator(self, emulator: Emulator) -> None:
+        """Hold stop, stop-limit, trailing-stop and bracket orders in ``emulator`` (an ``OrderEmulator``
+        made over ``strategy.order_manager``); the orders it restores from its journal are taken in."""
+        self.order_manager.emulator = emulator
+        for order in emulator.restore():
+            self.order_manager.adopt(order)
+        if self.bus is not None:
+            emulator.attach(self.bus)
 
     # ---------------------------------------------------------- decorators
     def on_bar(
@@ -200,6 +230,21 @@ class Strategy:
     def on_stop(self, func: F) -> F:
         """Call ``func()`` on the callback thread after the last market data."""
         self._stop_funcs.append(func)
+        return func
+
+    def on_order(self, func: F) -> F:
+        """Call ``func(order)`` on every status change of the strategy's orders (submitted, accepted,
+        partially_filled, filled, cancelled, rejected, expired), on the callback thread.  ``order`` is a
+        copy of the Order as that change left it; ``strategy.get_order(order.client_order_id)`` is the
+        live one."""
+        self._order_funcs.append(func)
+        return func
+
+    def on_trade(self, func: F) -> F:
+        """Call ``func(order, trade)`` for every fill of the strategy's orders (``trade`` a
+        ``hkrt.bus.TradeEvent``: shares, price, amount, fees), on the callback thread; ``order`` is a
+        copy of the Order right after that fill."""
+        self._trade_funcs.append(func)
         return func
 
     def run_daily(self, func: Any = None, interval: dt.timedelta | float | str = "1min") -> Any:
@@ -294,128 +339,210 @@ class Strategy:
     def order(
         self,
         symbol: str,
-        num: float,
+        shares: float,
         price: float | None = None,
         *,
+        order_type: str = "market",
+        tif: str = "day",
+        stop_price: float | None = None,
+        trail: float | None = None,
+        take_profit: float | None = None,
+        stop_loss: float | None = None,
+        client_order_id: str | None = None,
+        remark: str = "",
         stoploss: float = 0.0,
         goal_price: float = 0.0,
-        remark: str = "",
-    ) -> OrderTicket:
-        """Buy ``num`` shares (sell if negative) at ``price`` (default: the latest price).
+    ) -> Order:
+        """Buy ``shares`` of ``symbol`` (sell if negative); returns the :class:`~hkrt.strategy.order.Order`,
+        whose status then moves with its broker's reports (docs/orders.md).
 
-        The quantity is rounded down to what the exchange accepts (100-share lots; STAR at
-        least 200 then single shares; Beijing at least 100 then single shares), a buy to what
-        the cash pays for, a sell to the shares sellable today (T+1).  Returns an OrderTicket;
-        it never raises for a trading reason (a bad symbol is a ValueError).
+        ``order_type``: "market" (``price``, default the latest price, is the reference the request
+        carries), "limit" (at ``price``), or the emulated "stop" (a market order once the price reaches
+        ``stop_price``), "stop_limit" (a limit at ``price`` then) and "trailing_stop" (``trail`` yuan
+        behind the best price since placing).  ``take_profit`` / ``stop_loss`` make a bracket: sell legs
+        placed as the buy fills, one cancelling the other.  ``tif``: "day", "ioc" or "fok".
+
+        The quantity is rounded down to what the exchange accepts (100-share lots; STAR at least
+        200 then single shares; Beijing at least 100 then single shares), a buy to what the cash
+        pays for (less what today's open buys reserve, fees included), a sell to the shares sellable
+        today (T+1) less today's open sells.  An order that fails a pre-trade check (a duplicate
+        ``client_order_id``, a suspended symbol, no price, a price off the tick or outside the day's
+        limits, nothing left after rounding) is returned ``rejected`` with its ``reason`` and never
+        sent.  It never raises for a trading reason; a bad symbol or argument is a ValueError.
+        ``stoploss``, ``goal_price`` and ``remark`` are passed to the brokers as they are (hikyuu).
         """
         sym = normalize_symbol(symbol)
-        side = "buy" if num > 0 else "sell"
+        _check_order_arguments(shares, price, order_type, tif, stop_price, trail, take_profit, stop_loss)
+        side = "buy" if shares > 0 else "sell"
+        if side == "sell" and (take_profit is not None or stop_loss is not None):
+            raise ValueError("take_profit / stop_loss protect a buy: a bracket's legs are sells")
         when = self.now or _china_now()
-        px = price if price is not None else self.last_price(sym)
-        requested = abs(float(num))
-        if px is None or not math.isfinite(px) or px <= 0:
-            return self._refuse(when, sym, side, requested, px or 0.0, remark, f"no valid price for {sym}: {px}")
-        if side == "buy":
-            affordable = max(self.book.cash, 0.0) / px
-            shares = round_buy(sym, min(requested, affordable))
-            if shares == 0:
-                rule = lot_rule(sym)
-                why = f"{requested:g} shares (cash pays for {affordable:.0f}) round to 0"
-                why += f" under the {rule.board} board rule (minimum {rule.minimum})"
-                return self._refuse(when, sym, side, requested, px, remark, why)
-        else:
-            self.book.roll_to(when.date())
-            sellable = self.book.sellable(sym)
-            shares = round_sell(sym, requested, sellable)
-            if shares == 0:
-                why = f"nothing sellable of {sym}: {self.book.held(sym)} held, {sellable} sellable today (T+1)"
-                return self._refuse(when, sym, side, requested, px, remark, why)
-        # one request object from here to every broker's hook (C++ OrderRequest)
-        request = OrderRequest(when, sym[:2], sym[2:], px, float(shares), stoploss, goal_price, 0, remark)
-        order_side = OrderSide.Buy if side == "buy" else OrderSide.Sell
-        results = []
-        for broker in self.brokers:
-            result = broker.submit(order_side, request)
-            results.append(result)
-            self._record(when, sym, side, requested, shares, px, broker.name, result, remark)
-        if results[0].ok:
-            self.book.fill(when, sym, side, px, shares, results[0].order_id)
-        log.info(
-            "order",
-            extra={"symbol": sym, "side": side, "shares": shares, "price": px, "status": results[0].status.name},
-        )
-        return OrderTicket(when, sym, side, requested, shares, px, tuple(results))
+        manager = self.order_manager
+        order = Order(
+            client_order_id=client_order_id or manager.new_client_id(when.date()), symbol=sym, side=side, shares=0,
+            order_type=order_type, time_in_force=tif, price=price if order_type in ("limit", "stop_limit") else None,
+            stop_price=stop_price, trail=trail, take_profit=take_profit, stop_loss=stop_loss,
+            broker=self.brokers[0].name if self.brokers else "", requested=abs(float(shares)), created=when,
+            remark=remark,
+        )  # fmt: skip
+        sized, why = self._pretrade(order, price, when)
+        if why:
+            return manager.refuse(order, why)
+        order.shares = sized
+        return manager.submit(order, stoploss=stoploss, goal_price=goal_price)
 
-    def order_value(self, symbol: str, value: float, price: float | None = None, **kwargs: Any) -> OrderTicket:
+    def _pretrade(self, order: Order, price: float | None, when: dt.datetime) -> tuple[int, str]:
+        """(shares, "") for an order that passes the pre-trade checks (hkrt.strategy.pretrade), else (0, why)."""
+        sym, manager = order.symbol, self.order_manager
+        if manager.is_known(order.client_order_id):
+            return 0, f"duplicate client order id {order.client_order_id}: never sent"
+        quote = self._quote(sym, when)
+        if why := pretrade.suspended(sym, quote, when):
+            return 0, why
+        kind = order.order_type
+        if kind in ("limit", "stop_limit"):
+            reference = order.price
+        elif kind == "stop":
+            reference = order.stop_price
+        else:  # market (the price given, else the latest), trailing_stop (the latest)
+            reference = price if kind == "market" and price is not None else self.last_price(sym)
+        if reference is None or not math.isfinite(reference) or reference <= 0:
+            return 0, f"no valid price for {sym}: {reference}"
+        why = (
+            pretrade.off_tick(sym, order.price, "limit price")
+            or pretrade.off_tick(sym, order.stop_price, "stop price")
+            or pretrade.outside_limits(sym, order.price, quote)
+        )
+        if why:
+            return 0, why
+        order.request_price = float(reference)
+        day = when.date()
+        if order.side == "buy":
+            return pretrade.size_buy(
+                sym, order.requested, reference, self.book.cash, manager.reserved_cash(day),
+                lambda n: manager.estimate_fees(sym, "buy", reference, n, day),
+            )  # fmt: skip
+        self.book.roll_to(day)
+        held = self.book.held(sym)
+        # an emulated sell (a stop) goes out when it triggers, maybe a later day: today's T+1 does not
+        # bind it (the broker checks what is sellable when it arrives)
+        sellable = held if order.order_type in EMULATED_TYPES else self.book.sellable(sym)
+        return pretrade.size_sell(sym, order.requested, held, sellable, manager.reserved_shares(sym, day))
+
+    def _quote(self, sym: str, when: dt.datetime) -> pretrade.Quote:
+        """What the feed said of ``sym`` on the day of ``when``: for the suspension and limit checks."""
+        day = when.date()
+        traded = self._traded.get(sym)
+        if traded is None or traded[0] != day:
+            return pretrade.Quote(spots_today=self._spot_day == day, traded_today=False)
+        known = self._references.get(sym)
+        if known is None or known[0] != day:
+            spot = next((s for s in traded[1].spots if s.symbol == sym), None)
+            prev = float(spot.yesterday_close) if spot is not None and spot.yesterday_close > 0 else None
+            known = (day, prev, spot.name if spot is not None else "")
+            self._references[sym] = known
+        return pretrade.Quote(spots_today=True, traded_today=True, prev_close=known[1], name=known[2])
+
+    def order_value(self, symbol: str, value: float, price: float | None = None, **kwargs: Any) -> Order:
         """Buy for ``value`` yuan (sell if negative), rounded down to valid lots."""
         sym = normalize_symbol(symbol)
         px = price if price is not None else self.last_price(sym)
         if px is None or px <= 0:
-            side = "buy" if value > 0 else "sell"
-            return self._refuse(self.now or _china_now(), sym, side, 0.0, 0.0, "", f"no valid price for {sym}")
+            return self._refused(sym, "buy" if value > 0 else "sell", f"no valid price for {sym}", kwargs)
         return self.order(sym, value / px, px, **kwargs)
 
-    def order_target(self, symbol: str, shares: float, price: float | None = None, **kwargs: Any) -> OrderTicket | None:
+    def order_target(self, symbol: str, shares: float, price: float | None = None, **kwargs: Any) -> Order | None:
         """Buy or sell so the holding becomes ``shares`` (None when it already is)."""
         sym = normalize_symbol(symbol)
         delta = shares - self.book.held(sym)
         return self.order(sym, delta, price, **kwargs) if abs(delta) >= 1 else None
 
-    def order_target_value(
-        self, symbol: str, value: float, price: float | None = None, **kwargs: Any
-    ) -> OrderTicket | None:
+    def order_target_value(self, symbol: str, value: float, price: float | None = None, **kwargs: Any) -> Order | None:
         """Buy or sell so the holding is worth about ``value`` yuan at ``price``."""
         sym = normalize_symbol(symbol)
         px = price if price is not None else self.last_price(sym)
         if px is None or px <= 0:
-            side = "buy" if value > 0 else "sell"
-            return self._refuse(self.now or _china_now(), sym, side, 0.0, 0.0, "", f"no valid price for {sym}")
+            return self._refused(sym, "buy" if value > 0 else "sell", f"no valid price for {sym}", kwargs)
         return self.order_target(sym, value / px, px, **kwargs)
 
-    def _refuse(
-        self, when: dt.datetime, sym: str, side: str, requested: float, px: float, remark: str, why: str
-    ) -> OrderTicket:
-        result = OrderResult(OrderStatus.Rejected, error=why)
-        self._record(when, sym, side, requested, 0, px, "(strategy)", result, remark)
-        log.warning("order not sent: %s %s: %s", side, sym, why, extra={"symbol": sym, "side": side, "reason": why})
-        return OrderTicket(when, sym, side, requested, 0, px, (), why)
+    def _refused(self, sym: str, side: str, why: str, kwargs: dict[str, Any]) -> Order:
+        when = self.now or _china_now()
+        cid = kwargs.get("client_order_id") or self.order_manager.new_client_id(when.date())
+        order = Order(cid, sym, side, 0, order_type=kwargs.get("order_type", "market"),
+                      time_in_force=kwargs.get("tif", "day"), created=when,
+                      remark=kwargs.get("remark", ""))  # fmt: skip
+        return self.order_manager.refuse(order, why)
 
-    def _record(
-        self,
-        when: dt.datetime,
-        sym: str,
-        side: str,
-        requested: float,
-        shares: int,
-        px: float,
-        broker: str,
-        result: OrderResult,
-        remark: str,
-    ) -> None:
-        self._orders.append(
-            dict(zip(ORDER_COLUMNS, (when, sym, side, requested, shares, px, broker, result.status.name,
-                                     result.order_id, result.error, remark), strict=True))
-        )  # fmt: skip
+    def cancel(self, order: Order) -> bool:
+        """Ask for the rest of ``order`` to be cancelled (its status moves to ``cancelled`` when the
+        broker says so; an emulated order not yet sent at once).  False when it is final already or the
+        broker refused the cancel."""
+        return self.order_manager.cancel(order)
+
+    def get_order(self, client_order_id: str) -> Order | None:
+        """The live Order with this client id (None if unknown)."""
+        return self.order_manager.get(client_order_id)
+
+    def _order_news(self, kind: str, order: Order, event: Any) -> None:
+        """The manager's listener: hand a change to ``on_order`` / a fill to ``on_trade`` callbacks, on
+        the callback thread (inline when the strategy is not attached to a running bus)."""
+        funcs: list[Callable[..., Any]] = list(self._order_funcs if kind == "order" else self._trade_funcs)
+        if not funcs:
+            return
+        args = (order,) if kind == "order" else (order, event)
+
+        def call() -> None:
+            for f in funcs:
+                self._safe(f, *args)
+
+        bus = self.bus
+        if bus is not None and bus.running and bus.post(call):
+            return
+        call()
 
     # ------------------------------------------------------------- records
     @property
     def orders(self) -> pd.DataFrame:
-        """Every order attempt, one row per broker (and per order refused before sending)."""
-        return pd.DataFrame(self._orders, columns=ORDER_COLUMNS)
+        """One row per order (refused ones included), oldest first: its lifecycle columns (ORDER_COLUMNS).
+        ``price`` is the limit, or for a market order the reference price its request carried."""
+        rows = []
+        for o in self.order_manager.orders:
+            price = o.price if o.price is not None else (o.request_price or None)
+            rows.append((o.client_order_id, o.created, o.updated, o.symbol, o.side, o.order_type,
+                         o.time_in_force, price, o.stop_price, o.shares, o.requested, o.filled_shares,
+                         o.average_price, o.fees, o.status, o.reason, o.broker, o.broker_order_id, o.emulated,
+                         o.parent_id, o.remark))  # fmt: skip
+        return pd.DataFrame(rows, columns=ORDER_COLUMNS)
+
+    @property
+    def broker_orders(self) -> pd.DataFrame:
+        """One row per order and broker that received it (mirrors included): the broker's answer to the
+        send (``result``: Sent, Filled, Rejected, Skipped, Failed), its order id, error, latest report
+        and the shares its reports filled."""
+        rows = [
+            (o.client_order_id, o.created, o.symbol, o.side, o.shares, leg.broker, leg.primary, leg.result,
+             leg.broker_order_id, leg.error, leg.report, leg.filled_shares)
+            for o, leg in self.order_manager.broker_legs
+        ]  # fmt: skip
+        return pd.DataFrame(rows, columns=BROKER_ORDER_COLUMNS)
 
     @property
     def trades(self) -> pd.DataFrame:
-        """The book's fills: datetime, symbol, side, price, shares, amount (yuan), order_id."""
+        """The book's fills: datetime, symbol, side, price, shares, amount and fees (yuan), client_order_id,
+        trade_id, broker."""
         return pd.DataFrame([vars(t) for t in self.book.trades], columns=TRADE_COLUMNS)
 
     def summary(self) -> dict[str, Any]:
-        """Orders, trades, cash, market value and P&L (yuan) at the latest prices."""
+        """Orders, trades, fees, cash, market value and P&L (yuan) at the latest prices."""
         value = self.portfolio_value()
-        statuses = self.orders["status"].value_counts().to_dict() if self._orders else {}
+        statuses: dict[str, int] = {}
+        for o in self.order_manager.orders:
+            statuses[o.status] = statuses.get(o.status, 0) + 1
         return {
-            "orders": len(self._orders),
+            "orders": self.order_manager.stats["orders"],
             "order_statuses": statuses,
-            "trades": len(self.book.trades),
+            "trades": self.book.trade_count,
+            "fees": self.book.fees,
             "initial_cash": self.book.initial_cash,
             "cash": self.book.cash,
             "market_value": value - self.book.cash,
@@ -563,6 +690,16 @@ class Strategy:
         # cycle; the prices move after the user's spot callbacks saw the message's spots, and
         # `until` is checked after the user's cycle callbacks: these stay at the two ends.
         self._subscriptions.append(bus.subscribe(CycleEnded, self._cycle_clock, name="Strategy.market_clock"))
+        # orders: the manager applies its brokers' ExecutionReports and publishes OrderEvent /
+        # TradeEvent here; the brokers that report start publishing; the emulator follows the spots.
+        # All before the user's callbacks: a paper broker matches the open orders against a batch
+        # before the strategy reacts to it (an order placed on batch N trades from N on, at the book
+        # the strategy saw, never at a quote it had not seen), and the emulator's triggers fire first.
+        self.order_manager.attach(bus)
+        self._attach_brokers(bus)
+        emulator = self.order_manager.emulator
+        if emulator is not None:
+            emulator.attach(bus)
         self._attach_indicators(bus)  # before the callbacks: an on_bar callback reads values with its bar counted
         for wanted in self._wanted:
             self._subscriptions.append(self._subscribe(bus, wanted))
@@ -573,6 +710,11 @@ class Strategy:
         if self.bus is not None:
             for sub in self._subscriptions + self._tail:
                 self.bus.unsubscribe(sub)
+            self.order_manager.detach()
+            self._detach_brokers()
+            detach_emulator = getattr(self.order_manager.emulator, "detach", None)
+            if callable(detach_emulator):
+                detach_emulator()
         if self.live_indicators is not None:
             self.live_indicators.detach()
         self.bus = None
@@ -586,6 +728,19 @@ class Strategy:
 
         self.live_indicators = LiveIndicators(history, symbols=self.codes, ktypes=self.ktypes, clock=lambda: self.now)
         self.live_indicators.attach(bus)
+
+    def _attach_brokers(self, bus: EventBus) -> None:
+        """Brokers that report (an ``attach(bus)`` method) publish their ExecutionReports on ``bus``."""
+        for broker in self.brokers:
+            attach = getattr(broker, "attach", None)
+            if callable(attach):
+                attach(bus)
+
+    def _detach_brokers(self) -> None:
+        for broker in self.brokers:
+            detach = getattr(broker, "detach", None)
+            if callable(detach):
+                detach()
 
     def _want(self, event_type: type, handler: Callable[[Any], Any], selected: Any, func: Callable[..., Any]) -> None:
         wanted = _Wanted(event_type, handler, selected, handler_name(func))
@@ -610,8 +765,15 @@ class Strategy:
     def _track_prices(self, batch: SpotBatch) -> None:
         columns = batch.columns  # the strategy's codes only (the subscription's filter)
         symbols, close = columns["symbol"], columns["close"]
+        if not len(symbols):
+            return
+        day: dt.date = columns["datetime"][-1].astype("datetime64[D]").item()
+        if self._spot_day is None or day > self._spot_day:
+            self._spot_day = day
         for i in np.flatnonzero(close > 0):  # 0 = no trade yet (suspended, before the auction)
-            self._prices[symbols[i].decode()] = float(close[i])
+            sym = symbols[i].decode()
+            self._prices[sym] = float(close[i])
+            self._traded[sym] = (day, batch)
 
     def _halt(self, reason: str) -> None:
         """End the run without its feed's end (any thread): nothing more is delivered, no day closed."""
@@ -722,3 +884,41 @@ class Strategy:
     def __repr__(self) -> str:
         kt, n = self._ktype_names, len(self.brokers)
         return f"Strategy({self.name!r}, codes={len(self.codes)}, ktypes={kt}, brokers={n})"
+
+
+def _check_order_arguments(
+    shares: float,
+    price: float | None,
+    order_type: str,
+    tif: str,
+    stop_price: float | None,
+    trail: float | None,
+    take_profit: float | None,
+    stop_loss: float | None,
+) -> None:
+    """One clear ValueError for an order the strategy asked for wrongly (not a trading refusal)."""
+    from hkrt.bus.trading import ORDER_TYPES, TIMES_IN_FORCE
+
+    if order_type not in ORDER_TYPES:
+        raise ValueError(f"order_type {order_type!r} is not one of {', '.join(ORDER_TYPES)}")
+    if tif not in TIMES_IN_FORCE:
+        raise ValueError(f"tif {tif!r} is not one of {', '.join(TIMES_IN_FORCE)}")
+    if isinstance(shares, bool) or not isinstance(shares, (int, float, np.integer, np.floating)):
+        raise ValueError(f"shares must be a number (negative to sell), not {shares!r}")
+    if not math.isfinite(shares):
+        raise ValueError(f"shares must be a finite number, not {shares}")
+    if order_type in ("limit", "stop_limit") and price is None:
+        raise ValueError(f"a {order_type} order needs its limit price: price=")
+    if order_type in ("stop", "trailing_stop") and price is not None:
+        raise ValueError(f"a {order_type} order sends a market order when it triggers: no price (use stop_limit)")
+    if order_type in ("stop", "stop_limit") and stop_price is None:
+        raise ValueError(f"a {order_type} order needs its trigger: stop_price=")
+    if order_type not in ("stop", "stop_limit") and stop_price is not None:
+        raise ValueError(f"stop_price is for stop and stop_limit orders, not {order_type}")
+    if order_type == "trailing_stop" and (trail is None or not trail > 0):
+        raise ValueError(f"a trailing_stop order needs trail= > 0 (yuan behind the best price), not {trail!r}")
+    if order_type != "trailing_stop" and trail is not None:
+        raise ValueError(f"trail is for trailing_stop orders, not {order_type}")
+    for name, value in (("take_profit", take_profit), ("stop_loss", stop_loss)):
+        if value is not None and not (math.isfinite(value) and value > 0):
+            raise ValueError(f"{name} must be a price > 0, not {value!r}")
