@@ -119,7 +119,7 @@ def test_configs_come_from_strings_as_the_environment_and_toml_give_them() -> No
 
 
 def test_the_paper_execution_client_takes_one_order_request_end_to_end() -> None:
-    broker = registry.execution_client("test", {"cash": 10_000})
+    broker = registry.execution_client("test", {"cash": 10_000, "fills": "instant"})
     assert isinstance(broker, OrderBrokerBase) and broker.name == "TestOrderBroker"
     request = OrderRequest(T0, "SH", "600000", 10.0, 500, stoploss=9.0, goal_price=12.0, remark="r")
     bought = broker.submit(OrderSide.Buy, request)

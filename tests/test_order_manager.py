@@ -87,7 +87,11 @@ def bus() -> Iterator[EventBus]:
 
 
 def strategy_on(bus: EventBus, *brokers: OrderBrokerBase, cash: float = 100_000.0, **kwargs: Any) -> hkrt.Strategy:
+    no_emulator = kwargs.pop("no_emulator", False)
+    kwargs.setdefault("fees", 0)  # the test venue's fills carry their fees (or none): no fee model on top
     s = hkrt.Strategy(CODES, brokers=list(brokers), cash=cash, name="t", **kwargs)
+    if no_emulator:  # a strategy built without one (the default has one): emulated types are refused
+        s.order_manager.emulator = None
     s.attach(bus)
     s._advance_clock(at(FRIDAY, "10:00"))
     return s
@@ -369,7 +373,7 @@ def test_pre_trade_rejections_name_their_reason_and_nothing_is_sent(
     bus: EventBus, args: dict[str, Any], reason: str
 ) -> None:
     venue = Venue()
-    s = strategy_on(bus, venue)
+    s = strategy_on(bus, venue, no_emulator=True)
     spots(bus, at(FRIDAY, "09:59:57"), SH600000=(10.0, 10.0, "浦发银行"), SZ300001=(20.0, 20.0, "x"),
           SH600005=(10.0, 10.0, "*ST 东方"), SH688001=(30.0, 30.0, ""),
           SZ000002=(0.0, 30.0, "停牌"))  # fmt: skip

@@ -473,8 +473,10 @@ def test_the_fee_model_is_the_accounts_and_asset_info_is_hikyuus_json() -> None:
 
 
 def test_the_paper_venue_makes_either_broker_from_its_config() -> None:
-    instant = registry.execution_client("test", {"cash": 1_000})
-    assert type(instant) is TestOrderBroker and instant.name == "TestOrderBroker"  # the default, as before
+    default = registry.execution_client("test", {"cash": 1_000})
+    assert type(default) is PaperBroker and default.name == "PaperBroker"  # the default: matched against the spots
+    instant = registry.execution_client("test", {"cash": 1_000, "fills": "instant"})
+    assert type(instant) is TestOrderBroker and instant.name == "TestOrderBroker"
     market = registry.execution_client(
         "paper", {"cash": "50000", "fills": "market", "participation": "0.5", "commission_rate": "0.0001",
                   "min_commission": "1", "max_open_orders": "7"}

@@ -70,7 +70,8 @@ def test_a_simulated_day_mails_each_order_through_a_real_smtp_server(tmp_path: P
     controller.start()
     try:
         env = {"HKRT_MAIL_HOST": "127.0.0.1", "HKRT_MAIL_PORT": str(port), "HKRT_MAIL_SECURITY": "none",
-               "HKRT_MAIL_TO": "trader@example.com", "HKRT_MAIL_SENDER": "hkrt@example.com"}  # fmt: skip
+               "HKRT_MAIL_TO": "trader@example.com", "HKRT_MAIL_SENDER": "hkrt@example.com",
+               "HKRT_TEST_FILLS": "instant"}  # fmt: skip
         out = hkrt_cli(*RUN, "--broker", "test", "--broker", "mail", "--out", str(tmp_path), env=env)
     finally:
         controller.stop()

@@ -170,8 +170,8 @@ def test_bad_intervals_and_times_are_clear(bad: str) -> None:
 
 # ------------------------------------------------------------------ orders and book
 def make(cash: float = 100_000.0) -> tuple[hkrt.Strategy, hkrt.TestOrderBroker]:
-    broker = hkrt.TestOrderBroker(cash=cash)
-    return hkrt.Strategy(["SH600000", "SH688001", "BJ920001"], ["MIN"], brokers=[broker], cash=cash), broker
+    broker = hkrt.TestOrderBroker(cash=cash)  # instant fills, no fees: the book charges none either (fees=0)
+    return hkrt.Strategy(["SH600000", "SH688001", "BJ920001"], ["MIN"], brokers=[broker], cash=cash, fees=0), broker
 
 
 def test_order_rounds_to_lots_and_limits_buys_to_cash() -> None:

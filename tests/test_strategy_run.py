@@ -33,6 +33,13 @@ def hkrt_cli(*args: str, timeout: float = 180, env: dict[str, str] | None = None
                           cwd=ROOT, env={**os.environ, **(env or {})})  # fmt: skip
 
 
+def round_fen(yuan: float) -> float:
+    """Half up to 0.01 yuan, as the fee model rounds each component."""
+    from decimal import ROUND_HALF_UP, Decimal
+
+    return float(Decimal(repr(yuan)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
+
+
 def sim_prices_at(when: dt.datetime, symbols: list[str]) -> dict[str, float]:
     market = SimMarket(DAY, SimConfig(symbols=SYMBOLS))
     for t in market.times():
@@ -54,8 +61,11 @@ def without_ids(orders: list[dict[str, str]]) -> list[dict[str, str]]:
 
 # ------------------------------------------------------------- daily rebalance, CLI
 def test_hkrt_run_daily_rebalance_over_a_simulated_day_matches_the_hand_computed_orders(tmp_path: Path) -> None:
+    # the paper broker's instant mode (every order filled at its own price) so the fills are computed by hand
+    # too; the realistic one (the default) is tested by the lifecycle tests
     out = hkrt_cli("run", "examples/daily_rebalance.py", "--source", "sim", "--broker", "test",
-                   "--date", str(DAY), "--symbols", str(SYMBOLS), "--out", str(tmp_path))  # fmt: skip
+                   "--date", str(DAY), "--symbols", str(SYMBOLS), "--out", str(tmp_path),
+                   env={"HKRT_TEST_FILLS": "instant"})  # fmt: skip
     assert out.returncode == 0, out.stdout + out.stderr
     basket = ["SH600000", "SH600002", "SZ000001", "SZ000003", "SZ300002"]
     at = dt.datetime.combine(DAY, dt.time(14, 50))
@@ -72,7 +82,11 @@ def test_hkrt_run_daily_rebalance_over_a_simulated_day_matches_the_hand_computed
     trades = read_csv(tmp_path / "trades.csv")
     assert [(t["symbol"], int(t["shares"])) for t in trades] == [(s, n) for s, n, _ in want]
     spent = sum(n * p for _, n, p in want)
-    assert f"cash {1_000_000 - spent:,.2f}" in out.stdout
+    # fees by hand: each buy ~38,000-196,000 yuan pays 0.025 % commission (over the 5-yuan minimum) and
+    # 0.001 % transfer fee, each rounded half up to the fen; no stamp tax on buys
+    fees = sum(round_fen(n * p * 0.00025) + round_fen(n * p * 0.00001) for _, n, p in want)
+    assert sum(float(t["fees"]) for t in trades) == pytest.approx(fees)
+    assert f"cash {1_000_000 - spent - fees:,.2f}" in out.stdout
     assert "P&L:" in out.stdout and "0 gaps" in out.stdout
 
 
@@ -103,6 +117,7 @@ def reference_ma_cross_orders() -> list[tuple[dt.datetime, str, str, int, float]
 
 def test_ma_cross_on_a_simulated_day_places_the_reference_orders_on_one_callback_thread() -> None:
     strategy = load_strategy(ROOT / "examples" / "ma_cross.py")
+    strategy.set_brokers([hkrt.TestOrderBroker(cash=1_000_000)])  # instant fills: the reference is computed by hand
     threads: set[int] = set()
     events: list[str] = []
     strategy.on_start(lambda: (threads.add(threading.get_ident()), events.append("start")))
@@ -136,7 +151,8 @@ def test_ma_cross_on_a_simulated_day_places_the_reference_orders_on_one_callback
     assert set(buys.status) == {"filled"} and set(orders[orders.side == "sell"].status) <= {"rejected"}
     summary = strategy.summary()
     assert summary["trades"] == len(buys)
-    assert summary["cash"] == pytest.approx(1_000_000 - (buys.shares * buys.price).sum())
+    assert summary["cash"] == pytest.approx(1_000_000 - (buys.shares * buys.price).sum() - buys.fees.sum())
+    assert (buys.fees >= 5.0).all()  # the commission's minimum at least
     broker = strategy.brokers[0]
     assert isinstance(broker, hkrt.TestOrderBroker)
     assert {f"{m}{c}": p.number for (m, c), p in broker.positions.items()} == summary["positions"]
@@ -171,6 +187,12 @@ def test_the_same_script_on_a_spot_server_feed_and_on_its_recording_gives_the_sa
     assert [(o["created"], o["symbol"], o["shares"], o["price"]) for o in got] == [
         (o["created"], o["symbol"], o["shares"], o["price"]) for o in from_sim
     ]
+    # and the same fills: the paper broker matches the same spots in the same order every way
+    fills = ["datetime", "symbol", "side", "price", "shares", "fees"]
+    trades_feed, trades_sim = read_csv(tmp_path / "feed" / "trades.csv"), read_csv(tmp_path / "sim" / "trades.csv")
+    assert trades_sim and [[t[k] for k in fills] for t in trades_feed] == [[t[k] for k in fills] for t in trades_sim]
+    replayed_trades = replayed.trades.astype(str).to_dict("records")
+    assert [[t[k] for k in fills] for t in replayed_trades] == [[t[k] for k in fills] for t in trades_sim]
 
 
 def test_a_live_run_never_sends_history_to_the_broker(tmp_path: Path) -> None:

@@ -732,6 +732,18 @@ class OrderManager:
     def _broker(self, name: str) -> OrderBrokerBase | None:
         return next((b for b in self.brokers if b.name == name), None)
 
+    def expire(self, order: Order, reason: str) -> None:
+        """An order the emulator held to the close (a day stop never triggered): ``expired``, with its
+        OrderEvent, like a broker's expiry report."""
+        out: list[tuple[str, Order, Any]] = []
+        with self._lock:
+            rec = self._by_id.get(order.client_order_id)
+            live = rec.order if rec is not None else order
+            if not live.is_final:
+                live.move_to("expired", self.now() or live.updated or live.created, reason)
+                self._changed(live, out)
+        self._flush(out)
+
     def _cancelled_here(self, order: Order, reason: str) -> None:
         out: list[tuple[str, Order, Any]] = []
         with self._lock:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import math
+import os
 import signal
 import threading
 import time
@@ -93,8 +94,13 @@ class Strategy:
         calendar: exchange calendar (China by default) for timers and bars.
         bar_close_delay: market seconds after a bar's end before it is declared complete.
         name: the strategy's name (in its client order ids, logs and events).
-        fees: the fee model of its fills (``hkrt.core.fees.FeeModel``, or a function
-            ``fees(symbol, side, price, shares, day, commission_so_far) -> yuan``); None: no fees.
+        fees: the fee model of fills whose broker does not say what it charged (``hkrt.core.fees.FeeModel``,
+            or a function ``fees(symbol, side, price, shares, day, commission_so_far) -> yuan``); None: the
+            A-share default ``FeeModel()`` (0.025 % commission, 5 yuan minimum, stamp tax on sells, transfer
+            fee); ``0``: no fees.
+        state_dir: where the order emulator journals the stop, trailing-stop and bracket orders it holds,
+            so they survive a restart (``hkrt run`` gives a live run ``~/.hkrt/state/<name>``); None: kept
+            in memory only.
     """
 
     def __init__(
@@ -110,6 +116,7 @@ class Strategy:
         bar_close_delay: float = 3.0,
         name: str = "strategy",
         fees: Any = None,
+        state_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         self.codes = tuple(dict.fromkeys(normalize_symbol(c) for c in codes))
         if not self.codes:
@@ -126,6 +133,12 @@ class Strategy:
         self.set_brokers(brokers or [], cash=cash)
         self.book = Book(float(cash))
         # the orders and their lifecycle; the book follows the primary broker's fills (docs/orders.md)
+        if fees is None:
+            from hkrt.core.fees import FeeModel
+
+            fees = FeeModel()
+        elif isinstance(fees, (int, float)) and fees == 0:
+            fees = None
         self.order_manager = OrderManager(self.brokers, self.book, strategy=name, fees=fees,
                                           clock=lambda: self.now, last_price=self.last_price)  # fmt: skip
         self.order_manager.listeners.append(self._order_news)
@@ -158,16 +171,23 @@ class Strategy:
         self._callback_thread: int | None = None
         # hkrt.indicators.LiveIndicators, made fresh by each attach(): the indicator() values
         self.live_indicators: Any = None
+        # stop, stop-limit, trailing-stop and bracket orders: held here and fired from the spots (the
+        # A-share venues take only limit and market orders), journalled under state_dir when given
+        from hkrt.strategy.emulator import OrderEmulator
+
+        journal = os.path.join(os.fspath(state_dir), "emulator.jsonl") if state_dir is not None else None
+        self.set_emulator(OrderEmulator(self.order_manager, journal=journal, calendar=self.calendar))
 
     # ------------------------------------------------------------ brokers
     def set_brokers(self, brokers: Sequence[Any], *, cash: float | None = None) -> None:
-        """Replace the brokers (``hkrt run --broker`` does this).  Empty: a paper broker."""
-        from hkrt.adapters.paper.execution import TestOrderBroker
+        """Replace the brokers (``hkrt run --broker`` does this).  Empty: a ``PaperBroker`` holding ``cash``
+        (orders matched against the spots, with fees, T+1 and price limits: docs/paper-broker.md)."""
+        from hkrt.adapters.paper.execution import PaperBroker
 
         wrapped = [crtOB(b, getattr(b, "name", f"broker{i}")) for i, b in enumerate(brokers)]
         if not wrapped:
             start = cash if cash is not None else (self.book.cash if hasattr(self, "book") else 0.0)
-            wrapped = [TestOrderBroker(cash=start)]
+            wrapped = [PaperBroker(start)]
         names = [b.name for b in wrapped]
         if len(set(names)) < len(names):
             log.warning("brokers share a name: their reports cannot be told apart (give each its own name)",

@@ -3,9 +3,9 @@
 From a TOML table (``[test]`` or ``[paper]``), ``HKRT_PAPER_*`` / ``HKRT_TEST_*`` variables or ``hkrt run
 --cash`` through ``hkrt.adapters.registry.execution_config("paper", ...)``.
 
-``fills``: ``"instant"`` (the default, as before) makes the ``TestOrderBroker``: every order filled at once
-at its own price, no fees, no T+1; ``"market"`` makes the ``PaperBroker``: orders matched against the spot
-stream with fees, T+1, price limits and partial fills (docs/paper-broker.md).  The other settings apply to
+``fills``: ``"market"`` (the default) makes the ``PaperBroker``: orders matched against the spot stream with
+fees, T+1, price limits and partial fills (docs/paper-broker.md); ``"instant"`` makes the ``TestOrderBroker``:
+every order filled at once at its own price, no fees, no T+1 (a stand-in for unit tests).  The other settings apply to
 the ``PaperBroker`` only.
 """
 
@@ -21,7 +21,7 @@ FILLS = ("instant", "market")
 class PaperConfig:
     cash: float = 0.0  # yuan
     name: str = ""  # the broker's name ("": TestOrderBroker / PaperBroker, after fills)
-    fills: str = "instant"  # FILLS
+    fills: str = "market"  # FILLS
     participation: float = 0.25  # the share of the traded / displayed volume one spot's fills may take, (0, 1]
     commission_rate: float = 0.00025  # of the amount, both sides
     min_commission: float = 5.0  # yuan per order
