@@ -422,7 +422,7 @@ class OrderManager:
         order_type: str,
         price: float | None = None,
         stop_price: float | None = None,
-        trail: float | None = None,
+        trail: float | str | None = None,
     ) -> Order:
         """A bracket leg of ``parent``: a new emulated order (status ``submitted``, published), which the
         caller (the emulator) holds and releases.  Same symbol, time in force, broker and remark."""
