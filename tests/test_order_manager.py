@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 import hkrt
 from hkrt import OrderBrokerBase, OrderResult, OrderStatus, Spot
-from hkrt.broker import OrderRequest
+from hkrt.broker import OrderRequest, OrderSide
 from hkrt.bus import EventBus, ExecutionReport, OrderEvent, SpotBatch, TradeEvent
 from hkrt.strategy.book import Book
 from hkrt.strategy.order import Order
@@ -710,3 +710,27 @@ def test_a_stop_sell_of_todays_buy_is_not_bound_by_t_plus_1(bus: EventBus) -> No
     assert s.order("SH600000", -1000, 9.5, order_type="limit").reason.startswith("T+1")  # a limit sell now: no
     stop = s.order("SH600000", -1000, order_type="stop", stop_price=9.5)  # held until it triggers: yes
     assert (stop.status, stop.shares) == ("submitted", 1000) and stop in emulator.held
+
+
+def test_reconcile_compares_the_book_with_the_primary_brokers_account() -> None:
+    broker = hkrt.TestOrderBroker(cash=100_000)  # instant fills, no fees
+    s = hkrt.Strategy(["SH600000"], brokers=[broker], cash=100_000, fees=0)
+    s._advance_clock(at(FRIDAY, "10:00"))
+    assert s.order("SH600000", 1000, 10.0, order_type="limit").status == "filled"
+    agreed = s.reconcile()
+    assert agreed is not None and agreed.ok and list(s.reconciliations) == [agreed]
+    broker.submit(OrderSide.Buy, OrderRequest(at(FRIDAY, "10:01"), "SH", "600000", 10.0, 100))  # behind our back
+    differs = s.reconcile()
+    assert differs is not None and not differs.ok
+    assert [(d.symbol, d.book, d.broker) for d in differs.positions] == [("SH600000", 1000, 1100)]
+    assert abs(differs.cash_difference) == pytest.approx(1000.0)  # the broker paid 1,000 yuan the book did not
+
+
+def test_open_orders_and_the_former_num_keyword(bus: EventBus) -> None:
+    venue = Venue()
+    s = strategy_on(bus, venue)
+    spots(bus, at(FRIDAY, "09:59:57"), SH600000=(10.0, 10.0, ""))
+    resting = s.order("SH600000", num=100, price=9.5, order_type="limit")
+    assert resting.status == "submitted" and s.open_orders("sh600000") == [resting] and s.open_orders("SZ000001") == []
+    with pytest.raises(TypeError, match="takes the quantity once"):
+        s.order("SH600000", 100, num=100)

@@ -13,6 +13,7 @@ note subscriptions, :meth:`Strategy.attach` makes them on a bus.  See docs/strat
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import logging
 import math
@@ -42,6 +43,7 @@ from hkrt.strategy import pretrade
 from hkrt.strategy.book import Book, Position
 from hkrt.strategy.order import Order
 from hkrt.strategy.order_manager import EMULATED_TYPES, Emulator, OrderManager
+from hkrt.strategy.reconcile import Reconciliation
 from hkrt.strategy.timers import TimerSet, parse_interval, parse_time
 
 log = logging.getLogger("hkrt.strategy")
@@ -171,6 +173,9 @@ class Strategy:
         self._callback_thread: int | None = None
         # hkrt.indicators.LiveIndicators, made fresh by each attach(): the indicator() values
         self.live_indicators: Any = None
+        # live runs compare the book with the primary broker's account (docs/orders.md, "Reconciliation")
+        self.reconcile_interval = 300.0  # seconds of wall time
+        self.reconciliations: collections.deque[Reconciliation] = collections.deque(maxlen=100)
         # stop, stop-limit, trailing-stop and bracket orders: held here and fired from the spots (the
         # A-share venues take only limit and market orders), journalled under state_dir when given
         from hkrt.strategy.emulator import OrderEmulator
@@ -359,9 +364,10 @@ class Strategy:
     def order(
         self,
         symbol: str,
-        shares: float,
+        shares: float | None = None,
         price: float | None = None,
         *,
+        num: float | None = None,
         order_type: str = "market",
         tif: str = "day",
         stop_price: float | None = None,
@@ -389,8 +395,13 @@ class Strategy:
         ``client_order_id``, a suspended symbol, no price, a price off the tick or outside the day's
         limits, nothing left after rounding) is returned ``rejected`` with its ``reason`` and never
         sent.  It never raises for a trading reason; a bad symbol or argument is a ValueError.
-        ``stoploss``, ``goal_price`` and ``remark`` are passed to the brokers as they are (hikyuu).
+        ``stoploss``, ``goal_price`` and ``remark`` are passed to the brokers as they are (hikyuu);
+        ``num`` is the former name of ``shares``.
         """
+        if (shares is None) == (num is None):
+            raise TypeError("order() takes the quantity once: shares (or its former name num)")
+        shares = shares if shares is not None else num
+        assert shares is not None
         sym = normalize_symbol(symbol)
         _check_order_arguments(shares, price, order_type, tif, stop_price, trail, take_profit, stop_loss)
         side = "buy" if shares > 0 else "sell"
@@ -502,6 +513,29 @@ class Strategy:
     def get_order(self, client_order_id: str) -> Order | None:
         """The live Order with this client id (None if unknown)."""
         return self.order_manager.get(client_order_id)
+
+    def open_orders(self, symbol: str | None = None, side: str | None = None) -> list[Order]:
+        """The orders still working (at a broker or held by the emulator), of ``symbol`` / ``side`` if given."""
+        return self.order_manager.open_orders(normalize_symbol(symbol) if symbol is not None else None, side)
+
+    # ------------------------------------------------------- reconciliation
+    def reconcile(self, index: int = 0) -> Reconciliation | None:
+        """Compare the book with broker ``index``'s own positions and cash (each difference a WARNING);
+        None when that broker reports no account (mail).  A live run does this at start, every
+        ``reconcile_interval`` seconds and at the stop; the results are kept in ``reconciliations``."""
+        from hkrt.strategy.reconcile import reconcile_broker
+
+        book = {s: p.shares for s, p in self.book.positions.items()}
+        result = reconcile_broker(self.brokers[index], book, self.book.cash)
+        if result is not None:
+            self.reconciliations.append(result)
+        return result
+
+    def _reconcile_quietly(self) -> None:
+        try:
+            self.reconcile()
+        except Exception:  # a broker's asset query must never stop the run
+            log.exception("reconciliation with the broker failed; the run goes on")
 
     def _order_news(self, kind: str, order: Order, event: Any) -> None:
         """The manager's listener: hand a change to ``on_order`` / a fill to ``on_trade`` callbacks, on
@@ -623,11 +657,13 @@ class Strategy:
             started = _china_now()
             for broker in self.brokers:
                 broker.broker_last_datetime = started
+            self._reconcile_quietly()  # the book against the account before the first order
         restore = self._install_signals() if handle_signals else None
         try:
             agent.start(address or self.address, tcp=tcp if tcp is not None else self.tcp)
             self._post(self._started)
             next_tick = time.monotonic()
+            next_reconcile = next_tick + self.reconcile_interval
             ended = False
             while not self._stop.wait(0.05) and not self._halted:
                 if feed_done is not None and feed_done(agent):
@@ -636,11 +672,16 @@ class Strategy:
                 if live and time.monotonic() >= next_tick:
                     next_tick += 1.0
                     self._post(self._wall_tick)
+                if live and time.monotonic() >= next_reconcile:
+                    next_reconcile = time.monotonic() + self.reconcile_interval
+                    self._post(self._reconcile_quietly)  # on the callback thread: the book is not moving
             if ended and self._delivering:
                 self._close_day(agent)
             else:  # stopped, `until` or a broken feed: nothing more is delivered, no bar is invented
                 self._halted = True
             self._post(self._stopped)
+            if live:
+                self._post(self._reconcile_quietly)
             agent.wait_idle(30)
         finally:
             agent.stop()
