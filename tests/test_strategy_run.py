@@ -65,8 +65,9 @@ def test_hkrt_run_daily_rebalance_over_a_simulated_day_matches_the_hand_computed
     # too; the realistic one (the default) is tested by the lifecycle tests
     out = hkrt_cli("run", "examples/daily_rebalance.py", "--source", "sim", "--broker", "test",
                    "--date", str(DAY), "--symbols", str(SYMBOLS), "--out", str(tmp_path),
-                   env={"HKRT_TEST_FILLS": "instant"})  # fmt: skip
+                   "--state-dir", str(tmp_path / "state"), env={"HKRT_TEST_FILLS": "instant"})  # fmt: skip
     assert out.returncode == 0, out.stdout + out.stderr
+    assert f"held orders journalled in {tmp_path / 'state' / 'emulator.jsonl'}" in out.stdout
     basket = ["SH600000", "SH600002", "SZ000001", "SZ000003", "SZ300002"]
     at = dt.datetime.combine(DAY, dt.time(14, 50))
     prices = sim_prices_at(at, basket)

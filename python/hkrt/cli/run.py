@@ -51,6 +51,13 @@ log = logging.getLogger("hkrt.strategy")
 @click.option("--replay", "replay_file", default=None, type=click.Path(dir_okay=False), help="replay: the journal.")
 @click.option("--out", default=None, type=click.Path(file_okay=False), help="Also write orders.csv, trades.csv here.")
 @click.option("--log-file", default=None, type=click.Path(dir_okay=False), help="Write logs to this file.")
+@click.option(
+    "--state-dir",
+    default=None,
+    type=click.Path(file_okay=False),
+    help="Journal the held stop, trailing-stop and bracket orders here, so a restart keeps them "
+    "(default for a live feed: ~/.hkrt/state/<strategy name>; sim and replay: memory only).",
+)
 def run(
     script: str,
     source: str,
@@ -68,6 +75,7 @@ def run(
     replay_file: str | None,
     out: str | None,
     log_file: str | None,
+    state_dir: str | None,
 ) -> None:
     """Run the strategy defined in SCRIPT (a Python file with one module-level hkrt.Strategy).
 
@@ -85,6 +93,15 @@ def run(
         strategy = load_strategy(script)
     except (FileNotFoundError, ValueError) as err:
         raise click.ClickException(str(err)) from err
+    live = source == "feed" and not feed_is_sim
+    if state_dir is None and live:
+        state_dir = str(Path.home() / ".hkrt" / "state" / strategy.name)
+    if state_dir is not None:
+        from hkrt.strategy.emulator import OrderEmulator
+
+        journal = Path(state_dir).expanduser() / "emulator.jsonl"
+        strategy.set_emulator(OrderEmulator(strategy.order_manager, journal=journal, calendar=strategy.calendar))
+        click.echo(f"held orders journalled in {journal}")
     start_cash = cash if cash is not None else strategy.book.cash
     strategy.book.cash = strategy.book.initial_cash = start_cash
     if brokers or cash is not None:
