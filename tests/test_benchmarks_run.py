@@ -19,6 +19,9 @@ BENCHMARKS = pathlib.Path(__file__).resolve().parents[1] / "benchmarks"
         ("bench_agent.py", ["--symbols", "200", "--cycles", "30"], "| run | cycles | p50 ms |"),
         ("fuzz_feed.py", ["--quick"], "| buffers tried | crashes |"),
         ("bench_bus.py", ["--quick"], "| path | items | per second |"),
+        ("bench_indicators.py", ["--quick"], "| path | ms per whole-market minute |"),
+        ("bench_orders.py", ["--quick"], "| path | per second |"),
+        ("bench_emulator.py", ["--quick"], "| market | held orders |"),
     ],
 )
 def test_benchmark_prints_its_table(script: str, args: list[str], header: str) -> None:
