@@ -67,5 +67,5 @@ def test_a_mailed_order_stays_submitted_and_the_book_does_not_change() -> None:
         smtp.stop()
     assert bus.published == 0  # no report: the lifecycle ends at submitted
     assert (order.status, order.filled_shares, order.is_open) == ("submitted", 0, True)
-    assert (book.cash, book.positions, book.trades) == (100_000.0, {}, [])
+    assert (book.cash, book.positions, list(book.trades)) == (100_000.0, {}, [])
     assert broker.get_asset_info() == "" and "no account" in broker.last_error  # nothing to reconcile against
