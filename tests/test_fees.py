@@ -131,3 +131,39 @@ def test_the_stamp_tax_halves_at_the_date_boundary(symbol: str, price: float, n:
     # halved, up to rounding: each is within half a fen of its exact value, so 2 × after within a fen
     assert after <= before and abs(before - 2 * after) <= 0.015
     assert MODEL.fill_fees(symbol, "sell", price, n, STAMP_TAX_CUT + dt.timedelta(days=400)).stamp_tax == after
+
+
+def test_an_orders_fills_merge_into_one_commission() -> None:
+    from hkrt.core.fees import FeeModel
+
+    model, day = FeeModel(), dt.date(2026, 11, 20)
+
+    def commissions(amounts: list[float]) -> list[float]:
+        paid, so_far, traded = [], 0.0, 0.0
+        for amount in amounts:  # price 10.00: shares = amount / 10
+            c = model.fill_fees("SH600000", "buy", 10.0, amount / 10, day, commission_so_far=so_far,
+                                amount_so_far=traded).commission  # fmt: skip
+            paid.append(c)
+            so_far, traded = so_far + c, traded + amount
+        return paid
+
+    # three fills of 4,000: 0.025 % of 12,000 is 3.00 < 5: the minimum once, then nothing
+    assert commissions([4_000, 4_000, 4_000]) == [5.0, 0.0, 0.0]
+    # 10,000 (2.50 -> 5.00), then 30,000 in all (7.50: 2.50 more), then 50,000 (12.50: 5.00 more)
+    assert commissions([10_000, 20_000, 20_000]) == [5.0, 2.5, 5.0]
+    # without the amount so far: each fill its own rate, the first topped up (an upper bound)
+    assert model.fill_fees("SH600000", "buy", 10.0, 400, day, commission_so_far=5.0).commission == 1.0
+
+
+@given(st.lists(st.integers(min_value=1, max_value=5_000), min_size=1, max_size=8))
+def test_split_fills_pay_the_whole_orders_commission(lots: list[int]) -> None:
+    from hkrt.core.fees import FeeModel
+
+    model, day = FeeModel(), dt.date(2026, 11, 20)
+    so_far = traded = 0.0
+    for n in lots:
+        so_far += model.fill_fees("SZ000001", "sell", 12.34, n * 100, day, commission_so_far=so_far,
+                                  amount_so_far=traded).commission  # fmt: skip
+        traded += 12.34 * n * 100
+    whole = model.fill_fees("SZ000001", "sell", 12.34, sum(lots) * 100, day).commission
+    assert so_far == pytest.approx(whole, abs=0.011)  # the same, within a fen of rounding

@@ -118,25 +118,28 @@ def test_a_market_buy_walks_the_asks_then_fills_the_rest_over_later_spots(venue:
     sent = venue.order("buy", 1000, None, at("10:00:01"), "m1")
     assert sent.status == OrderStatus.Sent and sent.order_id == "P00000001"
     # on arrival: a quarter of each ask level: 250 @ 10.01, 500 @ 10.02, 100 @ 10.03 (850); 150 rest
-    #   250 × 10.01 = 2502.50: commission 0.6256 -> topped up to 5.00 (the order's minimum), transfer 0.025 -> 0.03
-    #   500 × 10.02 = 5010.00: commission 1.2525 -> 1.25, transfer 0.0501 -> 0.05
-    #   100 × 10.03 = 1003.00: commission 0.2508 -> 0.25, transfer 0.0100 -> 0.01
-    assert venue.fills("m1") == [(250, 10.01, 5.03), (500, 10.02, 1.30), (100, 10.03, 0.26)]
-    # 100,000 - 8,515.50 - 6.59 = 91,477.91; 150 left reserved at the limit up 11.00: 1,650 + 0.41 + 0.02
-    assert venue.broker.cash == pytest.approx(91_477.91)
-    assert venue.broker.reserved_cash == pytest.approx(1_650.43)
-    assert venue.broker.available_cash == pytest.approx(89_827.48)
-    # 400 traded since: a quarter is 100, at the new book's best ask: 1,001.00 -> 0.25 + 0.01
+    # The order's commission is max(0.025 % of all its fills so far, 5.00), each fill paying the increase:
+    #   250 × 10.01 = 2502.50: 0.63 on 2,502.50 -> the minimum 5.00; transfer 0.025025 -> 0.03
+    #   500 × 10.02 = 5010.00: 0.025 % of 7,512.50 = 1.88 < 5: 0 more; transfer 0.0501 -> 0.05
+    #   100 × 10.03 = 1003.00: of 8,515.50 = 2.13 < 5: 0 more; transfer 0.01003 -> 0.01
+    assert venue.fills("m1") == [(250, 10.01, 5.03), (500, 10.02, 0.05), (100, 10.03, 0.01)]
+    # 100,000 - 8,515.50 - 5.09 = 91,479.41; 150 left reserved at the limit up 11.00: 1,650 + 0 commission
+    # (0.025 % of 10,165.50 = 2.54 < the 5.00 paid) + transfer 0.0165 -> 0.02
+    assert venue.broker.cash == pytest.approx(91_479.41)
+    assert venue.broker.reserved_cash == pytest.approx(1_650.02)
+    assert venue.broker.available_cash == pytest.approx(89_829.39)
+    # 400 traded since: a quarter is 100, at the new book's best ask: 1,001.00 -> 0 commission + 0.01
     venue.spots(quote("10:00:03", 10.0, 10_400))
-    # 600 more traded: 150 allowed, 50 wanted: 500.50 -> commission 0.1251 -> 0.13, transfer 0.005 -> 0.01
+    # 600 more traded: 150 allowed, 50 wanted: 500.50 -> 0 commission (10,017.00 × 0.025 % = 2.50), 0.005005 -> 0.01
     venue.spots(quote("10:00:06", 10.0, 11_000))
-    assert venue.fills("m1")[3:] == [(100, 10.01, 0.26), (50, 10.01, 0.14)]
+    assert venue.fills("m1")[3:] == [(100, 10.01, 0.01), (50, 10.01, 0.01)]
     assert venue.kinds("m1") == ["accepted"] + ["fill"] * 5
     last = venue.last("m1")
     assert (last.cumulative_shares, last.datetime, last.trade_id) == (1000, at("10:00:06"), "PT00000005")
-    assert venue.broker.cash == pytest.approx(89_976.01) and venue.broker.reserved_cash == 0
+    # 100,000 - 10,017.00 - 5.11 (5.00 commission, once for the order, + 0.11 transfer fees)
+    assert venue.broker.cash == pytest.approx(89_977.89) and venue.broker.reserved_cash == 0
     position = venue.broker.positions[("SH", "600000")]
-    assert position.number == 1000 and position.cost_price == pytest.approx(10_023.99 / 1000)  # with its fees
+    assert position.number == 1000 and position.cost_price == pytest.approx(10_022.11 / 1000)  # with its fees
     assert venue.broker.stats()["open_orders"] == 0
 
 
@@ -150,11 +153,12 @@ def test_a_limit_buy_fills_at_its_limit_only_once_the_market_trades_at_or_throug
     # last 9.96 but the day's low went to 9.94 since: traded through 9.95; a quarter of 2,000 = 500 @ 9.95
     #   4,975.00: commission 1.2438 -> topped up to 5.00, transfer 0.0498 -> 0.05
     venue.spots(quote("10:00:06", 9.96, 14_000, asks=((9.97, 500),), low=9.94))
-    # last 9.95, at the limit: 500 more (commission 1.24, the minimum is met; transfer 0.05)
+    # last 9.95, at the limit: 500 more (0.025 % of the order's 9,950.00 = 2.49 < the 5.00 paid: no more
+    # commission; transfer 0.05)
     venue.spots(quote("10:00:09", 9.95, 16_000, asks=((9.96, 500),), low=9.94))
-    assert venue.fills("l1") == [(500, 9.95, 5.05), (500, 9.95, 1.29)]
+    assert venue.fills("l1") == [(500, 9.95, 5.05), (500, 9.95, 0.05)]
     assert venue.last("l1").cumulative_shares == 1000
-    assert venue.broker.cash == pytest.approx(100_000 - 9_950 - 6.34)  # 90,043.66
+    assert venue.broker.cash == pytest.approx(100_000 - 9_950 - 5.10)  # 90,044.90
 
 
 def test_a_resting_limit_the_new_book_reaches_fills_at_the_books_prices(venue: Venue) -> None:
@@ -162,9 +166,9 @@ def test_a_resting_limit_the_new_book_reaches_fills_at_the_books_prices(venue: V
     assert venue.order("buy", 1000, 10.0, at("10:00:01"), "l2").ok  # asks from 10.01: rests
     # the asks came down to 9.99 (300) and 10.00 (1,000); 2,000 traded: at most 500 this spot
     #   300 @ 9.99 = 2,997.00: 0.7493 -> topped up to 5.00, transfer 0.02997 -> 0.03
-    #   200 @ 10.00 = 2,000.00: 0.50, transfer 0.02
+    #   200 @ 10.00 = 2,000.00: 0.025 % of the order's 4,997.00 = 1.25 < 5.00 paid: 0; transfer 0.02
     venue.spots(quote("10:00:03", 9.99, 12_000, asks=((9.99, 300), (10.0, 1000), (10.01, 500))))
-    assert venue.fills("l2") == [(300, 9.99, 5.03), (200, 10.0, 0.52)]
+    assert venue.fills("l2") == [(300, 9.99, 5.03), (200, 10.0, 0.02)]
     # a spot without trades moves nothing, however good its book
     venue.spots(quote("10:00:06", 9.99, 12_000, asks=((9.99, 5000),)))
     assert len(venue.fills("l2")) == 2
@@ -180,11 +184,12 @@ def test_a_marketable_limit_sell_takes_the_bids_down_to_its_limit() -> None:
         assert v.order("sell", 1000, 10.0, at("09:30:01", NEXT), "s1").ok
         # a quarter of each bid level it reaches: 200 @ 10.02, 100 @ 10.01, 500 @ 10.00 (9.99 is below it)
         #   2,004.00: commission 0.501 -> topped up to 5.00, stamp tax 0.05 % 1.002 -> 1.00, transfer 0.02
-        #   1,001.00: 0.25 + stamp 0.5005 -> 0.50 + transfer 0.01 = 0.76
-        #   5,000.00: 1.25 + stamp 2.50 + transfer 0.05 = 3.80
-        assert v.fills("s1") == [(200, 10.02, 6.02), (100, 10.01, 0.76), (500, 10.0, 3.8)]
-        # bought 1000 @ 10.00 for 10,005.10; sold 800 for 8,005.00 - 10.58
-        assert v.broker.cash == pytest.approx(100_000 - 10_005.10 + 8_005.00 - 10.58)
+        #   1,001.00: commission 0 (the order's 3,005.00 × 0.025 % = 0.75 < 5.00) + stamp 0.5005 -> 0.50
+        #             + transfer 0.01 = 0.51
+        #   5,000.00: 0 (8,005.00 -> 2.00 < 5.00) + stamp 2.50 + transfer 0.05 = 2.55
+        assert v.fills("s1") == [(200, 10.02, 6.02), (100, 10.01, 0.51), (500, 10.0, 2.55)]
+        # bought 1000 @ 10.00 for 10,005.10; sold 800 for 8,005.00 - 9.08
+        assert v.broker.cash == pytest.approx(100_000 - 10_005.10 + 8_005.00 - 9.08)
         assert v.broker.positions[("SH", "600000")].number == 200 and v.broker.sellable("SH600000") == 0
     finally:
         v.bus.stop()

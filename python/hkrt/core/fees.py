@@ -121,12 +121,16 @@ class FeeModel:
         day: dt.date | dt.datetime,
         *,
         commission_so_far: float = 0.0,
+        amount_so_far: float | None = None,
     ) -> Fees:
         """The fees of ``shares`` of ``symbol`` traded at ``price`` on ``day``, ``side`` "buy" or "sell".
 
         ``commission_so_far``: the commission the order's earlier fills paid (0 for its first fill, or for a
-        whole order priced at once); this fill tops it up to ``min_commission``.  ValueError for a side that
-        is not buy/sell, a price or a quantity that is not > 0.
+        whole order priced at once); ``amount_so_far``: their amount, yuan.  With both, the order's
+        commission after this fill is max(rate × its whole amount, minimum), as a broker merges the fills
+        of one order: three fills of 4,000 yuan pay 5.00 + 0 + 0 (rate × 12,000 = 3.00 < 5).  Without
+        ``amount_so_far`` the fill pays its own rate, topped up to the minimum (5.00 + 1.00 + 1.00: an
+        upper bound).  ValueError for a side that is not buy/sell, a price or a quantity that is not > 0.
         """
         if side not in _SIDES:
             raise ValueError(f"side {side!r} is not one of buy, sell")
@@ -139,9 +143,20 @@ class FeeModel:
         trade_day = day.date() if isinstance(day, dt.datetime) else day
         sym = normalize_symbol(symbol)
         amount = _decimal(price) * _decimal(shares)
-        by_rate = (amount * _decimal(self.commission_rate)).quantize(_FEN, rounding=ROUND_HALF_UP)
-        top_up = (_decimal(self.min_commission) - _decimal(commission_so_far)).quantize(_FEN, rounding=ROUND_HALF_UP)
-        commission = max(by_rate, top_up)
+        if amount_so_far is not None:
+            if not (math.isfinite(amount_so_far) and amount_so_far >= 0):
+                raise ValueError(f"amount_so_far must be 0 or more yuan, not {amount_so_far!r}")
+            whole = ((_decimal(amount_so_far) + amount) * _decimal(self.commission_rate)).quantize(
+                _FEN, rounding=ROUND_HALF_UP
+            )
+            owed = max(whole, _decimal(self.min_commission).quantize(_FEN, rounding=ROUND_HALF_UP))
+            commission = max(owed - _decimal(commission_so_far).quantize(_FEN, rounding=ROUND_HALF_UP), Decimal(0))
+        else:
+            by_rate = (amount * _decimal(self.commission_rate)).quantize(_FEN, rounding=ROUND_HALF_UP)
+            top_up = (_decimal(self.min_commission) - _decimal(commission_so_far)).quantize(
+                _FEN, rounding=ROUND_HALF_UP
+            )
+            commission = max(by_rate, top_up)
         stock = board_of(sym) != "fund"
         stamp = Decimal(0)
         if side == "sell" and stock:

@@ -185,6 +185,8 @@ class OrderManager:
         self.book = book
         self.strategy = strategy
         self.fees = _fee_function(fees)
+        # a FeeModel is also told the order's amount so far: its per-order minimum is charged once
+        self._fee_model = fees if callable(getattr(fees, "fill_fees", None)) else None
         self.emulator = emulator
         self._clock = clock
         self._last_price = last_price
@@ -596,7 +598,11 @@ class OrderManager:
         if venue_fees is not None:
             fees, commission = float(venue_fees), float(venue_fees)
         else:
-            charged = self.fees(order.symbol, order.side, price, shares, when.date(), rec.commission)
+            if self._fee_model is not None:
+                so_far = {"commission_so_far": rec.commission, "amount_so_far": order.value}
+                charged = self._fee_model.fill_fees(order.symbol, order.side, price, shares, when.date(), **so_far)
+            else:
+                charged = self.fees(order.symbol, order.side, price, shares, when.date(), rec.commission)
             fees, commission = _fee_parts(charged)
         try:
             order.add_fill(shares, price, fees, when)

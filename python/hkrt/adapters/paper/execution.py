@@ -156,6 +156,7 @@ class _Order:
     filled: int = 0
     commission: float = 0.0  # so far (the minimum is per order)
     fees: float = 0.0  # so far
+    traded: float = 0.0  # amount of the fills so far, yuan (the commission merges an order's fills)
 
     @property
     def remaining(self) -> int:
@@ -518,7 +519,13 @@ class PaperBroker(OrderBrokerBase):
         if left <= 0:
             return 0.0
         fees = self.fee_model.fill_fees(
-            order.symbol, "buy", order.reserve_price, left, order.day, commission_so_far=order.commission
+            order.symbol,
+            "buy",
+            order.reserve_price,
+            left,
+            order.day,
+            commission_so_far=order.commission,
+            amount_so_far=order.traded,
         )
         return _money(order.reserve_price * left + fees.total)
 
@@ -669,7 +676,9 @@ class PaperBroker(OrderBrokerBase):
             shares = self._affordable(order, shares, price)
             if shares <= 0:
                 return 0
-        fees = self.fee_model.fill_fees(symbol, side, price, shares, order.day, commission_so_far=order.commission)
+        fees = self.fee_model.fill_fees(
+            symbol, side, price, shares, order.day, commission_so_far=order.commission, amount_so_far=order.traded
+        )
         amount = price * shares
         holding = self._holdings.setdefault(symbol, _Holding())
         if side == "buy":
@@ -686,6 +695,7 @@ class PaperBroker(OrderBrokerBase):
             if holding.shares <= 0:
                 del self._holdings[symbol]
         order.filled += shares
+        order.traded += price * shares
         order.commission = round_fen(order.commission + fees.commission)
         order.fees = round_fen(order.fees + fees.total)
         if side == "buy":
@@ -717,7 +727,13 @@ class PaperBroker(OrderBrokerBase):
         free = self._cash - self._reserved_cash + order.reserved_cash
         while shares > 0:
             fees = self.fee_model.fill_fees(
-                order.symbol, "buy", price, shares, order.day, commission_so_far=order.commission
+                order.symbol,
+                "buy",
+                price,
+                shares,
+                order.day,
+                commission_so_far=order.commission,
+                amount_so_far=order.traded,
             )
             if price * shares + fees.total <= free + _EPS:
                 break
