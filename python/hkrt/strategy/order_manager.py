@@ -185,8 +185,11 @@ class OrderManager:
         self.book = book
         self.strategy = strategy
         self.fees = _fee_function(fees)
-        # a FeeModel is also told the order's amount so far: its per-order minimum is charged once
-        self._fee_model = fees if callable(getattr(fees, "fill_fees", None)) else None
+        # hkrt's FeeModel is also told the order's amount so far (its per-order minimum is charged once
+        # over merged fills); another object with fill_fees keeps the commission-so-far contract
+        from hkrt.core.fees import FeeModel
+
+        self._fee_model = fees if isinstance(fees, FeeModel) else None
         self.emulator = emulator
         self._clock = clock
         self._last_price = last_price
