@@ -342,7 +342,11 @@ def _summary(
         ("orders", f"{s['orders']}  ({statuses})"),
         ("refused before sending", f"{len(refused)}  ({_reasons(refused['reason'])})" if len(refused) else "0"),
         ("trades", f"{s['trades']}  (buy {sides.get('buy', 0)}, sell {sides.get('sell', 0)})"),
-        ("P&L", f"{s['pnl']:+,.2f} yuan  (cash {s['cash']:,.2f}, positions {s['market_value']:,.2f})"),
+        (
+            "P&L",
+            f"{s['pnl']:+,.2f} yuan  (cash {s['cash']:,.2f}, positions {s['market_value']:,.2f}, "
+            f"fees paid {s.get('fees', 0.0):,.2f})",
+        ),
     ]
     if hidden_warnings:
         rows.append(("warnings", f"{hidden_warnings} 'order not sent' warnings summarised above (--verbose shows)"))
