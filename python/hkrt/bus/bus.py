@@ -19,6 +19,12 @@ Promises:
 - **Unsubscribing takes effect at once**, even from a handler during a dispatch: an
   unsubscribed handler is never called again, not even for the event being dispatched.  A
   subscription made during a dispatch receives the events dispatched after it.
+- **Causal order.**  An event a handler publishes (or work it posts) runs right after the event
+  being dispatched, before the events other threads queued meanwhile: a broker's report on an order
+  placed on a spot reaches the order manager before the next spot, however far the feed's thread
+  is ahead, so a replayed day runs exactly as it ran live.  What handlers publish while handling one
+  event is held in an unbounded list drained before the next event (it grows only with what the
+  handlers themselves make, never with the feed).
 - **Bounded, never silent** (:mod:`hkrt.bus.queue`): when the handlers fall behind, producers
   wait; every refusal and abandonment is counted and logged; the time each handler takes is
   summed, so warnings and ``stats()`` name the slowest.
@@ -26,6 +32,7 @@ Promises:
 
 from __future__ import annotations
 
+import collections
 import logging
 import threading
 import time
@@ -109,6 +116,7 @@ class EventBus:
         self._registry_lock = threading.Lock()
         self._listeners: list[Callable[[type], Any]] = []
         self._thread: threading.Thread | None = None
+        self._own: collections.deque[object] = collections.deque()  # published by handlers: run next
         self._handler_seconds: dict[str, float] = {}
         self._running_handler: tuple[str, float] | None = None  # the handler running now, since when
         self._seconds_lock = threading.Lock()
@@ -188,6 +196,10 @@ class EventBus:
     def publish(self, event: object) -> bool:
         """Queue ``event`` for its subscribers; wait while the queue is full (not when called from
         a handler).  False if the bus is not running (counted in ``refused`` and logged)."""
+        if self.on_callback_thread and self._queue.is_open:  # a handler's event: next, before the feed's
+            self._own.append(event)
+            self.published += 1
+            return True
         weight = max(1, len(event)) if hasattr(event, "__len__") else 1
         if not self._queue.put(event, weight, wait=not self.on_callback_thread, label=type(event).__name__):
             return False
@@ -196,7 +208,11 @@ class EventBus:
 
     def post(self, func: Callable[[], Any]) -> bool:
         """Run ``func()`` on the callback thread after every event queued before it (guarded and
-        timed like a handler).  False if the bus is not running."""
+        timed like a handler); from a handler, right after the event being dispatched.  False if the
+        bus is not running."""
+        if self.on_callback_thread and self._queue.is_open:
+            self._own.append(_Call(func))
+            return True
         return self._queue.put(_Call(func), 1, wait=not self.on_callback_thread, label="call")
 
     def wait_idle(self, timeout: float = 5.0) -> bool:
@@ -235,7 +251,8 @@ class EventBus:
         # closed one, so it can never take the new run's events
         self._queue = self._new_queue(old.max_events, old.max_items)
         self._queue.open()
-        self._thread = threading.Thread(target=self._run, args=(self._queue,), name=self.name, daemon=True)
+        self._own = collections.deque()
+        self._thread = threading.Thread(target=self._run, args=(self._queue, self._own), name=self.name, daemon=True)
         self._thread.start()
         return self
 
@@ -333,10 +350,10 @@ class EventBus:
         }
 
     # ---------------------------------------------------------- callback thread
-    def _run(self, queue: EventQueue) -> None:
+    def _run(self, queue: EventQueue, own: collections.deque[object]) -> None:
         try:
             while True:
-                event = queue.get()
+                event = own.popleft() if own else queue.get()
                 if event is None:
                     return
                 try:

@@ -335,9 +335,12 @@ class _QuietBands:
         if pos is not None:
             self.low[pos], self.high[pos] = np.inf, -np.inf
 
-    def to_visit(self, symbols: np.ndarray, closes: np.ndarray, times: np.ndarray) -> np.ndarray:
+    def to_visit(
+        self, symbols: np.ndarray, closes: np.ndarray, times: np.ndarray, volumes: np.ndarray | None = None
+    ) -> np.ndarray:
         """The rows of a batch that may fire or move a held order: held symbols, a trade (a last
-        price above 0: none before the auction or while suspended), outside the symbol's band."""
+        price above 0 and, when ``volumes`` are given, some volume today: none while suspended, and
+        none in the opening call auction, whose price is only indicative), outside the symbol's band."""
         if not len(self.keys):
             return np.empty(0, dtype=np.intp)
         # a binary search of the few held symbols for each row: no sort of the whole batch (np.isin sorts it)
@@ -348,7 +351,10 @@ class _QuietBands:
         close = closes[rows]
         days = times[rows].astype("datetime64[D]").astype(np.int64)
         quiet = (self.low[pos] < close) & (close < self.high[pos]) & (self.day[pos] == days)
-        visit: np.ndarray = rows[~quiet & (close > 0)]
+        traded = close > 0
+        if volumes is not None:
+            traded &= volumes[rows] > 0
+        visit: np.ndarray = rows[~quiet & traded]
         return visit
 
 
@@ -570,7 +576,7 @@ class OrderEmulator:
             index = self._index
             if index is None:
                 index = self._index = _QuietBands(self._by_symbol)
-            rows = index.to_visit(columns["symbol"], columns["close"], columns["datetime"])
+            rows = index.to_visit(columns["symbol"], columns["close"], columns["datetime"], columns.get("volume"))
             closes = columns["close"][rows].tolist()
             symbols = columns["symbol"][rows].tolist()
             times = columns["datetime"][rows].astype("datetime64[ms]").tolist()
