@@ -22,10 +22,11 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from hkrt.core.china_time import MARKET_OPEN
 from hkrt.core.lots import lot_rule, round_buy, round_sell
 from hkrt.core.price_limits import is_st, limit_rate, on_tick, price_limits, tick_size
 
-CONTINUOUS_OPEN = dt.time(9, 30)  # a symbol with no trade by then is taken as suspended
+CONTINUOUS_OPEN = MARKET_OPEN  # the continuous session's start: a symbol with no trade by then is taken as suspended
 
 
 @dataclass(frozen=True)

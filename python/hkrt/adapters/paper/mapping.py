@@ -8,10 +8,10 @@ both counted per broker from 1, so the same events in the same order give the sa
 
 from __future__ import annotations
 
-import datetime as dt
+from hkrt.core.china_time import MARKET_CLOSE
 
 #: the time of the exchanges' close (all three close at 15:00): an expiry's report is dated then
-CLOSE_TIME = dt.time(15, 0)
+CLOSE_TIME = MARKET_CLOSE
 
 
 def order_id_of(number: int) -> str:
