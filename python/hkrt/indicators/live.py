@@ -49,7 +49,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from hkrt.bus import Bar, BarClosed, EventBus, MarketFilter, Subscription
+from hkrt.bus import Bar, BarBatch, BarClosed, EventBus, MarketFilter, Subscription
+from hkrt.bus.filters import KTYPES
 from hkrt.core.ktype import KType
 from hkrt.core.logs import log_limited
 from hkrt.indicators.batch import bar_arrays, check_values, compute, resolve
@@ -59,6 +60,7 @@ from hkrt.indicators.variants import VARIANTS
 log = logging.getLogger("hkrt.indicators")
 
 DEFAULT_MAX_INDICATORS = 50_000
+ROW_COLUMNS = ("open", "high", "low", "close", "volume", "amount")  # a BarBatch row as the batch path reads it
 Value = float | dict[str, float]
 HistoryProvider = Callable[[str, KType], pd.DataFrame]
 
@@ -74,13 +76,17 @@ class LiveIndicator:
     """
 
     __slots__ = (
+        "_column",
         "_handle",
         "_lookback",
         "_pending",
+        "_pick",
         "_raw",
         "_read_attrs",
         "_read_items",
         "_single",
+        "_track",
+        "_update",
         "_variant",
         "bars",
         "inputs",
@@ -114,7 +120,16 @@ class LiveIndicator:
         self.inputs = inputs = self.spec.inputs  # the bar columns it reads, in its arguments' order
         self._read_attrs = attrgetter(*inputs) if len(inputs) > 1 else _one(attrgetter(inputs[0]))
         self._read_items = itemgetter(*inputs) if len(inputs) > 1 else _one(itemgetter(inputs[0]))
+        # where a batch row (ROW_COLUMNS' values) holds the inputs: one column's index, -1 for several
+        # (read with ``_pick``), -2 when one is not a row column (its bars take ``on_bar``'s path)
+        columns = [ROW_COLUMNS.index(c) if c in ROW_COLUMNS else -2 for c in inputs]
+        self._column = -2 if -2 in columns else columns[0] if len(columns) == 1 else -1
+        self._pick: Callable[[Sequence[float]], tuple[float, ...]] = (
+            itemgetter(*columns) if len(columns) > 1 else _one(itemgetter(columns[0]))
+        )
         self._handle: Any = None  # the stream handle, once the history was long enough to open on
+        self._update: Callable[..., Any] | None = None  # its bound ``update``
+        self._track: _Track | None = None  # the set's record of its symbol and period, told of any change
         self._pending: list[list[float]] = [[] for _ in inputs]  # bars kept until then
         self._raw: Any = self._empty()  # the handle's last answer: a float, or a tuple of them
         self.last_label: Any = None  # the label (datetime) of the last bar fed
@@ -154,6 +169,8 @@ class LiveIndicator:
         if not isinstance(history, pd.DataFrame):
             raise IndicatorError(f"history must be a bars DataFrame (agent.kdata(...)), got {type(history).__name__}")
         arrays = bar_arrays(self.spec, history)
+        if self._track is not None:
+            self._track.label = None
         self._start(arrays)
         self.bars = len(history)
         self.last_label = history.index[-1] if len(history) else None
@@ -173,8 +190,10 @@ class LiveIndicator:
     def feed_values(self, values: tuple[float, ...], label: Any) -> None:
         """Feed one closed bar given as its input values (``read(bar)``): what the set calls, reading a
         bar once for all the indicators of its symbol and period that read the same columns."""
-        if self._handle is not None:
-            self._raw = self._handle.update(*values)
+        if self._track is not None:
+            self._track.label = None
+        if self._update is not None:
+            self._raw = self._update(*values)
         else:
             for column, v in zip(self._pending, values, strict=True):
                 column.append(v)
@@ -259,13 +278,13 @@ class LiveIndicator:
             return
         except Exception as e:
             raise IndicatorError(f"{self.spec.describe()}: {e}") from None
-        self._handle = handle
+        self._handle, self._update = handle, handle.update
         self._pending = [[] for _ in self.spec.inputs]
         self._raw = self._last(outputs) if len(arrays[0]) else self._empty()
 
     def _keep(self, arrays: Sequence[np.ndarray]) -> None:
         """Not open yet: keep the bars, and take the batch's value over them."""
-        self._handle = None
+        self._handle, self._update = None, None
         self._pending = [a.tolist() for a in arrays]
         self._raw = self._batch_last(self._pending)
 
@@ -292,6 +311,48 @@ def _history_length(arrays: Sequence[np.ndarray]) -> int:
         return 0
     valid = np.flatnonzero(~np.logical_or.reduce([np.isnan(a) for a in arrays]))
     return len(arrays[0]) - int(valid[0]) if len(valid) else 0
+
+
+def _bar(record: Any, label: dt.datetime) -> Bar:
+    """A BarBatch record as an ``hkrt.Bar``."""
+    o, h, lo, c, v, a = (float(record[c]) for c in ROW_COLUMNS)
+    return Bar(label, o, h, lo, c, v, a, bool(record["filled"]), bool(record["amended"]))
+
+
+class _Track:
+    """The live indicators of one symbol and period in a set (the list ``_by_pair`` holds too),
+    and ``label``: the bar label all of them last took together on the batch path, so the next
+    bar's order is checked once for them all; None when unknown (an indicator was added, fed or
+    warmed up some other way: each tells its track)."""
+
+    __slots__ = ("indicators", "label")
+
+    def __init__(self, indicators: list[LiveIndicator]) -> None:
+        self.indicators = indicators
+        self.label: Any = None
+
+    def advanced_by(self, label: Any) -> bool:
+        """Whether a bar labelled ``label`` advances every indicator (the batch path takes it):
+        each reads only bar columns and took no bar at or after it."""
+        for indicator in self.indicators:
+            last = indicator.last_label
+            if indicator._column == -2 or (last is not None and not label > last):
+                return False
+        return True
+
+
+class _SingleBars(MarketFilter):
+    """``filter``'s symbols and periods for single ``BarClosed`` events, and no row of a batch:
+    the set takes a ``BarBatch`` whole (``on_batch``), so the bus must not split it into events
+    for its ``BarClosed`` subscription too."""
+
+    __slots__ = ()
+
+    def __init__(self, market_filter: MarketFilter) -> None:
+        super().__init__(market_filter.symbols, market_filter.ktypes)
+
+    def rows(self, symbols: np.ndarray, ktypes: np.ndarray | None = None) -> np.ndarray:
+        return np.empty(0, dtype=np.intp)
 
 
 def _one(getter: Callable[[Any], Any]) -> Callable[[Any], tuple[Any, ...]]:
@@ -328,28 +389,34 @@ class LiveIndicators:
         self._clock = clock
         self.max_indicators = max_indicators
         self._by_pair: dict[tuple[str, KType], list[LiveIndicator]] = {}
+        self._by_symbol: dict[KType, dict[str, _Track]] = {}  # the same lists, for the batch path
         self._by_key: dict[tuple[Hashable, ...], LiveIndicator] = {}  # (symbol, ktype, name, params)
         self._asked: dict[tuple[Hashable, ...], LiveIndicator] = {}  # the caller's spelling -> the same
-        self._delivered: dict[tuple[str, KType], Any] = {}  # the last bar label delivered per symbol, period
+        self._delivered: dict[KType, dict[str, Any]] = {}  # the last bar label delivered, per period and symbol
         self.bus: EventBus | None = None
-        self._subscription: Subscription | None = None
+        self._subscriptions: list[Subscription] = []
         self.stats = {"updates": 0, "duplicates": 0, "amended": 0, "out_of_order": 0, "rebuilds": 0,
                       "rejected_bars": 0}  # fmt: skip
 
     # ------------------------------------------------------------ the bus
     def attach(self, bus: EventBus) -> None:
-        """Subscribe to ``bus``'s ``BarClosed`` (leaving the bus attached to before).  Attach
-        before the handlers that read the indicators, so theirs see a bar after it is counted."""
+        """Subscribe to ``bus``'s bars (leaving the bus attached to before): a ``BarBatch`` whole,
+        to ``on_batch``, a ``BarClosed`` published alone to ``on_bar``.  Attach before the handlers
+        that read the indicators, so theirs see a bar after it is counted."""
         if bus is self.bus:
             return
         self.detach()
         self.bus = bus
-        self._subscription = bus.subscribe(BarClosed, self.on_bar, filter=self.filter, name="LiveIndicators")
+        self._subscriptions = [
+            bus.subscribe(BarBatch, self.on_batch, filter=self.filter, name="LiveIndicators"),
+            bus.subscribe(BarClosed, self.on_bar, filter=_SingleBars(self.filter), name="LiveIndicators"),
+        ]
 
     def detach(self) -> None:
-        if self.bus is not None and self._subscription is not None:
-            self.bus.unsubscribe(self._subscription)
-        self.bus, self._subscription = None, None
+        if self.bus is not None:
+            for subscription in self._subscriptions:
+                self.bus.unsubscribe(subscription)
+        self.bus, self._subscriptions = None, []
 
     # ----------------------------------------------------------- the set
     def __len__(self) -> int:
@@ -379,7 +446,13 @@ class LiveIndicators:
                 )
             indicator = LiveIndicator(name, self._closed_history(pair), symbol=pair[0], ktype=pair[1], **params)
             self._by_key[key] = indicator
-            self._by_pair.setdefault(pair, []).append(indicator)
+            tracks = self._by_symbol.setdefault(pair[1], {})
+            track = tracks.get(pair[0])
+            if track is None:
+                track = tracks[pair[0]] = _Track(self._by_pair.setdefault(pair, []))
+            track.indicators.append(indicator)
+            track.label = None  # not known to be in step with the others
+            indicator._track = track
         if len(self._asked) >= 4 * self.max_indicators:  # spellings are bounded with the set
             self._asked.clear()
         with contextlib.suppress(TypeError):  # a spelling that cannot be a key is simply not remembered
@@ -407,8 +480,10 @@ class LiveIndicators:
         if indicator is None:
             return False
         self._by_pair[pair].remove(indicator)
+        indicator._track = None
         if not self._by_pair[pair]:
             del self._by_pair[pair]
+            del self._by_symbol[pair[1]][pair[0]]
         self._asked.clear()
         return True
 
@@ -418,9 +493,12 @@ class LiveIndicators:
         pair = (event.symbol, event.ktype)
         bar = event.bar
         label = bar.datetime
-        delivered = self._delivered.get(pair)
-        if delivered is None or label > delivered:
-            self._delivered[pair] = label
+        delivered = self._delivered.get(pair[1])
+        if delivered is None:
+            delivered = self._delivered[pair[1]] = {}
+        last_delivered = delivered.get(pair[0])
+        if last_delivered is None or label > last_delivered:
+            delivered[pair[0]] = label
         indicators = self._by_pair.get(pair)
         if not indicators:
             return
@@ -459,6 +537,64 @@ class LiveIndicators:
                          "last": str(stale[0].last_label)})  # fmt: skip
             self._rebuild(pair, stale, "bar out of order")
 
+    def on_batch(self, batch: BarBatch) -> None:
+        """The bars completed together (the bus calls this with a ``BarBatch``): each as ``on_bar``
+        would take it, in the batch's order, without building an event a bar.
+
+        The bar columns are read once for the batch.  A bar that is finite in all of
+        ``ROW_COLUMNS``, not amended, and later than the last bar of each of its indicators (the
+        live case) advances them in one tight loop; any other (amended, not finite, a duplicate,
+        out of order, an indicator reading another column) goes to ``on_bar``, one by one."""
+        records = batch.records
+        if not len(records):
+            return
+        codes = records["ktype"]
+        periods = np.unique(codes).tolist()
+        for code in periods:  # mostly one: a batch is the bars one message or clock tick completed
+            self._on_rows(KTYPES[code], records if len(periods) == 1 else records[codes == code])
+
+    def _on_rows(self, ktype: KType, records: np.ndarray) -> None:
+        """``on_batch`` for the rows of one period."""
+        delivered = self._delivered.get(ktype)
+        if delivered is None:
+            delivered = self._delivered[ktype] = {}
+        tracks = self._by_symbol.get(ktype, {})
+        symbols = [s.decode() for s in records["symbol"].tolist()]
+        stamps, where = np.unique(records["datetime"].astype("datetime64[ms]"), return_inverse=True)
+        times = stamps.tolist()  # datetimes, each made once (a batch holds one or a few labels)
+        labels = [times[i] for i in where.tolist()]
+        columns = [records[c] for c in ROW_COLUMNS]
+        plain = (np.logical_and.reduce([np.isfinite(c) for c in columns]) & ~records["amended"]).tolist()
+        rows = zip(*(c.tolist() for c in columns), strict=True)
+        updates = 0
+        for i, (symbol, label, row) in enumerate(zip(symbols, labels, rows, strict=True)):
+            last = delivered.get(symbol)
+            if last is None or label > last:
+                delivered[symbol] = label
+            track = tracks.get(symbol)
+            if track is None:
+                continue
+            indicators = track.indicators
+            synced = track.label
+            if plain[i] and (label > synced if synced is not None else track.advanced_by(label)):
+                for indicator in indicators:  # the live case, in one tight loop (feed_values inlined)
+                    column = indicator._column
+                    values = (row[column],) if column >= 0 else indicator._pick(row)
+                    update = indicator._update
+                    if update is None:  # not open yet: the bars are kept
+                        indicator.feed_values(values, label)
+                        continue
+                    indicator._raw = update(*values)
+                    indicator.bars += 1
+                    indicator.last_label = label
+                    indicator.last_bar = values
+                track.label = label
+                updates += len(indicators)
+            else:
+                flags = records[["filled", "amended"]][i].tolist()
+                self.on_bar(BarClosed(symbol, ktype, Bar(label, *row, *flags)))
+        self.stats["updates"] += updates
+
     # ------------------------------------------------------------ internal
     def _pair(self, symbol: str, ktype: KType | str) -> tuple[str, KType]:
         from hkrt._hkrt import normalize_symbol
@@ -477,7 +613,7 @@ class LiveIndicators:
         frame = self._history(*pair)
         if not len(frame):
             return frame
-        delivered = self._delivered.get(pair)
+        delivered = self._delivered.get(pair[1], {}).get(pair[0])
         if delivered is not None:
             return frame[frame.index <= delivered]
         now = self._clock() if self._clock is not None else None
