@@ -43,6 +43,7 @@ import datetime as dt
 import logging
 import math
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from itertools import repeat
 from operator import attrgetter, itemgetter
 from typing import Any
 
@@ -76,23 +77,24 @@ class LiveIndicator:
     """
 
     __slots__ = (
+        "_bars",
         "_column",
         "_handle",
+        "_last_bar",
+        "_last_label",
         "_lookback",
         "_pending",
         "_pick",
         "_raw",
         "_read_attrs",
         "_read_items",
+        "_seen",
         "_single",
         "_track",
         "_update",
         "_variant",
-        "bars",
         "inputs",
         "ktype",
-        "last_bar",
-        "last_label",
         "spec",
         "symbol",
     )
@@ -129,12 +131,16 @@ class LiveIndicator:
         )
         self._handle: Any = None  # the stream handle, once the history was long enough to open on
         self._update: Callable[..., Any] | None = None  # its bound ``update``
-        self._track: _Track | None = None  # the set's record of its symbol and period, told of any change
+        # the set's record of its symbol and period: while its indicators advance together on the batch
+        # path, the track holds their last bar (label, row, steps taken) and each indicator settles
+        # its own from it when read (``_settle``); told of any other change (``_Track.release``)
+        self._track: _Track | None = None
+        self._seen = 0  # the track's steps already counted in ``_bars``
         self._pending: list[list[float]] = [[] for _ in inputs]  # bars kept until then
         self._raw: Any = self._empty()  # the handle's last answer: a float, or a tuple of them
-        self.last_label: Any = None  # the label (datetime) of the last bar fed
-        self.last_bar: tuple[float, ...] | None = None  # its input values: a duplicate is told by them
-        self.bars = 0  # bars fed, history included
+        self._last_label: Any = None
+        self._last_bar: tuple[float, ...] | None = None
+        self._bars = 0
         if history is not None:
             self.warm_up(history)
 
@@ -148,6 +154,38 @@ class LiveIndicator:
         return self.spec.outputs
 
     @property
+    def last_label(self) -> Any:
+        """The label (datetime) of the last bar fed."""
+        if self._track is not None:
+            self._settle(self._track)
+        return self._last_label
+
+    @property
+    def last_bar(self) -> tuple[float, ...] | None:
+        """The last bar's input values (``spec.inputs``): a duplicate is told by them."""
+        if self._track is not None:
+            self._settle(self._track)
+        return self._last_bar
+
+    @property
+    def bars(self) -> int:
+        """Bars fed, history included."""
+        if self._track is not None:
+            self._settle(self._track)
+        return self._bars
+
+    def _settle(self, track: _Track) -> None:
+        """Take the bars the track fed this indicator's handle since it last looked: the value is
+        the handle's (``value``: its last answer), the last bar the track's."""
+        steps = track.steps - self._seen
+        if steps:
+            self._raw = self._handle.value
+            self._bars += steps
+            self._last_label = track.label
+            self._last_bar = self._pick(track.row)
+            self._seen = track.steps
+
+    @property
     def ready(self) -> bool:
         """Whether the history was long enough to open the stream on (values may be NaN before)."""
         return self._handle is not None
@@ -155,6 +193,8 @@ class LiveIndicator:
     @property
     def value(self) -> Value:
         """The value on the last bar fed: a float, or a dict keyed by the output names."""
+        if self._track is not None:
+            self._settle(self._track)
         return self._as_value(self._raw)
 
     def _as_value(self, raw: Any) -> Value:
@@ -170,11 +210,11 @@ class LiveIndicator:
             raise IndicatorError(f"history must be a bars DataFrame (agent.kdata(...)), got {type(history).__name__}")
         arrays = bar_arrays(self.spec, history)
         if self._track is not None:
-            self._track.label = None
+            self._track.release()
         self._start(arrays)
-        self.bars = len(history)
-        self.last_label = history.index[-1] if len(history) else None
-        self.last_bar = tuple(float(a[-1]) for a in arrays) if len(history) else None
+        self._bars = len(history)
+        self._last_label = history.index[-1] if len(history) else None
+        self._last_bar = tuple(float(a[-1]) for a in arrays) if len(history) else None
 
     def update(self, bar: Any, label: Any = None) -> Value:
         """Feed one closed bar and return the new value.  ``label``: the bar's datetime (default:
@@ -191,16 +231,16 @@ class LiveIndicator:
         """Feed one closed bar given as its input values (``read(bar)``): what the set calls, reading a
         bar once for all the indicators of its symbol and period that read the same columns."""
         if self._track is not None:
-            self._track.label = None
+            self._track.release()
         if self._update is not None:
             self._raw = self._update(*values)
         else:
             for column, v in zip(self._pending, values, strict=True):
                 column.append(v)
             self._start([np.array(c) for c in self._pending])
-        self.bars += 1
-        self.last_label = label
-        self.last_bar = values
+        self._bars += 1
+        self._last_label = label
+        self._last_bar = values
 
     def peek(self, bar: Any) -> Value:
         """The value if ``bar`` (the forming one) closed now; nothing changes."""
@@ -325,20 +365,33 @@ class _Track:
     bar's order is checked once for them all; None when unknown (an indicator was added, fed or
     warmed up some other way: each tells its track)."""
 
-    __slots__ = ("indicators", "label")
+    __slots__ = ("indicators", "label", "plan", "row", "steps")
 
     def __init__(self, indicators: list[LiveIndicator]) -> None:
         self.indicators = indicators
         self.label: Any = None
+        self.plan: tuple[tuple[Any, int, Callable[[Sequence[float]], tuple[float, ...]]], ...] = ()
+        self.row: Sequence[float] = ()  # the last bar's ROW_COLUMNS values, while ``label`` is set
+        self.steps = 0  # bars taken together on the batch path, ever
 
     def advanced_by(self, label: Any) -> bool:
         """Whether a bar labelled ``label`` advances every indicator (the batch path takes it):
-        each reads only bar columns and took no bar at or after it."""
+        each is open, reads only bar columns and took no bar at or after it.  If so, ``plan``:
+        each one's (handle, column, pick), what the batch path feeds."""
         for indicator in self.indicators:
             last = indicator.last_label
-            if indicator._column == -2 or (last is not None and not label > last):
+            if indicator._handle is None or indicator._column == -2 or (last is not None and not label > last):
                 return False
+        self.plan = tuple((i._handle, i._column, i._pick) for i in self.indicators)
         return True
+
+    def release(self) -> None:
+        """Before an indicator changes some other way: each settles its last bar, and the next
+        batch checks them one by one again."""
+        if self.label is not None:
+            for indicator in self.indicators:
+                indicator._settle(self)
+            self.label = None
 
 
 class _SingleBars(MarketFilter):
@@ -389,10 +442,11 @@ class LiveIndicators:
         self._clock = clock
         self.max_indicators = max_indicators
         self._by_pair: dict[tuple[str, KType], list[LiveIndicator]] = {}
-        self._by_symbol: dict[KType, dict[str, _Track]] = {}  # the same lists, for the batch path
+        # by period, then symbol as a batch record spells it (b"SH600000": not decoded a bar):
+        self._by_symbol: dict[KType, dict[bytes, _Track]] = {}  # the indicators' tracks
         self._by_key: dict[tuple[Hashable, ...], LiveIndicator] = {}  # (symbol, ktype, name, params)
         self._asked: dict[tuple[Hashable, ...], LiveIndicator] = {}  # the caller's spelling -> the same
-        self._delivered: dict[KType, dict[str, Any]] = {}  # the last bar label delivered, per period and symbol
+        self._delivered: dict[KType, dict[bytes, Any]] = {}  # the last bar label delivered
         self.bus: EventBus | None = None
         self._subscriptions: list[Subscription] = []
         self.stats = {"updates": 0, "duplicates": 0, "amended": 0, "out_of_order": 0, "rebuilds": 0,
@@ -447,12 +501,12 @@ class LiveIndicators:
             indicator = LiveIndicator(name, self._closed_history(pair), symbol=pair[0], ktype=pair[1], **params)
             self._by_key[key] = indicator
             tracks = self._by_symbol.setdefault(pair[1], {})
-            track = tracks.get(pair[0])
+            track = tracks.get(pair[0].encode())
             if track is None:
-                track = tracks[pair[0]] = _Track(self._by_pair.setdefault(pair, []))
+                track = tracks[pair[0].encode()] = _Track(self._by_pair.setdefault(pair, []))
+            track.release()  # the others settle: the new one is not known to be in step with them
             track.indicators.append(indicator)
-            track.label = None  # not known to be in step with the others
-            indicator._track = track
+            indicator._track, indicator._seen = track, track.steps
         if len(self._asked) >= 4 * self.max_indicators:  # spellings are bounded with the set
             self._asked.clear()
         with contextlib.suppress(TypeError):  # a spelling that cannot be a key is simply not remembered
@@ -479,11 +533,12 @@ class LiveIndicators:
         indicator = self._by_key.pop((*pair, spec.name, spec.params), None)
         if indicator is None:
             return False
+        self._by_symbol[pair[1]][pair[0].encode()].release()
         self._by_pair[pair].remove(indicator)
         indicator._track = None
         if not self._by_pair[pair]:
             del self._by_pair[pair]
-            del self._by_symbol[pair[1]][pair[0]]
+            del self._by_symbol[pair[1]][pair[0].encode()]
         self._asked.clear()
         return True
 
@@ -496,9 +551,10 @@ class LiveIndicators:
         delivered = self._delivered.get(pair[1])
         if delivered is None:
             delivered = self._delivered[pair[1]] = {}
-        last_delivered = delivered.get(pair[0])
+        symbol = pair[0].encode()
+        last_delivered = delivered.get(symbol)
         if last_delivered is None or label > last_delivered:
-            delivered[pair[0]] = label
+            delivered[symbol] = label
         indicators = self._by_pair.get(pair)
         if not indicators:
             return
@@ -559,40 +615,34 @@ class LiveIndicators:
         if delivered is None:
             delivered = self._delivered[ktype] = {}
         tracks = self._by_symbol.get(ktype, {})
-        symbols = [s.decode() for s in records["symbol"].tolist()]
         stamps, where = np.unique(records["datetime"].astype("datetime64[ms]"), return_inverse=True)
         times = stamps.tolist()  # datetimes, each made once (a batch holds one or a few labels)
-        labels = [times[i] for i in where.tolist()]
+        labels = repeat(times[0]) if len(times) == 1 else (times[i] for i in where.tolist())
         columns = [records[c] for c in ROW_COLUMNS]
-        plain = (np.logical_and.reduce([np.isfinite(c) for c in columns]) & ~records["amended"]).tolist()
+        plain = np.logical_and.reduce([np.isfinite(c) for c in columns]) & ~records["amended"]
         rows = zip(*(c.tolist() for c in columns), strict=True)
+        symbols = records["symbol"].tolist()  # bytes, as the tracks are keyed
         updates = 0
-        for i, (symbol, label, row) in enumerate(zip(symbols, labels, rows, strict=True)):
+        for i, (symbol, label, simple, row) in enumerate(zip(symbols, labels, plain.tolist(), rows, strict=False)):
             last = delivered.get(symbol)
             if last is None or label > last:
                 delivered[symbol] = label
             track = tracks.get(symbol)
             if track is None:
                 continue
-            indicators = track.indicators
             synced = track.label
-            if plain[i] and (label > synced if synced is not None else track.advanced_by(label)):
-                for indicator in indicators:  # the live case, in one tight loop (feed_values inlined)
-                    column = indicator._column
-                    values = (row[column],) if column >= 0 else indicator._pick(row)
-                    update = indicator._update
-                    if update is None:  # not open yet: the bars are kept
-                        indicator.feed_values(values, label)
-                        continue
-                    indicator._raw = update(*values)
-                    indicator.bars += 1
-                    indicator.last_label = label
-                    indicator.last_bar = values
-                track.label = label
-                updates += len(indicators)
+            if simple and (label > synced if synced is not None else track.advanced_by(label)):
+                for handle, column, pick in track.plan:  # the live case: only the handles are touched
+                    if column >= 0:
+                        handle.update(row[column])
+                    else:
+                        handle.update(*pick(row))
+                track.label, track.row = label, row
+                track.steps += 1
+                updates += len(track.plan)
             else:
                 flags = records[["filled", "amended"]][i].tolist()
-                self.on_bar(BarClosed(symbol, ktype, Bar(label, *row, *flags)))
+                self.on_bar(BarClosed(symbol.decode(), ktype, Bar(label, *row, *flags)))
         self.stats["updates"] += updates
 
     # ------------------------------------------------------------ internal
@@ -613,7 +663,7 @@ class LiveIndicators:
         frame = self._history(*pair)
         if not len(frame):
             return frame
-        delivered = self._delivered.get(pair[1], {}).get(pair[0])
+        delivered = self._delivered.get(pair[1], {}).get(pair[0].encode())
         if delivered is not None:
             return frame[frame.index <= delivered]
         now = self._clock() if self._clock is not None else None
