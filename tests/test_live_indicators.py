@@ -335,6 +335,10 @@ def test_a_bar_batch_of_many_symbols_gives_what_its_bars_one_at_a_time_give(bars
             single.on_bar(event)
         assert whole.stats == single.stats
         assert same_state(state(whole), state(single))
+        for symbol in [SYMBOL, "SH600519", "SZ300750"]:  # and the batch's over the truth (SZ000001: see below)
+            for name, params in BATCH_CASES:
+                want = batch_rows(name, truth[symbol], **params)[-1]
+                assert same(as_tuple(whole.value(symbol, "MIN", name, **params)), want), (symbol, name)
 
     for t in range(100, 140):
         label = bars.index[t]
@@ -344,16 +348,15 @@ def test_a_bar_batch_of_many_symbols_gives_what_its_bars_one_at_a_time_give(bars
         rows.append(("SH601318", hkrt.KType.MIN, label, minute_bar(frames[SYMBOL], label)))  # followed by none
         if t % 5 == 0:  # another period in the same batch
             rows.append((SYMBOL, hkrt.KType.MIN5, label, minute_bar(frames[SYMBOL], label)))
-        if t == 115:  # not finite: refused for every indicator, or only for those reading the column
-            rows[1] = (*rows[1][:3], rows[1][3]._replace(close=math.nan))
-            rows[2] = (*rows[2][:3], rows[2][3]._replace(volume=math.inf))
+        if t in (115, 116):  # not finite: refused for every indicator, or only for those reading the column
+            rows[1] = (*rows[1][:3], rows[1][3]._replace(**{"close" if t == 115 else "volume": math.nan}))
             nan_close = nan_volume = 1
         if t == 120:  # a late spot changed the last bar of SZ300750: amended, and the truth with it
+            deliver(rows)
             changed = frames["SZ300750"].copy()
             changed.iloc[t, changed.columns.get_loc("close")] += 0.07
             frames["SZ300750"] = changed
             truth["SZ300750"] = changed.iloc[: t + 1]
-            deliver(rows)
             rows = [("SZ300750", hkrt.KType.MIN, label, minute_bar(changed, label, amended=True))]
             amended = 1
         if t == 125:  # a changed bar under an old label, in the middle of a batch
@@ -376,11 +379,8 @@ def test_a_bar_batch_of_many_symbols_gives_what_its_bars_one_at_a_time_give(bars
     assert stats["duplicates"] > 0 and stats["amended"] == amended and stats["out_of_order"] == late
     assert stats["rejected_bars"] > 40 + nan_close + nan_volume  # MAVP's every bar, and more
     assert stats["updates"] > 40 * len(BATCH_SYMBOLS) * len(BATCH_CASES) * 0.9
-    # and the live values are the batch's over the truth (SZ000001's refused bar is in the truth, not fed)
-    for symbol in [SYMBOL, "SH600519", "SZ300750"]:
-        for name, params in [("SMA", {"timeperiod": 5}), ("MACD", {}), ("ATR", {"timeperiod": 14})]:
-            want = batch_rows(name, truth[symbol], **params)[-1]
-            assert same(as_tuple(whole.value(symbol, "MIN", name, **params)), want), (symbol, name)
+    # SZ000001's refused bar is in the truth, not fed; SH600519's SMA(110) opened on the way
+    assert not same(as_tuple(whole.value("SZ000001", "MIN", "MACD")), batch_rows("MACD", truth["SZ000001"])[-1])
     assert same(as_tuple(whole.value("SH600519", "MIN", "SMA", timeperiod=110)), batch_rows("SMA", truth["SH600519"],
                 timeperiod=110)[-1])  # fmt: skip
 
@@ -415,9 +415,19 @@ def test_through_a_running_bus_a_batch_and_a_single_bar_are_each_counted_once(ba
             else:
                 for symbol, _, _, bar in rows:
                     bus.publish(BarClosed(symbol, hkrt.KType.MIN, bar))
+            if t == 104:  # the set changed while its indicators advance together: one out, one in
+                assert bus.wait_idle(30)
+                removed = indicators.get(BATCH_SYMBOLS[0], "MIN", "SMA", timeperiod=5)
+                assert indicators.remove(BATCH_SYMBOLS[0], "MIN", "SMA", timeperiod=5)
+                ema = indicators.get(BATCH_SYMBOLS[1], "MIN", "EMA", timeperiod=3)
         assert bus.wait_idle(30)
     assert bus.errors == 0
-    assert indicators.stats["updates"] == 10 * 3 * 2 and indicators.stats["duplicates"] == 0
+    assert indicators.stats["updates"] == 5 * 3 * 2 + 5 * (3 * 2 - 1 + 1) and indicators.stats["duplicates"] == 0
+    assert removed.last_label == bars.index[104] and removed.bars == 105
+    assert (
+        ema.last_label == bars.index[109]
+        and ema.value == hkrt.indicator("EMA", truth[BATCH_SYMBOLS[1]], timeperiod=3).iloc[-1]
+    )
     assert len(seen) == 10 * 4  # the other subscriber gets every bar: the set's filter is its own
     for symbol, label, got in seen:
         if got:

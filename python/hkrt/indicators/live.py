@@ -61,7 +61,7 @@ from hkrt.indicators.variants import VARIANTS
 log = logging.getLogger("hkrt.indicators")
 
 DEFAULT_MAX_INDICATORS = 50_000
-ROW_COLUMNS = ("open", "high", "low", "close", "volume", "amount")  # a BarBatch row as the batch path reads it
+ROW_COLUMNS = Bar._fields[1:7]  # open, high, low, close, volume, amount: a bar's values as the fast path reads them
 Value = float | dict[str, float]
 HistoryProvider = Callable[[str, KType], pd.DataFrame]
 
@@ -385,6 +385,21 @@ class _Track:
         self.plan = tuple((i._handle, i._column, i._pick) for i in self.indicators)
         return True
 
+    def take(self, label: Any, row: Sequence[float]) -> int:
+        """Feed a bar (``row``: its ROW_COLUMNS values, finite; not amended) if it advances every
+        indicator: the live case, where only the handles are touched.  The number fed, 0 if not."""
+        synced = self.label
+        if not (label > synced if synced is not None else self.advanced_by(label)):
+            return 0
+        for handle, column, pick in self.plan:
+            if column >= 0:
+                handle.update(row[column])
+            else:
+                handle.update(*pick(row))
+        self.label, self.row = label, row
+        self.steps += 1
+        return len(self.plan)
+
     def release(self) -> None:
         """Before an indicator changes some other way: each settles its last bar, and the next
         batch checks them one by one again."""
@@ -562,6 +577,12 @@ class LiveIndicators:
             self.stats["amended"] += 1
             self._rebuild(pair, indicators, "amended bar")
             return
+        if type(bar) is Bar:  # the live case first, as on_batch takes it
+            row = tuple(map(float, bar[1:7]))
+            fed = all(map(math.isfinite, row)) and self._by_symbol[pair[1]][symbol].take(label, row)
+            if fed:
+                self.stats["updates"] += fed
+                return
         stale: list[LiveIndicator] = []
         read: dict[tuple[str, ...], tuple[float, ...]] = {}  # the bar's values, by the columns read
         updates = 0
@@ -630,16 +651,9 @@ class LiveIndicators:
             track = tracks.get(symbol)
             if track is None:
                 continue
-            synced = track.label
-            if simple and (label > synced if synced is not None else track.advanced_by(label)):
-                for handle, column, pick in track.plan:  # the live case: only the handles are touched
-                    if column >= 0:
-                        handle.update(row[column])
-                    else:
-                        handle.update(*pick(row))
-                track.label, track.row = label, row
-                track.steps += 1
-                updates += len(track.plan)
+            fed = track.take(label, row) if simple else 0
+            if fed:
+                updates += fed
             else:
                 flags = records[["filled", "amended"]][i].tolist()
                 self.on_bar(BarClosed(symbol.decode(), ktype, Bar(label, *row, *flags)))
