@@ -367,6 +367,12 @@ def test_a_bar_batch_of_many_symbols_gives_what_its_bars_one_at_a_time_give(bars
             old = bars.index[118]
             rows.insert(2, (SYMBOL, hkrt.KType.MIN, old, minute_bar(changed, old)))
             late = 1
+        if t == 135:  # the next bar published alone first: this batch's is then out of order (the truth is to t + 1)
+            truth[SYMBOL] = frames[SYMBOL].iloc[: t + 2]
+            ahead = BarClosed(SYMBOL, hkrt.KType.MIN, minute_bar(frames[SYMBOL], bars.index[t + 1]))
+            whole.on_bar(ahead)
+            single.on_bar(ahead)
+            late = 2
         deliver(rows)
         if t == 110:
             deliver(rows)  # the same batch again: duplicates

@@ -462,6 +462,8 @@ class LiveIndicators:
         self._by_key: dict[tuple[Hashable, ...], LiveIndicator] = {}  # (symbol, ktype, name, params)
         self._asked: dict[tuple[Hashable, ...], LiveIndicator] = {}  # the caller's spelling -> the same
         self._delivered: dict[KType, dict[bytes, Any]] = {}  # the last bar label delivered
+        self._latest: dict[KType, Any] = {}  # the latest of them: a batch labelled after it sets them all at once
+        self._needed: set[int] = set()  # the ROW_COLUMNS (indices) some indicator reads: a batch reads only those
         self.bus: EventBus | None = None
         self._subscriptions: list[Subscription] = []
         self.stats = {"updates": 0, "duplicates": 0, "amended": 0, "out_of_order": 0, "rebuilds": 0,
@@ -514,6 +516,7 @@ class LiveIndicators:
                     " (LiveIndicators(max_indicators=...)); remove some with remove(...)"
                 )
             indicator = LiveIndicator(name, self._closed_history(pair), symbol=pair[0], ktype=pair[1], **params)
+            self._needed.update(ROW_COLUMNS.index(c) for c in spec.inputs if c in ROW_COLUMNS)
             self._by_key[key] = indicator
             tracks = self._by_symbol.setdefault(pair[1], {})
             track = tracks.get(pair[0].encode())
@@ -570,6 +573,9 @@ class LiveIndicators:
         last_delivered = delivered.get(symbol)
         if last_delivered is None or label > last_delivered:
             delivered[symbol] = label
+            latest = self._latest.get(pair[1])
+            if latest is None or label > latest:
+                self._latest[pair[1]] = label
         indicators = self._by_pair.get(pair)
         if not indicators:
             return
@@ -636,18 +642,32 @@ class LiveIndicators:
         if delivered is None:
             delivered = self._delivered[ktype] = {}
         tracks = self._by_symbol.get(ktype, {})
+        size = len(records)
+        symbols = records["symbol"].tolist()  # bytes, as the tracks are keyed
         stamps, where = np.unique(records["datetime"].astype("datetime64[ms]"), return_inverse=True)
         times = stamps.tolist()  # datetimes, each made once (a batch holds one or a few labels)
-        labels = repeat(times[0]) if len(times) == 1 else (times[i] for i in where.tolist())
-        columns = [records[c] for c in ROW_COLUMNS]
-        plain = np.logical_and.reduce([np.isfinite(c) for c in columns]) & ~records["amended"]
-        rows = zip(*(c.tolist() for c in columns), strict=True)
-        symbols = records["symbol"].tolist()  # bytes, as the tracks are keyed
+        latest = self._latest.get(ktype)
+        each = not (len(times) == 1 and (latest is None or times[0] > latest))  # a bar's delivery set in the loop
+        if not each:  # the live case: one label, after every one delivered so far
+            labels: Iterable[Any] = repeat(times[0], size)
+            delivered.update(dict.fromkeys(symbols, times[0]))
+            self._latest[ktype] = times[0]
+        else:
+            labels = [times[i] for i in where.tolist()]
+            if latest is None or times[-1] > latest:
+                self._latest[ktype] = times[-1]
+        # the columns read, as Python floats (None in the others: no indicator reads them)
+        needed = sorted(self._needed)
+        columns = [records[c].tolist() if k in needed else repeat(None, size) for k, c in enumerate(ROW_COLUMNS)]
+        finite = [np.isfinite(records[ROW_COLUMNS[k]]) for k in needed]
+        plain = (np.logical_and.reduce(finite) if finite else np.ones(size, bool)) & ~records["amended"]
+        rows = zip(*columns, strict=True)
         updates = 0
-        for i, (symbol, label, simple, row) in enumerate(zip(symbols, labels, plain.tolist(), rows, strict=False)):
-            last = delivered.get(symbol)
-            if last is None or label > last:
-                delivered[symbol] = label
+        for i, (symbol, label, simple, row) in enumerate(zip(symbols, labels, plain.tolist(), rows, strict=True)):
+            if each:
+                last = delivered.get(symbol)
+                if last is None or label > last:
+                    delivered[symbol] = label
             track = tracks.get(symbol)
             if track is None:
                 continue
@@ -655,8 +675,8 @@ class LiveIndicators:
             if fed:
                 updates += fed
             else:
-                flags = records[["filled", "amended"]][i].tolist()
-                self.on_bar(BarClosed(symbol.decode(), ktype, Bar(label, *row, *flags)))
+                values = records[[*ROW_COLUMNS, "filled", "amended"]][i].tolist()
+                self.on_bar(BarClosed(symbol.decode(), ktype, Bar(label, *values)))
         self.stats["updates"] += updates
 
     # ------------------------------------------------------------ internal
