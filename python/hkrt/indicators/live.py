@@ -14,9 +14,10 @@ bit-identical to TA-Lib's function over the same bars) or a variant's stream
   ``hkrt.indicator`` uses.
 
 ``LiveIndicators`` is the set a strategy keeps, a bus component: ``attach(bus)`` subscribes
-``BarClosed`` for its symbols and periods, each indicator is created (and warmed up from the
-``history(symbol, ktype)`` provider, the agent's K-data with its preloaded and stored bars) the
-first time it is asked for, and each bar is routed to the indicators of its symbol and period:
+``BarBatch`` (taken whole, ``on_batch``) and ``BarClosed`` published alone (``on_bar``) for its
+symbols and periods, each indicator is created (and warmed up from the ``history(symbol, ktype)``
+provider, the agent's K-data with its preloaded and stored bars) the first time it is asked for,
+and each bar is routed to the indicators of its symbol and period:
 
 - a bar later than an indicator's last bar advances it;
 - the same bar again (same label, same values) is a duplicate and is ignored;
@@ -26,6 +27,12 @@ first time it is asked for, and each bar is routed to the indicators of its symb
   indicator never keeps a state the bars no longer give;
 - a bar that is not finite is refused and counted (``stats["rejected_bars"]``, a WARNING), the
   indicator unchanged.
+
+The live case (a bar finite, not amended, after the last bar of every indicator of its symbol and
+period) is the one a whole market takes every minute, so it is the fast one: a ``_Track`` per symbol
+and period updates only the TA-Lib handles, in one loop over a batch's bars read once as columns,
+and keeps the bar's label and values once for all its indicators; each indicator takes them (and
+its handle's value) when it is read.  Any other bar takes the per-bar path above.
 
 Warm-up follows the event order, so a replay gives the values a live run gave: an indicator
 created while bars are delivered is warmed up on the history up to the last bar of its symbol
