@@ -184,13 +184,13 @@ class LiveIndicator:
     def _settle(self, track: _Track) -> None:
         """Take the bars the track fed this indicator's handle since it last looked: the value is
         the handle's (``value``: its last answer), the last bar the track's."""
-        steps = track.steps - self._seen
-        if steps:
+        steps = track.steps
+        if steps != self._seen:
             self._raw = self._handle.value
-            self._bars += steps
+            self._bars += steps - self._seen
             self._last_label = track.label
             self._last_bar = self._pick(track.row)
-            self._seen = track.steps
+            self._seen = steps
 
     @property
     def ready(self) -> bool:
