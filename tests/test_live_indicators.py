@@ -391,6 +391,29 @@ def test_a_bar_batch_of_many_symbols_gives_what_its_bars_one_at_a_time_give(bars
                 timeperiod=110)[-1])  # fmt: skip
 
 
+def test_every_indicator_fed_by_batches_equals_the_batch_bit_for_bit(bars: pd.DataFrame) -> None:
+    """Every name (MAVP aside: a bar has no periods) in one set, fed by BarBatches: the batch path's
+    values (each indicator taking its handle's value when read) equal the batch's, bit for bit."""
+    names = [n for n in indicator_names() if n != "MAVP"]
+    want = {n: batch_rows(n, bars) for n in names}
+    truth = {"frame": bars.iloc[:WARM]}
+    indicators = LiveIndicators(lambda s, k: truth["frame"])
+    for name in names:
+        indicators.get(SYMBOL, "MIN", name)
+    read_at = {WARM, WARM + 1, WARM + 37, len(bars) - 1}  # read now and then: several bars taken between reads
+    for i in range(WARM, len(bars)):
+        truth["frame"] = bars.iloc[: i + 1]
+        indicators.on_batch(
+            BarBatch(bar_records([(SYMBOL, hkrt.KType.MIN, bars.index[i], minute_bar(bars, bars.index[i]))]))
+        )
+        if i in read_at:
+            for name in names:
+                got = as_tuple(indicators.value(SYMBOL, "MIN", name))
+                assert same(got, want[name][i]), (name, i, got, want[name][i])
+    assert indicators.stats["updates"] == len(names) * (len(bars) - WARM)
+    assert all(i.bars == len(bars) and i.last_label == bars.index[-1] for i in indicators)
+
+
 def test_through_a_running_bus_a_batch_and_a_single_bar_are_each_counted_once(bars: pd.DataFrame) -> None:
     """The set takes a published BarBatch whole and a published BarClosed alone; a handler
     subscribed after it sees every bar of a batch with the batch already counted."""
