@@ -1,7 +1,9 @@
 """Live indicators (hkrt.indicators.live, docs/indicators.md "Live indicators"): every indicator
 name streamed bar by bar equals the batch over the same bars bit for bit; peek changes nothing;
 warm-up, amended bars, duplicates and bars out of order on a real agent and bus; the bound; a
-Strategy on a real SpotAgent fed the simulated market; and the Chinese variants by hand."""
+BarBatch taken whole gives what its bars one at a time give, and every name fed by batches the
+batch's values; a Strategy on a real SpotAgent fed the simulated market; and the Chinese variants
+by hand."""
 
 from __future__ import annotations
 

@@ -436,7 +436,7 @@ def _one(getter: Callable[[Any], Any]) -> Callable[[Any], tuple[Any, ...]]:
 
 
 class LiveIndicators:
-    """The live indicators of a strategy (or any host), kept current from the bus's ``BarClosed``.
+    """The live indicators of a strategy (or any host), kept current from the bus's bars.
 
     Args:
         history: ``history(symbol, ktype) -> DataFrame``: the bars to warm an indicator up on
