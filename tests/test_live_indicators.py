@@ -1,7 +1,9 @@
 """Live indicators (hkrt.indicators.live, docs/indicators.md "Live indicators"): every indicator
 name streamed bar by bar equals the batch over the same bars bit for bit; peek changes nothing;
 warm-up, amended bars, duplicates and bars out of order on a real agent and bus; the bound; a
-Strategy on a real SpotAgent fed the simulated market; and the Chinese variants by hand."""
+BarBatch taken whole gives what its bars one at a time give, and every name fed by batches the
+batch's values; a Strategy on a real SpotAgent fed the simulated market; and the Chinese variants
+by hand."""
 
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ from hypothesis import strategies as st
 
 import hkrt
 from conftest import at, spot
-from hkrt.bus import Bar, BarClosed, EventBus
+from hkrt.bus import Bar, BarBatch, BarClosed, EventBus
 from hkrt.fetcher.sim import SimConfig, SimMarket
 from hkrt.indicators import IndicatorError, LiveIndicator, LiveIndicators, indicator_names
 from test_indicators import synthetic_minute_bars
@@ -265,6 +267,204 @@ def test_the_number_of_live_indicators_is_bounded_and_bad_requests_are_one_line(
     assert not indicators.remove(SYMBOL, "MIN", "SMA", timeperiod=5)
     indicators.get(SYMBOL, "MIN", "RSI")  # room again
     assert len(indicators) == 2
+
+
+# ------------------------------------------------------- a BarBatch taken whole
+BATCH_SYMBOLS = ["SH600000", "SZ000001", "SH600519", "SZ300750"]
+BATCH_CASES: list[tuple[str, dict[str, int]]] = [
+    ("SMA", {"timeperiod": 5}),
+    ("MACD", {}),  # three outputs
+    ("ATR", {"timeperiod": 14}),  # high, low, close
+    ("OBV", {}),  # close and volume: a bar with no volume is refused for it only
+    ("KDJ_CN", {}),  # a variant's stream
+]
+BATCH_EXTRA: dict[str, tuple[str, dict[str, int]]] = {  # one symbol each: the others' bars stay on the fast path
+    "SH600519": ("SMA", {"timeperiod": 110}),  # not open on 100 bars of history: its bars are kept until then
+    "SZ300750": ("MAVP", {"minperiod": 2, "maxperiod": 30}),  # reads a column a bar has not: refused, both ways
+}
+PRICES = ["open", "high", "low", "close"]
+
+
+def symbol_frames(bars: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """One day of MIN bars per symbol (the fixture's, prices scaled): the history, the truth."""
+    frames = {}
+    for j, symbol in enumerate(BATCH_SYMBOLS):
+        frame = bars.copy()
+        frame[PRICES] = (frame[PRICES] * (1 + 0.01 * j)).round(2)
+        frames[symbol] = frame
+    return frames
+
+
+def bar_records(rows: list[tuple[str, hkrt.KType, pd.Timestamp, Bar]]) -> np.ndarray:
+    """Rows (symbol, ktype, label, bar) as the records of one BarBatch."""
+    out = np.zeros(len(rows), dtype=hkrt._hkrt.COMPLETED_DTYPE)
+    for i, (symbol, ktype, label, bar) in enumerate(rows):
+        out[i] = (symbol.encode(), ktype.record_code, np.datetime64(label.to_pydatetime(), "ms"), *bar[1:])
+    return out
+
+
+def state(indicators: LiveIndicators) -> dict[Any, tuple[Any, ...]]:
+    """Every indicator of the set: value (bit for bit), last label, last bar, bars fed."""
+    return {(i.symbol, i.spec.name, i.spec.params): (as_tuple(i.value), i.last_label, i.last_bar, i.bars)
+            for i in indicators}  # fmt: skip
+
+
+def same_state(a: dict[Any, tuple[Any, ...]], b: dict[Any, tuple[Any, ...]]) -> bool:
+    return a.keys() == b.keys() and all(
+        same(a[k][0], b[k][0]) and a[k][1:3] == b[k][1:3] and a[k][3] == b[k][3] for k in a
+    )
+
+
+def test_a_bar_batch_of_many_symbols_gives_what_its_bars_one_at_a_time_give(bars: pd.DataFrame) -> None:
+    """One set takes each BarBatch whole (``on_batch``), the other its bars one by one (``on_bar``,
+    what the bus's BarClosed split gives): after every batch the same values bit for bit, labels,
+    bars and stats, through duplicates, bars not finite, an amended bar, a bar out of order, a
+    symbol with no indicators, another period in the batch, and the set changed between batches."""
+    frames = symbol_frames(bars)
+    truth = {s: f.iloc[:100] for s, f in frames.items()}
+    whole, single = (LiveIndicators(lambda s, k: truth[s], ktypes=["MIN", "MIN5"]) for _ in range(2))
+    for indicators in (whole, single):
+        for symbol in BATCH_SYMBOLS:
+            for name, params in [*BATCH_CASES, *([BATCH_EXTRA[symbol]] if symbol in BATCH_EXTRA else [])]:
+                indicators.get(symbol, "MIN", name, **params)
+    assert same_state(state(whole), state(single))
+    amended = nan_close = nan_volume = late = 0
+
+    def deliver(rows: list[tuple[str, hkrt.KType, pd.Timestamp, Bar]]) -> None:
+        batch = BarBatch(bar_records(rows))
+        whole.on_batch(batch)
+        for event in batch.items():
+            single.on_bar(event)
+        assert whole.stats == single.stats
+        assert same_state(state(whole), state(single))
+        for symbol in [SYMBOL, "SH600519", "SZ300750"]:  # and the batch's over the truth (SZ000001: see below)
+            for name, params in BATCH_CASES:
+                want = batch_rows(name, truth[symbol], **params)[-1]
+                assert same(as_tuple(whole.value(symbol, "MIN", name, **params)), want), (symbol, name)
+
+    for t in range(100, 140):
+        label = bars.index[t]
+        for symbol, frame in frames.items():
+            truth[symbol] = frame.iloc[: t + 1]
+        rows = [(s, hkrt.KType.MIN, label, minute_bar(frames[s], label)) for s in BATCH_SYMBOLS]
+        rows.append(("SH601318", hkrt.KType.MIN, label, minute_bar(frames[SYMBOL], label)))  # followed by none
+        if t % 5 == 0:  # another period in the same batch
+            rows.append((SYMBOL, hkrt.KType.MIN5, label, minute_bar(frames[SYMBOL], label)))
+        if t in (115, 116):  # not finite: refused for every indicator, or only for those reading the column
+            rows[1] = (*rows[1][:3], rows[1][3]._replace(**{"close" if t == 115 else "volume": math.nan}))
+            nan_close = nan_volume = 1
+        if t == 120:  # a late spot changed the last bar of SZ300750: amended, and the truth with it
+            deliver(rows)
+            changed = frames["SZ300750"].copy()
+            changed.iloc[t, changed.columns.get_loc("close")] += 0.07
+            frames["SZ300750"] = changed
+            truth["SZ300750"] = changed.iloc[: t + 1]
+            rows = [("SZ300750", hkrt.KType.MIN, label, minute_bar(changed, label, amended=True))]
+            amended = 1
+        if t == 125:  # a changed bar under an old label, in the middle of a batch
+            changed = frames[SYMBOL].copy()
+            changed.iloc[118, changed.columns.get_loc("close")] -= 0.05
+            frames[SYMBOL] = changed
+            truth[SYMBOL] = changed.iloc[: t + 1]
+            old = bars.index[118]
+            rows.insert(2, (SYMBOL, hkrt.KType.MIN, old, minute_bar(changed, old)))
+            late = 1
+        if t == 135:  # the next bar published alone first: this batch's is then out of order (the truth is to t + 1)
+            truth[SYMBOL] = frames[SYMBOL].iloc[: t + 2]
+            ahead = BarClosed(SYMBOL, hkrt.KType.MIN, minute_bar(frames[SYMBOL], bars.index[t + 1]))
+            whole.on_bar(ahead)
+            single.on_bar(ahead)
+            late = 2
+        deliver(rows)
+        if t == 110:
+            deliver(rows)  # the same batch again: duplicates
+        if t == 130:  # the set changed between batches, the same way in both
+            for indicators in (whole, single):
+                indicators.get(SYMBOL, "MIN", "EMA", timeperiod=7)
+                assert indicators.remove("SZ000001", "MIN", "SMA", timeperiod=5)
+                indicators.get("SH600519", "MIN", "RSI").update(minute_bar(frames["SH600519"], bars.index[t + 1]))
+    stats = whole.stats
+    assert stats["duplicates"] > 0 and stats["amended"] == amended and stats["out_of_order"] == late
+    assert stats["rejected_bars"] > 40 + nan_close + nan_volume  # MAVP's every bar, and more
+    assert stats["updates"] > 40 * len(BATCH_SYMBOLS) * len(BATCH_CASES) * 0.9
+    # SZ000001's refused bar is in the truth, not fed; SH600519's SMA(110) opened on the way
+    assert not same(as_tuple(whole.value("SZ000001", "MIN", "MACD")), batch_rows("MACD", truth["SZ000001"])[-1])
+    assert same(as_tuple(whole.value("SH600519", "MIN", "SMA", timeperiod=110)), batch_rows("SMA", truth["SH600519"],
+                timeperiod=110)[-1])  # fmt: skip
+
+
+def test_every_indicator_fed_by_batches_equals_the_batch_bit_for_bit(bars: pd.DataFrame) -> None:
+    """Every name (MAVP aside: a bar has no periods) in one set, fed by BarBatches: the batch path's
+    values (each indicator taking its handle's value when read) equal the batch's, bit for bit."""
+    names = [n for n in indicator_names() if n != "MAVP"]
+    want = {n: batch_rows(n, bars) for n in names}
+    truth = {"frame": bars.iloc[:WARM]}
+    indicators = LiveIndicators(lambda s, k: truth["frame"])
+    for name in names:
+        indicators.get(SYMBOL, "MIN", name)
+    read_at = {WARM, WARM + 1, WARM + 37, len(bars) - 1}  # read now and then: several bars taken between reads
+    for i in range(WARM, len(bars)):
+        truth["frame"] = bars.iloc[: i + 1]
+        indicators.on_batch(
+            BarBatch(bar_records([(SYMBOL, hkrt.KType.MIN, bars.index[i], minute_bar(bars, bars.index[i]))]))
+        )
+        if i in read_at:
+            for name in names:
+                got = as_tuple(indicators.value(SYMBOL, "MIN", name))
+                assert same(got, want[name][i]), (name, i, got, want[name][i])
+    assert indicators.stats["updates"] == len(names) * (len(bars) - WARM)
+    assert all(i.bars == len(bars) and i.last_label == bars.index[-1] for i in indicators)
+
+
+def test_through_a_running_bus_a_batch_and_a_single_bar_are_each_counted_once(bars: pd.DataFrame) -> None:
+    """The set takes a published BarBatch whole and a published BarClosed alone; a handler
+    subscribed after it sees every bar of a batch with the batch already counted."""
+    frames = symbol_frames(bars)
+    truth = {s: f.iloc[:100] for s, f in frames.items()}
+    indicators = LiveIndicators(lambda s, k: truth[s], symbols=BATCH_SYMBOLS[:3], ktypes=["MIN"])
+    bus = EventBus()
+    indicators.attach(bus)
+    seen: list[tuple[str, Any, tuple[float, ...]]] = []
+
+    def after(event: BarClosed) -> None:
+        followed = event.symbol in BATCH_SYMBOLS[:3]
+        got = as_tuple(indicators.value(event.symbol, "MIN", "MACD")) if followed else ()
+        seen.append((event.symbol, event.bar.datetime, got))
+
+    bus.subscribe(BarClosed, after)
+    with bus:
+        for symbol in BATCH_SYMBOLS[:3]:
+            indicators.get(symbol, "MIN", "MACD")
+            indicators.get(symbol, "MIN", "SMA", timeperiod=5)
+        for t in range(100, 110):
+            label = bars.index[t]
+            for symbol, frame in frames.items():
+                truth[symbol] = frame.iloc[: t + 1]
+            rows = [(s, hkrt.KType.MIN, label, minute_bar(frames[s], label)) for s in BATCH_SYMBOLS]
+            if t % 3:
+                bus.publish(BarBatch(bar_records(rows)))
+            else:
+                for symbol, _, _, bar in rows:
+                    bus.publish(BarClosed(symbol, hkrt.KType.MIN, bar))
+            if t == 104:  # the set changed while its indicators advance together: one out, one in
+                assert bus.wait_idle(30)
+                removed = indicators.get(BATCH_SYMBOLS[0], "MIN", "SMA", timeperiod=5)
+                assert indicators.remove(BATCH_SYMBOLS[0], "MIN", "SMA", timeperiod=5)
+                ema = indicators.get(BATCH_SYMBOLS[1], "MIN", "EMA", timeperiod=3)
+        assert bus.wait_idle(30)
+    assert bus.errors == 0
+    assert indicators.stats["updates"] == 5 * 3 * 2 + 5 * (3 * 2 - 1 + 1) and indicators.stats["duplicates"] == 0
+    assert removed.last_label == bars.index[104] and removed.bars == 105
+    assert (
+        ema.last_label == bars.index[109]
+        and ema.value == hkrt.indicator("EMA", truth[BATCH_SYMBOLS[1]], timeperiod=3).iloc[-1]
+    )
+    assert len(seen) == 10 * 4  # the other subscriber gets every bar: the set's filter is its own
+    for symbol, label, got in seen:
+        if got:
+            assert same(got, batch_rows("MACD", frames[symbol].loc[:label])[-1]), (symbol, label)
+    indicators.detach()
+    assert bus.subscriptions(BarBatch) == [] and [s.name for s in bus.subscriptions(BarClosed)] != ["LiveIndicators"]
 
 
 # ------------------------------------------------------- a Strategy on the simulated market
