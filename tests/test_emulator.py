@@ -87,7 +87,7 @@ class Manager:
         self.orders[child.client_order_id] = child
         return child
 
-    def cancel(self, order: Order) -> bool:
+    def cancel(self, order: Order, reason: str = "") -> bool:
         if order.is_final:
             return False
         self.cancel_requests.append(order.client_order_id)

@@ -278,6 +278,7 @@ def test_every_order_type_and_transition_on_the_paper_broker(simulated: Lifecycl
     ]
     take_profit, stop_loss = legs
     assert stop_loss.status == "filled" and take_profit.status == "cancelled"
+    assert take_profit.reason.startswith("one cancels the other"), take_profit.reason
     fired = first_at_or_below(DAY2, BRACKET[0], BRACKET[3], at(DAY2, "09:00"))  # not an auction price
     assert stop_loss.history[1][0] == fired - dt.timedelta(seconds=3)
     assert take_profit.history[-1][0] >= stop_loss.history[-1][0]

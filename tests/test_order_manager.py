@@ -588,7 +588,7 @@ class HoldingEmulator:
     def attach_bracket(self, entry: Order) -> None:
         self.brackets.append(entry)
 
-    def cancel(self, order: Order) -> bool:
+    def cancel(self, order: Order, reason: str = "") -> bool:
         if order in self.held_orders:
             self.held_orders.remove(order)
             return True

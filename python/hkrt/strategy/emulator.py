@@ -128,7 +128,7 @@ class OrderManagerPort(Protocol):
         trail: float | str | None = None,
     ) -> Order: ...
 
-    def cancel(self, order: Order) -> bool: ...
+    def cancel(self, order: Order, reason: str = "") -> bool: ...
 
     def get(self, client_order_id: str) -> Order | None: ...
 
@@ -745,7 +745,7 @@ class OrderEmulator:
                     sibling.client_order_id,
                     extra={"id": held.id, "sibling": sibling.client_order_id, "last": last},
                 )
-                self._later(self._cancel_at_manager, sibling)
+                self._later(self._cancel_at_manager, sibling, f"one cancels the other: its sibling leg {held.id} fired")
                 self._journal("bracket", bracket=self._pair_bracket[pair.id])
                 return
         self._release(held, last)
@@ -937,7 +937,7 @@ class OrderEmulator:
             if left <= 0:
                 if leg.client_order_id not in pair.cancel_requested:
                     pair.cancel_requested.add(leg.client_order_id)
-                    self._later(self._cancel_at_manager, leg)
+                    self._later(self._cancel_at_manager, leg, "one cancels the other: its sibling leg sold the shares")
             elif leg.shares - leg.filled_shares != left:
                 leg.shares = leg.filled_shares + left
                 self.stats["legs_resized"] += 1
@@ -967,9 +967,9 @@ class OrderEmulator:
             self._journal("bracket_end", id=bracket.id)
 
     # ------------------------------------------------------------- manager calls (actions: no lock)
-    def _cancel_at_manager(self, order: Order) -> None:
+    def _cancel_at_manager(self, order: Order, why: str = "") -> None:
         try:
-            ok = self._manager.cancel(order)
+            ok = self._manager.cancel(order, why)
         except Exception as err:
             ok, reason = False, str(err)
         else:

@@ -460,7 +460,7 @@ class OrderManager:
                 self._by_broker_id[(order.broker, order.broker_order_id)] = rec
             return True
 
-    def cancel(self, order: Order) -> bool:
+    def cancel(self, order: Order, reason: str = "") -> bool:
         """Ask for the rest of ``order`` (or of the live order a copy of it stands for) to be cancelled.
         An emulated order not yet released is cancelled at once (the emulator stops holding it); one at
         the broker when the broker reports ``cancelled`` (a broker with no reports: at once, if it took
@@ -478,7 +478,7 @@ class OrderManager:
             emulator = self.emulator
             if emulator is None or not emulator.cancel(order):
                 return False
-            self._cancelled_here(order, "cancelled by the strategy (held by the emulator, never sent)")
+            self._cancelled_here(order, reason or "cancelled by the strategy (held by the emulator, never sent)")
             return True
         primary = self._broker(order.broker)
         if primary is None:
