@@ -734,3 +734,28 @@ def test_open_orders_and_the_former_num_keyword(bus: EventBus) -> None:
     assert resting.status == "submitted" and s.open_orders("sh600000") == [resting] and s.open_orders("SZ000001") == []
     with pytest.raises(TypeError, match="takes the quantity once"):
         s.order("SH600000", 100, num=100)
+
+
+def test_a_held_stop_survives_a_restart_of_the_strategy_through_its_state_dir(tmp_path: Any) -> None:
+    """The default emulator journals under state_dir: a new Strategy over the same directory holds the
+    same stop, and it fires from the new run's spots."""
+    first_venue = Venue()
+    with EventBus() as bus:
+        first = strategy_on(bus, first_venue, state_dir=tmp_path)
+        spots(bus, at(FRIDAY, "09:59:57"), SH600000=(10.0, 10.0, ""))
+        stop = first.order("SH600000", 100, order_type="stop", stop_price=10.5)
+        assert (stop.status, stop.emulated) == ("submitted", True) and first_venue.requests == []
+        first.detach()
+    assert (tmp_path / "emulator.jsonl").exists()
+    venue = Venue()  # the restarted process: a new broker object, a new bus, the same journal
+    with EventBus() as bus:
+        again = strategy_on(bus, venue, state_dir=tmp_path)
+        held = again.open_orders("SH600000")
+        assert [o.client_order_id for o in held] == [stop.client_order_id] and held[0].stop_price == 10.5
+        spots(bus, at(FRIDAY, "10:00:00"), SH600000=(10.4, 10.0, ""))
+        assert venue.requests == []  # below the trigger: still held
+        spots(bus, at(FRIDAY, "10:00:03"), SH600000=(10.5, 10.0, ""))
+        assert [(r.client_order_id, r.order_type, r.num) for r in venue.requests] == [
+            (stop.client_order_id, "market", 100.0)
+        ]
+        assert again.get_order(stop.client_order_id).triggered  # type: ignore[union-attr]
