@@ -572,3 +572,49 @@ def test_the_account_stays_consistent_whatever_happens(events: list[tuple]) -> N
         assert filled <= ordered[cid] and (filled == ordered[cid]) == (kinds[-1] == "fill" and ended)
     if not open_ids:
         assert v.broker.reserved_cash == 0 and v.broker.available_cash == pytest.approx(v.broker.cash)
+
+
+def _sim_day_reports(as_columns: bool) -> tuple[list[tuple], float, dict]:
+    """A stretch of the simulated market (five-level books, suspended symbols, limit-ups) with orders of
+    every kind placed along it; the batches handed over whole (read as columns) or as Spot objects."""
+    from hkrt.adapters.sim.config import SimConfig
+    from hkrt.adapters.sim.data import SimMarket
+
+    market = SimMarket(DAY, SimConfig(symbols=60))
+    broker = PaperBroker(5_000_000.0)
+    reports: list[ExecutionReport] = []
+    with EventBus() as bus:
+        bus.subscribe(ExecutionReport, reports.append)
+        broker.attach(bus)
+        for n, t in enumerate(market.times()):
+            batch = SpotBatch.from_columns(market.snapshot(t))
+            broker.on_spots(batch if as_columns else list(batch.spots))
+            bus.wait_idle()
+            if n % 25 == 10 and n < 600:  # orders on a few symbols now and then: market, limits, IOC, sells
+                names = [s.decode() for s in batch.columns["symbol"]]
+                for k in range(3):
+                    i = (n // 25 * 7 + k * 11) % len(names)
+                    close = float(batch.columns["close"][i])
+                    if close <= 0:
+                        continue
+                    sym, when = names[i], t + dt.timedelta(seconds=1)
+                    kind, price, tif = [("market", 0.0, "day"), ("limit", round(close * 0.99, 2), "day"),
+                                        ("limit", round(close * 1.01, 2), "ioc")][k]  # fmt: skip
+                    side = OrderSide.Sell if broker.sellable(sym) >= 100 and k == 0 else OrderSide.Buy
+                    request = OrderRequest(when, sym[:2], sym[2:], price, 300, client_order_id=f"o{n}-{k}",
+                                           order_type=kind, time_in_force=tif)  # fmt: skip
+                    broker.submit(side, request)
+                    bus.wait_idle()
+            if n == 700:
+                break
+        bus.publish(DayClosed(DAY, "day_end", 0))
+        bus.wait_idle()
+    out = [(r.kind, r.client_order_id, r.shares, r.price, r.fees, r.trade_id, r.datetime, r.reason) for r in reports]
+    holdings = {k: (p.number, p.cost_price) for k, p in broker.positions.items()}
+    return out, broker.cash, holdings
+
+
+def test_a_batch_read_as_columns_matches_exactly_as_its_spots_one_by_one() -> None:
+    columns, spots = _sim_day_reports(True), _sim_day_reports(False)
+    assert sum(1 for r in columns[0] if r[0] == "fill") > 10  # the stretch does trade
+    assert columns == spots

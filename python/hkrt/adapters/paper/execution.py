@@ -16,6 +16,7 @@ are sellable from the next trading day.  The rules, with worked examples, are in
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import logging
 import math
 import threading
@@ -23,6 +24,8 @@ from collections import OrderedDict, deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from hkrt._hkrt import OrderBrokerBase, OrderRequest, OrderResult, OrderStatus, Spot, normalize_symbol
 from hkrt.adapters.paper.config import PaperConfig
@@ -223,6 +226,29 @@ class _Quote:
         return self.bid[0] <= 0 and 0 < self.close <= down + _EPS
 
 
+_LEVEL_COLUMNS = ("bid", "bid_volume", "ask", "ask_volume")
+_PRICE_COLUMNS = ("yesterday_close", "open", "high", "low", "close", "volume", "amount")
+_QUOTE_COLUMNS = frozenset({"name", *_PRICE_COLUMNS, *_LEVEL_COLUMNS})  # all a quote reads
+
+
+def _spot_from_row(columns: dict[str, np.ndarray], row: int, symbol: str) -> Spot:
+    """Row ``row`` of a batch's columns as the ``Spot`` the batch decodes it to (absent columns: 0 / "")."""
+    fields: dict[str, Any] = {"symbol": symbol, "datetime": columns["datetime"][row].astype("datetime64[ms]").item()}
+    for key in _PRICE_COLUMNS:
+        column = columns.get(key)
+        if column is not None:
+            fields[key] = float(column[row])
+    name = columns.get("name")
+    if name is not None:
+        value = name[row]
+        fields["name"] = value.decode() if isinstance(value, bytes) else str(value)
+    for key in _LEVEL_COLUMNS:
+        column = columns.get(key)
+        if column is not None:
+            fields[key] = column[row].tolist()
+    return Spot(**fields)
+
+
 class PaperBroker(OrderBrokerBase):
     """A simulated A-share counter and exchange: orders match against the spots of the bus it is attached
     to (docs/paper-broker.md).
@@ -269,7 +295,8 @@ class PaperBroker(OrderBrokerBase):
         self._open_by_symbol: dict[str, dict[str, _Order]] = {}  # symbol -> its open orders, in arrival order
         self._finished: OrderedDict[str, str] = OrderedDict()  # order id -> final status, the newest kept
         self._quotes: dict[str, _Quote] = {}  # symbol -> its latest spot (quotes made on demand)
-        self._spots: dict[str, Spot] = {}  # symbol -> its latest spot, for symbols without open orders
+        # symbol -> its latest spot, for symbols without open orders: a Spot, or (columns, row) of a batch
+        self._spots: dict[str, Spot | tuple[dict[str, np.ndarray], int]] = {}
         # symbol -> ((previous close, name), its day's limits): one computation per symbol and day
         self._limits: dict[str, tuple[tuple[float, str], tuple[float, float] | None]] = {}
         self._market_day: dt.date | None = None  # the day of the newest spot
@@ -382,11 +409,50 @@ class PaperBroker(OrderBrokerBase):
 
     def on_spots(self, batch: SpotBatch | Iterable[Spot]) -> None:
         """Match the open orders against these spots, in order (the bus calls this for each SpotBatch)."""
-        spots = batch.spots if isinstance(batch, SpotBatch) else batch
         with self._lock:
-            for spot in spots:
-                self._on_spot(spot)
+            if not (isinstance(batch, SpotBatch) and self._on_columns(batch)):
+                for spot in batch.spots if isinstance(batch, SpotBatch) else batch:
+                    self._on_spot(spot)
         self._flush()
+
+    def _on_columns(self, batch: SpotBatch) -> bool:
+        """A batch of one market day read as columns: only the rows of symbols with open orders become
+        ``Spot`` objects and are matched (in row order, as ``_on_spot`` would); every other row is kept as a
+        reference, made a quote only when an order needs it.  The same outcome as spot by spot, without a
+        Python object per row of a whole-market batch.  False (nothing done) for a batch this cannot take:
+        columns without the whole quote, or spots of more than one day (then the spots go one by one)."""
+        columns = batch.columns
+        symbols, times = columns.get("symbol"), columns.get("datetime")
+        if symbols is None or times is None or symbols.dtype.kind != "S" or not columns.keys() >= _QUOTE_COLUMNS:
+            return False  # columns that do not hold the whole quote (a batch made of Spot objects): spot by spot
+        valid = symbols != b""  # a row without a valid symbol has no Spot
+        if not valid.all():
+            columns = {k: v[valid] for k, v in columns.items()}
+            symbols, times = columns["symbol"], columns["datetime"]
+        if not len(symbols):
+            return True
+        stamps = times.astype("datetime64[ms]")
+        first, last = stamps.min(), stamps.max()
+        if first.astype("datetime64[D]") != last.astype("datetime64[D]"):
+            return False
+        day, when = first.astype("datetime64[D]").item(), last.item()
+        if self._market_day is None or day > self._market_day:
+            if self._market_day is not None:
+                self._close_day(self._market_day)
+            self._market_day = day
+        if self._last_time is None or when > self._last_time:
+            self._last_time = when
+        names = symbols.astype("U8").tolist()
+        watched = [sym.encode() for sym, orders in self._open_by_symbol.items() if orders]
+        rows = np.nonzero(np.isin(symbols, watched))[0].tolist() if watched else []
+        if rows:
+            kept = set(rows)
+            self._spots.update((names[i], (columns, i)) for i in range(len(names)) if i not in kept)
+        else:
+            self._spots.update(zip(names, zip(itertools.repeat(columns), range(len(names)), strict=False), strict=True))
+        for i in rows:  # in row order: a symbol's spots match one after another, as they came
+            self._on_spot(_spot_from_row(columns, i, names[i]))
+        return True
 
     def on_day_closed(self, event: DayClosed) -> None:
         """The market day ``event.day`` closed: its open orders expire, its buys become sellable."""
@@ -578,6 +644,8 @@ class PaperBroker(OrderBrokerBase):
         quote = self._quotes.get(symbol)
         spot = self._spots.pop(symbol, None)
         if spot is not None:
+            if isinstance(spot, tuple):  # a row of a batch read as columns
+                spot = _spot_from_row(spot[0], spot[1], symbol)
             quote = self._quotes[symbol] = self._new_quote(symbol, spot)
         return quote
 
