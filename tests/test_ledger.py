@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from hkrt.broker.asset import AssetInfo
 from hkrt.core.fees import Fees
+from hkrt.strategy.book import Trade
 from hkrt.strategy.ledger import LEDGER_COLUMNS, Ledger, LedgerError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -116,6 +117,10 @@ def test_check_names_a_tampered_balance() -> None:
     ledger._balances["cash"] += 1  # what a bug elsewhere would do
     with pytest.raises(LedgerError, match="cash balance 89901 fen but its postings sum to 89900 fen"):
         ledger.check()
+    ledger._balances["cash"] -= 1
+    ledger._shares["SH600000"] = -10  # and a position below zero: each named by check
+    with pytest.raises(LedgerError, match="SH600000 holds -10 shares but its postings move 10"):
+        ledger.check()
 
 
 def test_bound_rolls_the_oldest_into_an_opening_balance() -> None:
@@ -211,6 +216,10 @@ def test_from_trades_equals_posting_one_by_one() -> None:
     for when, symbol, side, price, shares, _, fees, order, trade, _ in rows:
         by_hand.post_fill(when, symbol, side, shares, price, fees, trade_id=trade, client_order_id=order)
     pd.testing.assert_frame_equal(built.to_frame(), by_hand.to_frame())
+    one_by_one = Ledger(100_000)
+    for trade in (Trade(w, s, d, p, n, a, f, o, t, b) for w, s, d, p, n, a, f, o, t, b in rows):
+        one_by_one.post_trade(trade)
+    pd.testing.assert_frame_equal(one_by_one.to_frame(), by_hand.to_frame())
     with pytest.raises(LedgerError, match="trades lack the columns fees, price"):
         Ledger.from_trades(trades.drop(columns=["price", "fees"]), 1.0)
 

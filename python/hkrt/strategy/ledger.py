@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from hkrt.broker.asset import AssetInfo
+    from hkrt.strategy.book import Trade
     from hkrt.strategy.reconcile import Reconciliation
 
 __all__ = ["LEDGER_COLUMNS", "Ledger", "LedgerError", "Posting", "Transaction"]
@@ -229,6 +230,20 @@ class Ledger:
             postings.append(Posting(REALIZED_PNL, -(amount - cost)))
         description = f"{side} {shares} {symbol} @ {price:g}"
         return self._post(when, description, postings, client_order_id=client_order_id, trade_id=trade_id)
+
+    def post_trade(self, trade: Trade, fees: Any = None) -> Transaction:
+        """Post one ``hkrt.strategy.book.Trade`` (what ``Book.fill`` returns); ``fees``: an itemized
+        ``Fees`` for it, else the trade's total goes to ``fees:unitemized``."""
+        return self.post_fill(
+            trade.datetime,
+            trade.symbol,
+            trade.side,
+            trade.shares,
+            trade.price,
+            trade.fees if fees is None else fees,
+            trade_id=trade.trade_id,
+            client_order_id=trade.client_order_id,
+        )
 
     def post_cash(self, when: dt.datetime | None, amount: float, description: str = "") -> Transaction:
         """A deposit (``amount`` > 0 yuan) or withdrawal (< 0): cash against ``equity:capital``."""
