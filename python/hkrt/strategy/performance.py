@@ -57,6 +57,7 @@ class Performance:
     equity: pd.Series  # the curve as given (sorted), for the plot
     drawdown: pd.Series  # 1 - equity / running peak, on the same index
     trips: pd.DataFrame  # one row per closed round trip (ROUND_TRIP_COLUMNS)
+    periods_per_year: int = TRADING_DAYS_PER_YEAR  # trading days a year the annual figures assume
     unmatched_sell_shares: int = 0  # sold shares with no earlier buy in ``trades`` (a position held before)
     reasons: dict[str, str] = field(default_factory=dict)  # metric name -> why it is NaN
 
@@ -79,6 +80,7 @@ class Performance:
             "win_rate": self.win_rate,
             "exposure": self.exposure,
             "total_fees": self.total_fees,
+            "periods_per_year": self.periods_per_year,
             "unmatched_sell_shares": self.unmatched_sell_shares,
             "reasons": dict(self.reasons),
         }
@@ -89,7 +91,7 @@ class Performance:
             ("start equity", _money(self.start_equity)),
             ("end equity", _money(self.end_equity)),
             ("total return", _pct(self.total_return)),
-            (f"annual return ({TRADING_DAYS_PER_YEAR} d/y)", _pct(self.annual_return, "annual_return", self.reasons)),
+            (f"annual return ({self.periods_per_year} d/y)", _pct(self.annual_return, "annual_return", self.reasons)),
             ("trading days", str(self.days)),
             ("max drawdown", f"{_pct(self.max_drawdown)} ({_money(self.max_drawdown_value)})"),
             ("drawdown peak → trough", f"{_when(self.peak)} → {_when(self.trough)}"),
@@ -317,6 +319,7 @@ def performance(
         equity=curve,
         drawdown=dd,
         trips=trips,
+        periods_per_year=periods_per_year,
         unmatched_sell_shares=unmatched,
         reasons=reasons,
     )
