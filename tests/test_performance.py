@@ -238,3 +238,12 @@ def test_performance_is_frozen() -> None:
     assert isinstance(perf, Performance)
     with pytest.raises(AttributeError):
         perf.sharpe = 1.0  # type: ignore[misc]
+
+
+def test_single_sample_in_china_time_plots(tmp_path: pytest.TempPathFactory) -> None:
+    one = pd.Series([1e6], index=pd.to_datetime(["2026-11-02 10:00"]).tz_localize("Asia/Shanghai"))
+    perf = performance(one)
+    assert perf.days == 1 and perf.max_drawdown == 0 and perf.total_return == 0
+    assert perf.reasons["sortino"] == "needs at least 2 daily returns, has 0"
+    out = plot_performance(perf, tmp_path / "one.png")  # type: ignore[operator]
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -33,7 +33,8 @@ ROUND_TRIP_COLUMNS = [
 ]  # fmt: skip
 
 
-@dataclass(frozen=True)
+# eq=False: the Series and frames it holds have no single truth value, so == compares identity
+@dataclass(frozen=True, eq=False)
 class Performance:
     """The numbers of one run.  Money in yuan, returns and drawdowns as fractions (0.1 = 10 %)."""
 
