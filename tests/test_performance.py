@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -220,11 +221,11 @@ def test_non_decreasing_curve_has_no_drawdown(steps: list[float]) -> None:
     assert perf.max_drawdown == 0.0 and perf.peak is None and perf.max_drawdown_value == 0.0
 
 
-def test_plot_writes_a_png(tmp_path: pytest.TempPathFactory) -> None:
+def test_plot_writes_a_png(tmp_path: Path) -> None:
     times = pd.date_range("2026-11-02 09:30", periods=240, freq="min")
     curve = pd.Series(1e6 + np.sin(np.arange(240) / 20) * 1e4, index=times)
     perf = performance(curve)
-    out = plot_performance(perf, tmp_path / "run" / "performance.png")  # type: ignore[operator]
+    out = plot_performance(perf, tmp_path / "run" / "performance.png")
     data = out.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5_000
     import matplotlib.image
@@ -240,10 +241,10 @@ def test_performance_is_frozen() -> None:
         perf.sharpe = 1.0  # type: ignore[misc]
 
 
-def test_single_sample_in_china_time_plots(tmp_path: pytest.TempPathFactory) -> None:
+def test_single_sample_in_china_time_plots(tmp_path: Path) -> None:
     one = pd.Series([1e6], index=pd.to_datetime(["2026-11-02 10:00"]).tz_localize("Asia/Shanghai"))
     perf = performance(one)
     assert perf.days == 1 and perf.max_drawdown == 0 and perf.total_return == 0
     assert perf.reasons["sortino"] == "needs at least 2 daily returns, has 0"
-    out = plot_performance(perf, tmp_path / "one.png")  # type: ignore[operator]
+    out = plot_performance(perf, tmp_path / "one.png")
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
