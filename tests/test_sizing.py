@@ -289,12 +289,26 @@ def test_kelly_properties(
     assert more >= shares
 
 
-@settings(max_examples=100, deadline=None)
-@given(symbols, prices, amounts)
-def test_affordable_is_the_largest_valid_quantity(symbol: str, price: float, budget: float) -> None:
-    shares = affordable(symbol, price, budget)
+@settings(max_examples=150, deadline=None)
+@given(symbols, prices, amounts, fee_models)
+def test_affordable_is_the_largest_valid_quantity(
+    symbol: str, price: float, budget: float, fees: FeeModel | None
+) -> None:
+    shares = affordable(symbol, price, budget, fees=fees)
     assert _is_valid_buy(symbol, shares)
-    assert buy_cost(symbol, price, shares) <= budget
+    assert buy_cost(symbol, price, shares, fees) <= budget
     rule = lot_rule(symbol)
     following = rule.minimum if shares == 0 else shares + rule.step
-    assert buy_cost(symbol, price, following) > budget
+    assert buy_cost(symbol, price, following, fees) > budget
+
+
+@pytest.mark.parametrize("symbol", [MAIN, STAR, BEIJING])
+def test_affordable_matches_a_scan_of_every_quantity(symbol: str) -> None:
+    # budgets around the commission minimum's edge (5 yuan = 0.025 % of 20,000), every one checked by brute force
+    price = 7.77
+    for budget in range(19_900, 20_100, 7):
+        # the answer lies near budget / price = 2,561..2,586 shares: scan 2,400..2,699
+        scanned = max(
+            q for q in range(2_400, 2_700) if _is_valid_buy(symbol, q) and buy_cost(symbol, price, q) <= budget
+        )
+        assert affordable(symbol, price, budget) == scanned, budget

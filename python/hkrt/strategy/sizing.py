@@ -86,13 +86,23 @@ def buy_cost(symbol: str, price: float, shares: int, fees: FeeModel | None = A_S
     _positive("price", price)
     if isinstance(shares, bool) or not isinstance(shares, int) or shares < 0:
         raise ValueError(f"shares must be a whole number, 0 or more, not {shares!r}")
+    return _cost(sym, float(price), shares, fees)
+
+
+def _cost(sym: str, price: float, shares: int, fees: FeeModel | None) -> float:
     if shares == 0:
         return 0.0
-    amount = Decimal(repr(float(price))) * shares
-    total = (
-        amount if fees is None else amount + Decimal(repr(fees.fill_fees(sym, "buy", price, shares, _BUY_DAY).total))
-    )
-    return round_fen(total)
+    amount = Decimal(repr(price)) * shares
+    if fees is None:
+        return round_fen(amount)
+    return round_fen(amount + Decimal(repr(fees.fill_fees(sym, "buy", price, shares, _BUY_DAY).total)))
+
+
+def _fee_bound(fees: FeeModel | None, budget: float) -> float:
+    """More than the buy fees of any order of at most ``budget`` yuan (each component's rounding included)."""
+    if fees is None:
+        return 0.0
+    return max(fees.min_commission, fees.commission_rate * budget) + fees.transfer_fee_rate * budget + 0.02
 
 
 def lot_rounded(symbol: str, shares: float) -> int:
@@ -104,19 +114,25 @@ def affordable(symbol: str, price: float, budget: float, *, fees: FeeModel | Non
     """The largest valid buy quantity of ``symbol`` at ``price`` whose cost (fees included) is <= ``budget``.
 
     The cost grows with the quantity, so a binary search over the board's valid quantities
-    (minimum + k x step) finds it in a few dozen fee evaluations at most.
+    (minimum + k x step) finds it.  It searches between what the budget buys without fees (an upper bound)
+    and what it buys once an upper bound of the fees is set aside (affordable): a window of a few steps,
+    so a call prices the fees a handful of times.
     """
     sym = _symbol(symbol)
-    _positive("price", price)
+    price = _positive("price", price)
     _non_negative("budget", budget)
     rule = lot_rule(sym)
     top = round_buy(sym, budget / price)  # fees only lower it
-    if top == 0 or buy_cost(sym, price, rule.minimum, fees) > budget:
+    if top == 0 or _cost(sym, price, rule.minimum, fees) > budget:
         return 0
-    low, high = 0, (top - rule.minimum) // rule.step  # step indexes: low affordable, high maybe not
+    # step indexes (quantity = minimum + index x step): low affordable, high an upper bound
+    low, high = 0, (top - rule.minimum) // rule.step
+    surely = round_buy(sym, (budget - _fee_bound(fees, budget)) / price)
+    if surely > rule.minimum and _cost(sym, price, surely, fees) <= budget:
+        low = (surely - rule.minimum) // rule.step
     while low < high:
         mid = (low + high + 1) // 2
-        if buy_cost(sym, price, rule.minimum + mid * rule.step, fees) <= budget:
+        if _cost(sym, price, rule.minimum + mid * rule.step, fees) <= budget:
             low = mid
         else:
             high = mid - 1
