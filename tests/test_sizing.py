@@ -190,6 +190,16 @@ def test_bad_input_names_the_argument(call: Callable[..., int], kwargs: dict[str
     assert "\n" not in str(caught.value)
 
 
+def test_numpy_scalars_are_numbers_and_bools_are_not() -> None:
+    np = pytest.importorskip("numpy")
+    assert fixed_fraction(MAIN, np.int64(100_000), np.float64(12.34), np.float32(0.1)) == 800
+    assert buy_cost(MAIN, 12.34, np.int64(800)) == 9877.10
+    with pytest.raises(ValueError, match=r"^fraction must be a finite number, not True"):
+        fixed_fraction(MAIN, 100_000, 10.0, True)
+    with pytest.raises(ValueError, match=r"^shares must be a whole number, 0 or more, not 1\.5"):
+        buy_cost(MAIN, 10.0, 1.5)  # type: ignore[arg-type]
+
+
 def test_lot_rounded_rejects_negative_shares() -> None:
     with pytest.raises(ValueError, match=r"^shares must be 0 or more, not -1"):
         lot_rounded(MAIN, -1)

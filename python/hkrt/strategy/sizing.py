@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import numbers
 from decimal import Decimal
 
 from hkrt._hkrt import normalize_symbol
@@ -48,7 +49,8 @@ def _symbol(symbol: str) -> str:
 
 
 def _finite(name: str, value: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    # numbers.Real: numpy scalars from a DataFrame are welcome; bool is an int, not a quantity
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
         raise ValueError(f"{name} must be a finite number, not {value!r}")
     return float(value)
 
@@ -84,9 +86,9 @@ def buy_cost(symbol: str, price: float, shares: int, fees: FeeModel | None = A_S
     """
     sym = _symbol(symbol)
     _positive("price", price)
-    if isinstance(shares, bool) or not isinstance(shares, int) or shares < 0:
+    if isinstance(shares, bool) or not isinstance(shares, numbers.Integral) or shares < 0:
         raise ValueError(f"shares must be a whole number, 0 or more, not {shares!r}")
-    return _cost(sym, float(price), shares, fees)
+    return _cost(sym, float(price), int(shares), fees)
 
 
 def _cost(sym: str, price: float, shares: int, fees: FeeModel | None) -> float:
