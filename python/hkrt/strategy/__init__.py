@@ -14,9 +14,14 @@ from hkrt.core.lots import LotRule, lot_rule, round_buy, round_sell
 from hkrt.strategy.book import Book, Position, Trade
 
 if TYPE_CHECKING:
+    from hkrt.strategy.emulator import OrderEmulator
+    from hkrt.strategy.ledger import Ledger, LedgerError
     from hkrt.strategy.order import Order
     from hkrt.strategy.order_manager import OrderManager
+    from hkrt.strategy.performance import Performance, performance, plot_performance
+    from hkrt.strategy.reconcile import Reconciliation, reconcile
     from hkrt.strategy.runner import FeedReport, load_strategy, run_replay, run_sim
+    from hkrt.strategy.sizing import fixed_fraction, kelly, kelly_fraction, lot_rounded, volatility_target
     from hkrt.strategy.strategy import OrderTicket, Strategy
 
 _LAZY_NAMES: dict[str, str] = {
@@ -24,8 +29,20 @@ _LAZY_NAMES: dict[str, str] = {
     **dict.fromkeys(("OrderTicket", "Strategy"), "hkrt.strategy.strategy"),
     "Order": "hkrt.strategy.order",
     "OrderManager": "hkrt.strategy.order_manager",
+    "OrderEmulator": "hkrt.strategy.emulator",
+    **dict.fromkeys(("Ledger", "LedgerError"), "hkrt.strategy.ledger"),
+    **dict.fromkeys(("Performance", "performance", "plot_performance"), "hkrt.strategy.performance"),
+    **dict.fromkeys(("Reconciliation", "reconcile"), "hkrt.strategy.reconcile"),
+    **dict.fromkeys(
+        ("fixed_fraction", "kelly", "kelly_fraction", "lot_rounded", "volatility_target"), "hkrt.strategy.sizing"
+    ),
 }
-_SUBMODULES = frozenset({"book", "broker_config", "order", "order_manager", "pretrade", "runner", "strategy", "timers"})
+_SUBMODULES = frozenset(
+    {
+        "book", "broker_config", "emulator", "ledger", "order", "order_manager", "performance", "pretrade",
+        "reconcile", "runner", "sizing", "strategy", "timers",
+    }
+)  # fmt: skip
 
 
 __getattr__, __dir__ = lazy_exports(__name__, globals(), _LAZY_NAMES, _SUBMODULES)
@@ -34,17 +51,30 @@ __getattr__, __dir__ = lazy_exports(__name__, globals(), _LAZY_NAMES, _SUBMODULE
 __all__ = [
     "Book",
     "FeedReport",
+    "Ledger",
+    "LedgerError",
     "LotRule",
     "Order",
+    "OrderEmulator",
     "OrderManager",
     "OrderTicket",
+    "Performance",
     "Position",
+    "Reconciliation",
     "Strategy",
     "Trade",
+    "fixed_fraction",
+    "kelly",
+    "kelly_fraction",
     "load_strategy",
+    "lot_rounded",
     "lot_rule",
+    "performance",
+    "plot_performance",
+    "reconcile",
     "round_buy",
     "round_sell",
     "run_replay",
     "run_sim",
+    "volatility_target",
 ]
