@@ -759,3 +759,15 @@ def test_a_held_stop_survives_a_restart_of_the_strategy_through_its_state_dir(tm
             (stop.client_order_id, "market", 100.0)
         ]
         assert again.get_order(stop.client_order_id).triggered  # type: ignore[union-attr]
+
+
+def test_performance_needs_an_equity_sample_first() -> None:
+    s = hkrt.Strategy(["SH600000"], brokers=[hkrt.TestOrderBroker(cash=100_000)], cash=100_000, fees=0)
+    assert s.equity.empty
+    with pytest.raises(ValueError, match="no equity recorded yet"):
+        s.performance()
+    s._sample_equity(at(FRIDAY, "10:00"))
+    s._sample_equity(at(FRIDAY, "10:00").replace(second=30))  # the same minute: one sample
+    s._sample_equity(at(FRIDAY, "10:01"))
+    assert list(s.equity["equity"]) == [100_000.0, 100_000.0]
+    assert s.performance().total_return == 0.0

@@ -68,6 +68,17 @@ def test_hkrt_run_daily_rebalance_over_a_simulated_day_matches_the_hand_computed
                    "--state-dir", str(tmp_path / "state"), env={"HKRT_TEST_FILLS": "instant"})  # fmt: skip
     assert out.returncode == 0, out.stdout + out.stderr
     assert f"held orders journalled in {tmp_path / 'state' / 'emulator.jsonl'}" in out.stdout
+    # the run's performance: printed, its equity curve and a PNG written next to the orders
+    assert "max drawdown" in out.stdout and "Sharpe" in out.stdout
+    assert (tmp_path / "performance.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    equity = read_csv(tmp_path / "equity.csv")
+    # one sample per market minute the feed delivered: the call auction 09:15..09:29 (15), the sessions
+    # 09:30..11:29 and 13:00..14:59 (240) and the close at 15:00
+    assert len(equity) == 256 and (equity[0]["datetime"], equity[-1]["datetime"]) == (
+        "2026-11-20 09:15:00",
+        "2026-11-20 15:00:00",
+    )
+    assert float(equity[0]["equity"]) == pytest.approx(1_000_000)
     basket = ["SH600000", "SH600002", "SZ000001", "SZ000003", "SZ300002"]
     at = dt.datetime.combine(DAY, dt.time(14, 50))
     prices = sim_prices_at(at, basket)

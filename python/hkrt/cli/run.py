@@ -145,6 +145,12 @@ def run(
         strategy.trades.to_csv(folder / "trades.csv", index=False)
         strategy.broker_orders.to_csv(folder / "broker_orders.csv", index=False)  # each broker's answers
         click.echo(f"wrote {folder / 'orders.csv'}, {folder / 'trades.csv'} and {folder / 'broker_orders.csv'}")
+        if len(strategy.equity):
+            from hkrt.strategy.performance import plot_performance
+
+            strategy.equity.to_csv(folder / "equity.csv")
+            png = plot_performance(strategy.performance(), folder / "performance.png", title=Path(script).name)
+            click.echo(f"wrote {folder / 'equity.csv'} and {png} (equity and drawdown)")
 
 
 def _played_config(
@@ -192,6 +198,9 @@ def print_report(strategy: Any) -> None:
         f"\nP&L: {s['pnl']:+,.2f} yuan  (initial cash {s['initial_cash']:,.2f}, cash {s['cash']:,.2f}, "
         f"positions {s['market_value']:,.2f} at the latest prices, value {s['portfolio_value']:,.2f})"
     )
+    if len(strategy.equity):
+        click.echo("\nperformance (docs/performance.md):")
+        click.echo(strategy.performance().table(markdown=False))
 
 
 # ------------------------------------------------------------------ what the feed is doing

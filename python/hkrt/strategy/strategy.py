@@ -59,6 +59,7 @@ ORDER_COLUMNS = [
     "emulated", "parent_id", "remark",
 ]  # fmt: skip
 # strategy.trades: one row per fill
+MAX_EQUITY_SAMPLES = 200_000
 TRADE_COLUMNS = ["datetime", "symbol", "side", "price", "shares", "amount", "fees", "client_order_id", "trade_id",
                  "broker"]  # fmt: skip
 # strategy.broker_orders: one row per order and broker that received it
@@ -175,6 +176,9 @@ class Strategy:
         self.live_indicators: Any = None
         # live runs compare the book with the primary broker's account (docs/orders.md, "Reconciliation")
         self.reconcile_interval = 300.0  # seconds of wall time
+        # the equity curve for performance(): (market time, portfolio value, cash), one sample per market
+        # minute at most, the newest MAX_EQUITY_SAMPLES kept (~800 trading days of minutes)
+        self._equity: collections.deque[tuple[dt.datetime, float, float]] = collections.deque(maxlen=MAX_EQUITY_SAMPLES)
         self.reconciliations: collections.deque[Reconciliation] = collections.deque(maxlen=100)
         # stop, stop-limit, trailing-stop and bracket orders: held here and fired from the spots (the
         # A-share venues take only limit and market orders), journalled under state_dir when given
@@ -586,6 +590,24 @@ class Strategy:
         trade_id, broker."""
         return pd.DataFrame([vars(t) for t in self.book.trades], columns=TRADE_COLUMNS)
 
+    @property
+    def equity(self) -> pd.DataFrame:
+        """The equity curve: ``equity`` (cash + positions at the latest prices) and ``cash``, yuan, indexed
+        by market time, one sample per market minute the feed delivered (the first cycle of each)."""
+        frame = pd.DataFrame(list(self._equity), columns=["datetime", "equity", "cash"])
+        return frame.set_index("datetime")
+
+    def performance(self) -> Any:
+        """Return, drawdown, Sharpe, Sortino, turnover, round trips and fees of the run so far
+        (:func:`hkrt.strategy.performance.performance` over :attr:`equity` and :attr:`trades`; docs/performance.md).
+        ValueError before the first sample."""
+        from hkrt.strategy.performance import performance
+
+        curve = self.equity
+        if curve.empty:
+            raise ValueError("no equity recorded yet: the strategy has not run over any market data")
+        return performance(curve["equity"], self.trades, cash=curve["cash"])
+
     def summary(self) -> dict[str, Any]:
         """Orders, trades, fees, cash, market value and P&L (yuan) at the latest prices."""
         value = self.portfolio_value()
@@ -887,6 +909,14 @@ class Strategy:
         info = event.info
         if self._delivering and info.market_time is not None:
             self._advance_clock(info.market_time)
+            self._sample_equity(info.market_time)
+
+    def _sample_equity(self, when: dt.datetime) -> None:
+        """One equity sample per market minute (the first cycle of each), for :meth:`performance`."""
+        minute = when.replace(second=0, microsecond=0)
+        if self._equity and self._equity[-1][0].replace(second=0, microsecond=0) >= minute:
+            return
+        self._equity.append((when, self.portfolio_value(), self.book.cash))
 
     def _cycle_until(self, event: CycleEnded) -> None:
         """After the user's cycle callbacks: the market clock reached `until`, this cycle was the last."""
