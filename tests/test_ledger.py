@@ -254,3 +254,19 @@ def test_ledger_of_a_simulated_run_matches_the_book_to_the_fen() -> None:
         s: p.shares for s, p in strategy.book.positions.items() if p.shares
     }
     assert ledger.fees() == pytest.approx(strategy.book.fees, abs=0.005)
+
+
+def test_parquet_and_plot_paths_expand_the_home_directory(tmp_path, monkeypatch) -> None:
+    import pandas as pd
+
+    from hkrt.strategy.ledger import Ledger
+    from hkrt.strategy.performance import performance, plot_performance
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    ledger = Ledger(1000.0)
+    ledger.post_cash(dt.datetime(2026, 11, 20, 10), 10.0, "deposit")
+    ledger.to_parquet("~/ledger.parquet")
+    assert (tmp_path / "ledger.parquet").exists()
+    curve = pd.Series([100.0, 101.0], index=pd.to_datetime(["2026-11-19 15:00", "2026-11-20 15:00"]))
+    assert plot_performance(performance(curve), "~/perf.png") == tmp_path / "perf.png"
+    assert (tmp_path / "perf.png").exists()

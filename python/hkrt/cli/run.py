@@ -139,7 +139,7 @@ def run(
         raise click.ClickException(str(err)) from err
     print_report(strategy)
     if out:
-        folder = Path(out)
+        folder = Path(out).expanduser()
         folder.mkdir(parents=True, exist_ok=True)
         strategy.orders.to_csv(folder / "orders.csv", index=False)
         strategy.trades.to_csv(folder / "trades.csv", index=False)

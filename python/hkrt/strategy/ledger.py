@@ -29,6 +29,7 @@ import math
 from collections import deque
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hkrt.core.logs import log_limited
@@ -332,8 +333,8 @@ class Ledger:
         return frame.astype({"txn_id": "int64", "fen": "int64", "shares": "int64"})
 
     def to_parquet(self, path: Any) -> None:
-        """Write :meth:`to_frame` as Parquet (pyarrow is loaded here, not on import)."""
-        self.to_frame().to_parquet(path, index=False, engine="pyarrow")
+        """Write :meth:`to_frame` as Parquet at ``path`` (``~`` expanded; pyarrow is loaded here, not on import)."""
+        self.to_frame().to_parquet(Path(path).expanduser(), index=False, engine="pyarrow")
 
     # -- checking -------------------------------------------------------------------------------------
 

@@ -347,7 +347,7 @@ def plot_performance(perf: Performance, path: str | Path, *, title: str = "") ->
     dax.set_xticks(ticks)
     dax.set_xticklabels([perf.equity.index[i].strftime("%m-%d %H:%M") for i in ticks], rotation=0)
     fig.tight_layout()
-    out = Path(path)
+    out = Path(path).expanduser()
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=100)
     plt.close(fig)
