@@ -373,3 +373,34 @@ def test_bad_subscriptions_fail_in_one_line() -> None:
         EventBus(max_events=0)
     assert bus.publish(BarBatch(records([]))) is False  # not started: refused, counted
     assert bus.refused == 1 and bus.wait_idle()
+
+
+def test_what_handlers_publish_to_run_next_is_bounded_and_refusals_are_loud(caplog: pytest.LogCaptureFixture) -> None:
+    """A handler publishing without end cannot exhaust memory: past max_run_next held to run next, its
+    publish and post return False, counted and logged; the events held still run, in order."""
+    from hkrt.bus import Event
+
+    class Burst(Event):
+        pass
+
+    class Echo(Event):
+        def __init__(self, n: int) -> None:
+            self.n = n
+
+    got: list[int] = []
+    answers: list[bool] = []
+    with EventBus(max_run_next=4) as bus:
+
+        def burst(event: Burst) -> None:
+            answers.extend(bus.publish(Echo(n)) for n in range(6))
+            answers.append(bus.post(lambda: got.append(-1)))
+
+        bus.subscribe(Burst, burst)
+        bus.subscribe(Echo, lambda e: got.append(e.n))
+        with caplog.at_level(logging.WARNING, logger="hkrt.bus"):
+            assert bus.publish(Burst())
+            assert bus.wait_idle()
+        assert answers == [True, True, True, True, False, False, False]
+        assert got == [0, 1, 2, 3]
+        assert bus.stats()["own_refused"] == 3
+    assert "published by a handler refused" in caplog.text

@@ -23,8 +23,9 @@ Promises:
   being dispatched, before the events other threads queued meanwhile: a broker's report on an order
   placed on a spot reaches the order manager before the next spot, however far the feed's thread
   is ahead, so a replayed day runs exactly as it ran live.  What handlers publish while handling one
-  event is held in an unbounded list drained before the next event (it grows only with what the
-  handlers themselves make, never with the feed).
+  event is held in a list drained before the next event; it grows only with what the handlers
+  themselves make, never with the feed, and holds at most ``max_run_next``: past that a handler's
+  publish or post is refused (False, counted in ``own_refused``, a WARNING naming the event).
 - **Bounded, never silent** (:mod:`hkrt.bus.queue`): when the handlers fall behind, producers
   wait; every refusal and abandonment is counted and logged; the time each handler takes is
   summed, so warnings and ``stats()`` name the slowest.
@@ -91,6 +92,9 @@ class EventBus:
         warn_interval: seconds between two WARNINGs of one kind (queue past half, full, a
             handler raising again).
         name: the callback thread's name.
+        max_run_next: events (and posted calls) handlers published while handling one event that
+            wait to run right after it, at most; past it a handler's publish / post is refused.  It
+            is separate from ``max_events``: a handler is never made to wait for its own thread.
 
     The thread runs from :meth:`start` to :meth:`stop` (and again after another ``start``);
     subscribing works at any time.  Use as a context manager to start and stop it.
@@ -103,13 +107,18 @@ class EventBus:
         max_items: int = 1_000_000,
         warn_interval: float = 60.0,
         name: str = "hkrt-callbacks",
+        max_run_next: int = 1_000_000,
     ) -> None:
+        if max_run_next < 1:
+            raise ValueError(f"max_run_next must be >= 1, not {max_run_next}")
+        self.max_run_next = max_run_next
         self._limiter = LogLimiter(warn_interval)
         self._queue = self._new_queue(max_events, max_items)  # closed until start(): refuses
         self._past = {"high_water": 0, "blocked": 0, "blocked_seconds": 0.0, "refused": 0, "abandoned": 0}
         self.name = name
         self.errors = 0  # handler (and posted work) exceptions, since the bus was made
         self.published = 0  # events queued, since the bus was made
+        self.own_refused = 0  # events handlers published past the bound of the list run next
         self._subscriptions: list[Subscription] = []
         self._routes: dict[type, tuple[tuple[Subscription, bool], ...]] = {}  # event class -> (sub, split)
         self._order = 0
@@ -197,7 +206,8 @@ class EventBus:
         """Queue ``event`` for its subscribers; wait while the queue is full (not when called from
         a handler).  False if the bus is not running (counted in ``refused`` and logged)."""
         if self.on_callback_thread and self._queue.is_open:  # a handler's event: next, before the feed's
-            self._own.append(event)
+            if not self._run_next(event, type(event).__name__):
+                return False
             self.published += 1
             return True
         weight = max(1, len(event)) if hasattr(event, "__len__") else 1
@@ -211,9 +221,21 @@ class EventBus:
         timed like a handler); from a handler, right after the event being dispatched.  False if the
         bus is not running."""
         if self.on_callback_thread and self._queue.is_open:
-            self._own.append(_Call(func))
-            return True
+            return self._run_next(_Call(func), "call")
         return self._queue.put(_Call(func), 1, wait=not self.on_callback_thread, label="call")
+
+    def _run_next(self, item: object, label: str) -> bool:
+        """Hold a handler's event (or posted call) to run right after the current one; refused past
+        ``max_run_next`` held (a handler publishing without end must not exhaust memory)."""
+        if len(self._own) >= self.max_run_next:
+            self.own_refused += 1
+            log_limited(log, logging.WARNING, ("own_refused", id(self)),
+                        f"{label} published by a handler refused: {len(self._own)} events already wait to run next",
+                        {"kind": label, "own_refused": self.own_refused}, self._limiter.interval,
+                        limiter=self._limiter)  # fmt: skip
+            return False
+        self._own.append(item)
+        return True
 
     def wait_idle(self, timeout: float = 5.0) -> bool:
         """Block until every event queued so far has been handled.  True at once when the bus is
@@ -345,6 +367,7 @@ class EventBus:
             "slowest_hook": slowest,
             "slowest_hook_seconds": seconds,
             "published": self.published,
+            "own_refused": self.own_refused,
             "subscriptions": len(self._subscriptions),
             "running": self.running,
         }
