@@ -15,7 +15,6 @@ from __future__ import annotations
 import logging
 import os
 import stat
-import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -68,21 +67,10 @@ def load_config(path: str | Path | None) -> dict[str, dict[str, Any]]:
     secret (a key such as ``password``) that its group or others can read is logged at WARNING."""
     if path is None:
         return {}
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:  # pragma: no cover - Python 3.10
-        import tomli as tomllib  # type: ignore[import-not-found,no-redef,unused-ignore]
+    from hkrt.core.toml_file import read_toml
+
     file = Path(path).expanduser()
-    try:
-        data = tomllib.loads(file.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ValueError(f"config file {file} does not exist") from None
-    except IsADirectoryError:
-        raise ValueError(f"config file {file} is a directory") from None
-    except UnicodeDecodeError as err:
-        raise ValueError(f"config file {file} is not UTF-8 text: {err}") from None
-    except tomllib.TOMLDecodeError as err:
-        raise ValueError(f"config file {file} is not valid TOML: {err}") from None
+    data = read_toml(file)
     secret_keys = list(_secret_keys(data))
     if secret_keys:
         _warn_if_readable_by_others(file, secret_keys)

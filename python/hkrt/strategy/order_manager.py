@@ -88,6 +88,14 @@ class Emulator(Protocol):
     def held(self) -> list[Order]: ...
 
 
+class RiskGate(Protocol):
+    """What may refuse an order on its way to the brokers (``hkrt.strategy.risk.RiskEngine``):
+    ``check`` answers "" or the refusal's reason; ``note_cancel`` is told of every cancel sent."""
+
+    def check(self, order: Order, wire_type: str, limit_price: float | None) -> str: ...
+    def note_cancel(self, order: Order, *, forced: bool = False) -> str: ...
+
+
 @dataclass
 class BrokerLeg:
     """One broker's side of an order: its answer to the send and the reports it sent since."""
@@ -162,6 +170,7 @@ class OrderManager:
         fees: a ``FeeModel`` or ``fees(symbol, side, price, shares, day, commission_so_far)``
             returning yuan (or a Fees-like object); None: no fees.  A report's own ``fees`` win.
         emulator: what holds emulated orders (``Emulator``); None: such orders are rejected.
+        risk: the risk engine every order passes on its way out (``RiskGate``); None: no risk checks.
         clock: the strategy's market clock (``now()``; dates orders and reports without one).
         last_price: the latest price of a symbol (a released market order's reference price).
         max_orders: orders kept (see the module's bounds).
@@ -178,6 +187,7 @@ class OrderManager:
         clock: Callable[[], dt.datetime | None] | None = None,
         last_price: Callable[[str], float | None] | None = None,
         max_orders: int = MAX_ORDERS,
+        risk: RiskGate | None = None,
     ) -> None:
         if max_orders < 1:
             raise ValueError(f"max_orders must be >= 1, not {max_orders}")
@@ -191,6 +201,7 @@ class OrderManager:
 
         self._fee_model = fees if isinstance(fees, FeeModel) else None
         self.emulator = emulator
+        self.risk = risk
         self._clock = clock
         self._last_price = last_price
         self.max_orders = max_orders
@@ -200,7 +211,7 @@ class OrderManager:
         self.stats: dict[str, int] = dict.fromkeys(
             ("orders", "sent", "refused", "emulated", "rejected", "fills", "duplicate_trades", "unmatched_reports",
              "rematched_reports", "refused_reports", "late_accepted", "mirror_reports", "cumulative_mismatches",
-             "fills_without_trade_id", "forgotten_orders", "forgotten_ids"), 0,
+             "fills_without_trade_id", "forgotten_orders", "forgotten_ids", "risk_refused"), 0,
         )  # fmt: skip
         self._lock = threading.RLock()
         self._limiter = LogLimiter(_WARN_INTERVAL)  # this manager's: one strategy's warnings never mute another's
@@ -383,6 +394,9 @@ class OrderManager:
                 self._refuse_locked(order, why, out)
             elif not self.brokers and not order.emulated:
                 self._refuse_locked(order, "the strategy has no broker", out)
+            elif order.emulated and (why := self._risk_check(order, order.order_type, order.price)):
+                self.stats["risk_refused"] += 1  # held orders are checked when placed and again when released
+                self._refuse_locked(order, why, out)
             else:
                 rec = self._register(order)
                 rec.stoploss, rec.goal_price = stoploss, goal_price
@@ -460,11 +474,12 @@ class OrderManager:
                 self._by_broker_id[(order.broker, order.broker_order_id)] = rec
             return True
 
-    def cancel(self, order: Order, reason: str = "") -> bool:
+    def cancel(self, order: Order, reason: str = "", *, forced: bool = False) -> bool:
         """Ask for the rest of ``order`` (or of the live order a copy of it stands for) to be cancelled.
         An emulated order not yet released is cancelled at once (the emulator stops holding it); one at
         the broker when the broker reports ``cancelled`` (a broker with no reports: at once, if it took
-        the cancel).  False when the order is final, unknown, or the broker refused the cancel."""
+        the cancel).  False when the order is final, unknown, the broker refused the cancel, or the risk
+        engine's order-rate limit held it back; ``forced`` (the kill switch's) cancels are never held back."""
         if order.is_final:  # (a refused duplicate shares its client id with the live order: never that one)
             return False
         with self._lock:
@@ -480,6 +495,12 @@ class OrderManager:
                 return False
             self._cancelled_here(order, reason or "cancelled by the strategy (held by the emulator, never sent)")
             return True
+        risk = self.risk
+        why = risk.note_cancel(order, forced=forced) if risk is not None else ""
+        if why:  # the order-rate limit: the cancel is not sent (a forced one always is)
+            log.warning("cancel of %s not sent: %s", order.client_order_id, why,
+                        extra={"client_order_id": order.client_order_id, "reason": why})  # fmt: skip
+            return False
         primary = self._broker(order.broker)
         if primary is None:
             log.warning("cancel of %s: its broker %s is gone", order.client_order_id, order.broker,
@@ -498,6 +519,23 @@ class OrderManager:
         if not _reports(primary):
             self._cancelled_here(order, f"cancelled ({primary.name} took the cancel; it sends no reports)")
         return True
+
+    def _risk_check(self, order: Order, wire_type: str, limit_price: float | None) -> str:
+        risk = self.risk
+        return risk.check(order, wire_type, limit_price) if risk is not None else ""
+
+    def cancel_all(self, reason: str, *, forced: bool = True) -> list[Order]:
+        """Ask for every working order to be cancelled (the emulator's held ones at once, the others when
+        their brokers report it): the kill switch.  Returns the orders whose cancel went out (or was done)."""
+        asked: list[Order] = []
+        for order in self.open_orders():
+            try:
+                if self.cancel(order, reason, forced=forced):
+                    asked.append(order)
+            except Exception:  # one broker's failure must not leave the other orders working
+                log.exception("cancel of %s failed", order.client_order_id,
+                              extra={"client_order_id": order.client_order_id})  # fmt: skip
+        return asked
 
     # ---------------------------------------------------------------- reports
     def on_report(self, report: ExecutionReport) -> None:
@@ -662,6 +700,18 @@ class OrderManager:
                     self._changed(order, out)
         if rec is None or rec.order is not order or not brokers:
             self._flush(out)
+            return
+        why = self._risk_check(order, wire_type, limit_price)
+        if why:  # every order on its way to a broker passes the risk engine: the one place that refuses
+            with self._lock:
+                if not order.is_final:
+                    order.move_to("rejected", self.now() or order.created, why)
+                    self.stats["risk_refused"] += 1
+                    self._changed(order, out)
+            self._flush(out)
+            log.warning("order not sent: %s %s: %s", order.side, order.symbol, why,
+                        extra={"symbol": order.symbol, "side": order.side, "client_order_id": order.client_order_id,
+                               "reason": why})  # fmt: skip
             return
         with self._lock:
             if wire_type == "limit":

@@ -104,6 +104,9 @@ class Strategy:
         state_dir: where the order emulator journals the stop, trailing-stop and bracket orders it holds,
             so they survive a restart (``hkrt run`` gives a live run ``~/.hkrt/state/<name>``); None: kept
             in memory only.
+        risk: the risk engine's limits (``hkrt.strategy.risk.RiskConfig``, a dict of them, or a TOML
+            file with a ``[risk]`` table); None: the defaults (docs/risk.md).  Every order passes the
+            engine on its way to a broker.
     """
 
     def __init__(
@@ -120,6 +123,7 @@ class Strategy:
         name: str = "strategy",
         fees: Any = None,
         state_dir: str | os.PathLike[str] | None = None,
+        risk: Any = None,
     ) -> None:
         self.codes = tuple(dict.fromkeys(normalize_symbol(c) for c in codes))
         if not self.codes:
@@ -145,6 +149,11 @@ class Strategy:
         self.order_manager = OrderManager(self.brokers, self.book, strategy=name, fees=fees,
                                           clock=lambda: self.now, last_price=self.last_price)  # fmt: skip
         self.order_manager.listeners.append(self._order_news)
+        # the one place an order may be refused on its way to a broker, and the trading state (docs/risk.md)
+        from hkrt.strategy.risk import RiskConfig, RiskEngine
+
+        self.risk = RiskEngine(RiskConfig.load(risk), account=self, name=name)
+        self.order_manager.risk = self.risk
         self._order_funcs: list[Callable[[Order], Any]] = []
         self._trade_funcs: list[Callable[[Order, Any], Any]] = []
         self.timers = TimerSet(self.calendar)
@@ -522,6 +531,28 @@ class Strategy:
         """The orders still working (at a broker or held by the emulator), of ``symbol`` / ``side`` if given."""
         return self.order_manager.open_orders(normalize_symbol(symbol) if symbol is not None else None, side)
 
+    # ------------------------------------------------------- trading state
+    @property
+    def trading_state(self) -> str:
+        """ACTIVE, REDUCING (only orders that reduce a position go out) or HALTED (none do)."""
+        return self.risk.state
+
+    def halt(self, reason: str) -> list[Order]:
+        """The kill switch: refuse every new order until :meth:`resume`, and ask for every working order
+        (at a broker or held by the emulator) to be cancelled.  Returns the orders asked to cancel.
+        Safe from any thread; ``hkrt halt`` does this to a running strategy."""
+        if not reason or not reason.strip():
+            raise ValueError("halt() needs a reason: it is logged and shown until trading resumes")
+        self.risk.halt(reason)
+        cancelled = self.order_manager.cancel_all(f"cancelled by the kill switch: {reason}")
+        log.warning("trading halted: %s; %d working orders asked to cancel", reason, len(cancelled),
+                    extra={"strategy": self.name, "reason": reason, "cancelled": len(cancelled)})  # fmt: skip
+        return cancelled
+
+    def resume(self, reason: str = "resumed") -> bool:
+        """Back to ACTIVE after :meth:`halt` or a breached limit; True when the state changed."""
+        return self.risk.resume(reason)
+
     # ------------------------------------------------------- reconciliation
     def reconcile(self, index: int = 0) -> Reconciliation | None:
         """Compare the book with broker ``index``'s own positions and cash (each difference a WARNING);
@@ -779,6 +810,7 @@ class Strategy:
         # before the strategy reacts to it (an order placed on batch N trades from N on, at the book
         # the strategy saw, never at a quote it had not seen), and the emulator's triggers fire first.
         self.order_manager.attach(bus)
+        self.risk.attach(bus)
         self._attach_brokers(bus)
         emulator = self.order_manager.emulator
         if emulator is not None:
@@ -794,6 +826,7 @@ class Strategy:
             for sub in self._subscriptions + self._tail:
                 self.bus.unsubscribe(sub)
             self.order_manager.detach()
+            self.risk.detach()
             self._detach_brokers()
             detach_emulator = getattr(self.order_manager.emulator, "detach", None)
             if callable(detach_emulator):
