@@ -181,14 +181,21 @@ def test_fixed_weights_move_the_holding_to_the_weighted_target(bus: EventBus) ->
     market.cycle(at("10:02:03"), bar=at("10:02"))  # all of it: up to affordable(100,000) = 9,900
     more = account.orders.iloc[1]
     assert (more.shares, more.remark) == (2500, "signals weights +1.00: b 1.00")
-    market.cycle(at("10:03:03"), bar=at("10:03"))  # a leaves: its 3/4 of the target; T+1 refuses the sell
+    market.cycle(at("10:03:03"), bar=at("10:03"))  # a leaves: down to b's 1/4, but nothing is sellable (T+1)
+    assert len(account.orders) == 2 and aggregator.stats["waiting_sellable"] == 1
+    market.cycle(at("10:03:06"))
+    assert aggregator.stats["waiting_sellable"] == 2  # decided again at every cycle's end
+    market.cycle(at("09:30:03", MONDAY))  # sellable now: down to affordable(25,000) = 2,400 shares
     last = account.orders.iloc[2]
-    assert (last.side, last.status, last.remark) == ("sell", "rejected", "signals weights +0.25: a 1.00")
+    assert (last.side, last.shares, last.status) == ("sell", 7500, "filled")
+    assert last.remark == "signals weights +0.25: a 1.00"
     table = sums_to_the_account(aggregator)
+    # the sell came out of a's 7,400 first (its decision), the other 100 out of b's 2,500
     assert table.loc["a", "bought"] == pytest.approx(7400) and table.loc["b", "bought"] == pytest.approx(2500)
+    assert table.loc["a", "sold"] == pytest.approx(7400) and table.loc["b", "sold"] == pytest.approx(100)
+    assert table.loc["b", "market_value"] == pytest.approx(2400 * 10.0)
 
 
-# ------------------------------------------------------------------------------ timing
 def test_a_signal_from_a_sources_timer_is_decided_in_the_same_cycle(bus: EventBus) -> None:
     account = hkrt.Strategy([SYMBOL], name="account")
     timed = hkrt.Strategy([SYMBOL], name="timed")
@@ -315,8 +322,9 @@ def test_the_vote_is_deterministic(bus: EventBus) -> None:
             for minute in ("10:01", "10:02"):
                 market.cycle(at(minute + ":03"), bar=at(minute))
                 market.cycle(at(minute + ":06"), 10.1)
+            market.cycle(at("09:30:03", MONDAY), 10.3)  # the out decided Friday sells Monday
             rows = account.orders.drop(columns=["client_order_id"]).itertuples(index=False)
             return [tuple(r) for r in rows] + [tuple(aggregator.attribution().round(9).itertuples())]
 
     first = run()
-    assert len(first) == 3 and first == run()  # a buy, a sell refused (T+1), the table
+    assert len(first) == 3 and first == run()  # a buy, a sell, the table

@@ -19,13 +19,16 @@ which a signal arrived (after the sources' bar, spot, cycle and timer callbacks 
 aggregator decides each symbol that got one, counting each source's latest signal unless it is older
 than ``max_age`` market seconds (None: until the source says otherwise; 0: only signals of the cycle
 itself).  A decision acts only when its outcome changed since the last one acted on (so a source
-repeating itself every bar trades nothing new, and a refused order is not retried every cycle); while
-the symbol has a working order, the decision waits for the next cycle.
+repeating itself every bar trades nothing new, and a refused order is not retried every cycle).  While
+the symbol has a working order, or a sell finds no sellable shares (T+1: bought today), the decision
+waits and is made again at the next cycle's end with the signals then counted (so an "out" decided the
+day of the buy sells at the next day's first cycle, unless the sources changed their minds).
 
 How much: the full position of a symbol is ``target_value`` yuan, or ``fraction`` of the account's
 equity (cash plus positions at the latest prices), in shares from :mod:`hkrt.strategy.sizing`
-(lot-rounded, fees included).  A vote to be in buys up to it (never sells), a vote to be out sells the
-holding; the weights method moves the holding to its target either way.  Orders are market orders
+(lot-rounded, fees included).  A vote to be in buys a full position when the account holds none of the
+symbol (a holding already there stays as it is: the vote is in or out, not a resize), a vote to be out
+sells the holding; the weights method moves the holding to its target either way.  Orders are market orders
 placed through ``account.order`` (so every pre-trade check, and the risk engine, applies), each with the
 remark ``signals <method> <value>: <source> <share>, ...``.
 
@@ -72,6 +75,12 @@ _ACCOUNTS: weakref.WeakKeyDictionary[Strategy, SignalAggregator] = weakref.WeakK
 def is_signal_source(strategy: Strategy) -> bool:
     """Whether ``strategy`` is a source of a SignalAggregator (it signals, an account trades)."""
     return strategy in _SOURCES
+
+
+def aggregator_of(account: Strategy) -> SignalAggregator | None:
+    """The SignalAggregator whose account ``account`` is (None: it has none), e.g. for a runner that prints
+    ``attribution()`` after the run of a script's account."""
+    return _ACCOUNTS.get(account)
 
 
 class SignalAggregator:
@@ -140,8 +149,8 @@ class SignalAggregator:
         self.fees = fees
         self.attribution_book = Attribution(names)
         self.stats: dict[str, int] = dict.fromkeys(
-            ("signals", "unknown_source", "outside_codes", "decisions", "unchanged", "deferred", "orders",
-             "no_price", "inactive", "source_orders_refused", "decisions_dropped"), 0,
+            ("signals", "unknown_source", "outside_codes", "decisions", "unchanged", "deferred", "waiting_sellable",
+             "orders", "no_price", "inactive", "source_orders_refused", "decisions_dropped"), 0,
         )  # fmt: skip
         self._limiter = LogLimiter(60.0)
         self._codes = frozenset(account.codes)
@@ -277,13 +286,17 @@ class SignalAggregator:
             self._warn("no_price", f"decision on {symbol} not acted on: no price yet",
                        {"symbol": symbol, "no_price": self.stats["no_price"]})  # fmt: skip
             return
-        self._last[symbol] = decision.target
-        self._parts[symbol] = decision.parts
         held = self.account.position(symbol)
         wanted = self._size(symbol, price, decision.target)
         delta = wanted - held
-        if self.method == "vote":
-            delta = max(delta, 0) if decision.target > 0 else -held  # in: buy up to it; out: sell it all
+        if self.method == "vote":  # in: a full position when there is none; out: sell it all
+            delta = (wanted if held == 0 else 0) if decision.target > 0 else -held
+        if delta < 0 and self.account.book.sellable(symbol) == 0:  # T+1: the sell waits for sellable shares
+            self.stats["waiting_sellable"] += 1
+            self._pending.add(symbol)
+            return
+        self._last[symbol] = decision.target
+        self._parts[symbol] = decision.parts
         order = None
         if delta:
             order = self.account.order(symbol, delta, remark=_remark(decision))
