@@ -328,3 +328,11 @@ def test_the_vote_is_deterministic(bus: EventBus) -> None:
 
     first = run()
     assert len(first) == 3 and first == run()  # a buy, a sell, the table
+
+
+def test_after_the_accounts_run_stopped_nothing_more_is_placed(bus: EventBus) -> None:
+    plan = {("a", at("10:01")): ("buy", 1.0), ("b", at("10:01")): ("buy", 1.0)}
+    account, aggregator, market = setup(bus, plan)
+    account.stop()
+    market.cycle(at("10:01:03"), bar=at("10:01"))  # the sources still signal; the account places nothing
+    assert aggregator.stats["signals"] == 2 and aggregator.stats["inactive"] == 1 and account.orders.empty

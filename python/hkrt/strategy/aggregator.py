@@ -280,14 +280,16 @@ class SignalAggregator:
             self.stats["deferred"] += 1
             self._pending.add(symbol)
             return
-        price = self.account.last_price(symbol)
-        if price is None or not price > 0:
-            self.stats["no_price"] += 1
-            self._warn("no_price", f"decision on {symbol} not acted on: no price yet",
-                       {"symbol": symbol, "no_price": self.stats["no_price"]})  # fmt: skip
-            return
         held = self.account.position(symbol)
-        wanted = self._size(symbol, price, decision.target)
+        wanted = 0
+        if decision.target > EPSILON:  # sizing a position needs a price; selling out does not
+            price = self.account.last_price(symbol)
+            if price is None or not price > 0:
+                self.stats["no_price"] += 1
+                self._warn("no_price", f"decision on {symbol} not acted on: no price yet",
+                           {"symbol": symbol, "no_price": self.stats["no_price"]})  # fmt: skip
+                return
+            wanted = self._size(symbol, price, decision.target)
         delta = wanted - held
         if self.method == "vote":  # in: a full position when there is none; out: sell it all
             delta = (wanted if held == 0 else 0) if decision.target > 0 else -held
