@@ -336,3 +336,16 @@ def test_after_the_accounts_run_stopped_nothing_more_is_placed(bus: EventBus) ->
     account.stop()
     market.cycle(at("10:01:03"), bar=at("10:01"))  # the sources still signal; the account places nothing
     assert aggregator.stats["signals"] == 2 and aggregator.stats["inactive"] == 1 and account.orders.empty
+
+
+def test_an_account_and_its_sources_are_freed_with_their_aggregator() -> None:
+    import gc
+    import weakref
+
+    account = hkrt.Strategy([SYMBOL], name="account")
+    source = hkrt.Strategy([SYMBOL], name="a")
+    SignalAggregator(account, [source])
+    gone = [weakref.ref(account), weakref.ref(source)]
+    del account, source
+    gc.collect()
+    assert [r() for r in gone] == [None, None]

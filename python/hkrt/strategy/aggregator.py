@@ -67,9 +67,10 @@ DECISION_COLUMNS = ["datetime", "symbol", "method", "value", "target", "held", "
                     "client_order_id", "status", "reason", "sources"]  # fmt: skip
 
 # every source and account in use, so a strategy serves one aggregator only and load_strategy can tell
-# the account of a script from its sources
-_SOURCES: weakref.WeakKeyDictionary[Strategy, SignalAggregator] = weakref.WeakKeyDictionary()
-_ACCOUNTS: weakref.WeakKeyDictionary[Strategy, SignalAggregator] = weakref.WeakKeyDictionary()
+# the account of a script from its sources; weak both ways (an account and its aggregator refer to each
+# other: a strong value here would keep both alive for good)
+_SOURCES: weakref.WeakSet[Strategy] = weakref.WeakSet()
+_ACCOUNTS: weakref.WeakKeyDictionary[Strategy, weakref.ref[SignalAggregator]] = weakref.WeakKeyDictionary()
 
 
 def is_signal_source(strategy: Strategy) -> bool:
@@ -80,7 +81,8 @@ def is_signal_source(strategy: Strategy) -> bool:
 def aggregator_of(account: Strategy) -> SignalAggregator | None:
     """The SignalAggregator whose account ``account`` is (None: it has none), e.g. for a runner that prints
     ``attribution()`` after the run of a script's account."""
-    return _ACCOUNTS.get(account)
+    ref = _ACCOUNTS.get(account)
+    return ref() if ref is not None else None
 
 
 class SignalAggregator:
@@ -166,8 +168,8 @@ class SignalAggregator:
         self._fees_at_start = account.book.fees
         for source in self.sources:
             self._take_orders_away(source)
-            _SOURCES[source] = self
-        _ACCOUNTS[account] = self
+            _SOURCES.add(source)
+        _ACCOUNTS[account] = weakref.ref(self)
         account.order_manager.listeners.append(self._order_news)
         account.on_start(self._sources_started)
         account.on_stop(self._sources_stopped)
