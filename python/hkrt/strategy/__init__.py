@@ -14,6 +14,7 @@ from hkrt.core.lots import LotRule, lot_rule, round_buy, round_sell
 from hkrt.strategy.book import Book, Position, Trade
 
 if TYPE_CHECKING:
+    from hkrt.strategy.aggregator import SignalAggregator
     from hkrt.strategy.emulator import OrderEmulator
     from hkrt.strategy.ledger import Ledger, LedgerError
     from hkrt.strategy.order import Order
@@ -30,6 +31,7 @@ _LAZY_NAMES: dict[str, str] = {
     "Order": "hkrt.strategy.order",
     "OrderManager": "hkrt.strategy.order_manager",
     "OrderEmulator": "hkrt.strategy.emulator",
+    "SignalAggregator": "hkrt.strategy.aggregator",
     **dict.fromkeys(("Ledger", "LedgerError"), "hkrt.strategy.ledger"),
     **dict.fromkeys(("Performance", "performance", "plot_performance"), "hkrt.strategy.performance"),
     **dict.fromkeys(("Reconciliation", "reconcile"), "hkrt.strategy.reconcile"),
@@ -41,6 +43,7 @@ _SUBMODULES = frozenset(
     {
         "book", "broker_config", "emulator", "ledger", "order", "order_manager", "performance", "pretrade",
         "reconcile", "runner", "sizing", "strategy", "timers",
+        "aggregator", "signals", "signals_attribution",
     }
 )  # fmt: skip
 
@@ -61,6 +64,7 @@ __all__ = [
     "Performance",
     "Position",
     "Reconciliation",
+    "SignalAggregator",
     "Strategy",
     "Trade",
     "fixed_fraction",

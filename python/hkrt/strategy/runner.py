@@ -277,7 +277,8 @@ def _trading_day(strategy: Strategy, day: dt.date | str | None) -> dt.date:
 
 
 def load_strategy(path: str | Path) -> Strategy:
-    """Execute a strategy script and return the one ``Strategy`` it defines at module level.
+    """Execute a strategy script and return the one ``Strategy`` it defines at module level (the signal
+    sources of a ``SignalAggregator`` do not count: their account runs them).
 
     The script runs with ``__name__ == "__hkrt_run__"``, so its ``if __name__ == "__main__":``
     block (a direct live run) is skipped.
@@ -286,7 +287,9 @@ def load_strategy(path: str | Path) -> Strategy:
     if not script.is_file():
         raise FileNotFoundError(f"no strategy script at {script}")
     namespace = runpy.run_path(str(script), run_name="__hkrt_run__")
-    found = {id(v): v for v in namespace.values() if isinstance(v, Strategy)}
+    from hkrt.strategy.aggregator import is_signal_source  # a SignalAggregator's sources run with their account
+
+    found = {id(v): v for v in namespace.values() if isinstance(v, Strategy) and not is_signal_source(v)}
     if len(found) != 1:
         what = "no Strategy" if not found else f"{len(found)} Strategy objects"
         raise ValueError(f"{script} defines {what} at module level; it must define exactly one")

@@ -31,7 +31,7 @@ import pandas as pd
 from hkrt._hkrt import OrderBrokerBase, Spot, normalize_symbol
 from hkrt.agent.spot_agent import SpotAgent
 from hkrt.broker.wrap import crtOB
-from hkrt.bus import BarClosed, CycleEnded, EventBus, MarketFilter, SpotBatch, Subscription
+from hkrt.bus import BarClosed, CycleEnded, EventBus, MarketFilter, SignalEvent, SpotBatch, Subscription
 from hkrt.bus.bus import handler_name
 from hkrt.core.calendar import CalendarCoverageError, TradingCalendar
 from hkrt.core.china_time import MARKET_CLOSE
@@ -163,6 +163,7 @@ class Strategy:
         self._wanted: list[_Wanted] = []  # the decorators' subscriptions, in order
         self._subscriptions: list[Subscription] = []  # made on self.bus
         self._tail: list[Subscription] = []  # the strategy's own, kept after the decorators' (see attach)
+        self.bus_listeners: list[Callable[[EventBus | None], Any]] = []  # told attach(bus) / detach() (None), last
         self._start_funcs: list[Callable[[], Any]] = []
         self._stop_funcs: list[Callable[[], Any]] = []
         self._prices: dict[str, float] = {}
@@ -434,6 +435,20 @@ class Strategy:
             return manager.refuse(order, why)
         order.shares = sized
         return manager.submit(order, stoploss=stoploss, goal_price=goal_price)
+
+    def signal(self, symbol: str, action: str, confidence: float = 1.0, reason: str = "") -> SignalEvent:
+        """Publish this strategy's opinion instead of an order: a ``hkrt.bus.SignalEvent`` -- ``action``
+        ("buy", "sell" or "flat") on ``symbol`` with ``confidence`` in 0..1 -- dated by the market clock, on
+        the bus the strategy is attached to, where a ``SignalAggregator`` combines the signals of several
+        strategies into one account's orders (docs/signals.md).  Returns the event.  A bad symbol, action or
+        confidence is a ValueError; RuntimeError when the strategy is attached to no bus."""
+        from hkrt.strategy.signals import make_signal
+
+        event = make_signal(self.name, symbol, action, confidence, reason, self.now)
+        if self.bus is None:
+            raise RuntimeError(f"strategy {self.name!r} is attached to no bus: its signal would reach no one")
+        self.bus.publish(event)
+        return event
 
     def _pretrade(self, order: Order, price: float | None, when: dt.datetime) -> tuple[int, str]:
         """(shares, "") for an order that passes the pre-trade checks (hkrt.strategy.pretrade), else (0, why)."""
@@ -819,6 +834,8 @@ class Strategy:
         for wanted in self._wanted:
             self._subscriptions.append(self._subscribe(bus, wanted))
         self._subscribe_tail(bus)
+        for listener in list(self.bus_listeners):  # a SignalAggregator attaches its sources (docs/signals.md)
+            listener(bus)
 
     def detach(self) -> None:
         """Unsubscribe the strategy from its bus (nothing is delivered to it from then on)."""
@@ -831,6 +848,8 @@ class Strategy:
             detach_emulator = getattr(self.order_manager.emulator, "detach", None)
             if callable(detach_emulator):
                 detach_emulator()
+            for listener in list(self.bus_listeners):
+                listener(None)
         if self.live_indicators is not None:
             self.live_indicators.detach()
         self.bus = None
