@@ -209,3 +209,24 @@ def test_hkrt_run_cash_and_out_write_the_ledger_opened_with_that_cash(tmp_path: 
     spent = sum(to_fen(p * n) + to_fen(f) for p, n, f in zip(trades.price, trades.shares, trades.fees, strict=True))
     assert ledger.groupby("account").fen.sum()["cash"] == 30_000_000 - spent
     assert not [line for line in done.stderr.splitlines() if "ERROR" in line], done.stderr
+
+
+def test_the_worked_example_of_docs_ledger_md_in_a_strategy() -> None:
+    asset = AssetInfo(80_000.0, [BrokerPosition("SH", "600000", 1000, cost_price=10.005),
+                                 BrokerPosition("SZ", "000001", 300, cost_price=12.3456)])  # fmt: skip
+    strategy = account_strategy(asset)  # the default FeeModel prices the fills (the reports carry no fees)
+    strategy.sync_from_broker()
+    fill(strategy, "SH600000", "sell", 500, 11.00)  # fees 5.00 + stamp 2.75 + transfer 0.06 = 7.81
+    fill(strategy, "SZ000001", "buy", 200, 12.00)  # fees 5.00 + transfer 0.02 = 5.02
+    assert strategy.ledger.balances() == {
+        "cash": 83_087.17,
+        "equity:capital": -93_708.68,
+        "fees:commission": 10.00,
+        "fees:transfer": 0.08,
+        "positions:SH600000": 5_002.50,
+        "positions:SZ000001": 6_103.68,
+        "realized_pnl": -497.50,
+        "taxes:stamp": 2.75,
+    }
+    assert strategy.book.cash == pytest.approx(83_087.17, abs=1e-9) and strategy.check_ledger() == []
+    assert strategy.positions["SZ000001"].cost_price == pytest.approx((3_703.68 + 2_400 + 5.02) / 500)
