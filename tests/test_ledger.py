@@ -11,10 +11,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from hkrt import OrderBrokerBase, OrderResult, OrderStatus
+from hkrt.broker import OrderRequest
 from hkrt.broker.asset import AssetInfo
-from hkrt.core.fees import Fees
+from hkrt.bus import ExecutionReport
+from hkrt.core.fees import FeeModel, Fees
 from hkrt.strategy.book import Trade
-from hkrt.strategy.ledger import LEDGER_COLUMNS, Ledger, LedgerError
+from hkrt.strategy.ledger import LEDGER_COLUMNS, Ledger, LedgerError, split_fees, to_fen
+from hkrt.strategy.ledger_book import LedgeredBook
+from hkrt.strategy.order import Order
+from hkrt.strategy.order_manager import OrderManager
 
 ROOT = Path(__file__).resolve().parents[1]
 T0 = dt.datetime(2026, 11, 20, 10, 0)
@@ -181,6 +187,84 @@ def test_property_every_sequence_stays_balanced(sequence: list[tuple[object, ...
     assert ledger.balance_fen("cash") == expected_cash
     assert {s: n for s, (n, _) in ledger.positions().items()} == {s: n for s, n in held.items() if n}
     ledger.check()
+
+
+def test_split_fees_itemizes_a_total_by_the_model_that_priced_it() -> None:
+    model, day = FeeModel(), dt.date(2026, 11, 20)
+    # sell 1,000 SH600000 @ 10.00 (10,000 yuan): stamp tax 0.05 % = 5.00, transfer fee 0.001 % = 0.10
+    assert split_fees(10.10, model, "SH600000", "sell", 10.0, 1000, day) == Fees(5.00, 5.00, 0.10)
+    assert split_fees(5.10, model, "SH600000", "buy", 10.0, 1000, day) == Fees(5.00, 0.0, 0.10)
+    # a broker's total of 12.00: the taxes are the fill's, the commission the rest (6.90)
+    assert split_fees(12.00, model, "SH600000", "sell", 10.0, 1000, day) == Fees(6.90, 5.00, 0.10)
+    # less than the fill's taxes: charged by another schedule, kept as one total (unitemized), never guessed
+    assert split_fees(3.00, model, "SH600000", "sell", 10.0, 1000, day) == 3.00
+    assert split_fees(3.00, object(), "SH600000", "sell", 10.0, 1000, day) == 3.00  # not a fee model
+
+
+class Venue(OrderBrokerBase):
+    """A broker that reports: every order Sent; its fills are the reports the test hands the manager.  Its
+    account (``get_asset_info``) is ``asset``, or none."""
+
+    def __init__(self, name: str = "venue", asset: AssetInfo | None = None) -> None:
+        super().__init__(name)
+        self.asset = asset
+
+    def attach(self, bus: object) -> None:
+        pass
+
+    def detach(self) -> None:
+        pass
+
+    def _buy(self, request: OrderRequest) -> OrderResult:
+        return OrderResult(OrderStatus.Sent, order_id=f"V-{request.client_order_id}")
+
+    _sell = _buy
+
+    def _get_asset_info(self) -> str:
+        return self.asset.to_json() if self.asset is not None else ""
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(fill, st.integers(1, 3), st.booleans()), max_size=30))
+def test_property_every_fill_through_the_order_manager_keeps_the_ledger_equal_to_the_book(
+    sequence: list[tuple[tuple[str, str, int, int, int], int, bool]],
+) -> None:
+    # the same random fills as above, now as orders of a reporting broker filled in 1-3 parts, each part's fees
+    # the venue's (fee_fen) or the fee model's: the OrderManager books them, the book posts them, and after
+    # every part the ledger balances and holds the book's cash, shares and fees to the fen
+    model = FeeModel()
+    book = LedgeredBook(1_000_000.0, fee_model=lambda broker: model)
+    manager = OrderManager([Venue("venue")], book, strategy="p", fees=model, clock=lambda: T0)
+    parts_posted = 0
+    for (side, symbol, shares, price_fen, fee_fen), parts, venue_fees in sequence:
+        if side == "sell":
+            shares = min(shares, book.held(symbol))  # what the sizing lets through: never more than held
+            if not shares:
+                continue
+        order = manager.submit(Order(manager.new_client_id(), symbol, side, shares, "limit", price=price_fen / 100,
+                                     request_price=price_fen / 100, created=T0))  # fmt: skip
+        sizes = [shares // parts] * (parts - 1)
+        for i, n in enumerate([*sizes, shares - sum(sizes)]):
+            if n <= 0:
+                continue
+            fees = fee_fen // parts / 100 if venue_fees else None  # a venue charges whole fen
+            cid = order.client_order_id
+            manager.on_report(ExecutionReport(broker="venue", kind="fill", client_order_id=cid, shares=n,
+                                              price=price_fen / 100, fees=fees, trade_id=f"{cid}-{i}",
+                                              datetime=T0))  # fmt: skip
+            parts_posted += 1
+            assert book.ledger.balance_fen("cash") == to_fen(book.cash)
+            assert book.ledger.shares(symbol) == book.held(symbol)
+        assert order.status == "filled"
+        assert book.differences() == []
+    assert book.ledger_stats == {"posted": parts_posted, "unposted": 0, "disagreements": 0, "reopened": 0,
+                                 "followed": 0}  # fmt: skip
+    assert book.ledger.stats["fills"] == parts_posted == book.trade_count
+    assert to_fen(book.ledger.fees()) == to_fen(book.fees)
+    if not any(venue_fees for _, _, venue_fees in sequence):  # the fee model's fees are always itemized
+        assert "fees:unitemized" not in book.ledger.balances()
+    assert sum(book.ledger.balance_fen(a) for a in book.ledger.balances()) == 0
+    book.ledger.check()
 
 
 def test_frame_and_parquet_round_trip(tmp_path: Path) -> None:

@@ -103,7 +103,7 @@ def run(
         strategy.set_emulator(OrderEmulator(strategy.order_manager, journal=journal, calendar=strategy.calendar))
         click.echo(f"held orders journalled in {journal}")
     start_cash = cash if cash is not None else strategy.book.cash
-    strategy.book.cash = strategy.book.initial_cash = start_cash
+    strategy.set_cash(start_cash)  # the book and its ledger (docs/ledger.md)
     if brokers or cash is not None:
         try:
             config = load_config(config_file)
@@ -138,6 +138,7 @@ def run(
     except (ValueError, FileNotFoundError, RuntimeError) as err:
         raise click.ClickException(str(err)) from err
     print_report(strategy)
+    _print_ledger(strategy)
     if out:
         folder = Path(out).expanduser()
         folder.mkdir(parents=True, exist_ok=True)
@@ -151,6 +152,8 @@ def run(
             strategy.equity.to_csv(folder / "equity.csv")
             png = plot_performance(strategy.performance(), folder / "performance.png", title=Path(script).name)
             click.echo(f"wrote {folder / 'equity.csv'} and {png} (equity and drawdown)")
+        strategy.ledger.to_parquet(folder / "ledger.parquet")  # pyarrow: a dependency of hkrt (the store)
+        click.echo(f"wrote {folder / 'ledger.parquet'} (the double-entry ledger, one row per posting)")
 
 
 def _played_config(
@@ -201,6 +204,23 @@ def print_report(strategy: Any) -> None:
     if len(strategy.equity):
         click.echo("\nperformance (docs/performance.md):")
         click.echo(strategy.performance().table(markdown=False))
+
+
+def _print_ledger(strategy: Any) -> None:
+    """The ledger in one line: balanced and equal to the book, and against the primary broker's account."""
+    ledger = strategy.ledger
+    found = strategy.book.differences()  # logged at ERROR by the run's end already
+    agree = "balanced, equal to the book to the fen" if not found else "DIFFERS from the book: " + "; ".join(found)
+    click.echo(f"\nledger: {ledger.stats['transactions']} transactions, {agree}")
+    result = strategy.ledger_report() if strategy.brokers else None
+    if result is not None:
+        name = strategy.brokers[0].name
+        if result.ok:
+            click.echo(f"ledger and broker {name} agree: cash {result.book_cash:,.2f}")
+        else:
+            held = "; ".join(f"{d.symbol} ledger {d.book} broker {d.broker}" for d in result.positions)
+            cash = "" if result.cash_ok else f"cash ledger {result.book_cash:,.2f} broker {result.broker_cash:,.2f}"
+            click.echo(f"ledger and broker {name} differ: " + "; ".join(x for x in (held, cash) if x))
 
 
 # ------------------------------------------------------------------ what the feed is doing

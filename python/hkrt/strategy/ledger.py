@@ -7,7 +7,8 @@ the postings; :meth:`Ledger.check` recomputes them and names anything that does 
 Sign convention (debit positive, credit negative): assets (``cash``, ``positions:<symbol>`` at cost) and
 expenses (``fees:*``, ``taxes:*``) carry positive balances; ``equity:capital`` (what was put in) and
 ``realized_pnl`` (a gain is a credit) carry negative ones.  All balances together sum to zero;
-:meth:`Ledger.realized_pnl` gives the P&L with a gain positive.
+:meth:`Ledger.realized_pnl` gives the P&L with a gain positive.  ``suspense`` holds cash that moved for a reason
+the ledger could not post (:meth:`Ledger.post_unexplained`): it is 0 in a ledger with nothing wrong.
 
 Positions are held at average cost, fees not included (fees are expensed to their own accounts): a sell
 takes ``cost × sold / held`` (rounded half up to the fen; selling all takes the whole remaining cost, so no
@@ -38,10 +39,11 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from hkrt.broker.asset import AssetInfo
+    from hkrt.core.fees import Fees
     from hkrt.strategy.book import Trade
     from hkrt.strategy.reconcile import Reconciliation
 
-__all__ = ["LEDGER_COLUMNS", "Ledger", "LedgerError", "Posting", "Transaction"]
+__all__ = ["LEDGER_COLUMNS", "Ledger", "LedgerError", "Posting", "Transaction", "split_fees", "to_fen"]
 
 log = logging.getLogger("hkrt.strategy.ledger")
 
@@ -52,6 +54,7 @@ COMMISSION = "fees:commission"
 STAMP_TAX = "taxes:stamp"
 TRANSFER_FEE = "fees:transfer"
 UNITEMIZED_FEES = "fees:unitemized"  # a fill whose fees came as one total (strategy.trades has only the total)
+SUSPENSE = "suspense"  # the other side of cash that moved for a reason the ledger could not post
 POSITION_PREFIX = "positions:"
 MAX_TRANSACTIONS = 1_000_000  # a busy day is a few thousand fills
 
@@ -125,6 +128,26 @@ def _fee_parts(fees: Any) -> list[tuple[str, int]]:
     return out
 
 
+def split_fees(
+    total: float, model: Any, symbol: str, side: str, price: float, shares: int, day: dt.date
+) -> Fees | float:
+    """A fill's ``total`` fees itemized by the fee model that priced them (an ``hkrt.core.fees.FeeModel``):
+    the stamp tax and transfer fee that ``model`` charges for this fill (they depend on the fill alone, not
+    on the order's earlier fills), the commission the rest.  ``total`` itself (posted unitemized) when the
+    model cannot price the fill or the rest would be below zero (the fees were charged by another schedule)."""
+    from hkrt.core.fees import Fees
+
+    try:
+        parts = model.fill_fees(symbol, side, price, shares, day)
+        taxes = to_fen(parts.stamp_tax), to_fen(parts.transfer_fee)
+    except (AttributeError, TypeError, ValueError):
+        return total
+    commission = to_fen(total) - sum(taxes)
+    if commission < 0:
+        return total
+    return Fees(_yuan(commission), _yuan(taxes[0]), _yuan(taxes[1]))
+
+
 class Ledger:
     """Double-entry accounts of one strategy, starting with ``initial_cash`` yuan of capital."""
 
@@ -142,7 +165,7 @@ class Ledger:
         self._opening: dict[str, tuple[int, int]] = {}  # account -> (fen, shares) of the rolled transactions
         self._opening_time: dt.datetime | None = None
         self._next_id = 1
-        self.stats = {"transactions": 0, "rolled": 0, "refused": 0}
+        self.stats = {"transactions": 0, "rolled": 0, "refused": 0, "fills": 0, "unexplained": 0}
         self.initial_cash = _yuan(to_fen(initial_cash))
         self._post(
             when, "initial capital", [Posting(CASH, to_fen(initial_cash)), Posting(CAPITAL, -to_fen(initial_cash))]
@@ -230,7 +253,9 @@ class Ledger:
             postings = [Posting(CASH, amount - fee_total), *postings, Posting(account, -cost, -shares)]
             postings.append(Posting(REALIZED_PNL, -(amount - cost)))
         description = f"{side} {shares} {symbol} @ {price:g}"
-        return self._post(when, description, postings, client_order_id=client_order_id, trade_id=trade_id)
+        txn = self._post(when, description, postings, client_order_id=client_order_id, trade_id=trade_id)
+        self.stats["fills"] += 1
+        return txn
 
     def post_trade(self, trade: Trade, fees: Any = None) -> Transaction:
         """Post one ``hkrt.strategy.book.Trade`` (what ``Book.fill`` returns); ``fees``: an itemized
@@ -255,6 +280,36 @@ class Ledger:
             raise self._refuse(f"cash movement of {amount!r} yuan is zero to the fen")
         text = description or ("deposit" if fen > 0 else "withdrawal")
         return self._post(when, text, [Posting(CASH, fen), Posting(CAPITAL, -fen)])
+
+    def post_opening_position(
+        self, when: dt.datetime | None, symbol: str, shares: int, cost_price: float
+    ) -> Transaction:
+        """A holding brought in at the opening (what the broker held before the run): ``shares`` of
+        ``symbol`` at ``cost_price`` yuan each, ``positions:<symbol>`` against ``equity:capital``."""
+        if not (isinstance(shares, int) and not isinstance(shares, bool) and shares > 0):
+            raise self._refuse(f"{symbol} opening position: shares must be a positive integer, not {shares!r}")
+        if not (isinstance(cost_price, (int, float)) and math.isfinite(cost_price) and cost_price >= 0):
+            raise self._refuse(
+                f"{symbol} opening position: cost price must be a finite number >= 0 yuan, not {cost_price!r}"
+            )
+        if not symbol:
+            raise self._refuse("symbol is empty")
+        cost = to_fen(Decimal(repr(float(cost_price))) * shares)
+        postings = [Posting(POSITION_PREFIX + symbol, cost, shares), Posting(CAPITAL, -cost)]
+        return self._post(when, f"opening position {shares} {symbol} @ {cost_price:g}", postings)
+
+    def post_unexplained(
+        self, when: dt.datetime | None, cash_fen: int, description: str, *, trade_id: str = "",
+        client_order_id: str = "",
+    ) -> Transaction:  # fmt: skip
+        """Cash that moved by ``cash_fen`` (signed) for a reason the ledger cannot post (a fill it refused):
+        ``cash`` against ``suspense``, so the cash stays true and the unexplained amount stays visible."""
+        if not (isinstance(cash_fen, int) and not isinstance(cash_fen, bool) and cash_fen):
+            raise self._refuse(f"an unexplained cash movement must be a non-zero integer of fen, not {cash_fen!r}")
+        txn = self._post(when, description, [Posting(CASH, cash_fen), Posting(SUSPENSE, -cash_fen)],
+                         client_order_id=client_order_id, trade_id=trade_id)  # fmt: skip
+        self.stats["unexplained"] += 1
+        return txn
 
     @classmethod
     def from_trades(
@@ -301,9 +356,21 @@ class Ledger:
         """Proceeds − average cost of every sell so far, gross of fees (a gain positive)."""
         return -self.balance(REALIZED_PNL)
 
+    @property
+    def suspense(self) -> float:
+        """Cash moved for reasons the ledger could not post, yuan (0 when nothing is wrong)."""
+        return -self.balance(SUSPENSE)
+
     def fees(self) -> float:
         """Every fee and tax so far, yuan."""
-        return _yuan(sum(f for a, f in self._balances.items() if a.startswith(("fees:", "taxes:"))))
+        return _yuan(self.fees_fen())
+
+    def fees_fen(self) -> int:
+        return sum(f for a, f in self._balances.items() if a.startswith(("fees:", "taxes:")))
+
+    def shares(self, symbol: str) -> int:
+        """Shares of ``symbol`` held (0 if none)."""
+        return self._shares.get(symbol, 0)
 
     def positions(self) -> dict[str, tuple[int, float]]:
         """symbol -> (shares, cost in yuan) of what is held (symbols sold out are left out)."""

@@ -40,13 +40,16 @@ from hkrt.core.ktype import KType
 from hkrt.core.logs import log_limited
 from hkrt.hooks import Bar, CycleInfo
 from hkrt.strategy import pretrade
-from hkrt.strategy.book import Book, Position
+from hkrt.strategy.book import Position
+from hkrt.strategy.ledger import Ledger
+from hkrt.strategy.ledger_book import LedgeredBook
 from hkrt.strategy.order import Order
 from hkrt.strategy.order_manager import EMULATED_TYPES, Emulator, OrderManager
 from hkrt.strategy.reconcile import Reconciliation
 from hkrt.strategy.timers import TimerSet, parse_interval, parse_time
 
 log = logging.getLogger("hkrt.strategy")
+ledger_log = logging.getLogger("hkrt.strategy.ledger")
 
 F = TypeVar("F", bound=Callable[..., Any])
 DAY_CLOSE = MARKET_CLOSE  # the day's last bar is labelled with the last session's close
@@ -138,7 +141,8 @@ class Strategy:
         self.bar_close_delay = bar_close_delay
         self.brokers: list[OrderBrokerBase] = []
         self.set_brokers(brokers or [], cash=cash)
-        self.book = Book(float(cash))
+        # the book and its double-entry ledger, posted in the same call on every fill (docs/ledger.md)
+        self.book: LedgeredBook = LedgeredBook(float(cash), fee_model=self._fee_model_of)
         # the orders and their lifecycle; the book follows the primary broker's fills (docs/orders.md)
         if fees is None:
             from hkrt.core.fees import FeeModel
@@ -146,6 +150,7 @@ class Strategy:
             fees = FeeModel()
         elif isinstance(fees, (int, float)) and fees == 0:
             fees = None
+        self._fees = fees  # what prices the fills a broker reports without fees (the ledger itemizes by it)
         self.order_manager = OrderManager(self.brokers, self.book, strategy=name, fees=fees,
                                           clock=lambda: self.now, last_price=self.last_price)  # fmt: skip
         self.order_manager.listeners.append(self._order_news)
@@ -365,14 +370,65 @@ class Strategy:
         return AssetInfo.parse(self.brokers[index].get_asset_info())
 
     def sync_from_broker(self, index: int = 0) -> None:
-        """Take cash and positions from the broker's asset report (a live run's starting point)."""
+        """Take cash and positions from the broker's asset report (a live run's starting point); the ledger
+        re-opens with them (the cash, and each position at shares × the broker's cost price)."""
         asset = self.broker_asset(index)
-        self.book.cash = self.book.initial_cash = asset.cash
-        self.book.positions = {
+        positions = {
             f"{p.market}{p.code}": Position(f"{p.market}{p.code}", int(p.number), p.cost_price)
             for p in asset.positions
             if p.number > 0
         }
+        self.book.open(asset.cash, positions, when=self.now)
+
+    # ------------------------------------------------------------- the ledger
+    @property
+    def ledger(self) -> Ledger:
+        """The double-entry ledger of the strategy's money (``hkrt.strategy.ledger.Ledger``, docs/ledger.md):
+        opened with the starting cash and positions, every fill of the primary broker posted as the book
+        counts it (same call, same numbers), kept across days."""
+        return self.book.ledger
+
+    def set_cash(self, amount: float) -> None:
+        """Start from ``amount`` yuan: the book's cash and initial cash, and the ledger re-opened with it (and
+        the positions the book holds, at their cost).  ``hkrt run --cash`` does this.  Assigning
+        ``strategy.book.cash`` still works before the first fill (the ledger follows the book then); after
+        it, only this re-opens the ledger, and a direct assignment is reported as a difference (ERROR)."""
+        if not (isinstance(amount, (int, float)) and math.isfinite(amount)):
+            raise ValueError(f"cash must be a finite number of yuan, not {amount!r}")
+        self.book.open(float(amount), when=self.now)
+
+    def _fee_model_of(self, broker: str) -> Any:
+        """The FeeModel that priced the fills of ``broker``: its own (the paper broker's) for the fees it
+        reports, else the strategy's (None: not a FeeModel, the fees stay one total)."""
+        from hkrt.core.fees import FeeModel
+
+        for b in self.brokers:
+            own = getattr(b, "fee_model", None)
+            if b.name == broker and isinstance(own, FeeModel):
+                return own
+        return self._fees if isinstance(self._fees, FeeModel) else None
+
+    def check_ledger(self) -> list[str]:
+        """The ledger's own check and its cash, shares and fees against the book's, to the fen: each
+        difference one ERROR line (``hkrt.strategy.ledger``) and one item of the list returned ([]: they
+        agree).  Run at the end of every run."""
+        found = self.book.differences(self.now)
+        for line in found:
+            ledger_log.error("ledger and book: %s", line, extra={"strategy": self.name})
+        return found
+
+    def ledger_report(self, index: int = 0) -> Reconciliation | None:
+        """The ledger's cash and shares against broker ``index``'s own asset report (``Ledger.reconcile``;
+        each difference a WARNING); None when that broker reports no account (a mail broker)."""
+        from hkrt.broker.asset import AssetInfo
+
+        broker = self.brokers[index]
+        try:
+            asset = AssetInfo.parse(broker.get_asset_info())
+        except ValueError as err:
+            log.info("broker %s reports no account: the ledger is not reconciled (%s)", broker.name, err)
+            return None
+        return self.ledger.reconcile(asset)
 
     # -------------------------------------------------------------- orders
     def order(
@@ -1019,6 +1075,7 @@ class Strategy:
     def _stopped(self) -> None:
         for f in self._stop_funcs:
             self._safe(f)
+        self._safe(self.check_ledger)  # the end of a run: the ledger against the book, loudly
 
     @property
     def _ktype_names(self) -> list[str]:
