@@ -54,6 +54,7 @@ log = logging.getLogger("hkrt.strategy")
 )  # fmt: skip
 @click.option("--symbols", default=200, show_default=True, help="sim: symbols in the simulated market.")
 @click.option("--seed", default=7, show_default=True, help="sim: random seed.")
+@click.option("--interval", default=3.0, show_default=True, help="sim: market seconds between snapshots.")
 @click.option("--speed", default=None, type=float, help="sim: market s per wall s (2000); replay: × recorded (0).")
 @click.option(
     "--replay", "replay_files", multiple=True, type=click.Path(),
@@ -82,6 +83,7 @@ def run(
     days: int,
     symbols: int,
     seed: int,
+    interval: float,
     speed: float | None,
     replay_files: tuple[str, ...],
     out: str | None,
@@ -103,7 +105,9 @@ def run(
         raise click.BadParameter(f"must be at least 1, not {days}", param_hint="--days")
     if days > 1 and source != "sim":
         raise click.BadParameter("is for --source sim (a replay plays the days of its journals)", param_hint="--days")
-    played = _played_config(source, day, symbols, seed, speed, replay_files[:1])  # checked before the script loads
+    played = _played_config(
+        source, day, symbols, seed, interval, speed, replay_files[:1]
+    )  # checked before the script loads
     try:
         strategy = load_strategy(script)
     except (FileNotFoundError, ValueError) as err:
@@ -134,7 +138,7 @@ def run(
     try:
         if source == "sim":
             report = run_sim(strategy, played.day, days=days, symbols=played.symbols, seed=played.seed,
-                             speed=played.speed, until=until)  # fmt: skip
+                             interval=played.interval, speed=played.speed, until=until)  # fmt: skip
             click.echo(f"simulated {_days_text(report, strategy.now)}: {report.published_cycles} cycles, "
                        f"{report.published_spots:,} spots, {report.gaps} gaps, {report.seconds:.1f} s"
                        f"{_day_end_text(report)}")  # fmt: skip
@@ -171,7 +175,13 @@ def run(
 
 
 def _played_config(
-    source: str, day: dt.datetime | None, symbols: int, seed: int, speed: float | None, replay_files: tuple[str, ...]
+    source: str,
+    day: dt.datetime | None,
+    symbols: int,
+    seed: int,
+    interval: float,
+    speed: float | None,
+    replay_files: tuple[str, ...],
 ) -> Any:
     """The sim or replay venue's config (hkrt.adapters.registry) from the flags, or None for the live feed;
     a bad value is one line naming it."""
@@ -179,7 +189,7 @@ def _played_config(
     from hkrt.adapters.base import VenueConfigError
 
     if source == "sim":
-        flags = {"day": day.date() if day else None, "symbols": symbols, "seed": seed,
+        flags = {"day": day.date() if day else None, "symbols": symbols, "seed": seed, "interval": interval,
                  "speed": 2000.0 if speed is None else speed}  # fmt: skip
     elif source == "replay":
         flags = {"path": replay_files[0], "speed": 0.0 if speed is None else speed}  # the speed; every path later

@@ -255,7 +255,8 @@ def run_sim(
 
     ``window=(start, end)``: only the snapshots from ``start`` to before ``end`` play at ``speed``,
     the others at ``outside_speed`` (at least ``speed``): a stretch of the day at the real pace
-    without waiting hours for it, and still the whole day, so bars and orders are the day's.
+    without waiting hours for it, and still the whole day, so bars and orders are the day's.  Over
+    several days the window is the last day's; the days before play at ``outside_speed``.
     ``progress(agent, server_status)`` is called on the calling thread about every 50 ms.
     ``until``: stop when the market clock reaches this time of day (``Strategy.run``).
     """
@@ -272,9 +273,11 @@ def run_sim(
     config = SimConfig(symbols=symbols, seed=seed, interval=interval)
 
     def spans(market: SimMarket) -> list[tuple[_SimSpan, float]]:
+        fast = max(speed, outside_speed)
         if window is None:
             return [(_SimSpan(market, None, None), speed)]
-        fast = max(speed, outside_speed)
+        if market.day != trading_days[-1]:
+            return [(_SimSpan(market, None, None), fast)]  # the window is the last day's: the days before play fast
         start, end = window
         return [(_SimSpan(market, None, start), fast), (_SimSpan(market, start, end), speed),
                 (_SimSpan(market, end, None), fast)]  # fmt: skip
