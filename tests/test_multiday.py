@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-import secrets
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +17,7 @@ import numpy as np
 import pytest
 
 import hkrt
-from hkrt.feed.server import SpotServer
-from hkrt.feed.transport import SpotPublisher
+import sim_journals
 from hkrt.fetcher.sim import SimConfig, SimMarket, price_limit
 from hkrt.strategy.runner import run_replay, run_sim
 
@@ -184,17 +182,9 @@ def test_a_multi_journal_replay_gives_the_orders_of_the_sim_run(sim_run: Any, tm
 
 
 def record_days(folder: Path) -> list[Path]:
-    """The three days as a spot server records them, one journal per day (named so that their names
-    do not sort in date order: the directory is played by the days inside)."""
-    paths, market = [], None
-    for i, day in enumerate(DAYS):
-        market = SimMarket(day, CONFIG) if market is None else SimMarket.following(market, day)
-        path = folder / f"{'zyx'[i]}.hkj"
-        with SpotPublisher(f"inproc://multiday-{secrets.token_hex(6)}", record=path, simulated_time=True,
-                           heartbeat_interval=0) as publisher:  # fmt: skip
-            SpotServer(publisher).run_sim(market, speed=1e9)
-        paths.append(path)
-    return paths
+    """The three days, one journal each, named so that their names do not sort in date order: a
+    directory is played by the days inside."""
+    return sim_journals.record_days([folder / f"{name}.hkj" for name in "zyx"], DAYS, CONFIG)
 
 
 def test_bad_days_and_journal_orders_are_one_line_errors(tmp_path: Path) -> None:

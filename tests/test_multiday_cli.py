@@ -10,7 +10,6 @@ import csv
 import datetime as dt
 import os
 import re
-import secrets
 import subprocess
 import sys
 from pathlib import Path
@@ -18,9 +17,8 @@ from pathlib import Path
 import pytest
 
 import hkrt
-from hkrt.feed.server import SpotServer
-from hkrt.feed.transport import SpotPublisher
-from hkrt.fetcher.sim import SimConfig, SimMarket
+from hkrt.fetcher.sim import SimConfig
+from sim_journals import record_days
 
 ROOT = Path(__file__).resolve().parents[1]
 FIRST = dt.date(2026, 11, 20)  # a Friday: the five days run to Thursday 2026-11-26
@@ -80,19 +78,6 @@ def test_the_macd_example_over_five_simulated_days_makes_round_trips(tmp_path: P
                                                     "2026-11-26"}  # fmt: skip
 
 
-def record(folder: Path, days: list[dt.date]) -> list[Path]:
-    """Consecutive simulated days as a spot server records them, one journal per day."""
-    config, paths, market = SimConfig(symbols=10, interval=30.0), [], None
-    for day in days:
-        market = SimMarket(day, config) if market is None else SimMarket.following(market, day)
-        path = folder / f"spots-{day:%Y%m%d}.hkj"
-        with SpotPublisher(f"inproc://multiday-cli-{secrets.token_hex(6)}", record=path, simulated_time=True,
-                           heartbeat_interval=0) as publisher:  # fmt: skip
-            SpotServer(publisher).run_sim(market, speed=1e9)
-        paths.append(path)
-    return paths
-
-
 SCRIPT = """
 import hkrt
 strategy = hkrt.Strategy(codes=["SH600000"], ktypes=["MIN"], name="hold")
@@ -111,7 +96,8 @@ def test_replay_of_a_directory_and_of_journals_in_order_with_one_line_refusals(t
     days = [dt.date(2026, 11, 23), dt.date(2026, 11, 24), dt.date(2026, 11, 25)]
     folder = tmp_path / "journals"
     folder.mkdir()
-    journals = record(folder, days)
+    config = SimConfig(symbols=10, interval=30.0)
+    journals = record_days([folder / f"spots-{day:%Y%m%d}.hkj" for day in days], days, config)
     script = tmp_path / "hold.py"
     script.write_text(SCRIPT)
     result = hkrt_cli("run", str(script), "--source", "replay", "--replay", str(folder), "--out", str(tmp_path / "a"))
