@@ -203,3 +203,25 @@ def test_bad_days_and_journal_orders_are_one_line_errors(tmp_path: Path) -> None
     with pytest.raises(FileNotFoundError, match="no journal"):
         run_replay(strategy, empty)
     assert strategy.agent is None  # refused before any run began
+
+
+def test_stopping_on_a_later_day_stops_the_whole_run_and_until_stops_on_the_first() -> None:
+    strategy = hkrt.Strategy(codes=CODES, ktypes=["MIN"], name="stops")
+    last: list[dt.datetime] = []
+
+    @strategy.on_bar
+    def on_bar(symbol: str, ktype: hkrt.KType, bar: hkrt.Bar) -> None:
+        last.append(bar.datetime)
+        if bar.datetime.date() == DAYS[1] and bar.datetime.time() == dt.time(10, 0):
+            strategy.stop()  # as Ctrl-C does
+
+    report = run_sim(strategy, DAYS[0], days=3, symbols=SYMBOLS, interval=INTERVAL, speed=1e9, handle_signals=False)
+    assert report.days == DAYS[:2] and report.closed_days == DAYS[:1] and not report.day_closed
+    assert max(last) == dt.datetime.combine(DAYS[1], dt.time(10, 0))  # nothing delivered after the stop
+
+    strategy, last = hkrt.Strategy(codes=CODES, ktypes=["MIN"], name="until"), []
+    strategy.on_bar(on_bar)
+    report = run_sim(strategy, DAYS[0], days=3, symbols=SYMBOLS, interval=INTERVAL, speed=1e9, until="11:00",
+                     handle_signals=False)  # fmt: skip
+    assert report.days[0] == DAYS[0] and report.closed_days == [] and not report.day_closed
+    assert max(last).date() == DAYS[0] and max(last).time() <= dt.time(11, 0)
