@@ -138,7 +138,7 @@ def _parse_start(value: str | None) -> dt.time | None:
 
 
 @click.command("demo")
-@click.option("--symbols", "n_symbols", default=300, show_default=True, help="Symbols in the simulated market.")
+@click.option("--symbols", "n_symbols", default=100, show_default=True, help="Symbols in the simulated market.")
 @click.option(
     "--date", "day", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
     help="First trading day to simulate (default: the days end on the latest trading day up to today).",
