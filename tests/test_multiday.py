@@ -188,9 +188,9 @@ def test_a_multi_journal_replay_gives_the_orders_of_the_sim_run(sim_run: Any, tm
     assert orders_of(replayed) == orders_of(strategy)
     columns = ["datetime", "symbol", "side", "price", "shares", "fees"]
     assert replayed.trades[columns].equals(strategy.trades[columns])
-    # a directory of them plays in date order too
+    # a directory of them (here in a list: hkrt run --replay DIR) plays in the order of their days
     again, _ = trader()
-    assert run_replay(again, tmp_path, handle_signals=False).days == DAYS
+    assert run_replay(again, [tmp_path], handle_signals=False).days == DAYS
     assert orders_of(again) == orders_of(strategy)
 
 

@@ -246,9 +246,10 @@ def run_sim(
     (``SimMarket.following``); positions, cash, the brokers' holdings (T+1: yesterday's buys are
     sellable today), held orders, the agent's bars and the equity curve carry over, and day
     orders expire at each close.  ``until`` is a time of day: the run stops at it on the first
-    day.  The simulated
-    universe is ``hkrt.fetcher.sim.universe(symbols)`` (SH600000…, SZ000001…, SZ300001…,
-    SH688001…, BJ920001… in fixed shares); the strategy's codes must be in it.
+    day.
+
+    The simulated universe is ``hkrt.fetcher.sim.universe(symbols)`` (SH600000…, SZ000001…,
+    SZ300001…, SH688001…, BJ920001… in fixed shares); the strategy's codes must be in it.
 
     ``speed`` is market seconds per wall second (2000: a 4-hour day in about 7 s).  Faster than
     the agent keeps up with, nng drops messages; they are reported as gaps, never hidden.
@@ -337,13 +338,13 @@ def run_replay(
     :func:`run_sim`.
 
     ``journal``: one file, several (played in the order given, which must be the order of their
-    market days), or a directory (its ``*.hkj`` files, played in the order of their days).  Several
+    market days), or a directory (its ``*.hkj`` files, played in the order of their days; in a list
+    too).  Each journal's headers are read once before the run, for its days.  Several
     journals are one run, as ``run_sim(days=N)``: positions, holdings and held orders carry over.
     A journal whose days do not all come after the previous one's is refused (ValueError)."""
     from hkrt.fetcher.replay import ReplayConfig, ReplaySource
 
-    paths = _journal_paths(journal)
-    ordered = _in_day_order(paths, sort=isinstance(journal, (str, Path)) and Path(journal).is_dir())
+    ordered = _journals_in_order(journal)
 
     def play(server: Any, feed: _InProcessFeed) -> None:
         for i, (path, days) in enumerate(ordered):
@@ -357,32 +358,26 @@ def run_replay(
     return _run_feed(strategy, play, handle_signals, until=until)
 
 
-def _journal_paths(journal: str | Path | Sequence[str | Path]) -> list[Path]:
-    if isinstance(journal, (str, Path)):
-        path = Path(journal).expanduser()
+def _journals_in_order(journal: str | Path | Sequence[str | Path]) -> list[tuple[Path, list[dt.date]]]:
+    """Each journal with its market days, in playing order: the entries as given, a directory's
+    ``*.hkj`` files in the order of their first days.  One line (ValueError) for a journal without a
+    spot cycle, or one whose first day is not after the previous journal's last (an earlier or a
+    repeated day); FileNotFoundError for a missing one.  Reads each journal's headers once."""
+    entries = [journal] if isinstance(journal, (str, Path)) else list(journal)
+    if not entries:
+        raise ValueError("no journal given")
+    dated: list[tuple[Path, list[dt.date]]] = []
+    for entry in entries:
+        path = Path(entry).expanduser()
         if path.is_dir():
-            found = sorted(path.glob("*.hkj"))
+            found = sorted(((p, _journal_days(p)) for p in path.glob("*.hkj")), key=lambda item: item[1][0])
             if not found:
                 raise FileNotFoundError(f"no journal (*.hkj) in {path}")
-            return found
-        paths = [path]
-    else:
-        paths = [Path(p).expanduser() for p in journal]
-        if not paths:
-            raise ValueError("no journal given")
-    for path in paths:
-        if not path.is_file():
+            dated += found
+        elif path.is_file():
+            dated.append((path, _journal_days(path)))
+        else:
             raise FileNotFoundError(f"no journal at {path}")
-    return paths
-
-
-def _in_day_order(paths: list[Path], *, sort: bool) -> list[tuple[Path, list[dt.date]]]:
-    """Each journal with its market days, in day order (``sort``: sorted by their first day; else as
-    given); ValueError, one line, for a journal without a spot cycle or one that does not follow the
-    previous (an earlier or a repeated day)."""
-    dated = [(path, _journal_days(path)) for path in paths]
-    if sort:
-        dated.sort(key=lambda item: item[1][0])
     for (before, earlier), (path, days) in itertools.pairwise(dated):
         if days[0] <= earlier[-1]:
             what = "repeats" if days[0] == earlier[-1] else "comes before"
