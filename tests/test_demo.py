@@ -1,5 +1,6 @@
 """`hkrt demo`: a simulated day through spot server, agent and strategy, with a summary, a chart
-and the orders as CSV.  Expected counts come from the simulated market itself, not the demo."""
+and the orders as CSV.  Expected counts come from the simulated market itself, not the demo.
+One day (--days 1) here; the default multi-day demo is tested in tests/test_multiday_cli.py."""
 
 from __future__ import annotations
 
@@ -32,7 +33,8 @@ def demo(*args: str, out: Path) -> subprocess.CompletedProcess[str]:
     # the hkrt this test imported (the installed package in CI, the source tree in development)
     env = {**os.environ, "PYTHONPATH": str(Path(hkrt.__file__).resolve().parents[1])}
     return subprocess.run(
-        [sys.executable, "-m", "hkrt", "demo", "--date", str(DAY), "--symbols", str(SYMBOLS), "--out", str(out), *args],
+        [sys.executable, "-m", "hkrt", "demo", "--date", str(DAY), "--days", "1", "--symbols", str(SYMBOLS),
+         "--out", str(out), *args],
         capture_output=True, text=True, timeout=300, cwd=out.parent, env=env,
     )  # fmt: skip
 
@@ -127,7 +129,7 @@ def test_a_real_time_stretch_changes_the_pace_not_the_day(fast_run: Run, tmp_pat
     # one 3-second snapshot at the market's own pace, the rest of the day fast
     result = demo("--realtime", "--start", "14:59:54", "--minutes", "0.05", "--symbol", "SZ000001", out=out)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "real time from 14:59 to 14:59:57, the rest at 2000x" in result.stdout
+    assert "real time from 14:59 to 14:59:57, the rest at 20000x" in result.stdout
     assert (out / "hkrt-demo-SZ000001-MIN5.png").read_bytes().startswith(PNG_MAGIC)
     # market time drives everything: same bars, same orders as the fast run
     assert same_orders(rows(out / "orders.csv"), rows(fast_folder / "orders.csv"))

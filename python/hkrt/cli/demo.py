@@ -1,9 +1,11 @@
-"""``hkrt demo``: a simulated market day, live K-lines and a strategy trading, offline.
+"""``hkrt demo``: a few simulated market days, live K-lines and a strategy trading, offline.
 
-Every part is the real one: a SpotServer publishes the simulated day on an nng socket
-(``inproc://``, in a thread), the strategy's SpotAgent subscribes and builds all 13 periods,
-and the MA-cross strategy (hkrt.strategy.demo) orders through the paper TestOrderBroker.
-Only the clock is simulated, so a whole day takes seconds.
+Every part is the real one: a SpotServer publishes the simulated days on an nng socket
+(``inproc://``, in a thread), one after another, each ended by its end-of-day marker; the
+strategy's SpotAgent subscribes and builds all 13 periods, and the MA-cross strategy
+(hkrt.strategy.demo) orders through the paper broker, its positions carried from day to day, so
+yesterday's buys are sold today (T+1) and the summary shows round trips and the performance
+table.  Only the clock is simulated, so a whole day takes seconds.
 """
 
 from __future__ import annotations
@@ -29,8 +31,10 @@ if TYPE_CHECKING:  # the command imports them when it runs: `hkrt --help` stays 
     from hkrt.feed.server import ServerStatus
     from hkrt.strategy.strategy import Strategy
 
-DEFAULT_SPEED = 1000.0  # market s per wall s: the 4 h 15 min day in about 16 s
-FAST_SPEED = 2000.0  # the part of the day outside --start/--minutes (runner.run_sim's default pace)
+DEFAULT_SPEED = 3000.0  # market s per wall s: the 4 h 15 min day in about 5 s
+FAST_SPEED = 20_000.0  # the days before the last, and the last day outside --start/--minutes: as fast as it goes
+WHOLE_DAY = (dt.time.min, dt.time.max)  # the window of a run without --start/--minutes: all of the last day
+DEFAULT_DAYS = 3  # trading days in one run: a buy of day 1 can be sold from day 2 (T+1)
 ALL_KTYPES = tuple(KType)
 TTY_REFRESH = 0.25  # seconds between status-line redraws on a terminal
 LOG_STEPS = 10  # without a terminal: a line per tenth of the day
@@ -56,9 +60,10 @@ class _RefusalFilter(logging.Filter):
 class _Progress:
     """The live status line (a terminal) or a line per tenth of the day (logs, CI)."""
 
-    def __init__(self, strategy: Strategy, total_cycles: int, out: TextIO) -> None:
+    def __init__(self, strategy: Strategy, total_cycles: int, out: TextIO, days: list[dt.date] | None = None) -> None:
         self.strategy = strategy
         self.total_cycles = max(total_cycles, 1)
+        self.days = days or []  # several: the line says which day plays
         self.out = out
         self.tty = out.isatty()
         self.bars = np.zeros(len(ALL_KTYPES), dtype=np.int64)  # completed bars per ktype, all symbols
@@ -113,8 +118,11 @@ class _Progress:
         p50 = t["latency_ms"]["p50"]
         latency = "-" if p50 is None else f"{p50:.1f} ms"
         percent = min(100, 100 * status.cycles // self.total_cycles)
+        day = ""
+        if len(self.days) > 1 and status.last_market_time is not None and status.last_market_time.date() in self.days:
+            day = f" day {self.days.index(status.last_market_time.date()) + 1}/{len(self.days)}"
         return (
-            f"market {market} {percent:3d}%  cycles {t['cycles']:,}  spots {stats['accepted']:,}"
+            f"market {market} {percent:3d}%{day}  cycles {t['cycles']:,}  spots {stats['accepted']:,}"
             f"  bars {int(self.bars.sum()):,}  orders {len(self.strategy.orders)}"
             f"  latency p50 {latency}  gaps {t['gaps']}  {time.monotonic() - self.started:.0f} s"
         )
@@ -130,24 +138,32 @@ def _parse_start(value: str | None) -> dt.time | None:
 
 
 @click.command("demo")
-@click.option("--symbols", "n_symbols", default=300, show_default=True, help="Symbols in the simulated market.")
+@click.option("--symbols", "n_symbols", default=100, show_default=True, help="Symbols in the simulated market.")
 @click.option(
     "--date", "day", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
-    help="Trading day to simulate (default: the latest trading day up to today).",
+    help="First trading day to simulate (default: the days end on the latest trading day up to today).",
+)  # fmt: skip
+@click.option(
+    "--days", default=DEFAULT_DAYS, show_default=True, type=int,
+    help="Consecutive trading days in one run (positions carried over, so T+1 sells show).",
 )  # fmt: skip
 @click.option("--seed", default=7, show_default=True, help="Random seed of the simulated market.")
+@click.option("--interval", default=3.0, show_default=True, help="Market seconds between the simulated snapshots.")
 @click.option(
     "--speed", default=DEFAULT_SPEED, show_default=True, type=float,
-    help="Market seconds per wall second (1000: the day in about 16 s).",
+    help="Market seconds per wall second (3000: a day in about 5 s, if the machine keeps up).",
 )  # fmt: skip
-@click.option("--realtime", is_flag=True, help="Play at the market's own pace (speed 1; from 09:30 unless --start).")
+@click.option(
+    "--realtime", is_flag=True,
+    help="Play the last day at the market's own pace (speed 1; from 09:30 unless --start); the days before fast.",
+)  # fmt: skip
 @click.option(
     "--start", default=None,
-    help="Market time (HH:MM) from which the day plays at --speed; earlier snapshots play fast.",
+    help="Market time (HH:MM) from which the last day plays at --speed; all before it plays fast.",
 )  # fmt: skip
 @click.option(
     "--minutes", default=None, type=float,
-    help="Play only this many market minutes from --start at --speed, the rest of the day fast.",
+    help="Play only this many market minutes from --start at --speed, the rest of the days fast.",
 )  # fmt: skip
 @click.option("--symbol", "chart_symbol", default=None, help="Symbol to chart (default: the one with most trades).")
 @click.option(
@@ -158,7 +174,9 @@ def _parse_start(value: str | None) -> dt.time | None:
 def demo(
     n_symbols: int,
     day: dt.datetime | None,
+    days: int,
     seed: int,
+    interval: float,
     speed: float,
     realtime: bool,
     start: str | None,
@@ -167,11 +185,13 @@ def demo(
     out: str,
     verbose: bool,
 ) -> None:
-    """Watch a simulated market day: live K-lines of all 13 periods and a strategy trading.
+    """Watch simulated market days: live K-lines of all 13 periods and a strategy trading.
 
-    Offline, no account: a spot server publishes a simulated China A-share day, an agent builds
-    the bars, and a moving-average cross on MIN5 trades a few codes through a paper broker.
-    Ends with a summary, a candlestick chart (PNG) of one symbol with its trades, and the
+    Offline, no account: a spot server publishes a few consecutive simulated China A-share days
+    (--days, each opening from the day before's close), an agent builds the bars, and a
+    moving-average cross on MIN5 trades a few codes through a paper broker, its positions carried
+    over, so yesterday's buys are sold today (T+1).  Ends with a summary (round trips and the
+    performance table included), a candlestick chart (PNG) of one symbol with its trades, and the
     orders and trades as CSV.
     """
     from hkrt._hkrt import normalize_symbol
@@ -179,7 +199,7 @@ def demo(
     from hkrt.feed.server import ServerStatus
     from hkrt.fetcher.sim import SimConfig, SimMarket, universe
     from hkrt.strategy.demo import demo_codes, ma_cross_strategy
-    from hkrt.strategy.runner import run_sim
+    from hkrt.strategy.runner import _trading_days, run_sim
 
     refusals = _RefusalFilter()
     configure_logging("INFO" if verbose else "WARNING")
@@ -188,6 +208,10 @@ def demo(
             handler.addFilter(refusals)
     if n_symbols < 1:
         raise click.BadParameter("must be at least 1", param_hint="--symbols")
+    if days < 1:
+        raise click.BadParameter(f"must be at least 1, not {days}", param_hint="--days")
+    if not interval > 0:
+        raise click.BadParameter(f"must be positive, not {interval:g}", param_hint="--interval")
     if realtime:
         speed = 1.0
     if speed <= 0:
@@ -198,13 +222,10 @@ def demo(
     codes = demo_codes(universe(n_symbols))
     strategy = ma_cross_strategy(codes, ktypes=ALL_KTYPES)
     try:
-        from hkrt.core.china_time import china_now
-
-        tomorrow = china_now().date() + dt.timedelta(days=1)
-        # the latest trading day up to today: the last one before tomorrow
-        trading_day = day.date() if day else strategy.calendar.previous_trading_day(tomorrow)
-        if not strategy.calendar.is_trading_day(trading_day):
-            raise click.BadParameter(f"{trading_day} is not a trading day", param_hint="--date")
+        if day is not None and not strategy.calendar.is_trading_day(day.date()):
+            raise click.BadParameter(f"{day.date()} is not a trading day", param_hint="--date")
+        # from --date on, or ending on the latest trading day up to today (China time)
+        trading_days = _trading_days(strategy, day.date() if day else None, days)
     except CalendarCoverageError as err:  # a day the holiday table cannot vouch for: one line, how to extend
         raise click.BadParameter(str(err), param_hint="--date") from err
     if chart_symbol is not None:
@@ -217,15 +238,18 @@ def demo(
                 f"{chart_symbol} is not among the {n_symbols} simulated symbols", param_hint="--symbol"
             )
 
-    total_cycles = sum(1 for _ in SimMarket(trading_day, SimConfig(symbols=n_symbols, seed=seed)).times())
+    total_cycles = len(trading_days) * sum(
+        1 for _ in SimMarket(trading_days[0], SimConfig(symbols=n_symbols, interval=interval)).times()
+    )
     click.echo(
-        f"hkrt demo: a simulated market of {n_symbols} symbols on {trading_day} (seed {seed}), "
-        f"{_pace(speed, window)}\n"
-        f"strategy: MA cross (5/20 bars) on MIN5 of {', '.join(codes)}; paper broker, 1,000,000 yuan\n"
-        f"the agent builds all 13 periods of every symbol; Ctrl-C ends the day early"
+        f"hkrt demo: a simulated market of {n_symbols} symbols on {_days_text(trading_days)} (seed {seed}), "
+        f"{_pace(speed, window, len(trading_days))}\n"
+        f"strategy: MA cross (5/20 bars) on MIN5 of {', '.join(codes)}; paper broker, 1,000,000 yuan, "
+        f"positions carried from day to day\n"
+        f"the agent builds all 13 periods of every symbol; Ctrl-C ends the run early"
     )
     stdout = click.get_text_stream("stdout")
-    progress = _Progress(strategy, total_cycles, stdout)
+    progress = _Progress(strategy, total_cycles, stdout, trading_days)
     started = time.perf_counter()
     status = ServerStatus()
 
@@ -235,8 +259,10 @@ def demo(
         progress(agent, server_status)
 
     try:
-        report = run_sim(strategy, trading_day, symbols=n_symbols, speed=speed, seed=seed, window=window,
-                         outside_speed=FAST_SPEED, progress=watch)  # fmt: skip
+        # the last day plays at --speed (its --start/--minutes stretch), the days before it fast
+        report = run_sim(strategy, trading_days[0], days=len(trading_days), symbols=n_symbols, speed=speed,
+                         seed=seed, interval=interval, window=window or WHOLE_DAY, outside_speed=FAST_SPEED,
+                         progress=watch)  # fmt: skip
     except (ValueError, RuntimeError) as err:
         raise click.ClickException(str(err)) from err
     progress.finish(strategy.agent, status)
@@ -248,7 +274,7 @@ def demo(
     strategy.orders.to_csv(orders_csv, index=False)
     strategy.trades.to_csv(trades_csv, index=False)
     symbol = chart_symbol or _most_traded(strategy)
-    chart = _chart(strategy, symbol, folder, trading_day)
+    chart = _chart(strategy, symbol, folder, trading_days)
 
     assert strategy.agent is not None
     early = not report.day_closed
@@ -269,12 +295,21 @@ def _window(start: dt.time | None, minutes: float | None, realtime: bool) -> tup
     return (first, end.time() if end.day == 1 else dt.time.max)
 
 
-def _pace(speed: float, window: tuple[dt.time, dt.time] | None) -> str:
+def _days_text(days: list[dt.date]) -> str:
+    if len(days) == 1:
+        return str(days[0])
+    return f"{len(days)} trading days, {days[0]} to {days[-1]}"
+
+
+def _pace(speed: float, window: tuple[dt.time, dt.time] | None, days: int = 1) -> str:
     pace = "real time" if speed == 1 else f"{speed:g}x real time"
+    before = f"; the days before it at up to {FAST_SPEED:g}x" if days > 1 else ""
+    last = "the last day at " if days > 1 else ""
     if window is None:
-        return f"{pace} (the day in about {15_300 / speed:,.0f} s)"
+        return f"{last}{pace} (a day in about {15_300 / speed:,.0f} s){before}"
     end = "the close" if window[1] >= MARKET_CLOSE else f"{window[1]:%H:%M:%S}"
-    return f"{pace} from {window[0]:%H:%M} to {end}, the rest at {FAST_SPEED:g}x"
+    which = " of the last day" if days > 1 else ""
+    return f"{pace} from {window[0]:%H:%M} to {end}{which}, the rest at {FAST_SPEED:g}x"
 
 
 def _most_traded(strategy: Strategy) -> str:
@@ -284,13 +319,14 @@ def _most_traded(strategy: Strategy) -> str:
     return strategy.codes[0]
 
 
-def _chart(strategy: Strategy, symbol: str, folder: Path, day: dt.date) -> Path:
+def _chart(strategy: Strategy, symbol: str, folder: Path, days: list[dt.date]) -> Path:
     from hkrt.notebook.chart import save_candlestick
 
     bars = strategy.kdata(symbol, KType.MIN5)
     trades = strategy.trades
     trades = trades[trades["symbol"] == symbol]
-    title = f"{symbol} MIN5 on {day} (simulated), MA cross: {len(trades)} trade{'' if len(trades) == 1 else 's'}"
+    when = f"on {days[0]}" if len(days) == 1 else f"{days[0]} to {days[-1]}"
+    title = f"{symbol} MIN5 {when} (simulated), MA cross: {len(trades)} trade{'' if len(trades) == 1 else 's'}"
     return save_candlestick(folder / f"hkrt-demo-{symbol}-MIN5.png", bars, trades=trades, title=title)
 
 
@@ -314,8 +350,13 @@ def _summary(
         ("messages", f"{t['messages']:,}, gaps {t['gaps']} ({t['missing_messages']} lost)"),
         ("message latency p50 / p99", f"{_ms(latency['p50'])} / {_ms(latency['p99'])}"),
         ("delivered at the close", f"{progress.delivered(KType.DAY):,} DAY bars, {progress.close_minutes:,} MIN bars "
-                                   f"at 15:00 (every symbol{'' if report.day_closed else '; the day was not closed'})"),
+                                   f"at 15:00 (every symbol{'' if report.day_closed else '; the day was not closed'}"
+                                   f"{', each day' if report.days_played > 1 else ''})"),
     ]  # fmt: skip
+    if report.days_played > 1:
+        closed = len(report.closed_days)
+        rows.insert(0, ("days", f"{report.days_played}: {report.days[0]} to {report.days[-1]}, "
+                                f"{'each' if closed == report.days_played else closed} closed"))  # fmt: skip
     if stopped is not None:
         rows.insert(0, ("stopped early", f"at market time {stopped:%H:%M:%S}: the day was not closed, "
                                          "no later bar was delivered"))  # fmt: skip
@@ -338,10 +379,15 @@ def _summary(
     trades = strategy.trades
     sides = trades["side"].value_counts().to_dict() if len(trades) else {}
     refused = orders[orders["broker"] == "(strategy)"]
+    performance = strategy.performance() if len(strategy.equity) else None
+    trips = f"{performance.round_trips}" if performance is not None else "0"
+    if performance is not None and performance.round_trips:
+        trips += f"  (win rate {performance.win_rate:.0%})"
     rows = [
         ("orders", f"{s['orders']}  ({statuses})"),
         ("refused before sending", f"{len(refused)}  ({_reasons(refused['reason'])})" if len(refused) else "0"),
         ("trades", f"{s['trades']}  (buy {sides.get('buy', 0)}, sell {sides.get('sell', 0)})"),
+        ("round trips", trips),
         (
             "P&L",
             f"{s['pnl']:+,.2f} yuan  (cash {s['cash']:,.2f}, positions {s['market_value']:,.2f}, "
@@ -351,6 +397,10 @@ def _summary(
     if hidden_warnings:
         rows.append(("warnings", f"{hidden_warnings} 'order not sent' warnings summarised above (--verbose shows)"))
     _table(rows)
+    if performance is not None:
+        click.echo("\nperformance (docs/performance.md)")
+        for line in performance.table(markdown=False).splitlines():
+            click.echo(f"  {line}")
 
 
 _SIZE = ("cash", "below the lot")  # the sizing refusals of hkrt.strategy.pretrade

@@ -1,4 +1,4 @@
-"""``hkrt run STRATEGY.py``: run a strategy script live, on a simulated day, or on a recorded one."""
+"""``hkrt run STRATEGY.py``: run a strategy script live, on simulated days, or on recorded ones."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ log = logging.getLogger("hkrt.strategy")
     type=click.Choice(["feed", "sim", "replay"]),
     default="feed",
     show_default=True,
-    help="feed: a running spot server (live); sim: a simulated day; replay: a recorded journal.",
+    help="feed: a running spot server (live); sim: simulated days; replay: recorded journals.",
 )
 @click.option(
     "--broker",
@@ -44,11 +44,22 @@ log = logging.getLogger("hkrt.strategy")
     help="feed: the spot server plays a simulated or recorded day; follow only its clock, no live order guard.",
 )
 @click.option("--until", default=None, help="Stop when the market clock reaches this time of day (HH:MM).")
-@click.option("--date", "day", default=None, type=click.DateTime(formats=["%Y-%m-%d"]), help="sim: the trading day.")
+@click.option(
+    "--date", "day", default=None, type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="sim: the (first) trading day; default: the days end on the latest trading day.",
+)  # fmt: skip
+@click.option(
+    "--days", default=1, show_default=True, type=int,
+    help="sim: consecutive trading days in one run (positions carried over, T+1 sells show).",
+)  # fmt: skip
 @click.option("--symbols", default=200, show_default=True, help="sim: symbols in the simulated market.")
 @click.option("--seed", default=7, show_default=True, help="sim: random seed.")
+@click.option("--interval", default=3.0, show_default=True, help="sim: market seconds between snapshots.")
 @click.option("--speed", default=None, type=float, help="sim: market s per wall s (2000); replay: × recorded (0).")
-@click.option("--replay", "replay_file", default=None, type=click.Path(dir_okay=False), help="replay: the journal.")
+@click.option(
+    "--replay", "replay_files", multiple=True, type=click.Path(),
+    help="replay: a journal, or a directory of them (repeatable: days in increasing date order, one run).",
+)  # fmt: skip
 @click.option("--out", default=None, type=click.Path(file_okay=False), help="Also write orders.csv, trades.csv here.")
 @click.option("--log-file", default=None, type=click.Path(dir_okay=False), help="Write logs to this file.")
 @click.option(
@@ -69,10 +80,12 @@ def run(
     feed_is_sim: bool,
     until: str | None,
     day: dt.datetime | None,
+    days: int,
     symbols: int,
     seed: int,
+    interval: float,
     speed: float | None,
-    replay_file: str | None,
+    replay_files: tuple[str, ...],
     out: str | None,
     log_file: str | None,
     state_dir: str | None,
@@ -86,9 +99,15 @@ def run(
     from hkrt.strategy import load_strategy, run_replay, run_sim
 
     configure_logging(file=log_file)
-    if source == "replay" and not replay_file:
+    if source == "replay" and not replay_files:
         raise click.BadParameter("--source replay needs --replay FILE", param_hint="--replay")
-    played = _played_config(source, day, symbols, seed, speed, replay_file)  # checked before the script loads
+    if days < 1:
+        raise click.BadParameter(f"must be at least 1, not {days}", param_hint="--days")
+    if days > 1 and source != "sim":
+        raise click.BadParameter("is for --source sim (a replay plays the days of its journals)", param_hint="--days")
+    played = _played_config(
+        source, day, symbols, seed, interval, speed, replay_files[:1]
+    )  # checked before the script loads
     try:
         strategy = load_strategy(script)
     except (FileNotFoundError, ValueError) as err:
@@ -118,14 +137,16 @@ def run(
     click.echo(f"strategy {Path(script).name}: {len(strategy.codes)} codes, ktypes {ktypes}, brokers {names}")
     try:
         if source == "sim":
-            report = run_sim(strategy, played.day, symbols=played.symbols, seed=played.seed, speed=played.speed,
-                             until=until)  # fmt: skip
-            click.echo(f"simulated day {strategy.now:%Y-%m-%d}: {report.published_cycles} cycles, "
+            report = run_sim(strategy, played.day, days=days, symbols=played.symbols, seed=played.seed,
+                             interval=played.interval, speed=played.speed, until=until)  # fmt: skip
+            click.echo(f"simulated {_days_text(report, strategy.now)}: {report.published_cycles} cycles, "
                        f"{report.published_spots:,} spots, {report.gaps} gaps, {report.seconds:.1f} s"
                        f"{_day_end_text(report)}")  # fmt: skip
         elif source == "replay":
-            report = run_replay(strategy, played.path, speed=played.speed, until=until)
-            click.echo(f"replayed {report.published_cycles} cycles, {report.gaps} gaps, {report.seconds:.1f} s"
+            journals = replay_files[0] if len(replay_files) == 1 else list(replay_files)
+            report = run_replay(strategy, journals, speed=played.speed, until=until)
+            what = f" {_days_text(report, strategy.now)}:" if report.days_played > 1 else ""
+            click.echo(f"replayed{what} {report.published_cycles} cycles, {report.gaps} gaps, {report.seconds:.1f} s"
                        f"{_day_end_text(report)}")  # fmt: skip
         else:
             tcp_value: int | str | None = int(tcp) if tcp and tcp.isdigit() else tcp
@@ -157,7 +178,13 @@ def run(
 
 
 def _played_config(
-    source: str, day: dt.datetime | None, symbols: int, seed: int, speed: float | None, replay_file: str | None
+    source: str,
+    day: dt.datetime | None,
+    symbols: int,
+    seed: int,
+    interval: float,
+    speed: float | None,
+    replay_files: tuple[str, ...],
 ) -> Any:
     """The sim or replay venue's config (hkrt.adapters.registry) from the flags, or None for the live feed;
     a bad value is one line naming it."""
@@ -165,10 +192,10 @@ def _played_config(
     from hkrt.adapters.base import VenueConfigError
 
     if source == "sim":
-        flags = {"day": day.date() if day else None, "symbols": symbols, "seed": seed,
+        flags = {"day": day.date() if day else None, "symbols": symbols, "seed": seed, "interval": interval,
                  "speed": 2000.0 if speed is None else speed}  # fmt: skip
     elif source == "replay":
-        flags = {"path": replay_file, "speed": 0.0 if speed is None else speed}
+        flags = {"path": replay_files[0], "speed": 0.0 if speed is None else speed}  # the speed; every path later
     else:
         return None
     try:
@@ -177,8 +204,19 @@ def _played_config(
         raise click.ClickException(str(err)) from err
 
 
+def _days_text(report: Any, now: dt.datetime | None) -> str:
+    """The days played: "day 2026-11-20", or "3 days 2026-11-20 to 2026-11-24" for a multi-day run."""
+    if report.days_played > 1:
+        return f"{report.days_played} days {report.days[0]} to {report.days[-1]}"
+    day = report.days[0] if report.days else (now.date() if now is not None else None)
+    return f"day {day}"
+
+
 def _day_end_text(report: Any) -> str:
-    """Whether the run got to the day's close (its 15:00 bars and DAY delivered) or stopped before."""
+    """Whether the run got to the (last) day's close (its 15:00 bars and DAY delivered) or stopped before."""
+    if report.days_played > 1:
+        closed = f"; {len(report.closed_days)} of {report.days_played} days closed"
+        return closed if report.day_closed else closed + ", stopped before the last close"
     return "; day closed" if report.day_closed else "; stopped before the close: the day's last bars not delivered"
 
 

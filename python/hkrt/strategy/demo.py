@@ -2,9 +2,10 @@
 
 It lives in the package (not only in examples/) so the demo works from an installed wheel.
 For each code: when the FAST-bar average of MIN5 closes crosses above the SLOW-bar average, buy
-shares worth ``lot_value`` yuan; when it crosses below, sell the whole holding.  On a single
-simulated day shares bought today cannot be sold (T+1): those sells are refused by the
-strategy's book and show up in its orders as Rejected, as they would live.
+shares worth ``lot_value`` yuan; when it crosses below, sell the whole holding.  Shares bought
+today cannot be sold (T+1): such a sell is refused by the strategy's book and shows up in its
+orders as Rejected, as it would live; ``hkrt demo`` plays several days in one run, so the next
+day's cross down sells them (a round trip).
 """
 
 from __future__ import annotations

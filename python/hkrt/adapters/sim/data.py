@@ -10,6 +10,12 @@ high, low and a five-level book.
 
 The market advances one step per snapshot, so the same seed and the same snapshot times
 give the same quotes at any replay speed.
+
+Each ``SimMarket(day, config)`` draws its previous closes from (seed, day), so two days made
+that way are unrelated.  :meth:`SimMarket.following` makes the next day of a market played to
+its close: its previous close is that day's close (a suspended symbol keeps its previous
+close), so consecutive days form one price history for multi-day runs
+(``hkrt.strategy.runner.run_sim(days=N)``), deterministic for (seed, first day, days).
 """
 
 from __future__ import annotations
@@ -66,10 +72,16 @@ class _State:
 
 @dataclass
 class SimMarket:
-    """The market of one trading day; ``snapshot(t)`` advances it to market time ``t``."""
+    """The market of one trading day; ``snapshot(t)`` advances it to market time ``t``.
+
+    ``previous_close`` (one price per symbol of ``universe(config.symbols)``, yuan): the day's
+    previous closes, and so its price limits; None draws them from (seed, day).  Either way the
+    day's other draws (suspensions, hot symbols, moves) come from (seed, day) alone.
+    """
 
     day: dt.date
     config: SimConfig = field(default_factory=SimConfig)
+    previous_close: np.ndarray | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         n = self.config.symbols
@@ -78,7 +90,8 @@ class SimMarket:
         # One generator per day, so a day is the same whatever else was simulated before.
         self._rng = np.random.default_rng([self.config.seed, self.day.toordinal()])
         rng = self._rng
-        previous = np.round(rng.uniform(3.0, 80.0, n), 2)
+        drawn = np.round(rng.uniform(3.0, 80.0, n), 2)  # drawn even when given: the day's later draws stay the same
+        previous = drawn if self.previous_close is None else _checked_closes(self.previous_close, n)
         limits = np.array([price_limit(s.decode()) for s in self.symbols])
         hot = rng.random(n) < self.config.hot_share
         self._state = _State(
@@ -94,6 +107,25 @@ class SimMarket:
             volume=np.zeros(n),
             amount=np.zeros(n),
         )
+        self._closed = False  # the 15:00 snapshot was taken: closing_prices() is the day's close
+
+    @classmethod
+    def following(cls, previous: SimMarket, day: dt.date) -> SimMarket:
+        """The market of ``day`` (the trading day after ``previous.day``) continuing ``previous``,
+        which must have been played to its 15:00 snapshot: its previous closes are
+        ``previous.closing_prices()``, its limits recomputed from them, its own draws from
+        (seed, day)."""
+        if day <= previous.day:
+            raise ValueError(f"the following day must come after {previous.day}, not {day}")
+        return cls(day, previous.config, previous.closing_prices())
+
+    def closing_prices(self) -> np.ndarray:
+        """Each symbol's close of the day (yuan): the last price of a trading symbol, the previous
+        close of a suspended one.  ValueError before the day's 15:00 snapshot was taken."""
+        if not self._closed:
+            raise ValueError(f"the simulated day {self.day} has not been played to its 15:00 close")
+        s = self._state
+        return np.where(s.suspended, s.previous_close, s.price)
 
     # ---------------------------------------------------------------- times
     def times(self, *, auction: bool = True) -> Iterator[dt.datetime]:
@@ -116,6 +148,7 @@ class SimMarket:
         rng = self._rng
         clock = at.time()
         trading = in_session(clock) or clock == SESSIONS[-1][1]
+        self._closed = self._closed or clock >= SESSIONS[-1][1]
         if clock < AUCTION_MATCH:  # indicative auction prices: no trade, nothing cumulative
             s.price = np.clip(np.round(s.previous_close * np.exp(rng.normal(0, 0.004, n)), 2), s.limit_down, s.limit_up)
         elif not s.matched:  # the 09:25 match: the open, and the first volume
@@ -176,6 +209,15 @@ class SimMarket:
         """Every snapshot of the day, in order."""
         for t in self.times(auction=auction):
             yield self.snapshot(t)
+
+
+def _checked_closes(closes: np.ndarray, n: int) -> np.ndarray:
+    prices = np.asarray(closes, dtype=np.float64)
+    if prices.shape != (n,):
+        raise ValueError(f"previous_close must hold one price per simulated symbol ({n}), not shape {prices.shape}")
+    if not (np.isfinite(prices).all() and (prices > 0).all()):
+        raise ValueError("previous_close must hold positive finite prices")
+    return np.round(prices, 2)
 
 
 class SimDataClient:
