@@ -4,7 +4,7 @@ For each symbol: when the MACD histogram (the Chinese-terminal one, 2 × (DIF �
 ≤ 0 to > 0 on a closed MIN bar, buy shares worth 100,000 yuan with a limit at that bar's close,
 protected by a take-profit 3 % above and a stop-loss 2 % below the entry (a bracket: one cancels
 the other; both wait for the shares to become sellable, T+1).  When the histogram turns negative
-while a position is held and sellable, sell it at market.
+while a position is held and sellable, cancel its bracket's legs and sell it at market.
 
     hkrt run examples/macd_cross.py --source sim --broker paper --date 2026-11-20 --symbols 20
         # a simulated day with signals (tests/test_examples_run.py runs it, and its replay)
@@ -45,6 +45,8 @@ def macd_cross(symbol: str, ktype: hkrt.KType, bar: hkrt.Bar) -> None:
             remark="macd up",
         )
     elif previous >= 0 > hist and strategy.positions.get(symbol) and strategy.positions[symbol].sellable > 0:
+        for leg in strategy.open_orders(symbol, "sell"):  # the bracket's legs would sell the same shares again
+            strategy.cancel(leg)
         strategy.order(symbol, -strategy.positions[symbol].sellable, remark="macd down")
 
 
