@@ -204,3 +204,22 @@ def test_a_replayed_outage_fires_by_market_time_and_the_lunch_break_does_not() -
     assert alert.heartbeat == "feed" and alert.seconds == 300.0 and "13:00:03 to 13:05:03" in alert.detail
     assert not alert.halted and strategy.trading_state == "ACTIVE"  # halt=False: cancel and alert only
     assert switch.armed["feed"] and switch.stats["rearmed_feed"] == 1
+
+
+def test_the_watchdog_cancels_while_the_callback_is_stuck_and_its_queue_full() -> None:
+    from stuck_strategy import stuck_strategy
+
+    alerts: list[DeadManAlert] = []
+    switch = DeadManSwitch(strategy_timeout=1.0, feed_timeout=None, on_alert=alerts.append, check_interval=0.05,
+                           action_wait=1.0)  # fmt: skip
+    with stuck_strategy(deadman=switch) as stuck:
+        assert wait_for(lambda: len(alerts) == 1, 10)
+        (alert,) = alerts
+        assert alert.heartbeat == "strategy" and alert.halted
+        assert stuck.strategy.brokers[0].open_orders() == []  # at the broker, while the callback is still stuck
+        assert alert.cancelled + switch.stats["cancels_pending"] == 3
+        assert stuck.strategy.bus is not None and stuck.strategy.bus.depth >= 10  # the queue was full meanwhile
+        stuck.release.set()  # the callback returns: the heartbeat is back
+        assert wait_for(lambda: switch.armed["strategy"], 10)
+    assert [o.status for o in stuck.placed] == ["cancelled"] * 3
+    assert switch.stats["rearmed_strategy"] == 1

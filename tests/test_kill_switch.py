@@ -328,3 +328,19 @@ def test_halt_cancels_the_working_orders_at_easytraders_own_server(tmp_path: Pat
     assert [e.status for e in user.entrusts[:3]] == ["已撤"] * 3
     assert placed["halted"].reason == "risk: trading halted: test stop"
     assert len(user.entrusts) == 4 and user.entrusts[3].no == placed["resumed"].broker_order_id  # resumed: sent
+
+
+# ------------------------------------------------------ a stuck callback thread and a full callback queue
+def test_halt_reaches_the_broker_while_the_callback_is_stuck_and_its_queue_full(tmp_path: Path) -> None:
+    from stuck_strategy import stuck_strategy
+
+    with stuck_strategy(tmp_path / "state") as stuck:
+        strategy = stuck.strategy
+        assert strategy.bus is not None and strategy.bus.running_handler is not None  # stuck in its callback
+        answer = send_command(tmp_path / "state", "halt", "stuck and full", timeout=15)
+        assert answer["ok"] and answer["state"] == "HALTED"
+        # every cancel reached the paper broker; one may still wait to publish its report (the queue is full)
+        assert answer["cancelled"] + answer["pending"] == 3 and answer["pending"] <= 1
+        assert strategy.brokers[0].open_orders() == []
+        assert strategy.trading_state == "HALTED" and strategy.risk.reason == "stuck and full"
+    assert [o.status for o in stuck.placed] == ["cancelled"] * 3  # the reports arrived once it got going

@@ -25,9 +25,10 @@ the user's); ``hkrt status`` still reads the last status of a strategy that died
 whose callback thread is stuck still answers, because the run loop (not the callback thread) reads
 the commands.
 
-``halt`` acts from the run loop's thread at once (``Strategy.halt`` is safe from any thread: the
-trading state is set first, then each working order's cancel goes to its broker), and again on the
-callback thread when it next runs (a sweep for an order that was on its way out during the halt).
+``halt`` acts from the run loop's thread at once (hkrt.strategy.kill_switch.stop_trading: the trading
+state is set first, then each working order's cancel goes to its broker, never waiting on a full
+callback queue for more than ``ACTION_WAIT_S``), and again on the callback thread when it next runs
+(a sweep for an order that was on its way out during the halt).
 """
 
 from __future__ import annotations
@@ -281,33 +282,32 @@ class ControlChannel:
     def _halt(self, reason: str) -> dict[str, Any]:
         if not reason:
             return {"ok": False, "error": "halt needs a reason"}
+        from hkrt.strategy.kill_switch import stop_trading
+
         strategy = self.strategy
-        result: dict[str, Any] = {}
+        outcome = stop_trading(strategy, reason, wait=ACTION_WAIT_S)
+        if outcome.pending:
+            self.stats["cancels_pending"] += len(outcome.pending)
 
-        def act() -> None:
-            try:
-                result["cancelled"] = [o.client_order_id for o in strategy.halt(reason)]
-            except Exception as err:
-                result["error"] = f"{type(err).__name__}: {err}"
-                log.exception("control channel: halt failed")
-                return
-            # the callback thread, when it next runs, cancels whatever was on its way out during the halt
-            strategy._post(lambda: strategy.order_manager.cancel_all(f"cancelled by the kill switch: {reason}"))
+        def sweep() -> None:  # an order that was on its way out during the halt: cancelled when it is out
+            strategy.order_manager.cancel_all(f"cancelled by the kill switch: {reason}")
 
-        worker = threading.Thread(target=act, name="hkrt-control-halt", daemon=True)
-        worker.start()
-        worker.join(ACTION_WAIT_S)
-        if worker.is_alive() and "cancelled" not in result:
-            self.stats["halts_unfinished"] += 1
-            return {
-                "cancelled": None,
-                "error": f"trading is halted; the cancels are still going out after "
-                f"{ACTION_WAIT_S:g} s (a broker slow to answer, or the callback queue full)",
-            }
-        if "error" in result:
-            return {"ok": False, "error": result["error"]}
-        ids = result["cancelled"]
-        return {"cancelled": len(ids), "cancelled_ids": ids[:50]}
+        # posted from a thread of its own: the post waits for room in a full callback queue, the run loop must not
+        threading.Thread(target=strategy._post, args=(sweep,), name="hkrt-control-sweep", daemon=True).start()
+        answer: dict[str, Any] = {
+            "cancelled": len(outcome.asked),
+            "cancelled_ids": [o.client_order_id for o in outcome.asked][:50],
+            "not_cancelled": len(outcome.refused),
+            "pending": len(outcome.pending),
+        }
+        if not outcome.halted:
+            answer.update(ok=False, error=f"the trading state did not move to HALTED within {ACTION_WAIT_S:g} s")
+        elif outcome.pending:
+            answer["error"] = (
+                f"{len(outcome.pending)} cancels still on their way after {ACTION_WAIT_S:g} s "
+                "(a broker slow to answer, or the callback queue full)"
+            )
+        return answer
 
     def _open_orders(self) -> int | None:
         try:

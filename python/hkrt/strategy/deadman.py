@@ -20,14 +20,12 @@ cancelled but new ones still go out), a ``RiskEvent("state", ...)`` on the bus, 
 and counts in ``stats``.  Once per outage: it fires again only after the heartbeat came back
 (re-armed, an INFO line).
 
-The watchdog is its own thread, so it acts while the callback thread is stuck.  It relies on the
-order manager taking its lock only around its own bookkeeping (never across a broker call) and on
-each broker's ``cancel`` being safe from another thread (the paper broker holds its own lock; the
-easytrader broker makes one HTTP request per call).  The action runs in a thread of its own that the
-watchdog waits for at most ``action_wait`` seconds: events published from outside the callback
-thread wait for room when its queue is full (a callback stuck long enough for the feed to fill it),
-and the watchdog must stay alive to see the heartbeat come back.  The HALTED state is set before
-anything is published, so new orders are refused at once whatever the queue holds.
+The watchdog is its own thread, so it acts while the callback thread is stuck: it halts and cancels
+with :func:`hkrt.strategy.kill_switch.stop_trading`, which never waits on the bus longer than
+``action_wait`` seconds (a callback stuck long enough lets the feed fill the callback queue, and a
+publish from outside the callback thread then waits for room) and says what it relies on: the order
+manager's lock held only around its own bookkeeping, each broker's ``cancel`` safe from any thread.
+``on_alert`` runs on the watchdog's thread: keep it short (hand a slow notification to a thread).
 """
 
 from __future__ import annotations
@@ -41,6 +39,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from hkrt.bus import RiskEvent
 from hkrt.core.china_time import SESSIONS, china_now, in_session
 
 if TYPE_CHECKING:
@@ -76,10 +75,12 @@ class DeadManSwitch:
         feed_timeout: seconds of continuous trading without a spot message before the feed counts
             as silent (None: not watched).
         halt: also HALT trading when it fires (True, the default: a person looks and ``hkrt resume``s).
-        on_alert: called with each :class:`DeadManAlert`, on the action's own thread (never the
-            callback thread, which may be the stuck one); its exceptions are logged and counted.
+        on_alert: called with each :class:`DeadManAlert` on the watchdog's thread (never the callback
+            thread, which may be the stuck one; a played day's feed alert: the callback thread); its
+            exceptions are logged and counted.
         check_interval: seconds between two looks of the watchdog.
-        action_wait: seconds the watchdog waits for an action (cancel, halt, alert) to finish.
+        action_wait: seconds the watchdog waits at most for the cancels to go out (the rest finish in
+            the background, counted in ``stats["cancels_pending"]``).
         clock: monotonic seconds (tests pass a fake); wall: China wall time (tests pass a fake).
     """
 
@@ -299,6 +300,8 @@ class DeadManSwitch:
 
     def fire(self, which: str, seconds: float, detail: str) -> DeadManAlert:
         """Cancel every working order, halt (if ``halt``), publish, call ``on_alert``: one outage's action."""
+        from hkrt.strategy.kill_switch import stop_trading
+
         reason = f"dead-man switch: {detail}"
         self.stats["fired"] += 1
         self.stats[f"fired_{which}"] += 1
@@ -310,56 +313,19 @@ class DeadManSwitch:
             " and halting" if self.halt else "",
             extra={"strategy": self._name, "heartbeat": which, "seconds": round(seconds, 1)},
         )
-        result: dict[str, Any] = {}
-
-        def act() -> None:
-            result["alert"] = self._act(which, seconds, reason, market)
-
-        bus = self._bus
-        if bus is not None and bus.on_callback_thread:
-            act()  # publishing from the callback thread never waits
-        else:
-            worker = threading.Thread(target=act, name="hkrt-deadman-action", daemon=True)
-            worker.start()
-            worker.join(self.action_wait)
-            if worker.is_alive():
-                self.stats["actions_unfinished"] += 1
-                log.error(
-                    "dead-man switch: the action has not finished in %.0f s (the callback queue is full?); "
-                    "it goes on in the background",
-                    self.action_wait,
-                    extra={"strategy": self._name, "heartbeat": which},
-                )
-        alert: DeadManAlert | None = result.get("alert")
-        if alert is None:
-            alert = DeadManAlert(which, seconds, reason, -1, self.halt, self._wall(), market)
-        return alert
-
-    def _act(self, which: str, seconds: float, reason: str, market: dt.datetime | None) -> DeadManAlert:
-        from hkrt.bus import RiskEvent
-
-        strategy = self.strategy
-        cancelled = 0
-        halted = False
+        cancelled, halted = 0, False
         if strategy is not None:
-            published = self.halt and strategy.risk.halt(reason)  # first: refuse new orders, then cancel
-            halted = self.halt and strategy.trading_state == "HALTED"
-            cancelled = len(strategy.order_manager.cancel_all(reason))
+            outcome = stop_trading(strategy, reason, halt=self.halt, wait=self.action_wait)
+            cancelled, halted = len(outcome.asked), outcome.halted
             self.stats["cancelled"] += cancelled
-            if not published:  # (a state change publishes its own RiskEvent)
-                bus = self._bus
-                if bus is not None and bus.running:
-                    bus.publish(
-                        RiskEvent("state", strategy.trading_state, reason, strategy=strategy.name, datetime=market)
-                    )
+            if outcome.pending:
+                self.stats["cancels_pending"] += len(outcome.pending)
+            if not halted:  # (a state change publishes its own RiskEvent)
+                self._publish(
+                    RiskEvent("state", strategy.trading_state, reason, strategy=strategy.name, datetime=market)
+                )
         alert = DeadManAlert(which, seconds, reason, cancelled, halted, self._wall(), market)
         self.alerts.append(alert)
-        log.warning(
-            "dead-man switch: %d working orders asked to cancel; trading %s",
-            cancelled,
-            strategy.trading_state if strategy is not None else "?",
-            extra={"strategy": self._name, "heartbeat": which, "cancelled": cancelled},
-        )
         hook = self.on_alert
         if hook is not None:
             try:
@@ -368,6 +334,17 @@ class DeadManSwitch:
                 self.stats["alert_hook_errors"] += 1
                 log.exception("dead-man switch: on_alert raised", extra={"strategy": self._name})
         return alert
+
+    def _publish(self, event: RiskEvent) -> None:
+        """On the bus, never waiting here: from outside the callback thread a full queue would hold the
+        watchdog, so a thread of its own waits for the room."""
+        bus = self._bus
+        if bus is None or not bus.running:
+            return
+        if bus.on_callback_thread:
+            bus.publish(event)
+        else:
+            threading.Thread(target=bus.publish, args=(event,), name="hkrt-deadman-event", daemon=True).start()
 
     def status(self) -> dict[str, Any]:
         """The timeouts, which heartbeats are armed, the counters and the last alert (for ``hkrt status``)."""
