@@ -40,10 +40,9 @@ def halt(strategy: str, reason: str, timeout: float) -> None:
         raise click.ClickException(f"halt not done: {answer.get('error') or 'the strategy gave no reason'}")
     cancelled = answer.get("cancelled")
     asked = "cancels still going out" if cancelled is None else f"{cancelled} working orders asked to cancel"
-    click.echo(
-        f"halted {state_dir}: {asked}; trading {answer.get('state')} ({answer.get('reason')}); "
-        f"{answer.get('open_orders')} orders still open"
-    )
+    still = answer.get("open_orders")
+    tail = f"; {still} still open until their brokers confirm the cancels" if still else ""
+    click.echo(f"halted {state_dir}: {asked}; trading {answer.get('state')} ({answer.get('reason')}){tail}")
     if answer.get("error"):
         click.echo(f"note: {answer['error']}")
 

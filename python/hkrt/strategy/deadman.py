@@ -201,7 +201,7 @@ class DeadManSwitch:
                 self.strategy_timeout,
                 lambda: (
                     f"the callback thread is stuck: {stuck[0] if stuck else '?'} has run "
-                    f"{seconds:.0f} s (strategy_timeout {self.strategy_timeout:g} s)"
+                    f"{seconds:.1f} s (strategy_timeout {self.strategy_timeout:g} s)"
                 ),
             )
             if alert is not None:
@@ -213,7 +213,7 @@ class DeadManSwitch:
                 silent or 0.0,
                 self.feed_timeout,
                 lambda: (
-                    f"the feed is silent: no spot message for {silent or 0:.0f} s of trading "
+                    f"the feed is silent: no spot message for {silent or 0:.1f} s of trading "
                     f"(feed_timeout {self.feed_timeout:g} s)"
                 ),
             )
