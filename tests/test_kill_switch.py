@@ -39,9 +39,9 @@ CODES = ["SH600000", "SH600001", "SH600002"]
 SYMBOLS = 20
 
 
-def hkrt_cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def hkrt_cli(*args: str, timeout: float = 60, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "hkrt", *args], capture_output=True, text=True, timeout=timeout,
-                          cwd=ROOT, env={**os.environ})  # fmt: skip
+                          cwd=ROOT, env={**os.environ, **(env or {})})  # fmt: skip
 
 
 class Gate:
@@ -281,6 +281,8 @@ def test_hkrt_halt_bad_input_is_one_line(tmp_path: Path) -> None:
     assert no_channel.returncode != 0 and "no control channel" in no_channel.stderr
     no_reason = hkrt_cli("halt", str(tmp_path / "empty"))
     assert no_reason.returncode != 0 and "--reason" in no_reason.stderr
+    by_name = hkrt_cli("status", "ks", env={"HOME": str(tmp_path), "USERPROFILE": str(tmp_path)})
+    assert by_name.returncode != 0 and f"no state dir {tmp_path / '.hkrt' / 'state' / 'ks'}:" in by_name.stderr
 
 
 def test_a_strategy_that_does_not_answer_is_reported_in_one_line(tmp_path: Path) -> None:
@@ -344,3 +346,33 @@ def test_halt_reaches_the_broker_while_the_callback_is_stuck_and_its_queue_full(
         assert strategy.brokers[0].open_orders() == []
         assert strategy.trading_state == "HALTED" and strategy.risk.reason == "stuck and full"
     assert [o.status for o in stuck.placed] == ["cancelled"] * 3  # the reports arrived once it got going
+
+
+def test_a_control_directory_another_running_strategy_answers_in_is_refused(tmp_path: Path, monkeypatch) -> None:
+    from hkrt.strategy import control
+
+    monkeypatch.setattr(control, "STALE_AFTER_S", 1.0)
+    status = control_dir(tmp_path) / "status.json"
+    status.parent.mkdir(parents=True)
+    alive = threading.Event()
+
+    def other_strategy() -> None:  # another process's heartbeat, moving
+        while not alive.is_set():
+            write_json_atomic(
+                status, {"name": "other", "pid": os.getpid() + 1, "running": True, "heartbeat": time.time()}
+            )
+            time.sleep(0.1)
+
+    beating = threading.Thread(target=other_strategy, daemon=True)
+    beating.start()
+    try:
+        with pytest.raises(FileExistsError, match=r"another running strategy \(other, pid \d+\)"):
+            ControlChannel(Strategy(CODES, name="ks"), tmp_path).open()
+    finally:
+        alive.set()
+        beating.join()
+    # a run that died a moment ago (a fresh heartbeat that no longer moves): a restart takes the directory over
+    write_json_atomic(status, {"name": "other", "pid": os.getpid() + 1, "running": True, "heartbeat": time.time()})
+    channel = ControlChannel(Strategy(CODES, name="ks"), tmp_path).open()
+    assert read_status(tmp_path)["name"] == "ks"
+    channel.close()

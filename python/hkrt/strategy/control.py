@@ -141,9 +141,11 @@ class ControlChannel:
         self.running = False
 
     def open(self) -> ControlChannel:
-        """Make the directories (owner-only), set aside what an earlier run left, write the first status."""
+        """Make the directories (owner-only) and write the first status.  A directory another running
+        strategy answers in (a fresh heartbeat, another pid) is refused: its commands are not ours."""
         for d in (self.dir, self.commands_dir, self.acks_dir, self.rejected_dir):
             secure_dir(d)
+        self._refuse_if_shared()
         self.running = True
         self._started = self._wall()
         self.write_status()
@@ -153,6 +155,31 @@ class ControlChannel:
             extra={"strategy": self.strategy.name, "control_dir": str(self.dir)},
         )
         return self
+
+    def _other_running(self) -> dict[str, Any] | None:
+        try:
+            other = read_status(self.dir.parent)
+        except ControlError:
+            return None
+        return other if not stale(other) and other.get("pid") != os.getpid() else None
+
+    def _refuse_if_shared(self) -> None:
+        """A fresh status of another pid: a strategy still running here (its heartbeat moves: refused), or
+        one that just died (a restart within STALE_AFTER_S: its heartbeat stops, and this run goes on)."""
+        other = self._other_running()
+        if other is None:
+            return
+        first, deadline = other.get("heartbeat"), time.monotonic() + STALE_AFTER_S + 1.0
+        while time.monotonic() < deadline:
+            time.sleep(0.2)
+            other = self._other_running()
+            if other is None:
+                return
+            if other.get("heartbeat") != first:
+                raise FileExistsError(
+                    f"{self.dir} is the control directory of another running strategy "
+                    f"({other.get('name')}, pid {other.get('pid')}): give this run its own state dir"
+                )
 
     def close(self) -> None:
         """The run ended: a last status saying so (``running: false``)."""

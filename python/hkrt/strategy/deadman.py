@@ -316,11 +316,11 @@ class DeadManSwitch:
         cancelled, halted = 0, False
         if strategy is not None:
             outcome = stop_trading(strategy, reason, halt=self.halt, wait=self.action_wait)
-            cancelled, halted = len(outcome.asked), outcome.halted
+            cancelled, halted = len(outcome.asked), self.halt and outcome.halted
             self.stats["cancelled"] += cancelled
             if outcome.pending:
                 self.stats["cancels_pending"] += len(outcome.pending)
-            if not halted:  # (a state change publishes its own RiskEvent)
+            if not self.halt:  # (halting publishes the state change's own RiskEvent)
                 self._publish(
                     RiskEvent("state", strategy.trading_state, reason, strategy=strategy.name, datetime=market)
                 )

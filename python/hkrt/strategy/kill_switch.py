@@ -51,7 +51,7 @@ class KillOutcome:
     refused: list[Order]  # orders whose cancel the broker refused (final already, unknown) or that raised
     pending: list[Order]  # cancels still on their way when the wait ended
     state: str  # the trading state after it
-    halted: bool  # the state is HALTED with this reason
+    halted: bool  # the state is HALTED
 
 
 def stop_trading(strategy: Strategy, reason: str, *, halt: bool = True, wait: float = 5.0) -> KillOutcome:
@@ -70,7 +70,7 @@ def stop_trading(strategy: Strategy, reason: str, *, halt: bool = True, wait: fl
         risk = strategy.risk
         mover = threading.Thread(target=_guarded, args=(risk.halt, reason), name="hkrt-kill-state", daemon=True)
         mover.start()
-        while not (risk.state == "HALTED" and risk.reason == reason) and mover.is_alive():
+        while risk.state != "HALTED" and mover.is_alive():
             if time.monotonic() >= deadline:
                 break
             time.sleep(0.001)
@@ -119,7 +119,7 @@ def _outcome(strategy: Strategy, reason: str, orders: list[Order], answered: dic
     refused = [o for o in orders if answered.get(o.client_order_id) is False]
     pending = [o for o in orders if o.client_order_id not in answered]
     state = strategy.trading_state
-    outcome = KillOutcome(asked, refused, pending, state, state == "HALTED" and strategy.risk.reason == reason)
+    outcome = KillOutcome(asked, refused, pending, state, state == "HALTED")
     log.warning(
         "kill switch: %s; %d working orders asked to cancel%s",
         reason,
