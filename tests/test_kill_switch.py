@@ -351,7 +351,7 @@ def test_halt_reaches_the_broker_while_the_callback_is_stuck_and_its_queue_full(
 def test_a_control_directory_another_running_strategy_answers_in_is_refused(tmp_path: Path, monkeypatch) -> None:
     from hkrt.strategy import control
 
-    monkeypatch.setattr(control, "STALE_AFTER_S", 1.0)
+    monkeypatch.setattr(control, "STALE_AFTER_S", 3.0)  # (5 s by default; the takeover below waits it out)
     status = control_dir(tmp_path) / "status.json"
     status.parent.mkdir(parents=True)
     alive = threading.Event()
