@@ -126,6 +126,9 @@ def test_halt_through_the_control_channel_cancels_at_the_paper_broker_and_resume
     statuses: list[dict[str, Any]] = []
 
     def halt() -> dict[str, Any]:
+        deadline = time.monotonic() + 5  # the run loop writes a change within its next look (50 ms)
+        while read_status(state)["open_orders"] != 3 and time.monotonic() < deadline:
+            time.sleep(0.02)
         statuses.append(read_status(state))
         return send_command(state, "halt", "test stop")
 
