@@ -335,6 +335,16 @@ class EventBus:
         """Events still queued when ``stop()`` gave up waiting for a handler (not handled)."""
         return int(self._past["abandoned"] + self._queue.abandoned)
 
+    @property
+    def running_handler(self) -> tuple[str, float] | None:
+        """The handler running on the callback thread now and its seconds so far; None while the thread
+        waits for work.  (A watchdog on another thread reads it: a handler stuck in a loop shows here.)"""
+        running = self._running_handler
+        if running is None:
+            return None
+        name, since = running
+        return name, time.perf_counter() - since
+
     def slowest_handler(self) -> tuple[str | None, float]:
         """The handler that has taken the most time so far and its seconds in all (the one running
         now counts what it has taken so far: a stuck handler is named while stuck)."""

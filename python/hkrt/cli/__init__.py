@@ -1,5 +1,6 @@
 """The ``hkrt`` command line: ``main`` (the console script ``hkrt = "hkrt.cli:main"``) and one module per
-command: ``spot_server``, ``agent``, ``run``, ``demo``, ``store`` (``hkrt export``).
+command: ``spot_server``, ``agent``, ``run``, ``demo``, ``store`` (``hkrt export``),
+``control`` (``hkrt halt``, ``resume``, ``status``).
 
 Every command imports what it needs (agent, server, venue adapters, pandas, pynng, pyarrow) inside its
 body, so ``hkrt --help`` and a mistyped option cost only click, the C++ core and the venue registry's
@@ -36,5 +37,11 @@ main.add_command(demo)
 from hkrt.cli.store import export  # noqa: E402
 
 main.add_command(export)
+
+from hkrt.cli.control import halt, resume, status  # noqa: E402
+
+main.add_command(halt)
+main.add_command(resume)
+main.add_command(status)
 
 __all__ = ["main"]

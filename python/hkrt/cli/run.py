@@ -66,8 +66,9 @@ log = logging.getLogger("hkrt.strategy")
     "--state-dir",
     default=None,
     type=click.Path(file_okay=False),
-    help="Journal the held stop, trailing-stop and bracket orders here, so a restart keeps them "
-    "(default for a live feed: ~/.hkrt/state/<strategy name>; sim and replay: memory only).",
+    help="Journal the held stop, trailing-stop and bracket orders here, so a restart keeps them, and take "
+    "hkrt halt / resume / status there (default for a live feed: ~/.hkrt/state/<strategy name>; sim and "
+    "replay: memory only, no control).",
 )
 def run(
     script: str,
@@ -121,6 +122,8 @@ def run(
         journal = Path(state_dir).expanduser() / "emulator.jsonl"
         strategy.set_emulator(OrderEmulator(strategy.order_manager, journal=journal, calendar=strategy.calendar))
         click.echo(f"held orders journalled in {journal}")
+        strategy.state_dir = Path(state_dir).expanduser()  # its control channel too (docs/kill-switch.md)
+        click.echo(f"control: hkrt halt {state_dir} --reason ... (and hkrt resume, hkrt status)")
     start_cash = cash if cash is not None else strategy.book.cash
     strategy.set_cash(start_cash)  # the book and its ledger (docs/ledger.md)
     if brokers or cash is not None:

@@ -110,6 +110,10 @@ class Strategy:
         risk: the risk engine's limits (``hkrt.strategy.risk.RiskConfig``, a dict of them, or a TOML
             file with a ``[risk]`` table); None: the defaults (docs/risk.md).  Every order passes the
             engine on its way to a broker.
+        deadman: the dead-man switch (``hkrt.strategy.deadman.DeadManSwitch``, a dict of its options, or
+            True for its defaults): while the strategy runs, when its callback thread or its feed stops
+            for the configured time, every working order is cancelled and an alert raised
+            (docs/kill-switch.md).  None: no dead-man switch.
     """
 
     def __init__(
@@ -127,6 +131,7 @@ class Strategy:
         fees: Any = None,
         state_dir: str | os.PathLike[str] | None = None,
         risk: Any = None,
+        deadman: Any = None,
     ) -> None:
         self.codes = tuple(dict.fromkeys(normalize_symbol(c) for c in codes))
         if not self.codes:
@@ -201,6 +206,13 @@ class Strategy:
 
         journal = os.path.join(os.fspath(state_dir), "emulator.jsonl") if state_dir is not None else None
         self.set_emulator(OrderEmulator(self.order_manager, journal=journal, calendar=self.calendar))
+        # kill switch and dead-man switch (docs/kill-switch.md): with a state dir, a running strategy
+        # takes `hkrt halt / resume / status` through files in <state_dir>/control/
+        self.state_dir: str | os.PathLike[str] | None = state_dir
+        self.control: Any = None  # the ControlChannel while the strategy runs with a state dir
+        from hkrt.strategy.deadman import DeadManSwitch
+
+        self.deadman: DeadManSwitch | None = DeadManSwitch.make(deadman)
 
     # ------------------------------------------------------------ brokers
     def set_brokers(self, brokers: Sequence[Any], *, cash: float | None = None) -> None:
@@ -786,10 +798,15 @@ class Strategy:
         try:
             agent.start(address or self.address, tcp=tcp if tcp is not None else self.tcp)
             self._post(self._started)
+            control = self._open_control()
+            if self.deadman is not None:
+                self.deadman.start(self, agent, live=live)
             next_tick = time.monotonic()
             next_reconcile = next_tick + self.reconcile_interval
             ended = False
             while not self._stop.wait(0.05) and not self._halted:
+                if control is not None:
+                    control.poll()  # hkrt halt / resume / status: read here, so a stuck callback cannot block them
                 if feed_done is not None and feed_done(agent):
                     ended = True
                     break
@@ -808,11 +825,31 @@ class Strategy:
                 self._post(self._reconcile_quietly)
             agent.wait_idle(30)
         finally:
+            if self.deadman is not None:
+                self.deadman.stop()
+            if self.control is not None:
+                self.control.close()
+                self.control = None
             agent.stop()
             self.detach()
             if restore is not None:
                 restore()
         return self
+
+    def _open_control(self) -> Any:
+        """The control channel in ``<state_dir>/control`` (none without a state dir); a directory that is
+        not the user's alone is refused in one line and the run goes on without it."""
+        if self.state_dir is None:
+            return None
+        from hkrt.strategy.control import ControlChannel
+
+        try:
+            self.control = ControlChannel(self, self.state_dir).open()
+        except OSError as err:
+            log.error("no control channel (hkrt halt cannot reach this run): %s", err,
+                      extra={"strategy": self.name, "state_dir": os.fspath(self.state_dir)})  # fmt: skip
+            self.control = None
+        return self.control
 
     def _close_day(self, agent: SpotAgent) -> None:
         """The feed ended (``feed_done`` said so): its market day is over.  The agent closes the
