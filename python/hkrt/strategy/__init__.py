@@ -15,12 +15,15 @@ from hkrt.strategy.book import Book, Position, Trade
 
 if TYPE_CHECKING:
     from hkrt.strategy.aggregator import SignalAggregator
+    from hkrt.strategy.deadman import DeadManAlert, DeadManSwitch
     from hkrt.strategy.emulator import OrderEmulator
+    from hkrt.strategy.kill_switch import KillOutcome, stop_trading
     from hkrt.strategy.ledger import Ledger, LedgerError
     from hkrt.strategy.order import Order
     from hkrt.strategy.order_manager import OrderManager
     from hkrt.strategy.performance import Performance, performance, plot_performance
     from hkrt.strategy.reconcile import Reconciliation, reconcile
+    from hkrt.strategy.risk import RiskConfig, RiskConfigError, RiskEngine
     from hkrt.strategy.runner import FeedReport, load_strategy, run_replay, run_sim
     from hkrt.strategy.sizing import fixed_fraction, kelly, kelly_fraction, lot_rounded, volatility_target
     from hkrt.strategy.strategy import OrderTicket, Strategy
@@ -32,6 +35,9 @@ _LAZY_NAMES: dict[str, str] = {
     "OrderManager": "hkrt.strategy.order_manager",
     "OrderEmulator": "hkrt.strategy.emulator",
     "SignalAggregator": "hkrt.strategy.aggregator",
+    **dict.fromkeys(("DeadManAlert", "DeadManSwitch"), "hkrt.strategy.deadman"),
+    **dict.fromkeys(("KillOutcome", "stop_trading"), "hkrt.strategy.kill_switch"),
+    **dict.fromkeys(("RiskConfig", "RiskConfigError", "RiskEngine"), "hkrt.strategy.risk"),
     **dict.fromkeys(("Ledger", "LedgerError"), "hkrt.strategy.ledger"),
     **dict.fromkeys(("Performance", "performance", "plot_performance"), "hkrt.strategy.performance"),
     **dict.fromkeys(("Reconciliation", "reconcile"), "hkrt.strategy.reconcile"),
@@ -43,7 +49,7 @@ _SUBMODULES = frozenset(
     {
         "book", "broker_config", "emulator", "ledger", "order", "order_manager", "performance", "pretrade",
         "reconcile", "runner", "sizing", "strategy", "timers",
-        "aggregator", "signals", "signals_attribution",
+        "aggregator", "signals", "signals_attribution", "control", "deadman", "kill_switch", "risk", "ledger_book",
     }
 )  # fmt: skip
 
@@ -53,7 +59,10 @@ __getattr__, __dir__ = lazy_exports(__name__, globals(), _LAZY_NAMES, _SUBMODULE
 
 __all__ = [
     "Book",
+    "DeadManAlert",
+    "DeadManSwitch",
     "FeedReport",
+    "KillOutcome",
     "Ledger",
     "LedgerError",
     "LotRule",
@@ -64,6 +73,9 @@ __all__ = [
     "Performance",
     "Position",
     "Reconciliation",
+    "RiskConfig",
+    "RiskConfigError",
+    "RiskEngine",
     "SignalAggregator",
     "Strategy",
     "Trade",
@@ -80,5 +92,6 @@ __all__ = [
     "round_sell",
     "run_replay",
     "run_sim",
+    "stop_trading",
     "volatility_target",
 ]

@@ -626,6 +626,14 @@ class Strategy:
         Safe from any thread; ``hkrt halt`` does this to a running strategy."""
         if not reason or not reason.strip():
             raise ValueError("halt() needs a reason: it is logged and shown until trading resumes")
+        bus = self.bus
+        if bus is not None and bus.running and threading.get_ident() != self._callback_thread:
+            # another thread (a watchdog, a notebook cell): never wait on a callback queue a stuck
+            # callback may have filled (hkrt.strategy.kill_switch)
+            from hkrt.strategy.kill_switch import stop_trading
+
+            outcome = stop_trading(self, reason)
+            return outcome.asked + outcome.pending
         self.risk.halt(reason)
         cancelled = self.order_manager.cancel_all(f"cancelled by the kill switch: {reason}")
         log.warning("trading halted: %s; %d working orders asked to cancel", reason, len(cancelled),
