@@ -59,8 +59,9 @@ def rsi_view(symbol: str, ktype: hkrt.KType, bar: hkrt.Bar) -> None:
 
 @account.on_stop
 def attribution() -> None:
-    print("\nsignal attribution by source (docs/signals.md):")
-    print(aggregator.attribution().round(2).to_string())
+    if __name__ == "__main__":  # hkrt run prints the attribution table itself
+        print("\nsignal attribution by source (docs/signals.md):")
+        print(aggregator.attribution().round(2).to_string())
 
 
 if __name__ == "__main__":

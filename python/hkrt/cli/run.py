@@ -245,6 +245,12 @@ def print_report(strategy: Any) -> None:
     if len(strategy.equity):
         click.echo("\nperformance (docs/performance.md):")
         click.echo(strategy.performance().table(markdown=False))
+    from hkrt.strategy.aggregator import aggregator_of
+
+    aggregator = aggregator_of(strategy)
+    if aggregator is not None:  # several strategies on this account: who earned what
+        click.echo("\nsignal attribution by source (docs/signals.md):")
+        click.echo(aggregator.attribution().round(2).to_string())
 
 
 def _print_ledger(strategy: Any) -> None:
