@@ -497,8 +497,8 @@ class OrderManager:
             return True
         risk = self.risk
         why = risk.note_cancel(order, forced=forced) if risk is not None else ""
-        if why:  # the order-rate limit: the cancel is not sent (a forced one always is)
-            log.warning("cancel of %s not sent: %s", order.client_order_id, why,
+        if why:  # the order-rate limit: the cancel is not sent (a forced one always is; the engine warns)
+            log.debug("cancel of %s not sent: %s", order.client_order_id, why,
                         extra={"client_order_id": order.client_order_id, "reason": why})  # fmt: skip
             return False
         primary = self._broker(order.broker)
@@ -709,7 +709,8 @@ class OrderManager:
                     self.stats["risk_refused"] += 1
                     self._changed(order, out)
             self._flush(out)
-            log.warning("order not sent: %s %s: %s", order.side, order.symbol, why,
+            # the risk engine warns (rate-limited) and counts each refusal: a runaway loop floods no log here
+            log.debug("order not sent: %s %s: %s", order.side, order.symbol, why,
                         extra={"symbol": order.symbol, "side": order.side, "client_order_id": order.client_order_id,
                                "reason": why})  # fmt: skip
             return

@@ -4,6 +4,10 @@ Equity is cash plus the positions at their latest prices (``Account.portfolio_va
 opening equity is the first one seen on each market day; the peak, the highest seen in the run.  The
 strategy reports its equity on every market cycle (and each order check refreshes it), so a breach
 moves the trading state at once, not at the next order.
+
+A limit acts when it is crossed, once: while the equity stays past it nothing more happens (a person
+who resumes trading with the loss still there is not overruled every cycle); it acts again after the
+equity has come back inside and crossed again, and the daily loss re-arms each market day.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ class EquityWatch:
         self.day_open: float | None = None
         self.peak: float | None = None
         self.equity: float | None = None
+        self.past: set[str] = set()  # the limits the equity is past now (acted on when crossed)
 
     @property
     def active(self) -> bool:
@@ -37,9 +42,10 @@ class EquityWatch:
         return c.max_daily_loss is not None or c.max_daily_loss_pct is not None or c.max_drawdown_pct is not None
 
     def update(self, day: dt.date | None, equity: float) -> list[Breach]:
-        """Take ``equity`` seen on ``day`` (None: the current day); the limits it breaches."""
+        """Take ``equity`` seen on ``day`` (None: the current day); the limits it has just crossed."""
         if day is not None and day != self.day:
             self.day, self.day_open = day, equity
+            self.past.discard("daily_loss")
         elif self.day_open is None:
             self.day_open = equity
         self.peak = equity if self.peak is None else max(self.peak, equity)
@@ -61,4 +67,7 @@ class EquityWatch:
             out.append(Breach("drawdown", c.drawdown_action,
                               f"drawdown {drop / self.peak:.2%} is above max_drawdown_pct {c.max_drawdown_pct:.2%} "
                               f"(peak equity {self.peak:,.2f}, now {equity:,.2f})"))  # fmt: skip
-        return out
+        now_past = {b.limit for b in out}
+        crossed = [b for b in out if b.limit not in self.past]
+        self.past = now_past
+        return crossed
