@@ -20,6 +20,6 @@ def takes_orders(clock: dt.time) -> bool:
 
 
 def hours_text() -> str:
-    """The order hours, for a refusal's reason: "09:15-11:30, 13:00-15:00" from the schedule."""
+    """The order hours from the schedule, for a refusal's reason: auction open to noon, the afternoon."""
     spans = [(AUCTION_OPEN, SESSIONS[0][1]), *SESSIONS[1:]]
     return ", ".join(f"{a:%H:%M}-{b:%H:%M}" for a, b in spans)
