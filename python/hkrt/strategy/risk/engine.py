@@ -76,6 +76,13 @@ class RiskEngine:
         self.bus: EventBus | None = None
         self.refusals: collections.deque[tuple[dt.datetime | None, str, str]] = collections.deque(maxlen=1_000)
 
+    def configure(self, config: RiskConfig) -> None:
+        """Take new limits (``hkrt run --risk``): the order counts and the equity marks start again; the
+        trading state stays."""
+        self.config = config
+        self.rates = RateLimiter(config.max_orders_per_second, config.max_orders_per_day)
+        self.equity = EquityWatch(config)
+
     # ------------------------------------------------------------ state
     @property
     def state(self) -> str:
