@@ -87,14 +87,14 @@ def position_size(engine: RiskEngine, order: Order, wire_type: str, limit_price:
             f"{sym} would be {shares} shares worth {value:,.2f} yuan at {px:g} (held, open buys and this one), "
             f"above max_position_value {c.max_position_value:,.2f}"
         )
-    if c.max_position_pct is not None and (over := _over_equity(account, value, c.max_position_pct)):
+    if c.max_position_pct is not None and (over := _over_equity(engine, value, c.max_position_pct)):
         return f"{sym} would be {value:,.2f} yuan, {over}, above max_position_pct {c.max_position_pct:.2%}"
     return ""
 
 
-def _over_equity(account: Account, value: float, limit: float) -> str:
+def _over_equity(engine: RiskEngine, value: float, limit: float) -> str:
     """ "" when ``value`` is at most ``limit`` of the account's equity; else "x % of equity y"."""
-    equity = account.portfolio_value()
+    equity = engine.equity_now()
     if equity > 0 and value <= limit * equity:
         return ""
     share = value / equity if equity > 0 else math.inf
@@ -114,7 +114,7 @@ def gross_exposure(engine: RiskEngine, order: Order, wire_type: str, limit_price
     buys = sum(_value_of(o, account.last_price(o.symbol)) for o in open_buys(account, order))
     px = reference_price(engine, order, wire_type, limit_price) or 0.0
     total = held + buys + remaining(order) * px
-    if over := _over_equity(account, total, limit):
+    if over := _over_equity(engine, total, limit):
         return (
             f"gross exposure would be {total:,.2f} yuan, {over} (positions {held:,.2f}, open buys {buys:,.2f}, "
             f"this buy {remaining(order) * px:,.2f}), above max_gross_exposure {limit:.2%}"

@@ -72,6 +72,7 @@ class RiskEngine:
                                                 *PER_ORDER_CHECKS, ("order_rate", _rate_check)]  # fmt: skip
         self.rates = RateLimiter(self.config.max_orders_per_second, self.config.max_orders_per_day)
         self.equity = EquityWatch(self.config)
+        self._equity_now: float | None = None
         self.stats: collections.Counter[str] = collections.Counter()
         self.bus: EventBus | None = None
         self.refusals: collections.deque[tuple[dt.datetime | None, str, str]] = collections.deque(maxlen=1_000)
@@ -119,6 +120,7 @@ class RiskEngine:
     def check(self, order: Order, wire_type: str, limit_price: float | None) -> str:
         """ "" when ``order`` may go out now as a ``wire_type`` order at ``limit_price``; else the refusal's
         reason (starting "risk: "), counted, logged and published.  Never raises (fail closed)."""
+        self._equity_now = None  # computed at most once per order (several checks read it)
         for name, check in self.checks:
             try:
                 why = check(self, order, wire_type, limit_price)
@@ -131,6 +133,12 @@ class RiskEngine:
             if why:
                 return self._refuse(name, order, why)
         return ""
+
+    def equity_now(self) -> float:
+        """The account's equity (cash and positions at their latest prices), once per order checked."""
+        if self._equity_now is None:
+            self._equity_now = self.account.portfolio_value()
+        return self._equity_now
 
     def _refuse(self, check: str, order: Order, why: str) -> str:
         reason = PREFIX + why
@@ -237,7 +245,7 @@ def _loss_check(engine: RiskEngine, order: Order, wire_type: str, limit_price: f
     """The daily-loss and drawdown limits at the equity now (a breach moves the state, which the state
     check then applies to this order)."""
     if engine.equity.active:
-        engine.update_equity(engine.account.now, engine.account.portfolio_value())
+        engine.update_equity(engine.account.now, engine.equity_now())
     return ""
 
 
