@@ -266,3 +266,22 @@ def test_a_check_that_raises_halts_trading_and_names_the_error() -> None:
     assert day.strategy.risk.stats["check_failures"] == 1
     assert day.states() == [(HALTED, "the exposure_model check failed: ZeroDivisionError: division by zero")]
     assert day.broker.asset_info().positions == []
+
+
+def test_a_stop_released_by_the_emulator_passes_the_engine_again() -> None:
+    """A stop taken to hold while ACTIVE, released after the account went REDUCING: refused at release."""
+    day = Day({})
+    s = day.strategy
+
+    def act(s: hkrt.Strategy) -> list[Order]:
+        last = s.last_price(A)
+        assert last is not None
+        stop = s.order(A, 100, order_type="stop", stop_price=round_to_tick(A, last * 0.99))  # triggers at once
+        s.risk.reduce("by hand")  # not the kill switch: the held order stays held
+        return [stop]
+
+    day.run(act)
+    (stop,) = day.placed
+    assert stop.emulated and stop.triggered, stop
+    check_refusal(day, stop, "state", "risk: reducing only (by hand): a buy adds to a position")
+    assert s.order_manager.stats["risk_refused"] == 1 and day.broker.asset_info().positions == []
