@@ -18,7 +18,7 @@ from hkrt.strategy.order import Order
 from hkrt.strategy.risk.hours import hours_text, takes_orders
 
 if TYPE_CHECKING:
-    from hkrt.strategy.risk.engine import Account, RiskEngine
+    from hkrt.strategy.risk.engine import RiskEngine
 
 HELD_TYPES = frozenset({"stop", "stop_limit", "trailing_stop"})  # the emulator's: not sent when placed
 
@@ -39,13 +39,10 @@ def reference_price(engine: RiskEngine, order: Order, wire_type: str, limit_pric
     return engine.account.last_price(order.symbol)
 
 
-def _working(order: Order) -> bool:
-    return not (order.emulated and not order.triggered)
-
-
-def open_buys(account: Account, order: Order, symbol: str | None = None) -> list[Order]:
+def open_buys(engine: RiskEngine, order: Order, symbol: str | None = None) -> list[Order]:
     """The open buys working at a broker (of ``symbol``), other than ``order``."""
-    return [o for o in account.open_orders(symbol, "buy") if o.client_order_id != order.client_order_id and _working(o)]
+    cid = order.client_order_id
+    return [o for o in engine.open_buys_now() if o.client_order_id != cid and (symbol is None or o.symbol == symbol)]
 
 
 def _value_of(order: Order, fallback: float | None) -> float:
@@ -80,7 +77,7 @@ def position_size(engine: RiskEngine, order: Order, wire_type: str, limit_price:
     px = account.last_price(sym) or reference_price(engine, order, wire_type, limit_price)
     if px is None:
         return f"no price to value {sym} against the position limits"
-    shares = account.position(sym) + remaining(order) + sum(remaining(o) for o in open_buys(account, order, sym))
+    shares = account.position(sym) + remaining(order) + sum(remaining(o) for o in open_buys(engine, order, sym))
     value = shares * px
     if c.max_position_value is not None and value > c.max_position_value:
         return (
@@ -111,7 +108,7 @@ def gross_exposure(engine: RiskEngine, order: Order, wire_type: str, limit_price
     for sym, shares in account.holdings().items():
         px = account.last_price(sym)
         held += shares * (px if px is not None else 0.0)
-    buys = sum(_value_of(o, account.last_price(o.symbol)) for o in open_buys(account, order))
+    buys = sum(_value_of(o, account.last_price(o.symbol)) for o in open_buys(engine, order))
     px = reference_price(engine, order, wire_type, limit_price) or 0.0
     total = held + buys + remaining(order) * px
     if over := _over_equity(engine, total, limit):
@@ -128,7 +125,7 @@ def position_count(engine: RiskEngine, order: Order, wire_type: str, limit_price
     if order.side != "buy" or limit is None:
         return ""
     account = engine.account
-    symbols = {s for s, n in account.holdings().items() if n > 0} | {o.symbol for o in open_buys(account, order)}
+    symbols = {s for s, n in account.holdings().items() if n > 0} | {o.symbol for o in open_buys(engine, order)}
     if order.symbol in symbols or len(symbols) < limit:
         return ""
     return (

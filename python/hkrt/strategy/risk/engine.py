@@ -73,6 +73,7 @@ class RiskEngine:
         self.rates = RateLimiter(self.config.max_orders_per_second, self.config.max_orders_per_day)
         self.equity = EquityWatch(self.config)
         self._equity_now: float | None = None
+        self._buys_now: list[Order] | None = None
         self.stats: collections.Counter[str] = collections.Counter()
         self.bus: EventBus | None = None
         self.refusals: collections.deque[tuple[dt.datetime | None, str, str]] = collections.deque(maxlen=1_000)
@@ -120,7 +121,8 @@ class RiskEngine:
     def check(self, order: Order, wire_type: str, limit_price: float | None) -> str:
         """ "" when ``order`` may go out now as a ``wire_type`` order at ``limit_price``; else the refusal's
         reason (starting "risk: "), counted, logged and published.  Never raises (fail closed)."""
-        self._equity_now = None  # computed at most once per order (several checks read it)
+        self._equity_now = None  # computed at most once per order (several checks read them)
+        self._buys_now = None
         for name, check in self.checks:
             try:
                 why = check(self, order, wire_type, limit_price)
@@ -139,6 +141,13 @@ class RiskEngine:
         if self._equity_now is None:
             self._equity_now = self.account.portfolio_value()
         return self._equity_now
+
+    def open_buys_now(self) -> list[Order]:
+        """The account's open buys working at a broker (or released), once per order checked; the emulator's
+        held ones are checked when released."""
+        if self._buys_now is None:
+            self._buys_now = [o for o in self.account.open_orders(None, "buy") if not (o.emulated and not o.triggered)]
+        return self._buys_now
 
     def _refuse(self, check: str, order: Order, why: str) -> str:
         reason = PREFIX + why
