@@ -69,6 +69,7 @@ def lots(s: hkrt.Strategy, symbol: str, yuan: float) -> int:
 def check_refusal(day: Day, order: Order, check: str, *words: str) -> None:
     """``order`` was refused by ``check``: its reason, the counters and the bus event agree."""
     assert order.status == "rejected" and order.reason.startswith("risk: "), order.reason
+    assert order.broker == "(strategy)"  # never sent
     for w in words:
         assert w in order.reason, order.reason
     engine = day.strategy.risk

@@ -15,6 +15,7 @@ from __future__ import annotations
 import collections
 import datetime as dt
 import logging
+import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("hkrt.risk")
 
 PREFIX = "risk: "
+_EPOCH = dt.datetime(1970, 1, 1)
 
 
 class Account(Protocol):
@@ -74,6 +76,8 @@ class RiskEngine:
         self.equity = EquityWatch(self.config)
         self._equity_now: float | None = None
         self._buys_now: list[Order] | None = None
+        # orders come from the callback thread, the kill switch and the CLI from others: one at a time
+        self._lock = threading.RLock()
         self.stats: collections.Counter[str] = collections.Counter()
         self.bus: EventBus | None = None
         self.refusals: collections.deque[tuple[dt.datetime | None, str, str]] = collections.deque(maxlen=1_000)
@@ -107,6 +111,10 @@ class RiskEngine:
         return self._move(ACTIVE, reason)
 
     def _move(self, state: str, reason: str) -> bool:
+        with self._lock:
+            return self._move_locked(state, reason)
+
+    def _move_locked(self, state: str, reason: str) -> bool:
         previous = self.trading.state
         if not self.trading.change(state, reason, self.account.now):
             return False
@@ -121,6 +129,10 @@ class RiskEngine:
     def check(self, order: Order, wire_type: str, limit_price: float | None) -> str:
         """ "" when ``order`` may go out now as a ``wire_type`` order at ``limit_price``; else the refusal's
         reason (starting "risk: "), counted, logged and published.  Never raises (fail closed)."""
+        with self._lock:
+            return self._check_locked(order, wire_type, limit_price)
+
+    def _check_locked(self, order: Order, wire_type: str, limit_price: float | None) -> str:
         self._equity_now = None  # computed at most once per order (several checks read them)
         self._buys_now = None
         for name, check in self.checks:
@@ -167,6 +179,10 @@ class RiskEngine:
         """A cancel of ``order`` is about to go out: "" to send it; else why not (the order-rate limit,
         counted as a refusal).  ``forced`` cancels (the kill switch, the dead-man switch) are counted in
         the rates but never refused."""
+        with self._lock:
+            return self._note_cancel_locked(order, forced=forced)
+
+    def _note_cancel_locked(self, order: Order, *, forced: bool = False) -> str:
         self.stats["cancels"] += 1
         if not forced:
             try:
@@ -193,7 +209,7 @@ class RiskEngine:
             from hkrt.core.china_time import china_today
 
             return china_today(), time.monotonic()
-        return now.date(), now.timestamp()
+        return now.date(), (now - _EPOCH).total_seconds()  # naive market time: no DST of the host
 
     def _rate_refusal(self, what: str, order: Order) -> str:
         day, now = self.rate_clock()
@@ -218,6 +234,10 @@ class RiskEngine:
     def update_equity(self, when: dt.datetime | None, equity: float) -> None:
         """The account's equity at ``when`` (the strategy calls this every market cycle): a breached
         daily-loss or drawdown limit moves the trading state now, and is published."""
+        with self._lock:
+            self._update_equity_locked(when, equity)
+
+    def _update_equity_locked(self, when: dt.datetime | None, equity: float) -> None:
         if not self.equity.active:
             return
         for breach in self.equity.update(when.date() if when is not None else None, equity):
