@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import gc
 import logging
 import platform
 import statistics
@@ -50,6 +51,17 @@ class SentBroker(OrderBrokerBase):
 def median(run: Callable[[], float]) -> float:
     times = [run() for _ in range(ARGS.repeat + 1)]
     return statistics.median(times[1:])
+
+
+def paired(a: Callable[[], float], b: Callable[[], float]) -> tuple[float, float]:
+    """Medians of ``a`` and ``b`` run alternately, each after a collection: the same process state for
+    both (run one after the other, the second pays for the first's garbage)."""
+    times: tuple[list[float], list[float]] = ([], [])
+    for _ in range(ARGS.repeat + 1):
+        for run, out in ((a, times[0]), (b, times[1])):
+            gc.collect()
+            out.append(run())
+    return statistics.median(times[0][1:]), statistics.median(times[1][1:])
 
 
 def strategy() -> hkrt.Strategy:
@@ -142,11 +154,12 @@ def reports(apply: bool) -> float:
 
 def main() -> None:
     logging.getLogger("hkrt").setLevel(logging.WARNING)  # the INFO line per order is not what is measured
+    risk_off, risk_on = paired(lambda: place_risk(False), lambda: place_risk(True))
     rows = [
         ("broker.submit (C++ base + Python hook), baseline", median(place_bare), None),
         ("Strategy.order: checks, sizing, manager, submit", median(place_orders), 0),
-        ("Strategy.order filled at once, risk engine off", median(lambda: place_risk(False)), None),
-        ("Strategy.order filled at once, every risk limit set", median(lambda: place_risk(True)), 2),
+        ("Strategy.order filled at once, risk engine off", risk_off, None),
+        ("Strategy.order filled at once, every risk limit set", risk_on, 2),
         ("RiskEngine.check alone, every limit set (5 positions, 5 open buys)", median(check_alone), None),
         ("fill reports to a no-op handler, baseline", median(lambda: reports(False)), None),
         ("fill reports applied: order, fees, book, events", median(lambda: reports(True)), 5),
