@@ -275,13 +275,15 @@ def test_construction_errors_are_clear() -> None:
 def test_live_timers_follow_the_wall_clock_only_while_todays_feed_is_silent(monkeypatch) -> None:
     from hkrt.strategy import strategy as module
 
-    wall = dt.datetime.combine(FRIDAY, dt.time(12, 0))
+    # the feed falls silent before lunch and stays so into the afternoon (an order at lunch itself would
+    # be refused by the risk engine's trading-hours check: the exchange takes none then)
+    wall = dt.datetime.combine(FRIDAY, dt.time(13, 5))
     monkeypatch.setattr(module, "_china_now", lambda: wall)
     s, broker = make(100_000)
     fired: list[dt.datetime | None] = []
 
-    @s.run_daily_at("11:45")
-    def lunch() -> None:
+    @s.run_daily_at("13:01")
+    def afternoon() -> None:
         fired.append(s.now)
         s.order("SH600000", 100, price=10.0)
 

@@ -1,12 +1,15 @@
-"""Pre-trade checks of the exchange's rules (lots, board minimums, price ticks, odd-lot sells), in one
-place until the risk engine (issue 15) takes them over.
+"""The exchange's rules (lots, board minimums, price ticks, odd-lot sells) at the broker's door.
 
-Where checks live today: ``Strategy.order`` rounds to lots and to what the cash and the T+1 sellable
-shares allow (hkrt.core.lots, strategy/book.py); the C++ ``OrderBrokerBase`` refuses num <= 0, a bad price, an
-order before ``broker_last_datetime`` and a duplicate; :class:`ExchangeRuleGate` refuses, before a venue
-sees it, an order the venue would change rather than refuse (easytrader's GUI clients auto-confirm their
-warnings).  No execution client carries rules of its own: a gated one implements ``send`` (map and send)
-and ``sellable`` (what the account may sell now), the gate does the rest.
+Which layer refuses what (docs/risk.md): ``Strategy.order`` rounds to lots and to what the cash and the
+T+1 sellable shares allow and refuses a suspended symbol, an off-tick price or one outside the day's
+limits (hkrt.strategy.pretrade); the risk engine refuses what breaks the account's own limits; the C++
+``OrderBrokerBase`` refuses num <= 0, a bad price, an order before ``broker_last_datetime`` and a
+duplicate; :class:`ExchangeRuleGate` refuses, before a venue sees it, an order the venue would change
+rather than refuse (easytrader's GUI clients auto-confirm their warnings) -- orders from other code than
+a Strategy reach it too.  The rules are the same functions everywhere: the tick and the fund/bond board
+from ``hkrt.core.price_limits``, the stock boards' lots from ``hkrt.core.lots``.  No execution client
+carries rules of its own: a gated one implements ``send`` (map and send) and ``sellable`` (what the
+account may sell now), the gate does the rest.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from collections.abc import Callable
 
 from hkrt._hkrt import OrderBrokerBase, OrderRequest, OrderResult, OrderStatus
 from hkrt.core.lots import lot_rule
+from hkrt.core.price_limits import board_of, on_tick, tick_size
 
 __all__ = ["ExchangeRuleGate", "exchange_rule_refusal", "order_quantity_error"]
 
@@ -24,15 +28,18 @@ log = logging.getLogger("hkrt.broker.checks")
 _EPS = 1e-6
 
 
+_BOND_PREFIXES = ("110", "111", "113", "118", "123", "127", "128")  # convertible bonds: lots of 10
+
+
 def _board(market: str, code: str) -> tuple[int, int, float]:
     """(lot, minimum, tick) for a code: STAR needs 200 then steps of 1; BJ 100 then 1; convertible bonds
-    trade in 10s; funds and bonds quote to 0.001 yuan, stocks to 0.01."""
-    if market != "BJ" and code.startswith(("110", "111", "113", "118", "123", "127", "128")):
-        return 10, 10, 0.001
-    if market != "BJ" and code.startswith(("15", "16", "18", "5")):
-        return 100, 100, 0.001
-    rule = lot_rule(f"{market}{code}")  # stocks: the one table of board rules (hkrt.core.lots)
-    return rule.step, rule.minimum, 0.01
+    trade in 10s; funds and bonds quote to 0.001 yuan, stocks to 0.01 (``hkrt.core.price_limits``)."""
+    symbol = f"{market}{code}"
+    tick = tick_size(symbol)
+    if board_of(symbol) == "fund":
+        return (10, 10, tick) if code.startswith(_BOND_PREFIXES) else (100, 100, tick)
+    rule = lot_rule(symbol)  # stocks: the one table of board rules (hkrt.core.lots)
+    return rule.step, rule.minimum, tick
 
 
 def order_quantity_error(side: str, market: str, code: str, price: float, num: float, held: float | None) -> str:
@@ -45,7 +52,7 @@ def order_quantity_error(side: str, market: str, code: str, price: float, num: f
         return f"num {num:g} is not a whole number of shares"
     n = round(num)
     lot, minimum, tick = _board(market, code)
-    if abs(price / tick - round(price / tick)) > 1e-6:
+    if not on_tick(f"{market}{code}", price):
         # The GUI clients format the price themselves ('{:.2f}') and auto-confirm the decimals warning,
         # so an off-tick price would be sent changed rather than refused.
         return f"price {price!r} is not a multiple of the {tick:g} yuan tick for {market}{code}"

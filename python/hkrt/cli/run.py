@@ -35,6 +35,14 @@ log = logging.getLogger("hkrt.strategy")
     help="Where orders go (repeatable; the first is primary).  Default: the script's brokers, else test.",
 )
 @click.option("--config", "config_file", default=None, type=click.Path(dir_okay=False), help="Broker settings (TOML).")
+@click.option(
+    "--risk",
+    "risk_file",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="The risk engine's limits (TOML, a [risk] table; docs/risk.md).  Default: a [risk] table in --config, "
+    "else the script's own.",
+)
 @click.option("--cash", default=None, type=float, help="Starting cash of the book and the test broker (yuan).")
 @click.option("--address", default=None, help="feed: the spot server's address (default: this user's ipc socket).")
 @click.option("--tcp", default=None, help="feed: dial TCP instead, a port or host:port.")
@@ -75,6 +83,7 @@ def run(
     source: str,
     brokers: tuple[str, ...],
     config_file: str | None,
+    risk_file: str | None,
     cash: float | None,
     address: str | None,
     tcp: str | None,
@@ -113,6 +122,7 @@ def run(
         strategy = load_strategy(script)
     except (FileNotFoundError, ValueError) as err:
         raise click.ClickException(str(err)) from err
+    _configure_risk(strategy, risk_file, config_file)
     live = source == "feed" and not feed_is_sim
     if state_dir is None and live:
         state_dir = str(Path.home() / ".hkrt" / "state" / strategy.name)
@@ -178,6 +188,24 @@ def run(
             click.echo(f"wrote {folder / 'equity.csv'} and {png} (equity and drawdown)")
         strategy.ledger.to_parquet(folder / "ledger.parquet")  # pyarrow: a dependency of hkrt (the store)
         click.echo(f"wrote {folder / 'ledger.parquet'} (the double-entry ledger, one row per posting)")
+
+
+def _configure_risk(strategy: Any, risk_file: str | None, config_file: str | None) -> None:
+    """The limits of ``--risk``, else of a ``[risk]`` table in ``--config``; a bad file or limit: one line."""
+    from hkrt.strategy.risk import RiskConfig, RiskConfigError
+
+    try:
+        if risk_file is None and config_file is not None:
+            from hkrt.core.toml_file import read_toml
+
+            if "risk" not in read_toml(Path(config_file).expanduser()):
+                return
+            risk_file = config_file
+        if risk_file is not None:
+            strategy.risk.configure(RiskConfig.from_toml(risk_file))
+            click.echo(f"risk limits from {risk_file}")
+    except (RiskConfigError, ValueError) as err:
+        raise click.ClickException(str(err)) from None
 
 
 def _played_config(

@@ -380,6 +380,11 @@ class OrderManager:
             order.emulated = True
         bracket = order.take_profit is not None or order.stop_loss is not None
         out: list[tuple[str, Order, Any]] = []
+        # a held order passes the risk engine when placed (again when released), outside this manager's lock:
+        # the engine reads the open orders under its own lock, so the locks are always taken engine first
+        held_why = ""
+        if order.emulated and self.emulator is not None and not self.is_known(order.client_order_id):
+            held_why = self._risk_check(order, order.order_type, order.price)
         with self._lock:
             if order.created is None:
                 order.created = self.now()
@@ -394,9 +399,9 @@ class OrderManager:
                 self._refuse_locked(order, why, out)
             elif not self.brokers and not order.emulated:
                 self._refuse_locked(order, "the strategy has no broker", out)
-            elif order.emulated and (why := self._risk_check(order, order.order_type, order.price)):
-                self.stats["risk_refused"] += 1  # held orders are checked when placed and again when released
-                self._refuse_locked(order, why, out)
+            elif held_why:
+                self.stats["risk_refused"] += 1
+                self._refuse_locked(order, held_why, out)
             else:
                 rec = self._register(order)
                 rec.stoploss, rec.goal_price = stoploss, goal_price
@@ -497,8 +502,8 @@ class OrderManager:
             return True
         risk = self.risk
         why = risk.note_cancel(order, forced=forced) if risk is not None else ""
-        if why:  # the order-rate limit: the cancel is not sent (a forced one always is)
-            log.warning("cancel of %s not sent: %s", order.client_order_id, why,
+        if why:  # the order-rate limit: the cancel is not sent (a forced one always is; the engine warns)
+            log.debug("cancel of %s not sent: %s", order.client_order_id, why,
                         extra={"client_order_id": order.client_order_id, "reason": why})  # fmt: skip
             return False
         primary = self._broker(order.broker)
@@ -705,11 +710,13 @@ class OrderManager:
         if why:  # every order on its way to a broker passes the risk engine: the one place that refuses
             with self._lock:
                 if not order.is_final:
+                    order.broker = REFUSED_BY_STRATEGY  # no broker saw it, as a pre-trade refusal
                     order.move_to("rejected", self.now() or order.created, why)
                     self.stats["risk_refused"] += 1
                     self._changed(order, out)
             self._flush(out)
-            log.warning("order not sent: %s %s: %s", order.side, order.symbol, why,
+            # the risk engine warns (rate-limited) and counts each refusal: a runaway loop floods no log here
+            log.debug("order not sent: %s %s: %s", order.side, order.symbol, why,
                         extra={"symbol": order.symbol, "side": order.side, "client_order_id": order.client_order_id,
                                "reason": why})  # fmt: skip
             return

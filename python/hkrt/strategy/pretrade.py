@@ -10,9 +10,15 @@ never sent) at the first that fails (docs/orders.md, "Pre-trade rejections"):
 4. a price off the tick (0.01 yuan for stocks, 0.001 for funds), the limit or the stop price;
 5. a limit price outside the day's price limits (from the symbol's previous close and, for the
    ±5 % of a stock under risk warning, its name; skipped when the feed gave no previous close);
+   the risk engine checks it again when the order goes out (a stop-limit released on a later day);
 6. the size: rounded down to the board's lot, then a buy to what the cash pays for (cash minus
    what today's open buys reserve, fees included), a sell to what is sellable today (T+1) minus
    today's open sells; nothing left is refused, naming the lot, the cash or T+1.
+
+These are the exchange's rules, refused with the exchange's words (no ``risk:`` prefix): the order would
+be refused by the exchange anyway.  The account's own limits are the risk engine's
+(``hkrt.strategy.risk``, reasons starting ``risk:``), which every order passes on its way to a broker.
+The same rule functions serve the paper broker and the easytrader gate (docs/risk.md).
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from hkrt.core.china_time import MARKET_OPEN
 from hkrt.core.lots import lot_rule, round_buy, round_sell
 from hkrt.core.price_limits import is_st, limit_rate, on_tick, price_limits, tick_size
 
+LIMIT_EPS = 1e-6  # float noise on prices of 0.001-yuan ticks
 CONTINUOUS_OPEN = MARKET_OPEN  # the continuous session's start: a symbol with no trade by then is taken as suspended
 
 
@@ -55,13 +62,19 @@ def off_tick(symbol: str, price: float | None, what: str) -> str:
     return ""
 
 
+def inside_limits(price: float, limits: tuple[float, float]) -> bool:
+    """Whether ``price`` is within the day's ``(down, up)`` limits, both included (the one comparison the
+    strategy, the risk engine and the paper broker make)."""
+    return limits[0] - LIMIT_EPS <= price <= limits[1] + LIMIT_EPS
+
+
 def outside_limits(symbol: str, price: float | None, quote: Quote) -> str:
     """The limit price against the day's limits (nothing to check without a previous close)."""
     if price is None or quote.prev_close is None or not quote.prev_close > 0:
         return ""
     st = is_st(quote.name)
     down, up = price_limits(symbol, quote.prev_close, st=st)
-    if down - 1e-9 <= price <= up + 1e-9:
+    if inside_limits(price, (down, up)):
         return ""
     rate = limit_rate(symbol, st=st)
     return (

@@ -375,6 +375,16 @@ class Strategy:
         prices = {s: p for s in self.book.positions if (p := self.last_price(s)) is not None}
         return self.book.cash + self.book.market_value(prices)
 
+    def holdings(self) -> dict[str, int]:
+        """symbol -> shares held, of the symbols held (the risk engine's view of the positions)."""
+        return {s: p.shares for s, p in self.book.positions.items() if p.shares > 0}
+
+    def day_quote(self, symbol: str) -> pretrade.Quote | None:
+        """What the feed said of ``symbol`` today (previous close, name: the day's price limits); None
+        before any data."""
+        when = self.now
+        return self._quote(normalize_symbol(symbol), when) if when is not None else None
+
     def broker_asset(self, index: int = 0) -> Any:
         """The broker's own asset report (``hkrt.AssetInfo``), e.g. to compare with the book."""
         from hkrt.broker.asset import AssetInfo
@@ -1063,6 +1073,8 @@ class Strategy:
         if self._delivering and info.market_time is not None:
             self._advance_clock(info.market_time)
             self._sample_equity(info.market_time)
+            if self.risk.equity.active:  # a breached loss limit moves the trading state now, not at the next order
+                self.risk.update_equity(info.market_time, self.portfolio_value())
 
     def _sample_equity(self, when: dt.datetime) -> None:
         """One equity sample per market minute (the first cycle of each), for :meth:`performance`."""

@@ -37,6 +37,7 @@ from hkrt.core.fees import FeeModel, round_fen
 from hkrt.core.logs import log_limited
 from hkrt.core.lots import lot_rule, round_buy, round_sell
 from hkrt.core.price_limits import is_st, on_tick, price_limits
+from hkrt.strategy.pretrade import inside_limits  # the one comparison with the day's limits (docs/risk.md)
 
 if TYPE_CHECKING:
     from hkrt.bus.bus import EventBus, Subscription
@@ -525,7 +526,7 @@ class PaperBroker(OrderBrokerBase):
                 return None, f"limit price {limit:g} is not a positive price"
             if not on_tick(symbol, limit):
                 return None, f"limit price {limit:g} is off the tick of {symbol}"
-            if quote.limits is not None and not quote.limits[0] - _EPS <= limit <= quote.limits[1] + _EPS:
+            if quote.limits is not None and not inside_limits(limit, quote.limits):
                 down, up = quote.limits
                 return None, f"limit price {limit:g} is outside the day's limits {down:g}..{up:g} of {symbol}"
         holding = self._holdings.get(symbol)

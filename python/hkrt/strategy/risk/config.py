@@ -51,7 +51,9 @@ class RiskConfig:
     max_orders_per_second: int = 20
     max_orders_per_day: int = 2_000
     # prices
-    price_band: float | None = 0.05  # a limit price within this share of the latest price
+    # a limit price within this share of the latest price: 10 % lets a main-board limit-up / limit-down
+    # order through while the last price is at the previous close, and stops a price far off the market
+    price_band: float | None = 0.10
     trading_hours: bool = True  # orders only while the exchange takes them
 
     def __post_init__(self) -> None:
