@@ -368,6 +368,9 @@ def test_a_control_directory_another_running_strategy_answers_in_is_refused(tmp_
 
     beating = threading.Thread(target=other_strategy, daemon=True)
     beating.start()
+    deadline = time.monotonic() + 10
+    while not status.exists() and time.monotonic() < deadline:  # its first heartbeat written (a loaded machine)
+        time.sleep(0.01)
     try:
         with pytest.raises(FileExistsError, match=r"another running strategy \(other, pid \d+\)"):
             ControlChannel(Strategy(CODES, name="ks"), tmp_path).open()
