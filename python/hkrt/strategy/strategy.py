@@ -930,6 +930,10 @@ class Strategy:
         # cycle; the prices move after the user's spot callbacks saw the message's spots, and
         # `until` is checked after the user's cycle callbacks: these stay at the two ends.
         self._subscriptions.append(bus.subscribe(CycleEnded, self._cycle_clock, name="Strategy.market_clock"))
+        # the day's quotes (previous close, name) before anything acts on a batch: the risk engine checks an
+        # order the emulator releases on the day's first batch against that day's limits, not none
+        self._subscriptions.append(bus.subscribe(SpotBatch, self._track_quotes, filter=MarketFilter(self.codes),
+                                                 name="Strategy.day_quotes"))  # fmt: skip
         # orders: the manager applies its brokers' ExecutionReports and publishes OrderEvent /
         # TradeEvent here; the brokers that report start publishing; the emulator follows the spots.
         # All before the user's callbacks: a paper broker matches the open orders against a batch
@@ -1008,7 +1012,9 @@ class Strategy:
         ]
 
     # ------------------------------------------------- callback-thread work
-    def _track_prices(self, batch: SpotBatch) -> None:
+    def _track_quotes(self, batch: SpotBatch) -> None:
+        """First on each batch: the day of the latest spots and, per symbol with a trade, the batch its
+        previous close and name are read from (the pre-trade and risk checks' day limits)."""
         columns = batch.columns  # the strategy's codes only (the subscription's filter)
         symbols, close = columns["symbol"], columns["close"]
         if not len(symbols):
@@ -1017,9 +1023,14 @@ class Strategy:
         if self._spot_day is None or day > self._spot_day:
             self._spot_day = day
         for i in np.flatnonzero(close > 0):  # 0 = no trade yet (suspended, before the auction)
-            sym = symbols[i].decode()
-            self._prices[sym] = float(close[i])
-            self._traded[sym] = (day, batch)
+            self._traded[symbols[i].decode()] = (day, batch)
+
+    def _track_prices(self, batch: SpotBatch) -> None:
+        """Last on each batch (after the user's spot callbacks): ``last_price`` moves."""
+        columns = batch.columns
+        symbols, close = columns["symbol"], columns["close"]
+        for i in np.flatnonzero(close > 0):
+            self._prices[symbols[i].decode()] = float(close[i])
 
     def _halt(self, reason: str) -> None:
         """End the run without its feed's end (any thread): nothing more is delivered, no day closed."""
