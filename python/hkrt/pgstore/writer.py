@@ -234,19 +234,25 @@ class PgBarWriter:
             self.stats["blocked"] = False
 
     def flush(self, *, compact: bool = False, timeout: float | None = None) -> bool:
-        """Wait until everything queued before the call is written; False when the writer failed meanwhile (the
-        rows stay queued or spilled and are retried) or ``timeout`` (default ``flush_timeout``) passed.
+        """True once everything queued before the call is written.
+
+        Without ``timeout`` (the agent's periodic flush): False as soon as a write fails, or at once while the
+        database is known to be away -- the rows wait, spilled, for the thread's next try.  With ``timeout``:
+        waits up to that many seconds, through failures, for the database to come back and take them.
         ``compact`` is accepted for the Parquet writer's interface; PostgreSQL needs no compaction."""
         del compact
         self._ensure_thread()
-        deadline = time.monotonic() + (self.flush_timeout if timeout is None else timeout)
+        patient = timeout is not None
+        deadline = time.monotonic() + (timeout if timeout is not None else self.flush_timeout)
         with self._cond:
             target, failures = self._added, self._failed_rounds
             self._flush_wanted = True
             self._cond.notify_all()
-            if self.stats["failing"] and time.monotonic() < self._retry_at:
+            if not patient and self.stats["failing"] and time.monotonic() < self._retry_at:
                 return self._done >= target  # the database is away: the rows wait (spilled) for the next try
-            while self._done < target and self._failed_rounds == failures and self._thread is not None:
+            while self._done < target and self._thread is not None:
+                if not patient and self._failed_rounds != failures:
+                    break
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     break
