@@ -104,7 +104,7 @@ def test_a_simulated_day_through_an_agent_equals_the_parquet_store(pg_url: str, 
     for ktype in KTYPES:
         from_db = load_kdata(None, ktype, store=pg_url)
         assert len(from_db) > 0 or ktype == "MONTH"  # November is not over
-        pd.testing.assert_frame_equal(from_db, load_kdata(None, ktype, store=tmp_path / "store"))
+        pd.testing.assert_frame_equal(from_db, load_kdata(None, ktype, store=tmp_path / "store"), check_exact=True)
         symbol = recorded.symbols[0]
         if ktype != "MONTH":  # the agent's MONTH bar is still forming
             pd.testing.assert_frame_equal(load_kdata(symbol, ktype, store=pg_url), recorded.kdata(symbol, ktype))
@@ -204,12 +204,19 @@ def test_load_kdata_shapes_and_an_empty_database(pg_url: str, tmp_path: Path) ->
     empty = load_kdata(None, "MIN", store=pg_url)  # the recorder never ran here: no bars, not an error
     pd.testing.assert_frame_equal(empty, empty_bars())
     rec = writer(pg_url, tmp_path)
-    rec.add(records([("SZ000001", "MIN", "2026-11-20T09:31", 10.0), ("SZ000001", "MIN", "2026-11-20T10:31", 11.0)]))
+    odd = [0.1 + 0.2, 1e-300, 123456.78901234567, np.inf, np.nan]  # every double arrives bit for bit
+    bars = records([("SZ000001", "MIN", f"2026-11-20T10:3{i}", 1.0) for i in range(len(odd))])
+    bars["close"], bars["filled"] = odd, [True, False, True, False, True]
+    bars["datetime"][0] += np.timedelta64(1500, "ms")  # a label with milliseconds
+    rec.add(records([("SZ000001", "MIN", "2026-11-20T09:31", 10.0)]))
+    rec.add(bars)
     assert rec.flush(timeout=30)
     rec.close()
     one = load_kdata("000001.SZ", "MIN", "2026-11-20 10:00", "2026-11-20", store=pg_url)
     assert list(one.columns) == ["open", "high", "low", "close", "volume", "amount", "filled"]
-    assert one.index.name == "datetime" and list(one["close"]) == [11.0]
+    assert one.index.name == "datetime" and one.index[0] == pd.Timestamp("2026-11-20 10:30:01.500")
+    np.testing.assert_array_equal(one["close"].to_numpy(), np.array(odd))
+    assert list(one["filled"]) == [True, False, True, False, True]
     long = load_kdata(symbols=["sz000001"], ktype="MIN", store=PgBarStore(pg_url))
     assert list(long.columns) == list(empty_bars().columns) and dict(long.dtypes) == dict(empty_bars().dtypes)
 
@@ -252,3 +259,23 @@ def test_no_password_in_logs_stats_or_errors(tmp_path: Path, caplog: pytest.LogC
     for text in texts:
         assert "s3cr" not in text, text
     assert rec.stats["failing"] and rec.stats["spill_files"] == 1 and rec.stats["lost"] == 0
+
+
+def test_a_table_made_by_hand_without_native_partitions_is_written_as_it_is(pg_url: str, tmp_path: Path) -> None:
+    """What a TimescaleDB hypertable looks like to the recorder: a plain hkrt.bars made before its first start,
+    the migrations marked done; the recorder upserts into it and makes no partitions."""
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        migrate(conn, up_to=0)  # the schema and hkrt.schema_version only
+        conn.execute(
+            "CREATE TABLE hkrt.bars (symbol text, ktype text, datetime timestamp(3), open float8, high float8, "
+            "low float8, close float8, volume float8, amount float8, filled boolean NOT NULL DEFAULT false, "
+            "written_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (symbol, ktype, datetime))"
+        )
+        conn.execute("INSERT INTO hkrt.schema_version (version, description) VALUES (1, 'by hand'), (2, 'by hand')")
+    rec = writer(pg_url, tmp_path)
+    rec.add(records([("SH600000", "DAY", "2026-11-20", 10.0), ("SH600000", "DAY", "2027-01-04", 11.0)]))
+    rec.add(records([("SH600000", "DAY", "2026-11-20", 12.0)]))
+    assert rec.flush(timeout=30)
+    rec.close()
+    assert rec.stats["partitions_created"] == 0 and rec.stats["schema_version"] == LATEST
+    assert list(load_kdata("SH600000", "DAY", store=pg_url)["close"]) == [12.0, 11.0]

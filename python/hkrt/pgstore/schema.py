@@ -101,6 +101,13 @@ def partition_name(year: int, month: int) -> str:
     return f"{SCHEMA}.bars_{year:04d}{month:02d}"
 
 
+def natively_partitioned(conn: Any) -> bool:
+    """Whether hkrt.bars is a partitioned table (as the migrations make it), rather than a plain table, such as a
+    TimescaleDB hypertable made by hand before the recorder's first start, whose chunks are not ours to make."""
+    row = conn.execute("SELECT relkind FROM pg_class WHERE oid = %s::regclass", (BARS,)).fetchone()
+    return bool(row and row[0] == "p")
+
+
 def existing_partitions(conn: Any) -> set[str]:
     """The qualified names of the tables attached to hkrt.bars."""
     rows = conn.execute(

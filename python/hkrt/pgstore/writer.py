@@ -40,7 +40,7 @@ import numpy as np
 
 from hkrt.core.logs import LogLimiter, log_limited
 from hkrt.pgstore.reader import PgBarStore
-from hkrt.pgstore.schema import SchemaTooNew, existing_partitions, migrate
+from hkrt.pgstore.schema import SchemaTooNew, existing_partitions, migrate, natively_partitioned
 from hkrt.pgstore.spill import SpillDir
 from hkrt.pgstore.upsert import create_stage, split_valid, upsert
 from hkrt.pgstore.url import connect, describe_error, psycopg_module, redact_url
@@ -127,7 +127,7 @@ class PgBarWriter:
         self._retry_at = 0.0
         self._outage_started: float | None = None
         self._conn: Any = None
-        self._partitions: set[str] = set()
+        self._partitions: set[str] | None = set()  # None: hkrt.bars is not natively partitioned (a hypertable)
         self._thread: threading.Thread | None = None
         self._limiter = LogLimiter(_LOG_EVERY)
         self.stats: dict[str, Any] = {
@@ -354,7 +354,7 @@ class PgBarWriter:
         try:
             version, applied = migrate(conn)
             create_stage(conn)
-            self._partitions = existing_partitions(conn)
+            self._partitions = existing_partitions(conn) if natively_partitioned(conn) else None
         except BaseException:
             conn.close()
             raise
