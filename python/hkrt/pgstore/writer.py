@@ -185,6 +185,8 @@ class PgBarWriter:
         """Queue completed-bar records (``COMPLETED_DTYPE``) and wake the writer."""
         if not len(records):
             return
+        if self._closing:
+            raise RuntimeError(f"{self!r} is closed: it records nothing more")
         self._ensure_thread()
         with self._cond:
             if self.when_full == "drop" and self._memory_rows + len(records) > self.hard_limit:
