@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import multiprocessing
 import threading
 import time
 from collections.abc import Callable
@@ -17,6 +18,7 @@ import pandas as pd
 import pytest
 
 import hkrt
+from feed_process import publish_day_slice
 from hkrt.core.synthetic import synthetic_day
 from hkrt.pgstore import PgBarWriter
 from hkrt.store import load_kdata
@@ -24,6 +26,7 @@ from hkrt.testing.postgres import PostgresServer, _free_port
 from test_pgstore import records
 
 FRIDAY = dt.date(2026, 11, 20)
+SPAWN = multiprocessing.get_context("spawn")  # nng is not fork-safe
 
 
 def wait_for(condition: Callable[[], bool], timeout: float = 20.0) -> None:
@@ -82,6 +85,47 @@ def test_database_stopped_mid_day_spills_then_catches_up_with_nothing_lost(
         for symbol in agent.symbols:  # nothing lost, nothing out of order: the agent's own bars
             pd.testing.assert_frame_equal(load_kdata(symbol, ktype, store=url), agent.kdata(symbol, ktype))
     assert stats["written"] == total
+    recorder.close()
+
+
+def test_running_agents_over_nng_record_through_an_outage_what_the_parquet_store_holds(
+    pg_private: PostgresServer, tmp_path: Path
+) -> None:
+    """Two running agents on one live feed, one recording to PostgreSQL (stopped and started while the feed
+    runs), one to Parquet: the same bars in both."""
+    address = f"ipc://{tmp_path}/feed.ipc"
+    cycles = 900
+    recorded = hkrt.SpotAgent(["MIN", "MIN5"], store=pg_private.url, store_spill_dir=tmp_path / "spill",
+                              store_flush_interval=0.2)  # fmt: skip
+    parquet = hkrt.SpotAgent(["MIN", "MIN5"], store=tmp_path / "store", store_flush_interval=0.2)
+    recorder = recorded._store
+    assert isinstance(recorder, PgBarWriter)
+    recorder.retry_interval = 0.2
+    recorded.start(address)
+    parquet.start(address)
+    publisher = SPAWN.Process(target=publish_day_slice, args=(address, 2, 5, cycles, 10_000, None, None, 0.01))
+    publisher.start()
+    try:
+        wait_for(lambda: recorder.stats["written"] > 0, 60)
+        pg_private.stop()
+        wait_for(lambda: recorder.stats["spilled_rows"] > 0, 60)
+        pg_private.start()
+        publisher.join(120)
+        assert publisher.exitcode == 0
+        for agent in (recorded, parquet):
+            wait_for(lambda agent=agent: agent.stats()["transport"]["messages"] >= cycles, 30)
+    finally:
+        recorded.stop()
+        parquet.stop()
+        if publisher.is_alive():
+            publisher.kill()
+    assert recorder.flush(timeout=30)
+    stats = recorder.stats
+    assert stats["outages"] >= 1 and stats["spilled_rows"] > 0 and stats["pending"] == stats["lost"] == 0
+    for ktype in ("MIN", "MIN5"):
+        stored = load_kdata(None, ktype, store=pg_private.url)
+        assert len(stored) >= 5 * 8  # 45 market minutes of 5 symbols
+        pd.testing.assert_frame_equal(stored, load_kdata(None, ktype, store=tmp_path / "store"), check_exact=True)
     recorder.close()
 
 
