@@ -148,6 +148,32 @@ def test_bars_spilled_by_an_earlier_run_land_first_and_the_newest_still_wins(
     assert later.stats["written"] == 3 and not list(tmp_path.glob("spill-*"))
 
 
+def record_while_the_database_is_away(url: str, spill_dir: str, spilled) -> None:
+    """Child process: queue bars for a database nobody serves, say so once they are spilled, wait to be killed."""
+    rec = PgBarWriter(url, spill_dir=spill_dir, retry_interval=0.05)
+    rec.add(records([("SH600000", "MIN", "2026-11-20T09:31", 1.0), ("SH600001", "MIN", "2026-11-20T09:31", 2.0)]))
+    wait_for(lambda: rec.stats["spill_files"] == 1)
+    spilled.set()
+    while True:
+        time.sleep(1)
+
+
+def test_a_killed_recorder_s_spill_lands_with_the_next_one(pg_url: str, tmp_path: Path) -> None:
+    spilled = SPAWN.Event()
+    child = SPAWN.Process(target=record_while_the_database_is_away, args=(nowhere(), str(tmp_path), spilled))
+    child.start()
+    try:
+        assert spilled.wait(60)
+    finally:
+        child.kill()  # SIGKILL: no close(), no flush, the lock dies with the process
+        child.join(10)
+    later = PgBarWriter(pg_url, spill_dir=tmp_path, fsync=False)
+    assert later.stats["pending_spilled"] == 2
+    assert later.flush(timeout=30)
+    later.close()
+    assert list(load_kdata(None, "MIN", store=pg_url)["close"]) == [1.0, 2.0]
+
+
 def test_an_unreadable_spill_file_is_quarantined_not_deleted(
     pg_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
