@@ -563,7 +563,12 @@ def load_kdata(
         raise TypeError("pass symbol or symbols, not both")
     one = isinstance(symbol, str)
     wanted = symbol if symbols is None else symbols
-    frame = _resolve(store).load(wanted, k, start, end)
+    source = _resolve(store)
+    try:
+        frame = source.load(wanted, k, start, end)
+    finally:
+        if source is not store and _is_database_url(store):
+            source.close()  # a connection opened for this call only
     if not one:
         return frame
     return frame.drop(columns="symbol").set_index("datetime")

@@ -425,18 +425,25 @@ class PgBarWriter:
             self.stats["spill_files"] = max(0, self.stats["spill_files"] - 1)
 
     def _unreadable_spill(self, path: Any, rows: int, err: BaseException) -> None:
-        self.stats["spill_unreadable"] += 1
-        self.stats["spill_unreadable_rows"] += rows
         try:
             kept = self.spill.quarantine(path)
-        except OSError as move_err:
-            kept = path
-            log.error("cannot move an unreadable spill file aside", extra={"path": str(path), "error": str(move_err)})
-        else:
-            self.stats["pending_spilled"] = max(0, self.stats["pending_spilled"] - rows)
-            self.stats["spill_files"] = max(0, self.stats["spill_files"] - 1)
-            with self._cond:
-                self._done += rows
+        except OSError as move_err:  # left where it is: tried again after retry_interval, not in a tight loop
+            self._retry_at = time.monotonic() + self.retry_interval
+            log_limited(
+                log,
+                logging.ERROR,
+                ("cannot quarantine", str(path)),
+                "a spill file cannot be read, nor moved aside: its bars wait (file kept)",
+                {"path": str(path), "rows": rows, "error": f"{type(err).__name__}: {err}", "move_error": str(move_err)},
+                limiter=self._limiter,
+            )
+            return
+        self.stats["spill_unreadable"] += 1
+        self.stats["spill_unreadable_rows"] += rows
+        self.stats["pending_spilled"] = max(0, self.stats["pending_spilled"] - rows)
+        self.stats["spill_files"] = max(0, self.stats["spill_files"] - 1)
+        with self._cond:
+            self._done += rows
         log.error(
             "a spill file cannot be read: its bars are not in the database (file kept)",
             extra={"path": str(path), "kept_at": str(kept), "rows": rows, "error": f"{type(err).__name__}: {err}"},
@@ -495,7 +502,8 @@ class PgBarWriter:
             self.stats["refused_files"] += 1
         except OSError as err:
             kept = None
-            self.stats["lost"] += len(records)
+            with self._cond:
+                self.stats["lost"] += len(records)
             why = f"{why}; and they could not be saved: {err}"
         self.stats["refused"] += len(records)
         log.error(
