@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import psycopg
 import pytest
 from click.testing import CliRunner
 
@@ -22,7 +21,9 @@ from hkrt.core.synthetic import synthetic_day
 from hkrt.pgstore import DatabaseUnavailable, PgBarStore, PgBarWriter, redact_url
 from hkrt.pgstore.schema import LATEST, SchemaTooNew, migrate
 from hkrt.store import empty_bars, load_kdata
-from hkrt.testing.postgres import PostgresServer
+from hkrt.testing.postgres import _free_port
+
+psycopg = pytest.importorskip("psycopg", reason="the PostgreSQL recorder needs psycopg: pip install 'hkrt[postgres]'")
 
 FRIDAY = dt.date(2026, 11, 20)
 KTYPES = ["MIN", "MIN5", "MIN60", "DAY", "WEEK", "MONTH"]
@@ -236,12 +237,7 @@ def test_export_reads_the_database(pg_url: str, tmp_path: Path, fmt: str) -> Non
 
 
 def test_no_password_in_logs_stats_or_errors(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    pytest.importorskip("psycopg")
-    closed = PostgresServer.__new__(PostgresServer)  # only for a port nobody listens on
-    from hkrt.testing.postgres import _free_port
-
-    url = f"postgresql://trader:s3cr%3Ft-pw@127.0.0.1:{_free_port()}/bars?sslmode=disable"
-    del closed
+    url = f"postgresql://trader:s3cr%3Ft-pw@127.0.0.1:{_free_port()}/bars?sslmode=disable"  # nobody listens
     assert redact_url(url) == url.replace("s3cr%3Ft-pw", "***")
     assert redact_url("postgresql://u@h/db?password=s3cr%3Ft-pw") == "postgresql://u@h/db?password=***"
     with caplog.at_level(logging.DEBUG):
@@ -279,3 +275,24 @@ def test_a_table_made_by_hand_without_native_partitions_is_written_as_it_is(pg_u
     rec.close()
     assert rec.stats["partitions_created"] == 0 and rec.stats["schema_version"] == LATEST
     assert list(load_kdata("SH600000", "DAY", store=pg_url)["close"]) == [12.0, 11.0]
+
+
+def test_psycopg_loads_only_for_a_database_and_its_absence_is_one_clear_line(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    lean = "import sys, hkrt; hkrt.SpotAgent(store=sys.argv[1]); hkrt.load_kdata(None, 'MIN', store=sys.argv[1]); "
+    lean += "assert 'psycopg' not in sys.modules and 'hkrt.pgstore' not in sys.modules"
+    run = subprocess.run([sys.executable, "-c", lean, str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    missing = (
+        "import sys; sys.modules['psycopg'] = None; import hkrt\n"
+        "try:\n    hkrt.SpotAgent(store='postgresql://u:pw@127.0.0.1:1/db')\n"
+        "except ImportError as err:\n    print(err)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", missing], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0 and "pip install 'hkrt[postgres]'" in run.stdout, run.stdout + run.stderr
+    export = "import sys; sys.modules['psycopg'] = None; from hkrt.cli import main; main()"
+    args = ["export", "--store", "postgresql://u:pw@127.0.0.1:1/db", "--out", str(tmp_path / "x.csv")]
+    run = subprocess.run([sys.executable, "-c", export, *args], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 1 and "hkrt[postgres]" in run.stderr and "Traceback" not in run.stderr, run.stderr

@@ -25,6 +25,7 @@ from hkrt.store import load_kdata
 from hkrt.testing.postgres import PostgresServer, _free_port
 from test_pgstore import records
 
+pytest.importorskip("psycopg", reason="the PostgreSQL recorder needs psycopg: pip install 'hkrt[postgres]'")
 FRIDAY = dt.date(2026, 11, 20)
 SPAWN = multiprocessing.get_context("spawn")  # nng is not fork-safe
 
