@@ -73,11 +73,11 @@ def rss_mb() -> float | None:
         return None
 
 
-def reader(store: str | Path) -> Callable[[], None]:
-    """A run that reads the backfilled day's MIN bars of every symbol back."""
+def reader(store: str | Path, symbol: str | None = None) -> Callable[[], None]:
+    """A run that reads the backfilled day's MIN bars back: of one symbol, or of every symbol."""
 
     def run() -> None:
-        load_kdata(None, "MIN", DAY, DAY, store=store)
+        load_kdata(symbol, "MIN", DAY, DAY, store=store)
 
     return run
 
@@ -134,12 +134,15 @@ def write_rows(url: str, tmp: Path) -> list[tuple[str, int, float, float | None]
     recorder.close()
     read_pg = median_of(lambda i: reader(url))
     read_parquet = median_of(lambda i: reader(tmp / "store"))
+    one_pg = median_of(lambda i: reader(url, "SH600000"))
+    one_parquet = median_of(lambda i: reader(tmp / "store", "SH600000"))
     rows = n * len(minutes)
     return [
         (f"write a whole-market minute ({n:,} new MIN bars)", n, minute_pg, minute_parquet),
         (f"re-write the same minute ({n:,} upserts, latest wins)", n, upsert_pg, minute_parquet),
         (f"a day's backfill ({len(minutes)} minutes x {n:,})", rows, backfill_pg, backfill_parquet),
         (f"read the day back: load_kdata(None, 'MIN', day, day) ({rows:,} bars)", rows, read_pg, read_parquet),
+        ("read one symbol's day: load_kdata('SH600000', 'MIN', day, day)", len(minutes), one_pg, one_parquet),
     ]
 
 
