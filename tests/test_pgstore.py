@@ -287,12 +287,17 @@ def test_psycopg_loads_only_for_a_database_and_its_absence_is_one_clear_line(tmp
     assert run.returncode == 0, run.stderr
     missing = (
         "import sys; sys.modules['psycopg'] = None; import hkrt\n"
-        "try:\n    hkrt.SpotAgent(store='postgresql://u:pw@127.0.0.1:1/db')\n"
-        "except ImportError as err:\n    print(err)\n"
+        "from click.testing import CliRunner\nfrom hkrt.cli import main\n"
+        "url = 'postgresql://u:pw@127.0.0.1:1/db'\n"
+        "try:\n    hkrt.SpotAgent(store=url)\n"
+        "except ImportError as err:\n    print('agent:', err)\n"
+        "run = CliRunner().invoke(main, ['export', '--store', url, '--out', sys.argv[1]])\n"
+        "print('export:', run.exit_code, run.output)\n"
     )
-    run = subprocess.run([sys.executable, "-c", missing], capture_output=True, text=True, timeout=120)
-    assert run.returncode == 0 and "pip install 'hkrt[postgres]'" in run.stdout, run.stdout + run.stderr
-    export = "import sys; sys.modules['psycopg'] = None; from hkrt.cli import main; main()"
-    args = ["export", "--store", "postgresql://u:pw@127.0.0.1:1/db", "--out", str(tmp_path / "x.csv")]
-    run = subprocess.run([sys.executable, "-c", export, *args], capture_output=True, text=True, timeout=120)
-    assert run.returncode == 1 and "hkrt[postgres]" in run.stderr and "Traceback" not in run.stderr, run.stderr
+    run = subprocess.run(
+        [sys.executable, "-c", missing, str(tmp_path / "x.csv")], capture_output=True, text=True, timeout=120
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "agent: PostgreSQL support needs psycopg: pip install 'hkrt[postgres]'" in run.stdout, run.stdout
+    assert "export: 1 Error: PostgreSQL support needs psycopg: pip install 'hkrt[postgres]'" in run.stdout, run.stdout
+    assert "Traceback" not in run.stdout
