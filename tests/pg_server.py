@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -20,9 +21,9 @@ def _require() -> None:
         pytest.skip(f"PostgreSQL is not installed (initdb/pg_ctl not found): install the {PG_PACKAGE} package")
 
 
-def _server() -> Iterator[PostgresServer]:
+def _server(template: Path | None = None) -> Iterator[PostgresServer]:
     _require()
-    server = PostgresServer().init().start()
+    server = PostgresServer().init(template).start()
     try:
         yield server
     finally:
@@ -30,9 +31,20 @@ def _server() -> Iterator[PostgresServer]:
 
 
 @pytest.fixture(scope="session")
-def pg_server() -> Iterator[PostgresServer]:
+def pg_template() -> Iterator[Path]:
+    """A fresh cluster's data directory (never started), copied for each private server: quicker than initdb."""
+    _require()
+    blank = PostgresServer().init()
+    try:
+        yield blank.data
+    finally:
+        blank.remove()
+
+
+@pytest.fixture(scope="session")
+def pg_server(pg_template: Path) -> Iterator[PostgresServer]:
     """One server for the session; tests must leave it running."""
-    yield from _server()
+    yield from _server(pg_template)
 
 
 @pytest.fixture
@@ -49,6 +61,6 @@ def pg_url(pg_server: PostgresServer) -> Iterator[str]:
 
 
 @pytest.fixture
-def pg_private() -> Iterator[PostgresServer]:
+def pg_private(pg_template: Path) -> Iterator[PostgresServer]:
     """A server of the test's own, which it may stop and start again."""
-    yield from _server()
+    yield from _server(pg_template)

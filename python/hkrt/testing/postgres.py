@@ -77,11 +77,16 @@ class PostgresServer:
             tail = self.log.read_text(errors="replace")[-2000:] if self.log.exists() else ""
             raise RuntimeError(f"{' '.join(args[:2])} failed ({done.returncode}): {done.stderr.strip()}\n{tail}")
 
-    def init(self) -> PostgresServer:
+    def init(self, template: Path | None = None) -> PostgresServer:
+        """Make the data directory: ``initdb``, or a copy of ``template`` (the data directory of a stopped server
+        made by ``init``), which is several times quicker when tests need many servers."""
         self.socket_dir.mkdir(parents=True)
         if self._as_root:
             shutil.chown(self.dir, "postgres", "postgres")
             shutil.chown(self.socket_dir, "postgres", "postgres")
+        if template is not None:  # cp -a keeps the owner and the 0700 mode PostgreSQL insists on
+            subprocess.run(["cp", "-a", str(template), str(self.data)], check=True, timeout=120)
+            return self
         self._run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C", "-N")
         return self
 
