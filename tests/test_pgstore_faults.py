@@ -199,6 +199,25 @@ def test_an_unreadable_spill_file_is_quarantined_not_deleted(
     assert list(load_kdata(None, "MIN", store=pg_url)["symbol"]) == ["SH600001"]
 
 
+def test_a_spill_file_deleted_by_hand_is_counted_lost_and_nothing_waits_for_it(
+    pg_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    down = PgBarWriter(nowhere(), spill_dir=tmp_path, fsync=False, retry_interval=0.05)
+    down.add(records([("SH600000", "MIN", "2026-11-20T09:31", 1.0)] * 4))
+    assert not down.flush()
+    down.close()
+    later = PgBarWriter(pg_url, spill_dir=tmp_path, fsync=False)
+    assert later.stats["pending_spilled"] == 4
+    for path in tmp_path.glob("spill-*.npy"):
+        path.unlink()  # an operator "cleans up"
+    later.add(records([("SH600001", "MIN", "2026-11-20T09:31", 2.0)]))
+    with caplog.at_level(logging.ERROR, logger="hkrt.store"):
+        assert later.flush(timeout=30)
+    later.close()
+    assert later.stats["lost"] == 4 and later.stats["pending"] == 0 and later.stats["written"] == 1
+    assert any("vanished" in r.getMessage() and r.rows == 4 for r in caplog.records)  # type: ignore[attr-defined]
+
+
 def one_minute(n: int, minute: int = 31) -> np.ndarray:
     return records([(f"SH6{i:05d}", "MIN", f"2026-11-20T09:{minute:02d}", 10.0 + i) for i in range(n)])
 

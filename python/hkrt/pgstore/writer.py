@@ -19,7 +19,7 @@ The queue, and what happens at each bound (docs/scale-out.md, "When the database
   there is room again (ERROR every ``block_log_every`` seconds); ``when_full="drop"`` refuses the new rows
   instead, counted in ``stats["lost"]`` with an ERROR -- for a recorder that must never slow the agent down;
 * a spill file that cannot be read is moved to ``_quarantine/`` (never deleted), its rows counted in
-  ``stats["spill_unreadable_rows"]``;
+  ``stats["spill_unreadable_rows"]``; one deleted by hand before it landed is counted in ``stats["lost"]``;
 * rows the database refuses (a data or constraint error), or labels outside 1990..2200, are saved to
   ``_refused/`` and counted in ``stats["refused"]``, with an ERROR; the rest of the batch is written.
 
@@ -166,6 +166,7 @@ class PgBarWriter:
             "history": None,
         }
         found = self.spill.files()
+        self._spill_known: dict[str, int] = {p.name: SpillDir.rows(p) for p in found}  # spill files still to land
         if found:
             rows = sum(SpillDir.rows(p) for p in found)
             self._added = rows
@@ -410,19 +411,35 @@ class PgBarWriter:
                 self._cond.notify_all()
 
     def _write_spilled(self, conn: Any) -> None:
-        for path in self.spill.files():
-            rows = SpillDir.rows(path)
-            try:
-                records = SpillDir.read(path)
-            except FileNotFoundError:
-                continue
-            except (OSError, ValueError, EOFError) as err:
-                self._unreadable_spill(path, rows, err)
-                continue
-            self._write_batch(conn, records)
-            self.spill.remove(path)
-            self.stats["pending_spilled"] = max(0, self.stats["pending_spilled"] - rows)
-            self.stats["spill_files"] = max(0, self.stats["spill_files"] - 1)
+        try:
+            for path in self.spill.files():
+                rows = SpillDir.rows(path)
+                try:
+                    records = SpillDir.read(path)
+                except FileNotFoundError:  # reported below, with any other file that went
+                    continue
+                except (OSError, ValueError, EOFError) as err:
+                    self._unreadable_spill(path, rows, err)
+                    continue
+                self._write_batch(conn, records)
+                self.spill.remove(path)
+                self._spill_known.pop(path.name, None)
+        finally:
+            on_disk = self.spill.files()
+            self._vanished({p.name for p in on_disk})
+            self._count_spill(on_disk)
+
+    def _vanished(self, on_disk: set[str]) -> None:
+        """Spill files this recorder counted that are gone without being written: someone deleted them."""
+        for name in [n for n in self._spill_known if n not in on_disk]:
+            rows = self._spill_known.pop(name)
+            with self._cond:
+                self.stats["lost"] += rows
+                self._done += rows
+            log.error(
+                "a spill file vanished before its bars reached the database: they are lost",
+                extra={"path": str(self.spill.path / name), "rows": rows, "lost": self.stats["lost"]},
+            )
 
     def _unreadable_spill(self, path: Any, rows: int, err: BaseException) -> None:
         try:
@@ -438,10 +455,9 @@ class PgBarWriter:
                 limiter=self._limiter,
             )
             return
+        self._spill_known.pop(path.name, None)
         self.stats["spill_unreadable"] += 1
         self.stats["spill_unreadable_rows"] += rows
-        self.stats["pending_spilled"] = max(0, self.stats["pending_spilled"] - rows)
-        self.stats["spill_files"] = max(0, self.stats["spill_files"] - 1)
         with self._cond:
             self._done += rows
         log.error(
@@ -463,7 +479,7 @@ class PgBarWriter:
         try:
             if on_disk + rows > self.max_spill_rows:
                 raise OSError(f"the spill holds {on_disk:,} rows, its limit is {self.max_spill_rows:,}")
-            self.spill.write(np.concatenate(batches) if len(batches) > 1 else batches[0])
+            written = self.spill.write(np.concatenate(batches) if len(batches) > 1 else batches[0])
         except OSError as err:
             self.stats["spill_errors"] += 1
             self.stats["last_spill_error"] = f"{type(err).__name__}: {err}"
@@ -481,6 +497,7 @@ class PgBarWriter:
                 limiter=self._limiter,
             )
             return
+        self._spill_known[written.name] = rows
         with self._cond:
             del self._memory[:take]
             self._memory_rows -= rows
