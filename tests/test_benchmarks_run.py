@@ -30,3 +30,16 @@ def test_benchmark_prints_its_table(script: str, args: list[str], header: str) -
     run = subprocess.run([sys.executable, str(BENCHMARKS / script), *args], capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stdout + run.stderr
     assert header in run.stdout
+
+
+def test_pgstore_benchmark_prints_its_tables() -> None:
+    """bench_pgstore.py starts a PostgreSQL of its own: skipped where there is none."""
+    from hkrt.testing.postgres import PG_PACKAGE, find_pg_bindir
+
+    pytest.importorskip("psycopg", reason="bench_pgstore.py needs psycopg: pip install 'hkrt[postgres]'")
+    if find_pg_bindir() is None:
+        pytest.skip(f"PostgreSQL is not installed: install the {PG_PACKAGE} package")
+    script = str(BENCHMARKS / "bench_pgstore.py")
+    run = subprocess.run([sys.executable, script, "--quick"], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "| path | rows | PostgreSQL s |" in run.stdout and "| rows added while down |" in run.stdout

@@ -18,7 +18,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "python" / "hkrt"
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("core", ("hkrt._hkrt", "hkrt._lazy", "hkrt._moved_modules", "hkrt.core", "hkrt.compat", "hkrt._fbs")),
     ("feed", ("hkrt.feed",)),
-    ("store", ("hkrt.store",)),
+    ("store", ("hkrt.store", "hkrt.pgstore")),
     ("bus", ("hkrt.bus", "hkrt.hooks")),
     ("indicators", ("hkrt.indicators",)),
     ("agent", ("hkrt.agent",)),

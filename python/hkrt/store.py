@@ -41,7 +41,7 @@ import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -52,6 +52,9 @@ from hkrt.core.china_time import CHINA_TZ
 from hkrt.core.ktype import KTYPE_BY_RECORD_CODE, KType
 from hkrt.core.logs import LogLimiter, log_limited
 from hkrt.feed.journal import fsync_directory
+
+if TYPE_CHECKING:
+    from hkrt.pgstore.reader import PgBarStore
 
 log = logging.getLogger("hkrt.store")
 
@@ -138,6 +141,19 @@ def _lock_exclusive(fd: int) -> str:
         return "none"
     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     return "flock"
+
+
+def lock_writer_file(directory: Path, what: str) -> tuple[int, str]:
+    """Create ``directory`` and take its one-writer lock (``.writer.lock``): (open fd, how it is held, as
+    :func:`_lock_exclusive` says).  Raises OSError EBUSY, naming ``what``, when another process holds it."""
+    directory.mkdir(parents=True, exist_ok=True)
+    fd = os.open(directory / ".writer.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        how = _lock_exclusive(fd)
+    except OSError as err:
+        os.close(fd)
+        raise OSError(errno.EBUSY, f"another process writes {what}") from err
+    return fd, how
 
 
 class KDataStore:
@@ -315,13 +331,7 @@ class KDataStore:
     def _acquire_writer(self) -> None:
         if self._lock_fd >= 0:
             return
-        self.root.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.root / ".writer.lock", os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            how = _lock_exclusive(fd)
-        except OSError as err:
-            os.close(fd)
-            raise OSError(errno.EBUSY, f"another process writes the store {self.root}") from err
+        fd, how = lock_writer_file(self.root, f"the store {self.root}")
         if how == "none":
             log.warning(
                 "no file lock on this platform (neither fcntl nor msvcrt): nothing stops a second process "
@@ -502,13 +512,26 @@ def _as_frame(bars: pd.DataFrame | np.ndarray, ktype: KType | str | None) -> pd.
     )
 
 
-def _resolve(store: KDataStore | str | os.PathLike[str] | None) -> KDataStore:
+def _resolve(store: KDataStore | PgBarStore | str | os.PathLike[str] | None) -> KDataStore | PgBarStore:
     if isinstance(store, KDataStore):
         return store
+    if (store is not None and not isinstance(store, (str, os.PathLike))) or _is_database_url(store):
+        from hkrt.pgstore.reader import PgBarStore  # a database: its module loads only then
+
+        if isinstance(store, PgBarStore):
+            return store
+        if isinstance(store, str):
+            return PgBarStore(store)
+        raise TypeError(f"store must be a directory, a postgresql:// URL or a store object, not {store!r}")
     root = user_path(store) if store is not None else default_store_root()
     if not root.is_dir():
         raise FileNotFoundError(f"no K-data store at {root} (pass store=, or set HKRT_STORE / HKRT_HOME)")
     return KDataStore(root)
+
+
+def _is_database_url(store: object) -> bool:
+    """A ``postgresql://`` store (hkrt.pgstore), not a directory."""
+    return isinstance(store, str) and store.strip().lower().startswith(("postgresql://", "postgres://"))
 
 
 def load_kdata(
@@ -518,7 +541,7 @@ def load_kdata(
     end: DateLike | None = None,
     *,
     symbols: Sequence[str] | None = None,
-    store: KDataStore | str | os.PathLike[str] | None = None,
+    store: KDataStore | PgBarStore | str | os.PathLike[str] | None = None,
 ) -> pd.DataFrame:
     """Stored bars, for a notebook: ``hkrt.load_kdata("600000.SH", "MIN", "2026-11-20")``.
 
@@ -529,7 +552,9 @@ def load_kdata(
     string means the whole day, a datetime the instant.  No bars in the range: an empty frame
     (not an error).  An unknown ktype or symbol raises ValueError; a store directory that does
     not exist raises FileNotFoundError.  ``store``: a KDataStore or its directory (``~``
-    expanded); by default :func:`default_store_root`.
+    expanded); by default :func:`default_store_root`.  A ``postgresql://`` URL (or a
+    :class:`hkrt.pgstore.PgBarStore`) reads the bars the PostgreSQL recorder wrote, in the same shape
+    (docs/scale-out.md); an unreachable database raises ``hkrt.pgstore.DatabaseUnavailable``.
     """
     if ktype is None:
         raise TypeError("load_kdata() needs a ktype, such as 'MIN' or 'DAY'")
@@ -538,7 +563,12 @@ def load_kdata(
         raise TypeError("pass symbol or symbols, not both")
     one = isinstance(symbol, str)
     wanted = symbol if symbols is None else symbols
-    frame = _resolve(store).load(wanted, k, start, end)
+    source = _resolve(store)
+    try:
+        frame = source.load(wanted, k, start, end)
+    finally:
+        if source is not store and _is_database_url(store):
+            source.close()  # a connection opened for this call only
     if not one:
         return frame
     return frame.drop(columns="symbol").set_index("datetime")
@@ -555,6 +585,23 @@ def _split_by_part(records: np.ndarray) -> list[np.ndarray]:
     keys = key[order]
     cuts = np.flatnonzero(keys[1:] != keys[:-1]) + 1
     return np.split(records[order], cuts)
+
+
+def save_records(path: Path, records: np.ndarray, *, fsync: bool) -> None:
+    """Records as a ``.npy`` file, whole or not at all: written under a temporary name (removed on failure),
+    fsynced when asked, renamed into place.  The caller fsyncs the directory."""
+    tmp = path.parent / f".tmp-{uuid.uuid4().hex}"
+    try:
+        with open(tmp, "wb") as file:
+            np.save(file, records, allow_pickle=False)
+            file.flush()
+            if fsync:
+                os.fsync(file.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
 
 
 def _spill_rows(path: Path) -> int:
@@ -890,18 +937,7 @@ class StoreWriter:
         directory = self.spill_dir
         directory.mkdir(parents=True, exist_ok=True)
         name = f"spill-{self._spill_next:012d}-{os.getpid()}-{len(records)}.npy"
-        tmp = directory / f".tmp-{uuid.uuid4().hex}"
-        try:
-            with open(tmp, "wb") as file:
-                np.save(file, records, allow_pickle=False)
-                file.flush()
-                if self.store.fsync:
-                    os.fsync(file.fileno())
-            os.replace(tmp, directory / name)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
-            raise
+        save_records(directory / name, records, fsync=self.store.fsync)
         self._spill_next += 1
         self.store._sync_dir(directory)
 

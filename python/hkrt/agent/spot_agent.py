@@ -62,10 +62,13 @@ from hkrt.feed.day_journal import DayJournal
 from hkrt.feed.transport import default_address, subscriber, tcp_address
 from hkrt.feed.wire import decode_header, encode_heartbeat
 from hkrt.hooks import Bar, CycleInfo, FeedEvent, GapInfo
-from hkrt.store import KDataStore, StoreWriter
+from hkrt.store import KDataStore, StoreWriter, _is_database_url
 
 if TYPE_CHECKING:
     import pynng
+
+    from hkrt.pgstore.reader import PgBarStore
+    from hkrt.pgstore.writer import PgBarWriter
 
 log = logging.getLogger("hkrt.agent")
 
@@ -148,7 +151,10 @@ class SpotAgent:
         store: persist completed bars to this K-data store (a :class:`~hkrt.store.KDataStore`
             or its directory), written every ``store_flush_interval`` seconds and on
             :meth:`stop`, and load earlier days back as history on :meth:`start`
-            (docs/store.md).
+            (docs/store.md).  A ``postgresql://`` URL records them in PostgreSQL instead, from a
+            thread of its own (:class:`hkrt.pgstore.PgBarWriter`, docs/scale-out.md; needs
+            ``pip install 'hkrt[postgres]'``); ``store_spill_dir`` is then where bars wait while
+            the database is away.
         history_days: trading days of intraday bars :meth:`load_history` preloads (DAY bars go
             back to the start of the longest enabled WEEK..YEAR period as well).
         backfill: a source of today's earlier spots or minute bars (a journal file, or an
@@ -273,8 +279,13 @@ class SpotAgent:
             raise ValueError("history_days must be >= 0")
         self._history_days = history_days
         self._history_loaded = False
-        self._store: StoreWriter | None = None
-        if store is not None:
+        self._store: StoreWriter | PgBarWriter | None = None
+        if isinstance(store, str) and _is_database_url(store):
+            from hkrt.pgstore.writer import PgBarWriter  # psycopg loads only for a database
+
+            self._store = PgBarWriter(store, max_pending=store_max_pending, spill_dir=store_spill_dir)
+            self._engine.collect_completed = True
+        elif store is not None:
             kstore = store if isinstance(store, KDataStore) else KDataStore(store)
             self._store = StoreWriter(kstore, max_pending=store_max_pending, spill_dir=store_spill_dir)
             self._engine.collect_completed = True  # completed bars feed the store
@@ -1063,8 +1074,8 @@ class SpotAgent:
 
     # ---------------------------------------------------------------- store
     @property
-    def store(self) -> KDataStore | None:
-        """The K-data store completed bars go to, if any."""
+    def store(self) -> KDataStore | PgBarStore | None:
+        """The K-data store completed bars go to, if any (a :class:`hkrt.pgstore.PgBarStore` for a database)."""
         return self._store.store if self._store is not None else None
 
     def flush_store(self, *, compact: bool = False) -> bool:

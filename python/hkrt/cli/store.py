@@ -4,20 +4,23 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from hkrt.core.ktype import KType
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @click.command()
 @click.option(
     "--store",
     "store_dir",
-    type=click.Path(path_type=Path),
     default=None,
     help="Store directory, ~ expanded (default: $HKRT_STORE, $HKRT_HOME/store or ~/.local/share/hkrt/store; "
-    "on Windows %LOCALAPPDATA%\\hkrt\\store).",
+    "on Windows %LOCALAPPDATA%\\hkrt\\store), or the PostgreSQL recorder's database as a postgresql:// URL.",
 )
 @click.option(
     "--symbol",
@@ -37,7 +40,7 @@ from hkrt.core.ktype import KType
 )
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="File to write (~ expanded).")
 def export(
-    store_dir: Path | None,
+    store_dir: str | None,
     symbols: tuple[str, ...],
     ktype: str,
     start: str | None,
@@ -48,29 +51,64 @@ def export(
     """Export stored bars as one long table: symbol, datetime, open, high, low, close,
     volume (shares), amount (yuan), sorted by symbol and datetime."""
     # Parquet (pyarrow) and the store load here, not at import: `hkrt --help` stays quick
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    from hkrt.store import KDataStore, default_store_root, user_path
+    from hkrt.store import KDataStore, _is_database_url, default_store_root, user_path
 
     try:
         kt = KType.parse(ktype)
     except ValueError as err:
         raise click.BadParameter(str(err), param_hint="--ktype") from err
-    # "--store=~/x" reaches us unexpanded (the shell expands only a leading ~ of a word)
-    root = user_path(store_dir) if store_dir is not None else default_store_root()
     out = user_path(out)
-    if not root.is_dir():
-        raise click.BadParameter(f"no K-data store at {root}", param_hint="--store")
     fmt = fmt or ("csv" if out.suffix.lower() == ".csv" else "parquet")
-    store = KDataStore(root)
+    if store_dir is not None and _is_database_url(store_dir):
+        frame = _load_from_database(store_dir, list(symbols) or None, kt, start, end)
+    else:
+        # "--store=~/x" reaches us unexpanded (the shell expands only a leading ~ of a word)
+        root = user_path(store_dir) if store_dir is not None else default_store_root()
+        if not root.is_dir():
+            raise click.BadParameter(f"no K-data store at {root}", param_hint="--store")
+        store = KDataStore(root)
+        try:
+            frame = store.load(list(symbols) or None, kt, start, end)
+        except ValueError as err:
+            raise click.UsageError(str(err)) from err
+        _warn_unreadable(store.stats)
+    _write(frame, out, fmt)
+    times = frame["datetime"]
+    span = f"{times.min():%Y-%m-%d %H:%M} .. {times.max():%Y-%m-%d %H:%M}" if len(frame) else "-"
+    click.echo(f"{len(frame):,} {kt.value} bars of {frame['symbol'].nunique()} symbols ({span}) -> {out} [{fmt}]")
+
+
+def _load_from_database(
+    url: str, symbols: list[str] | None, kt: KType, start: str | None, end: str | None
+) -> pd.DataFrame:
+    """Bars the PostgreSQL recorder wrote; an unreachable database is one error line naming it (no password)."""
     try:
-        frame = store.load(list(symbols) or None, kt, start, end)
+        from hkrt.pgstore.reader import DatabaseUnavailable, PgBarStore
+
+        store = PgBarStore(url)
+        try:
+            return store.load(symbols, kt, start, end)
+        finally:
+            store.close()
+    except ImportError as err:
+        raise click.ClickException(str(err)) from None
+    except DatabaseUnavailable as err:
+        raise click.ClickException(str(err)) from None
     except ValueError as err:
         raise click.UsageError(str(err)) from err
-    if store.stats["unreadable"]:
-        click.echo(f"Warning: skipped {store.stats['unreadable']} unreadable store file(s), "
-                   f"last: {store.stats['last_unreadable']}", err=True)  # fmt: skip
+
+
+def _warn_unreadable(stats: dict[str, Any]) -> None:
+    if stats["unreadable"]:
+        click.echo(f"Warning: skipped {stats['unreadable']} unreadable store file(s), "
+                   f"last: {stats['last_unreadable']}", err=True)  # fmt: skip
+
+
+def _write(frame: pd.DataFrame, out: Path, fmt: str) -> None:
+    """The frame to ``out`` under a temporary name, renamed into place: a reader never sees half a file."""
+    import pyarrow as pa  # type: ignore[import-untyped]  # ships no type information
+    import pyarrow.parquet as pq  # type: ignore[import-untyped]
+
     tmp = out.with_name(f".{out.name}.tmp")
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -86,6 +124,3 @@ def export(
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise click.ClickException(f"cannot write {out}: {err.strerror or err}") from err
-    times = frame["datetime"]
-    span = f"{times.min():%Y-%m-%d %H:%M} .. {times.max():%Y-%m-%d %H:%M}" if len(frame) else "-"
-    click.echo(f"{len(frame):,} {kt.value} bars of {frame['symbol'].nunique()} symbols ({span}) -> {out} [{fmt}]")

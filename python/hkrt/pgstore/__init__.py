@@ -1,0 +1,25 @@
+"""Completed bars in PostgreSQL: the recorder (:class:`PgBarWriter`) and the reader (:class:`PgBarStore`).
+
+Optional: it needs psycopg (``pip install 'hkrt[postgres]'``), imported on the first connection; ``import
+hkrt`` never loads this package.  ``SpotAgent(store="postgresql://…")``, ``hkrt.load_kdata(...,
+store="postgresql://…")`` and ``hkrt export --store postgresql://…`` reach it (docs/scale-out.md).
+"""
+
+from __future__ import annotations
+
+from hkrt.pgstore.reader import DatabaseUnavailable, PgBarStore
+from hkrt.pgstore.schema import LATEST as SCHEMA_VERSION
+from hkrt.pgstore.schema import migrate
+from hkrt.pgstore.url import is_postgres_url, redact_url
+from hkrt.pgstore.writer import PgBarWriter, default_spill_dir
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "DatabaseUnavailable",
+    "PgBarStore",
+    "PgBarWriter",
+    "default_spill_dir",
+    "is_postgres_url",
+    "migrate",
+    "redact_url",
+]
