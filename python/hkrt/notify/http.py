@@ -42,7 +42,7 @@ class JsonPoster:
         except httpx.TimeoutException as exc:
             raise TimeoutError(f"no answer within {self.timeout:g} s ({type(exc).__name__})") from None
         except httpx.HTTPError as exc:
-            raise ConnectionError(f"{type(exc).__name__}: {exc}") from None
+            raise ConnectionError(str(exc) or type(exc).__name__) from None
         text = response.text
         try:
             body = json.loads(text)
