@@ -238,3 +238,25 @@ def test_mail_to_a_closed_port_fails_in_one_line_and_is_retried() -> None:
                                       "sender": "h@b.c", "retries": 1, "backoff": 0.01}, environ={})  # fmt: skip
     result = notifier.send(HALT)
     assert not result.ok and result.attempts == 2 and "during connect" in result.error
+
+
+def test_a_server_echoing_the_token_never_gets_it_into_the_error_or_the_log(caplog: pytest.LogCaptureFixture) -> None:
+    with serving(DingTalkServer(TOKEN, SECRET)) as server:
+        server.fail_next(1, 200, {"errcode": 300001, "errmsg": f"token {TOKEN} is not exist; sign {SECRET}"})
+        with caplog.at_level(logging.WARNING, logger="hkrt.notify"):
+            result = make("dingtalk", server).send(HALT)
+    assert not result.ok and "errcode 300001" in result.error and "***" in result.error
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "300001" in logged
+    for secret in (TOKEN, SECRET):
+        assert secret not in result.error and secret not in logged
+
+
+def test_importing_hkrt_notify_loads_no_http_or_mail_module() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, hkrt.notify; print(sorted(m for m in sys.modules if m.split('.')[0] in " \
+           "('httpx', 'httpcore', 'smtplib', 'email', 'ssl', 'http')))"  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.strip() == "[]", out.stdout
