@@ -32,12 +32,15 @@ KINDS = (
 TRUNCATED = " …(cut)"
 
 
+_RANK = {name: rank for rank, name in enumerate(SEVERITIES)}
+
+
 def severity_rank(severity: str) -> int:
     """0 for info .. 3 for critical; ValueError naming the valid ones."""
-    try:
-        return SEVERITIES.index(severity)
-    except ValueError:
-        raise ValueError(f"severity {severity!r} is not one of {', '.join(SEVERITIES)}") from None
+    rank = _RANK.get(severity)
+    if rank is None:
+        raise ValueError(f"severity {severity!r} is not one of {', '.join(SEVERITIES)}")
+    return rank
 
 
 @dataclass(frozen=True)
