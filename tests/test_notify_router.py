@@ -76,6 +76,7 @@ def test_a_halt_on_a_simulated_day_is_delivered(ding: DingTalkServer) -> None:
     halts = [t for t in ding.texts() if "HALTED" in t]
     assert len(halts) == 1, ding.texts()
     assert "risk_state" in halts[0] and "halting" in halts[0] and "test" in halts[0] and "CRITICAL" in halts[0]
+    assert "market time 2026-11-20 10:00" in halts[0]  # the simulated day's clock, not the wall's
     assert router.status()["notifiers"]["dingtalk"]["sent"] == len(ding.messages)
 
 

@@ -30,6 +30,7 @@ from its own bounded :class:`~hkrt.notify.outbox.Outbox` on its own thread.  Rat
 from __future__ import annotations
 
 import collections
+import datetime as dt
 import logging
 import threading
 import time
@@ -199,11 +200,11 @@ class AlertRouter:
     def submit(self, alert: Alert) -> bool:
         """Route ``alert``: through the minimum severity and its kind's rate limit to each notifier that takes
         it.  Never blocks.  False when it was below the minimum or held back (then counted for the summary)."""
-        self.stats["alerts"] += 1
-        if severity_rank(alert.severity) < severity_rank(self.min_severity):
-            self.stats["below_min_severity"] += 1
-            return False
-        with self._lock:
+        with self._lock:  # any thread may raise an alert: the counters and buckets are shared
+            self.stats["alerts"] += 1
+            if severity_rank(alert.severity) < severity_rank(self.min_severity):
+                self.stats["below_min_severity"] += 1
+                return False
             bucket = self._buckets.get(alert.kind)
             if bucket is None:
                 bucket = TokenBucket(self.per_kind_per_minute, self.per_kind_burst, clock=self._clock)
@@ -222,11 +223,12 @@ class AlertRouter:
         sent_to = 0
         for outbox in self.outboxes:
             if outbox.notifier.accepts(alert):
-                outbox.put(alert)
+                outbox.put(alert)  # never blocks
                 sent_to += 1
-        self.stats["routed"] += 1
-        if not sent_to:
-            self.stats["no_notifier"] += 1
+        with self._lock:
+            self.stats["routed"] += 1
+            if not sent_to:
+                self.stats["no_notifier"] += 1
 
     # ------------------------------------------------------------------ summaries of what the limits held back
     def _tick(self) -> None:
@@ -243,7 +245,8 @@ class AlertRouter:
             window = max(now - held.since, 0.0) if force else self.summary_interval
             title = f"{held.count} more like this in the last {_span(window)}"
             text = f"the last: {held.last.headline}" + (f"\n{held.last.text}" if held.last.text else "")
-            self.stats["summaries"] += 1
+            with self._lock:
+                self.stats["summaries"] += 1
             self._fan_out(Alert(kind, held.severity, title, text, source=held.last.source, count=held.count))
 
     # ------------------------------------------------------------------ bus events (on its callback thread)
@@ -264,17 +267,19 @@ class AlertRouter:
 
     def _on_risk(self, event: RiskEvent) -> None:
         source = event.strategy or self.source
+        when = _market(event.datetime)
         if event.kind == "refused":
             what = f"order refused{' on ' + event.symbol if event.symbol else ''}"
-            self.alert("risk_refused", "warning", what, event.reason, source=source)
+            self.alert("risk_refused", "warning", what, event.reason + when, source=source)
         elif event.reason.startswith(DEADMAN_PREFIX):
-            self.alert("deadman", "critical", f"trading {event.state}: {event.reason}", "", source=source)
+            self.alert("deadman", "critical", f"trading {event.state}: {event.reason}", when.strip(), source=source)
         else:
             severity = STATE_SEVERITY.get(event.state, "error")
-            self.alert("risk_state", severity, f"trading {event.state}", event.reason, source=source)
+            self.alert("risk_state", severity, f"trading {event.state}", event.reason + when, source=source)
 
     def _on_order(self, event: OrderEvent) -> None:
         text = f"{event.side} {event.shares} {event.symbol} ({event.order_type}) id {event.client_order_id}"
+        text += _market(event.datetime)
         title = f"order rejected by {event.broker or 'the broker'}: {event.reason or 'no reason given'}"
         self.alert("broker_rejected", "error", title, text, source=event.strategy or self.source)
 
@@ -304,6 +309,11 @@ def _rejected(event: OrderEvent) -> bool:
     """A broker's rejection: not the strategy's own pre-trade refusals, nor the risk engine's ("risk: ...",
     which come as RiskEvent refused)."""
     return event.status == "rejected" and event.broker != REFUSED_BEFORE_SENDING and not event.reason.startswith("risk")
+
+
+def _market(when: dt.datetime | None) -> str:
+    """ "\nmarket time ..." for an event that carries one (a simulated or replayed day's differs from the wall)."""
+    return f"\nmarket time {when:%Y-%m-%d %H:%M:%S}" if when is not None else ""
 
 
 def _span(seconds: float) -> str:

@@ -106,7 +106,7 @@ class Notifier:
     def accepts(self, alert: Alert) -> bool:
         """Whether ``alert`` goes to this notifier (its kinds and minimum severity)."""
         kinds = self.config.kinds
-        if "*" not in kinds and alert.kind not in kinds and not (alert.kind == "summary" and kinds):
+        if "*" not in kinds and alert.kind not in kinds:
             return False
         return severity_rank(alert.severity) >= severity_rank(self.config.min_severity)
 
