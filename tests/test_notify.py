@@ -260,3 +260,26 @@ def test_importing_hkrt_notify_loads_no_http_or_mail_module() -> None:
            "('httpx', 'httpcore', 'smtplib', 'email', 'ssl', 'http')))"  # fmt: skip
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert out.stdout.strip() == "[]", out.stdout
+
+
+@pytest.mark.parametrize(
+    ("kind", "server", "words"),
+    [
+        ("wecom", lambda: WeComServer("another-key"), "WeCom errcode 93000: the webhook key is invalid"),
+        ("telegram", lambda: TelegramServer("another-token", "-100123"), "Telegram refused the bot token"),
+        ("dingtalk", lambda: DingTalkServer("another-token", SECRET), "DingTalk errcode 300001: token is not exist"),
+        ("feishu", lambda: FeishuServer("another-hook", SECRET), "Feishu code 19001: param invalid"),
+    ],
+)
+def test_a_wrong_credential_is_named_in_one_line_and_not_retried(kind: str, server: Any, words: str) -> None:
+    with serving(server()) as api:
+        result = make(kind, api).send(HALT)
+    assert not result.ok and result.attempts == 1 and result.error.startswith(f"{kind}: {words}")
+    assert "\n" not in result.error and TOKEN not in result.error
+
+
+def test_feishu_names_its_code_when_it_comes_with_an_http_error() -> None:
+    with serving(server_for("feishu")) as api:
+        api.fail_next(1, 400, {"code": 9499, "msg": "Bad Request"})
+        result = make("feishu", api).send(HALT)
+    assert not result.ok and result.attempts == 1 and "Feishu code 9499: Bad Request" in result.error
