@@ -161,7 +161,7 @@ def test_long_alerts_are_cut_to_what_each_api_accepts(kind: str, api: ApiServer)
     assert all("(cut)" in t for t in api.texts())
 
 
-def test_no_answer_is_a_timeout_retried_then_reported_without_the_secret() -> None:
+def test_a_refused_connection_is_retried_then_reported_without_the_secret() -> None:
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
