@@ -23,6 +23,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("indicators", ("hkrt.indicators",)),
     ("agent", ("hkrt.agent",)),
     ("adapters", ("hkrt.adapters", "hkrt.fetcher", "hkrt.broker")),
+    # alerts: read the bus (strategy events only through it), send through the adapters' SMTP code
+    ("notify", ("hkrt.notify",)),
     ("strategy", ("hkrt.strategy",)),
     ("apps", ("hkrt.cli", "hkrt.notebook", "hkrt.testing", "hkrt.__main__", "hkrt")),
 ]

@@ -43,6 +43,11 @@ log = logging.getLogger("hkrt.strategy")
     help="The risk engine's limits (TOML, a [risk] table; docs/risk.md).  Default: a [risk] table in --config, "
     "else the script's own.",
 )
+@click.option(
+    "--alerts", "alerts_file", default=None, type=click.Path(dir_okay=False),
+    help="Send alerts (halts, refusals, feed silence and gaps, broker rejections) as set in this TOML file's "
+    "[alerts] and [notify.<name>] tables (docs/alerts.md).",
+)  # fmt: skip
 @click.option("--cash", default=None, type=float, help="Starting cash of the book and the test broker (yuan).")
 @click.option("--address", default=None, help="feed: the spot server's address (default: this user's ipc socket).")
 @click.option("--tcp", default=None, help="feed: dial TCP instead, a port or host:port.")
@@ -84,6 +89,7 @@ def run(
     brokers: tuple[str, ...],
     config_file: str | None,
     risk_file: str | None,
+    alerts_file: str | None,
     cash: float | None,
     address: str | None,
     tcp: str | None,
@@ -146,6 +152,16 @@ def run(
         for name in brokers:
             if name != "test":
                 click.echo(f"broker {name}: {describe(settings(name, config))}")
+    router = None
+    if alerts_file:
+        from hkrt.notify import router_from_config
+
+        try:
+            router = router_from_config(alerts_file, source=strategy.name)
+        except (ValueError, TypeError, ImportError, OSError) as err:
+            raise click.ClickException(str(err)) from err
+        strategy.bus_listeners.append(router.follow)  # attached to the bus the strategy runs on
+        click.echo(f"alerts: {', '.join(o.name for o in router.outboxes)} (minimum {router.min_severity})")
     ktypes, names = ", ".join(k.value for k in strategy.ktypes), ", ".join(b.name for b in strategy.brokers)
     click.echo(f"strategy {Path(script).name}: {len(strategy.codes)} codes, ktypes {ktypes}, brokers {names}")
     try:
@@ -171,6 +187,10 @@ def run(
                 click.echo("feed: " + watch.watch.status_line(strategy.agent.stats()))
     except (ValueError, FileNotFoundError, RuntimeError) as err:
         raise click.ClickException(str(err)) from err
+    finally:
+        if router is not None:
+            router.stop()  # what is queued goes out first (bounded)
+            _print_alerts(router)
     print_report(strategy)
     _print_ledger(strategy)
     if out:
@@ -206,6 +226,13 @@ def _configure_risk(strategy: Any, risk_file: str | None, config_file: str | Non
             click.echo(f"risk limits from {risk_file}")
     except (RiskConfigError, ValueError) as err:
         raise click.ClickException(str(err)) from None
+
+
+def _print_alerts(router: Any) -> None:
+    for name, s in router.status()["notifiers"].items():
+        failed = f", {s.get('alerts_failed', 0)} not delivered ({s['last_error']})" if s.get("alerts_failed") else ""
+        dropped = f", {s['dropped']} dropped (queue full)" if s.get("dropped") else ""
+        click.echo(f"alerts {name}: {s.get('alerts_sent', 0)} sent{failed}{dropped}")
 
 
 def _played_config(

@@ -310,6 +310,20 @@ class MailOrderBroker(OrderBrokerBase):
         msg.set_content(body, charset="utf-8", cte="quoted-printable")
         return msg
 
+    def deliver(self, subject: str, body: str) -> OrderResult:
+        """Mail a message of the caller's (hkrt.notify's mail alerts): ``subject`` after the subject prefix,
+        ``body`` as UTF-8 text, to this broker's recipients over its SMTP session.  ``Sent`` with the
+        Message-ID, or ``Failed`` with the one-line reason (the password hidden); never raises."""
+        prefix = f"{self._subject_prefix} " if self._subject_prefix else ""
+        msg = EmailMessage()
+        msg["Subject"] = f"{prefix}{subject}"
+        msg["From"] = self._sender
+        msg["To"] = self._to
+        msg["Date"] = email.utils.formatdate(localtime=True)
+        msg["Message-ID"] = email.utils.make_msgid("hkrt", domain=self._sender.domain)
+        msg.set_content(body if body.endswith("\n") else body + "\n", charset="utf-8", cte="quoted-printable")
+        return self._send(msg)
+
     def _redact(self, text: str) -> str:
         return redact_secrets(text, [self._password])
 
