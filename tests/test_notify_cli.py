@@ -104,7 +104,7 @@ def test_a_secret_readable_by_others_is_warned_about(tmp_path: Path, caplog: pyt
     if os.name != "posix":
         pytest.skip("POSIX file modes")
     file = write(tmp_path / "a.toml", "[notify.wecom]\nkey = 'k'\n[notify.dingtalk]\nsecret = 's'\n", mode=0o644)
-    with caplog.at_level(logging.WARNING, logger="hkrt.broker.config"):
+    with caplog.at_level(logging.WARNING, logger="hkrt.config"):
         read_alert_settings(file)
     assert any("notify.dingtalk.secret" in r.getMessage() and "chmod 600" in r.getMessage() for r in caplog.records)
 

@@ -80,6 +80,15 @@ def price_limits(symbol: str, prev_close: float, *, st: bool = False) -> tuple[f
     return max(down, tick), up
 
 
+LIMIT_EPS = 1e-6  # float noise on prices of 0.001-yuan ticks
+
+
+def inside_limits(price: float, limits: tuple[float, float]) -> bool:
+    """Whether ``price`` is within the day's ``(down, up)`` limits, both included (the one comparison the
+    strategy, the risk engine and the paper broker make)."""
+    return limits[0] - LIMIT_EPS <= price <= limits[1] + LIMIT_EPS
+
+
 def on_tick(symbol: str, price: float) -> bool:
     """Whether ``price`` is a whole number of ticks (within float noise)."""
     steps = price / tick_size(symbol)

@@ -39,14 +39,13 @@ def read_alert_settings(path: str | Path | None) -> AlertSettings:
     """The alert tables of a TOML file (empty without a file); ValueError naming a bad one."""
     if path is None:
         return AlertSettings({}, {}, [])
-    from hkrt.core.toml_file import read_toml
-    from hkrt.strategy.broker_config import _secret_keys, _warn_if_readable_by_others
+    from hkrt.core.toml_file import read_toml, secret_keys, warn_if_readable_by_others
 
     file = Path(path).expanduser()
     data = read_toml(file)
-    secret_keys = [k for k in _secret_keys(data) if k.split(".")[0] in ("notify", "alerts")]
-    if secret_keys:
-        _warn_if_readable_by_others(file, secret_keys)
+    secrets = [k for k in secret_keys(data) if k.split(".")[0] in ("notify", "alerts")]
+    if secrets:
+        warn_if_readable_by_others(file, secrets)
     alerts = data.get("alerts", {})
     notify = data.get("notify", {})
     if not isinstance(alerts, Mapping) or not isinstance(notify, Mapping):

@@ -14,52 +14,18 @@ from __future__ import annotations
 
 import logging
 import os
-import stat
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from hkrt._hkrt import OrderBrokerBase
 from hkrt.adapters.registry import execution_venues
+from hkrt.core.toml_file import is_secret
 
 #: every name ``--broker`` takes: ``test`` (the paper broker's historic name) and the registry's execution venues.
 BROKERS = ("test", *execution_venues())
-_SECRET_WORDS = ("password", "secret", "token", "key", "comm_password")
 
 log = logging.getLogger("hkrt.broker.config")
-
-
-def _is_secret(key: str) -> bool:
-    return any(w in key.lower() for w in _SECRET_WORDS)
-
-
-def _secret_keys(data: Mapping[str, Any], prefix: str = "") -> Iterator[str]:
-    """Dotted names of the keys, at any depth, that look like secrets and have a value."""
-    for key, value in data.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            yield from _secret_keys(value, f"{name}.")
-        elif _is_secret(str(key)) and value not in (None, ""):
-            yield name
-
-
-def _warn_if_readable_by_others(file: Path, secret_keys: list[str]) -> None:
-    """WARNING when a file holding secrets is readable by its group or by others (POSIX modes only: on
-    Windows access is governed by ACLs, which the mode bits do not show)."""
-    if os.name != "posix":
-        return
-    mode = stat.S_IMODE(file.stat().st_mode)
-    readers = [who for who, bit in (("group", stat.S_IRGRP), ("others", stat.S_IROTH)) if mode & bit]
-    if readers:
-        log.warning(
-            "config file %s holds a secret (%s) and is readable by %s (mode %03o): run chmod 600 %s",
-            file,
-            ", ".join(secret_keys),
-            " and ".join(readers),
-            mode,
-            file,
-            extra={"path": str(file), "mode": f"{mode:03o}", "secret_keys": secret_keys},
-        )
 
 
 def load_config(path: str | Path | None) -> dict[str, dict[str, Any]]:
@@ -67,13 +33,13 @@ def load_config(path: str | Path | None) -> dict[str, dict[str, Any]]:
     secret (a key such as ``password``) that its group or others can read is logged at WARNING."""
     if path is None:
         return {}
-    from hkrt.core.toml_file import read_toml
+    from hkrt.core.toml_file import read_toml, secret_keys, warn_if_readable_by_others
 
     file = Path(path).expanduser()
     data = read_toml(file)
-    secret_keys = list(_secret_keys(data))
-    if secret_keys:
-        _warn_if_readable_by_others(file, secret_keys)
+    secrets = list(secret_keys(data))
+    if secrets:
+        warn_if_readable_by_others(file, secrets)
     tables = data.get("broker", data)
     return {k: dict(v) for k, v in tables.items() if isinstance(v, Mapping)}
 
@@ -90,7 +56,7 @@ def settings(name: str, config: Mapping[str, Mapping[str, Any]] | None = None) -
 
 def describe(values: Mapping[str, Any]) -> dict[str, Any]:
     """``values`` safe to print: secrets replaced by ``***``."""
-    return {k: "***" if _is_secret(k) else v for k, v in values.items()}
+    return {k: "***" if is_secret(k) else v for k, v in values.items()}
 
 
 def make_broker(name: str, config: Mapping[str, Mapping[str, Any]] | None = None, *, cash: float) -> OrderBrokerBase:

@@ -30,9 +30,8 @@ from dataclasses import dataclass
 
 from hkrt.core.china_time import MARKET_OPEN
 from hkrt.core.lots import lot_rule, round_buy, round_sell
-from hkrt.core.price_limits import is_st, limit_rate, on_tick, price_limits, tick_size
+from hkrt.core.price_limits import inside_limits, is_st, limit_rate, on_tick, price_limits, tick_size
 
-LIMIT_EPS = 1e-6  # float noise on prices of 0.001-yuan ticks
 CONTINUOUS_OPEN = MARKET_OPEN  # the continuous session's start: a symbol with no trade by then is taken as suspended
 
 
@@ -60,12 +59,6 @@ def off_tick(symbol: str, price: float | None, what: str) -> str:
     if not on_tick(symbol, price):
         return f"{what} {price:g} is off the {tick_size(symbol):g} yuan tick of {symbol}"
     return ""
-
-
-def inside_limits(price: float, limits: tuple[float, float]) -> bool:
-    """Whether ``price`` is within the day's ``(down, up)`` limits, both included (the one comparison the
-    strategy, the risk engine and the paper broker make)."""
-    return limits[0] - LIMIT_EPS <= price <= limits[1] + LIMIT_EPS
 
 
 def outside_limits(symbol: str, price: float | None, quote: Quote) -> str:

@@ -36,8 +36,7 @@ from hkrt.bus.trading import ExecutionReport
 from hkrt.core.fees import FeeModel, round_fen
 from hkrt.core.logs import log_limited
 from hkrt.core.lots import lot_rule, round_buy, round_sell
-from hkrt.core.price_limits import is_st, on_tick, price_limits
-from hkrt.strategy.pretrade import inside_limits  # the one comparison with the day's limits (docs/risk.md)
+from hkrt.core.price_limits import inside_limits, is_st, on_tick, price_limits  # one comparison with the day's limits
 
 if TYPE_CHECKING:
     from hkrt.bus.bus import EventBus, Subscription
