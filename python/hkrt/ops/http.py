@@ -2,7 +2,7 @@
 
 Bounds: at most ``max_connections`` requests are served at once (one thread each; more are answered
 503 at once and closed); each socket read or write waits at most ``io_seconds``; a request still open
-after ``request_seconds`` is cut (the serving loop checks twice a second), so a client sending a byte at
+after ``request_seconds`` is cut (the serving loop checks four times a second), so a client sending a byte at
 a time cannot hold a thread; the request line and headers are bounded by ``http.server`` (64 KiB a line,
 100 headers); bodies are never read (GET only; one request per connection, HTTP/1.0).  With a token,
 a request without ``Authorization: Bearer <token>`` gets 401.  Requests are logged at DEBUG, never
@@ -84,6 +84,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(response.body)
 
+    def version_string(self) -> str:
+        return self.server_version
+
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("metrics request: " + format, *args, extra={"client": self.client_address[0]})
 
@@ -126,7 +129,7 @@ class BoundedHTTPServer(ThreadingMixIn, HTTPServer):
             self.stats[what] += 1
 
     def start(self) -> BoundedHTTPServer:
-        self._thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.5},
+        self._thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.25},
                                         name="hkrt-metrics-http", daemon=True)  # fmt: skip
         self._thread.start()
         return self

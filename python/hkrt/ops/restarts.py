@@ -44,7 +44,7 @@ class ProcessRestarts(Collector):
                 if not self._warned:
                     self._warned = True
                     log.warning("more than %d processes counted: the others' restarts go under %r",
-                                self.max_processes, OTHER, extra={"process": process})  # fmt: skip
+                                self.max_processes, OTHER, extra={"supervised": process})  # fmt: skip
                 process = OTHER
             self._counts[process] = self._counts.get(process, 0) + by
 

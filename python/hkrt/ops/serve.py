@@ -115,8 +115,7 @@ def serve_metrics(
         first = strategies[0]
         agent = lambda: first.agent  # noqa: E731
     registry = CollectorRegistry(auto_describe=False)
-    errors = ScrapeErrors()
-    registry.register(errors)
+    errors = ScrapeErrors()  # registered last: a scrape shows its own failed reads
     if agent is not None:
         registry.register(AgentCollector(agent, errors))
     if strategies:
@@ -128,6 +127,7 @@ def serve_metrics(
         ProcessCollector(registry=registry)  # process_cpu_seconds_total, resident memory... (Linux /proc)
     for extra in collectors:
         registry.register(extra)
+    registry.register(errors)
     agent_of = _source(agent)
 
     def health() -> HealthReport:
