@@ -266,6 +266,18 @@ def test_beyond_loopback_needs_a_token(monkeypatch: pytest.MonkeyPatch) -> None:
         serve_metrics("127.0.0.1:http")
 
 
+def test_addresses_are_parsed_and_only_loopback_is_open() -> None:
+    from hkrt.ops.access import parse_address
+
+    assert (parse_address("9300").host, parse_address("9300").port) == ("127.0.0.1", 9300)
+    assert parse_address("[::1]:9301").loopback and parse_address("[::1]:9301").port == 9301
+    assert parse_address("localhost:0").loopback and parse_address("127.0.0.2:1").loopback
+    assert not parse_address("0.0.0.0:9300").loopback and not parse_address("metrics.example:9300").loopback
+    for bad in ("", "127.0.0.1", "127.0.0.1:99999", "[::1", ":9300", "host:port"):
+        with pytest.raises(AccessError, match="metrics address"):
+            parse_address(bad)
+
+
 def test_the_token_is_required_and_checked(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
     monkeypatch.delenv(TOKEN_ENV, raising=False)
     token_file = tmp_path / "token"

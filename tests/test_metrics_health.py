@@ -120,7 +120,14 @@ def hkrt(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]
                             text=True, cwd=ROOT, env={**os.environ, **(env or {})})  # fmt: skip
 
 
-@pytest.mark.parametrize("command", [["agent", "--seconds", "1"], ["spot-server", "--speed", "1000"]])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["agent", "--seconds", "1"],
+        ["spot-server", "--speed", "1000"],
+        ["run", "examples/ma_cross.py", "--source", "sim"],
+    ],
+)
 def test_the_command_line_refuses_metrics_beyond_loopback_in_one_line(command: list[str]) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("HKRT_METRICS_TOKEN")}
     done = subprocess.run([sys.executable, "-m", "hkrt", *command, "--metrics", "0.0.0.0:9300"], capture_output=True,
