@@ -24,6 +24,7 @@ BENCHMARKS = pathlib.Path(__file__).resolve().parents[1] / "benchmarks"
         ("bench_emulator.py", ["--quick"], "| market | held orders |"),
         ("bench_paper.py", ["--quick"], "| path | open orders | ms per batch |"),
         ("bench_ledger.py", ["--quick"], "| path | µs per fill |"),
+        ("bench_metrics.py", ["--quick"], "| path | ms per scrape |"),
     ],
 )
 def test_benchmark_prints_its_table(script: str, args: list[str], header: str) -> None:

@@ -26,6 +26,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     # alerts: read the bus (strategy events only through it), send through the adapters' SMTP code
     ("notify", ("hkrt.notify",)),
     ("strategy", ("hkrt.strategy",)),
+    ("ops", ("hkrt.ops",)),  # metrics and health: read the agent, the bus and the strategies
     ("apps", ("hkrt.cli", "hkrt.notebook", "hkrt.testing", "hkrt.__main__", "hkrt")),
 ]
 RANK = {name: i for i, (name, _) in enumerate(LAYERS)}

@@ -35,12 +35,14 @@ HEAVY = frozenset(
         "easytrader",
         "aiosmtpd",
         "matplotlib",
+        "prometheus_client",  # hkrt.ops (metrics): loaded by --metrics or hkrt.ops.serve_metrics only
     }
 )
 # hkrt's own modules that pull the heavy ones in
 HEAVY_HKRT = frozenset(
     {"hkrt.agent", "hkrt.store", "hkrt.feed.transport", "hkrt.feed.wire", "hkrt.fetcher.base", "hkrt.broker.mail"}
     | {f"hkrt.adapters.{venue}" for venue in ("sina", "qq", "qmt", "sim", "replay", "paper", "mail", "easytrader")}
+    | {"hkrt.ops.serve", "hkrt.ops.metrics"}
 )
 SOCKETS_AND_TLS = frozenset({"pynng", "ssl", "asyncio"})
 HTTP_AND_MAIL = frozenset({"smtplib", "email", "httpx", "httpcore", "requests", "xtquant", "easytrader"})

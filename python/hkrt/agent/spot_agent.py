@@ -247,6 +247,7 @@ class SpotAgent:
             "day_end_ignored": 0,  # markers for another day than the agent's market day: changed nothing
             "days_closed": 0,  # market days closed (by a marker, the wall clock or close_day())
             "days_closed_by_clock": 0,  # of those, a live feed's day closed by the wall clock
+            "bars_emitted": 0,  # completed bars handed to the hooks and/or the store (hkrt.ops metrics)
         }
         self._closed_day: dt.date | None = None  # the last market day closed
         self._last_simulated: bool | None = None  # the feed's last verified message's simulated_time flag
@@ -1053,6 +1054,7 @@ class SpotAgent:
         completed = self._engine.take_completed()
         if not len(completed):
             return 0
+        self._feed_counts["bars_emitted"] += len(completed)
         if self._store is not None:
             self._store.add(completed)
         if to_hooks:

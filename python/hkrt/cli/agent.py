@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from hkrt.cli.metrics_option import metrics_option, start_metrics
 from hkrt.core.ktype import KType
 
 if TYPE_CHECKING:
@@ -19,7 +20,8 @@ if TYPE_CHECKING:
 @click.option("--symbol", default="SH600000", show_default=True, help="Symbol whose completed bars are printed.")
 @click.option("--ktype", default="MIN", show_default=True, help="Period whose completed bars are printed.")
 @click.option("--seconds", default=0.0, help="Stop after this many seconds (default: run until Ctrl-C).")
-def agent(address: str | None, tcp: str | None, symbol: str, ktype: str, seconds: float) -> None:
+@metrics_option
+def agent(address: str | None, tcp: str | None, symbol: str, ktype: str, seconds: float, metrics: str | None) -> None:
     """Subscribe to a spot server, aggregate all 13 periods, print completed bars and status.
 
     The status line says when no publisher is connected and when the feed is silent, and
@@ -54,6 +56,7 @@ def agent(address: str | None, tcp: str | None, symbol: str, ktype: str, seconds
         spot_agent = SpotAgent()
     except ValueError as err:  # e.g. a bad $HKRT_HOLIDAYS_FILE: one line, no traceback
         raise click.ClickException(str(err)) from err
+    start_metrics(metrics, agent=spot_agent)
 
     @spot_agent.on_bar(ktypes=[kt], symbols=[symbol])
     def show(sym: str, k: KType, bar: Bar) -> None:

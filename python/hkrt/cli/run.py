@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 
+from hkrt.cli.metrics_option import metrics_option, start_metrics
 from hkrt.strategy.broker_config import BROKERS, describe, load_config, make_broker, settings
 
 log = logging.getLogger("hkrt.strategy")
@@ -83,6 +84,7 @@ log = logging.getLogger("hkrt.strategy")
     "hkrt halt / resume / status there (default for a live feed: ~/.hkrt/state/<strategy name>; sim and "
     "replay: memory only, no control).",
 )
+@metrics_option
 def run(
     script: str,
     source: str,
@@ -105,6 +107,7 @@ def run(
     out: str | None,
     log_file: str | None,
     state_dir: str | None,
+    metrics: str | None,
 ) -> None:
     """Run the strategy defined in SCRIPT (a Python file with one module-level hkrt.Strategy).
 
@@ -164,6 +167,7 @@ def run(
         click.echo(f"alerts: {', '.join(o.name for o in router.outboxes)} (minimum {router.min_severity})")
     ktypes, names = ", ".join(k.value for k in strategy.ktypes), ", ".join(b.name for b in strategy.brokers)
     click.echo(f"strategy {Path(script).name}: {len(strategy.codes)} codes, ktypes {ktypes}, brokers {names}")
+    start_metrics(metrics, strategy=strategy)
     try:
         if source == "sim":
             report = run_sim(strategy, played.day, days=days, symbols=played.symbols, seed=played.seed,

@@ -16,6 +16,7 @@ from typing import Any
 import click
 
 from hkrt.adapters.registry import data_venues
+from hkrt.cli.metrics_option import metrics_option, start_metrics
 from hkrt.core.calendar import CalendarCoverageError, TradingCalendar
 from hkrt.core.china_time import AUCTION_OPEN_MS, DAY_CLOSE_CUTOFF, SESSIONS_MS
 
@@ -95,6 +96,7 @@ FLAG_FIELDS = {
     "--wait-subscribers", default=0, show_default=True, help="Wait for this many subscribers before publishing."
 )
 @click.option("--log-file", default=None, type=click.Path(dir_okay=False), help="Write logs to this file.")
+@metrics_option
 def spot_server(
     source: str,
     interval: float,
@@ -113,6 +115,7 @@ def spot_server(
     max_part_spots: int,
     wait_subscribers: int,
     log_file: str | None,
+    metrics: str | None,
 ) -> None:
     """Publish spot cycles for agents to subscribe to (stop with Ctrl-C or SIGTERM).
 
@@ -181,6 +184,7 @@ def spot_server(
     plan = ServePlan(code_list, schedule, interval, calendar, china_now().date(), click.echo)
     try:
         with publisher:
+            start_metrics(metrics, server=server)  # a refused --metrics closes the publisher on its way out
             if wait_subscribers:
                 click.echo(f"waiting for {wait_subscribers} subscriber(s)")
                 publisher.wait_for_subscribers(wait_subscribers)
