@@ -402,8 +402,8 @@ def test_spot_server_sim_and_hkrt_agent_print_the_day_bar(tmp_path: Path) -> Non
 def test_demo_summary_counts_the_day_bars_delivered(tmp_path: Path) -> None:
     symbols = 6
     run = subprocess.run(
-        [sys.executable, "-m", "hkrt", "demo", "--date", str(DAY), "--days", "1", "--symbols", str(symbols), "--speed", "50000",
-         "--out", str(tmp_path)],
+        [sys.executable, "-m", "hkrt", "demo", "--date", str(DAY), "--days", "1", "--symbols", str(symbols),
+         "--speed", "50000", "--out", str(tmp_path)],
         capture_output=True, text=True, timeout=300, cwd=tmp_path,
         env={**os.environ, "PYTHONPATH": str(Path(hkrt.__file__).resolve().parents[1])},
     )  # fmt: skip
