@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import json
 import os
 import secrets
 import subprocess
@@ -88,8 +89,11 @@ def test_example_trades_with_brackets_on_a_simulated_day_and_its_replay_alike(
     bought = {o["client_order_id"] for o in filled}
     assert {t["client_order_id"] for t in trades if t["side"] == "buy"} == bought
 
+    # the replay journals its held orders (a state dir): the bracket legs of sent entries are written whole
     hkrt_run(script, "--source", "replay", "--replay", str(journal), "--broker", "paper",
-             "--out", str(tmp_path / "replay"))  # fmt: skip
+             "--out", str(tmp_path / "replay"), "--state-dir", str(tmp_path / "state"))  # fmt: skip
+    records = [json.loads(line) for line in (tmp_path / "state" / "emulator.jsonl").read_text().splitlines()]
+    assert any("bracket" in r for r in records), records[:3]
     replayed = read_csv(tmp_path / "replay" / "orders.csv")
     assert without_ids(replayed) == without_ids(orders)
     replayed_trades = read_csv(tmp_path / "replay" / "trades.csv")

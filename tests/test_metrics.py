@@ -303,7 +303,9 @@ def test_requests_are_bounded_in_number_and_time() -> None:
         assert get(server.url + "/nothing")[0] == 404
         idle = socket.create_connection(("127.0.0.1", server.bind.port))  # holds the only slot, sends nothing
         try:
-            time.sleep(0.2)
+            deadline = time.monotonic() + 10
+            while server.http.open_connections < 1 and time.monotonic() < deadline:  # accepted (a loaded machine)
+                time.sleep(0.01)
             assert get(server.url + "/metrics")[0] == 503  # busy: answered at once
             deadline = time.monotonic() + 5
             idle.settimeout(5)

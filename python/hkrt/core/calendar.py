@@ -252,6 +252,12 @@ class TradingCalendar:
 
 
 # ---------------------------------------------------------------- coverage warning
+def could_trade(day: dt.date) -> bool:
+    """Whether ``day`` could trade at all by the core's weekday rule, holidays aside: the judgement for a
+    day past a holiday table's coverage (louder, not quieter) and for code that has no calendar."""
+    return bool(_NO_HOLIDAYS.is_trading_day(day))
+
+
 def coverage_warning(calendar: TradingCalendar, today: dt.date | str, *, days: int = 30) -> str | None:
     """One line when ``calendar``'s coverage ends within ``days`` of ``today`` (or has ended);
     None while it reaches further, or when the calendar is unbounded."""

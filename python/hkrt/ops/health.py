@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from hkrt.core.calendar import could_trade
 from hkrt.core.china_time import SESSIONS, china_now
 
 OK, DEGRADED, FAILING = "ok", "degraded", "failing"
@@ -60,7 +61,7 @@ def in_session(now: dt.datetime, is_trading_day: Callable[[dt.date], bool]) -> b
     try:
         trading = is_trading_day(now.date())
     except ValueError:  # a day past the holiday table: judge it as a trading day (louder, not quieter)
-        trading = now.weekday() < 5
+        trading = could_trade(now.date())
     return trading and any(opens <= now.time() < closes for opens, closes in SESSIONS)
 
 
@@ -112,7 +113,7 @@ def assess(
     *,
     agent_running: bool = False,
     strategies: Sequence[Mapping[str, Any]] = (),
-    is_trading_day: Callable[[dt.date], bool] = lambda day: day.weekday() < 5,
+    is_trading_day: Callable[[dt.date], bool] = could_trade,
     clock: Callable[[], dt.datetime] = china_now,
     wall: Callable[[], dt.datetime] | None = None,
     rules: HealthRules | None = None,

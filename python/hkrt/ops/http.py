@@ -124,6 +124,12 @@ class BoundedHTTPServer(ThreadingMixIn, HTTPServer):
     def port(self) -> int:
         return int(self.server_address[1])
 
+    @property
+    def open_connections(self) -> int:
+        """Connections being served now (each holds one of the ``max_connections`` slots)."""
+        with self._lock:
+            return len(self._open)
+
     def count(self, what: str) -> None:
         with self._lock:
             self.stats[what] += 1

@@ -15,6 +15,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector, CollectorRegistry
 
+from hkrt.core.calendar import could_trade
 from hkrt.core.china_time import china_now
 from hkrt.ops.access import Bind, check_bind, load_token, parse_address
 from hkrt.ops.health import HealthReport, HealthRules, assess
@@ -137,7 +138,7 @@ def serve_metrics(
         calendar: Any = getattr(current, "calendar", None) if current is not None else None
         if calendar is None and strategies:
             calendar = strategies[0].calendar
-        is_trading_day = calendar.is_trading_day if calendar is not None else (lambda day: day.weekday() < 5)
+        is_trading_day = calendar.is_trading_day if calendar is not None else could_trade
         return assess(stats, agent_running=bool(current is not None and current.running), strategies=rows,
                       is_trading_day=is_trading_day, clock=clock, rules=rules)  # fmt: skip
 

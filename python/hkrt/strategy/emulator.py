@@ -1307,7 +1307,9 @@ def _other(role: str | None) -> str:
     return STOP_LOSS if role == TAKE_PROFIT else TAKE_PROFIT
 
 
-_ORDER_FIELDS = tuple(f.name for f in fields(Order) if f.name != "history")
+# what a restored order needs: not its history, nor its brokers' answers to the send (OrderResult objects of
+# that moment, which the reports after a restart supersede)
+_ORDER_FIELDS = tuple(f.name for f in fields(Order) if f.name not in ("history", "results"))
 _ORDER_TIMES = ("created", "updated")
 
 
