@@ -35,6 +35,7 @@ HEAVY = frozenset(
         "easytrader",
         "aiosmtpd",
         "matplotlib",
+        "redis",  # the Redis Streams bus loads its client on first use (hkrt.feed.redis_url.connect)
     }
 )
 # hkrt's own modules that pull the heavy ones in
