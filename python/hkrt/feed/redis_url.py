@@ -84,11 +84,12 @@ def _masked(url: str) -> str:
         userinfo, _, hostport = netloc.rpartition("@")
         user = userinfo.split(":", 1)[0]
         netloc = f"{user}:{_MASK}@{hostport}"
-    query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
-    if any(k == "password" for k, _ in query):
-        query = [(k, _MASK if k == "password" else v) for k, v in query]
-    text = urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, urllib.parse.urlencode(query), ""))
-    return text.replace(urllib.parse.quote(_MASK), _MASK)
+    pairs = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
+    if password is None and not any(k == "password" for k, _ in pairs):
+        return url
+    query = "&".join(f"{k}={_MASK}" if k == "password" else urllib.parse.urlencode([(k, v)]) for k, v in pairs)
+    # built by hand: urlunsplit drops the "//" of unix:///path, whose host part is empty
+    return f"{parts.scheme}://{netloc}{parts.path}" + (f"?{query}" if query else "")
 
 
 def connect(url: RedisUrl, *, timeout: float = 5.0, name: str | None = None) -> Any:
