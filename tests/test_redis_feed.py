@@ -130,10 +130,8 @@ def test_a_restarted_consumer_resumes_from_its_last_acknowledged_message(tmp_pat
             wait_until(lambda: data_messages(again) == len(f.sent))
             again.wait_idle()
         finally:
-            reader = again._redis
-            assert reader is not None
-            reread = reader.stats()["pending_reread"]
             again.stop()
+    reread = again.stats()["redis"]["pending_reread"]
     assert reread == 5
     t = again.stats()["transport"]
     assert (t["gaps"], t["lost_messages"], t["duplicate_messages"], gaps) == (0, 0, 0, [])
@@ -153,14 +151,11 @@ def test_a_crashed_consumers_pending_messages_are_claimed_by_another(tmp_path: P
         try:
             wait_until(lambda: data_messages(standby) == len(f.sent))
             standby.wait_idle()
-            reader = standby._redis
-            assert reader is not None
-            claimed = reader.stats()["claimed"]
         finally:
             standby.stop()
         with redis_server.client() as client:
             pending = client.xpending(DEFAULT_STREAM, "g")["pending"]
-    assert claimed == 7 and pending == 0
+    assert standby.stats()["redis"]["claimed"] == 7 and pending == 0
     t = standby.stats()["transport"]
     assert (t["gaps"], t["lost_messages"]) == (0, 0)
     assert_same_bars(standby, fed(f.sent))
@@ -184,11 +179,9 @@ def test_redis_restarted_under_running_consumers_loses_nothing(tmp_path: Path, r
             f.publish(15)
             wait_until(lambda: data_messages(agent) == len(f.sent))
             agent.wait_idle()
-            reader = agent._redis
-            assert reader is not None
-            r = reader.stats()
         finally:
             agent.stop()
+        r = agent.stats()["redis"]
         s = f.sink.stats()
     assert s["reconnects"] >= 1 and s["dropped"] == 0
     assert r["reconnects"] >= 1 and r["errors"] >= 1 and r["group_recreated"] == 1

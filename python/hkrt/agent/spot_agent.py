@@ -428,8 +428,10 @@ class SpotAgent:
         """Counters of spots (received, accepted, duplicates, rejected by reason, carry_in,
         filled_bars, amended_bars, symbols) and, under ``"transport"``, of messages
         (received, verified, rejected by reason, gaps, missing and duplicate messages,
-        cycles, callback errors, callback queue depth, end-to-end latency percentiles) and,
-        under ``"callbacks"``, the event bus's counters (:meth:`hkrt.bus.EventBus.stats`)."""
+        cycles, callback errors, callback queue depth, end-to-end latency percentiles), under
+        ``"callbacks"``, the event bus's counters (:meth:`hkrt.bus.EventBus.stats`) and, reading a Redis
+        stream (:meth:`start_redis`), under ``"redis"`` the consumer's (entries read, re-read from its
+        pending list, claimed, acknowledged, trimmed while pending, errors, reconnects, groups recreated)."""
         out = self._engine.stats()
         messages = self._engine.message_stats()
         rejected = sum(messages["rejected"].values())
@@ -454,6 +456,7 @@ class SpotAgent:
         out["journal"] = dict(self._journal.stats if self._journal is not None else _NO_JOURNAL)
         out["store"] = dict(self._store.stats) if self._store is not None else None
         out["backfill"] = self._backfill_report
+        out["redis"] = self._redis.stats() if self._redis is not None else None
         out["callbacks"] = self.bus.stats()
         return out
 
@@ -653,7 +656,7 @@ class SpotAgent:
         if self._redis is not None:
             self._redis.close()
         self.bus.stop(timeout)
-        self._receiver = self._socket = self._redis = None
+        self._receiver = self._socket = None  # a Redis reader stays, closed, for its counters in stats()
         if self._flusher is not None:
             self._flusher.join(timeout)
             self._flusher = None
