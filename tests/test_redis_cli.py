@@ -66,3 +66,23 @@ def test_a_sim_day_from_spot_server_to_agent_through_redis(tmp_path: Path) -> No
     assert "market day 2026-11-20 closed" in out, out
     assert "2026-11-20 15:00 SH600000 MIN" in out, out
     assert "Traceback" not in out + err and pending == 0
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("unix:///run/redis/redis.sock", "unix:///run/redis/redis.sock"),
+        ("unix://:pw@/run/redis.sock?db=2", "unix://:***@/run/redis.sock?db=2"),
+        ("redis://alice:p%40ss@10.0.0.5:6380/1", "redis://alice:***@10.0.0.5:6380/1"),
+        ("rediss://cache.example?password=pw2&db=1", "rediss://cache.example?password=***&db=1"),
+        ("redis://localhost", "redis://localhost"),
+    ],
+)
+def test_a_redis_url_is_shown_without_its_password(url: str, shown: str) -> None:
+    from hkrt.feed.redis_url import parse_redis_url
+
+    parsed = parse_redis_url(url)
+    assert parsed.display == shown
+    if parsed.password:  # as given and URL-encoded, both hidden
+        assert parsed.password not in parsed.redact(f"AUTH failed for {parsed.password} in {url}")
+        assert "p%40ss" not in parsed.redact(url)

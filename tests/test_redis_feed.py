@@ -8,6 +8,7 @@ before a slow consumer reads is reported as a gap."""
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -264,3 +265,32 @@ def test_maxlen_trimming_before_a_slow_consumer_reads_is_reported_as_a_gap(tmp_p
     t = agent.stats()["transport"]
     assert (t["gaps"], t["lost_messages"]) == (1, trimmed)
     assert [(g.kind, g.expected_sequence, g.missing) for g in gaps] == [("gap", before + 1, trimmed)]
+
+
+def test_a_sealed_feed_stays_sealed_in_the_stream(tmp_path: Path, redis_server) -> None:
+    """The stream holds the bytes the nng socket sends: sealed with the feed key, so an agent with the
+    key takes them and one with another key rejects every one (counted), as on nng."""
+    key, other = "11" * 32, "22" * 32
+    with SpotPublisher(f"ipc://{tmp_path / 'feed.ipc'}", auth_key=key, heartbeat_interval=0) as publisher:
+        sink = RedisStreamSink(redis_server.url)
+        sent: list[bytes] = []
+        publisher.add_sink(sink)
+        publisher.add_sink(sent.append)
+        keyed = hkrt.SpotAgent(auth_key=key).start_redis(redis_server.url, "keyed")
+        stranger = hkrt.SpotAgent(auth_key=other).start_redis(redis_server.url, "stranger")
+        try:
+            for push in itertools.islice(synthetic_day(6, DAY), 10):
+                publisher.publish(push.columns())
+            wait_until(lambda: data_messages(keyed) == 10 and stranger.stats()["transport"]["unauthenticated"] == 10)
+            keyed.wait_idle()
+        finally:
+            keyed.stop()
+            stranger.stop()
+            sink.close()
+    with redis_server.client() as client:
+        stored = [fields[b"m"] for _, fields in client.xrange(DEFAULT_STREAM)]
+    assert stored == sent
+    from hkrt.feed.feed_auth import unseal
+
+    assert_same_bars(keyed, fed([unseal(bytes.fromhex(key), m) for m in sent]))
+    assert stranger.stats()["transport"]["messages"] == 0

@@ -88,7 +88,8 @@ class RedisGroupReader:
         self.claim_interval = claim_interval if claim_interval is not None else max(0.5, min(claim_idle / 2, 10.0))
         self.count = count
         self._limiter = LogLimiter(interval=10.0)
-        self._client: Any = None
+        # no connection yet (redis-py connects on the first command); a missing redis package raises here
+        self._client: Any = connect(self.url, timeout=5.0, name=f"hkrt-{group}-{self.consumer}")
         self._connected = False
         self._ever_connected = False
         self._pending_from: bytes | None = None  # reading own PEL from after this id; None: PEL done
@@ -164,13 +165,10 @@ class RedisGroupReader:
             self._failed(err)
 
     def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
+        self._client.close()
         self._connected = False
 
     def _connect(self) -> None:
-        if self._client is None:
-            self._client = connect(self.url, timeout=5.0, name=f"hkrt-{self.group}-{self.consumer}")
         self._ensure_group(recreate=False)
         self._pending_from = b"0"
         if self._ever_connected:

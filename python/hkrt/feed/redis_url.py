@@ -12,6 +12,7 @@ it is the ``redis`` extra: ``pip install "hkrt[redis]"``.
 
 from __future__ import annotations
 
+import re
 import urllib.parse
 from dataclasses import dataclass
 from typing import Any
@@ -107,6 +108,6 @@ def connect(url: RedisUrl, *, timeout: float = 5.0, name: str | None = None) -> 
         socket_timeout=timeout,
         socket_connect_timeout=timeout,
         retry=Retry(NoBackoff(), 0),
-        client_name=name,
+        client_name=re.sub(r"[^A-Za-z0-9_.:-]", "_", name) if name else None,  # CLIENT SETNAME takes no spaces
         health_check_interval=0,
     )
