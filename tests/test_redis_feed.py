@@ -294,3 +294,46 @@ def test_a_sealed_feed_stays_sealed_in_the_stream(tmp_path: Path, redis_server) 
 
     assert_same_bars(keyed, fed([unseal(bytes.fromhex(key), m) for m in sent]))
     assert stranger.stats()["transport"]["messages"] == 0
+
+
+def test_a_consumer_killed_with_messages_pending_has_them_claimed_by_another(tmp_path: Path, redis_server) -> None:
+    """A real agent process reads a batch, hangs in its hook before acknowledging it, and is killed
+    with SIGKILL; the group's other consumer claims the batch once it is idle, then reads on: its
+    bars equal those of every message sent."""
+    import multiprocessing
+    import signal
+
+    from redis_consumer_process import run_stuck_agent
+
+    with feed(tmp_path, redis_server.url) as f:
+        assert RedisGroupReader(redis_server.url, "desk").join()  # the group starts before the first message
+        f.publish(30)
+        victim = multiprocessing.get_context("spawn").Process(
+            target=run_stuck_agent, args=(redis_server.url, "desk", "host-a")
+        )
+        victim.start()
+        with redis_server.client() as client:
+
+            def pending_on_a() -> int:
+                consumers = {c["name"]: c["pending"] for c in client.xinfo_consumers(DEFAULT_STREAM, "desk")}
+                return int(consumers.get(b"host-a", 0))
+
+            wait_until(lambda: pending_on_a() > 0)
+            time.sleep(0.3)  # it is stuck: its batch stays pending
+            stuck = pending_on_a()
+            victim.kill()
+            victim.join(10)
+            assert victim.exitcode == -signal.SIGKILL
+            time.sleep(0.6)  # longer than claim_idle
+            f.publish(10)
+            standby = hkrt.SpotAgent().start_redis(redis_server.url, "desk", consumer="host-b", claim_idle=0.5)
+            try:
+                wait_until(lambda: data_messages(standby) == len(f.sent))
+                standby.wait_idle()
+            finally:
+                standby.stop()
+            left = client.xpending(DEFAULT_STREAM, "desk")["pending"]
+    assert stuck > 0 and standby.stats()["redis"]["claimed"] == stuck and left == 0
+    t = standby.stats()["transport"]
+    assert (t["gaps"], t["lost_messages"]) == (0, 0)
+    assert_same_bars(standby, fed(f.sent))
