@@ -36,6 +36,7 @@ HEAVY = frozenset(
         "aiosmtpd",
         "matplotlib",
         "prometheus_client",  # hkrt.ops (metrics): loaded by --metrics or hkrt.ops.serve_metrics only
+        "redis",  # the Redis Streams bus loads its client on first use (hkrt.feed.redis_url.connect)
     }
 )
 # hkrt's own modules that pull the heavy ones in

@@ -69,6 +69,7 @@ if TYPE_CHECKING:
 
     from hkrt.pgstore.reader import PgBarStore
     from hkrt.pgstore.writer import PgBarWriter
+    from hkrt.feed.redis_reader import RedisGroupReader
 
 log = logging.getLogger("hkrt.agent")
 
@@ -262,6 +263,8 @@ class SpotAgent:
         self.bus.when_subscribed(self._subscribed)
         self._receiver: threading.Thread | None = None
         self._socket: pynng.Sub0 | None = None
+        self._redis: RedisGroupReader | None = None  # start_redis(): the consumer the receiver reads
+        self._retransmit_feed: str | None = None  # the feed address whose retransmission server fills gaps
         self._stopping = threading.Event()
         self._lock = threading.Lock()  # message handling state
         self._deferred = threading.local()  # events raised under the lock, put once it is released
@@ -436,20 +439,21 @@ class SpotAgent:
         """Counters of spots (received, accepted, duplicates, rejected by reason, carry_in,
         filled_bars, amended_bars, symbols) and, under ``"transport"``, of messages
         (received, verified, rejected by reason, gaps, missing and duplicate messages,
-        cycles, callback errors, callback queue depth, end-to-end latency percentiles) and,
-        under ``"callbacks"``, the event bus's counters (:meth:`hkrt.bus.EventBus.stats`)."""
+        cycles, callback errors, callback queue depth, end-to-end latency percentiles), under
+        ``"callbacks"``, the event bus's counters (:meth:`hkrt.bus.EventBus.stats`) and, reading a Redis
+        stream (:meth:`start_redis`), under ``"redis"`` the consumer's (entries read, re-read from its
+        pending list, claimed, acknowledged, trimmed while pending, errors, reconnects, groups recreated)."""
         out = self._engine.stats()
         messages = self._engine.message_stats()
         rejected = sum(messages["rejected"].values())
         latencies = np.array(self._latency_ms) if self._latency_ms else np.zeros(0)
-        socket = self._socket
         out["transport"] = {
             **messages,
             "verified": messages["messages"] - rejected,
             "lost_messages": messages["missing_messages"] - messages["recovered_messages"],
             **self._feed_counts,
             "closed_day": self._closed_day.isoformat() if self._closed_day is not None else None,
-            "connected": len(socket.pipes) if socket is not None and self.running else 0,
+            "connected": self._connected() if self.running else 0,
             "last_message_age_s": None if self._last_heard is None else time.monotonic() - self._last_heard,
             "silent": self._silent,
             "callback_errors": self.bus.errors,
@@ -463,6 +467,7 @@ class SpotAgent:
         out["journal"] = dict(self._journal.stats if self._journal is not None else _NO_JOURNAL)
         out["store"] = dict(self._store.stats) if self._store is not None else None
         out["backfill"] = self._backfill_report
+        out["redis"] = self._redis.stats() if self._redis is not None else None
         out["callbacks"] = self.bus.stats()
         return out
 
@@ -554,6 +559,73 @@ class SpotAgent:
         """
         if self.running:
             raise RuntimeError(f"the agent is already running on {self.address}")
+        address = tcp_address(tcp) if tcp else (address or default_address())
+        from hkrt.feed.feed_auth import require_auth
+
+        require_auth(address, self._auth_key, "subscribe")  # a rogue listener must not feed us
+        self._prepare_start()
+        self.address = self._retransmit_feed = address
+        self._redis = None
+        self.bus.start()
+        self._socket = subscriber([self.address])
+        # a message larger than this is dropped by nng before it is read (and shows as a gap)
+        self._socket.recv_max_size = self._max_message_bytes + 64
+        self._launch(self._receive)
+        return self
+
+    def start_redis(
+        self,
+        url: str,
+        group: str,
+        *,
+        consumer: str | None = None,
+        stream: str | None = None,
+        retransmit_from: str | None = None,
+        start_id: str = "$",
+        claim_idle: float = 30.0,
+    ) -> SpotAgent:
+        """Read the spot feed from a Redis stream as one consumer of a consumer group, in the background
+        until :meth:`stop` (docs/scale-out-redis.md).
+
+        ``url``: ``redis://``, ``rediss://`` or ``unix://``; ``group``: this agent's consumer group (one
+        per agent: the group's messages are shared among its consumers); ``consumer``: its name in the
+        group (the host name by default; a restart under the same name re-reads what it had not
+        acknowledged); ``stream``: the stream's key (``hkrt:spots``); ``retransmit_from``: a spot
+        server's feed address (``ipc://`` or ``tcp://``) whose retransmission socket fills sequence
+        gaps (trimmed entries, a Redis restart's losses), None: gaps are reported, not filled;
+        ``start_id``: where a group created now starts (``$`` new messages, ``0`` the whole stream; an
+        agent that has taken messages before starts a new group at ``0``);
+        ``claim_idle``: seconds after which another consumer's unacknowledged messages are claimed.
+        Messages are acknowledged once the agent has taken them (journaled when it keeps a journal).
+        """
+        if self.running:
+            raise RuntimeError(f"the agent is already running on {self.address}")
+        from hkrt.agent import redis_feed
+        from hkrt.feed.redis_reader import RedisGroupReader
+        from hkrt.feed.redis_sink import DEFAULT_STREAM
+
+        reader = RedisGroupReader(url, group, consumer=consumer, stream=stream or DEFAULT_STREAM,
+                                  start_id=start_id, claim_idle=claim_idle)  # fmt: skip
+        if retransmit_from is not None:
+            from hkrt.feed.feed_auth import require_auth
+
+            require_auth(retransmit_from, self._auth_key, "retransmission client")
+        self._prepare_start()
+        if start_id == "$" and self._engine.message_stats()["messages"]:
+            # an agent that took messages before (a restart, a recovered journal) continues: a group it
+            # has to create now reads the whole stream, whose repeats it skips by their sequence numbers
+            reader.start_id = "0"
+        reader.join()  # the group exists from now on (Redis down: logged, and retried by the receiver)
+        self.address = reader.display
+        self._retransmit_feed = retransmit_from
+        self._redis = reader
+        self._socket = None
+        self.bus.start()
+        self._launch(lambda: redis_feed.receive(self, reader))
+        return self
+
+    def _prepare_start(self) -> None:
+        """What every start does before it listens: history, journal recovery, backfill."""
         if self._store is not None and not self._history_loaded:
             self.load_history()
         if self._journal is not None and self._recover_on_start and not self._recovered:
@@ -567,25 +639,19 @@ class SpotAgent:
 
             source, self._backfill_source = self._backfill_source, None
             agent_backfill.start_backfill(self, source)
-        self.address = tcp_address(tcp) if tcp else (address or default_address())
-        from hkrt.feed.feed_auth import require_auth
 
-        require_auth(self.address, self._auth_key, "subscribe")  # a rogue listener must not feed us
-        self.bus.start()
-        self._socket = subscriber([self.address])
-        # a message larger than this is dropped by nng before it is read (and shows as a gap)
-        self._socket.recv_max_size = self._max_message_bytes + 64
+    def _launch(self, receive: Callable[[], None]) -> None:
+        """Start the receiver thread (running ``receive``) and the store's flusher."""
         self._started_at = time.monotonic()
         self._last_heard = None
         self._silent = False
         self._stopping.clear()
-        self._receiver = threading.Thread(target=self._receive, name="hkrt-receiver", daemon=True)
+        self._receiver = threading.Thread(target=receive, name="hkrt-receiver", daemon=True)
         self._receiver.start()
         if self._store is not None:
             self._flusher = threading.Thread(target=self._flush_loop, name="hkrt-store", daemon=True)
             self._flusher.start()
         log.info("agent started", extra={"address": self.address})
-        return self
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop receiving, run the callbacks already queued, close the journal, and return."""
@@ -598,8 +664,10 @@ class SpotAgent:
         self._receiver.join(timeout)
         if self._socket is not None:
             self._socket.close()
+        if self._redis is not None:
+            self._redis.close()
         self.bus.stop(timeout)
-        self._receiver = self._socket = None
+        self._receiver = self._socket = None  # a Redis reader stays, closed, for its counters in stats()
         if self._flusher is not None:
             self._flusher.join(timeout)
             self._flusher = None
@@ -653,7 +721,7 @@ class SpotAgent:
         since = self._last_heard if self._last_heard is not None else self._started_at
         if now - since < self._silence_after:
             return
-        connected = len(self._socket.pipes) if self._socket is not None else 0
+        connected = self._connected()
         if connected == 0:
             allowed, suppressed = self._limiter.allow("no_publisher")
             if allowed:
@@ -670,6 +738,13 @@ class SpotAgent:
                 extra={"address": self.address, "seconds": round(now - since, 1), "connected": connected},
             )
             self._emit("feed", FeedEvent("silent", now - since, self.address))
+
+    def _connected(self) -> int:
+        """Publishers connected to the nng socket; reading Redis: 1 while Redis answers, else 0."""
+        socket, redis = self._socket, self._redis
+        if socket is not None:
+            return len(socket.pipes)
+        return int(redis is not None and redis.connected)
 
     def _handle_message(self, message: bytes | bytearray | memoryview, *, live: bool = False) -> dict[str, Any]:
         if self._auth_key is not None:
@@ -688,7 +763,7 @@ class SpotAgent:
                 return {"error": "unauthenticated", "accepted": 0, "spots": 0}
             message = payload
         with self._locked():
-            hold = live and self._retransmit and self.address is not None
+            hold = live and self._retransmit and self._retransmit_feed is not None
             result = self._ingest(message, hold_gaps=hold)
             if result["held"]:
                 retransmitted = self._fetch_missing(result)
@@ -718,9 +793,9 @@ class SpotAgent:
         if time.monotonic() < self._retransmit_backoff.get(publisher, 0.0):
             return 0
         first, last = held["gap_first"], held["gap_last"]
-        assert self.address is not None
+        assert self._retransmit_feed is not None
         reply = fetch_missing(
-            retransmit_address(self.address),
+            retransmit_address(self._retransmit_feed),
             publisher,
             held["session_epoch"],
             first,

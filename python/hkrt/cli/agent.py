@@ -20,8 +20,36 @@ if TYPE_CHECKING:
 @click.option("--symbol", default="SH600000", show_default=True, help="Symbol whose completed bars are printed.")
 @click.option("--ktype", default="MIN", show_default=True, help="Period whose completed bars are printed.")
 @click.option("--seconds", default=0.0, help="Stop after this many seconds (default: run until Ctrl-C).")
+@click.option(
+    "--redis",
+    "redis_url",
+    default=None,
+    help="Read the feed from a Redis stream instead: redis://[user:pass@]HOST[:PORT][/DB], rediss://... or "
+    "unix:///PATH/redis.sock (docs/scale-out-redis.md).",
+)
+@click.option("--group", default=None, help="--redis: this agent's consumer group (one per agent).")
+@click.option("--consumer", default=None, help="--redis: this consumer's name in the group [default: the host name].")
+@click.option("--stream", default=None, help="--redis: the stream's key [default: hkrt:spots].")
+@click.option(
+    "--retransmit-from",
+    default=None,
+    help="--redis: the spot server's feed address (ipc://PATH or tcp://HOST:PORT) whose retransmission "
+    "socket fills sequence gaps; without it gaps are reported, not filled.",
+)
 @metrics_option
-def agent(address: str | None, tcp: str | None, symbol: str, ktype: str, seconds: float, metrics: str | None) -> None:
+def agent(
+    address: str | None,
+    tcp: str | None,
+    symbol: str,
+    ktype: str,
+    seconds: float,
+    redis_url: str | None,
+    group: str | None,
+    consumer: str | None,
+    stream: str | None,
+    retransmit_from: str | None,
+    metrics: str | None,
+) -> None:
     """Subscribe to a spot server, aggregate all 13 periods, print completed bars and status.
 
     The status line says when no publisher is connected and when the feed is silent, and
@@ -51,6 +79,7 @@ def agent(address: str | None, tcp: str | None, symbol: str, ktype: str, seconds
             tcp_address(tcp_value)
         except ValueError as err:
             raise click.BadParameter(str(err), param_hint="--tcp") from err
+    _check_redis_flags(redis_url, group, consumer, stream, retransmit_from, address, tcp)
     on_terminal = terminal_width() is not None
     try:
         spot_agent = SpotAgent()
@@ -68,7 +97,14 @@ def agent(address: str | None, tcp: str | None, symbol: str, ktype: str, seconds
         )
 
     try:
-        spot_agent.start(address, tcp=tcp_value)
+        if redis_url is not None:
+            assert group is not None
+            spot_agent.start_redis(redis_url, group, consumer=consumer, stream=stream, retransmit_from=retransmit_from)
+        else:
+            spot_agent.start(address, tcp=tcp_value)
+    except ImportError as err:  # the redis extra is not installed
+        spot_agent.stop()
+        raise click.ClickException(str(err)) from err
     except pynng.NNGException as err:  # dialling is asynchronous: this is an address nng cannot parse
         spot_agent.stop()
         raise click.BadParameter(
@@ -107,3 +143,40 @@ def agent(address: str | None, tcp: str | None, symbol: str, ktype: str, seconds
     finally:
         spot_agent.stop()
         click.echo(("\n" if on_terminal else "") + "stopped: " + watch.status_line(spot_agent.stats()))
+
+
+def _check_redis_flags(
+    url: str | None,
+    group: str | None,
+    consumer: str | None,
+    stream: str | None,
+    retransmit_from: str | None,
+    address: str | None,
+    tcp: str | None,
+) -> None:
+    """The Redis flags go together: one Error line naming the flag (never the URL's password)."""
+    if url is None:
+        for flag, value in (("--group", group), ("--consumer", consumer), ("--stream", stream),
+                            ("--retransmit-from", retransmit_from)):  # fmt: skip
+            if value is not None:
+                raise click.BadParameter("needs --redis URL", param_hint=flag)
+        return
+    from hkrt.feed.redis_url import parse_redis_url
+
+    try:
+        parse_redis_url(url)
+    except ValueError as err:
+        raise click.BadParameter(str(err), param_hint="--redis") from err
+    if address is not None or tcp is not None:
+        raise click.BadParameter(
+            "--redis reads the feed from Redis; name the spot server for gap recovery with --retransmit-from",
+            param_hint="--address/--tcp",
+        )
+    if not group:
+        raise click.BadParameter("--redis needs --group NAME (this agent's consumer group)", param_hint="--group")
+    for flag, value in (("--consumer", consumer), ("--stream", stream)):
+        if value is not None and not value:
+            raise click.BadParameter("is empty", param_hint=flag)
+    if retransmit_from is not None and not retransmit_from.startswith(("ipc://", "tcp://", "inproc://")):
+        raise click.BadParameter(f"{retransmit_from!r}: expected ipc://PATH or tcp://HOST:PORT",
+                                 param_hint="--retransmit-from")  # fmt: skip

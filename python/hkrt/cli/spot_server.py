@@ -95,6 +95,20 @@ FLAG_FIELDS = {
 @click.option(
     "--wait-subscribers", default=0, show_default=True, help="Wait for this many subscribers before publishing."
 )
+@click.option(
+    "--redis",
+    "redis_url",
+    default=None,
+    help="Also append every message to a Redis stream: redis://[user:pass@]HOST[:PORT][/DB], rediss://... (TLS) "
+    "or unix:///PATH/redis.sock (docs/scale-out-redis.md).",
+)
+@click.option("--stream", default=None, help="--redis: the stream's key [default: hkrt:spots].")
+@click.option(
+    "--maxlen",
+    default=None,
+    type=int,
+    help="--redis: entries the stream keeps (MAXLEN ~), oldest trimmed [default: 1000].",
+)
 @click.option("--log-file", default=None, type=click.Path(dir_okay=False), help="Write logs to this file.")
 @metrics_option
 def spot_server(
@@ -114,6 +128,9 @@ def spot_server(
     tcp: str | None,
     max_part_spots: int,
     wait_subscribers: int,
+    redis_url: str | None,
+    stream: str | None,
+    maxlen: int | None,
     log_file: str | None,
     metrics: str | None,
 ) -> None:
@@ -163,6 +180,7 @@ def spot_server(
         takers = [name for name in registry.data_venues() if registry.venue(name).takes_codes]
         raise click.BadParameter(f"applies to the pull sources ({', '.join(takers)}), not to {source}",
                                  param_hint="--codes")  # fmt: skip
+    sink_settings = _redis_settings(redis_url, stream, maxlen)
     tcp_value: int | str | None = int(tcp) if tcp and tcp.isdigit() else tcp
     try:
         publisher = SpotPublisher(
@@ -175,13 +193,58 @@ def spot_server(
     except (OSError, ValueError) as err:  # address in use; a TCP listener beyond loopback without a feed key
         raise click.ClickException(str(err)) from err
 
+    sink = None
+    if sink_settings is not None:
+        from hkrt.feed.redis_sink import RedisStreamSink
+
+        try:
+            sink = RedisStreamSink(**sink_settings)
+        except ImportError as err:  # the redis extra is not installed
+            publisher.close()
+            raise click.ClickException(str(err)) from err
+        publisher.add_sink(sink)
+
     def show(status: object) -> None:
         click.echo("\r" + status.line() + " ", nl=False)  # type: ignore[attr-defined]
 
     server = SpotServer(publisher, on_status=show)
     server.install_signal_handlers()
     click.echo(f"spot-server: source {source}, on {', '.join(publisher.addresses)}")
-    plan = ServePlan(code_list, schedule, interval, calendar, china_now().date(), click.echo)
+    if sink is not None:
+        click.echo(f"spot-server: appending to Redis {sink.url.display}, stream {sink.stream} (MAXLEN ~{sink.maxlen})")
+    try:
+        _serve(server, publisher, client, ServePlan(code_list, schedule, interval, calendar, china_now().date(),
+                                                    click.echo), wait_subscribers)  # fmt: skip
+    finally:
+        if sink is not None:
+            sink.close(timeout=10.0)
+            stats = sink.stats()
+            click.echo(f"redis: {stats['appended']:,} messages appended, {stats['dropped']:,} dropped, "
+                       f"{stats['errors']:,} errors, {stats['reconnects']:,} reconnects")  # fmt: skip
+
+
+def _redis_settings(url: str | None, stream: str | None, maxlen: int | None) -> dict[str, Any] | None:
+    """The Redis sink's settings from the flags, checked (one Error line naming the flag, never the password)."""
+    if url is None:
+        if stream is not None or maxlen is not None:
+            raise _usage_error(f"{'--stream' if stream is not None else '--maxlen'} needs --redis URL")
+        return None
+    from hkrt.feed.redis_sink import DEFAULT_MAXLEN, DEFAULT_STREAM
+    from hkrt.feed.redis_url import parse_redis_url
+
+    try:
+        parsed = parse_redis_url(url)
+    except ValueError as err:
+        raise click.BadParameter(str(err), param_hint="--redis") from err
+    if maxlen is not None and maxlen < 1:
+        raise click.BadParameter(f"must be at least 1, not {maxlen}", param_hint="--maxlen")
+    if stream is not None and not stream:
+        raise click.BadParameter("is empty", param_hint="--stream")
+    return {"url": parsed, "stream": stream or DEFAULT_STREAM, "maxlen": maxlen or DEFAULT_MAXLEN}
+
+
+def _serve(server: Any, publisher: Any, client: Any, plan: Any, wait_subscribers: int) -> None:
+    """Run the venue's client on the server until it is done or stopped."""
     try:
         with publisher:
             start_metrics(metrics, server=server)  # a refused --metrics closes the publisher on its way out

@@ -29,7 +29,7 @@ import stat
 import tempfile
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias
@@ -254,6 +254,7 @@ class SpotPublisher:
         self._closed = False
         self._last_send = time.monotonic()
         self._stats = {"messages": 0, "bytes": 0, "heartbeats": 0, "day_ends": 0, "journal_errors": 0}
+        self._sinks: list[Callable[[bytes], None]] = []  # add_sink(): more places every message goes to
         self._journal_error_logged = 0.0
         import pynng
 
@@ -386,12 +387,21 @@ class SpotPublisher:
     def _send(self, message: bytes, *, heartbeat: bool = False) -> None:
         data = seal(self._key, message) if self._key is not None else message
         self._socket.send(data)
+        for sink in self._sinks:
+            sink(data)
         self._last_send = time.monotonic()
         if heartbeat:
             self._stats["heartbeats"] += 1
         else:
             self._stats["messages"] += 1
             self._stats["bytes"] += len(data)
+
+    def add_sink(self, sink: Callable[[bytes], None]) -> None:
+        """Send every later message, heartbeat and end-of-day marker to ``sink`` too, as it goes out
+        on the socket (sealed when the feed has a key), e.g. a :class:`hkrt.feed.redis_sink.RedisStreamSink`.
+        A sink must not block: it is called under the publisher's send lock."""
+        with self._send_lock:
+            self._sinks.append(sink)
 
     def send_heartbeat(self) -> None:
         """Send a heartbeat now (the background thread does this when idle).  After
