@@ -67,9 +67,9 @@ from hkrt.store import KDataStore, StoreWriter, _is_database_url
 if TYPE_CHECKING:
     import pynng
 
+    from hkrt.feed.redis_reader import RedisGroupReader
     from hkrt.pgstore.reader import PgBarStore
     from hkrt.pgstore.writer import PgBarWriter
-    from hkrt.feed.redis_reader import RedisGroupReader
 
 log = logging.getLogger("hkrt.agent")
 

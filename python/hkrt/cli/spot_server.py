@@ -214,7 +214,7 @@ def spot_server(
         click.echo(f"spot-server: appending to Redis {sink.url.display}, stream {sink.stream} (MAXLEN ~{sink.maxlen})")
     try:
         _serve(server, publisher, client, ServePlan(code_list, schedule, interval, calendar, china_now().date(),
-                                                    click.echo), wait_subscribers)  # fmt: skip
+                                                    click.echo), wait_subscribers, metrics)  # fmt: skip
     finally:
         if sink is not None:
             sink.close(timeout=10.0)
@@ -243,7 +243,7 @@ def _redis_settings(url: str | None, stream: str | None, maxlen: int | None) -> 
     return {"url": parsed, "stream": stream or DEFAULT_STREAM, "maxlen": maxlen or DEFAULT_MAXLEN}
 
 
-def _serve(server: Any, publisher: Any, client: Any, plan: Any, wait_subscribers: int) -> None:
+def _serve(server: Any, publisher: Any, client: Any, plan: Any, wait_subscribers: int, metrics: str | None) -> None:
     """Run the venue's client on the server until it is done or stopped."""
     try:
         with publisher:
