@@ -24,7 +24,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("agent", ("hkrt.agent",)),
     ("adapters", ("hkrt.adapters", "hkrt.fetcher", "hkrt.broker")),
     ("strategy", ("hkrt.strategy",)),
-    ("apps", ("hkrt.cli", "hkrt.notebook", "hkrt.testing", "hkrt.__main__", "hkrt")),
+    ("apps", ("hkrt.cli", "hkrt.node", "hkrt.notebook", "hkrt.testing", "hkrt.__main__", "hkrt")),
 ]
 RANK = {name: i for i, (name, _) in enumerate(LAYERS)}
 
