@@ -66,8 +66,10 @@ def _server(config: NodeConfig, policy: RestartPolicy, finite: bool) -> ProcessS
             value = getattr(config, key)
             if value is not None:
                 args += [flag, str(value)]
-        if finite and launch.attempt == 0:  # later starts find them connected, or never will
-            args += ["--wait-subscribers", str(subscribers)]
+        if finite and launch.fresh:
+            # the first day waits for everyone; a next day for the agent (the strategies re-dial by themselves,
+            # and one the node gave up on would never come); a restart mid-day finds them connected
+            args += ["--wait-subscribers", str(subscribers if launch.attempt == 0 else 1)]
         return args
 
     beat = Heartbeat(feed_heartbeat(agent_heartbeat_path(config)), timeout=config.heartbeat_timeout, startup=None)

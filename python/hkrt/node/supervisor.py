@@ -57,6 +57,7 @@ class _Child:
         self.hung_kills = 0
         self.last_exit: int | None = None
         self.recent: collections.deque[float] = collections.deque()  # monotonic times of restarts in the window
+        self.restarting = False  # the next start is a restart (not the first, nor the next run)
         self.pump: threading.Thread | None = None
 
     @property
@@ -176,7 +177,7 @@ class Supervisor:
 
     def _spawn(self, c: _Child) -> None:
         spec = c.spec
-        argv = spec.command(Launch(c.runs, c.starts, c.restarts))
+        argv = spec.command(Launch(c.runs, c.starts, c.restarts, fresh=not c.restarting))
         env = {**os.environ, **(spec.env or {}), "HKRT_NODE_PID": str(os.getpid())}
         try:
             proc = subprocess.Popen(
@@ -243,7 +244,7 @@ class Supervisor:
         if status == 0 and not hung:
             c.runs += 1
             if c.runs < spec.runs:  # the next run (a sim's next day): not a restart
-                c.state, c.start_at = "waiting", now
+                c.state, c.start_at, c.restarting = "waiting", now, False
                 log.info("%s: run %d of %d done", spec.name, c.runs, spec.runs, extra={"child": spec.name})
                 return
             if spec.restart.when != "always":
@@ -274,7 +275,7 @@ class Supervisor:
         c.recent.append(now)
         c.restarts += 1
         self.restarts[spec.name] += 1
-        c.state, c.start_at = "waiting", now + delay
+        c.state, c.start_at, c.restarting = "waiting", now + delay, True
         what = "hung" if hung else f"exited with status {status}"
         log.warning("%s %s: restart %d in %.1f s", spec.name, what, c.restarts, delay,
                     extra={"child": spec.name, "status": status, "restarts": c.restarts})  # fmt: skip
