@@ -228,3 +228,29 @@ def test_a_multi_day_sim_plays_the_next_trading_day_on_each_run(tmp_path: Path) 
     first, second = server.command(Launch(0, 0, 0)), server.command(Launch(1, 1, 0))
     assert first[first.index("--date") + 1] == "2026-11-20" and second[second.index("--date") + 1] == "2026-11-23"
     assert first[-1] == "1" and second[-1] == "1"  # no strategy: the agent alone is waited for
+
+
+@POSIX_ONLY
+def test_a_stopped_spot_server_is_seen_through_the_agent_and_restarted(tmp_path: Path) -> None:
+    """SIGSTOP freezes the spot server (its heartbeats too): the agent hears nothing, the node kills the server
+    after --heartbeat-timeout and starts it again; the agent follows the new publisher."""
+    run_dir = tmp_path / "node"
+    proc = node_process(tmp_path, "--speed", "20", "--heartbeat-timeout", "3")
+    wait_until("the feed flows", lambda: feed_messages(run_dir) > 0, proc)
+    server = read_json(run_dir / "node.json")["processes"]["spot-server"]["pid"]
+    os.kill(server, signal.SIGSTOP)
+    wait_until("the server's restart", lambda: read_json(run_dir / "node.json").get("restarts", {}).get("spot-server"),
+               proc, timeout=30)  # fmt: skip
+    with pytest.raises(ProcessLookupError):  # the frozen one was killed
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            os.kill(server, 0)
+            time.sleep(0.1)
+    before = feed_messages(run_dir)
+    wait_until("the new server's messages", lambda: feed_messages(run_dir) > before + 5, proc, timeout=30)
+    proc.send_signal(signal.SIGTERM)
+    _out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    node = read_json(run_dir / "node.json")
+    assert node["processes"]["spot-server"]["hung_kills"] == 1 and node["restarts"]["agent"] == 0
+    assert "spot-server is hung (heartbeat" in err
