@@ -254,3 +254,19 @@ def test_a_stopped_spot_server_is_seen_through_the_agent_and_restarted(tmp_path:
     node = read_json(run_dir / "node.json")
     assert node["processes"]["spot-server"]["hung_kills"] == 1 and node["restarts"]["agent"] == 0
     assert "spot-server is hung (heartbeat" in err
+
+
+def test_a_strategy_given_up_before_the_first_cycle_does_not_keep_the_feed_waiting(tmp_path: Path) -> None:
+    """The sim server waits for the agent and every strategy; one that never loads is given up on, and the
+    server is started again waiting for the others: the day plays, the node ends."""
+    run_dir = tmp_path / "node"
+    proc = node_process(tmp_path, "--speed", "4000", "--strategy", str(ROOT / "tests" / "node_broken_strategy.py"),
+                        "--max-restarts", "1")  # fmt: skip
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, out + err
+    node = read_json(run_dir / "node.json")
+    assert node["processes"]["strategy-node_broken_strategy"]["gave_up"]
+    assert node["restarts"]["spot-server"] == 1 and node["outcome"] == "completed"
+    server_log = (run_dir / "logs" / "spot-server.log").read_text(encoding="utf-8")
+    assert "--wait-subscribers 2" in server_log and "--wait-subscribers 1" in server_log
+    assert f"market day {DAY} closed" in (run_dir / "logs" / "agent.log").read_text(encoding="utf-8")

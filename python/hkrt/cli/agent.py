@@ -197,11 +197,13 @@ def _write_heartbeat(path: Path, spot_agent: Any, *, running: bool = True) -> No
     """The agent's heartbeat file (hkrt node reads its pid and heartbeat, and the feed's last message age)."""
     from hkrt.strategy.control import write_json_atomic
 
-    t = spot_agent.stats()["transport"]
+    stats = spot_agent.stats()
+    t = stats["transport"]
     try:
         write_json_atomic(path, {
             "pid": os.getpid(), "heartbeat": time.time(), "running": running, "address": spot_agent.address,
-            "connected": t["connected"], "messages": t["messages"], "gaps": t["gaps"],
+            "connected": t["connected"], "messages": t["messages"], "cycles": t["cycles"],
+            "spots": stats["accepted"], "gaps": t["gaps"],
             "lost_messages": t["lost_messages"], "last_message_age_s": t["last_message_age_s"],
             "closed_day": t["closed_day"], "queue_depth": t["queue_depth"],
         })  # fmt: skip

@@ -63,7 +63,7 @@ def node(config_file: str | None, log_file: str | None, **flags: Any) -> None:
     """
     from hkrt.core.logs import configure_logging
     from hkrt.node.config import NodeConfigError, node_config, read_toml
-    from hkrt.node.plan import feed_address, node_specs
+    from hkrt.node.plan import feed_address, node_specs, restart_a_waiting_feed
     from hkrt.node.supervisor import Supervisor
 
     ctx = click.get_current_context()
@@ -90,6 +90,7 @@ def node(config_file: str | None, log_file: str | None, **flags: Any) -> None:
             click.echo(f"node: {name} {kind} {info}")
 
     supervisor.subscribe(on_event)
+    restart_a_waiting_feed(supervisor, config)
     previous = {}
     for sig in (getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGBREAK") if hasattr(signal, n)):
         previous[sig] = signal.signal(sig, lambda signum, frame: supervisor.request_stop(signum))

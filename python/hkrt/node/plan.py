@@ -8,6 +8,7 @@ A trader process per broker or a metrics endpoint is one more spec appended here
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from hkrt.node.config import SERVER_KEYS, VENUE_KEYS, NodeConfig, StrategyConfig, sim_days
 from hkrt.node.process import (
@@ -18,7 +19,11 @@ from hkrt.node.process import (
     feed_heartbeat,
     file_heartbeat,
     hkrt_command,
+    read_beat,
 )
+
+if TYPE_CHECKING:
+    from hkrt.node.supervisor import Supervisor
 
 SERVER, AGENT = "spot-server", "agent"
 
@@ -52,7 +57,7 @@ def node_specs(config: NodeConfig) -> list[ProcessSpec]:
 def _server(config: NodeConfig, policy: RestartPolicy, finite: bool) -> ProcessSpec:
     address = feed_address(config)
     days = sim_days(config) if config.source == "sim" else []
-    subscribers = 1 + len(config.strategy)  # the agent and each strategy: none may miss the first cycle
+    strategies = [f"strategy-{s.name}" for s in config.strategy]
 
     def argv(launch: Launch) -> list[str]:
         args = ["spot-server", "--source", config.source, "--address", address]
@@ -69,13 +74,34 @@ def _server(config: NodeConfig, policy: RestartPolicy, finite: bool) -> ProcessS
         if finite and launch.fresh:
             # the first day waits for everyone; a next day for the agent (the strategies re-dial by themselves,
             # and one the node gave up on would never come); a restart mid-day finds them connected
-            args += ["--wait-subscribers", str(subscribers if launch.attempt == 0 else 1)]
+            # (the agent and each strategy still in the game: none may miss the first cycle)
+            waited = 1 + sum(name not in launch.gone for name in strategies) if launch.run == 0 else 1
+            args += ["--wait-subscribers", str(waited)]
         return args
 
     beat = Heartbeat(feed_heartbeat(agent_heartbeat_path(config)), timeout=config.heartbeat_timeout, startup=None)
     return ProcessSpec(SERVER, lambda launch: hkrt_command(*argv(launch)), restart=policy, heartbeat=beat,
                        stop_timeout=config.stop_timeout, critical=True, completes_node=finite,
                        runs=max(1, len(days)))  # fmt: skip
+
+
+def restart_a_waiting_feed(supervisor: Supervisor, config: NodeConfig) -> None:
+    """A simulated or replayed feed waits for the agent and every strategy before its first cycle; a strategy
+    the node gives up on before that would keep it waiting for good.  Then the spot server is started again,
+    waiting for those still in the game (nothing was published yet: nothing is lost)."""
+    if config.source not in ("sim", "replay") or not config.strategy:
+        return
+    beat = agent_heartbeat_path(config)
+
+    def on_event(kind: str, name: str, info: dict[str, Any]) -> None:
+        if kind != "gave_up" or not name.startswith("strategy-"):
+            return
+        server = supervisor.stats()[SERVER]
+        heard = (read_beat(beat) or {}).get("cycles") or 0  # spot cycles (its heartbeats are messages too)
+        if server["state"] == "running" and server["runs"] == 0 and not heard:
+            supervisor.restart(SERVER, f"{name} will never subscribe: wait for the others")
+
+    supervisor.subscribe(on_event)
 
 
 def _agent(config: NodeConfig, policy: RestartPolicy) -> ProcessSpec:

@@ -25,7 +25,8 @@ class Launch(NamedTuple):
     run: int  # runs of this child that ended successfully so far (a sim day each)
     attempt: int  # starts of this child so far (0 at the first)
     restarts: int  # of those, restarts after a failure or a hang
-    fresh: bool = True  # the first start or the next run after a success; False for a restart
+    fresh: bool = True  # the first start, the next run after a success, or a restart asked for; False after a failure
+    gone: frozenset[str] = frozenset()  # children the supervisor gave up on, or that ended for good
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,7 @@ log = logging.getLogger("hkrt.node")
 
 STATUS_FILE = "node.json"
 EXIT_OK, EXIT_FAILED = 0, 1
+RESTART_STOP_S = 2.0  # seconds a child restarted on request (restart()) gets to stop before it is killed
 EventListener = Callable[[str, str, dict[str, Any]], None]
 
 
@@ -58,6 +59,7 @@ class _Child:
         self.last_exit: int | None = None
         self.recent: collections.deque[float] = collections.deque()  # monotonic times of restarts in the window
         self.restarting = False  # the next start is a restart (not the first, nor the next run)
+        self.restart_asked = ""  # why restart() asked for a restart, until the loop does it
         self.pump: threading.Thread | None = None
 
     @property
@@ -114,6 +116,15 @@ class Supervisor:
             self.stop_signal = signum
         self._stop.set()
 
+    def restart(self, name: str, reason: str) -> None:
+        """Ask for child ``name`` to be stopped (as at the node's stop) and started again at once, as a fresh
+        start (counted in ``restarts``).  Safe from a listener or another thread: the loop does it."""
+        for c in self.children:
+            if c.spec.name == name:
+                c.restart_asked = reason or "asked"
+                return
+        raise KeyError(f"no child named {name!r}")
+
     def stats(self) -> dict[str, Any]:
         """Per child: state, pid, starts, restarts, runs, hung_kills, last_exit, gave_up, log file."""
         return {
@@ -157,6 +168,9 @@ class Supervisor:
                 return 128 + self.stop_signal if self.stop_signal is not None else EXIT_OK
             now = time.monotonic()
             for c in self.children:
+                if c.restart_asked and c.state == "running":
+                    self._restart_now(c)
+                c.restart_asked = ""
                 if c.state == "running":
                     self._check(c, now)
                 if c.state == "waiting" and now >= c.start_at and not self._stop.is_set():
@@ -177,7 +191,8 @@ class Supervisor:
 
     def _spawn(self, c: _Child) -> None:
         spec = c.spec
-        argv = spec.command(Launch(c.runs, c.starts, c.restarts, fresh=not c.restarting))
+        gone = frozenset(o.spec.name for o in self.children if o.state in ("failed", "exited", "done"))
+        argv = spec.command(Launch(c.runs, c.starts, c.restarts, fresh=not c.restarting, gone=gone))
         env = {**os.environ, **(spec.env or {}), "HKRT_NODE_PID": str(os.getpid())}
         try:
             proc = subprocess.Popen(
@@ -281,28 +296,43 @@ class Supervisor:
                     extra={"child": spec.name, "status": status, "restarts": c.restarts})  # fmt: skip
         self._emit("restarting", spec.name, {"status": status, "hung": hung, "delay": delay, "restarts": c.restarts})
 
+    def _restart_now(self, c: _Child) -> None:
+        reason = c.restart_asked
+        log.warning("%s: restarting (%s)", c.spec.name, reason, extra={"child": c.spec.name})
+        self._stop_child(c, timeout=min(c.spec.stop_timeout, RESTART_STOP_S))
+        c.restarts += 1
+        self.restarts[c.spec.name] += 1
+        c.state, c.start_at, c.restarting = "waiting", time.monotonic(), False
+        self._emit("restarting", c.spec.name, {"status": c.last_exit, "hung": False, "delay": 0.0,
+                                               "restarts": c.restarts, "reason": reason})  # fmt: skip
+
     # --------------------------------------------------------------- stopping
     def _stop_all(self) -> None:
         """Stop the children in reverse start order, each within its stop_timeout, then killed."""
         for c in reversed(self.children):
             if c.state == "waiting":
                 c.state = "stopped"
-            if c.state != "running" or c.proc is None:
-                continue
-            proc, spec = c.proc, c.spec
-            c.log.note(f"stopping pid {proc.pid}")
-            _ask_to_stop(proc)
-            try:
-                status = proc.wait(spec.stop_timeout)
-            except subprocess.TimeoutExpired:
-                log.warning("%s did not stop within %g s: killed", spec.name, spec.stop_timeout,
-                            extra={"child": spec.name, "pid": proc.pid})  # fmt: skip
-                c.log.note(f"did not stop within {spec.stop_timeout:g} s: killed")
-                proc.kill()
-                status = proc.wait()
-            c.last_exit, c.proc, c.state = status, None, "stopped"
-            c.log.note(f"stopped, status {status}")
-            log.info("%s stopped (status %s)", spec.name, status, extra={"child": spec.name, "status": status})
+            if c.state == "running" and c.proc is not None:
+                self._stop_child(c)
+
+    def _stop_child(self, c: _Child, timeout: float | None = None) -> None:
+        """Ask the child to stop, give it ``timeout`` (its stop_timeout), then kill it."""
+        assert c.proc is not None
+        proc, spec = c.proc, c.spec
+        timeout = spec.stop_timeout if timeout is None else timeout
+        c.log.note(f"stopping pid {proc.pid}")
+        _ask_to_stop(proc)
+        try:
+            status = proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            log.warning("%s did not stop within %g s: killed", spec.name, timeout,
+                        extra={"child": spec.name, "pid": proc.pid})  # fmt: skip
+            c.log.note(f"did not stop within {timeout:g} s: killed")
+            proc.kill()
+            status = proc.wait()
+        c.last_exit, c.proc, c.state = status, None, "stopped"
+        c.log.note(f"stopped, status {status}")
+        log.info("%s stopped (status %s)", spec.name, status, extra={"child": spec.name, "status": status})
 
     # ------------------------------------------------------------------ misc
     def _emit(self, kind: str, name: str, info: dict[str, Any]) -> None:
