@@ -102,3 +102,22 @@ def test_a_child_ignoring_the_stop_is_killed_after_its_stop_timeout(tmp_path: Pa
     assert supervisor.run() == 0 and supervisor.outcome == "stopped"
     assert time.monotonic() - started < 20
     assert "did not stop within 0.5 s: killed" in log.read_text(encoding="utf-8")
+
+
+def test_a_child_log_is_bounded_by_rotation_and_cuts_endless_lines(tmp_path: Path) -> None:
+    """A status line redrawn with carriage returns is one line per redraw; a line without an end is cut at
+    MAX_LINE; the files never pass (backups + 1) * max_bytes (plus one line)."""
+    import io
+
+    from hkrt.node.child_log import MAX_LINE, ChildLog
+
+    log = ChildLog(tmp_path / "logs" / "x.log", max_bytes=4000, backups=2)
+    redraws = b"".join(b"\rstatus %d" % i for i in range(500))
+    endless = b"y" * (MAX_LINE * 2 + 10)
+    log.pump(io.BytesIO(redraws + b"\n" + endless), "x").join(10)
+    log.close()
+    files = sorted((tmp_path / "logs").iterdir())
+    assert [f.name for f in files] == ["x.log", "x.log.1", "x.log.2"]
+    assert all(f.stat().st_size <= 4000 + MAX_LINE + 1 for f in files)
+    assert log.lines == 500 + 3 and log.cut_lines == 2  # 500 redraws, the endless line in 3 pieces
+    assert files[0].read_text(encoding="utf-8").splitlines()[-1] == "y" * 10

@@ -2,8 +2,8 @@
 
 One thread per child reads the pipe in chunks, never a whole line at once: a child that redraws a status line
 with carriage returns and no newline (``hkrt spot-server`` on a pipe) cannot grow a buffer; a carriage return
-ends a line like a newline does, and a line longer than ``MAX_LINE`` is cut there.  The file is rotated at
-``max_bytes`` keeping ``backups`` older ones (``spot-server.log.1`` ...), so a node running for months holds at
+ends a line like a newline does, and a line longer than ``MAX_LINE`` is cut into pieces of that size.  The
+file is rotated at ``max_bytes`` keeping ``backups`` older ones (``spot-server.log.1`` ...), so a node running for months holds at
 most ``(backups + 1) * max_bytes`` per child.
 """
 
@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import IO
 
-MAX_LINE = 64 * 1024  # bytes of one line kept (the rest of it is cut)
+MAX_LINE = 64 * 1024  # bytes of a line at most: a longer one is written in pieces
 CHUNK = 64 * 1024
 
 
@@ -32,7 +32,7 @@ class ChildLog:
         self._handler.setFormatter(logging.Formatter("%(message)s"))
         self._lock = threading.Lock()
         self.lines = 0
-        self.cut_lines = 0  # lines longer than MAX_LINE, cut
+        self.cut_lines = 0  # cuts made in lines longer than MAX_LINE
 
     def write(self, line: str) -> None:
         with self._lock:
@@ -60,9 +60,9 @@ class ChildLog:
                 pending += chunk
                 lines = pending.replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n")
                 pending = lines.pop()
-                if len(pending) > MAX_LINE:
+                while len(pending) > MAX_LINE:  # a line without an end: written in MAX_LINE pieces
                     lines.append(pending[:MAX_LINE])
-                    pending = b""
+                    pending = pending[MAX_LINE:]
                     self.cut_lines += 1
                 for raw in lines:
                     if raw.strip():
