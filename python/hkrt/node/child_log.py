@@ -3,8 +3,8 @@
 One thread per child reads the pipe in chunks, never a whole line at once: a child that redraws a status line
 with carriage returns and no newline (``hkrt spot-server`` on a pipe) cannot grow a buffer; a carriage return
 ends a line like a newline does, and a line longer than ``MAX_LINE`` is cut into pieces of that size.  The
-file is rotated at ``max_bytes`` keeping ``backups`` older ones (``spot-server.log.1`` ...), so a node running for months holds at
-most ``(backups + 1) * max_bytes`` per child.
+file is rotated at ``max_bytes`` keeping ``backups`` older ones (``spot-server.log.1`` ...), so a node
+running for months holds at most ``(backups + 1) * max_bytes`` per child.
 """
 
 from __future__ import annotations
