@@ -270,3 +270,34 @@ def test_a_strategy_given_up_before_the_first_cycle_does_not_keep_the_feed_waiti
     server_log = (run_dir / "logs" / "spot-server.log").read_text(encoding="utf-8")
     assert "--wait-subscribers 2" in server_log and "--wait-subscribers 1" in server_log
     assert f"market day {DAY} closed" in (run_dir / "logs" / "agent.log").read_text(encoding="utf-8")
+
+
+@POSIX_ONLY
+def test_the_children_of_a_killed_node_stop_themselves(tmp_path: Path) -> None:
+    """Each child is in a session of its own (the terminal's Ctrl-C is the node's), so a node killed with
+    SIGKILL could leave them running: each sees its parent gone and stops as on SIGTERM."""
+    run_dir = tmp_path / "node"
+    proc = node_process(tmp_path, "--speed", "20", "--strategy", "examples/ma_cross.py")
+    wait_until("the strategy's first heartbeat", lambda: (run_dir / "state" / "ma_cross" / "control" /
+                                                          "status.json").exists(), proc)  # fmt: skip
+    pids = [p["pid"] for p in read_json(run_dir / "node.json")["processes"].values()]
+    assert all(pids)
+    proc.kill()
+    proc.communicate(timeout=30)
+    deadline, alive = time.monotonic() + 30, list(pids)
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.2)
+        alive = [pid for pid in alive if _alive(pid)]
+    assert not alive, f"children left running: {alive}"
+    assert read_json(run_dir / "agent.heartbeat.json")["running"] is False  # the agent stopped, not killed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie (exited, not yet reaped by init) is gone for this purpose
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return True

@@ -161,9 +161,9 @@ def agent(
     finally:
         stopped_by.restore()
         spot_agent.stop()
-        click.echo(("\n" if on_terminal else "") + "stopped: " + watch.status_line(spot_agent.stats()))
-        if beat is not None:
+        if beat is not None:  # before the last line: a supervisor gone with our stdout must still see the end
             _write_heartbeat(beat, spot_agent, running=False)
+        click.echo(("\n" if on_terminal else "") + "stopped: " + watch.status_line(spot_agent.stats()))
     if stopped_by.signum is not None:  # the shell's convention: 128 + the signal (130 Ctrl-C, 143 SIGTERM)
         raise SystemExit(128 + int(stopped_by.signum))
 

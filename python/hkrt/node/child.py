@@ -34,7 +34,12 @@ def _watch_parent(parent: int) -> None:
     def watch() -> None:
         while os.getppid() == parent:
             time.sleep(1.0)
-        os.kill(os.getpid(), signal.SIGTERM)  # the node is gone: stop as if it had asked
+        # the node is gone, and with it the reader of our output: what the stop prints goes nowhere (instead
+        # of failing with BrokenPipeError halfway), then stop as if the node had asked
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, 1)
+        os.dup2(null, 2)
+        os.kill(os.getpid(), signal.SIGTERM)
 
     threading.Thread(target=watch, name="hkrt-node-parent-watch", daemon=True).start()
 
