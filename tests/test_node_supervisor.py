@@ -121,3 +121,31 @@ def test_a_child_log_is_bounded_by_rotation_and_cuts_endless_lines(tmp_path: Pat
     assert all(f.stat().st_size <= 4000 + MAX_LINE + 1 for f in files)
     assert log.lines == 500 + 3 and log.cut_lines == 2  # 500 redraws, the endless line in 3 pieces
     assert files[0].read_text(encoding="utf-8").splitlines()[-1] == "y" * 10
+
+
+def test_the_feed_heartbeat_counts_only_once_the_agent_heard_this_server(tmp_path: Path) -> None:
+    import json
+
+    from hkrt.node.process import feed_heartbeat
+
+    path = tmp_path / "agent.json"
+    age = feed_heartbeat(path)
+
+    def agent(pid: int, publishers: int, heard: float | None, beat_age: float = 0.0) -> None:
+        path.write_text(json.dumps({"pid": pid, "heartbeat": time.time() - beat_age, "publishers": publishers,
+                                    "last_message_age_s": heard}), encoding="utf-8")  # fmt: skip
+
+    assert age(100) is None  # no agent yet
+    agent(7, 0, None)
+    assert age(100) is None  # the agent heard nobody
+    agent(7, 1, 0.5)
+    assert age(100) == 0.5  # it heard server 100
+    agent(7, 1, 30.0)
+    assert age(100) == 30.0  # and nothing since: stale
+    assert age(101) is None  # a restarted server: the agent's silence is the old one's
+    agent(7, 2, 0.2)
+    assert age(101) == 0.2
+    agent(8, 1, 0.3)
+    assert age(101) == 0.3  # a restarted agent heard only the current server
+    agent(8, 1, 0.3, beat_age=60)
+    assert age(101) is None  # the agent's own beat is stale: nothing known of the feed

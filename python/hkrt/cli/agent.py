@@ -203,7 +203,7 @@ def _write_heartbeat(path: Path, spot_agent: Any, *, running: bool = True) -> No
         write_json_atomic(path, {
             "pid": os.getpid(), "heartbeat": time.time(), "running": running, "address": spot_agent.address,
             "connected": t["connected"], "messages": t["messages"], "cycles": t["cycles"],
-            "spots": stats["accepted"], "gaps": t["gaps"],
+            "spots": stats["accepted"], "publishers": t["publishers"], "gaps": t["gaps"],
             "lost_messages": t["lost_messages"], "last_message_age_s": t["last_message_age_s"],
             "closed_day": t["closed_day"], "queue_depth": t["queue_depth"],
         })  # fmt: skip

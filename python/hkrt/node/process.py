@@ -148,15 +148,26 @@ def file_heartbeat(path: str | os.PathLike[str]) -> Callable[[int], float | None
 
 def feed_heartbeat(agent_beat: str | os.PathLike[str], *, fresh: float = 10.0) -> Callable[[int], float | None]:
     """An ``age(pid)`` of the spot server seen through the agent's heartbeat file: seconds since the agent
-    last heard a message (publishers send a heartbeat every second when idle).  None while the agent's own
-    beat is older than ``fresh`` seconds or it has heard nothing yet: then nothing is known of the feed."""
+    last heard a message (publishers send a heartbeat every second when idle).
+
+    None (nothing known) until the agent has heard this server: a started server is a new publisher, so the
+    agent's count of ``publishers`` seen must have grown since the server's first look here (until then the
+    agent's silence is the previous server's, or this one is still starting); None too while the agent's own
+    beat is older than ``fresh`` seconds."""
     where = Path(agent_beat)
+    # the server and agent pids last looked at, and the agent's publishers count before that server spoke
+    state: dict[str, Any] = {"server": None, "agent": None, "base": 0}
 
     def age(pid: int) -> float | None:
-        beat = read_beat(where)
-        if beat is None or not isinstance(beat.get("heartbeat"), (int, float)):
-            return None
-        if time.time() - float(beat["heartbeat"]) > fresh:
+        beat = read_beat(where) or {}
+        agent, publishers = beat.get("pid"), beat.get("publishers")
+        seen = publishers if isinstance(publishers, int) else 0
+        if pid != state["server"]:  # a new server: nothing the agent heard so far was it
+            state.update(server=pid, agent=agent, base=seen if agent is not None else 0)
+        elif agent != state["agent"]:  # a new agent: whatever it heard was the current server
+            state.update(agent=agent, base=0)
+        when = beat.get("heartbeat")
+        if seen <= state["base"] or not isinstance(when, (int, float)) or time.time() - float(when) > fresh:
             return None
         heard = beat.get("last_message_age_s")
         return float(heard) if isinstance(heard, (int, float)) else None

@@ -193,7 +193,7 @@ class Supervisor:
         spec = c.spec
         gone = frozenset(o.spec.name for o in self.children if o.state in ("failed", "exited", "done"))
         argv = spec.command(Launch(c.runs, c.starts, c.restarts, fresh=not c.restarting, gone=gone))
-        env = {**os.environ, **(spec.env or {}), "HKRT_NODE_PID": str(os.getpid())}
+        env = {**os.environ, **(spec.env or {})}
         try:
             proc = subprocess.Popen(
                 argv,
