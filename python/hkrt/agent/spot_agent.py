@@ -675,6 +675,48 @@ class SpotAgent:
         self.flush_store(compact=True)
         log.info("agent stopped", extra={"address": self.address})
 
+    def join(self, timeout: float | None = None) -> bool:
+        """Block until the agent is stopped (:meth:`stop` from a hook or another thread, or :meth:`run`'s
+        Ctrl-C/SIGTERM); True once it is, False when ``timeout`` seconds passed first.  Waits in short
+        steps, so that Ctrl-C reaches the waiting main thread on every OS."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.running and not self._stopping.is_set():
+            step = 0.25 if deadline is None else min(0.25, deadline - time.monotonic())
+            if step <= 0:
+                return False
+            self._stopping.wait(step)
+        return True
+
+    def run(
+        self, address: str | None = None, *, tcp: bool | int | str | None = None, handle_signals: bool = True
+    ) -> int | None:
+        """:meth:`start`, block until Ctrl-C, SIGTERM (SIGBREAK on Windows) or :meth:`stop`, then stop (the
+        queued callbacks run, the store is flushed, the journal closed): a script's last line.  Returns the
+        signal that stopped it, None for a :meth:`stop`; ``sys.exit(128 + signum)`` gives the shell's
+        conventional status.  ``handle_signals=False`` (or a thread other than the main one) leaves the
+        process's signal handlers alone."""
+        import signal
+
+        received: list[int] = []
+
+        def on_signal(signum: int, frame: Any) -> None:
+            received.append(signum)
+            self._stopping.set()  # the receiver ends; stop() below does the rest
+
+        names = ("SIGINT", "SIGTERM", "SIGBREAK")
+        wanted = [getattr(signal, n) for n in names if hasattr(signal, n)]
+        previous: dict[int, Any] = {}
+        if handle_signals and threading.current_thread() is threading.main_thread():
+            previous = {sig: signal.signal(sig, on_signal) for sig in wanted}
+        try:
+            self.start(address, tcp=tcp)
+            self.join()
+        finally:
+            self.stop()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        return received[0] if received else None
+
     def wait_idle(self, timeout: float = 5.0) -> bool:
         """Block until every callback queued so far has run (for tests and notebooks)."""
         return self.bus.wait_idle(timeout)

@@ -1,6 +1,7 @@
 """The ``hkrt`` command line: ``main`` (the console script ``hkrt = "hkrt.cli:main"``) and one module per
 command: ``spot_server``, ``agent``, ``run``, ``demo``, ``store`` (``hkrt export``),
-``control`` (``hkrt halt``, ``resume``, ``status``), ``notify`` (``hkrt notify-test``).
+``control`` (``hkrt halt``, ``resume``, ``status``), ``notify`` (``hkrt notify-test``), ``node`` (the supervised
+processes).
 
 Every command imports what it needs (agent, server, venue adapters, pandas, pynng, pyarrow) inside its
 body, so ``hkrt --help`` and a mistyped option cost only click, the C++ core and the venue registry's
@@ -47,5 +48,9 @@ main.add_command(status)
 from hkrt.cli.notify import notify_test  # noqa: E402
 
 main.add_command(notify_test)
+
+from hkrt.cli.node import node  # noqa: E402
+
+main.add_command(node)
 
 __all__ = ["main"]

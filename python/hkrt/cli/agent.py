@@ -1,9 +1,13 @@
-"""``hkrt agent``: subscribe to a spot server and print completed bars and the feed's status."""
+"""``hkrt agent``: subscribe to a spot server and print completed bars and the feed's status; with
+``--store`` and ``--journal`` it is the agent of a live setup (``hkrt node`` runs it so)."""
 
 from __future__ import annotations
 
+import os
+import signal
 import time
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -36,6 +40,27 @@ if TYPE_CHECKING:
     help="--redis: the spot server's feed address (ipc://PATH or tcp://HOST:PORT) whose retransmission "
     "socket fills sequence gaps; without it gaps are reported, not filled.",
 )
+@click.option(
+    "--store",
+    "store_dir",
+    default=None,
+    help="Persist completed bars to this K-data store directory, or a postgresql://... database (docs/scale-out.md), "
+    "and load earlier days from it at start.",
+)
+@click.option(
+    "--journal",
+    "journal_dir",
+    default=None,
+    type=click.Path(file_okay=False),
+    help="Journal every accepted message here, one file per market day; a restart replays it first.",
+)
+@click.option(
+    "--heartbeat-file",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="Rewrite this JSON file every second (pid, heartbeat time, feed state): how hkrt node sees it live.",
+)
+@click.option("--log-file", default=None, type=click.Path(dir_okay=False), help="Write logs to this file.")
 @metrics_option
 def agent(
     address: str | None,
@@ -49,11 +74,16 @@ def agent(
     stream: str | None,
     retransmit_from: str | None,
     metrics: str | None,
+    store_dir: str | None,
+    journal_dir: str | None,
+    heartbeat_file: str | None,
+    log_file: str | None,
 ) -> None:
     """Subscribe to a spot server, aggregate all 13 periods, print completed bars and status.
 
     The status line says when no publisher is connected and when the feed is silent, and
-    counts rejections by reason, publisher restarts and gaps each apart.
+    counts rejections by reason, publisher restarts and gaps each apart.  Ctrl-C and SIGTERM
+    stop it cleanly (store flushed, journal closed), exit status 130 and 143.
     """
     import pynng
 
@@ -80,14 +110,30 @@ def agent(
         except ValueError as err:
             raise click.BadParameter(str(err), param_hint="--tcp") from err
     _check_redis_flags(redis_url, group, consumer, stream, retransmit_from, address, tcp)
+    if log_file is not None:
+        from hkrt.core.logs import configure_logging
+
+        configure_logging(file=log_file)
     on_terminal = terminal_width() is not None
+    options: dict[str, Any] = {}
+    if store_dir is not None and "://" in store_dir:  # a database URL: the agent's PostgreSQL recorder
+        options["store"] = store_dir
+        store_dir = None
+    for flag, value, key in (("--store", store_dir, "store"), ("--journal", journal_dir, "journal_dir")):
+        if value is not None:
+            where = Path(value).expanduser()
+            try:
+                where.mkdir(parents=True, exist_ok=True)
+            except OSError as err:
+                raise click.BadParameter(f"cannot use {where}: {err}", param_hint=flag) from err
+            options[key] = where
     try:
-        spot_agent = SpotAgent()
-    except ValueError as err:  # e.g. a bad $HKRT_HOLIDAYS_FILE: one line, no traceback
+        spot_agent = SpotAgent(**options)
+    except (ValueError, OSError) as err:  # e.g. a bad $HKRT_HOLIDAYS_FILE: one line, no traceback
         raise click.ClickException(str(err)) from err
     start_metrics(metrics, agent=spot_agent)
 
-    @spot_agent.on_bar(ktypes=[kt], symbols=[symbol])
+    @spot_agent.on_bar(ktypes=[kt], symbols=[symbol])  # type: ignore[untyped-decorator,unused-ignore]
     def show(sym: str, k: KType, bar: Bar) -> None:
         label = f"{bar.datetime:%Y-%m-%d %H:%M}" if k.is_intraday else f"{bar.datetime:%Y-%m-%d}"
         click.echo(
@@ -115,14 +161,22 @@ def agent(
         spot_agent.stop()
         raise click.ClickException(str(err)) from err
     click.echo(f"agent: subscribing to {spot_agent.address}; Ctrl-C stops")
+    stopped_by = _StopSignals()
     watch = FeedWatch(spot_agent.address or "")
     started = time.monotonic()
     drawn = 0  # width of the status line on the terminal, to blank what a shorter one leaves
     printed_kind, printed_at = "", 0.0
     closed_day = None
+    beat = Path(heartbeat_file) if heartbeat_file is not None else None
     try:
         while not seconds or time.monotonic() - started < seconds:
-            time.sleep(1.0 if not seconds else max(0.0, min(1.0, seconds - (time.monotonic() - started))))
+            if stopped_by.signum is not None:
+                break
+            if beat is not None:
+                _write_heartbeat(beat, spot_agent)
+            stopped_by.wait(1.0 if not seconds else max(0.0, min(1.0, seconds - (time.monotonic() - started))))
+            if stopped_by.signum is not None:
+                break
             stats = spot_agent.stats()
             if spot_agent.closed_day != closed_day:  # the feed's end-of-day marker, or a live day's close
                 closed_day = spot_agent.closed_day
@@ -139,9 +193,12 @@ def agent(
                     click.echo(line)
                     printed_kind, printed_at = watch.kind, now
     except KeyboardInterrupt:
-        pass
+        stopped_by.signum = stopped_by.signum or signal.SIGINT
     finally:
+        stopped_by.restore()
         spot_agent.stop()
+        if beat is not None:  # before the last line: a supervisor gone with our stdout must still see the end
+            _write_heartbeat(beat, spot_agent, running=False)
         click.echo(("\n" if on_terminal else "") + "stopped: " + watch.status_line(spot_agent.stats()))
 
 
@@ -180,3 +237,49 @@ def _check_redis_flags(
     if retransmit_from is not None and not retransmit_from.startswith(("ipc://", "tcp://", "inproc://")):
         raise click.BadParameter(f"{retransmit_from!r}: expected ipc://PATH or tcp://HOST:PORT",
                                  param_hint="--retransmit-from")  # fmt: skip
+
+    if stopped_by.signum is not None:  # the shell's convention: 128 + the signal (130 Ctrl-C, 143 SIGTERM)
+        raise SystemExit(128 + int(stopped_by.signum))
+
+
+class _StopSignals:
+    """SIGTERM (and SIGBREAK on Windows) stop the agent's loop like Ctrl-C does, remembering which came."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.signum: int | None = None
+        self._event = threading.Event()
+        self._previous: dict[int, Any] = {}
+        names = ("SIGTERM", "SIGBREAK")
+        for sig in (getattr(signal, n) for n in names if hasattr(signal, n)):
+            self._previous[sig] = signal.signal(sig, self._on_signal)
+
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        self.signum = self.signum or signum
+        self._event.set()
+
+    def wait(self, seconds: float) -> None:
+        self._event.wait(seconds)
+
+    def restore(self) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+def _write_heartbeat(path: Path, spot_agent: Any, *, running: bool = True) -> None:
+    """The agent's heartbeat file (hkrt node reads its pid and heartbeat, and the feed's last message age)."""
+    from hkrt.strategy.control import write_json_atomic
+
+    stats = spot_agent.stats()
+    t = stats["transport"]
+    try:
+        write_json_atomic(path, {
+            "pid": os.getpid(), "heartbeat": time.time(), "running": running, "address": spot_agent.address,
+            "connected": t["connected"], "messages": t["messages"], "cycles": t["cycles"],
+            "spots": stats["accepted"], "publishers": t["publishers"], "gaps": t["gaps"],
+            "lost_messages": t["lost_messages"], "last_message_age_s": t["last_message_age_s"],
+            "closed_day": t["closed_day"], "queue_depth": t["queue_depth"],
+        })  # fmt: skip
+    except OSError as err:  # a full disk must not stop the agent: the node will see a stale heartbeat
+        click.echo(f"heartbeat file {path} not written: {err}", err=True)

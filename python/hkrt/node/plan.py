@@ -1,0 +1,133 @@
+"""The node's children as :class:`~hkrt.node.process.ProcessSpec` from a :class:`~hkrt.node.config.NodeConfig`:
+the spot server, the agent (journal, store, heartbeat file), one ``hkrt run`` per strategy (its control
+channel's status.json is its heartbeat).  Started in this order, stopped in the reverse one.
+
+A trader process per broker or a metrics endpoint is one more spec appended here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hkrt.node.config import SERVER_KEYS, VENUE_KEYS, NodeConfig, StrategyConfig, sim_days
+from hkrt.node.process import (
+    Heartbeat,
+    Launch,
+    ProcessSpec,
+    RestartPolicy,
+    feed_heartbeat,
+    file_heartbeat,
+    hkrt_command,
+    read_beat,
+)
+
+if TYPE_CHECKING:
+    from hkrt.node.supervisor import Supervisor
+
+SERVER, AGENT = "spot-server", "agent"
+
+
+def feed_address(config: NodeConfig) -> str:
+    """The address the node's children meet on: the config's, else this user's default ipc socket."""
+    from hkrt.feed.transport import default_address
+
+    return config.address or default_address()
+
+
+def agent_heartbeat_path(config: NodeConfig) -> Path:
+    return config.run_dir / "agent.heartbeat.json"
+
+
+def strategy_state_dir(config: NodeConfig, strategy: StrategyConfig) -> Path:
+    return strategy.state_dir if strategy.state_dir is not None else config.run_dir / "state" / strategy.name
+
+
+def node_specs(config: NodeConfig) -> list[ProcessSpec]:
+    policy = RestartPolicy(when="on-failure", backoff=config.backoff, backoff_max=config.backoff_max,
+                           max_restarts=config.max_restarts, window=config.restart_window)  # fmt: skip
+    finite = config.source in ("sim", "replay")
+    return [
+        _server(config, policy, finite),
+        _agent(config, RestartPolicy(**{**policy.__dict__, "when": "always"})),
+        *(_strategy(config, s, policy, finite) for s in config.strategy),
+    ]
+
+
+def _server(config: NodeConfig, policy: RestartPolicy, finite: bool) -> ProcessSpec:
+    address = feed_address(config)
+    days = sim_days(config) if config.source == "sim" else []
+    strategies = [f"strategy-{s.name}" for s in config.strategy]
+
+    def argv(launch: Launch) -> list[str]:
+        args = ["spot-server", "--source", config.source, "--address", address]
+        for key, (_field, flag) in VENUE_KEYS.items():
+            value = getattr(config, key)
+            if key == "date" and days:
+                value = days[min(launch.run, len(days) - 1)]  # the next day of a multi-day sim
+            if value is not None:
+                args += [flag, str(value)]
+        for key, flag in SERVER_KEYS.items():
+            value = getattr(config, key)
+            if value is not None:
+                args += [flag, str(value)]
+        if finite and launch.fresh:
+            # the first day waits for everyone; a next day for the agent (the strategies re-dial by themselves,
+            # and one the node gave up on would never come); a restart mid-day finds them connected
+            # (the agent and each strategy still in the game: none may miss the first cycle)
+            waited = 1 + sum(name not in launch.gone for name in strategies) if launch.run == 0 else 1
+            args += ["--wait-subscribers", str(waited)]
+        return args
+
+    beat = Heartbeat(feed_heartbeat(agent_heartbeat_path(config)), timeout=config.heartbeat_timeout, startup=None)
+    return ProcessSpec(SERVER, lambda launch: hkrt_command(*argv(launch)), restart=policy, heartbeat=beat,
+                       stop_timeout=config.stop_timeout, critical=True, completes_node=finite,
+                       runs=max(1, len(days)))  # fmt: skip
+
+
+def restart_a_waiting_feed(supervisor: Supervisor, config: NodeConfig) -> None:
+    """A simulated or replayed feed waits for the agent and every strategy before its first cycle; a strategy
+    the node gives up on before that would keep it waiting for good.  Then the spot server is started again,
+    waiting for those still in the game (nothing was published yet: nothing is lost)."""
+    if config.source not in ("sim", "replay") or not config.strategy:
+        return
+    beat = agent_heartbeat_path(config)
+
+    def on_event(kind: str, name: str, info: dict[str, Any]) -> None:
+        if kind != "gave_up" or not name.startswith("strategy-"):
+            return
+        server = supervisor.stats()[SERVER]
+        heard = (read_beat(beat) or {}).get("cycles") or 0  # spot cycles (its heartbeats are messages too)
+        if server["state"] == "running" and server["runs"] == 0 and not heard:
+            supervisor.restart(SERVER, f"{name} will never subscribe: wait for the others")
+
+    supervisor.subscribe(on_event)
+
+
+def _agent(config: NodeConfig, policy: RestartPolicy) -> ProcessSpec:
+    beat_file = agent_heartbeat_path(config)
+    args = hkrt_command("agent", "--address", feed_address(config), "--store", str(config.store_dir),
+                        "--journal", str(config.journal_dir), "--heartbeat-file", str(beat_file))  # fmt: skip
+    beat = Heartbeat(file_heartbeat(beat_file), timeout=config.heartbeat_timeout, startup=config.startup_timeout)
+    return ProcessSpec(AGENT, args, restart=policy, heartbeat=beat, stop_timeout=config.stop_timeout, critical=True)
+
+
+def _strategy(config: NodeConfig, strategy: StrategyConfig, policy: RestartPolicy, finite: bool) -> ProcessSpec:
+    from hkrt.strategy.control import STATUS_FILE, control_dir
+
+    state = strategy_state_dir(config, strategy)
+    args = ["run", str(strategy.script), "--source", "feed", "--address", feed_address(config),
+            "--state-dir", str(state)]  # fmt: skip
+    if finite:
+        args.append("--feed-is-sim")
+    for broker in strategy.brokers or config.broker:
+        args += ["--broker", broker]
+    if config.broker_config is not None:
+        args += ["--config", str(config.broker_config)]
+    cash = strategy.cash if strategy.cash is not None else config.cash
+    if cash is not None:
+        args += ["--cash", repr(cash)]
+    beat = Heartbeat(file_heartbeat(control_dir(state) / STATUS_FILE), timeout=config.heartbeat_timeout,
+                     startup=config.startup_timeout)  # fmt: skip
+    return ProcessSpec(f"strategy-{strategy.name}", hkrt_command(*args), restart=policy, heartbeat=beat,
+                       stop_timeout=config.stop_timeout)  # fmt: skip
