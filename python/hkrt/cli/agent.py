@@ -200,6 +200,8 @@ def agent(
         if beat is not None:  # before the last line: a supervisor gone with our stdout must still see the end
             _write_heartbeat(beat, spot_agent, running=False)
         click.echo(("\n" if on_terminal else "") + "stopped: " + watch.status_line(spot_agent.stats()))
+    if stopped_by.signum is not None:  # the shell's convention: 128 + the signal (130 Ctrl-C, 143 SIGTERM)
+        raise SystemExit(128 + int(stopped_by.signum))
 
 
 def _check_redis_flags(
@@ -237,9 +239,6 @@ def _check_redis_flags(
     if retransmit_from is not None and not retransmit_from.startswith(("ipc://", "tcp://", "inproc://")):
         raise click.BadParameter(f"{retransmit_from!r}: expected ipc://PATH or tcp://HOST:PORT",
                                  param_hint="--retransmit-from")  # fmt: skip
-
-    if stopped_by.signum is not None:  # the shell's convention: 128 + the signal (130 Ctrl-C, 143 SIGTERM)
-        raise SystemExit(128 + int(stopped_by.signum))
 
 
 class _StopSignals:
