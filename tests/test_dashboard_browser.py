@@ -1,0 +1,125 @@
+"""The dashboard in a real browser: Selenium drives Debian's headless chromium (docs/dashboard.md).
+
+A strategy plays a simulated day (``run_sim`` in a thread, slowed so the page is seen changing) with the
+dashboard serving it; the page must show bars arriving and updating, the order the strategy placed, and the
+halt button must refuse without the token and halt the strategy with it.  The screenshot goes to
+``$HKRT_ARTIFACTS`` (CI sets it: .ci/run) or else the test's tmp_path.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import secrets
+import shutil
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = shutil.which("chromedriver")
+if CHROMIUM is None or CHROMEDRIVER is None:
+    pytest.skip("needs Debian's chromium and chromium-driver packages (apt-get install chromium chromium-driver)",
+                allow_module_level=True)  # fmt: skip
+pytest.importorskip("fastapi", reason="needs the dashboard extra: pip install 'hkrt[dashboard]'")
+webdriver = pytest.importorskip("selenium.webdriver", reason="needs selenium (the test extra)")
+
+import hkrt  # noqa: E402
+from hkrt.dashboard import serve_dashboard  # noqa: E402
+from hkrt.fetcher.sim import universe  # noqa: E402
+from hkrt.strategy import run_sim  # noqa: E402
+
+DAY = dt.date(2026, 11, 20)
+CODES = universe(3)
+SPEED = 240.0  # market seconds per wall second: a MIN bar every 0.25 s, slow enough to watch
+WAIT = 20.0
+
+
+def wait_for(condition: Callable[[], Any], what: str, timeout: float = WAIT) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+
+    options = Options()
+    options.binary_location = CHROMIUM  # type: ignore[assignment]
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+                "--window-size=1400,900"):  # fmt: skip
+        options.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def test_the_page_shows_live_bars_and_orders_and_its_halt_button_halts(browser: Any, tmp_path: Path) -> None:
+    from selenium.webdriver.common.by import By
+
+    strategy = hkrt.Strategy(CODES, ktypes=["MIN", "MIN5"], name="board")
+    placed: dict[str, str] = {}
+    seen = {"bars": 0}
+
+    @strategy.on_bar(ktypes=["MIN"], symbols=[CODES[0]])
+    def trade(symbol: str, ktype: Any, bar: Any) -> None:
+        seen["bars"] += 1
+        if seen["bars"] == 3:  # a limit far below the market: it stays working until the halt cancels it
+            placed["working"] = strategy.order(
+                symbol, 100, round(bar.close * 0.97, 2), order_type="limit"
+            ).client_order_id
+        elif seen["bars"] == 5:
+            placed["filled"] = strategy.order(symbol, 200).client_order_id
+
+    token = secrets.token_urlsafe(24)
+    board = serve_dashboard(strategy, "127.0.0.1:0", token=token, ktypes=["MIN", "MIN5"])
+    play = {"symbols": 3, "speed": SPEED, "handle_signals": False, "until": "11:00"}
+    runner = threading.Thread(target=run_sim, args=(strategy, DAY), kwargs=play)
+    try:
+        browser.get(board.url)  # no token in the page yet: reading works on loopback, halting must not
+        runner.start()
+        text = lambda element_id: browser.find_element(By.ID, element_id).text  # noqa: E731
+        wait_for(lambda: text("connection") == "live", "the WebSocket to connect")
+        first = int(wait_for(lambda: int(text("bar-count")) >= 2 and text("bar-count"), "bars on the chart"))
+        first_last = text("last-bar")
+        wait_for(lambda: int(text("bar-count")) > first and text("last-bar") != first_last, "the chart to update")
+        wait_for(lambda: "working" in placed, "the strategy's order")
+        row = f"#orders tr[data-id='{placed['working']}']"
+        wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, row), "the order's row in the orders table")
+        assert browser.find_element(By.CSS_SELECTOR, row).get_attribute("data-status") not in ("cancelled", "rejected")
+        wait_for(lambda: "filled" in placed, "the market order")
+        filled = f"#orders tr[data-id='{placed['filled']}'][data-status='filled']"
+        wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, filled), "the filled order's row")
+        wait_for(lambda: "SH600000" in text("positions"), "the position")
+        browser.find_element(By.ID, "halt").click()
+        wait_for(lambda: text("halt-result").startswith("refused"), "the halt without a token to be refused")
+        assert strategy.trading_state == "ACTIVE"
+        browser.find_element(By.ID, "token").send_keys(token)
+        browser.find_element(By.ID, "halt").click()
+        wait_for(lambda: text("risk-state") == "HALTED", "the page to show HALTED")
+        assert strategy.trading_state == "HALTED"
+        cancelled = f"#orders tr[data-id='{placed['working']}'][data-status='cancelled']"
+        wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, cancelled), "the working order cancelled by the halt")
+        out = Path(os.environ.get("HKRT_ARTIFACTS") or tmp_path)
+        out.mkdir(parents=True, exist_ok=True)
+        shot = out / "dashboard.png"
+        assert browser.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
+        print(f"dashboard screenshot: {shot}")
+        assert board.stats["halts"] == 1 and board.stats["unauthorized"] == 1
+    finally:
+        strategy.stop()
+        runner.join(timeout=30)
+        board.stop()
+    assert not runner.is_alive()
