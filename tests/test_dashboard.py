@@ -201,3 +201,22 @@ def test_a_client_beyond_max_clients_is_refused(bus: tuple[EventBus, hkrt.Strate
                 with pytest.raises(Exception, match="1013"):
                     second.recv(timeout=5)
         assert board.stats["refused_busy"] == 1
+
+
+# ---------------------------------------------------------------------- CLI
+def test_hkrt_demo_serves_the_dashboard_while_it_runs_and_stops_it_after(tmp_path: Any) -> None:
+    from click.testing import CliRunner
+
+    from hkrt.cli import main
+
+    args = ["demo", "--symbols", "5", "--days", "1", "--speed", "20000", "--out", str(tmp_path), "--dashboard"]
+    refused = CliRunner().invoke(main, [*args, "0.0.0.0:8050"], env={"HKRT_DASHBOARD_TOKEN": ""})
+    assert refused.exit_code == 2 and "would be reachable beyond this machine" in refused.output
+    assert "Traceback" not in refused.output
+    done = CliRunner().invoke(main, [*args, "127.0.0.1:0"])
+    assert done.exit_code == 0, done.output
+    (line,) = [x for x in done.output.splitlines() if x.startswith("dashboard: ")]
+    url, _, token = line.removeprefix("dashboard: ").partition("/#token=")
+    assert url.startswith("http://127.0.0.1:") and len(token) >= 16
+    with pytest.raises(httpx.ConnectError):  # stopped with the command
+        httpx.get(url + "/api/snapshot", timeout=2)
