@@ -129,7 +129,7 @@ def create_app(state: DashboardState, access: Access, hub: Hub) -> FastAPI:
             await _close(ws, 1013, "too many dashboard clients")
             return
         client, first = joined
-        reader = asyncio.create_task(_drain(ws))
+        reader = asyncio.create_task(_listen(ws, state))
         try:
             await ws.send_text(dumps(first))
             while not reader.done():
@@ -152,13 +152,23 @@ def create_app(state: DashboardState, access: Access, hub: Hub) -> FastAPI:
     return app
 
 
-async def _drain(ws: WebSocket) -> None:
-    """Read (and ignore) what the client sends until it goes: that is how a disconnect is seen."""
+async def _listen(ws: WebSocket, state: DashboardState) -> None:
+    """Read what the client sends until it goes (that is how a disconnect is seen): ``{"type": "watch",
+    "symbol": ..., "ktype": ...}`` names the series it shows, whose forming bar it then receives."""
+    watched: tuple[str, str] | None = None
     try:
         while True:
-            await ws.receive_text()
+            try:
+                message = json.loads(await ws.receive_text())
+            except ValueError:
+                continue
+            if isinstance(message, dict) and message.get("type") == "watch":
+                wanted = (str(message.get("symbol")), str(message.get("ktype")))
+                watched = state.watch(watched, wanted)
     except (WebSocketDisconnect, RuntimeError):
         return
+    finally:
+        state.watch(watched, None)
 
 
 async def _close(ws: WebSocket, code: int, reason: str) -> None:

@@ -4,7 +4,8 @@
 subscribes there to closed bars, order, trade and risk events and the feed's news.  Handlers run on the bus's
 callback thread, which is also where the strategy's book, equity and risk state change, so reading them there
 needs no lock on the strategy's side; a throttled sampler (on ``CycleEnded``, at most every
-``sample_seconds`` of wall time) reads positions, the equity curve, the risk state and the health rules.
+``sample_seconds`` of wall time) reads positions, the equity curve, the risk state, the health rules and the
+bar still forming of each series a client shows (:meth:`DashboardState.watch`).
 
 Every change gets the next sequence number under one lock and is handed to ``listener`` (the server's
 fan-out) in that order; :meth:`snapshot` returns the whole state with the sequence number it was taken at.
@@ -90,6 +91,8 @@ class DashboardState:
         self._feed: dict[str, Any] = {"market_time": None, "cycles": 0, "gaps": 0, "last_event": ""}
         self._last_sample = 0.0
         self._last_equity_time: dt.datetime | None = None
+        self._forming: dict[tuple[str, str], dict[str, Any]] = {}  # of the watched series: the bar still forming
+        self._watched: collections.Counter[tuple[str, str]] = collections.Counter()  # series clients show
         self._subs: list[Subscription] = []
         self._bus: EventBus | None = None
         self.stats = {"events": 0, "bars_dropped_series": 0, "samples": 0, "sample_errors": 0}
@@ -127,6 +130,22 @@ class DashboardState:
         if self._follow in self.strategy.bus_listeners:
             self.strategy.bus_listeners.remove(self._follow)
 
+    def watch(self, old: tuple[str, str] | None, new: tuple[str, str] | None) -> tuple[str, str] | None:
+        """A client now shows series ``new`` instead of ``old``: the sampler reads the forming bar of the series
+        clients show (at most one per client: the cost stays bounded).  Returns what is watched now (``new``,
+        or ``old`` when ``new`` is not a series of this dashboard)."""
+        if new is not None and (new[0] not in self.strategy.codes or new[1] not in self.ktypes):
+            return old
+        with self._lock:
+            if old is not None:
+                self._watched[old] -= 1
+                if self._watched[old] <= 0:
+                    del self._watched[old]
+                    self._forming.pop(old, None)
+            if new is not None:
+                self._watched[new] += 1
+        return new
+
     def _emit(self, kind: str, data: Any) -> None:
         """Under the lock: number the change and hand it on."""
         self.seq += 1
@@ -149,6 +168,9 @@ class DashboardState:
                                 f"series; bars of {key[0]} {key[1]} not shown", extra={"dropped": 1})  # fmt: skip
                     return
                 series = self._bars[key] = collections.deque(maxlen=self.max_bars)
+            forming = self._forming.get(key)
+            if forming is not None and forming["time"] <= bar["time"]:
+                del self._forming[key]
             if series and series[-1]["time"] == bar["time"]:
                 series[-1] = bar  # an amended bar replaces the one it corrects
             else:
@@ -223,6 +245,7 @@ class DashboardState:
         """Read positions, account, equity, risk and health from the strategy (on its callback thread)."""
         try:
             positions, account, point, health = self._read()
+            forming = self._read_forming()
         except Exception:  # a read must never break the strategy's callbacks
             self.stats["sample_errors"] += 1
             log_limited(log, logging.WARNING, "dashboard.sample", "dashboard: reading the strategy failed",
@@ -242,6 +265,13 @@ class DashboardState:
             if health != self._health:
                 self._health = health
                 self._emit("health", health)
+            for key, bar in forming.items():
+                closed = self._bars.get(key)
+                if key not in self._watched or (closed and closed[-1]["time"] >= bar["time"]):
+                    continue  # no longer shown, or closed already (its BarClosed came first)
+                if self._forming.get(key) != bar:
+                    self._forming[key] = bar
+                    self._emit("forming", {"symbol": key[0], "ktype": key[1], "bar": bar})
         self.refresh_risk()
 
     def _read(self) -> tuple[list[dict[str, Any]], dict[str, Any], dict[str, Any] | None, dict[str, Any]]:
@@ -262,6 +292,24 @@ class DashboardState:
             self._last_equity_time = now
             point = {"time": _epoch(now), "value": round(value, 2)}
         return positions, account, point, self._read_health()
+
+    def _read_forming(self) -> dict[tuple[str, str], dict[str, Any]]:
+        """The newest bar (maybe still forming) of each watched series, from the agent's engine."""
+        agent = self.strategy.agent
+        if agent is None:
+            return {}
+        with self._lock:
+            keys = list(self._watched)
+        out = {}
+        for symbol, ktype in keys:
+            view = agent.kdata_view(symbol, ktype)
+            if len(view):
+                r = view[-1]
+                seconds = int(r["datetime"].astype("datetime64[s]").astype("int64"))
+                out[(symbol, ktype)] = {"time": seconds, "open": float(r["open"]), "high": float(r["high"]),
+                                        "low": float(r["low"]), "close": float(r["close"]),
+                                        "volume": float(r["volume"])}  # fmt: skip
+        return out
 
     def _read_health(self) -> dict[str, Any]:
         from hkrt.ops.health import assess
@@ -289,6 +337,7 @@ class DashboardState:
                     "symbols": list(self.strategy.codes),
                     "ktypes": list(self.ktypes),
                     "bars": [{"symbol": k[0], "ktype": k[1], "bars": list(v)} for k, v in self._bars.items()],
+                    "forming": [{"symbol": k[0], "ktype": k[1], "bar": b} for k, b in self._forming.items()],
                     "orders": list(self._working.values()) + list(self._done.values()),
                     "trades": list(self._trades),
                     "equity": list(self._equity),

@@ -5,7 +5,7 @@
   const MAX_BARS = 2000;      // per series kept in the page
   const MAX_ROWS = 200;       // rows drawn per table
   const $ = (id) => document.getElementById(id);
-  const S = { seq: 0, bars: new Map(), orders: new Map(), trades: [], equity: [], positions: [], account: {},
+  const S = { seq: 0, bars: new Map(), forming: new Map(), orders: new Map(), trades: [], equity: [], positions: [], account: {},
               risk: {}, health: {}, feed: {}, symbols: [], ktypes: [] };
   let ws = null, dirty = false, chartKey = null;
 
@@ -40,8 +40,31 @@
     else if (!last || last.time < bar.time) list.push(bar);
     else return false;  // an older bar than the newest: ignored (the server keeps time order)
     if (list.length > MAX_BARS) list.splice(0, list.length - MAX_BARS);
-    if (k === chartKey) { candles.update(bar); drawMarkers(); showCount(); }
+    const forming = S.forming.get(k);
+    if (forming && forming.time <= bar.time) S.forming.delete(k);
+    if (k === chartKey) { show(bar); drawMarkers(); showCount(); }
     return true;
+  }
+
+  // the newest candle: a closed bar, or the one still forming (a closed bar of its time replaces it)
+  function show(bar) {
+    try { candles.update(bar); }
+    catch (e) { candles.setData(series(chartKey)); }  // older than what is drawn: draw again
+  }
+
+  function series(k) {
+    const list = (S.bars.get(k) || []).slice();
+    const forming = S.forming.get(k);
+    if (forming && (!list.length || list[list.length - 1].time < forming.time)) list.push(forming);
+    return list;
+  }
+
+  function setForming(symbol, ktype, bar) {
+    const k = key(symbol, ktype);
+    const list = S.bars.get(k) || [];
+    if (list.length && list[list.length - 1].time >= bar.time) return;  // closed already
+    S.forming.set(k, bar);
+    if (k === chartKey) show(bar);
   }
 
   function showCount() {
@@ -53,7 +76,10 @@
 
   function drawChart() {
     chartKey = selected();
-    candles.setData(S.bars.get(chartKey) || []);
+    candles.setData(series(chartKey));
+    if (ws && ws.readyState === WebSocket.OPEN) {
+      ws.send(JSON.stringify({ type: "watch", symbol: $("symbol").value, ktype: $("ktype").value }));
+    }
     drawMarkers();
     showCount();
     chart.timeScale().fitContent();
@@ -79,6 +105,7 @@
   function applySnapshot(d) {
     S.bars.clear();
     for (const s of d.bars) S.bars.set(key(s.symbol, s.ktype), s.bars.slice(-MAX_BARS));
+    S.forming = new Map(d.forming.map((f) => [key(f.symbol, f.ktype), f.bar]));
     S.orders = new Map(d.orders.map((o) => [o.id, o]));
     S.trades = d.trades; S.equity = d.equity; S.positions = d.positions; S.account = d.account;
     S.risk = d.risk; S.health = d.health; S.feed = d.feed;
@@ -94,6 +121,7 @@
   function applyDelta(kind, d) {
     switch (kind) {
       case "bar": addBar(d.symbol, d.ktype, d.bar); break;
+      case "forming": setForming(d.symbol, d.ktype, d.bar); break;
       case "order": S.orders.set(d.id, d); break;
       case "trade": S.trades.push(d); if (S.trades.length > 2000) S.trades.shift(); drawMarkers(); break;
       case "equity":
@@ -189,5 +217,7 @@
       if (r.ok) { S.risk = { state: body.state, reason: body.reason }; dirty = true; }
     } catch (e) { out.textContent = "failed: " + e; }
   };
+  // for tests and the console: the page's state and the candles drawn
+  window.hkrtDashboard = { state: S, candles: () => candles.data() };
   connect();
 })();
