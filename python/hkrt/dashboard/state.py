@@ -30,7 +30,7 @@ from hkrt.bus import BarClosed, CycleEnded, FeedGap, FeedStatus, MarketFilter, O
 from hkrt.core.logs import log_limited
 
 if TYPE_CHECKING:
-    from hkrt.bus import EventBus, Subscription
+    from hkrt.bus import CycleInfo, EventBus, Subscription
     from hkrt.strategy.strategy import Strategy
 
 log = logging.getLogger("hkrt.dashboard")
@@ -90,6 +90,7 @@ class DashboardState:
         self._health: dict[str, Any] = {"status": "ok", "reasons": []}
         self._feed: dict[str, Any] = {"market_time": None, "cycles": 0, "gaps": 0, "last_event": ""}
         self._last_sample = 0.0
+        self._cycle: CycleInfo | None = None  # the latest cycle (its market time), read by the sampler
         self._last_equity_time: dt.datetime | None = None
         self._forming: dict[tuple[str, str], dict[str, Any]] = {}  # of the watched series: the bar still forming
         self._watched: collections.Counter[tuple[str, str]] = collections.Counter()  # series clients show
@@ -104,7 +105,9 @@ class DashboardState:
     def _follow(self, bus: EventBus | None) -> None:
         """The strategy attached to ``bus`` (None: detached): move the subscriptions there."""
         self.close_subscriptions()
-        if bus is None:
+        if bus is None:  # the run ended (its bus stopped, so reading here is safe): the last word on it
+            self._last_sample = 0.0
+            self.sample()
             return
         self._bus = bus
         symbols = MarketFilter(symbols=list(self.strategy.codes), ktypes=list(self.ktypes))
@@ -231,14 +234,9 @@ class DashboardState:
             self._emit("feed", self._feed)
 
     def _on_cycle(self, event: CycleEnded) -> None:
-        now = time.monotonic()
-        if now - self._last_sample < self.sample_seconds:
-            return
-        self._last_sample = now
-        with self._lock:
-            self._feed = {**self._feed, "market_time": _iso(event.info.market_time), "cycles": event.info.cycle_id}
-            self._emit("feed", self._feed)
-        self.sample()
+        self._cycle = event.info
+        if time.monotonic() - self._last_sample >= self.sample_seconds:
+            self.sample()
 
     # -------------------------------------------------------------- sampler
     def sample(self) -> None:
@@ -252,7 +250,12 @@ class DashboardState:
                         exc_info=True)  # fmt: skip
             return
         self.stats["samples"] += 1
+        self._last_sample = time.monotonic()
+        cycle = self._cycle
         with self._lock:
+            if cycle is not None and self._feed["cycles"] != cycle.cycle_id:
+                self._feed = {**self._feed, "market_time": _iso(cycle.market_time), "cycles": cycle.cycle_id}
+                self._emit("feed", self._feed)
             if positions != self._positions:
                 self._positions = positions
                 self._emit("positions", positions)

@@ -88,14 +88,19 @@
   function drawMarkers() {
     const list = S.bars.get(chartKey) || [];
     const symbol = $("symbol").value;
-    const out = [];
+    const sums = new Map();  // one marker per bar and side: the fills of an order often come in parts
     for (const t of S.trades) {
       if (t.symbol !== symbol || t.time == null || !list.length) continue;
       const bar = list.find((b) => b.time >= t.time);  // bars are labelled by their end
       if (!bar) continue;
-      const buy = t.side === "buy";
-      out.push({ time: bar.time, position: buy ? "belowBar" : "aboveBar", shape: buy ? "arrowUp" : "arrowDown",
-                 color: buy ? "#dc2626" : "#16a34a", text: (buy ? "B " : "S ") + t.shares });
+      const k = bar.time + t.side;
+      sums.set(k, { time: bar.time, side: t.side, shares: (sums.has(k) ? sums.get(k).shares : 0) + t.shares });
+    }
+    const out = [];
+    for (const m of sums.values()) {
+      const buy = m.side === "buy";
+      out.push({ time: m.time, position: buy ? "belowBar" : "aboveBar", shape: buy ? "arrowUp" : "arrowDown",
+                 color: buy ? "#dc2626" : "#16a34a", text: (buy ? "B " : "S ") + m.shares });
     }
     out.sort((a, b) => a.time - b.time);
     markers.setMarkers(out);
