@@ -220,3 +220,23 @@ def test_hkrt_demo_serves_the_dashboard_while_it_runs_and_stops_it_after(tmp_pat
     assert url.startswith("http://127.0.0.1:") and len(token) >= 16
     with pytest.raises(httpx.ConnectError):  # stopped with the command
         httpx.get(url + "/api/snapshot", timeout=2)
+
+
+# ----------------------------------------------------------------- notebook
+def test_a_notebook_chart_holds_its_data_and_nothing_ends_its_script_early() -> None:
+    import pandas as pd
+
+    from hkrt.dashboard.notebook import chart_data, interactive_candlestick
+
+    index = pd.date_range("2026-11-20 01:31", periods=3, freq="min", tz="UTC")  # 09:31 China time
+    bars = pd.DataFrame({"open": [1.0, None, 3.0], "high": [2.0, 2.0, 4.0], "low": [0.5, 1.0, 2.0],
+                         "close": [1.5, 2.0, 3.5], "volume": [10.0, 20.0, float("nan")]}, index=index)  # fmt: skip
+    rows, _ = chart_data(bars)
+    nine_31 = int(dt.datetime(2026, 11, 20, 9, 31, tzinfo=dt.timezone.utc).timestamp())
+    assert [r["time"] for r in rows] == [nine_31, nine_31 + 120]  # the row without an open is left out
+    assert rows[1]["volume"] == 0.0
+    with pytest.raises(ValueError, match="missing: close"):
+        chart_data(bars.drop(columns="close"))
+    page = interactive_candlestick(bars, title="</script><b>x</b>").page
+    assert page.count("</script>") == 3 and "&lt;b&gt;x" in page  # the three script elements' own ends
+    assert "TradingView Lightweight Charts™ v5.0.8" in page and "Apache License 2.0" in page

@@ -133,3 +133,37 @@ def test_the_page_shows_live_bars_and_orders_and_its_halt_button_halts(browser: 
         runner.join(timeout=30)
         board.stop()
     assert not runner.is_alive()
+
+
+def test_a_notebook_chart_draws_its_bars_and_trades_with_the_dashboards_chart_code(
+    browser: Any, tmp_path: Path
+) -> None:
+    import pandas as pd
+
+    from hkrt.dashboard.notebook import interactive_candlestick
+
+    index = pd.date_range("2026-11-20 09:31", periods=30, freq="min")
+    close = [10 + 0.1 * (i % 7) for i in range(30)]
+    bars = pd.DataFrame({"open": close, "high": [c + 0.2 for c in close], "low": [c - 0.2 for c in close],
+                         "close": close[1:] + close[:1], "volume": 1000.0}, index=index)  # fmt: skip
+    bars.iloc[5] = float("nan")  # a bar without prices is left out
+    trades = pd.DataFrame({"datetime": pd.to_datetime(["2026-11-20 09:33:20", "2026-11-20 09:33:40",
+                                                       "2026-11-20 09:50:00"]),
+                           "side": ["buy", "buy", "sell"], "shares": [100, 200, 300]})  # fmt: skip
+    chart = interactive_candlestick(bars, trades=trades, title="SH600000 </script> MIN")
+    page = tmp_path / "notebook.html"  # what a notebook shows: the iframe
+    page.write_text(f"<!doctype html><html><body>{chart._repr_html_()}</body></html>", encoding="utf-8")
+    browser.get(page.as_uri())
+    browser.switch_to.frame(0)
+    drawn = wait_for(lambda: browser.execute_script("return window.hkrtChart && window.hkrtChart.data().length"),
+                     "the notebook chart")  # fmt: skip
+    assert drawn == 29
+    marks = browser.execute_script("return hkrtChart.marks().map((m) => [m.time, m.text])")
+    minute = lambda text: int(pd.Timestamp(text).tz_localize("UTC").timestamp())  # noqa: E731
+    # the two buys of 09:33 on the bar ending 09:34, summed; the sell on the 09:50 bar
+    assert marks == [[minute("2026-11-20 09:34"), "B 300"], [minute("2026-11-20 09:50"), "S 300"]]
+    from selenium.webdriver.common.by import By
+
+    assert "SH600000 </script> MIN" in browser.find_element(By.CLASS_NAME, "t").text
+    shown = browser.execute_script("return document.querySelectorAll('canvas').length")
+    assert shown > 0

@@ -223,6 +223,12 @@ class DashboardServer:
     def stats(self) -> dict[str, int]:
         return dict(self.hub.stats)
 
+    def _repr_html_(self) -> str:
+        """In a notebook: the live page, updating while the strategy runs (the kernel stays free)."""
+        fragment = f"#token={self.token}" if self.access.generated else ""
+        return (f'<iframe src="{self.url}/{fragment}" style="width:100%;height:760px;border:0"></iframe>'
+                f'<div><a href="{self.url}/{fragment}" target="_blank">{self.url}</a></div>')  # fmt: skip
+
     def stop(self) -> None:
         """Stop serving (open WebSockets are closed) and stop following the strategy."""
         self._server.should_exit = True

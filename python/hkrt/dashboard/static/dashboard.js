@@ -13,11 +13,8 @@
   const fromHash = new URLSearchParams(location.hash.slice(1)).get("token");
   if (fromHash) tokenBox.value = fromHash;
 
-  // ---- charts (A-share colours: red up, green down)
-  const chart = LWC.createChart($("chart"), { autoSize: true, timeScale: { timeVisible: true, secondsVisible: false } });
-  const candles = chart.addSeries(LWC.CandlestickSeries, { upColor: "#dc2626", downColor: "#16a34a",
-    borderUpColor: "#dc2626", borderDownColor: "#16a34a", wickUpColor: "#dc2626", wickDownColor: "#16a34a" });
-  const markers = LWC.createSeriesMarkers(candles, []);
+  // ---- charts (candles.js: the same chart as the notebooks')
+  const candles = window.hkrtCandles.create($("chart"), { volume: true });
   const equityChart = LWC.createChart($("equity"), { autoSize: true, timeScale: { timeVisible: true } });
   const equityLine = equityChart.addSeries(LWC.LineSeries, { color: "#2563eb", lineWidth: 2 });
 
@@ -48,8 +45,7 @@
 
   // the newest candle: a closed bar, or the one still forming (a closed bar of its time replaces it)
   function show(bar) {
-    try { candles.update(bar); }
-    catch (e) { candles.setData(series(chartKey)); }  // older than what is drawn: draw again
+    if (!candles.update(bar)) { candles.setBars(series(chartKey)); drawMarkers(); }  // older than drawn: redraw
   }
 
   function series(k) {
@@ -76,34 +72,18 @@
 
   function drawChart() {
     chartKey = selected();
-    candles.setData(series(chartKey));
+    candles.setBars(series(chartKey));
     if (ws && ws.readyState === WebSocket.OPEN) {
       ws.send(JSON.stringify({ type: "watch", symbol: $("symbol").value, ktype: $("ktype").value }));
     }
     drawMarkers();
     showCount();
-    chart.timeScale().fitContent();
+    candles.fit();
   }
 
   function drawMarkers() {
-    const list = S.bars.get(chartKey) || [];
     const symbol = $("symbol").value;
-    const sums = new Map();  // one marker per bar and side: the fills of an order often come in parts
-    for (const t of S.trades) {
-      if (t.symbol !== symbol || t.time == null || !list.length) continue;
-      const bar = list.find((b) => b.time >= t.time);  // bars are labelled by their end
-      if (!bar) continue;
-      const k = bar.time + t.side;
-      sums.set(k, { time: bar.time, side: t.side, shares: (sums.has(k) ? sums.get(k).shares : 0) + t.shares });
-    }
-    const out = [];
-    for (const m of sums.values()) {
-      const buy = m.side === "buy";
-      out.push({ time: m.time, position: buy ? "belowBar" : "aboveBar", shape: buy ? "arrowUp" : "arrowDown",
-                 color: buy ? "#dc2626" : "#16a34a", text: (buy ? "B " : "S ") + m.shares });
-    }
-    out.sort((a, b) => a.time - b.time);
-    markers.setMarkers(out);
+    candles.setTrades(S.trades.filter((t) => t.symbol === symbol));
   }
 
   // ---- state
@@ -118,6 +98,11 @@
     const withBars = d.symbols.filter((s) => d.bars.some((b) => b.symbol === s && b.bars.length));
     setOptions($("symbol"), withBars.concat(d.symbols.filter((s) => !withBars.includes(s))));
     setOptions($("ktype"), d.ktypes);
+    if (!chartKey) {  // the first snapshot: ?symbol=...&ktype=... pick the series (a notebook's live view)
+      const wanted = new URLSearchParams(location.search);
+      if (d.symbols.includes(wanted.get("symbol"))) $("symbol").value = wanted.get("symbol");
+      if (d.ktypes.includes(wanted.get("ktype"))) $("ktype").value = wanted.get("ktype");
+    }
     drawChart();
     equityLine.setData(S.equity);
     equityChart.timeScale().fitContent();
