@@ -78,6 +78,8 @@ def test_the_page_shows_live_bars_and_orders_and_its_halt_button_halts(browser: 
     @strategy.on_bar(ktypes=["MIN"], symbols=[CODES[0]])
     def trade(symbol: str, ktype: Any, bar: Any) -> None:
         seen["bars"] += 1
+        strategy.indicator(symbol, "MIN", "SMA", timeperiod=3)  # drawn over the prices from the next bar on
+        strategy.indicator(symbol, "MIN", "RSI", timeperiod=3)  # in the pane below
         if seen["bars"] == 3:  # a limit far below the market: it stays working until the halt cancels it
             placed["working"] = strategy.order(
                 symbol, 100, round(bar.close * 0.97, 2), order_type="limit"
@@ -97,6 +99,9 @@ def test_the_page_shows_live_bars_and_orders_and_its_halt_button_halts(browser: 
         first = int(wait_for(lambda: int(text("bar-count")) >= 2 and text("bar-count"), "bars on the chart"))
         first_last = text("last-bar")
         wait_for(lambda: int(text("bar-count")) > first and text("last-bar") != first_last, "the chart to update")
+        lines = "return window.hkrtDashboard.lines()"
+        wait_for(lambda: browser.execute_script(lines).get("SMA(timeperiod=3)", 0) >= 2, "the SMA line over the bars")
+        assert browser.execute_script(lines).get("RSI(timeperiod=3)", 0) >= 1
         wait_for(lambda: "working" in placed, "the strategy's order")
         row = f"#orders tr[data-id='{placed['working']}']"
         wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, row), "the order's row in the orders table")
@@ -116,6 +121,7 @@ def test_the_page_shows_live_bars_and_orders_and_its_halt_button_halts(browser: 
         browser.find_element(By.ID, "token").send_keys(token)
         browser.find_element(By.ID, "halt").click()
         wait_for(lambda: text("risk-state") == "HALTED", "the page to show HALTED")
+        wait_for(lambda: text("health") == "failing", "the health rules to say failing (halted)")
         assert strategy.trading_state == "HALTED"
         cancelled = f"#orders tr[data-id='{placed['working']}'][data-status='cancelled']"
         wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, cancelled), "the working order cancelled by the halt")

@@ -107,6 +107,7 @@ def create_app(state: DashboardState, access: Access, hub: Hub) -> FastAPI:
         # Strategy.halt is safe from any thread and waits at most a few seconds on a stuck callback queue
         cancelled = await asyncio.to_thread(state.strategy.halt, reason)
         state.refresh_risk(reason)
+        await asyncio.to_thread(state.refresh_health)
         hub.stats["halts"] += 1
         log.warning("dashboard: %s", reason, extra={"strategy": state.strategy.name, "cancelled": len(cancelled)})
         return {"state": state.strategy.trading_state, "reason": reason, "cancelled": len(cancelled)}

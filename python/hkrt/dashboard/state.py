@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import collections
 import datetime as dt
+import functools
 import logging
 import threading
 import time
@@ -47,6 +48,31 @@ def _epoch(when: dt.datetime | None) -> int | None:
     if when is None:
         return None
     return int(when.replace(tzinfo=dt.timezone.utc).timestamp())
+
+
+def pd_timestamp(when: Any) -> dt.datetime:
+    """A bar label (a datetime, a pandas or numpy timestamp) as a naive datetime, to compare labels."""
+    if isinstance(when, dt.datetime):
+        return when.replace(tzinfo=None)
+    import pandas as pd
+
+    stamp: dt.datetime = pd.Timestamp(when).to_pydatetime()
+    return stamp.replace(tzinfo=None)
+
+
+@functools.cache
+def _overlap_studies() -> frozenset[str]:
+    """TA-Lib's "Overlap Studies" (SMA, EMA, BBANDS...): indicators drawn over the prices."""
+    try:
+        from hkrt.indicators.spec import talib_module
+
+        return frozenset(talib_module().get_function_groups().get("Overlap Studies", ()))
+    except Exception:  # no TA-Lib groups: every indicator in the lower pane
+        return frozenset()
+
+
+def _overlay(name: str) -> bool:
+    return name.upper() in _overlap_studies()
 
 
 def _iso(when: dt.datetime | None) -> str | None:
@@ -94,6 +120,11 @@ class DashboardState:
         self._last_equity_time: dt.datetime | None = None
         self._forming: dict[tuple[str, str], dict[str, Any]] = {}  # of the watched series: the bar still forming
         self._watched: collections.Counter[tuple[str, str]] = collections.Counter()  # series clients show
+        # the strategy's live indicators (strategy.indicator(...)) drawn with the bars: label -> drawn over the
+        # prices (TA-Lib's "Overlap Studies": SMA, BBANDS...) or in a pane below (RSI, MACD...)
+        self._indicator_panes: dict[str, bool] = {}
+        self._indicators_by_pair: dict[tuple[str, str], list[Any]] = {}
+        self._indicators_seen = -1  # len(strategy.live_indicators) when _indicators_by_pair was made
         self._subs: list[Subscription] = []
         self._bus: EventBus | None = None
         self.stats = {"events": 0, "bars_dropped_series": 0, "samples": 0, "sample_errors": 0}
@@ -160,9 +191,15 @@ class DashboardState:
     def _on_bar(self, event: BarClosed) -> None:
         key = (event.symbol, event.ktype.value)
         b = event.bar
-        bar = {"time": _epoch(b.datetime), "open": b.open, "high": b.high, "low": b.low, "close": b.close,
-               "volume": b.volume}  # fmt: skip
+        bar: dict[str, Any] = {"time": _epoch(b.datetime), "open": b.open, "high": b.high, "low": b.low,
+                               "close": b.close, "volume": b.volume}  # fmt: skip
+        values, new_labels = self._indicator_values(key, b.datetime)
+        if values:
+            bar["ind"] = values
         with self._lock:
+            if new_labels:
+                self._indicator_panes.update(new_labels)
+                self._emit("indicators", new_labels)
             series = self._bars.get(key)
             if series is None:
                 if len(self._bars) >= self.max_series:
@@ -179,6 +216,33 @@ class DashboardState:
             else:
                 series.append(bar)
             self._emit("bar", {"symbol": key[0], "ktype": key[1], "bar": bar})
+
+    def _indicator_values(self, key: tuple[str, str], when: dt.datetime) -> tuple[dict[str, float], dict[str, bool]]:
+        """The values, on this bar, of the strategy's live indicators of ``key`` (read right after they counted
+        it: the strategy's indicators subscribe first), and the labels never sent before with their pane."""
+        live = self.strategy.live_indicators
+        if live is None or not len(live):
+            return {}, {}
+        if len(live) != self._indicators_seen:
+            self._indicators_seen = len(live)
+            self._indicators_by_pair = {}
+            for indicator in live:
+                if indicator.ktype is not None:
+                    self._indicators_by_pair.setdefault((indicator.symbol, indicator.ktype.value), []).append(indicator)
+        values: dict[str, float] = {}
+        new: dict[str, bool] = {}
+        for indicator in self._indicators_by_pair.get(key, ()):
+            if indicator.last_label is None or pd_timestamp(indicator.last_label) != pd_timestamp(when):
+                continue  # not (yet) on this bar
+            label = indicator.spec.describe()
+            value = indicator.value
+            pairs = [(label, value)] if isinstance(value, float) else [(f"{label}.{k}", v) for k, v in value.items()]
+            for name, v in pairs:
+                if v == v and abs(v) != float("inf"):  # NaN while warming up: no point
+                    values[name] = v
+                    if name not in self._indicator_panes and name not in new:
+                        new[name] = _overlay(indicator.spec.name)
+        return values, new
 
     def _on_order(self, event: OrderEvent) -> None:
         if event.strategy and event.strategy != self.strategy.name:
@@ -221,6 +285,20 @@ class DashboardState:
             if risk != self._risk:
                 self._risk = risk
                 self._emit("risk", risk)
+
+    def refresh_health(self) -> None:
+        """Read the health rules now, from any thread (as ``/health`` of hkrt.ops does): after the halt button."""
+        try:
+            health = self._read_health()
+        except Exception:
+            self.stats["sample_errors"] += 1
+            log_limited(log, logging.WARNING, "dashboard.sample", "dashboard: reading the health failed",
+                        exc_info=True)  # fmt: skip
+            return
+        with self._lock:
+            if health != self._health:
+                self._health = health
+                self._emit("health", health)
 
     def _on_gap(self, event: FeedGap) -> None:
         with self._lock:
@@ -341,6 +419,7 @@ class DashboardState:
                     "ktypes": list(self.ktypes),
                     "bars": [{"symbol": k[0], "ktype": k[1], "bars": list(v)} for k, v in self._bars.items()],
                     "forming": [{"symbol": k[0], "ktype": k[1], "bar": b} for k, b in self._forming.items()],
+                    "indicators": dict(self._indicator_panes),
                     "orders": list(self._working.values()) + list(self._done.values()),
                     "trades": list(self._trades),
                     "equity": list(self._equity),

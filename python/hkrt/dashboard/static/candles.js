@@ -4,6 +4,7 @@
   "use strict";
   const LWC = window.LightweightCharts;
   const UP = "#dc2626", DOWN = "#16a34a";
+  const PALETTE = ["#2563eb", "#f59e0b", "#7c3aed", "#0891b2", "#db2777", "#65a30d", "#475569"];
 
   // One marker per bar and side (an order's fills often come in parts), on the bar whose period holds the
   // trade: bars are labelled by their end, so the first bar at or after the trade's time.
@@ -25,7 +26,8 @@
     return out.sort((a, b) => a.time - b.time);
   }
 
-  // create(element, {volume}) -> {setBars(bars), update(bar), setTrades(trades), fit(), data(), marks()}
+  // create(element, {volume}) -> {setBars(bars), update(bar), setTrades(trades), setPanes(panes), fit(), data(),
+  // marks(), lines()}
   // bars: [{time (market time as UTC seconds), open, high, low, close, volume}], time ascending.
   function create(element, options) {
     const opts = options || {};
@@ -39,7 +41,26 @@
       candles.priceScale().applyOptions({ scaleMargins: { top: 0.05, bottom: 0.25 } });
     }
     const markers = LWC.createSeriesMarkers(candles, []);
-    let bars = [], trades = [];
+    let bars = [], trades = [], panes = {};
+    const lines = new Map();  // indicator label -> its line (bars carry their values in bar.ind)
+    function line(label) {
+      if (!lines.has(label)) {
+        const overlay = panes[label] !== false;  // TA-Lib's overlap studies over the prices, the rest below
+        lines.set(label, chart.addSeries(LWC.LineSeries, { color: PALETTE[lines.size % PALETTE.length], lineWidth: 1,
+          title: label, priceLineVisible: false, lastValueVisible: false }, overlay ? 0 : 1));
+      }
+      return lines.get(label);
+    }
+    function drawLines() {
+      const labels = new Set();
+      for (const b of bars) if (b.ind) for (const label in b.ind) labels.add(label);
+      for (const label of labels) {
+        line(label).setData(bars.filter((b) => b.ind && label in b.ind).map((b) => ({ time: b.time, value: b.ind[label] })));
+      }
+      for (const [label, series] of [...lines]) {  // another series' indicators: gone, their pane with them
+        if (!labels.has(label)) { chart.removeSeries(series); lines.delete(label); }
+      }
+    }
     const bar = (b) => ({ time: b.time, value: b.volume, color: b.close >= b.open ? UP + "88" : DOWN + "88" });
     return {
       chart,
@@ -48,7 +69,10 @@
         candles.setData(bars);
         if (volume) volume.setData(bars.map(bar));
         markers.setMarkers(tradeMarkers(bars, trades));
+        drawLines();
       },
+      // label -> drawn over the prices (true) or in the pane below (false); before the bars that carry them
+      setPanes(p) { panes = Object.assign({}, panes, p); },
       // the newest bar, or a new one after it; an older one than the newest drawn redraws all
       update(b) {
         const last = bars[bars.length - 1];
@@ -56,12 +80,14 @@
         if (last && last.time === b.time) bars[bars.length - 1] = b; else bars.push(b);
         candles.update(b);
         if (volume) volume.update(bar(b));
+        if (b.ind) for (const label in b.ind) line(label).update({ time: b.time, value: b.ind[label] });
         return true;
       },
       setTrades(list) { trades = list; markers.setMarkers(tradeMarkers(bars, trades)); },
       fit() { chart.timeScale().fitContent(); },
       data() { return candles.data(); },
       marks() { return markers.markers(); },
+      lines() { const out = {}; for (const [label, s] of lines) out[label] = s.data().length; return out; },
     };
   }
 

@@ -91,6 +91,7 @@
     S.bars.clear();
     for (const s of d.bars) S.bars.set(key(s.symbol, s.ktype), s.bars.slice(-MAX_BARS));
     S.forming = new Map(d.forming.map((f) => [key(f.symbol, f.ktype), f.bar]));
+    candles.setPanes(d.indicators);
     S.orders = new Map(d.orders.map((o) => [o.id, o]));
     S.trades = d.trades; S.equity = d.equity; S.positions = d.positions; S.account = d.account;
     S.risk = d.risk; S.health = d.health; S.feed = d.feed;
@@ -112,6 +113,7 @@
     switch (kind) {
       case "bar": addBar(d.symbol, d.ktype, d.bar); break;
       case "forming": setForming(d.symbol, d.ktype, d.bar); break;
+      case "indicators": candles.setPanes(d); break;
       case "order": S.orders.set(d.id, d); break;
       case "trade": S.trades.push(d); if (S.trades.length > 2000) S.trades.shift(); drawMarkers(); break;
       case "equity":
@@ -208,6 +210,6 @@
     } catch (e) { out.textContent = "failed: " + e; }
   };
   // for tests and the console: the page's state and the candles drawn
-  window.hkrtDashboard = { state: S, candles: () => candles.data() };
+  window.hkrtDashboard = { state: S, candles: () => candles.data(), lines: () => candles.lines() };
   connect();
 })();
