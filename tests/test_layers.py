@@ -27,7 +27,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("notify", ("hkrt.notify",)),
     ("strategy", ("hkrt.strategy",)),
     ("ops", ("hkrt.ops",)),  # metrics and health: read the agent, the bus and the strategies
-    ("apps", ("hkrt.cli", "hkrt.node", "hkrt.notebook", "hkrt.testing", "hkrt.__main__", "hkrt")),
+    ("apps", ("hkrt.cli", "hkrt.dashboard", "hkrt.node", "hkrt.notebook", "hkrt.testing", "hkrt.__main__", "hkrt")),
 ]
 RANK = {name: i for i, (name, _) in enumerate(LAYERS)}
 

@@ -37,6 +37,9 @@ HEAVY = frozenset(
         "matplotlib",
         "prometheus_client",  # hkrt.ops (metrics): loaded by --metrics or hkrt.ops.serve_metrics only
         "redis",  # the Redis Streams bus loads its client on first use (hkrt.feed.redis_url.connect)
+        "fastapi",  # hkrt.dashboard: loaded by --dashboard or hkrt.dashboard.serve_dashboard only
+        "uvicorn",
+        "starlette",
     }
 )
 # hkrt's own modules that pull the heavy ones in
@@ -44,6 +47,7 @@ HEAVY_HKRT = frozenset(
     {"hkrt.agent", "hkrt.store", "hkrt.feed.transport", "hkrt.feed.wire", "hkrt.fetcher.base", "hkrt.broker.mail"}
     | {f"hkrt.adapters.{venue}" for venue in ("sina", "qq", "qmt", "sim", "replay", "paper", "mail", "easytrader")}
     | {"hkrt.ops.serve", "hkrt.ops.metrics"}
+    | {"hkrt.dashboard.app", "hkrt.dashboard.hub"}
 )
 SOCKETS_AND_TLS = frozenset({"pynng", "ssl", "asyncio"})
 HTTP_AND_MAIL = frozenset({"smtplib", "email", "httpx", "httpcore", "requests", "xtquant", "easytrader"})

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 import click
 import numpy as np
 
+from hkrt.cli.dashboard_option import dashboard_option, linger, start_dashboard
 from hkrt.core.calendar import CalendarCoverageError
 from hkrt.core.china_time import MARKET_CLOSE, MARKET_OPEN, SESSIONS_MS
 from hkrt.core.ktype import KType
@@ -171,6 +172,7 @@ def _parse_start(value: str | None) -> dt.time | None:
     help="Folder for the chart PNG, orders.csv and trades.csv (~ expanded).",
 )  # fmt: skip
 @click.option("--verbose", is_flag=True, help="Show hkrt's INFO logs and every refused order on stderr.")
+@dashboard_option
 def demo(
     n_symbols: int,
     day: dt.datetime | None,
@@ -184,6 +186,7 @@ def demo(
     chart_symbol: str | None,
     out: str,
     verbose: bool,
+    dashboard: str | None,
 ) -> None:
     """Watch simulated market days: live K-lines of all 13 periods and a strategy trading.
 
@@ -248,6 +251,7 @@ def demo(
         f"positions carried from day to day\n"
         f"the agent builds all 13 periods of every symbol; Ctrl-C ends the run early"
     )
+    board = start_dashboard(dashboard, strategy)  # watch it with a slower --speed (docs/dashboard.md)
     stdout = click.get_text_stream("stdout")
     progress = _Progress(strategy, total_cycles, stdout, trading_days)
     started = time.perf_counter()
@@ -282,6 +286,7 @@ def demo(
              progress)  # fmt: skip
     click.echo(f"\nchart:  {chart}  ({symbol} MIN5 with its trades)")
     click.echo(f"orders: {orders_csv}\ntrades: {trades_csv}")
+    linger(board)
 
 
 def _window(start: dt.time | None, minutes: float | None, realtime: bool) -> tuple[dt.time, dt.time] | None:

@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 
+from hkrt.cli.dashboard_option import dashboard_option, start_dashboard
 from hkrt.cli.metrics_option import metrics_option, start_metrics
 from hkrt.strategy.broker_config import BROKERS, describe, load_config, make_broker, settings
 
@@ -85,6 +86,7 @@ log = logging.getLogger("hkrt.strategy")
     "replay: memory only, no control).",
 )
 @metrics_option
+@dashboard_option
 def run(
     script: str,
     source: str,
@@ -108,6 +110,7 @@ def run(
     log_file: str | None,
     state_dir: str | None,
     metrics: str | None,
+    dashboard: str | None,
 ) -> None:
     """Run the strategy defined in SCRIPT (a Python file with one module-level hkrt.Strategy).
 
@@ -168,6 +171,7 @@ def run(
     ktypes, names = ", ".join(k.value for k in strategy.ktypes), ", ".join(b.name for b in strategy.brokers)
     click.echo(f"strategy {Path(script).name}: {len(strategy.codes)} codes, ktypes {ktypes}, brokers {names}")
     start_metrics(metrics, strategy=strategy)
+    start_dashboard(dashboard, strategy)
     try:
         if source == "sim":
             report = run_sim(strategy, played.day, days=days, symbols=played.symbols, seed=played.seed,

@@ -63,35 +63,39 @@ def parse_address(text: str) -> Bind:
     return Bind(host, int(port_text))
 
 
-def load_token(token: str | None = None) -> str | None:
+def load_token(token: str | None = None, *, env: str = TOKEN_ENV, file_env: str = TOKEN_FILE_ENV) -> str | None:
     """The bearer token: ``token`` if given, else ``$HKRT_METRICS_TOKEN``, else the first line of the file
-    ``$HKRT_METRICS_TOKEN_FILE``; None when none is set."""
+    ``$HKRT_METRICS_TOKEN_FILE``; None when none is set.  ``env``/``file_env``: other variables (the
+    dashboard's)."""
     if token:
         return token
-    value = os.environ.get(TOKEN_ENV, "").strip()
+    value = os.environ.get(env, "").strip()
     if value:
         return value
-    path = os.environ.get(TOKEN_FILE_ENV, "").strip()
+    path = os.environ.get(file_env, "").strip()
     if path:
         try:
             lines = Path(path).expanduser().read_text(encoding="utf-8").splitlines()
         except OSError as err:
-            raise AccessError(f"{TOKEN_FILE_ENV}: cannot read {path}: {err.strerror or err}") from err
+            raise AccessError(f"{file_env}: cannot read {path}: {err.strerror or err}") from err
         first = lines[0].strip() if lines else ""
         if not first:
-            raise AccessError(f"{TOKEN_FILE_ENV}: {path} is empty")
+            raise AccessError(f"{file_env}: {path} is empty")
         return first
     return None
 
 
-def check_bind(bind: Bind, token: str | None) -> None:
-    """Refuse (AccessError, one line) a bind beyond loopback without a token, and a short token."""
+def check_bind(
+    bind: Bind, token: str | None, *, what: str = "metrics", env: str = TOKEN_ENV, file_env: str = TOKEN_FILE_ENV
+) -> None:
+    """Refuse (AccessError, one line) a bind beyond loopback without a token, and a short token.  ``what``,
+    ``env``, ``file_env``: the service and its variables, as the messages name them (the dashboard's)."""
     if token is not None and len(token) < MIN_TOKEN_CHARS:
-        raise AccessError(f"the metrics token is shorter than {MIN_TOKEN_CHARS} characters: use a random one "
+        raise AccessError(f"the {what} token is shorter than {MIN_TOKEN_CHARS} characters: use a random one "
                           "(python -c 'import secrets; print(secrets.token_urlsafe())')")  # fmt: skip
     if not bind.loopback and token is None:
-        raise AccessError(f"metrics on {bind} would be reachable beyond this machine: set {TOKEN_ENV} (or "
-                          f"{TOKEN_FILE_ENV}) to a bearer token, or bind 127.0.0.1")  # fmt: skip
+        raise AccessError(f"{what} on {bind} would be reachable beyond this machine: set {env} (or "
+                          f"{file_env}) to a bearer token, or bind 127.0.0.1")  # fmt: skip
 
 
 def authorized(header: str | None, token: str | None) -> bool:

@@ -1,0 +1,272 @@
+"""The dashboard's web server: FastAPI on uvicorn in a background thread (docs/dashboard.md).
+
+Routes: ``/`` the page and ``/static/*`` its files (no data in them); ``/api/snapshot`` the state as JSON;
+``/ws`` the WebSocket that sends a snapshot and then the deltas; ``/api/halt`` (POST, ``Authorization:
+Bearer <token>`` always) halts the strategy; ``/api/stats`` the server's counters.  Reading needs the token
+only on an address beyond loopback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import math
+import socket
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import uvicorn
+from fastapi import FastAPI, Request, WebSocket, WebSocketDisconnect
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+
+from hkrt.dashboard.access import Access, dashboard_access, token_matches
+from hkrt.dashboard.hub import RESYNC, Hub
+from hkrt.dashboard.state import DEFAULT_KTYPES, DashboardState
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from hkrt.strategy.strategy import Strategy
+
+log = logging.getLogger("hkrt.dashboard")
+
+STATIC = Path(__file__).with_name("static")
+HELLO_SECONDS = 5.0  # a WebSocket client must say hello (with the token when needed) within this
+MAX_HALT_REASON = 200
+
+
+def _clean(value: Any) -> Any:
+    """NaN and infinities as null: JSON has no such numbers."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    return value
+
+
+def dumps(message: Any) -> str:
+    try:
+        return json.dumps(message, allow_nan=False, default=str)
+    except ValueError:
+        return json.dumps(_clean(message), allow_nan=False, default=str)
+
+
+def create_app(state: DashboardState, access: Access, hub: Hub) -> FastAPI:
+    """The FastAPI application over ``state`` (exposed for tests; :func:`serve_dashboard` runs it)."""
+    app = FastAPI(title="hkrt dashboard", docs_url=None, redoc_url=None, openapi_url=None)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    state.listener = hub.publish
+
+    def bearer(request: Request) -> str | None:
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        return given.strip() if scheme.lower() == "bearer" else None
+
+    def may_read(request: Request) -> bool:
+        return not access.read_needs_token or token_matches(bearer(request), access.token)
+
+    def refused() -> JSONResponse:
+        hub.stats["unauthorized"] += 1
+        return JSONResponse({"error": "a valid token is required"}, status_code=401,
+                            headers={"WWW-Authenticate": "Bearer"})  # fmt: skip
+
+    @app.get("/")
+    def index() -> FileResponse:
+        return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-store"})
+
+    @app.get("/api/snapshot")
+    def snapshot(request: Request) -> Any:
+        if not may_read(request):
+            return refused()
+        return JSONResponse(_clean(state.snapshot()))
+
+    @app.get("/api/stats")
+    def stats(request: Request) -> Any:
+        if not may_read(request):
+            return refused()
+        return {"server": dict(hub.stats), "state": dict(state.stats), "seq": state.seq}
+
+    @app.post("/api/halt")
+    async def halt(request: Request) -> Any:
+        if not token_matches(bearer(request), access.token):
+            log.warning("dashboard: a halt without a valid token was refused",
+                        extra={"client": request.client.host if request.client else ""})  # fmt: skip
+            return refused()
+        try:
+            body = await request.json()
+        except ValueError:
+            body = {}
+        text = str(body.get("reason") or "").strip()[:MAX_HALT_REASON] if isinstance(body, dict) else ""
+        reason = "halted from the dashboard" + (f": {text}" if text else "")
+        # Strategy.halt is safe from any thread and waits at most a few seconds on a stuck callback queue
+        cancelled = await asyncio.to_thread(state.strategy.halt, reason)
+        state.refresh_risk(reason)
+        await asyncio.to_thread(state.refresh_health)
+        hub.stats["halts"] += 1
+        log.warning("dashboard: %s", reason, extra={"strategy": state.strategy.name, "cancelled": len(cancelled)})
+        return {"state": state.strategy.trading_state, "reason": reason, "cancelled": len(cancelled)}
+
+    @app.websocket("/ws")
+    async def stream(ws: WebSocket) -> None:
+        await ws.accept()
+        try:
+            hello = json.loads(await asyncio.wait_for(ws.receive_text(), HELLO_SECONDS))
+        except (asyncio.TimeoutError, ValueError, WebSocketDisconnect):
+            await _close(ws, 1008, "say hello first")
+            return
+        given = hello.get("token") if isinstance(hello, dict) else None
+        if access.read_needs_token and not token_matches(given if isinstance(given, str) else None, access.token):
+            hub.stats["unauthorized"] += 1
+            await _close(ws, 1008, "a valid token is required")
+            return
+        joined = hub.join(state.snapshot)
+        if joined is None:
+            await _close(ws, 1013, "too many dashboard clients")
+            return
+        client, first = joined
+        reader = asyncio.create_task(_listen(ws, state))
+        try:
+            await ws.send_text(dumps(first))
+            while not reader.done():
+                getter = asyncio.create_task(client.queue.get())
+                done, _ = await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
+                if getter not in done:
+                    getter.cancel()
+                    break
+                message = getter.result()
+                if message is RESYNC:
+                    message = {**state.snapshot(), "resync": True}
+                await ws.send_text(dumps(message))
+                hub.stats["sent"] += 1
+        except (WebSocketDisconnect, RuntimeError, OSError):
+            pass
+        finally:
+            hub.leave(client)
+            reader.cancel()
+
+    return app
+
+
+async def _listen(ws: WebSocket, state: DashboardState) -> None:
+    """Read what the client sends until it goes (that is how a disconnect is seen): ``{"type": "watch",
+    "symbol": ..., "ktype": ...}`` names the series it shows, whose forming bar it then receives."""
+    watched: tuple[str, str] | None = None
+    try:
+        while True:
+            try:
+                message = json.loads(await ws.receive_text())
+            except ValueError:
+                continue
+            if isinstance(message, dict) and message.get("type") == "watch":
+                wanted = (str(message.get("symbol")), str(message.get("ktype")))
+                watched = state.watch(watched, wanted)
+    except (WebSocketDisconnect, RuntimeError):
+        return
+    finally:
+        state.watch(watched, None)
+
+
+async def _close(ws: WebSocket, code: int, reason: str) -> None:
+    with contextlib.suppress(RuntimeError, OSError):
+        await ws.close(code=code, reason=reason)
+
+
+class DashboardServer:
+    """A running dashboard: :attr:`url`, :attr:`token`, :attr:`stats`; :meth:`stop` (or ``with``) ends it."""
+
+    def __init__(self, state: DashboardState, access: Access, *, queue_size: int, max_clients: int) -> None:
+        self.state = state
+        self.access = access
+        self.hub = Hub(queue_size=queue_size, max_clients=max_clients)
+        self.app = create_app(state, access, self.hub)
+        host = access.bind.host
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self._socket = socket.socket(family, socket.SOCK_STREAM)
+        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            self._socket.bind((host, access.bind.port))
+        except OSError:
+            self._socket.close()
+            raise
+        self.port = self._socket.getsockname()[1]
+        config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="off",
+                                timeout_graceful_shutdown=2, ws_max_size=64 * 1024)  # fmt: skip
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._serve, name="hkrt-dashboard", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + 10.0
+        while not self._server.started and self._thread.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        if not self._server.started:
+            self.stop()
+            raise OSError(f"the dashboard server on {self.url} did not start")
+        log.info("dashboard on %s", self.url, extra={"address": str(access.bind)})
+
+    def _serve(self) -> None:
+        self._server.run(sockets=[self._socket])
+
+    @property
+    def url(self) -> str:
+        host = self.access.bind.host
+        return f"http://[{host}]:{self.port}" if ":" in host else f"http://{host}:{self.port}"
+
+    @property
+    def token(self) -> str:
+        return self.access.token
+
+    @property
+    def stats(self) -> dict[str, int]:
+        return dict(self.hub.stats)
+
+    def _repr_html_(self) -> str:
+        """In a notebook: the live page, updating while the strategy runs (the kernel stays free)."""
+        fragment = f"#token={self.token}" if self.access.generated else ""
+        return (f'<iframe src="{self.url}/{fragment}" style="width:100%;height:760px;border:0"></iframe>'
+                f'<div><a href="{self.url}/{fragment}" target="_blank">{self.url}</a></div>')  # fmt: skip
+
+    def stop(self) -> None:
+        """Stop serving (open WebSockets are closed) and stop following the strategy."""
+        self._server.should_exit = True
+        self._thread.join(timeout=10.0)
+        self._socket.close()
+        self.state.close()
+        self.state.listener = None
+
+    def __enter__(self) -> DashboardServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def serve_dashboard(
+    strategy: Strategy,
+    address: str = "127.0.0.1:8050",
+    *,
+    token: str | None = None,
+    ktypes: Iterable[str] = DEFAULT_KTYPES,
+    queue_size: int = 1000,
+    max_clients: int = 16,
+    **bounds: Any,
+) -> DashboardServer:
+    """Serve the live dashboard of ``strategy`` on ``address`` (``HOST:PORT`` or a port; port 0: a free one)
+    from a background thread, until :meth:`DashboardServer.stop`.
+
+    ``token`` (else ``$HKRT_DASHBOARD_TOKEN`` or the file ``$HKRT_DASHBOARD_TOKEN_FILE``; else a random one,
+    see ``.token``): required by the halt button, and for everything on an address beyond loopback (refused
+    without one: :class:`hkrt.ops.access.AccessError`, a ValueError).  ``ktypes``: the periods charted.
+    ``queue_size``: messages waiting per client at most (then it resyncs); ``max_clients``: WebSockets at
+    most.  ``bounds``: :class:`~hkrt.dashboard.state.DashboardState`'s (``max_bars``...)."""
+    access = dashboard_access(address, token)
+    state = DashboardState(strategy, ktypes=ktypes, **bounds)
+    try:
+        return DashboardServer(state, access, queue_size=queue_size, max_clients=max_clients)
+    except BaseException:
+        state.close()
+        raise
