@@ -22,9 +22,10 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("bus", ("hkrt.bus", "hkrt.hooks")),
     ("indicators", ("hkrt.indicators",)),
     ("agent", ("hkrt.agent",)),
-    ("adapters", ("hkrt.adapters", "hkrt.fetcher", "hkrt.broker")),
+    # the trader's protocol and RemoteBroker are the strategy's side of a broker (make_broker builds them)
+    ("adapters", ("hkrt.adapters", "hkrt.fetcher", "hkrt.broker", "hkrt.trader.protocol", "hkrt.trader.remote_broker")),
     ("strategy", ("hkrt.strategy",)),
-    ("apps", ("hkrt.cli", "hkrt.notebook", "hkrt.testing", "hkrt.__main__", "hkrt")),
+    ("apps", ("hkrt.cli", "hkrt.trader", "hkrt.notebook", "hkrt.testing", "hkrt.__main__", "hkrt")),
 ]
 RANK = {name: i for i, (name, _) in enumerate(LAYERS)}
 

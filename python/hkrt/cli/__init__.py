@@ -1,6 +1,6 @@
 """The ``hkrt`` command line: ``main`` (the console script ``hkrt = "hkrt.cli:main"``) and one module per
 command: ``spot_server``, ``agent``, ``run``, ``demo``, ``store`` (``hkrt export``),
-``control`` (``hkrt halt``, ``resume``, ``status``).
+``control`` (``hkrt halt``, ``resume``, ``status``), ``trader`` (a broker in a process of its own).
 
 Every command imports what it needs (agent, server, venue adapters, pandas, pynng, pyarrow) inside its
 body, so ``hkrt --help`` and a mistyped option cost only click, the C++ core and the venue registry's
@@ -43,5 +43,9 @@ from hkrt.cli.control import halt, resume, status  # noqa: E402
 main.add_command(halt)
 main.add_command(resume)
 main.add_command(status)
+
+from hkrt.cli.trader import trader  # noqa: E402
+
+main.add_command(trader)
 
 __all__ = ["main"]
