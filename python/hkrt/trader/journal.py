@@ -11,6 +11,7 @@ start (so it never grows past about two lines per kept id plus one session's ord
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -32,6 +33,9 @@ class Entry:
     status: str = ""  # "" (received, the broker call not answered yet), an OrderStatus name, or UNKNOWN
     order_id: str = ""
     error: str = ""
+    symbol: str = ""
+    side: str = ""
+    day: str = ""  # the order's market day (ISO): venues number orders per day
 
 
 class TraderJournal:
@@ -63,7 +67,12 @@ class TraderJournal:
                 except (ValueError, KeyError, TypeError):
                     bad += 1  # a torn last line of a trader that died writing it
                     continue
-                entry = self.entries.get(cid) or Entry(str(row.get("owner", "")))
+                entry = self.entries.get(cid) or Entry(
+                    str(row.get("owner", "")),
+                    symbol=str(row.get("symbol", "")),
+                    side=str(row.get("side", "")),
+                    day=str(row.get("day", "")),
+                )
                 entry.status = str(row.get("status", ""))
                 entry.order_id = str(row.get("order_id", "") or "")
                 entry.error = str(row.get("error", ""))
@@ -83,8 +92,7 @@ class TraderJournal:
         tmp = self.path.with_name(self.path.name + ".tmp")
         with tmp.open("w", encoding="utf-8") as f:
             for cid, e in self.entries.items():
-                f.write(json.dumps({"cid": cid, "owner": e.owner, "status": e.status, "order_id": e.order_id,
-                                    "error": e.error}) + "\n")  # fmt: skip
+                f.write(json.dumps({"cid": cid, **dataclasses.asdict(e)}) + "\n")
         if os.name == "posix":
             os.chmod(tmp, 0o600)
         os.replace(tmp, self.path)
@@ -115,10 +123,15 @@ class TraderJournal:
         with self._lock:
             return self.by_order_id.get(order_id, "")
 
-    def received(self, cid: str, owner: str) -> None:
+    def received(self, cid: str, owner: str, symbol: str = "", side: str = "", day: str = "") -> None:
         with self._lock:
-            self._keep(cid, Entry(owner))
-            self._write({"cid": cid, "owner": owner, "status": ""})
+            self._keep(cid, Entry(owner, symbol=symbol, side=side, day=day))
+            self._write({"cid": cid, "owner": owner, "status": "", "symbol": symbol, "side": side, "day": day})
+
+    def sent_on(self, day: str) -> list[tuple[str, Entry]]:
+        """(client id, entry) of the orders of ``day`` (ISO) the broker took (``Sent`` with its order id)."""
+        with self._lock:
+            return [(c, e) for c, e in self.entries.items() if e.day == day and e.status == "Sent" and e.order_id]
 
     def answered(self, cid: str, status: str, order_id: str, error: str) -> None:
         with self._lock:

@@ -120,6 +120,7 @@ class TraderServer:
             self._bus = EventBus(name=f"trader-{self.broker.name}").start()
             self._bus.subscribe(ExecutionReport, self._on_report, name="trader.reports")
             self.broker.attach(self._bus)  # type: ignore[attr-defined]
+            self._adopt_todays_orders()
         sock = pynng.Rep0(recv_timeout=200, send_timeout=1000)
         sock.recv_max_size = 64 << 20
         sock.listen(self.address)
@@ -134,6 +135,20 @@ class TraderServer:
         log.info("trader serving", extra={"broker": self.broker.name, "address": self.address, "epoch": self.epoch,
                                           "unknown_orders": self.journal.unknown})  # fmt: skip
         return self
+
+    def _adopt_todays_orders(self) -> None:
+        """Today's orders an earlier run of this trader sent: the broker reports their fills and cancels too
+        (``adopt_order(broker_order_id, client_order_id, symbol, side)``, the brokers with venue reports)."""
+        adopt = getattr(self.broker, "adopt_order", None)
+        if not callable(adopt):
+            return
+        from hkrt.core.china_time import china_today
+
+        orders = self.journal.sent_on(china_today().isoformat())
+        for cid, entry in orders:
+            adopt(entry.order_id, cid, entry.symbol, entry.side)
+        if orders:
+            log.info("trader took over today's orders of its earlier run", extra={"orders": len(orders)})
 
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()
@@ -283,7 +298,11 @@ class TraderServer:
             self._emit(session, self._result(cid, "Rejected", "", why, item))
             return
         self.stats["submits"] += 1
-        self.journal.received(cid, session)  # on disk before the broker can see it
+        when = request.datetime
+        day = when.date().isoformat() if isinstance(when, dt.datetime) else ""
+        self.journal.received(
+            cid, session, f"{request.market}{request.code}", str(item["side"]), day
+        )  # before the broker
         self._orders.put_nowait((self._submit, (session, side, request, item, guard)))
 
     def _queue(self, session: str, func: Callable[..., None], args: tuple[Any, ...], what: str | None) -> None:
