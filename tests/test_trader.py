@@ -259,3 +259,85 @@ def test_the_journal_marks_an_order_a_dead_trader_was_sending_as_unknown(tmp_pat
     assert b is not None and b.status == "unknown" and "may or may not" in b.error and again.unknown == 1
     assert again.get("c") is None
     again.close()
+
+
+def test_events_that_passed_out_of_the_ring_are_counted_and_warned(tmp_path: Path, caplog: Any) -> None:
+    server = TraderServer(PaperBroker(1e6, name="ring"), f"ipc://{tmp_path / 'r.ipc'}", guard=None, ring_events=4)
+    server.start()
+    broker = RemoteBroker(server.address, poll_interval=0.01)
+    rec = Recorder(broker)
+    try:
+        assert broker.get_asset_info()  # connected: from now on its events are followed
+        assert server._bus is not None
+        with caplog.at_level(logging.WARNING, logger="hkrt.trader"):
+            with broker._lock:  # the client stalls; the broker reports on orders the trader never sent meanwhile
+                for i in range(10):
+                    server._bus.publish(ExecutionReport(broker="ring", kind="cancelled", broker_order_id=f"x{i}"))
+                server._bus.wait_idle()
+            deadline = time.monotonic() + 5
+            while not broker.stats["lost_events"] and time.monotonic() < deadline:
+                time.sleep(0.02)
+        assert broker.stats["lost_events"] == 6  # 10 made, the newest 4 kept
+        assert [r.broker_order_id for r in rec.reports][-4:] == ["x6", "x7", "x8", "x9"]
+        assert any("passed out of its ring" in r.getMessage() for r in caplog.records)
+    finally:
+        broker.close()
+        server.stop()
+        rec.bus.stop()
+
+
+def test_an_asset_query_the_broker_sits_on_times_out_at_the_client(tmp_path: Path) -> None:
+    release = __import__("threading").Event()
+
+    class Stuck(PaperBroker):
+        def _get_asset_info(self) -> str:
+            release.wait(20)
+            return str(super()._get_asset_info())
+
+    server = TraderServer(Stuck(1e6, name="stuck"), f"ipc://{tmp_path / 's.ipc'}", guard=None).start()
+    broker = RemoteBroker(server.address, asset_timeout=0.5)
+    try:
+        start = time.monotonic()
+        assert broker.get_asset_info() == ""
+        assert 0.45 <= time.monotonic() - start < 1.5
+        assert "gave no asset info within 0.5 s" in broker.last_error and broker.stats["asset_timeouts"] == 1
+    finally:
+        release.set()
+        broker.close()
+        server.stop()
+
+
+def test_broker_remote_is_made_from_its_settings(tmp_path: Path, monkeypatch: Any) -> None:
+    from hkrt.strategy.broker_config import make_broker
+
+    address = f"ipc://{tmp_path / 'cfg.ipc'}"
+    broker = make_broker("remote", {"remote": {"address": address, "forward_market": "true", "max_outbox": "7"}},
+                         cash=0)  # fmt: skip
+    try:
+        assert isinstance(broker, RemoteBroker) and broker.name == "remote" and broker.forward_market
+        assert (broker.address, broker.max_outbox) == (address, 7)
+    finally:
+        broker.close()  # type: ignore[attr-defined]
+    with pytest.raises(ValueError, match="needs the trader's address: set HKRT_REMOTE_ADDRESS"):
+        make_broker("remote", {}, cash=0)
+    monkeypatch.setenv("HKRT_REMOTE_ADDRESS", address)
+    monkeypatch.setenv("HKRT_REMOTE_SEND_TIMEOUT", "soon")
+    with pytest.raises(ValueError, match="send_timeout must be a number, not 'soon'"):
+        make_broker("remote", {}, cash=0)
+
+
+def test_hkrt_trader_refuses_tcp_without_a_key_in_one_line_and_ends_on_sigterm(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    address = f"tcp://127.0.0.1:{free_port()}"
+    done = subprocess.run([sys.executable, "-m", "hkrt", "trader", "--broker", "paper", "--address", address],
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines() == [
+        f"Error: trader on {address} needs a key: TCP on 127.0.0.1 is reachable by other users (set "
+        "HKRT_TRADER_KEY to a hex key or HKRT_TRADER_KEY_FILE to an owner-only key file), or use ipc://"
+    ]
+    trader = TraderProcess(tmp_path, "paper").start()
+    assert trader.stop() == 128 + 15  # SIGTERM: a clean stop, the conventional status
+    assert any("trader stopped" in line for line in trader.lines)

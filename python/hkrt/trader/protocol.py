@@ -2,20 +2,23 @@
 
 One nng request/reply pair per exchange (docs/trader-process.md).  A request is a JSON object::
 
-    {"v": 1, "session": "<client's random id>", "after": <last event seq seen>, "items": [...]}
+    {"v": 1, "session": "<client's random id>", "after": <last event seq seen | null>, "items": [...]}
 
 whose items are numbered per session (``id``, increasing: the trader acts on an item once, however often it
 is re-sent) and are ``submit``, ``cancel``, ``asset``, ``spots`` / ``day_closed`` (market data for a paper
 broker) or nothing (a plain poll).  The reply::
 
-    {"v": 1, "epoch": "<trader run id>", "broker": "<name>", "taken": {id: "" | why refused},
-     "events": [{"seq": n, "type": "report" | "result" | "cancel" | "asset", ...}], "last": n, "first": n}
+    {"v": 1, "epoch": "<trader run id>", "broker": "<name>", "taken": <highest item id acted on>,
+     "events": [{"seq": n, "type": "report" | "result" | "cancel" | "asset", ...}], "last": n, "first": n,
+     "queued": <items waiting for the broker>, "busy": <seconds the current broker call has run>}
 
-carries every event after ``after`` that belongs to the session (or to nobody: a report of an order the
-trader never sent), at most :data:`MAX_EVENTS_PER_REPLY`.  Sequence numbers let the client see a gap and
-ask again (it always asks from its last seen seq, so a lost reply costs nothing); ``epoch`` changes when the
-trader restarts.  With a key every message is sealed (:func:`hkrt.feed.feed_auth.seal`, HMAC-SHA256): the
-trader drops an unsealed or wrongly sealed request unread and answers only :data:`AUTH_REFUSED`.
+says which items were taken and carries every event after ``after`` (null on a client's first contact: from then
+on) that belongs to the session (or to nobody: a report of an order the trader never sent), at most
+:data:`MAX_EVENTS_PER_REPLY`. Sequence numbers let the client see a gap and ask again (it always asks from its
+last seen seq, so a lost reply costs nothing; ``first`` above its last seen + 1 means events passed out of the
+trader's ring); ``epoch`` changes when the trader restarts. With a key every message is sealed
+(:func:`hkrt.feed.feed_auth.seal`, HMAC-SHA256): the trader drops an unsealed or wrongly sealed request unread
+and answers only :data:`AUTH_REFUSED`.
 """
 
 from __future__ import annotations

@@ -309,7 +309,8 @@ class RemoteBroker(OrderBrokerBase):
                 why = f"the trader at {self.address} was unreachable for {self.send_timeout:g} s: never sent"
                 for item in expired:
                     self._fail(item, why)
-            message = {"v": 1, "session": self._session, "after": self._last_seq,
+            after = self._last_seq if self._epoch is not None else None  # None: from now on (first contact)
+            message = {"v": 1, "session": self._session, "after": after,
                        "items": [{k: v for k, v in i.items() if not k.startswith("_")} for i in items]}  # fmt: skip
             self.stats["requests"] += 1
             try:
@@ -429,7 +430,7 @@ class RemoteBroker(OrderBrokerBase):
         if self._epoch is not None and epoch != self._epoch:
             self._restarted(epoch)
             return True  # the events of this reply were counted from the old trader's seq: ask again from 0
-        self._epoch = epoch
+        first_contact, self._epoch = self._epoch is None, epoch
         taken = int(reply.get("taken", 0))
         with self._lock:
             while self._outbox and self._outbox[0]["id"] <= taken:
@@ -438,7 +439,7 @@ class RemoteBroker(OrderBrokerBase):
                 if item["op"] == "submit":
                     self._inflight[item["request"]["client_order_id"]] = item
         first, last = int(reply.get("first", 0)), int(reply.get("last", 0))
-        if first > self._last_seq + 1 and last > self._last_seq:
+        if not first_contact and first > self._last_seq + 1 and last > self._last_seq:
             missed = first - self._last_seq - 1
             self.stats["lost_events"] += missed
             log_limited(log, logging.WARNING, "lost_events",

@@ -233,6 +233,10 @@ class TraderServer:
         session = str(message.get("session", ""))
         if not session:
             raise ProtocolError("a request needs a session")
+        after = message.get("after")
+        if after is None:  # a client's first contact: what happened before it came is not its business
+            with self._events_lock:
+                after = self._seq
         last = self._sessions.get(session, 0)
         for item in message.get("items", []):
             iid = int(item["id"])
@@ -246,7 +250,7 @@ class TraderServer:
         self._sessions.move_to_end(session)
         while len(self._sessions) > MAX_SESSIONS:
             self._sessions.popitem(last=False)
-        events, upto, first = self._events_for(session, int(message.get("after", 0)))
+        events, upto, first = self._events_for(session, int(after))
         busy = self.busy_since
         return encode({
             "v": 1, "epoch": self.epoch, "broker": self.broker.name, "taken": last, "events": events, "last": upto,
