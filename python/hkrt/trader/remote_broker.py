@@ -514,7 +514,7 @@ class RemoteBroker(OrderBrokerBase):
         error = str(event.get("error") or "")
         reason = f"{status}: {error}" if error else status
         if status == "unknown":
-            reason = f"outcome unknown: {error}; check the account (hkrt reconcile)"
+            reason = f"outcome unknown: {error}; check the account (strategy.reconcile())"
             log.warning("order %s: %s", cid, reason, extra={"broker": self.name, "client_order_id": cid})
         self._publish(ExecutionReport(kind="rejected", reason=reason, **common))
 
