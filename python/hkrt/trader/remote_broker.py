@@ -58,6 +58,8 @@ MAX_OUTBOX = 1_000
 MAX_MARKET = 2_000
 MAX_UNDELIVERED = 10_000
 _WARN_INTERVAL = 60.0
+_FAST_POLL = 0.002  # seconds between polls while an answer is due soon
+_FAST_POLL_FOR = 0.5  # seconds after a send that polls stay fast (a hung broker then costs poll_interval)
 
 
 class RemoteBroker(OrderBrokerBase):
@@ -300,6 +302,7 @@ class RemoteBroker(OrderBrokerBase):
         import pynng
 
         backoff = 0.1
+        last_send = 0.0
         sock = self._open(pynng)
         while not self._stop.is_set():
             with self._lock:
@@ -339,8 +342,13 @@ class RemoteBroker(OrderBrokerBase):
                 continue
             self._up()
             more = self._apply(reply, items)
+            if items:
+                last_send = time.monotonic()
             if not more:
-                self._wake.wait(self.poll_interval)
+                # an answer due soon (orders at the trader, sent in the last half second): ask again shortly
+                waiting = bool(self._inflight) or bool(reply.get("queued")) or bool(reply.get("busy"))
+                soon = waiting and time.monotonic() - last_send < _FAST_POLL_FOR
+                self._wake.wait(min(self.poll_interval, _FAST_POLL) if soon else self.poll_interval)
                 self._wake.clear()
         sock.close()
 

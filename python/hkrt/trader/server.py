@@ -254,9 +254,16 @@ class TraderServer:
         busy = self.busy_since
         return encode({
             "v": 1, "epoch": self.epoch, "broker": self.broker.name, "taken": last, "events": events, "last": upto,
-            "first": first, "queued": self._orders.qsize(),
+            "first": first, "queued": self._orders.qsize() + self._reports_pending(),
             "busy": round(time.monotonic() - busy, 3) if busy is not None else 0.0,
         }, self.key)  # fmt: skip
+
+    def _reports_pending(self) -> int:
+        """Broker reports on the trader's bus not yet made events (a client's flush waits for them too)."""
+        bus = self._bus
+        if bus is None:
+            return 0
+        return bus.depth + (1 if bus.running_handler is not None else 0)
 
     def _take(self, session: str, item: dict[str, Any]) -> None:
         op = item.get("op")
