@@ -145,13 +145,17 @@ def main() -> None:
     print(f"\nRemoteBroker.submit / in-process submit: {rows[1][1] / base:.2f}x")
 
 
-if __name__ == "__main__":
+def options() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--orders", type=int, default=2000)
-    parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--hang", type=float, default=1.0)
-    parser.add_argument("--quick", action="store_true")
-    ARGS = parser.parse_args()
-    if ARGS.quick:
-        ARGS.orders, ARGS.repeat, ARGS.hang = 100, 1, 0.2
+    for name, default in (("orders", 2000), ("repeat", 5), ("hang", 1.0)):
+        parser.add_argument(f"--{name}", type=type(default), default=default)
+    parser.add_argument("--quick", action="store_true", help="a smoke test: 100 orders, one repeat")
+    args = parser.parse_args()
+    if args.quick:
+        args.orders, args.repeat, args.hang = 100, 1, 0.2
+    return args
+
+
+if __name__ == "__main__":
+    ARGS = options()
     main()
