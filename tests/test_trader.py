@@ -301,6 +301,14 @@ def test_an_asset_query_the_broker_sits_on_times_out_at_the_client(tmp_path: Pat
         assert broker.get_asset_info() == ""
         assert 0.45 <= time.monotonic() - start < 1.5
         assert "gave no asset info within 0.5 s" in broker.last_error and broker.stats["asset_timeouts"] == 1
+        start = time.monotonic()
+        assert broker.get_asset_info() == ""  # the first is still unanswered: no second wait
+        assert time.monotonic() - start < 0.1 and "not answered the previous asset query" in broker.last_error
+        release.set()  # the broker answers the first at last: the next query goes through
+        deadline = time.monotonic() + 5
+        while not broker.get_asset_info() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert broker.get_asset_info().startswith("{") and broker.stats["asset_busy"] >= 1
     finally:
         release.set()
         broker.close()
@@ -341,3 +349,30 @@ def test_hkrt_trader_refuses_tcp_without_a_key_in_one_line_and_ends_on_sigterm(t
     trader = TraderProcess(tmp_path, "paper").start()
     assert trader.stop() == 128 + 15  # SIGTERM: a clean stop, the conventional status
     assert any("trader stopped" in line for line in trader.lines)
+
+
+def test_a_request_sent_again_is_acted_on_once(tmp_path: Path) -> None:
+    import pynng
+
+    from hkrt.trader.protocol import decode, encode, request_to_dict
+
+    paper = PaperBroker(1e6, name="once")
+    server = TraderServer(paper, f"ipc://{tmp_path / 'o.ipc'}", guard=None).start()
+    item = {"id": 1, "op": "submit", "side": "buy", "request": request_to_dict(request("once-1")), "guard": None}
+    try:
+        with pynng.Req0(dial=server.address, recv_timeout=5000) as sock:
+            replies = []
+            for _ in range(3):  # the client's reply was lost twice: the same request again
+                sock.send(encode({"v": 1, "session": "s", "after": 0, "items": [item]}, None))
+                replies.append(decode(sock.recv(), None))
+            deadline = time.monotonic() + 5
+            while not [e for r in replies for e in r["events"] if e["type"] == "result"]:
+                assert time.monotonic() < deadline
+                sock.send(encode({"v": 1, "session": "s", "after": 0, "items": []}, None))
+                replies.append(decode(sock.recv(), None))
+        assert [r["taken"] for r in replies[:3]] == [1, 1, 1]
+        results = [e for e in replies[-1]["events"] if e["type"] == "result"]
+        assert [(e["cid"], e["status"]) for e in results] == [("once-1", "Rejected")]  # one answer, one call
+        assert len(paper.records) == 1 and server.stats["submits"] == 1 and server.stats["duplicates"] == 2
+    finally:
+        server.stop()

@@ -102,7 +102,7 @@ class RemoteBroker(OrderBrokerBase):
         self.stats: dict[str, int] = dict.fromkeys(
             ("submitted", "cancels", "outbox_full", "market_dropped", "never_sent", "requests", "request_failures",
              "reconnects", "trader_restarts", "lost_events", "reports", "results", "rejected", "cancel_failures",
-             "asset_timeouts", "auth_refused", "undelivered"), 0,
+             "asset_timeouts", "asset_busy", "auth_refused", "undelivered"), 0,
         )  # fmt: skip
         self.connected = False
         self.last_trader_error = ""
@@ -117,6 +117,7 @@ class RemoteBroker(OrderBrokerBase):
         self._outbox: deque[dict[str, Any]] = deque()  # items the trader has not taken yet, oldest first
         self._inflight: dict[str, dict[str, Any]] = {}  # client id -> its submit, taken and not answered
         self._assets: dict[int, list[Any]] = {}  # item id -> [threading.Event, text, error]
+        self._late_asset: list[Any] | None = None  # the waiter of a query that timed out
         self._undelivered: deque[ExecutionReport] = deque(maxlen=MAX_UNDELIVERED)  # made while no bus runs
         self._epoch: str | None = None
         self._last_seq = 0
@@ -164,15 +165,23 @@ class RemoteBroker(OrderBrokerBase):
         return OrderResult(OrderStatus.Sent, order_id=order_id)
 
     def _get_asset_info(self) -> str:
+        """The account, waiting at most ``asset_timeout``.  While a query that timed out is still unanswered
+        (the broker sits on it), the next one fails at once instead of waiting again: a reconcile on the
+        callback thread costs the strategy one timeout, not one per try."""
         waiter: list[Any] = [threading.Event(), "", ""]
         with self._lock:
+            late = self._late_asset
+            if late is not None and not late[0].is_set():
+                self.stats["asset_busy"] += 1
+                raise TimeoutError(f"the trader at {self.address} has not answered the previous asset query yet "
+                                   "(its broker is slow): not asked again")  # fmt: skip
             self._waiting += 1
             iid = self._append({"op": "asset"})
             self._assets[iid] = waiter
         self._wake.set()
         if not waiter[0].wait(self.asset_timeout):
             with self._lock:
-                self._assets.pop(iid, None)
+                self._late_asset = waiter  # still registered: its answer, whenever it comes, frees the next query
             self.stats["asset_timeouts"] += 1
             raise TimeoutError(f"the trader at {self.address} gave no asset info within {self.asset_timeout:g} s")
         if not waiter[1]:
@@ -478,6 +487,11 @@ class RemoteBroker(OrderBrokerBase):
         with self._lock:
             inflight = list(self._inflight.values())
             self._inflight.clear()
+            queued = {item["id"] for item in self._outbox}
+            for iid in [i for i in self._assets if i not in queued]:  # taken by the old trader: never answered
+                waiter = self._assets.pop(iid)
+                waiter[1:] = ["", "the trader restarted before answering"]
+                waiter[0].set()
             for item in inflight:  # taken by the old trader, not answered: ask the new one (its journal knows)
                 resend = {k: v for k, v in item.items() if not k.startswith("_") and k != "id"}
                 self._waiting += 1  # may pass max_outbox: these were taken once and must not be dropped
