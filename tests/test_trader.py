@@ -376,3 +376,17 @@ def test_a_request_sent_again_is_acted_on_once(tmp_path: Path) -> None:
         assert len(paper.records) == 1 and server.stats["submits"] == 1 and server.stats["duplicates"] == 2
     finally:
         server.stop()
+
+
+def test_a_client_without_the_key_of_a_keyed_ipc_trader_is_refused(tmp_path: Path) -> None:
+    server = TraderServer(PaperBroker(1e6), f"ipc://{tmp_path / 'k.ipc'}", key=KEY, guard=None).start()
+    broker = RemoteBroker(server.address, name="keyless")
+    rec = Recorder(broker)
+    try:
+        broker.submit(OrderSide.Buy, request("n1"))
+        assert "refused authentication (wrong or missing key)" in rec.wait_for("n1", "rejected").reason
+        assert server.stats["auth_refused"] >= 1 and server.stats["submits"] == 0
+    finally:
+        broker.close()
+        server.stop()
+        rec.bus.stop()

@@ -37,6 +37,7 @@ from hkrt._hkrt import OrderBrokerBase, OrderRequest, OrderResult, OrderStatus
 from hkrt.bus.trading import ExecutionReport
 from hkrt.core.logs import LogLimiter, log_limited
 from hkrt.trader.protocol import (
+    AUTH_REFUSED,
     MAX_ITEMS_PER_REQUEST,
     ProtocolError,
     check_address,
@@ -342,11 +343,11 @@ class RemoteBroker(OrderBrokerBase):
             try:
                 reply = decode(data, self.key)
             except ProtocolError as err:
-                self._refused(str(err) if data != b'{"v": 1, "error": "authentication refused"}' else "")
+                self._refused("" if data == AUTH_REFUSED else str(err))  # "": the trader refused our key
                 self._stop.wait(1.0)
                 continue
-            if "error" in reply:
-                self._refused(str(reply["error"]))
+            if "error" in reply:  # (without a key, the trader's refusal of a missing key reads as this)
+                self._refused("" if data == AUTH_REFUSED else str(reply["error"]))
                 self._stop.wait(1.0)
                 continue
             self._up()
