@@ -390,3 +390,36 @@ def test_a_client_without_the_key_of_a_keyed_ipc_trader_is_refused(tmp_path: Pat
         broker.close()
         server.stop()
         rec.bus.stop()
+
+
+SCRIPT = """
+import hkrt
+
+strategy = hkrt.Strategy(["SH600000"], name="cliremote")
+
+
+@strategy.run_daily_at(time="09:40")
+def buy():
+    strategy.order("SH600000", 100)
+"""
+
+
+def test_hkrt_run_sends_its_orders_to_a_trader_with_broker_remote(tmp_path: Path) -> None:
+    import csv
+    import subprocess
+    import sys
+
+    (tmp_path / "buy.py").write_text(SCRIPT, encoding="utf-8")
+    with TraderProcess(tmp_path, "paper", "--cash", "1000000") as trader:
+        (tmp_path / "cfg.toml").write_text(f'[remote]\naddress = "{trader.address}"\nforward_market = true\n')
+        done = subprocess.run([sys.executable, "-m", "hkrt", "run", str(tmp_path / "buy.py"), "--source", "sim",
+                               "--broker", "remote", "--config", str(tmp_path / "cfg.toml"), "--until", "10:30",
+                               "--symbols", "20", "--speed", "5000", "--out", str(tmp_path / "out")],
+                              capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert f"broker remote: {{'address': '{trader.address}', 'forward_market': True}}" in done.stdout
+    with (tmp_path / "out" / "orders.csv").open() as f:
+        orders = list(csv.DictReader(f))
+    assert [(o["symbol"], o["shares"], o["status"], o["broker"]) for o in orders] == [
+        ("SH600000", "100", "filled", "remote")
+    ]
