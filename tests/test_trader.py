@@ -24,7 +24,7 @@ from hkrt.bus import EventBus, ExecutionReport
 from hkrt.strategy import run_sim
 from hkrt.trader.journal import TraderJournal
 from hkrt.trader.protocol import check_address
-from hkrt.trader.remote_broker import RemoteBroker
+from hkrt.trader.remote_broker import RemoteBroker, trader_status
 from hkrt.trader.server import TraderServer
 from trader_process import TraderProcess
 
@@ -138,6 +138,8 @@ def test_the_socket_is_the_owners_alone_and_tcp_needs_a_key(tmp_path: Path) -> N
         check_address("tcp://127.0.0.1:9999", None)
     with pytest.raises(ValueError, match="needs a key: TCP on a network address"):
         RemoteBroker("tcp://10.0.0.1:9999")
+    with pytest.raises(TimeoutError, match=r"did not answer within 0\.3 s"):
+        trader_status(address, timeout=0.3)  # stopped: nobody answers
 
 
 def test_a_wrong_key_is_refused_before_anything_is_read(tmp_path: Path, caplog: Any) -> None:
@@ -153,6 +155,9 @@ def test_a_wrong_key_is_refused_before_anything_is_read(tmp_path: Path, caplog: 
         assert server.stats["auth_refused"] >= 1 and server.stats["submits"] == 0 and paper.records == []
         assert broker.stats["auth_refused"] >= 1
         assert any("refused" in r.getMessage() for r in caplog.records)
+        with pytest.raises(PermissionError, match="refused the key"):
+            trader_status(server.address, key=bytes(16))
+        assert trader_status(server.address, key=KEY)["stats"]["auth_refused"] >= 2
         good = RemoteBroker(server.address, key=KEY, name="goodkey")
         try:
             assert good.get_asset_info().startswith("{")  # the right key gets through the same socket
@@ -206,6 +211,9 @@ def test_a_hung_broker_call_leaves_submit_and_the_next_requests_free(tmp_path: P
         assert time.monotonic() - start < 0.1  # the strategy's thread is never held by the broker
         time.sleep(0.3)
         assert rec.kinds("h1") == [] and server.busy_since is not None  # the trader's worker is in the call
+        status = trader_status(server.address)  # what a supervisor's heartbeat sees: alive, its broker hung
+        assert status["broker"] == "hang" and status["busy"] >= 0.2 and status["queued"] == 1
+        assert status["epoch"] == server.epoch and status["stats"]["submits"] == 2
         assert broker.get_asset_info().startswith("{")  # the account answers on the asset worker meanwhile
         release.set()
         assert "no quote" in rec.wait_for("h1", "rejected").reason  # the broker's own reason comes back

@@ -562,6 +562,28 @@ class RemoteBroker(OrderBrokerBase):
         )
 
 
+def trader_status(address: str, *, key: bytes | None = None, timeout: float = 2.0) -> dict[str, Any]:
+    """One probe of the trader at ``address`` (a supervisor's heartbeat): ``epoch`` (changes at each restart),
+    ``broker``, ``queued`` (items waiting for the broker), ``busy`` (seconds the broker call under way has run:
+    a hung broker shows here) and ``stats``.  Raises ``TimeoutError`` when it does not answer within ``timeout``
+    and ``PermissionError`` when it refuses the key."""
+    import pynng
+
+    ms = int(timeout * 1000)
+    with pynng.Req0(recv_timeout=ms, send_timeout=ms, resend_time=-1) as sock:
+        sock.dial(address, block=False)
+        try:
+            sock.send(encode({"v": 1, "session": f"status-{secrets.token_hex(4)}", "after": None, "items": [],
+                              "status": True}, key))  # fmt: skip
+            data = sock.recv()
+        except pynng.Timeout:
+            raise TimeoutError(f"the trader at {address} did not answer within {timeout:g} s") from None
+    if data == AUTH_REFUSED:
+        raise PermissionError(f"the trader at {address} refused the key")
+    reply = decode(data, key)
+    return {k: reply[k] for k in ("epoch", "broker", "queued", "busy", "stats") if k in reply}
+
+
 _TRUE = ("1", "true", "yes", "on")
 
 

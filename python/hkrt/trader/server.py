@@ -252,11 +252,14 @@ class TraderServer:
             self._sessions.popitem(last=False)
         events, upto, first = self._events_for(session, int(after))
         busy = self.busy_since
-        return encode({
+        reply = {
             "v": 1, "epoch": self.epoch, "broker": self.broker.name, "taken": last, "events": events, "last": upto,
             "first": first, "queued": self._orders.qsize() + self._reports_pending(),
             "busy": round(time.monotonic() - busy, 3) if busy is not None else 0.0,
-        }, self.key)  # fmt: skip
+        }  # fmt: skip
+        if message.get("status"):  # a supervisor's probe (trader_status): the counters too
+            reply["stats"] = dict(self.stats)
+        return encode(reply, self.key)
 
     def _reports_pending(self) -> int:
         """Broker reports on the trader's bus not yet made events (a client's flush waits for them too)."""
