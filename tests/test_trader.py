@@ -431,3 +431,28 @@ def test_hkrt_run_sends_its_orders_to_a_trader_with_broker_remote(tmp_path: Path
     assert [(o["symbol"], o["shares"], o["status"], o["broker"]) for o in orders] == [
         ("SH600000", "100", "filled", "remote")
     ]
+
+
+def test_an_unreadable_item_costs_only_itself(tmp_path: Path) -> None:
+    import pynng
+
+    from hkrt.trader.protocol import decode, encode, request_to_dict
+
+    paper = PaperBroker(1e6, name="bad")
+    server = TraderServer(paper, f"ipc://{tmp_path / 'b.ipc'}", guard=None).start()
+    broken = {"id": 1, "op": "submit", "side": "buy", "request": {"client_order_id": "bad-1"}}  # no price, ...
+    good = {"id": 2, "op": "submit", "side": "buy", "request": request_to_dict(request("good-1")), "guard": None}
+    try:
+        with pynng.Req0(dial=server.address, recv_timeout=5000) as sock:
+            sock.send(encode({"v": 1, "session": "s", "after": 0, "items": [broken, good]}, None))
+            reply = decode(sock.recv(), None)
+            assert reply["taken"] == 2 and "error" not in reply
+            deadline, results = time.monotonic() + 5, {}
+            while len(results) < 2 and time.monotonic() < deadline:
+                sock.send(encode({"v": 1, "session": "s", "after": 0, "items": []}, None))
+                results = {e["cid"]: e for e in decode(sock.recv(), None)["events"] if e["type"] == "result"}
+        assert "cannot read this 'submit' item (KeyError" in results["bad-1"]["error"]
+        assert results["good-1"]["status"] == "Rejected" and "no quote" in results["good-1"]["error"]
+        assert server.stats["bad_requests"] == 1 and len(paper.records) == 1
+    finally:
+        server.stop()

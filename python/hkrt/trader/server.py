@@ -244,8 +244,11 @@ class TraderServer:
                 if item.get("op") == "submit":
                     self.stats["duplicates"] += 1
                 continue  # acted on already (a re-sent request whose reply was lost)
-            last = iid
-            self._take(session, item)
+            last = self._sessions[session] = iid  # seen, whatever becomes of it: never acted on twice
+            try:
+                self._take(session, item)
+            except (KeyError, TypeError, ValueError) as err:  # one unreadable item costs itself, loudly
+                self._bad_item(session, item, err)
         self._sessions[session] = last
         self._sessions.move_to_end(session)
         while len(self._sessions) > MAX_SESSIONS:
@@ -260,6 +263,16 @@ class TraderServer:
         if message.get("status"):  # a supervisor's probe (trader_status): the counters too
             reply["stats"] = dict(self.stats)
         return encode(reply, self.key)
+
+    def _bad_item(self, session: str, item: dict[str, Any], err: Exception) -> None:
+        self.stats["bad_requests"] += 1
+        why = f"the trader cannot read this {item.get('op')!r} item ({type(err).__name__}: {err}): not acted on"
+        log_limited(log, logging.WARNING, "bad_item", why, {"broker": self.broker.name,
+                    "bad_requests": self.stats["bad_requests"]}, _WARN_INTERVAL, limiter=self._limiter)  # fmt: skip
+        request = item.get("request")
+        cid = request.get("client_order_id") if isinstance(request, dict) else None
+        if item.get("op") == "submit" and cid:  # its order is answered: rejected, never sent
+            self._emit(session, {"type": "result", "cid": str(cid), "status": "Rejected", "order_id": "", "error": why})
 
     def _reports_pending(self) -> int:
         """Broker reports on the trader's bus not yet made events (a client's flush waits for them too)."""
