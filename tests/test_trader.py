@@ -409,6 +409,11 @@ strategy = hkrt.Strategy(["SH600000"], name="cliremote")
 @strategy.run_daily_at(time="09:40")
 def buy():
     strategy.order("SH600000", 100)
+
+
+@strategy.on_stop
+def drain():  # the reports still on their way are applied before the run ends (docs/trader-process.md)
+    strategy.brokers[0].flush(20)
 """
 
 
@@ -456,3 +461,42 @@ def test_an_unreadable_item_costs_only_itself(tmp_path: Path) -> None:
         assert server.stats["bad_requests"] == 1 and len(paper.records) == 1
     finally:
         server.stop()
+
+
+def test_a_strategy_bus_that_takes_no_reports_leaves_them_at_the_trader_until_it_does(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    import threading
+
+    from hkrt.trader import remote_broker
+
+    monkeypatch.setattr(remote_broker, "MAX_BACKLOG", 3)
+    server = TraderServer(PaperBroker(1e6, name="slow"), f"ipc://{tmp_path / 'sl.ipc'}", guard=None).start()
+    broker = RemoteBroker(server.address, poll_interval=0.01)
+    gate = threading.Event()
+    got: list[str] = []
+    bus = EventBus(max_events=1).start()
+    bus.subscribe(ExecutionReport, lambda r: (gate.wait(20), got.append(r.broker_order_id)))
+    broker.attach(bus)
+    try:
+        assert broker.get_asset_info()  # connected
+        assert server._bus is not None
+        for i in range(20):  # reports of orders nobody sent through the trader: every session gets them
+            server._bus.publish(ExecutionReport(broker="slow", kind="cancelled", broker_order_id=f"x{i}"))
+            if i == 9:  # a first wave taken in: more than MAX_BACKLOG wait for the stuck bus
+                deadline = time.monotonic() + 5
+                while broker.stats["reports"] < 10 and time.monotonic() < deadline:
+                    time.sleep(0.02)
+        deadline = time.monotonic() + 5
+        while not broker.stats["backlog_pauses"] and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert broker.stats["backlog_pauses"] >= 1 and got == []  # the bus is stuck: the sender waits, not loses
+        gate.set()
+        assert broker.flush(10)
+        bus.wait_idle()
+        assert got == [f"x{i}" for i in range(20)] and broker.stats["lost_events"] == 0
+    finally:
+        gate.set()
+        broker.close()
+        server.stop()
+        bus.stop()

@@ -58,6 +58,7 @@ log = logging.getLogger("hkrt.trader")
 MAX_OUTBOX = 1_000
 MAX_MARKET = 2_000
 MAX_UNDELIVERED = 10_000
+MAX_BACKLOG = 5_000  # reports waiting for the strategy's bus before the sender stops taking more from the trader
 _WARN_INTERVAL = 60.0
 _FAST_POLL = 0.002  # seconds between polls while an answer is due soon
 _FAST_POLL_FOR = 0.5  # seconds after a send that polls stay fast (a hung broker then costs poll_interval)
@@ -103,7 +104,7 @@ class RemoteBroker(OrderBrokerBase):
         self.stats: dict[str, int] = dict.fromkeys(
             ("submitted", "cancels", "outbox_full", "market_dropped", "never_sent", "requests", "request_failures",
              "reconnects", "trader_restarts", "lost_events", "reports", "results", "rejected", "cancel_failures",
-             "asset_timeouts", "asset_busy", "auth_refused", "undelivered"), 0,
+             "asset_timeouts", "asset_busy", "backlog_pauses", "auth_refused", "undelivered"), 0,
         )  # fmt: skip
         self.connected = False
         self.last_trader_error = ""
@@ -120,6 +121,8 @@ class RemoteBroker(OrderBrokerBase):
         self._assets: dict[int, list[Any]] = {}  # item id -> [threading.Event, text, error]
         self._late_asset: list[Any] | None = None  # the waiter of a query that timed out
         self._undelivered: deque[ExecutionReport] = deque(maxlen=MAX_UNDELIVERED)  # made while no bus runs
+        self._deliveries: deque[ExecutionReport] = deque()  # for the delivery thread (the backlog is bounded:
+        self._delivery = threading.Condition()  # past MAX_BACKLOG the sender leaves events at the trader)
         self._epoch: str | None = None
         self._last_seq = 0
         self._replies = 0
@@ -273,17 +276,36 @@ class RemoteBroker(OrderBrokerBase):
                     limiter=self._limiter)  # fmt: skip
 
     def _publish(self, report: ExecutionReport) -> None:
+        """Hand a report to the delivery thread (the sender never waits on a full bus: it keeps draining the
+        outbox, which the callback thread may be waiting on)."""
         self.stats["reports"] += 1
-        bus = self._bus
-        if bus is not None and bus.running and bus.publish(report):
-            return
-        self.stats["undelivered"] += 1
-        self._undelivered.append(report)  # published at the next attach
+        with self._delivery:
+            self._deliveries.append(report)
+            self._delivery.notify()
+
+    def _deliver(self) -> None:
+        """The delivery thread: publish each report on the attached bus, in order (waiting while it is full);
+        with no running bus, keep it for the next attach."""
+        while True:
+            with self._delivery:
+                while not self._deliveries and not self._stop.is_set():
+                    self._delivery.wait(0.5)
+                if not self._deliveries:
+                    return
+                report = self._deliveries[0]
+            bus = self._bus
+            if not (bus is not None and bus.running and bus.publish(report)):
+                self.stats["undelivered"] += 1
+                self._undelivered.append(report)  # published at the next attach
+            with self._delivery:
+                self._deliveries.popleft()
 
     # ---------------------------------------------------------------- the background thread
     def _start(self) -> None:
         self._thread = threading.Thread(target=self._run, name=f"remote-broker-{self.name}", daemon=True)
         self._thread.start()
+        self._deliverer = threading.Thread(target=self._deliver, name=f"remote-broker-{self.name}-deliver", daemon=True)
+        self._deliverer.start()
 
     def close(self, timeout: float = 5.0) -> None:
         """Stop the background thread (requests still in the outbox stay unsent)."""
@@ -291,8 +313,11 @@ class RemoteBroker(OrderBrokerBase):
         self._wake.set()
         with self._room:
             self._room.notify_all()
+        with self._delivery:
+            self._delivery.notify_all()
         if self._thread is not None:
             self._thread.join(timeout)
+        self._deliverer.join(timeout)
 
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until the trader took every request, answered every order and is idle, and its events are
@@ -302,6 +327,7 @@ class RemoteBroker(OrderBrokerBase):
         while time.monotonic() < deadline:
             with self._lock:
                 done = not self._outbox and not self._inflight and self._idle_replies >= start + 2
+            done = done and not self._deliveries
             if done:
                 return True
             self._wake.set()
@@ -465,7 +491,16 @@ class RemoteBroker(OrderBrokerBase):
                         "other strategies'): reconcile the book against the account",
                         {"broker": self.name, "lost_events": self.stats["lost_events"]}, _WARN_INTERVAL,
                         limiter=self._limiter)  # fmt: skip
-        for event in reply.get("events", []):
+        events = reply.get("events", [])
+        if events and len(self._deliveries) >= MAX_BACKLOG:  # the strategy's bus takes no reports: ask again later
+            self.stats["backlog_pauses"] += 1
+            log_limited(log, logging.WARNING, "backlog",
+                        f"{len(self._deliveries)} reports wait for the strategy's bus: the trader keeps the next ones "
+                        "until they are taken", {"broker": self.name, "backlog_pauses": self.stats["backlog_pauses"]},
+                        _WARN_INTERVAL, limiter=self._limiter)  # fmt: skip
+            self._stop.wait(0.05)
+            return bool(self._outbox)
+        for event in events:
             self._event(event)
         self._last_seq = max(self._last_seq, last)
         self._replies += 1
