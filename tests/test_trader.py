@@ -347,7 +347,8 @@ def test_hkrt_trader_refuses_tcp_without_a_key_in_one_line_and_ends_on_sigterm(t
     import sys
 
     address = f"tcp://127.0.0.1:{free_port()}"
-    done = subprocess.run([sys.executable, "-m", "hkrt", "trader", "--broker", "paper", "--address", address],
+    done = subprocess.run([sys.executable, "-m", "hkrt", "trader", "--broker", "paper", "--address", address,
+                           "--journal", str(tmp_path / "j")],
                           capture_output=True, text=True, timeout=60)  # fmt: skip
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert done.stderr.strip().splitlines() == [

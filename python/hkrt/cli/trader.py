@@ -32,7 +32,8 @@ log = logging.getLogger("hkrt.trader")
 @click.option("--key-file", default=None, type=click.Path(dir_okay=False), help="Owner-only file of the hex key.")
 @click.option(
     "--journal", default=None, type=click.Path(dir_okay=False),
-    help="The client ids it has sent (so a restart never sends one twice); default: next to the ipc socket.",
+    help="The client ids it has sent (so a restart never sends one twice); default: "
+    "~/.hkrt/state/trader-<name or broker>.journal.",
 )  # fmt: skip
 @click.option(
     "--guard", type=click.Choice(["now", "none"]), default="now", show_default=True,
@@ -67,8 +68,10 @@ def trader(
         if name:
             broker.name = name
         where = address or default_address(broker_name)
-        if journal is None and where.startswith("ipc://"):
-            journal = str(Path(where[len("ipc://") :]).with_suffix(".journal"))
+        if journal is None:  # beside the strategies' state (survives a reboot, unlike the runtime dir)
+            folder = Path.home() / ".hkrt" / "state"
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+            journal = str(folder / f"trader-{name or broker_name}.journal")
         server = TraderServer(broker, where, key=key, journal=journal, guard=None if guard == "none" else "now")
         server.start()
     except (ValueError, OSError, FeedKeyError) as err:
