@@ -201,7 +201,8 @@ class RemoteBroker(OrderBrokerBase):
         self._next_id += 1
         item["id"] = self._next_id
         item["_queued"] = time.monotonic()
-        item["_tried"] = False
+        item["_tried"] = False  # in a request that went out
+        item["_maybe"] = False  # in a request that went out and got no answer: the trader may have read it
         self._outbox.append(item)
         return self._next_id
 
@@ -358,6 +359,8 @@ class RemoteBroker(OrderBrokerBase):
                     i["_tried"] = True
                 data = sock.recv()
             except pynng.NNGException as err:
+                for i in items:  # sent and never answered: the trader may have read them
+                    i["_maybe"] = i["_maybe"] or i["_tried"]
                 self._down(f"{type(err).__name__}: {err}")
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, 5.0)
@@ -427,8 +430,11 @@ class RemoteBroker(OrderBrokerBase):
             self._outbox.clear()
             for item in items:
                 self._taken_out(item)
+        maybe = why.replace(
+            ": never sent", ": it was handed to a trader before, which may have sent it; check the account"
+        )
         for item in items:
-            self._fail(item, why)
+            self._fail(item, maybe if item["_maybe"] else why)
 
     def _fail(self, item: dict[str, Any], why: str) -> None:
         if item["op"] == "submit":
