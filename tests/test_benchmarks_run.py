@@ -27,6 +27,7 @@ BENCHMARKS = pathlib.Path(__file__).resolve().parents[1] / "benchmarks"
         ("bench_ledger.py", ["--quick"], "| path | µs per fill |"),
         ("bench_metrics.py", ["--quick"], "| path | ms per scrape |"),
         ("bench_redis.py", ["--quick"], "| run | cycles | p50 ms | p90 ms |"),
+        ("bench_trader.py", ["--quick"], "| path | µs per order |"),
     ],
 )
 def test_benchmark_prints_its_table(script: str, args: list[str], header: str) -> None:

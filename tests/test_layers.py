@@ -22,12 +22,25 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("bus", ("hkrt.bus", "hkrt.hooks")),
     ("indicators", ("hkrt.indicators",)),
     ("agent", ("hkrt.agent",)),
-    ("adapters", ("hkrt.adapters", "hkrt.fetcher", "hkrt.broker")),
+    # the trader's protocol and RemoteBroker are the strategy's side of a broker (make_broker builds them)
+    ("adapters", ("hkrt.adapters", "hkrt.fetcher", "hkrt.broker", "hkrt.trader.protocol", "hkrt.trader.remote_broker")),
     # alerts: read the bus (strategy events only through it), send through the adapters' SMTP code
     ("notify", ("hkrt.notify",)),
     ("strategy", ("hkrt.strategy",)),
     ("ops", ("hkrt.ops",)),  # metrics and health: read the agent, the bus and the strategies
-    ("apps", ("hkrt.cli", "hkrt.dashboard", "hkrt.node", "hkrt.notebook", "hkrt.testing", "hkrt.__main__", "hkrt")),
+    (
+        "apps",
+        (
+            "hkrt.cli",
+            "hkrt.dashboard",
+            "hkrt.node",
+            "hkrt.trader",
+            "hkrt.notebook",
+            "hkrt.testing",
+            "hkrt.__main__",
+            "hkrt",
+        ),
+    ),
 ]
 RANK = {name: i for i, (name, _) in enumerate(LAYERS)}
 

@@ -1,7 +1,7 @@
 """The ``hkrt`` command line: ``main`` (the console script ``hkrt = "hkrt.cli:main"``) and one module per
 command: ``spot_server``, ``agent``, ``run``, ``demo``, ``store`` (``hkrt export``),
 ``control`` (``hkrt halt``, ``resume``, ``status``), ``notify`` (``hkrt notify-test``), ``node`` (the supervised
-processes).
+processes), ``trader`` (a broker in a process of its own).
 
 Every command imports what it needs (agent, server, venue adapters, pandas, pynng, pyarrow) inside its
 body, so ``hkrt --help`` and a mistyped option cost only click, the C++ core and the venue registry's
@@ -52,5 +52,9 @@ main.add_command(notify_test)
 from hkrt.cli.node import node  # noqa: E402
 
 main.add_command(node)
+
+from hkrt.cli.trader import trader  # noqa: E402
+
+main.add_command(trader)
 
 __all__ = ["main"]

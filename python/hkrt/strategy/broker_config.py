@@ -22,8 +22,9 @@ from hkrt._hkrt import OrderBrokerBase
 from hkrt.adapters.registry import execution_venues
 from hkrt.core.toml_file import is_secret
 
-#: every name ``--broker`` takes: ``test`` (the paper broker's historic name) and the registry's execution venues.
-BROKERS = ("test", *execution_venues())
+#: every name ``--broker`` takes: ``test`` (the paper broker's historic name), the registry's execution venues, and
+#: ``remote``: a broker hosted by an ``hkrt trader`` process (docs/trader-process.md).
+BROKERS = ("test", *execution_venues(), "remote")
 
 log = logging.getLogger("hkrt.broker.config")
 
@@ -68,6 +69,10 @@ def make_broker(name: str, config: Mapping[str, Mapping[str, Any]] | None = None
     if name not in BROKERS:
         raise ValueError(f"unknown broker {name!r}: choose one of {', '.join(BROKERS)}")
     values: dict[str, Any] = settings(name, config)
+    if name == "remote":
+        from hkrt.trader.remote_broker import remote_broker_from_settings
+
+        return remote_broker_from_settings(values)
     if registry.canonical(name) == "paper":
         values.setdefault("cash", cash)
     try:

@@ -839,6 +839,7 @@ class Strategy:
             else:  # stopped, `until` or a broken feed: nothing more is delivered, no bar is invented
                 self._halted = True
             self._post(self._stopped)
+            self._flush_remote_brokers()
             if live:
                 self._post(self._reconcile_quietly)
             agent.wait_idle(30)
@@ -868,6 +869,18 @@ class Strategy:
                       extra={"strategy": self.name, "state_dir": os.fspath(self.state_dir)})  # fmt: skip
             self.control = None
         return self.control
+
+    def _flush_remote_brokers(self, timeout: float = 10.0) -> None:
+        """A broker in another process (``hkrt.trader.RemoteBroker``) hands over its last reports before the run
+        ends (on this thread: the callback thread applies them as they come, in order)."""
+        for broker in self.brokers:
+            flush = getattr(broker, "flush", None)
+            if callable(flush) and type(broker).__module__.startswith("hkrt.trader."):
+                try:
+                    if not flush(timeout):
+                        log.warning("broker %s did not deliver its last reports within %.0f s", broker.name, timeout)
+                except Exception:
+                    log.exception("flushing broker %s failed", broker.name)
 
     def _close_day(self, agent: SpotAgent) -> None:
         """The feed ended (``feed_done`` said so): its market day is over.  The agent closes the

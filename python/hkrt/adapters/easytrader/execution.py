@@ -494,6 +494,12 @@ class EasyTraderOrderBroker(ExchangeRuleGate):
 
     # ---- order lifecycle reports -------------------------------------------------------------------
 
+    def adopt_order(self, broker_order_id: str, client_order_id: str, symbol: str, side: str) -> None:
+        """Report the lifecycle of an order sent today by an earlier run (a restarted ``hkrt trader`` reads
+        them from its journal), as if this broker had sent it: its entrust is no longer foreign."""
+        self._reporter.track(order_no_key(broker_order_id), client_order_id, symbol, side,
+                             broker_order_id=broker_order_id)  # fmt: skip
+
     def attach(self, bus: EventBus) -> None:
         """Publish the lifecycle of the orders this broker sends onto ``bus`` as ``ExecutionReport``
         events: a thread reads today's entrusts and trades every ``poll_interval`` seconds until

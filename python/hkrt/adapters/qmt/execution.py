@@ -437,6 +437,10 @@ class XtQuantOrderBroker(OrderBrokerBase):
         return OrderResult(OrderStatus.Sent, order_id=order_id)
 
     # ------------------------------------------------------------------ order lifecycle reports
+    def adopt_order(self, broker_order_id: str, client_order_id: str, symbol: str, side: str) -> None:
+        """Report the lifecycle of an order sent today by an earlier run (``hkrt trader`` restarted)."""
+        self._reporter.track(str(broker_order_id), client_order_id, symbol, side)
+
     def attach(self, bus: EventBus) -> None:
         """Publish the lifecycle of this broker's orders onto ``bus`` as ``ExecutionReport`` events, from
         xttrader's pushes (on its callback thread), until :meth:`detach`."""
