@@ -280,6 +280,8 @@ def test_the_children_of_a_killed_node_stop_themselves(tmp_path: Path) -> None:
     proc = node_process(tmp_path, "--speed", "20", "--strategy", "examples/ma_cross.py")
     wait_until("the strategy's first heartbeat", lambda: (run_dir / "state" / "ma_cross" / "control" /
                                                           "status.json").exists(), proc)  # fmt: skip
+    wait_until("the agent's first heartbeat", lambda: read_json(run_dir / "agent.heartbeat.json").get("running"),
+               proc)  # fmt: skip
     pids = [p["pid"] for p in read_json(run_dir / "node.json")["processes"].values()]
     assert all(pids)
     proc.kill()

@@ -168,7 +168,7 @@ def test_a_publisher_feeds_an_agent_over_tcp_without_unix_modules() -> None:
         day = dt.date(2026, 11, 20)
         agent = hkrt.SpotAgent(["MIN"]).start(address)
         try:
-            with SpotPublisher(address, heartbeat_interval=0) as publisher:
+            with SpotPublisher(address, heartbeat_interval=0, retransmit=False) as publisher:  # (its port: not probed)
                 assert publisher.wait_for_subscribers(1, timeout=20)
                 for hhmmss, close, volume in (("09:30:05", 10.0, 100), ("09:31:10", 10.1, 400)):
                     when = dt.datetime.combine(day, dt.time.fromisoformat(hhmmss))

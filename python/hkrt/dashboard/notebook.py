@@ -21,6 +21,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from hkrt.core.china_time import CHINA_TZ
+
 STATIC = Path(__file__).with_name("static")
 COLUMNS = ("open", "high", "low", "close")
 
@@ -34,7 +36,7 @@ def _seconds(index: Any) -> np.ndarray:
     """Market time (China local) as the chart's seconds: the clock face read as UTC, as the dashboard does."""
     times = pd.DatetimeIndex(index)
     if times.tz is not None:
-        times = times.tz_convert("Asia/Shanghai").tz_localize(None)
+        times = times.tz_convert(CHINA_TZ).tz_localize(None)
     result: np.ndarray = times.to_numpy(dtype="datetime64[s]").astype(np.int64)
     return result
 

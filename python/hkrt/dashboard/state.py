@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from hkrt.bus import BarClosed, CycleEnded, FeedGap, FeedStatus, MarketFilter, OrderEvent, RiskEvent, TradeEvent
+from hkrt.core.ktype import KType
 from hkrt.core.logs import log_limited
 
 if TYPE_CHECKING:
@@ -36,7 +37,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("hkrt.dashboard")
 
-DEFAULT_KTYPES = ("MIN", "MIN5", "MIN15", "MIN60", "DAY")
+# the periods charted unless told: the minute, a few intraday ones and the day (names from the C++ registry)
+DEFAULT_KTYPES = tuple(k.value for k in (KType.MIN, KType.MIN5, KType.MIN15, KType.MIN60, KType.DAY))
 DONE_STATUSES = frozenset({"filled", "cancelled", "rejected", "expired"})
 
 Message = dict[str, Any]
@@ -94,8 +96,6 @@ class DashboardState:
         max_equity: int = 5000,
         sample_seconds: float = 0.5,
     ) -> None:
-        from hkrt.core.ktype import KType
-
         self.strategy = strategy
         self.ktypes = tuple(KType.parse(k).value for k in ktypes)
         self.max_bars = max_bars

@@ -6,7 +6,8 @@ The same as ``hkrt COMMAND ARGS...`` plus two things a supervised child needs:
   group of its own); here it becomes what Ctrl-C does to the command (its SIGINT handler, else
   KeyboardInterrupt), so the command stops cleanly (the agent flushes its store, a strategy reports).
 - POSIX: the child runs in a session of its own (the terminal's Ctrl-C is the node's), so it would outlive
-  a node killed with SIGKILL: a watcher thread sees the parent change and stops the command with SIGTERM.
+  a node killed with SIGKILL: a watcher thread sees the parent change and stops the command with SIGTERM,
+  then ends the process after ``ORPHAN_GRACE_S`` if the command has not stopped by then.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import sys
 import threading
 import time
 from typing import Any
+
+ORPHAN_GRACE_S = 15.0  # seconds a child whose node died has to stop cleanly before it exits regardless
 
 
 def _break_as_interrupt() -> None:
@@ -40,6 +43,10 @@ def _watch_parent(parent: int) -> None:
         os.dup2(null, 1)
         os.dup2(null, 2)
         os.kill(os.getpid(), signal.SIGTERM)
+        # a command that does not stop within the grace (a server still waiting for subscribers that will never
+        # come) ends here: with the node gone nobody else would ever stop it
+        time.sleep(ORPHAN_GRACE_S)
+        os._exit(128 + signal.SIGTERM)
 
     threading.Thread(target=watch, name="hkrt-node-parent-watch", daemon=True).start()
 
