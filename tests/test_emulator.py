@@ -37,6 +37,7 @@ class Manager:
         self.emulator: OrderEmulator | None = None
         self.orders: dict[str, Order] = {}
         self.released: list[tuple[str, str, float | None, int]] = []  # (id, wire type, limit, shares)
+        self.released_at: list[dt.datetime | None] = []  # the time each release was dated
         self.children: list[Order] = []
         self.adopted: list[str] = []
         self.clock: dt.datetime | None = at("09:30:00")
@@ -55,9 +56,10 @@ class Manager:
         self.orders[order.client_order_id] = order
         self.adopted.append(order.client_order_id)
 
-    def release(self, order: Order, wire_type: str, limit_price: float | None) -> None:
+    def release(self, order: Order, wire_type: str, limit_price: float | None, when: dt.datetime | None = None) -> None:
         order.triggered = True
         self.released.append((order.client_order_id, wire_type, limit_price, order.shares))
+        self.released_at.append(when)
 
     def create_child(
         self,
@@ -217,6 +219,16 @@ def test_sell_stop_fires_when_the_last_price_falls_to_it(manager: Manager, emula
     assert emulator.held == [] and emulator.stats["triggered"] == 1
     prices(bus, 9.0)  # released once only
     assert len(manager.released) == 1
+
+
+def test_a_fired_order_is_dated_by_the_spot_that_fired_it_not_the_lagging_clock(
+    manager: Manager, emulator: OrderEmulator, bus: EventBus
+):
+    manager.clock = dt.datetime.combine(FRIDAY, dt.time(9, 59, 57))  # the strategy's clock: the previous cycle
+    emulator.hold(manager.submit(stop("S1", "sell", 10.0)))
+    prices(bus, 10.5, 9.9)  # 10:00:00 and 10:00:03: the second fires
+    assert manager.released == [("S1", "market", None, 100)]
+    assert manager.released_at == [dt.datetime.combine(FRIDAY, dt.time(10, 0, 3))]
 
 
 def test_buy_stop_fires_when_the_last_price_rises_to_it(manager: Manager, emulator: OrderEmulator, bus: EventBus):

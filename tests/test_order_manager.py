@@ -613,9 +613,11 @@ def test_emulated_orders_are_held_released_and_cancelled_through_the_emulator(bu
     spots(bus, at(FRIDAY, "10:00"), SH600000=(10.2, 10.0, ""))
     stop = s.order("SH600000", 1000, order_type="stop", stop_price=10.5)
     assert (stop.status, stop.emulated, emulator.held) == ("submitted", True, [stop]) and venue.requests == []
-    s.order_manager.release(stop, "market", None)
+    fired_at = at(FRIDAY, "10:00") + dt.timedelta(seconds=3)  # the next spot's time: the clock is a cycle behind
+    s.order_manager.release(stop, "market", None, fired_at)
     [request] = venue.requests
     assert (request.order_type, request.price, request.client_order_id) == ("market", 10.2, stop.client_order_id)
+    assert request.datetime == fired_at
     assert stop.triggered and stop.broker_order_id == "venue-1"
     venue.report("fill", stop, shares=1000, price=10.21)
     assert stop.status == "filled" and s.position("SH600000") == 1000

@@ -114,7 +114,9 @@ class OrderManagerPort(Protocol):
     ``expired`` and publish its OrderEvent).
     """
 
-    def release(self, order: Order, wire_type: str, limit_price: float | None) -> None: ...
+    def release(
+        self, order: Order, wire_type: str, limit_price: float | None, when: dt.datetime | None = None
+    ) -> None: ...
 
     def create_child(
         self,
@@ -688,7 +690,7 @@ class OrderEmulator:
             self._ratchet(held, last)
         trigger = held.trigger
         if trigger is not None and (last >= trigger if held.rises else last <= trigger):
-            self._fire(held, last)
+            self._fire(held, last, when)
 
     def _set_band(self, symbol: str, day: dt.date) -> None:
         """The prices that leave every held order of ``symbol`` as it is on ``day`` (none when an
@@ -727,7 +729,7 @@ class OrderEmulator:
             self.stats["ratchets"] += 1
             self._journal("ratchet", held=held, sync=False)
 
-    def _fire(self, held: _Held, last: float) -> None:
+    def _fire(self, held: _Held, last: float, when: dt.datetime) -> None:
         pair = self._legs.get(held.id)
         if pair is not None:
             role = _role_of(pair, held.id)
@@ -748,9 +750,11 @@ class OrderEmulator:
                 self._later(self._cancel_at_manager, sibling, f"one cancels the other: its sibling leg {held.id} fired")
                 self._journal("bracket", bracket=self._pair_bracket[pair.id])
                 return
-        self._release(held, last)
+        self._release(held, last, when)
 
-    def _release(self, held: _Held, last: float | None) -> None:
+    def _release(self, held: _Held, last: float | None, when: dt.datetime | None = None) -> None:
+        """Send ``held`` out, dated ``when`` (the spot that fired it: the strategy's clock moves only at the
+        cycle's end, a whole cycle behind the price that fired), else the strategy's clock."""
         order = held.order
         self._remove(held)
         held.waiting = False
@@ -774,7 +778,7 @@ class OrderEmulator:
 
         def release() -> None:
             try:
-                self._manager.release(order, wire, limit)
+                self._manager.release(order, wire, limit, when)
             except Exception as err:  # the order left the emulator and did not reach the broker
                 self._loss(
                     "release_failed",

@@ -421,9 +421,10 @@ class OrderManager:
         self._send(order, order.order_type, order.price)
         return order
 
-    def release(self, order: Order, wire_type: str, limit_price: float | None) -> None:
+    def release(self, order: Order, wire_type: str, limit_price: float | None, when: dt.datetime | None = None) -> None:
         """Send an emulated order whose trigger fired, as a ``wire_type`` ("market" | "limit") order
-        (at ``limit_price`` for a limit; a market order carries the last price as its reference)."""
+        (at ``limit_price`` for a limit; a market order carries the last price as its reference), dated
+        ``when`` (the time of the spot that fired it; default: the strategy's clock)."""
         if wire_type not in WIRE_TYPES:
             raise ValueError(f"wire_type {wire_type!r} is not one of {', '.join(WIRE_TYPES)}")
         if wire_type == "limit" and (limit_price is None or not limit_price > 0):
@@ -435,7 +436,7 @@ class OrderManager:
                             extra={"client_order_id": order.client_order_id, "status": order.status})  # fmt: skip
                 return
             order.triggered = True
-        self._send(order, wire_type, limit_price)
+        self._send(order, wire_type, limit_price, when)
 
     def create_child(
         self,
@@ -692,15 +693,16 @@ class OrderManager:
         return None
 
     # ---------------------------------------------------------------- sending
-    def _send(self, order: Order, wire_type: str, limit_price: float | None) -> None:
+    def _send(self, order: Order, wire_type: str, limit_price: float | None, when: dt.datetime | None = None) -> None:
         out: list[tuple[str, Order, Any]] = []
+        now = when or self.now()  # the firing spot's time for a released order
         with self._lock:
             rec = self._by_id.get(order.client_order_id)
             brokers = list(self.brokers)
             if rec is None or rec.order is not order or not brokers:
                 why = "the strategy has no broker" if not brokers else "the order is not this manager's"
                 if not order.is_final:
-                    order.move_to("rejected", self.now() or order.created, why)
+                    order.move_to("rejected", now or order.created, why)
                     self.stats["rejected"] += 1
                     self._changed(order, out)
         if rec is None or rec.order is not order or not brokers:
@@ -711,7 +713,7 @@ class OrderManager:
             with self._lock:
                 if not order.is_final:
                     order.broker = REFUSED_BY_STRATEGY  # no broker saw it, as a pre-trade refusal
-                    order.move_to("rejected", self.now() or order.created, why)
+                    order.move_to("rejected", now or order.created, why)
                     self.stats["risk_refused"] += 1
                     self._changed(order, out)
             self._flush(out)
@@ -730,7 +732,7 @@ class OrderManager:
                 and (order.emulated or not order.request_price > 0)
             ):
                 order.request_price = float(last)  # a market order's reference: the last price
-            when = self.now() or order.created or dt.datetime.now()
+            when = now or order.created or dt.datetime.now()
             sym = order.symbol
             request = OrderRequest(
                 when, sym[:2], sym[2:], order.request_price, float(order.shares - order.filled_shares), rec.stoploss,
