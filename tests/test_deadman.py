@@ -67,6 +67,7 @@ def test_a_stuck_callback_cancels_the_working_orders_halts_and_alerts_once(caplo
     (alert,) = alerts
     assert (alert.heartbeat, alert.cancelled, alert.halted) == ("strategy", 3, True)
     assert alert.seconds >= 1.0 and "callback thread is stuck" in alert.detail
+    assert ".<locals>.stuck' (in Strategy.market_clock) has run" in alert.detail  # the user's timer, by name
     assert alert.market is not None and alert.market.time() >= dt.time(10, 0)
     assert all(o.status == "cancelled" for o in placed["first"]), [(o.status, o.reason) for o in placed["first"]]
     assert strategy.brokers[0].open_orders() == []  # the paper broker cancelled them

@@ -241,7 +241,11 @@ class DeadManSwitch:
     def strategy_silence(self) -> tuple[str, float] | None:
         """The handler running on the callback thread and its seconds so far (None: the thread is idle)."""
         bus = self._bus
-        return bus.running_handler if bus is not None and bus.running else None
+        running = bus.running_handler if bus is not None and bus.running else None
+        timer = getattr(self.strategy, "running_timer", None) if running is not None else None
+        if running is not None and timer:  # a timer runs inside the market clock's handler: name the user's code
+            return f"timer {timer!r} (in {running[0]})", running[1]
+        return running
 
     def feed_silence(self) -> float | None:
         """Live: seconds of continuous trading since the last spot message; None outside trading hours."""

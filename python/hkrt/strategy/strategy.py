@@ -185,6 +185,7 @@ class Strategy:
         self._spot_day: dt.date | None = None
         self._clock: dt.datetime | None = None  # the data's market time
         self._timer_now: dt.datetime | None = None  # the wall time of a timer the wall clock fired
+        self.running_timer: str | None = None  # the name of the timer running on the callback thread now
         self._last_data = time.monotonic()  # when the data clock last moved (monotonic s)
         self._stop = threading.Event()
         # The run is ending without its feed's end (the market clock passed `until`, or the feed
@@ -1143,10 +1144,12 @@ class Strategy:
         for _, timer in self.timers.advance(now):
             timer.fired += 1
             self._timer_now = now if wall else None
+            self.running_timer = timer.name  # the dead-man switch names the user's timer, not the clock's handler
             try:
                 self._safe(timer.func)
             finally:
                 self._timer_now = None
+                self.running_timer = None
 
     def _started(self) -> None:
         self._callback_thread = threading.get_ident()
