@@ -179,6 +179,40 @@ def test_positions_cash_bars_and_the_equity_curve_carry_over(sim_run: Any) -> No
     assert strategy.performance().days == 3
 
 
+def test_a_later_day_alone_continues_the_run_a_spot_server_and_the_backfill_see_the_same_market(sim_run: Any) -> None:
+    from hkrt.adapters import registry
+    from hkrt.adapters.sim.data import SimMinuteHistory, continued_market
+
+    strategy, _seen, _report = sim_run
+    # the market of day 3 made alone (a node's spot server for day 3) is the run's day 3
+    day1 = SimMarket(DAYS[0], CONFIG)
+    played(day1)
+    day2 = SimMarket.following(day1, DAYS[1])
+    played(day2)
+    day3 = played(SimMarket.following(day2, DAYS[2]))
+    alone = played(continued_market(CONFIG, DAYS[2], DAYS[0]))
+    assert all(np.array_equal(a["close"], b["close"]) for a, b in zip(alone, day3, strict=True))
+    assert np.array_equal(continued_market(CONFIG, DAYS[0], DAYS[0]).snapshot(next(day1.times()))["close"],
+                          SimMarket(DAYS[0], CONFIG).snapshot(next(day1.times()))["close"])  # fmt: skip
+    with pytest.raises(ValueError, match="2026-11-21 is not a trading day"):
+        continued_market(CONFIG, dt.date(2026, 11, 21), DAYS[0])
+    # the backfill of day 2 is the bars the run's agent made on day 2, not a standalone day's
+    until = dt.datetime.combine(DAYS[1], dt.time(15, 1))  # after the 15:00 snapshot
+    history = SimMinuteHistory(CONFIG, first_day=DAYS[0]).minute_bars([BUY], DAYS[1], until)
+    bars = strategy.kdata(BUY, "MIN")
+    ran = bars[bars.index.date == DAYS[1]]
+    assert len(history) == len(ran) == 240
+    assert np.allclose(history["close"].to_numpy(), ran["close"].to_numpy())
+    assert np.allclose(history["volume"].to_numpy(), ran["volume"].to_numpy())
+    standalone = SimMinuteHistory(CONFIG).minute_bars([BUY], DAYS[1], until)
+    assert not np.allclose(standalone["close"].to_numpy(), ran["close"].to_numpy())
+    # the spot server's settings: --date continues --first-day; a first day after it is one line
+    config = registry.data_config("sim", {"day": DAYS[1], "first_day": DAYS[0], "symbols": SYMBOLS})
+    assert (config.day, config.first_day) == (DAYS[1], DAYS[0])
+    with pytest.raises(Exception, match="first_day 2026-11-23 comes after the day played, 2026-11-20"):
+        registry.data_config("sim", {"day": DAYS[0], "first_day": DAYS[1]})
+
+
 def test_a_multi_journal_replay_gives_the_orders_of_the_sim_run(sim_run: Any, tmp_path: Path) -> None:
     strategy, _, _ = sim_run
     journals = record_days(tmp_path)

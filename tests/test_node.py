@@ -228,6 +228,8 @@ def test_a_multi_day_sim_plays_the_next_trading_day_on_each_run(tmp_path: Path) 
     first, second = server.command(Launch(0, 0, 0)), server.command(Launch(1, 1, 0))
     assert first[first.index("--date") + 1] == "2026-11-20" and second[second.index("--date") + 1] == "2026-11-23"
     assert first[-1] == "1" and second[-1] == "1"  # no strategy: the agent alone is waited for
+    # day 2 continues day 1's market (opens from its closes): one price history, as run_sim(days=2)
+    assert second[second.index("--first-day") + 1] == "2026-11-20" and first.count("--first-day") == 1
 
 
 @POSIX_ONLY

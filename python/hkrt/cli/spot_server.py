@@ -44,6 +44,7 @@ FLAG_FIELDS = {
     "day": "--date",
     "speed": "--speed",
     "path": "--replay",
+    "first_day": "--first-day",
 }
 
 
@@ -81,6 +82,13 @@ FLAG_FIELDS = {
     type=click.DateTime(formats=["%Y-%m-%d"]),
     default=None,
     help="sim: trading day to simulate (default: the latest trading day up to today).",
+)
+@click.option(
+    "--first-day",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default=None,
+    help="sim: the first day of a multi-day run that --date continues (each day opens from the day before's "
+    "closes); default: --date stands alone.",
 )
 @click.option("--speed", default=1.0, show_default=True, help="sim / replay: times real time (replay: 0 = at once).")
 @click.option(
@@ -121,6 +129,7 @@ def spot_server(
     qmt_mode: str,
     n_symbols: int,
     day: dt.datetime | None,
+    first_day: dt.datetime | None,
     speed: float,
     replay_file: str | None,
     record: str | None,
@@ -162,7 +171,8 @@ def spot_server(
     # warns now, and once a day while serving, when the holiday table is about to run out
     click.get_current_context().call_on_close(CoverageWatch(calendar, clock=lambda: china_now().date()).start().stop)
     flags = {"interval": interval, "base_url": base_url, "mode": qmt_mode, "symbols": n_symbols,
-             "day": day.date() if day else None, "speed": speed, "path": replay_file}  # fmt: skip
+             "day": day.date() if day else None, "speed": speed, "path": replay_file,
+             "first_day": first_day.date() if first_day else None}  # fmt: skip
     try:  # the venue's config from the flags: a bad one fails here, before listening
         client = registry.data_client(source, _venue_settings(venue, flags))
     except VenueConfigError as err:

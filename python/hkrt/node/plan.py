@@ -67,6 +67,8 @@ def _server(config: NodeConfig, policy: RestartPolicy, finite: bool) -> ProcessS
                 value = days[min(launch.run, len(days) - 1)]  # the next day of a multi-day sim
             if value is not None:
                 args += [flag, str(value)]
+        if len(days) > 1:  # each day's server continues the market from the first day's (one price history)
+            args += ["--first-day", str(days[0])]
         for key, flag in SERVER_KEYS.items():
             value = getattr(config, key)
             if value is not None:

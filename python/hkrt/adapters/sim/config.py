@@ -31,12 +31,18 @@ class SimConfig:
 @dataclass(frozen=True)
 class SimSourceConfig(SimConfig):
     """The spot server's simulated market: a :class:`SimConfig` plus the day it plays (None: the latest
-    trading day up to today) and ``speed``, market seconds per wall second."""
+    trading day up to today) and ``speed``, market seconds per wall second.  ``first_day``: the first day of
+    a multi-day run that ``day`` continues (each day opening from the previous day's closes, as
+    ``run_sim(days=N)`` plays them; ``hkrt node --days N`` starts one spot server per day); None: the day
+    stands alone, its previous closes drawn from (seed, day)."""
 
     day: dt.date | None = None
     speed: float = 1.0
+    first_day: dt.date | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if not self.speed > 0:
             raise ValueError(f"speed must be positive (0 only for replay), not {self.speed:g}")
+        if self.first_day is not None and self.day is not None and self.first_day > self.day:
+            raise ValueError(f"first_day {self.first_day} comes after the day played, {self.day}")

@@ -233,7 +233,37 @@ class SimDataClient:
         # the latest trading day up to today: the last one before tomorrow
         day = c.day or plan.calendar.previous_trading_day(plan.today + dt.timedelta(days=1))
         plan.say(f"simulated market: {c.symbols} symbols, {day}, {c.speed:g}x real time")
-        server.run_sim(SimMarket(day, c), speed=c.speed)
+        if c.first_day is not None and c.first_day < day:
+            plan.say(f"continuing the simulated days from {c.first_day}: playing the days before {day} to their close")
+        server.run_sim(continued_market(c, day, c.first_day, plan.calendar), speed=c.speed)
+
+
+def played_to_close(market: SimMarket) -> SimMarket:
+    """``market`` after every snapshot of its day (its closes known), without publishing anything."""
+    for t in market.times():
+        market.snapshot(t)
+    return market
+
+
+def continued_market(
+    config: SimConfig, day: dt.date, first_day: dt.date | None, calendar: TradingCalendar | None = None
+) -> SimMarket:
+    """The simulated market of ``day`` as a multi-day run from ``first_day`` plays it: each trading day from
+    ``first_day`` on opens from the previous one's closes (:meth:`SimMarket.following`), so a spot server
+    started for day 3 of a run quotes what ``run_sim(first_day, days=3)`` quotes on its third day.  The days
+    before are played here (quietly, in memory).  ``first_day`` None, or not before ``day``: the day alone."""
+    if first_day is None or first_day >= day:
+        return SimMarket(day, config)
+    calendar = calendar if calendar is not None else TradingCalendar.china()
+    first = calendar.first_trading_day(first_day)
+    market = SimMarket(first, config)
+    while True:
+        following = calendar.next_trading_day(market.day)
+        if following > day:
+            raise ValueError(f"{day} is not a trading day: the simulated days from {first_day} skip it")
+        market = SimMarket.following(played_to_close(market), following)
+        if following == day:
+            return market
 
 
 def make_data_client(config: SimSourceConfig) -> SimDataClient:
@@ -243,15 +273,40 @@ def make_data_client(config: SimSourceConfig) -> SimDataClient:
 
 class SimMinuteHistory:
     """The simulated market's own past as minute history: the day is recomputed from its
-    seed up to ``until`` (the simulation is deterministic) and aggregated to MIN bars."""
+    seed up to ``until`` (the simulation is deterministic) and aggregated to MIN bars.
+    ``first_day``: the first day of a multi-day run (``run_sim(days=N)``, ``hkrt node --days N``), whose
+    later days continue from the earlier days' closes (:func:`continued_market`); None: each day alone."""
 
-    def __init__(self, config: SimConfig | None = None, calendar: TradingCalendar | None = None) -> None:
+    def __init__(
+        self,
+        config: SimConfig | None = None,
+        calendar: TradingCalendar | None = None,
+        *,
+        first_day: dt.date | None = None,
+    ) -> None:
         self.config = config if config is not None else SimConfig()
         self.calendar = calendar if calendar is not None else TradingCalendar.china()
+        self.first_day = first_day
+        self._opened: dict[dt.date, np.ndarray] = {}  # day -> its previous closes (a later call skips the replay)
+
+    def _market(self, day: dt.date) -> SimMarket:
+        """A fresh market of ``day`` (a call plays it from its start), opened as the run opened it."""
+        previous = self._opened.get(day)
+        if previous is None:
+            if self.first_day is None or self.first_day >= day:
+                return SimMarket(day, self.config)
+            opened = continued_market(self.config, day, self.first_day, self.calendar).previous_close
+            if opened is None:  # continued_market opens every later day from the closes before it
+                return SimMarket(day, self.config)
+            previous = opened
+            if len(self._opened) >= 8:  # bounded: a few days' opening prices
+                self._opened.pop(next(iter(self._opened)))
+            self._opened[day] = previous
+        return SimMarket(day, self.config, previous)
 
     def minute_bars(self, symbols: Sequence[str] | None, day: dt.date, until: dt.datetime) -> pd.DataFrame:
-        market = SimMarket(day, self.config)
         self.calendar.ensure_covered(day)
+        market = self._market(day)
         engine = _hkrt.Engine(["MIN"], self.calendar.holidays, True, 1, coverage=self.calendar.coverage)
         for t in market.times():
             if t >= until:
