@@ -10,6 +10,7 @@ lines, and a live chart started in one cell receives new bars of a running strat
 from __future__ import annotations
 
 import html
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -170,3 +171,40 @@ chart
         client.execute_cell(nb.cells[2], 2)
         assert "stopped: True" in nb.cells[2].outputs[0].text
         wait_for(lambda: browser.find_element("id", "connection").text == "disconnected", "the page to see the stop")
+
+
+def test_an_agents_live_chart_starts_with_its_bars_then_pushes_each_new_one() -> None:
+    pytest.importorskip("fastapi", reason="needs the dashboard extra: pip install 'hkrt[dashboard]'")
+    ws_client = pytest.importorskip("websockets.sync.client", reason="needs websockets (the test extra)")
+    import httpx
+
+    import hkrt
+    from conftest import SYMBOL, spot
+    from hkrt.notebook import live_chart
+
+    agent = hkrt.SpotAgent(["MIN"])
+    agent.bus.start()  # in-process ingest: the bus started by hand
+    for i, minute in enumerate(("09:30:03", "09:31:03", "09:32:03", "09:33:03")):
+        agent.ingest(spot(minute, 10.0 + i / 10, 1000.0 * (i + 1), 10_000.0 * (i + 1)))
+    held = len(agent.kdata(SYMBOL, "MIN"))
+    chart = live_chart(agent, SYMBOL, "MIN", max_bars=2)
+    try:
+        assert "/static/live.html?symbol=" in chart._repr_html_()
+        with ws_client.connect(chart.server.url.replace("http", "ws") + "/ws") as conn:
+            conn.send(json.dumps({"type": "hello", "token": ""}))
+            snap = json.loads(conn.recv(timeout=5))
+            (series,) = snap["data"]["bars"]
+            assert held == 4 and len(series["bars"]) == 2  # the closed bars the agent held, bounded by max_bars
+            assert snap["data"]["forming"][0]["bar"]["time"] > series["bars"][-1]["time"]
+            agent.ingest(spot("09:34:03", 10.9, 6000.0, 60_000.0))  # closes the 09:34 bar
+            delta = json.loads(conn.recv(timeout=5))
+            assert (delta["seq"], delta["kind"]) == (snap["seq"] + 1, "bar")
+            assert delta["data"]["bar"]["close"] == pytest.approx(10.3)  # the bar that was forming, closed
+        refused = httpx.post(chart.server.url + "/api/halt", headers={"Authorization": f"Bearer {chart.server.token}"})
+        assert refused.status_code in (404, 405)  # an agent has nothing to halt
+    finally:
+        chart.stop()
+        agent.stop()
+    assert not chart.running and "stopped" in chart._repr_html_()
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(chart.server.url + "/api/snapshot", timeout=2)
