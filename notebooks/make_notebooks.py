@@ -38,28 +38,27 @@ LIVE_KDATA = [
       and publishes every cycle on an nng socket;
     * a **`SpotAgent`** subscribes to it and aggregates the spots into MIN, MIN5 and DAY bars in
       the background (the C++ engine; the notebook only reads);
-    * the notebook redraws a candlestick chart as bars complete.
+    * a **live chart** (`hkrt.notebook.live_chart`) follows one symbol's MIN bars from a server in
+      a background thread, while the kernel stays free for the next cells.
 
     The socket is an in-process `inproc://` address with a random name, so two notebooks (or a
-    real `hkrt spot-server` on this machine) never see each other's quotes. In JupyterLab the
-    chart refreshes in place; in an executed copy (CI, `jupyter nbconvert --execute`) the last
-    frame is kept as a static image.
+    real `hkrt spot-server` on this machine) never see each other's quotes. The live chart needs
+    the dashboard extra (`pip install 'hkrt[dashboard]'`) and a browser on the kernel's machine
+    (its server listens on 127.0.0.1); in an executed copy (CI, `jupyter nbconvert --execute`) its
+    server is gone, and the self-contained chart near the end of the notebook shows the morning.
     """),
     code("""
     import datetime as dt
     import secrets
     import threading
-    import time
 
-    import matplotlib.pyplot as plt
     import pandas as pd
-    from IPython.display import display
 
     import hkrt
-    from hkrt.notebook.chart import candlestick
-    from hkrt.fetcher.sim import SimConfig, SimMarket
     from hkrt.feed.server import SpotServer
     from hkrt.feed.transport import SpotPublisher
+    from hkrt.fetcher.sim import SimConfig, SimMarket
+    from hkrt.notebook import candlestick, live_chart
 
     DAY = dt.date(2026, 11, 20)  # a trading day of the bundled calendar
     SYMBOL = "SH600001"  # one of the simulated market's symbols (hkrt.fetcher.sim.universe)
@@ -106,28 +105,24 @@ LIVE_KDATA = [
     md("""
     ## Candlesticks that form while you watch
 
-    `agent.kdata(symbol, "MIN")` is a DataFrame of the bars so far; its last row is the bar still
-    forming. `display(..., display_id=True)` returns a handle, and `handle.update(fig)` replaces
-    the picture instead of appending a new one. Red bars rose, green bars fell (the China
-    convention). Each figure is closed after it is shown, so matplotlib does not keep them all.
+    `live_chart(agent, SYMBOL, "MIN")` starts a small web server in a background thread and shows
+    its chart page: the bars the agent holds already, then each bar as it completes and the bar
+    still forming, pushed over a WebSocket (zoom with the wheel, pan by dragging, hover for the
+    values). Nothing runs on the kernel's thread: the next cell runs at once. Red bars rose, green
+    bars fell (the China convention). `chart.stop()` ends it (so does the kernel's shutdown).
     """),
     code("""
-    def frame_of(bars, market_time):
-        label = market_time.strftime("%H:%M:%S") if market_time else "waiting for the first cycle"
-        fig = candlestick(bars, title=f"{SYMBOL} MIN bars, market time {label} ({len(bars)} bars)")
-        plt.close(fig)
-        return fig
-
-
-    handle = display(frame_of(agent.kdata(SYMBOL, "MIN"), None), display_id=True)
-    frames = 0
-    while feed.is_alive():
-        time.sleep(1.0)  # a redraw a wall second: about two market minutes at this speed
-        handle.update(frame_of(agent.kdata(SYMBOL, "MIN"), server.status.last_market_time))
-        frames += 1
+    chart = live_chart(agent, SYMBOL, "MIN")
+    chart
+    """),
+    code("""
+    bars_now = len(agent.kdata(SYMBOL, "MIN"))
+    print(f"the morning plays on while this cell runs: {feed.is_alive()}, {bars_now} MIN bars so far")
+    """),
+    code("""
+    feed.join()  # wait for the morning to end (the chart above keeps updating meanwhile)
     agent.wait_idle()  # the callbacks already queued have run
-    handle.update(frame_of(agent.kdata(SYMBOL, "MIN"), server.status.last_market_time))
-    print(f"{frames} refreshes; the server published {server.status.line()}")
+    print(f"the server published {server.status.line()}")
     """),
     md("""
     ## The bars as DataFrames
@@ -140,6 +135,13 @@ LIVE_KDATA = [
     code("""
     minutes = agent.kdata(SYMBOL, "MIN")
     minutes
+    """),
+    md("""
+    The same chart, self-contained (the data inside the cell's output, no server): it stays in a
+    saved notebook. `candlestick(bars)` as a cell's last line shows one chart.
+    """),
+    code("""
+    candlestick(minutes, title=f"{SYMBOL} MIN bars, the morning of {DAY}")
     """),
     code("""
     print("MIN5 bars reported complete by the on_bar hook:", len(completed_min5))
@@ -155,10 +157,12 @@ LIVE_KDATA = [
     md("""
     ## Stop everything
 
-    The server thread has finished the morning; `stop()` would also end it early. The agent's
-    `stop()` closes its socket and joins its threads; then the publisher's socket is closed.
+    The server thread has finished the morning; `stop()` would also end it early. The live
+    chart's `stop()` ends its web server (its page says "disconnected"); the agent's `stop()`
+    closes its socket and joins its threads; then the publisher's socket is closed.
     """),
     code("""
+    chart.stop()
     server.stop()
     feed.join(10)
     agent.stop()
@@ -192,8 +196,8 @@ RECORDED_DAY = [
     import pandas as pd
 
     import hkrt
-    from hkrt.notebook.chart import candlestick
     from hkrt.fetcher.sim import SimConfig, SimMarket
+    from hkrt.notebook import candlestick
 
     DAY = dt.date(2026, 11, 20)
     SYMBOL = "SH600001"
@@ -291,15 +295,14 @@ RECORDED_DAY = [
     ## Chart
 
     The MIN5 candlesticks of the day, with the running VWAP (cumulative amount over cumulative
-    volume) drawn over them at the same bar positions.
+    volume) drawn over them: an interactive chart (zoom with the wheel, pan by dragging, hover for
+    the values). `lines=` draws series over the prices, `lower=` in a pane below;
+    `candlestick(..., static=True)` gives matplotlib's drawing instead, and
+    `hkrt.notebook.save_candlestick("day.png", min5)` writes a PNG or SVG.
     """),
     code("""
-    fig = candlestick(min5, title=f"{SYMBOL} MIN5, {DAY}")
     running_vwap = min5["amount"].cumsum() / min5["volume"].cumsum()
-    price_ax = fig.axes[0]
-    price_ax.plot(range(len(min5)), running_vwap.to_numpy(), color="#1f77b4", label="running VWAP")
-    price_ax.legend(loc="upper left")
-    plt.show()
+    candlestick(min5, lines={"running VWAP": running_vwap}, title=f"{SYMBOL} MIN5, {DAY}")
     """),
     code("""
     workdir.cleanup()  # the recorded store was only for this notebook
@@ -331,12 +334,11 @@ STRATEGY_MAIL = [
     import socket
     import threading
 
-    import matplotlib.pyplot as plt
     from aiosmtpd.controller import Controller
 
     import hkrt
     from hkrt.broker.mail import MailOrderBroker
-    from hkrt.notebook.chart import candlestick
+    from hkrt.notebook import candlestick
     from hkrt.strategy import run_sim
 
     DAY = "2026-11-20"
@@ -435,13 +437,14 @@ STRATEGY_MAIL = [
     md("""
     ## Chart with the trades
 
-    The strategy's agent keeps the day's bars after the run. A buy is marked below its bar.
+    The strategy's agent keeps the day's bars after the run. A buy is marked below its bar, with its
+    shares. (To watch a strategy's chart while it runs, start `hkrt.notebook.live_chart(strategy)`
+    before the run, and run it in a thread.)
     """),
     code("""
     symbol = BASKET[0]
     trades = strategy.trades[strategy.trades["symbol"] == symbol]
-    candlestick(strategy.kdata(symbol, "MIN5"), trades=trades, title=f"{symbol} MIN5 with the 14:50 rebalance")
-    plt.show()
+    candlestick(strategy.kdata(symbol, "MIN5"), trades, title=f"{symbol} MIN5 with the 14:50 rebalance")
     """),
     code("""
     smtp.stop()

@@ -8,6 +8,7 @@ the checks then read the outputs the notebook produced.
 
 from __future__ import annotations
 
+import html
 import importlib.util
 import json
 import os
@@ -75,8 +76,12 @@ def check_live_kdata(nb: Any) -> None:
     tables = [t for t in rich(nb, "text/plain") if "volume" in t and "amount" in t]
     minute_table = next(t for t in tables if "2026-11-20 09:31:00" in t and "2026-11-20 09:32:00" in t)
     assert "2026-11-20 11:30:00" in minute_table  # the morning's last (forming) MIN bar
-    assert rich(nb, "image/png"), "no candlestick image"
+    pages = [html.unescape(t) for t in rich(nb, "text/html")]
+    assert any('<iframe src="http://127.0.0.1:' in t and "/static/live.html?symbol=SH600001&ktype=MIN" in t
+               for t in pages), "no live chart"  # fmt: skip
+    assert any("hkrtCandles.create" in t and '"time": ' in t for t in pages), "no self-contained chart"
     text = stdout(nb)
+    assert "the morning plays on while this cell runs: True" in text  # the live chart does not block the kernel
     assert re.search(r"MIN5 bars reported complete by the on_bar hook: (\d+)", text)
     assert "gaps 0" in text
     assert "hkrt threads left: []" in text
@@ -87,7 +92,9 @@ def check_recorded_day(nb: Any) -> None:
     assert "SH600001: 240 MIN bars, 48 MIN5 bars, 1 DAY bar" in text
     assert re.search(r"DAY equals the sum of its MIN bars for \d+ symbols: volume True, amount True", text)
     assert "ktype=MIN/date=2026-11-20/data.parquet" in text  # compacted by the recorder's stop()
-    assert len(rich(nb, "image/png")) >= 2  # the volume profile and the candlesticks
+    assert rich(nb, "image/png"), "no volume profile"
+    charts = [html.unescape(t) for t in rich(nb, "text/html") if "hkrtCandles.create" in html.unescape(t)]
+    assert len(charts) == 1 and '"running VWAP"' in charts[0] and charts[0].count('"open": ') == 48
 
 
 def check_strategy_mail(nb: Any) -> None:
@@ -100,7 +107,8 @@ def check_strategy_mail(nb: Any) -> None:
     assert sorted(s for s, _ in subjects) == ["SH600001", "SH600002", "SZ000001", "SZ000003", "SZ300002"]
     assert all(int(n) % 100 == 0 for _, n in subjects)  # whole lots
     assert any("'order_statuses': {'filled': 5}" in t for t in rich(nb, "text/plain"))  # summary(): the paper fills
-    assert rich(nb, "image/png"), "no chart with the trades"
+    charts = [html.unescape(t) for t in rich(nb, "text/html") if "hkrtCandles.create" in html.unescape(t)]
+    assert len(charts) == 1 and '"side": "buy"' in charts[0], "no chart with the trades"
     assert "hkrt threads left: []" in text
 
 

@@ -1,46 +1,86 @@
-"""Candlestick charts of K-data with a strategy's trades marked (matplotlib, no display needed).
+"""Static candlestick charts of K-data with a strategy's trades marked (matplotlib, no display needed).
 
 Colours follow the China convention: a rising bar (close >= open) is red, a falling one green.
 Buys are marked with an upward triangle below the bar's low, sells with a downward one above
 its high.  Bars are drawn at their position in the frame (no gaps for lunch or nights), with
 time labels underneath.
+
+:func:`static_candlestick` and :func:`save_candlestick` draw on a ``matplotlib.figure.Figure`` with the Agg
+canvas attached directly: pyplot is never imported and ``matplotlib.use`` never called, so a notebook
+kernel's backend stays what it was (a later ``plt.show()`` still shows) and the figure is in no pyplot
+list (shown once, never again by the inline backend at the end of the cell).  :func:`candlestick` is the
+older spelling that returns a pyplot figure (for ``plt.show()`` and ``plt.subplots`` axes); the interactive
+chart a notebook shows is :func:`hkrt.notebook.candlestick` (docs/dashboard.md, "In a notebook").
 """
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
 UP, DOWN = "#d62728", "#2ca02c"  # red rises, green falls
+FORMATS = ("png", "svg", "pdf")  # what save_candlestick writes, by the path's suffix
 
 
-def candlestick(
+class CandleFigure(Figure):
+    """A matplotlib Figure that a notebook shows as one PNG (``_repr_png_``), on the Agg canvas."""
+
+    def _repr_png_(self) -> bytes:
+        buffer = io.BytesIO()
+        self.savefig(buffer, format="png", dpi=100)
+        return buffer.getvalue()
+
+
+def static_candlestick(
     bars: pd.DataFrame,
     *,
     trades: pd.DataFrame | None = None,
     title: str = "",
     ax: Any = None,
     volume: bool = True,
-) -> Any:
-    """Draw ``bars`` (a DataFrame indexed by datetime with open/high/low/close/volume, as
-    ``agent.kdata()`` or ``hkrt.load_kdata()`` gives) and return the matplotlib Figure.
+    figure: Figure | None = None,
+) -> Figure:
+    """Draw ``bars`` (a DataFrame indexed by datetime with open/high/low/close/volume, as ``agent.kdata()``
+    or ``hkrt.load_kdata()`` gives) on a new figure outside pyplot and return it (a :class:`CandleFigure`:
+    as a cell's last line it shows one PNG; ``fig.savefig(...)`` writes it; ``fig.axes[0]`` is the price axes).
 
-    ``trades``: rows with datetime, side ("buy"/"sell") and price (``strategy.trades``); each is
-    marked on the bar whose period contains it.  ``ax``: draw into this Axes (no volume panel).
-    """
-    if ax is None:
+    ``trades``: rows with datetime, side ("buy"/"sell") and price (``strategy.trades``); each is marked on
+    the bar whose period contains it.  ``ax``: draw into this Axes instead (no volume panel; its figure is
+    returned); ``figure``: draw on this empty figure (a pyplot one, say) instead of a new one."""
+    if ax is not None:
+        return _draw(ax.figure, ax, None, bars, trades, title)
+    if figure is None:
+        figure = CandleFigure(figsize=(12, 6 if volume else 5))
+        FigureCanvasAgg(figure)  # the canvas savefig and _repr_png_ render with; no backend is selected
+    return _draw(figure, *_axes(figure, volume), bars, trades, title)
+
+
+def candlestick(bars: pd.DataFrame, **options: Any) -> Figure:
+    """:func:`static_candlestick` (same keywords) on a **pyplot** figure: the older spelling, kept for scripts
+    that call ``plt.show()`` after it.  In a notebook prefer :func:`hkrt.notebook.candlestick` (interactive)
+    or :func:`static_candlestick` (one PNG): a pyplot figure as a cell's last line is shown twice by the
+    inline backend."""
+    if options.get("ax") is None and options.get("figure") is None:
         import matplotlib.pyplot as plt
 
-        if volume:
-            fig, (ax, vax) = plt.subplots(2, 1, figsize=(12, 6), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
-        else:
-            fig, ax = plt.subplots(figsize=(12, 5))
-            vax = None
-    else:
-        fig, vax = ax.figure, None
+        options["figure"] = plt.figure(figsize=(12, 6 if options.get("volume", True) else 5))
+    return static_candlestick(bars, **options)
+
+
+def _axes(fig: Figure, volume: bool) -> tuple[Any, Any]:
+    if not volume:
+        return fig.subplots(), None
+    price, vol = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1]})
+    return price, vol
+
+
+def _draw(fig: Figure, ax: Any, vax: Any, bars: pd.DataFrame, trades: pd.DataFrame | None, title: str) -> Figure:
     if bars.empty:
         ax.text(0.5, 0.5, "no bars yet", ha="center", va="center", transform=ax.transAxes)
         ax.set_title(title)
@@ -89,15 +129,11 @@ def _mark_trades(ax: Any, bars: pd.DataFrame, trades: pd.DataFrame, lo: np.ndarr
 
 
 def save_candlestick(path: str | Path, bars: pd.DataFrame, **kwargs: Any) -> Path:
-    """Draw and write a PNG; returns its path."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig = candlestick(bars, **kwargs)
-    out = Path(path)
+    """Draw (:func:`static_candlestick`'s keywords) and write a PNG, SVG or PDF, by the path's suffix (PNG
+    when it has none of these); returns its path.  Leaves matplotlib's backend and pyplot alone."""
+    out = Path(path).expanduser()
+    suffix = out.suffix.lower().lstrip(".")
+    fig = static_candlestick(bars, **kwargs)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
+    fig.savefig(out, dpi=100, format=suffix if suffix in FORMATS else "png")
     return out

@@ -4,8 +4,8 @@ round trips, win rate, exposure, fees (docs/performance.md gives each definition
 Pure over pandas objects: ``performance(equity, trades, cash=...)`` reads a Series of portfolio values (yuan,
 indexed by datetime, intraday or daily) and the fills as ``strategy.trades`` lists them, and returns a frozen
 ``Performance``.  A metric that cannot be computed is NaN and ``Performance.reasons`` says why.
-``plot_performance`` writes the equity and drawdown panels to a PNG (matplotlib loaded on first use, Agg
-backend, no display needed).
+``plot_performance`` writes the equity and drawdown panels to a PNG (matplotlib loaded on first use, drawn on
+its Agg canvas outside pyplot: no display needed, and the backend is never changed).
 """
 
 from __future__ import annotations
@@ -328,12 +328,13 @@ def performance(
 
 def plot_performance(perf: Performance, path: str | Path, *, title: str = "") -> Path:
     """Write a PNG: the equity curve above, the drawdown (in %, filled below zero) underneath; returns its path."""
-    import matplotlib
+    # a Figure on the Agg canvas, outside pyplot: a notebook kernel's backend is left as it was
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (eax, dax) = plt.subplots(2, 1, figsize=(12, 6), sharex=True, gridspec_kw={"height_ratios": [2, 1]})
+    fig = Figure(figsize=(12, 6))
+    FigureCanvasAgg(fig)
+    eax, dax = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [2, 1]})
     x = np.arange(len(perf.equity))  # by sample: no gaps for lunch, nights or weekends
     eax.plot(x, perf.equity.to_numpy(), color="#1f77b4", linewidth=1.2)
     eax.set_ylabel("equity (yuan)")
@@ -350,5 +351,4 @@ def plot_performance(perf: Performance, path: str | Path, *, title: str = "") ->
     out = Path(path).expanduser()
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=100)
-    plt.close(fig)
     return out
