@@ -187,3 +187,31 @@ def test_the_node_endpoint_beyond_loopback_needs_a_token(tmp_path: Path, monkeyp
         assert 'hkrt_node_process_up{process="t2-agent"} 0.0' in text  # not started: this supervisor never ran
     finally:
         node.stop()
+
+
+def test_each_metrics_child_gets_a_loopback_port_and_each_strategy_the_alerts_file(tmp_path: Path) -> None:
+    from hkrt.node.config import node_config
+    from hkrt.node.ops_plan import ops_specs
+    from hkrt.node.plan import node_specs
+    from hkrt.node.process import Launch
+
+    alerts = tmp_path / "alerts.toml"
+    alerts.write_text('[notify.ops]\ntype = "wecom"\nkey = "k"\n', encoding="utf-8")
+    root = Path(__file__).resolve().parents[1]
+    config = node_config({"run-dir": str(tmp_path), "metrics": "127.0.0.1:0", "alerts": str(alerts),
+                          "strategy": [str(root / "examples" / "macd_cross.py")]})  # fmt: skip
+    specs, endpoints = ops_specs(config, node_specs(config))
+    assert list(endpoints) == ["spot-server", "agent", "strategy-macd_cross"]
+    first = {s.name: s.command(Launch(0, 0, 0)) for s in specs}
+    for name, argv in first.items():
+        assert argv[argv.index("--metrics") + 1] == endpoints[name].removeprefix("http://")
+        assert endpoints[name].startswith("http://127.0.0.1:")
+        assert ("--alerts" in argv) == name.startswith("strategy-")
+    strategy = first["strategy-macd_cross"]
+    assert strategy[strategy.index("--alerts") + 1] == str(alerts)
+    before = endpoints["agent"]
+    again = specs[1].command(Launch(0, 1, 1, fresh=False))  # a restart: a port free now, the endpoint follows
+    assert again[again.index("--metrics") + 1] == endpoints["agent"].removeprefix("http://")
+    assert again.count("--metrics") == 1 and before.startswith("http://127.0.0.1:")
+    plain, none = ops_specs(node_config({"run-dir": str(tmp_path)}), node_specs(config))
+    assert none == {} and all("--metrics" not in s.command(Launch(0, 0, 0)) for s in plain)

@@ -64,7 +64,7 @@ class ChildScraper:
     """Reads a path of each child's endpoint in parallel, each answer within ``timeout`` seconds."""
 
     def __init__(self, endpoints: Mapping[str, str], *, token: str | None, timeout: float = CHILD_TIMEOUT_S) -> None:
-        self.endpoints = dict(endpoints)
+        self.endpoints = endpoints  # kept, not copied: hkrt.node.ops_plan updates it when a child starts again
         self.token = token
         self.timeout = timeout
         self.errors: collections.Counter[str] = collections.Counter(dict.fromkeys(self.endpoints, 0))
