@@ -55,6 +55,19 @@ def test_a_database_password_goes_to_the_agent_as_pgpassword(tmp_path: Path) -> 
     assert "S3cret" not in shown and "R3dis" not in shown and "rec:***@db.example" in shown
 
 
+def test_through_redis_the_sim_feed_waits_for_the_strategies_alone(tmp_path: Path) -> None:
+    from hkrt.node.config import node_config
+    from hkrt.node.plan import node_specs
+    from hkrt.node.process import Launch
+
+    script = Path(__file__).resolve().parents[1] / "examples" / "macd_cross.py"
+    config = node_config({"run-dir": str(tmp_path), "redis": "unix:///tmp/r.sock", "strategy": [str(script)]})
+    server, agent, strategy = (s.command(Launch(0, 0, 0)) for s in node_specs(config))
+    assert server[-2:] == ["--wait-subscribers", "1"] and server[server.index("--redis") + 1] == "unix:///tmp/r.sock"
+    assert "--address" not in agent and agent[agent.index("--redis") + 1] == "unix:///tmp/r.sock"
+    assert "--redis" not in strategy and "--address" in strategy  # a strategy still subscribes over nng
+
+
 def test_redis_urls_are_masked_in_a_childs_log(tmp_path: Path) -> None:
     from hkrt.node.child_log import shown_command
 
