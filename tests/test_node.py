@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -78,16 +79,63 @@ def reference_bars(tmp_path: Path) -> pd.DataFrame:
     return KDataStore(tmp_path / "reference").load(None, "MIN")
 
 
+def scrape(url: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    """A Prometheus endpoint's samples: (name, labels) -> value."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = urllib.request.urlopen(url, timeout=30).read().decode("utf-8")
+    return {(s.name, frozenset(s.labels.items())): s.value
+            for family in text_string_to_metric_families(text) for s in family.samples}  # fmt: skip
+
+
+def sample(samples: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str, **labels: str) -> float | None:
+    return samples.get((name, frozenset(labels.items())))
+
+
+def alerts_file(tmp_path: Path, base: str) -> Path:
+    """An alerts TOML sending to a local WeCom test server (tests/notify_servers.py) under the key node-key."""
+    alerts = tmp_path / "alerts.toml"
+    alerts.write_text(f'[notify.ops]\ntype = "wecom"\nkey = "node-key"\nurl = "{base}/cgi-bin/webhook/send"\n',
+                      encoding="utf-8")  # fmt: skip
+    alerts.chmod(0o600)
+    return alerts
+
+
 def test_a_node_plays_a_day_and_survives_a_killed_strategy(tmp_path: Path) -> None:
+    """The issue's "done when": the restart is counted in the node's one /metrics (scraped over HTTP right after
+    the kill, with the agent's bar counters merged in), /health answers 200, a WeCom test server gets the
+    "restarted" alert, and no bar is lost."""
+    from notify_servers import WeComServer, serving
+
     run_dir = tmp_path / "node"
-    proc = node_process(tmp_path, "--speed", "2000", "--strategy", "examples/macd_cross.py",
-                        "--strategy", "examples/boll_rsi_reversion.py")  # fmt: skip
-    wait_until("the feed flows", lambda: feed_messages(run_dir) > 300, proc)
-    victim = read_json(run_dir / "node.json")["processes"]["strategy-macd_cross"]["pid"]
-    assert victim is not None
-    os.kill(victim, signal.SIGKILL if hasattr(signal, "SIGKILL") else signal.SIGTERM)
-    out, err = proc.communicate(timeout=120)
-    assert proc.returncode == 0, out + err
+    with serving(WeComServer("node-key")) as wecom:
+        alerts = alerts_file(tmp_path, wecom.base)
+        proc = node_process(tmp_path, "--speed", "1000", "--strategy", "examples/macd_cross.py",
+                            "--strategy", "examples/boll_rsi_reversion.py", "--metrics", "127.0.0.1:0",
+                            "--alerts", str(alerts))  # fmt: skip
+        wait_until("the feed flows", lambda: feed_messages(run_dir) > 300, proc)
+        node_json = read_json(run_dir / "node.json")
+        victim, url = node_json["processes"]["strategy-macd_cross"]["pid"], node_json["metrics"]["url"]
+        assert victim is not None and set(node_json["metrics"]["children"]) == set(node_json["processes"])
+        os.kill(victim, signal.SIGKILL if hasattr(signal, "SIGKILL") else signal.SIGTERM)
+
+        def restart_counted() -> dict[tuple[str, frozenset[tuple[str, str]]], float] | None:
+            samples = scrape(url + "/metrics")
+            return samples if sample(samples, "hkrt_process_restarts_total", process="strategy-macd_cross") else None
+
+        samples = wait_until("the restart in /metrics", restart_counted, proc)
+        assert sample(samples, "hkrt_process_restarts_total", process="strategy-macd_cross") == 1
+        assert sample(samples, "hkrt_process_restarts_total", process="agent") == 0
+        assert sample(samples, "hkrt_node_process_up", process="agent") == 1
+        assert (sample(samples, "hkrt_bars_emitted_total", process="agent") or 0) > 0  # the agent's own, merged
+        assert (sample(samples, "hkrt_server_cycles_total", process="spot-server") or 0) > 0
+        health = urllib.request.urlopen(url + "/health", timeout=30)
+        report = json.loads(health.read())
+        assert health.status == 200 and report["processes"]["agent"]["state"] == "running", report
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, out + err
+        restarted = [t for t in wecom.texts() if "process_restart" in t and "strategy-macd_cross" in t]
+        assert restarted and "exited with status" in restarted[0], wecom.texts()
     node = read_json(run_dir / "node.json")
     assert node["outcome"] == "completed"
     assert node["restarts"] == {"spot-server": 0, "agent": 0, "strategy-macd_cross": 1,
@@ -98,6 +146,7 @@ def test_a_node_plays_a_day_and_survives_a_killed_strategy(tmp_path: Path) -> No
     assert "ledger: " in boll and "ledger and broker PaperBroker agree" in boll
     macd = (run_dir / "logs" / "strategy-macd_cross.log").read_text(encoding="utf-8")
     assert macd.count("node: started pid") == 2
+    assert macd.count("alerts: ops (minimum warning)") == 2 and "alerts: ops" in boll  # each got --alerts FILE
     # the agent's bars: the day closed, every bar stored, equal to one process's
     agent_log = (run_dir / "logs" / "agent.log").read_text(encoding="utf-8")
     assert f"market day {DAY} closed" in agent_log
@@ -120,10 +169,15 @@ def test_a_hung_strategy_is_killed_and_restarted(tmp_path: Path) -> None:
     shutil.copy(ROOT / "tests" / "node_blocking_strategy.py", script)
     (tmp_path / "block-once").write_text("", encoding="utf-8")
     run_dir = tmp_path / "node"
-    proc = node_process(tmp_path, "--speed", "2000", "--strategy", str(script), "--startup-timeout", "8",
-                        "--heartbeat-timeout", "5")  # fmt: skip
-    out, err = proc.communicate(timeout=120)
+    from notify_servers import WeComServer, serving
+
+    with serving(WeComServer("node-key")) as wecom:
+        proc = node_process(tmp_path, "--speed", "2000", "--strategy", str(script), "--startup-timeout", "8",
+                            "--heartbeat-timeout", "5", "--alerts", str(alerts_file(tmp_path, wecom.base)))  # fmt: skip
+        out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, out + err
+    hung = [t for t in wecom.texts() if "process_hung" in t and "strategy-blocking" in t]
+    assert hung and "no heartbeat" in hung[0], wecom.texts()  # the node's alert, sent before it ended
     child = read_json(run_dir / "node.json")["processes"]["strategy-blocking"]
     # once at least (the blocked start); a second start slowed past 8 s by a busy machine would be killed too
     assert child["hung_kills"] >= 1 and child["restarts"] == child["hung_kills"] == child["starts"] - 1, err

@@ -1,4 +1,6 @@
-"""``hkrt node``: the spot server, the agent (journal, store) and the strategies as supervised child processes.
+"""``hkrt node``: the spot server, the agent (journal, store) and the strategies as supervised child processes,
+with one ``/metrics`` and ``/health`` for the whole node (``--metrics``), alerts on restarts (``--alerts``), and
+the feed through Redis and the bars into PostgreSQL (``--redis``, ``--group``, ``--store postgresql://...``).
 
 Flags, or ``--config node.toml`` with the same keys (hkrt.node.config; a flag given here wins).  Exit status:
 0 when a simulated or replayed feed is done (or the node was asked to stop), 130 on Ctrl-C, 143 on SIGTERM,
@@ -9,11 +11,18 @@ from __future__ import annotations
 
 import datetime as dt
 import signal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from hkrt.adapters.registry import data_venues
+from hkrt.node.config import DEFAULT_METRICS
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from hkrt.node.config import NodeConfig
+    from hkrt.node.supervisor import Supervisor
 
 
 @click.command("node")
@@ -30,7 +39,7 @@ from hkrt.adapters.registry import data_venues
 @click.option("--base-url", default=None, help="qq / sina: another host.")
 @click.option("--qmt-mode", type=click.Choice(["pull", "push"]), default=None, help="qmt: push or pull.")
 @click.option("--record", default=None, type=click.Path(dir_okay=False), help="The spot server's journal of all.")
-@click.option("--store", default=None, type=click.Path(file_okay=False), help="Agent's store (RUN_DIR/store).")
+@click.option("--store", default=None, help="Agent's store: a directory (RUN_DIR/store) or a postgresql://... URL.")
 @click.option("--journal", default=None, type=click.Path(file_okay=False), help="Agent's journal (RUN_DIR/journal).")
 @click.option(
     "--strategy",
@@ -53,6 +62,24 @@ from hkrt.adapters.registry import data_venues
 @click.option("--heartbeat-timeout", type=float, default=None, help="A child silent this long is hung (15 s).")
 @click.option("--startup-timeout", type=float, default=None, help="A child without a first heartbeat is hung (60 s).")
 @click.option("--stop-timeout", type=float, default=None, help="Seconds a child gets to stop, then killed (15).")
+@click.option(
+    "--metrics",
+    default=None,
+    is_flag=False,
+    flag_value=DEFAULT_METRICS,
+    metavar="[HOST:PORT]",
+    help=f"Serve the node's one /metrics and /health (every child's metrics, labelled process=...) here "
+    f"[bare: {DEFAULT_METRICS}; beyond loopback only with $HKRT_METRICS_TOKEN set].",
+)
+@click.option(
+    "--alerts",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="Alerts TOML ([alerts], [notify.<name>]): the node alerts on restarts, hangs and give-ups; each strategy "
+    "gets it as hkrt run --alerts (halts, refusals, feed silence and gaps).",
+)
+@click.option("--redis", default=None, help="The spot server appends the feed to this Redis; the agent reads it there.")
+@click.option("--group", default=None, help="--redis: the agent's consumer group [default: hkrt-node].")
 @click.option("--log-file", default=None, type=click.Path(dir_okay=False), help="The node's own log.")
 def node(config_file: str | None, log_file: str | None, **flags: Any) -> None:
     """Run the spot server, the agent (journal, store) and the strategies as supervised processes.
@@ -60,10 +87,13 @@ def node(config_file: str | None, log_file: str | None, **flags: Any) -> None:
     A child that crashes is restarted with backoff; one whose heartbeat goes stale (hung) is killed and
     restarted; a strategy's failures never stop the feed or the agent.  Ctrl-C or SIGTERM stops the
     strategies, then the agent, then the spot server.  A simulated or replayed feed ends the node when done.
+    --metrics serves one endpoint for the whole node, --alerts sends restarts, hangs and give-ups.
     """
     from hkrt.core.logs import configure_logging
     from hkrt.node.config import NodeConfigError, node_config, read_toml
+    from hkrt.node.ops_plan import ops_specs
     from hkrt.node.plan import feed_address, node_specs, restart_a_waiting_feed
+    from hkrt.node.scale_out import describe, prepare_group
     from hkrt.node.supervisor import Supervisor
 
     ctx = click.get_current_context()
@@ -75,7 +105,7 @@ def node(config_file: str | None, log_file: str | None, **flags: Any) -> None:
     try:
         file_settings = read_toml(config_file) if config_file else {}
         config = node_config(file_settings, given, file_name=config_file or "node.toml")
-        specs = node_specs(config)
+        specs, endpoints = ops_specs(config, node_specs(config))
     except (NodeConfigError, ValueError) as err:
         from hkrt.cli.spot_server import _usage_error
 
@@ -84,6 +114,10 @@ def node(config_file: str | None, log_file: str | None, **flags: Any) -> None:
     supervisor = Supervisor(specs, config.run_dir, log_max_bytes=config.log_max_bytes, log_backups=config.log_backups)
     names = ", ".join(s.name for s in specs)
     click.echo(f"node: {names} on {feed_address(config)}; logs in {config.run_dir / 'logs'}; Ctrl-C stops")
+    if describe(config):
+        click.echo(f"node: {describe(config)}")
+    ops = _start_ops(config, supervisor, endpoints)
+    prepare_group(config)
 
     def on_event(kind: str, name: str, info: dict[str, Any]) -> None:
         if kind in ("restarting", "hung", "gave_up"):
@@ -99,6 +133,35 @@ def node(config_file: str | None, log_file: str | None, **flags: Any) -> None:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        for stop in reversed(ops):
+            stop()
     restarts = {k: v for k, v in supervisor.restarts.items() if v}
     click.echo(f"node: {supervisor.outcome or 'ended'}; restarts {restarts or 0}; status {status}")
     ctx.exit(status)
+
+
+def _start_ops(config: NodeConfig, supervisor: Supervisor, endpoints: dict[str, str]) -> list[Callable[[], None]]:
+    """The node's alert router and metrics endpoint, started before the children; what stops them."""
+    stops: list[Callable[[], None]] = []
+    if config.alerts is not None:
+        from hkrt.node.alerting import route_supervisor_alerts
+        from hkrt.notify import router_from_config
+
+        router = router_from_config(config.alerts, source="node")  # checked with the config: it makes
+        route_supervisor_alerts(supervisor, router)
+        stops.append(router.stop)  # what is queued goes out first (bounded)
+        click.echo(f"node: alerts to {', '.join(o.name for o in router.outboxes)} (minimum {router.min_severity})")
+    if config.metrics is not None:
+        from hkrt.node.metrics import serve_node_metrics
+
+        try:
+            timeout = config.heartbeat_timeout
+            served = serve_node_metrics(config.metrics, supervisor, endpoints, heartbeat_timeout=timeout)
+        except OSError as err:  # the port is taken, the host is not this machine's
+            for stop in reversed(stops):
+                stop()
+            raise click.ClickException(f"--metrics {config.metrics}: cannot listen: {err.strerror or err}") from err
+        stops.append(served.stop)
+        supervisor.status_extra["metrics"] = {"url": served.url, "children": endpoints}
+        click.echo(f"node: metrics on {served.url}/metrics and {served.url}/health")
+    return stops

@@ -7,6 +7,9 @@
 - :mod:`hkrt.node.plan`: the specs of a node's children from its config;
 - :mod:`hkrt.node.child`: the entry a child runs (an hkrt command, made stoppable on Windows);
 - :mod:`hkrt.node.child_log`: each child's output into its own rotated log file.
+- :mod:`hkrt.node.ops_plan`: the children's ``--metrics`` ports and ``--alerts`` file; :mod:`hkrt.node.metrics`:
+  the node's one ``/metrics`` and ``/health``; :mod:`hkrt.node.alerting`: the supervisor's events as alerts;
+- :mod:`hkrt.node.scale_out`: the ``redis``/``group`` keys and a ``postgresql://`` store.
 """
 
 from __future__ import annotations

@@ -11,13 +11,24 @@ from __future__ import annotations
 
 import logging
 import logging.handlers
+import re
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import IO
 
 MAX_LINE = 64 * 1024  # bytes of a line at most: a longer one is written in pieces
 CHUNK = 64 * 1024
+_URL_PASSWORD = re.compile(r"(\w+://[^/\s:@]*:)[^@\s]*(@)")  # scheme://user:PASSWORD@
+_QUERY_PASSWORD = re.compile(r"([?&]password=)[^&\s]*", re.IGNORECASE)
+
+
+def shown_command(argv: Sequence[str]) -> str:
+    """A child's command line as its log shows it: any URL's password (``scheme://user:pw@``,
+    ``?password=``) masked as ``***``."""
+    text = " ".join(argv)
+    return _QUERY_PASSWORD.sub(r"\1***", _URL_PASSWORD.sub(r"\1***\2", text))
 
 
 class ChildLog:

@@ -7,7 +7,14 @@ Keys (TOML spelling ``run-dir`` or ``run_dir``, the flag ``--run-dir``):
 - the feed: ``source`` (a data venue of hkrt.adapters.registry: sim, qq, sina, qmt, replay), ``address``,
   ``interval``, ``phase1``, ``phase2``, ``codes``, ``base-url``, ``qmt-mode``, ``symbols``, ``date``, ``speed``,
   ``replay``, ``record`` (as ``hkrt spot-server`` takes them), and ``days`` (sim: consecutive trading days);
-- the agent: ``store``, ``journal`` (default: ``store`` and ``journal`` in the run dir);
+- the agent: ``store`` (a directory, or a ``postgresql://`` URL: the PostgreSQL recorder), ``journal``
+  (default: ``store`` and ``journal`` in the run dir);
+- scale-out (docs/scale-out.md): ``redis`` (a Redis URL: the spot server appends every message to its
+  stream, the agent reads it through a consumer group) and ``group`` (the agent's consumer group;
+  default ``hkrt-node``);
+- operations: ``metrics`` (``HOST:PORT`` of the node's one ``/metrics`` and ``/health``; ``true`` or a bare
+  ``--metrics``: 127.0.0.1:9300), ``alerts`` (the alerts TOML: the node's own alerts on restarts, hangs and
+  give-ups, and each strategy's ``hkrt run --alerts``);
 - the strategies: ``strategy``, a list of script paths or of tables ``{script, broker, state-dir, cash}``;
   ``broker`` (the brokers of a strategy that names none; default test), ``broker-config`` (the brokers'
   TOML, hkrt run's ``--config``), ``cash``;
@@ -21,7 +28,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +46,8 @@ VENUE_KEYS = {
 #: node key -> spot-server flag for the keys every source takes
 SERVER_KEYS = {"phase1": "--phase1", "phase2": "--phase2", "codes": "--codes", "record": "--record"}
 STRATEGY_KEYS = ("script", "broker", "state_dir", "cash")
+DEFAULT_GROUP = "hkrt-node"  # the agent's consumer group when ``redis`` is given without ``group``
+DEFAULT_METRICS = "127.0.0.1:9300"  # ``metrics = true`` or a bare ``--metrics``
 
 
 class NodeConfigError(ValueError):
@@ -76,7 +85,7 @@ class NodeConfig:
     replay: Path | None = None
     record: Path | None = None
     days: int = 1
-    store: Path | None = None
+    store: Path | str | None = None  # a directory, or a postgresql:// URL (kept as text)
     journal: Path | None = None
     strategy: tuple[StrategyConfig, ...] = ()
     broker: tuple[str, ...] = ()
@@ -92,10 +101,25 @@ class NodeConfig:
     stop_timeout: float = 15.0
     log_max_bytes: int = 10 << 20
     log_backups: int = 3
+    metrics: str | None = None
+    alerts: Path | None = None
+    redis: str | None = None
+    group: str | None = None
 
     @property
     def store_dir(self) -> Path:
-        return self.store if self.store is not None else self.run_dir / "store"
+        """The store's directory (the run dir's ``store`` when ``store`` is not one: unset, or a database URL)."""
+        return self.store if isinstance(self.store, Path) else self.run_dir / "store"
+
+    @property
+    def store_url(self) -> str | None:
+        """The PostgreSQL URL ``store`` names, or None for a directory."""
+        return self.store if isinstance(self.store, str) else None
+
+    @property
+    def agent_group(self) -> str:
+        """The agent's consumer group on ``redis``."""
+        return self.group or DEFAULT_GROUP
 
     @property
     def journal_dir(self) -> Path:
@@ -126,6 +150,8 @@ def _convert(key: str, value: Any, where: str) -> Any:
             return tuple(_strategy(item, f"{hint}[{i}]") for i, item in enumerate(_as_list(value)))
         if key == "broker":
             return tuple(_word(v, hint) for v in _as_list(value))
+        if key in _OPS_KEYS:
+            return _OPS_KEYS[key](value, hint)
         if key == "date":
             if isinstance(value, dt.datetime):
                 return value.date()
@@ -166,6 +192,46 @@ def _word(value: Any, hint: str) -> str:
     if not isinstance(value, (str, os.PathLike)) or not str(value).strip():
         raise NodeConfigError(f"{hint}: must be non-empty text, not {value!r}")
     return str(value).strip()
+
+
+def _store(value: Any, hint: str) -> Path | str:
+    """A directory, or a ``postgresql://`` URL (never quoted back: it may hold a password)."""
+    text = _word(value, hint)
+    if "://" not in text:
+        return Path(text).expanduser()
+    from hkrt.pgstore.url import is_postgres_url, redact_url
+
+    if not is_postgres_url(text):
+        raise NodeConfigError(f"{hint}: {redact_url(text)!r} is neither a directory nor a postgresql:// URL")
+    return text
+
+
+def _metrics(value: Any, hint: str) -> str | None:
+    if value is True:
+        return DEFAULT_METRICS
+    if value is False:
+        return None
+    return _word(value, hint)
+
+
+def _redis(value: Any, hint: str) -> str:
+    from hkrt.feed.redis_url import parse_redis_url
+
+    text = _word(value, hint)
+    try:
+        parse_redis_url(text)  # its errors never quote the password
+    except ValueError as err:
+        raise NodeConfigError(f"{hint}: {err}") from None
+    return text
+
+
+_OPS_KEYS: dict[str, Callable[[Any, str], Any]] = {
+    "store": _store,
+    "metrics": _metrics,
+    "redis": _redis,
+    "group": _word,
+    "alerts": lambda value, hint: Path(_word(value, hint)).expanduser(),
+}
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -275,6 +341,29 @@ def check(config: NodeConfig) -> None:
             raise NodeConfigError(f"broker: unknown broker {broker!r}: choose one of {', '.join(BROKERS)}")
     if config.backoff_max < config.backoff:
         raise NodeConfigError(f"backoff-max: must be at least backoff ({config.backoff:g}), not {config.backoff_max:g}")
+    check_ops(config)
+
+
+def check_ops(config: NodeConfig) -> None:
+    """The operations keys: the metrics address and its token, the alerts file, redis and group together."""
+    if config.group is not None and config.redis is None:
+        raise NodeConfigError("group: needs redis (the agent's consumer group on that Redis)")
+    if config.metrics is not None:
+        from hkrt.ops.access import AccessError, check_bind, load_token, parse_address
+
+        try:
+            check_bind(parse_address(config.metrics), load_token())
+        except AccessError as err:
+            raise NodeConfigError(f"metrics: {err}") from None
+    if config.alerts is not None:
+        if not config.alerts.is_file():
+            raise NodeConfigError(f"alerts: no file {config.alerts}")
+        from hkrt.notify import router_from_config
+
+        try:
+            router_from_config(config.alerts)  # made, not started: every notifier's settings checked
+        except (ValueError, TypeError, ImportError, OSError) as err:
+            raise NodeConfigError(f"alerts: {err}") from None
 
 
 def sim_days(config: NodeConfig) -> list[dt.date]:

@@ -2,7 +2,8 @@
 the spot server, the agent (journal, store, heartbeat file), one ``hkrt run`` per strategy (its control
 channel's status.json is its heartbeat).  Started in this order, stopped in the reverse one.
 
-A trader process per broker or a metrics endpoint is one more spec appended here.
+A trader process per broker is one more spec appended here; the node's metrics and alerts add flags to these
+(hkrt.node.ops_plan).
 """
 
 from __future__ import annotations
@@ -73,12 +74,17 @@ def _server(config: NodeConfig, policy: RestartPolicy, finite: bool) -> ProcessS
             value = getattr(config, key)
             if value is not None:
                 args += [flag, str(value)]
+        if config.redis is not None:
+            args += ["--redis", config.redis]
+        # an agent reading Redis is no subscriber here: its consumer group, made before this start, holds the day
+        agent = 0 if config.redis is not None else 1
         if finite and launch.fresh:
             # the first day waits for everyone; a next day for the agent (the strategies re-dial by themselves,
             # and one the node gave up on would never come); a restart mid-day finds them connected
             # (the agent and each strategy still in the game: none may miss the first cycle)
-            waited = 1 + sum(name not in launch.gone for name in strategies) if launch.run == 0 else 1
-            args += ["--wait-subscribers", str(waited)]
+            waited = agent + sum(name not in launch.gone for name in strategies) if launch.run == 0 else agent
+            if waited:
+                args += ["--wait-subscribers", str(waited)]
         return args
 
     beat = Heartbeat(feed_heartbeat(agent_heartbeat_path(config)), timeout=config.heartbeat_timeout, startup=None)
@@ -107,11 +113,15 @@ def restart_a_waiting_feed(supervisor: Supervisor, config: NodeConfig) -> None:
 
 
 def _agent(config: NodeConfig, policy: RestartPolicy) -> ProcessSpec:
+    from hkrt.node.scale_out import agent_feed_args, agent_store
+
     beat_file = agent_heartbeat_path(config)
-    args = hkrt_command("agent", "--address", feed_address(config), "--store", str(config.store_dir),
+    store, env = agent_store(config)
+    args = hkrt_command("agent", *agent_feed_args(config, feed_address(config)), "--store", store,
                         "--journal", str(config.journal_dir), "--heartbeat-file", str(beat_file))  # fmt: skip
     beat = Heartbeat(file_heartbeat(beat_file), timeout=config.heartbeat_timeout, startup=config.startup_timeout)
-    return ProcessSpec(AGENT, args, restart=policy, heartbeat=beat, stop_timeout=config.stop_timeout, critical=True)
+    return ProcessSpec(AGENT, args, restart=policy, heartbeat=beat, stop_timeout=config.stop_timeout, critical=True,
+                       env=env or None)  # fmt: skip
 
 
 def _strategy(config: NodeConfig, strategy: StrategyConfig, policy: RestartPolicy, finite: bool) -> ProcessSpec:

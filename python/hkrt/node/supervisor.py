@@ -31,7 +31,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from hkrt.node.child_log import ChildLog
+from hkrt.node.child_log import ChildLog, shown_command
 from hkrt.node.process import Launch, ProcessSpec
 
 log = logging.getLogger("hkrt.node")
@@ -61,6 +61,7 @@ class _Child:
         self.restarting = False  # the next start is a restart (not the first, nor the next run)
         self.restart_asked = ""  # why restart() asked for a restart, until the loop does it
         self.pump: threading.Thread | None = None
+        self.beat_age: float | None = None  # seconds since its last heartbeat, at the last look (None: none yet)
 
     @property
     def pid(self) -> int | None:
@@ -103,6 +104,7 @@ class Supervisor:
         self._listeners: list[EventListener] = []
         self._next_status = 0.0
         self._started = time.time()
+        self.status_extra: dict[str, Any] = {}  # more keys of node.json (the metrics endpoints)
 
     # ------------------------------------------------------------------ API
     def subscribe(self, func: EventListener) -> EventListener:
@@ -126,7 +128,7 @@ class Supervisor:
         raise KeyError(f"no child named {name!r}")
 
     def stats(self) -> dict[str, Any]:
-        """Per child: state, pid, starts, restarts, runs, hung_kills, last_exit, gave_up, log file."""
+        """Per child: state, pid, starts, restarts, runs, hung_kills, last_exit, gave_up, heartbeat age, log file."""
         return {
             c.spec.name: {
                 "state": c.state,
@@ -138,6 +140,7 @@ class Supervisor:
                 "last_exit": c.last_exit,
                 "gave_up": c.state == "failed",
                 "critical": c.spec.critical,
+                "heartbeat_age": c.beat_age if c.state == "running" else None,
                 "log": str(c.log.path),
             }
             for c in self.children
@@ -210,9 +213,9 @@ class Supervisor:
             c.starts += 1
             self._ended(c, 127, hung=False)
             return
-        c.proc, c.state, c.spawned_at = proc, "running", time.monotonic()
+        c.proc, c.state, c.spawned_at, c.beat_age = proc, "running", time.monotonic(), None
         c.starts += 1
-        c.log.note(f"started pid {proc.pid} (start {c.starts}): {' '.join(argv)}")
+        c.log.note(f"started pid {proc.pid} (start {c.starts}): {shown_command(argv)}")
         assert proc.stdout is not None
         c.pump = c.log.pump(proc.stdout, spec.name)
         log.info("%s started, pid %d", spec.name, proc.pid, extra={"child": spec.name, "pid": proc.pid})
@@ -229,6 +232,7 @@ class Supervisor:
             return
         alive_for = now - c.spawned_at
         age = beat.age(c.proc.pid)
+        c.beat_age = min(age, alive_for) if age is not None else None
         if age is None:
             if beat.startup is None or alive_for <= beat.startup:
                 return
@@ -353,7 +357,7 @@ class Supervisor:
             write_json_atomic(
                 self.run_dir / STATUS_FILE,
                 {"pid": os.getpid(), "heartbeat": time.time(), "started": self._started, "outcome": self.outcome,
-                 "restarts": dict(self.restarts), "processes": self.stats()},
+                 "restarts": dict(self.restarts), "processes": self.stats(), **self.status_extra},
             )  # fmt: skip
         except OSError as err:
             log.warning("node status %s not written: %s", self.run_dir / STATUS_FILE, err)

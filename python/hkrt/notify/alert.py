@@ -25,6 +25,8 @@ KINDS = (
     "broker_rejected",  # OrderEvent rejected by a broker (not by the risk engine)
     "day_closed",  # DayClosed
     "process_restart",  # AlertRouter.process_restarted(name, reason), from a supervisor
+    "process_hung",  # AlertRouter.process_hung(name, why): a supervised process stopped beating, killed
+    "process_gave_up",  # AlertRouter.process_gave_up(name, reason): restarted too often, left down
     "summary",  # N alerts of one kind held back by its rate limit
     "test",  # hkrt notify-test
 )

@@ -15,8 +15,10 @@ OrderEvent          ``broker_rejected``: rejected by a broker (not risk)    erro
 DayClosed           ``day_closed``                                          info
 ==================  ======================================================  ==========
 
-plus :meth:`AlertRouter.process_restarted` (``process_restart``, error: a supervisor calls it) and
-:meth:`AlertRouter.deadman` (a ``DeadManSwitch(on_alert=router.deadman)`` hook).
+plus what a supervisor (``hkrt node``) calls: :meth:`AlertRouter.process_restarted` (``process_restart``,
+error), :meth:`AlertRouter.process_hung` (``process_hung``, error) and :meth:`AlertRouter.process_gave_up`
+(``process_gave_up``, critical); and :meth:`AlertRouter.deadman` (a ``DeadManSwitch(on_alert=router.deadman)``
+hook).
 
 Handling an event costs the bus's callback thread a dict lookup and a queue append: each notifier sends
 from its own bounded :class:`~hkrt.notify.outbox.Outbox` on its own thread.  Rate limits, two of them:
@@ -187,6 +189,14 @@ class AlertRouter:
     def process_restarted(self, name: str, reason: str) -> bool:
         """A supervised process ``name`` was restarted because of ``reason`` (the node supervisor calls it)."""
         return self.alert("process_restart", "error", f"process {name} restarted", reason, source=name)
+
+    def process_hung(self, name: str, why: str) -> bool:
+        """A supervised process ``name`` gave no heartbeat (``why``) and was killed (a restart follows)."""
+        return self.alert("process_hung", "error", f"process {name} hung: killed", why, source=name)
+
+    def process_gave_up(self, name: str, reason: str) -> bool:
+        """The supervisor gave up on ``name`` (restarted too often): it stays down until the node restarts."""
+        return self.alert("process_gave_up", "critical", f"process {name} given up on: left down", reason, source=name)
 
     def deadman(self, alert: Any) -> bool:
         """``DeadManSwitch(on_alert=router.deadman)``: the switch's alert (heartbeat, seconds, detail,
