@@ -312,3 +312,63 @@ def test_a_day_through_redis_on_the_collector_host_equals_one_host(tmp_path: Pat
     assert f"appending to Redis {shown}" in said[0] and ", 0 dropped, 0 errors" in said[0], said[0]
     assert f"subscribing to {shown}" in said[1], said[1]
     assert not any(redis.password in text for text in said), "a Redis password was printed"
+
+
+# ------------------------------------------------------------------ the cable pulled mid-day
+CUT_SPEED = 1000  # slower: the feed must have caught up well before the day's end and the server's exit
+CUT_AFTER_MESSAGES = 600  # about 10:00 of the simulated day
+CUT_SECONDS = 5.0
+
+
+def messages_taken(beat: Path) -> int:
+    return int(heartbeat(beat).get("messages") or 0)
+
+
+def test_a_link_pulled_mid_day_loses_nothing_over_tcp_or_redis(tmp_path: Path, single_host: DayRun) -> None:
+    with two_hosts() as hosts:
+        collector, strategy_host = hosts.collector, hosts.strategy
+        redis = start_redis(collector, tmp_path / "redis")
+        keyed = environment(HKRT_FEED_KEY_FILE=str(write_key(tmp_path / "feed.key")))
+        feed = f"tcp://{collector.ip}:{FEED_PORT}"
+        agents: dict[str, tuple[subprocess.Popen[bytes], Path]] = {}
+        for name, source in (("tcp", ["--address", feed]), ("redis", ["--redis", redis.url, "--group", "agent"])):
+            folder = tmp_path / f"agent-{name}"
+            folder.mkdir()
+            argv = hkrt("agent", *source, "--store", folder / "store", "--heartbeat-file", folder / "beat.json")
+            process = strategy_host.start(argv, folder / "agent.log", env=keyed, cwd=ROOT)
+            agents[name] = process, folder
+        processes = [p for p, _ in agents.values()]
+        agent_logs = [folder / "agent.log" for _, folder in agents.values()]
+        wait_for("the Redis agent's consumer group exists",
+                 lambda: "agent" in redis.cli(collector, "xinfo", "groups", "hkrt:spots").split(), watch=processes,
+                 logs_of=agent_logs)  # fmt: skip
+        server_log = tmp_path / "spot-server.log"
+        server = collector.start(hkrt("spot-server", "--source", "sim", "--symbols", SYMBOLS, "--date", DAY, "--speed",
+                                      CUT_SPEED, "--address", f"ipc://{tmp_path / 'feed.ipc'}", "--tcp",
+                                      f"{collector.ip}:{FEED_PORT}", "--redis", redis.url, "--maxlen", "20000",
+                                      "--wait-subscribers", 1), server_log, env=keyed)  # fmt: skip
+        beats = {name: folder / "beat.json" for name, (_, folder) in agents.items()}
+        wait_for(f"{CUT_AFTER_MESSAGES} messages on both agents",
+                 lambda: all(messages_taken(b) >= CUT_AFTER_MESSAGES for b in beats.values()),
+                 watch=[*processes, server], logs_of=[server_log, *agent_logs])  # fmt: skip
+        strategy_host.set_link(False)  # the cable out, for both transports at once
+        time.sleep(1.5)  # what was already on this side is taken (heartbeat files are rewritten every second)
+        during = {name: messages_taken(b) for name, b in beats.items()}
+        time.sleep(CUT_SECONDS - 1.5)
+        after = {name: messages_taken(b) for name, b in beats.items()}
+        strategy_host.set_link(True)
+        assert server.poll() is None, "the day must go on while the cable is out"
+        assert during == after, f"nothing crosses a pulled cable: {during} then {after}"
+
+        assert finished(server, "the spot server", server_log) == 0, logs([server_log])
+        got = {}
+        for name, (process, folder) in agents.items():
+            beat = beats[name]
+            wait_for(f"the {name} agent closes the day", lambda: heartbeat(beat).get("closed_day") == str(DAY),  # noqa: B023
+                     watch=[process], logs_of=[folder / "agent.log"], timeout=60)  # fmt: skip
+            assert stop(process, f"the {name} agent", folder / "agent.log") == 128 + signal.SIGTERM
+            got[name] = heartbeat(beats[name]), stored_min_bars(folder / "store")
+
+    for name, (beat, bars) in got.items():
+        assert beat["lost_messages"] == 0 and beat["messages"] > after[name], (name, beat)
+        pd.testing.assert_frame_equal(bars, single_host.bars, obj=f"MIN bars over {name}")
