@@ -317,7 +317,7 @@ def test_a_day_through_redis_on_the_collector_host_equals_one_host(tmp_path: Pat
 # ------------------------------------------------------------------ the cable pulled mid-day
 CUT_SPEED = 1000  # slower: the feed must have caught up well before the day's end and the server's exit
 CUT_AFTER_MESSAGES = 600  # about 10:00 of the simulated day
-CUT_SECONDS = 5.0
+CUT_SECONDS = 8.0  # longer than the agents' 5 s of silence before they say so
 
 
 def messages_taken(beat: Path) -> int:
@@ -372,3 +372,7 @@ def test_a_link_pulled_mid_day_loses_nothing_over_tcp_or_redis(tmp_path: Path, s
     for name, (beat, bars) in got.items():
         assert beat["lost_messages"] == 0 and beat["messages"] > after[name], (name, beat)
         pd.testing.assert_frame_equal(bars, single_host.bars, obj=f"MIN bars over {name}")
+    # and the cut was said, loudly, on both: silence past 5 s, then the feed back
+    said = {name: (folder / "agent.log").read_text(errors="replace") for name, (_, folder) in agents.items()}
+    assert "feed silent: no message or heartbeat" in said["tcp"] and "feed resumed" in said["tcp"], said["tcp"]
+    assert "cannot read the Redis stream" in said["redis"] and "Redis reachable again" in said["redis"], said["redis"]
