@@ -352,9 +352,9 @@ def test_a_link_pulled_mid_day_loses_nothing_over_tcp_or_redis(tmp_path: Path, s
                  lambda: all(messages_taken(b) >= CUT_AFTER_MESSAGES for b in beats.values()),
                  watch=[*processes, server], logs_of=[server_log, *agent_logs])  # fmt: skip
         strategy_host.set_link(False)  # the cable out, for both transports at once
-        time.sleep(1.5)  # what was already on this side is taken (heartbeat files are rewritten every second)
+        time.sleep(2.5)  # what was already on this side is taken (heartbeat files are rewritten every second)
         during = {name: messages_taken(b) for name, b in beats.items()}
-        time.sleep(CUT_SECONDS - 1.5)
+        time.sleep(CUT_SECONDS - 2.5)
         after = {name: messages_taken(b) for name, b in beats.items()}
         strategy_host.set_link(True)
         assert server.poll() is None, "the day must go on while the cable is out"
