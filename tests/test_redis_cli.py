@@ -31,6 +31,15 @@ def hkrt(*args: str, **popen) -> subprocess.Popen[str]:
         (["spot-server", "--redis", "ftp://:Sekr3t-pw@host"], "--redis"),
         (["spot-server", "--redis", "redis://:Sekr3t-pw@host", "--maxlen", "0"], "--maxlen"),
         (["spot-server", "--maxlen", "10"], "--maxlen"),
+        (["run", "examples/macd_cross.py", "--redis", "redis://:Sekr3t-pw@host"], "--group"),
+        (
+            ["run", "examples/macd_cross.py", "--source", "sim", "--redis", "redis://:Sekr3t-pw@host", "--group", "g"],
+            "--redis",
+        ),
+        (
+            ["run", "examples/macd_cross.py", "--redis", "redis://:Sekr3t-pw@host", "--group", "g", "--tcp", "9"],
+            "--tcp",
+        ),
     ],
 )
 def test_bad_redis_flags_are_one_line_naming_the_flag_without_the_password(args: list[str], flag: str) -> None:

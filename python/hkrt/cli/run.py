@@ -54,6 +54,19 @@ log = logging.getLogger("hkrt.strategy")
 @click.option("--address", default=None, help="feed: the spot server's address (default: this user's ipc socket).")
 @click.option("--tcp", default=None, help="feed: dial TCP instead, a port or host:port.")
 @click.option(
+    "--redis", "redis_url", default=None,
+    help="feed: read the spot feed from a Redis stream instead, as one consumer group (another host's collector): "
+    "redis://[user:pass@]HOST[:PORT][/DB], rediss://... or unix:///PATH/redis.sock (docs/scale-out-redis.md).",
+)  # fmt: skip
+@click.option("--group", default=None, help="--redis: this strategy's consumer group (one per reader of the feed).")
+@click.option("--consumer", default=None, help="--redis: this consumer's name in the group [default: the host name].")
+@click.option("--stream", default=None, help="--redis: the stream's key [default: hkrt:spots].")
+@click.option(
+    "--retransmit-from", default=None,
+    help="--redis: the spot server's feed address (ipc://PATH or tcp://HOST:PORT) whose retransmission socket "
+    "fills sequence gaps.",
+)  # fmt: skip
+@click.option(
     "--feed-is-sim",
     is_flag=True,
     help="feed: the spot server plays a simulated or recorded day; follow only its clock, no live order guard.",
@@ -97,6 +110,11 @@ def run(
     cash: float | None,
     address: str | None,
     tcp: str | None,
+    redis_url: str | None,
+    group: str | None,
+    consumer: str | None,
+    stream: str | None,
+    retransmit_from: str | None,
     feed_is_sim: bool,
     until: str | None,
     day: dt.datetime | None,
@@ -127,6 +145,8 @@ def run(
         raise click.BadParameter(f"must be at least 1, not {days}", param_hint="--days")
     if days > 1 and source != "sim":
         raise click.BadParameter("is for --source sim (a replay plays the days of its journals)", param_hint="--days")
+    redis = _redis_feed(source, {"url": redis_url, "group": group, "consumer": consumer, "stream": stream,
+                                 "retransmit_from": retransmit_from}, address, tcp)  # fmt: skip
     played = _played_config(
         source, day, symbols, seed, interval, speed, replay_files[:1]
     )  # checked before the script loads
@@ -190,10 +210,10 @@ def run(
             what = "a simulated or recorded feed" if feed_is_sim else "live"
             click.echo(f"{what}: subscribing to the spot feed; Ctrl-C or SIGTERM stops")
             watch = FeedNotices()
-            strategy.run(address, tcp=tcp_value, live=not feed_is_sim, until=until, feed_done=watch)
+            strategy.run(address, tcp=tcp_value, live=not feed_is_sim, until=until, feed_done=watch, redis=redis)
             if strategy.agent is not None:
                 click.echo("feed: " + watch.watch.status_line(strategy.agent.stats()))
-    except (ValueError, FileNotFoundError, RuntimeError) as err:
+    except (ValueError, FileNotFoundError, RuntimeError, ImportError) as err:  # ImportError: no redis client
         raise click.ClickException(str(err)) from err
     finally:
         if router is not None:
@@ -216,6 +236,18 @@ def run(
             click.echo(f"wrote {folder / 'equity.csv'} and {png} (equity and drawdown)")
         strategy.ledger.to_parquet(folder / "ledger.parquet")  # pyarrow: a dependency of hkrt (the store)
         click.echo(f"wrote {folder / 'ledger.parquet'} (the double-entry ledger, one row per posting)")
+
+
+def _redis_feed(source: str, flags: dict[str, str | None], address: str | None, tcp: str | None) -> Any:
+    """``Strategy.run(redis=...)`` from the Redis flags (``url``, ``group``, ``consumer``, ``stream``,
+    ``retransmit_from``), checked as ``hkrt agent`` checks them (one Error line naming the flag, never the
+    password), or None (no ``--redis``): dial the spot server."""
+    from hkrt.cli.agent import _check_redis_flags
+
+    if flags["url"] is not None and source != "feed":
+        raise click.BadParameter(f"is for --source feed, not --source {source}", param_hint="--redis")
+    _check_redis_flags(**flags, address=address, tcp=tcp)
+    return flags if flags["url"] is not None else None
 
 
 def _configure_risk(strategy: Any, risk_file: str | None, config_file: str | None) -> None:
@@ -425,6 +457,7 @@ class FeedWatch:
 
 # transport counters worth a word when not 0: each one a different thing, never summed
 NOTABLE = (
+    ("unauthenticated", "refused: not sealed with our feed key"),  # a wrong or missing key on this side
     ("publisher_restarts", "publisher restarts"),
     ("anomalies", "quarantined (sequence anomalies)"),
     ("old_session_messages", "old-session messages"),

@@ -21,7 +21,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -779,6 +779,7 @@ class Strategy:
         feed_done: Callable[[SpotAgent], bool] | None = None,
         handle_signals: bool = True,
         agent_options: dict[str, Any] | None = None,
+        redis: Mapping[str, Any] | None = None,
     ) -> Strategy:
         """Subscribe to the spot feed and run until Ctrl-C, SIGTERM, :meth:`stop`, the market
         clock reaching ``until`` (a time of day), or ``feed_done(agent)`` returning True.
@@ -794,6 +795,10 @@ class Strategy:
         other reason ends delivery at once: no bar, spot, cycle or timer after it reaches the
         callbacks (one already queued is dropped), so nothing is invented after the stop.
         With ``until``, the first cycle at or after that market time is the last delivered.
+
+        ``redis``: read the feed from a Redis stream instead of dialling ``address``: the keyword
+        arguments of :meth:`SpotAgent.start_redis` (``url``, ``group``, and optionally ``consumer``,
+        ``stream``, ``retransmit_from``; docs/scale-out-redis.md).
         """
         if self.agent is not None and self.agent.running:
             raise RuntimeError("the strategy is already running")
@@ -815,7 +820,10 @@ class Strategy:
             self._reconcile_quietly()  # the book against the account before the first order
         restore = self._install_signals() if handle_signals else None
         try:
-            agent.start(address or self.address, tcp=tcp if tcp is not None else self.tcp)
+            if redis is not None:  # one consumer group of the collector's stream (another host, say)
+                agent.start_redis(**redis)
+            else:
+                agent.start(address or self.address, tcp=tcp if tcp is not None else self.tcp)
             self._post(self._started)
             control = self._open_control()
             if self.deadman is not None:
