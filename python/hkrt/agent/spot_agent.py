@@ -161,7 +161,7 @@ class SpotAgent:
             name, publisher and sequence) in its ``hkrt.spots`` table, from a thread of its own
             (:class:`hkrt.pgstore.spot_writer.PgSpotWriter`; spilled to ``store_spill_dir/spots``
             while the database is away); read back with ``hkrt.load_spots``.  Off by default:
-            the whole market is about 26 M spots (some 8 GB) a day (docs/scale-out.md, "Spots").
+            the whole market is about 26 M spots (about 10 GB) a day (docs/scale-out.md, "Spots").
         history_days: trading days of intraday bars :meth:`load_history` preloads (DAY bars go
             back to the start of the longest enabled WEEK..YEAR period as well).
         backfill: a source of today's earlier spots or minute bars (a journal file, or an

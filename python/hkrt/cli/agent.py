@@ -52,7 +52,7 @@ if TYPE_CHECKING:
     is_flag=True,
     default=False,
     help="With --store postgresql://...: also record every spot (book included) in its hkrt.spots table; off by "
-    'default, the whole market is about 26 M rows (some 8 GB) a day (docs/scale-out.md, "Spots").',
+    'default, the whole market is about 26 M rows (about 10 GB) a day (docs/scale-out.md, "Spots").',
 )
 @click.option(
     "--journal",
