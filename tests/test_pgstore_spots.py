@@ -334,3 +334,51 @@ def test_export_of_spots(pg_url: str, tmp_path: Path, fmt: str) -> None:
 def test_agent_command_store_spots_needs_a_database(tmp_path: Path) -> None:
     run = CliRunner().invoke(cli_main, ["agent", "--store", str(tmp_path), "--store-spots", "--seconds", "1"])
     assert run.exit_code == 2 and "records spots in PostgreSQL only" in run.output and "Traceback" not in run.output
+
+
+def test_a_running_agent_records_every_spot_of_its_live_feed(pg_url: str, tmp_path: Path) -> None:
+    """A live nng feed (several messages a cycle) to a running agent with a journal: the spots table holds exactly
+    the spots of the messages the agent accepted (its journal), each with its message's publisher and sequence."""
+    import multiprocessing
+
+    from feed_process import publish_day_slice
+    from hkrt.feed.journal import read_journal
+    from hkrt.feed.wire import decode_header
+    from hkrt.pgstore.spot_records import from_message
+
+    address = f"ipc://{tmp_path}/feed.ipc"
+    cycles = 40
+    agent = hkrt.SpotAgent(["MIN"], store=pg_url, store_spill_dir=tmp_path / "spill", store_spots=True,
+                           journal_dir=tmp_path / "journal", store_flush_interval=0.2)  # fmt: skip
+    agent.start(address)
+    publisher = multiprocessing.get_context("spawn").Process(
+        target=publish_day_slice, args=(address, 1, 5, cycles, 2, None, None, 0.002)
+    )
+    publisher.start()
+    try:
+        publisher.join(120)
+        assert publisher.exitcode == 0
+        wait_for(lambda: agent.stats()["transport"]["messages"] >= 3 * cycles, 30)  # 5 spots in parts of 2
+    finally:
+        agent.stop()
+        if publisher.is_alive():
+            publisher.kill()
+    recorder = agent._spot_store
+    assert recorder is not None and recorder.flush(timeout=30)
+    journaled = []
+    for path in sorted((tmp_path / "journal").glob("spots-*.hkj")):
+        for record in read_journal(path):
+            header = decode_header(record.payload)
+            if not header.heartbeat:
+                journaled.append(from_message(record.payload, header.publisher_id, header.sequence))
+    fed = np.concatenate(journaled)
+    assert len(fed) == 5 * cycles and recorder.stats["written"] == len(fed) and recorder.stats["lost"] == 0
+    got = load_spots(store=pg_url)
+    want = pd.DataFrame({"symbol": np.char.decode(fed["symbol"], "ascii"), "datetime": fed["datetime"],
+                         "close": fed["close"], "volume": fed["volume"], "sequence": fed["sequence"]})  # fmt: skip
+    want = expected([want])
+    pd.testing.assert_frame_equal(got[list(want.columns)], want, check_dtype=False)
+    assert set(got["publisher_id"]) == {decode_header(record.payload).publisher_id}  # one publisher sent all
+    assert sorted(set(got["sequence"])) == list(range(1, 3 * cycles + 1))
+    recorder.close()
+    agent._store.close()  # type: ignore[union-attr]

@@ -159,8 +159,9 @@ class SpotAgent:
             the database is away.
         store_spots: with a ``postgresql://`` store, also record every spot of the feed (book,
             name, publisher and sequence) in its ``hkrt.spots`` table, from a thread of its own
-            (:class:`hkrt.pgstore.spot_writer.PgSpotWriter`; spilled to ``store_spill_dir/spots``
-            while the database is away); read back with ``hkrt.load_spots``.  Off by default:
+            (:class:`hkrt.pgstore.spot_writer.PgSpotWriter`, its queue bounded at a quarter of
+            ``store_max_pending`` spots; spilled to ``store_spill_dir/spots`` while the database is
+            away); read back with ``hkrt.load_spots``.  Off by default:
             the whole market is about 26 M spots (about 10 GB) a day (docs/scale-out.md, "Spots").
         history_days: trading days of intraday bars :meth:`load_history` preloads (DAY bars go
             back to the start of the longest enabled WEEK..YEAR period as well).
@@ -310,7 +311,9 @@ class SpotAgent:
             from hkrt.pgstore.spot_writer import PgSpotWriter
 
             spot_spill = None if store_spill_dir is None else Path(store_spill_dir) / "spots"
-            self._spot_store = PgSpotWriter(store, max_pending=store_max_pending, spill_dir=spot_spill)
+            # a spot record is about three bars' bytes (280): a quarter of the bars' bound keeps memory alike
+            spots_pending = max(1, store_max_pending // 4)
+            self._spot_store = PgSpotWriter(store, max_pending=spots_pending, spill_dir=spot_spill)
         self._store_interval = store_flush_interval
         self._store_last_flush = time.monotonic()
         self._flusher: threading.Thread | None = None

@@ -413,9 +413,10 @@ class PgRecordWriter:
             self._conn = None
         self.stats["connected"] = False
 
-    def _write_batch(self, conn: Any, records: np.ndarray) -> None:
-        """One transaction; rows the database refuses are kept aside and counted.  Raises when the database
-        went away (nothing committed: the caller keeps the rows)."""
+    def _write_batch(self, conn: Any, records: np.ndarray) -> int:
+        """One transaction; rows the database refuses are kept aside and counted.  Returns the rows finished, for
+        the caller's :meth:`_finish` once it has let go of them.  Raises when the database went away (nothing
+        committed: the caller keeps the rows)."""
         errors = psycopg_module().errors
         good, bad = self._split_valid(records)
         if len(bad):
@@ -427,8 +428,16 @@ class PgRecordWriter:
             written, created = 0, []
         self.stats["written"] += written
         self.stats["partitions_created"] += len(created)
+        return len(records)
+
+    def _finish(self, rows: int) -> None:
+        """``rows`` are written (or refused) and their queue or spill file let go of: the stats say the outage is
+        over first, so that a :meth:`flush` that returns on them sees them already."""
+        self._recovered()
         with self._cond:
-            self._done += len(records)
+            self._done += rows
+            self._gauges()
+            self._cond.notify_all()
 
     def _materialized(self, take: int) -> list[np.ndarray]:
         """The first ``take`` memory items as records, made so in place (writer thread only: the one that takes
@@ -458,12 +467,11 @@ class PgRecordWriter:
                 return
             batches = self._materialized(take)
             rows = sum(len(b) for b in batches)
-            self._write_batch(conn, np.concatenate(batches) if len(batches) > 1 else batches[0])
+            finished = self._write_batch(conn, np.concatenate(batches) if len(batches) > 1 else batches[0])
             with self._cond:  # only this thread takes from the front
                 del self._memory[:take]
                 self._memory_rows -= rows
-                self._gauges()
-                self._cond.notify_all()
+            self._finish(finished)
 
     def _write_spilled(self, conn: Any) -> None:
         try:
@@ -476,9 +484,12 @@ class PgRecordWriter:
                 except (OSError, ValueError, EOFError) as err:
                     self._unreadable_spill(path, rows, err)
                     continue
-                self._write_batch(conn, records)
+                finished = self._write_batch(conn, records)
                 self.spill.remove(path)
                 self._spill_known.pop(path.name, None)
+                self.stats["pending_spilled"] = max(0, self.stats["pending_spilled"] - rows)
+                self.stats["spill_files"] = max(0, self.stats["spill_files"] - 1)
+                self._finish(finished)
         finally:
             on_disk = self.spill.files()
             self._vanished({p.name for p in on_disk})
