@@ -382,3 +382,17 @@ def test_a_running_agent_records_every_spot_of_its_live_feed(pg_url: str, tmp_pa
     assert sorted(set(got["sequence"])) == list(range(1, 3 * cycles + 1))
     recorder.close()
     agent._store.close()  # type: ignore[union-attr]
+
+
+def test_a_message_that_cannot_be_decoded_is_counted_lost_and_the_rest_written(
+    pg_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    rec = spot_writer(pg_url, tmp_path)
+    with caplog.at_level(logging.ERROR, logger="hkrt.store"):
+        rec.add_message(b"not a wire message", 3, publisher_id=9, sequence=17)  # the agent verified it: never so
+        rec.add(spot_records([("SH600000", "2026-11-20T10:00:00", 10.0)]))
+        assert rec.flush(timeout=30)
+    rec.close()
+    assert rec.stats["lost"] == 3 and rec.stats["written"] == 1 and rec.stats["pending"] == 0
+    assert any("could not be decoded" in r.getMessage() and r.sequence == 17 for r in caplog.records)  # type: ignore[attr-defined]
+    assert list(load_spots(store=pg_url)["symbol"]) == ["SH600000"]
