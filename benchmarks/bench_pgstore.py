@@ -7,6 +7,11 @@ write row times ``add`` of completed-bar records plus the ``flush`` that returns
 file per day, ``fsync`` off on both sides).  The outage rows stop the server with ``pg_ctl stop``, keep a producer
 adding a whole-market minute of bars every ``--every`` seconds for ``--outage`` seconds, then start it again and
 time the catch-up; they report what the recorder held in memory (its bounded queue) and what it spilled.
+The spots rows (the optional ``hkrt.spots`` table, ``SpotAgent(store_spots=True)``) time
+``PgSpotWriter.add_message`` of whole-market wire messages (5,500 spots with a five-level book and names) plus the
+``flush`` that returns once they are committed -- the decoding into records on the writer thread included --
+for one 3-second cycle, a whole-market minute (20 cycles) and the same cycle sent again (every row an update),
+then ``load_spots`` of that minute.
 Timings are medians of ``--repeat`` runs after a warm-up; nothing is asserted.
 """
 
@@ -26,7 +31,8 @@ from pathlib import Path
 import numpy as np
 
 import hkrt
-from hkrt.pgstore import PgBarWriter
+from hkrt.feed.wire import encode_spots
+from hkrt.pgstore import PgBarWriter, PgSpotWriter, load_spots
 from hkrt.store import KDataStore, StoreWriter, load_kdata
 from hkrt.testing.postgres import PostgresServer
 
@@ -146,6 +152,85 @@ def write_rows(url: str, tmp: Path) -> list[tuple[str, int, float, float | None]
     ]
 
 
+def cycle_message(n_symbols: int, when: np.datetime64, sequence: int) -> bytes:
+    """One whole-market cycle as the spot server sends it: every symbol's spot with a five-level book and a name."""
+    symbols = np.array([f"SH{600000 + i:06d}" if i % 2 == 0 else f"SZ{i:06d}" for i in range(n_symbols)], dtype="S8")
+    close = 10.0 + np.arange(n_symbols) * 0.01 + sequence * 0.001
+    levels = np.arange(1, 6) * 0.01
+    columns = {
+        "symbol": symbols,
+        "datetime": np.full(n_symbols, when),
+        "open": close - 0.1,
+        "high": close + 0.2,
+        "low": close - 0.2,
+        "close": close,
+        "volume": np.full(n_symbols, 1_000_000.0 + sequence),
+        "amount": close * (1_000_000.0 + sequence),
+        "yesterday_close": close - 0.05,
+        "name": np.array(["浦发银行"] * n_symbols, dtype=object),
+        "bid": close[:, None] - levels,
+        "ask": close[:, None] + levels,
+        "bid_volume": np.full((n_symbols, 5), 500.0),
+        "ask_volume": np.full((n_symbols, 5), 700.0),
+    }
+    return encode_spots(columns, publisher_id=7, sequence=sequence)
+
+
+def spot_rows(url: str, tmp: Path) -> list[tuple[str, int, float]]:
+    """(path, spots, seconds) of the spots recorder's rows."""
+    n = ARGS.symbols
+    recorder = PgSpotWriter(url, spill_dir=tmp / "spot-spill", fsync=False)
+    start = np.datetime64(dt.datetime.combine(DAY, dt.time(9, 30)), "ms")
+    counter = iter(range(1, 1_000_000))
+
+    def new_cycle(i: int) -> Callable[[], None]:
+        sequence = next(counter)
+        message = cycle_message(n, start + np.timedelta64(3 * sequence, "s"), sequence)
+
+        def run() -> None:
+            recorder.add_message(message, n, 7, sequence)
+            assert recorder.flush(timeout=120)
+
+        return run
+
+    again = cycle_message(n, start, 999_999)
+
+    def same_cycle(i: int) -> Callable[[], None]:
+        def run() -> None:
+            recorder.add_message(again, n, 7, 999_999)
+            assert recorder.flush(timeout=120)
+
+        return run
+
+    cycle = median_of(new_cycle)
+    resend = median_of(same_cycle)
+    minute_start = np.datetime64(dt.datetime.combine(DAY, dt.time(10, 0)), "ms")
+
+    def whole_minute(i: int) -> Callable[[], None]:
+        messages = [cycle_message(n, minute_start + np.timedelta64(60 * i + 3 * c, "s"), 2000 + c) for c in range(20)]
+
+        def run() -> None:
+            for c, message in enumerate(messages):
+                recorder.add_message(message, n, 7, 2000 + c)
+            assert recorder.flush(timeout=300)
+
+        return run
+
+    minute = median_of(whole_minute)
+    recorder.close()
+    first = dt.datetime.combine(DAY, dt.time(10, 0))
+    read = median_of(lambda i: lambda: load_spots(None, first, first + dt.timedelta(seconds=59), store=url))
+    read_one = median_of(lambda i: lambda: load_spots("SH600000", DAY, DAY, store=url))
+    return [
+        (f"record a whole-market cycle ({n:,} spots with book, from its wire message)", n, cycle),
+        (f"record the same cycle again ({n:,} upserts, latest wins)", n, resend),
+        (f"record a whole-market minute (20 cycles x {n:,})", 20 * n, minute),
+        (f"read a minute back: load_spots(None, 10:00:00, 10:00:59) ({20 * n:,} spots)", 20 * n, read),
+        ("read one symbol's day: load_spots('SH600000', day, day)", len(load_spots("SH600000", DAY, DAY, store=url)),
+         read_one),
+    ]  # fmt: skip
+
+
 def outage_rows(server: PostgresServer, tmp: Path) -> dict[str, float | int | None]:
     """A database outage of ``--outage`` seconds under a producer adding a whole-market minute every ``--every``."""
     n = ARGS.symbols
@@ -194,6 +279,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as directory, PostgresServer() as server:
         tmp = Path(directory)
         rows = write_rows(server.url, tmp)
+        spots = spot_rows(server.url, tmp)
         outage = outage_rows(server, tmp)
     print(
         f"# hkrt PostgreSQL recorder — {platform.python_implementation()} {platform.python_version()}, "
@@ -205,6 +291,12 @@ def main() -> None:
         ratio = f"{secs / base:.1f}x" if base else "-"
         base_text = f"{base:.3f} | {n / base:,.0f}" if base else "- | -"
         print(f"| {path} | {n:,} | {secs:.3f} | {n / secs:,.0f} | {base_text} | {ratio} |")
+    print("\nSpots (the optional hkrt.spots table), same server and process; a whole-market cycle comes every 3 s:\n")
+    print("| spots path | spots | s | spots/s | share of a 3 s cycle |")
+    print("|---|---:|---:|---:|---:|")
+    for path, n, secs in spots:
+        share = f"{secs / 3.0:.0%}" if path.startswith("record a whole-market cycle") else "-"
+        print(f"| {path} | {n:,} | {secs:.3f} | {n / secs:,.0f} | {share} |")
     rss = outage["rss_before"]
     print(
         f"\nDatabase outage of {ARGS.outage:g} s (pg_ctl stop, then start), a whole-market minute "

@@ -49,3 +49,4 @@ def test_pgstore_benchmark_prints_its_tables() -> None:
     run = subprocess.run([sys.executable, script, "--quick"], capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stdout + run.stderr
     assert "| path | rows | PostgreSQL s |" in run.stdout and "| rows added while down |" in run.stdout
+    assert "| spots path | spots | s | spots/s |" in run.stdout and "| record a whole-market cycle (" in run.stdout

@@ -64,7 +64,7 @@ def test_schema_is_created_and_migrated_once(pg_url: str) -> None:
         assert migrate(conn) == (LATEST, list(range(2, LATEST + 1)))  # an old schema, with rows, moves up
         assert migrate(conn) == (LATEST, [])  # and again changes nothing
         assert conn.execute("SELECT count(*), min(close) FROM hkrt.bars").fetchone() == (1, 1.5)
-        assert [v for (v,) in conn.execute("SELECT version FROM hkrt.schema_version ORDER BY 1")] == [1, 2]
+        assert [v for (v,) in conn.execute("SELECT version FROM hkrt.schema_version ORDER BY 1")] == [1, 2, 3]
     assert columns_of(pg_url, "bars")[-1] == "written_at"
     with psycopg.connect(pg_url, autocommit=True) as conn:
         conn.execute("INSERT INTO hkrt.schema_version (version, description) VALUES (99, 'from the future')")

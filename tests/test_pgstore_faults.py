@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -175,27 +176,42 @@ def test_a_killed_recorder_s_spill_lands_with_the_next_one(pg_url: str, tmp_path
     assert list(load_kdata(None, "MIN", store=pg_url)["close"]) == [1.0, 2.0]
 
 
-def test_an_unreadable_spill_file_is_quarantined_not_deleted(
-    pg_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
-    down = PgBarWriter(nowhere(), spill_dir=tmp_path, fsync=False, retry_interval=0.05)
-    down.add(records([("SH600000", "MIN", "2026-11-20T09:31", 1.0)] * 3))
+def check_an_unreadable_spill_file_is_quarantined(
+    writer: Callable[..., Any], three: np.ndarray, one: np.ndarray, pg_url: str, tmp_path: Path, caplog: Any
+) -> Any:
+    """Spill ``three`` rows, then ``one``, for a database nobody serves; tear the first file; a recorder of the real
+    database quarantines it (never deletes it), counts its rows and writes the other.  Returns that recorder."""
+    down = writer(nowhere(), spill_dir=tmp_path, fsync=False, retry_interval=0.05)
+    down.add(three)
     wait_for(lambda: down.stats["spill_files"] == 1)
-    down.add(records([("SH600001", "MIN", "2026-11-20T09:31", 5.0)]))
+    down.add(one)
     wait_for(lambda: down.stats["spill_files"] == 2)
-    down.close()
+    assert down.close() and down.stats["lost"] == 0
     first, second = sorted(tmp_path.glob("spill-*.npy"))
     torn = first.read_bytes()[:70]  # a torn write: the header and part of the rows
     first.write_bytes(torn)
     with caplog.at_level(logging.ERROR, logger="hkrt.store"):
-        later = PgBarWriter(pg_url, spill_dir=tmp_path, fsync=False)
+        later = writer(pg_url, spill_dir=tmp_path, fsync=False)
+        assert later.stats["pending_spilled"] == 4
         assert later.flush(timeout=30)
         later.close()
     kept = tmp_path / "_quarantine" / f"{first.name}.unreadable"
     assert kept.read_bytes() == torn and not first.exists() and not second.exists()
     assert later.stats["spill_unreadable"] == 1 and later.stats["spill_unreadable_rows"] == 3
     assert later.stats["written"] == 1 and later.stats["pending"] == 0
-    assert any("cannot be read" in r.getMessage() and r.rows == 3 for r in caplog.records)  # type: ignore[attr-defined]
+    assert any(
+        f"cannot be read: its {later.KIND}" in r.getMessage() and r.rows == 3  # type: ignore[attr-defined]
+        for r in caplog.records
+    )
+    return later
+
+
+def test_an_unreadable_spill_file_is_quarantined_not_deleted(
+    pg_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    three = records([("SH600000", "MIN", "2026-11-20T09:31", 1.0)] * 3)
+    one = records([("SH600001", "MIN", "2026-11-20T09:31", 5.0)])
+    check_an_unreadable_spill_file_is_quarantined(PgBarWriter, three, one, pg_url, tmp_path, caplog)
     assert list(load_kdata(None, "MIN", store=pg_url)["symbol"]) == ["SH600001"]
 
 

@@ -38,6 +38,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ im
     from hkrt.core.calendar import CalendarCoverageError, TradingCalendar
     from hkrt.hooks import Bar, CycleInfo, FeedEvent, GapInfo
     from hkrt.indicators.batch import indicator
+    from hkrt.pgstore.spot_reader import load_spots
     from hkrt.store import KDataStore, load_kdata
     from hkrt.strategy import Order, OrderTicket, Strategy
 
@@ -68,6 +69,7 @@ _LAZY_NAMES: dict[str, str] = {
     "hikyuu_spot_records": "hkrt.compat.hikyuu",
     **dict.fromkeys(("Bar", "CycleInfo", "FeedEvent", "GapInfo"), "hkrt.hooks"),
     "indicator": "hkrt.indicators.batch",
+    "load_spots": "hkrt.pgstore.spot_reader",
     **dict.fromkeys(("KDataStore", "load_kdata"), "hkrt.store"),
     **dict.fromkeys(("OrderTicket", "Strategy"), "hkrt.strategy.strategy"),
     "Order": "hkrt.strategy.order",
@@ -152,6 +154,7 @@ __all__ = [
     "hikyuu_spot_records",
     "indicator",
     "load_kdata",
+    "load_spots",
     "normalize_symbol",
     "release_spot_agent",
     "spot_agent_is_connected",

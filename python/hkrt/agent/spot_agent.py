@@ -69,6 +69,7 @@ if TYPE_CHECKING:
 
     from hkrt.feed.redis_reader import RedisGroupReader
     from hkrt.pgstore.reader import PgBarStore
+    from hkrt.pgstore.spot_writer import PgSpotWriter
     from hkrt.pgstore.writer import PgBarWriter
 
 log = logging.getLogger("hkrt.agent")
@@ -156,6 +157,12 @@ class SpotAgent:
             thread of its own (:class:`hkrt.pgstore.PgBarWriter`, docs/scale-out.md; needs
             ``pip install 'hkrt[postgres]'``); ``store_spill_dir`` is then where bars wait while
             the database is away.
+        store_spots: with a ``postgresql://`` store, also record every spot of the feed (book,
+            name, publisher and sequence) in its ``hkrt.spots`` table, from a thread of its own
+            (:class:`hkrt.pgstore.spot_writer.PgSpotWriter`, its queue bounded at a quarter of
+            ``store_max_pending`` spots; spilled to ``store_spill_dir/spots`` while the database is
+            away); read back with ``hkrt.load_spots``.  Off by default:
+            the whole market is about 26 M spots (about 10 GB) a day (docs/scale-out.md, "Spots").
         history_days: trading days of intraday bars :meth:`load_history` preloads (DAY bars go
             back to the start of the longest enabled WEEK..YEAR period as well).
         backfill: a source of today's earlier spots or minute bars (a journal file, or an
@@ -199,6 +206,7 @@ class SpotAgent:
         store_flush_interval: float = 5.0,
         store_max_pending: int = 1_000_000,
         store_spill_dir: str | Path | None = None,
+        store_spots: bool = False,
         backfill: Any = None,
         max_ahead: float = 60.0,
         max_message_bytes: int = 64 << 20,
@@ -293,6 +301,19 @@ class SpotAgent:
             kstore = store if isinstance(store, KDataStore) else KDataStore(store)
             self._store = StoreWriter(kstore, max_pending=store_max_pending, spill_dir=store_spill_dir)
             self._engine.collect_completed = True  # completed bars feed the store
+        self._spot_store: PgSpotWriter | None = None
+        if store_spots:
+            if not (isinstance(store, str) and _is_database_url(store)):
+                raise ValueError(
+                    "store_spots=True records spots in PostgreSQL only: give store='postgresql://…' "
+                    f"(the store is {store!r})"
+                )
+            from hkrt.pgstore.spot_writer import PgSpotWriter
+
+            spot_spill = None if store_spill_dir is None else Path(store_spill_dir) / "spots"
+            # a spot record is about three bars' bytes (280): a quarter of the bars' bound keeps memory alike
+            spots_pending = max(1, store_max_pending // 4)
+            self._spot_store = PgSpotWriter(store, max_pending=spots_pending, spill_dir=spot_spill)
         self._store_interval = store_flush_interval
         self._store_last_flush = time.monotonic()
         self._flusher: threading.Thread | None = None
@@ -309,7 +330,7 @@ class SpotAgent:
         raised: one bad quote must not stop a feed.
         """
         if isinstance(spots, Spot):
-            return self._drained(self._engine.ingest_spots([spots]))
+            spots = [spots]
         if isinstance(spots, (bytes, bytearray, memoryview)):
             return int(self._handle_message(spots)["accepted"])
         if isinstance(spots, pd.DataFrame):
@@ -324,6 +345,8 @@ class SpotAgent:
             raise TypeError("ingest takes Spot objects, an encoded message, a DataFrame or a mapping of columns")
         if not isinstance(spots, (list, tuple)):
             spots = list(spots)
+        if self._spot_store is not None:
+            self._spot_store.add_spots(spots)
         return self._drained(self._engine.ingest_spots(spots))
 
     def ingest_columns(
@@ -347,18 +370,19 @@ class SpotAgent:
         symbols = np.asarray(symbol)
         if symbols.dtype.kind not in "SUO":
             raise TypeError("symbol must hold strings such as 'SH600000'")
-        return self._drained(
-            self._engine.ingest_columns(
-                symbols,
-                datetime_ms(datetime),
-                _floats(close),
-                _floats(volume),
-                _floats(amount),
-                None if open is None else _floats(open),
-                None if high is None else _floats(high),
-                None if low is None else _floats(low),
-            )
+        columns = (
+            symbols,
+            datetime_ms(datetime),
+            _floats(close),
+            _floats(volume),
+            _floats(amount),
+            None if open is None else _floats(open),
+            None if high is None else _floats(high),
+            None if low is None else _floats(low),
         )
+        if self._spot_store is not None:
+            self._spot_store.add_columns(*columns)
+        return self._drained(self._engine.ingest_columns(*columns))
 
     def advance_to(self, now: DatetimeLike) -> None:
         """Declare that time has reached ``now``: minutes that ended without spots get flat bars."""
@@ -466,6 +490,7 @@ class SpotAgent:
         }
         out["journal"] = dict(self._journal.stats if self._journal is not None else _NO_JOURNAL)
         out["store"] = dict(self._store.stats) if self._store is not None else None
+        out["store_spots"] = dict(self._spot_store.stats) if self._spot_store is not None else None
         out["backfill"] = self._backfill_report
         out["redis"] = self._redis.stats() if self._redis is not None else None
         out["callbacks"] = self.bus.stats()
@@ -916,6 +941,8 @@ class SpotAgent:
             return result
         if self._journal is not None:
             self._journal.append(message, self._market_day())
+        if self._spot_store is not None:
+            self._spot_store.add_message(message, result["spots"], publisher, result["sequence"])
         self._emit_spots(message, result, columns=result.get("columns"), spots=result.get("spot_objects"))
         finished = self._track_cycle(result)
         market_time_ms = max((c.market_time_ms for _, c in finished), default=0)
@@ -1204,7 +1231,8 @@ class SpotAgent:
         if self._store is None:
             return True
         self._store_last_flush = time.monotonic()
-        return self._store.flush(compact=compact)
+        spots = self._spot_store.flush() if self._spot_store is not None else True
+        return self._store.flush(compact=compact) and spots
 
     def _flush_if_due(self) -> None:
         if time.monotonic() - self._store_last_flush >= self._store_interval:

@@ -48,6 +48,13 @@ if TYPE_CHECKING:
     "and load earlier days from it at start.",
 )
 @click.option(
+    "--store-spots",
+    is_flag=True,
+    default=False,
+    help="With --store postgresql://...: also record every spot (book included) in its hkrt.spots table; off by "
+    'default, the whole market is about 26 M rows (about 10 GB) a day (docs/scale-out.md, "Spots").',
+)
+@click.option(
     "--journal",
     "journal_dir",
     default=None,
@@ -75,6 +82,7 @@ def agent(
     retransmit_from: str | None,
     metrics: str | None,
     store_dir: str | None,
+    store_spots: bool,
     journal_dir: str | None,
     heartbeat_file: str | None,
     log_file: str | None,
@@ -116,8 +124,12 @@ def agent(
         configure_logging(file=log_file)
     on_terminal = terminal_width() is not None
     options: dict[str, Any] = {}
+    if store_spots and (store_dir is None or "://" not in store_dir):
+        raise click.BadParameter("records spots in PostgreSQL only: give --store postgresql://...",
+                                 param_hint="--store-spots")  # fmt: skip
     if store_dir is not None and "://" in store_dir:  # a database URL: the agent's PostgreSQL recorder
         options["store"] = store_dir
+        options["store_spots"] = store_spots
         store_dir = None
     for flag, value, key in (("--store", store_dir, "store"), ("--journal", journal_dir, "journal_dir")):
         if value is not None:

@@ -1,8 +1,9 @@
-"""``hkrt export``: stored bars to one Parquet or CSV file."""
+"""``hkrt export``: stored bars (or the PostgreSQL recorder's spots) to one Parquet or CSV file."""
 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,7 +29,14 @@ if TYPE_CHECKING:
     multiple=True,
     help="Symbol in any spelling (SH600000, sh600000, 600000.SH); repeat it; default: all.",
 )
-@click.option("--ktype", default="DAY", show_default=True, help="Period, e.g. MIN, MIN5, DAY (any case).")
+@click.option(
+    "--kind",
+    type=click.Choice(["bars", "spots"]),
+    default="bars",
+    show_default=True,
+    help="What to export: bars of --ktype, or spots (recorded only in PostgreSQL: SpotAgent(store_spots=True)).",
+)
+@click.option("--ktype", default="DAY", show_default=True, help="Period, e.g. MIN, MIN5, DAY (any case); bars only.")
 @click.option("--start", default=None, help="First date or datetime, inclusive (2026-11-20, '2026-11-20 10:00').")
 @click.option("--end", default=None, help="Last date or datetime, inclusive; a date is the whole day.")
 @click.option(
@@ -42,6 +50,7 @@ if TYPE_CHECKING:
 def export(
     store_dir: str | None,
     symbols: tuple[str, ...],
+    kind: str,
     ktype: str,
     start: str | None,
     end: str | None,
@@ -49,7 +58,8 @@ def export(
     out: Path,
 ) -> None:
     """Export stored bars as one long table: symbol, datetime, open, high, low, close,
-    volume (shares), amount (yuan), sorted by symbol and datetime."""
+    volume (shares), amount (yuan), sorted by symbol and datetime.  ``--kind spots``: the spots the
+    PostgreSQL recorder kept (prices yuan, volume and book sizes shares, amount yuan)."""
     # Parquet (pyarrow) and the store load here, not at import: `hkrt --help` stays quick
     from hkrt.store import KDataStore, _is_database_url, default_store_root, user_path
 
@@ -59,6 +69,9 @@ def export(
         raise click.BadParameter(str(err), param_hint="--ktype") from err
     out = user_path(out)
     fmt = fmt or ("csv" if out.suffix.lower() == ".csv" else "parquet")
+    if kind == "spots":
+        _export_spots(store_dir, list(symbols) or None, start, end, out, fmt)
+        return
     if store_dir is not None and _is_database_url(store_dir):
         frame = _load_from_database(store_dir, list(symbols) or None, kt, start, end)
     else:
@@ -78,21 +91,54 @@ def export(
     click.echo(f"{len(frame):,} {kt.value} bars of {frame['symbol'].nunique()} symbols ({span}) -> {out} [{fmt}]")
 
 
+def _export_spots(
+    store_dir: str | None, symbols: list[str] | None, start: str | None, end: str | None, out: Path, fmt: str
+) -> None:
+    from hkrt.store import _is_database_url
+
+    if store_dir is None or not _is_database_url(store_dir):
+        raise click.BadParameter(
+            "spots are recorded only in PostgreSQL: give the recorder's database as --store postgresql://…",
+            param_hint="--store",
+        )
+    frame = _read_database(store_dir, lambda: _spot_store(store_dir), lambda s: s.load_spots(symbols, start, end))
+    _write(frame, out, fmt)
+    times = frame["datetime"]
+    span = f"{times.min():%Y-%m-%d %H:%M:%S} .. {times.max():%Y-%m-%d %H:%M:%S}" if len(frame) else "-"
+    click.echo(f"{len(frame):,} spots of {frame['symbol'].nunique()} symbols ({span}) -> {out} [{fmt}]")
+
+
 def _load_from_database(
     url: str, symbols: list[str] | None, kt: KType, start: str | None, end: str | None
 ) -> pd.DataFrame:
     """Bars the PostgreSQL recorder wrote; an unreachable database is one error line naming it (no password)."""
-    try:
-        from hkrt.pgstore.reader import DatabaseUnavailable, PgBarStore
+    return _read_database(url, lambda: _bar_store(url), lambda s: s.load(symbols, kt, start, end))
 
-        store = PgBarStore(url)
+
+def _bar_store(url: str) -> Any:
+    from hkrt.pgstore.reader import PgBarStore
+
+    return PgBarStore(url)
+
+
+def _spot_store(url: str) -> Any:
+    from hkrt.pgstore.spot_reader import PgSpotStore
+
+    return PgSpotStore(url)
+
+
+def _read_database(url: str, open_store: Callable[[], Any], read: Callable[[Any], pd.DataFrame]) -> pd.DataFrame:
+    """``read(store)`` of the store ``open_store()`` makes, closed afterwards; psycopg missing, an unreachable
+    database or a bad argument is one error line (the URL without its password), no traceback."""
+    try:
+        store = open_store()
         try:
-            return store.load(symbols, kt, start, end)
+            return read(store)
         finally:
             store.close()
     except ImportError as err:
         raise click.ClickException(str(err)) from None
-    except DatabaseUnavailable as err:
+    except ConnectionError as err:  # hkrt.pgstore.DatabaseUnavailable
         raise click.ClickException(str(err)) from None
     except ValueError as err:
         raise click.UsageError(str(err)) from err

@@ -12,7 +12,7 @@ import datetime as dt
 import io
 import logging
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import pandas as pd
@@ -81,37 +81,43 @@ class PgBarStore:
         k = KType.parse(ktype)
         wanted = None if symbols is None else sorted({normalize_symbol(s) for s in _as_list(symbols)})
         lo, hi = _bound(start, end_of_day=False), _bound(end, end_of_day=True)
+        payload = self._guarded("bars", BARS, lambda conn: read_bars(conn, k.value, wanted, lo, hi))
+        return empty_bars() if payload is None else _frame(payload)
+
+    def _guarded(self, what: str, table: str, read: Callable[[Any], bytes]) -> bytes | None:
+        """``read(connection)`` of ``table`` (b"" when the recorder never made it); None when the database cannot
+        be read and ``unreachable="empty"`` (counted, logged), else :class:`DatabaseUnavailable`."""
         psycopg = psycopg_module()
         try:
             with self._lock:
-                payload = self._read(k.value, wanted, lo, hi)
+                payload = self._read(table, read)
         except psycopg.Error as err:
             self.stats["read_errors"] += 1
             self.stats["last_error"] = describe_error(err, self.url)
             if self.unreachable == "raise":
                 raise DatabaseUnavailable(
-                    f"cannot read bars from {redact_url(self.url)}: {self.stats['last_error']}"
+                    f"cannot read {what} from {redact_url(self.url)}: {self.stats['last_error']}"
                 ) from None
             log_limited(
                 log,
                 logging.ERROR,
                 "read failed",
-                "cannot read bars from PostgreSQL: read as none",
+                f"cannot read {what} from PostgreSQL: read as none",
                 {"url": redact_url(self.url), "error": self.stats["last_error"]},
                 limiter=self._limiter,
             )
-            return empty_bars()
+            return None
         self.stats["reads"] += 1
-        return _frame(payload)
+        return payload
 
-    def _read(self, ktype: str, symbols: list[str] | None, lo: pd.Timestamp | None, hi: pd.Timestamp | None) -> bytes:
+    def _read(self, table: str, read: Callable[[Any], bytes]) -> bytes:
         for attempt in (1, 2):  # a connection the server closed since (a restart) is replaced once
             if self._conn is None or self._conn.closed:
                 self._conn = connect(self.url, connect_timeout=self.connect_timeout, application_name="hkrt-reader")
             try:
-                if self._conn.execute("SELECT to_regclass(%s) IS NULL", (BARS,)).fetchone()[0]:
+                if self._conn.execute("SELECT to_regclass(%s) IS NULL", (table,)).fetchone()[0]:
                     return b""
-                return read_bars(self._conn, ktype, symbols, lo, hi)
+                return read(self._conn)
             except psycopg_module().OperationalError:
                 self._conn.close()
                 self._conn = None

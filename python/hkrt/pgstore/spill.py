@@ -35,11 +35,21 @@ REFUSED_DIR = "_refused"
 
 
 class SpillDir:
-    """Spill files of completed-bar records (``COMPLETED_DTYPE``), in order."""
+    """Spill files of records, in order: completed bars (``COMPLETED_DTYPE``) unless ``fields`` names the fields
+    another kind's records must have (spots: ``hkrt.pgstore.spot_records.REQUIRED_FIELDS``)."""
 
-    def __init__(self, path: str | os.PathLike[str], *, fsync: bool = True) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        fsync: bool = True,
+        fields: tuple[str, ...] = (),
+        kind: str = "completed-bar",
+    ) -> None:
         self.path = user_path(path)
         self.fsync = fsync
+        self.fields = fields or _RECORD_FIELDS
+        self.kind = kind
         self._next = 0
         self._lock_fd = -1
 
@@ -80,16 +90,15 @@ class SpillDir:
         return path
 
     def refuse(self, records: np.ndarray) -> Path:
-        """Keep bars the database refused, for an operator (never read back by the recorder)."""
+        """Keep rows the database refused, for an operator (never read back by the recorder)."""
         name = f"refused-{time.time_ns():020d}-{len(records)}.npy"
         return self._write_atomic(self.path / REFUSED_DIR, name, records)
 
-    @staticmethod
-    def read(path: Path) -> np.ndarray:
+    def read(self, path: Path) -> np.ndarray:
         """A spill file's records; raises OSError, ValueError or EOFError when it cannot be read."""
         records: np.ndarray = np.load(path, allow_pickle=False)
-        if records.ndim != 1 or not set(_RECORD_FIELDS) <= set(records.dtype.names or ()):
-            raise ValueError(f"not completed-bar records: {records.dtype}")
+        if records.ndim != 1 or not set(self.fields) <= set(records.dtype.names or ()):
+            raise ValueError(f"not {self.kind} records: {records.dtype}")
         return records
 
     def remove(self, path: Path) -> None:

@@ -119,20 +119,40 @@ def upsert(conn: Any, records: np.ndarray, partitions: set[str] | None) -> tuple
     if not len(records):
         return 0, []
     created = [] if partitions is None else ensure_partitions(conn, months_of(records), partitions)
-    payload = copy_binary(last_of_each_key(records))
-    with conn.transaction(), conn.cursor() as cursor:
-        with cursor.copy(f"COPY {STAGE} ({', '.join(_VALUE_COLUMNS)}) FROM STDIN (FORMAT binary)") as copy:
-            copy.write(payload)
-        cursor.execute(_UPSERT)
+    copy_and_upsert(conn, STAGE, _VALUE_COLUMNS, copy_binary(last_of_each_key(records)), _UPSERT)
     return len(records), created
+
+
+def copy_and_upsert(conn: Any, stage: str, columns: tuple[str, ...], payload: bytes, upsert_sql: str) -> None:
+    """One transaction: the binary COPY ``payload`` into the staging table, then the upsert statement that moves
+    the staged rows into the table (the stage empties itself at the commit)."""
+    with conn.transaction(), conn.cursor() as cursor:
+        with cursor.copy(f"COPY {stage} ({', '.join(columns)}) FROM STDIN (FORMAT binary)") as copy:
+            copy.write(payload)
+        cursor.execute(upsert_sql)
 
 
 def read_bars(
     conn: Any, ktype: str, symbols: list[str] | None, lo: pd.Timestamp | None, hi: pd.Timestamp | None
 ) -> bytes:
     """The matching rows of ``hkrt.bars`` as CSV (symbol, datetime, OHLCV, filled), sorted by symbol, datetime."""
-    where: list[str] = ["ktype = %s"]
-    params: list[Any] = [ktype]
+    columns = ["symbol", "datetime", *BAR_COLUMNS, "filled"]
+    return read_csv(conn, BARS, columns, ["ktype = %s"], [ktype], symbols, lo, hi)
+
+
+def read_csv(
+    conn: Any,
+    table: str,
+    columns: list[str],
+    where: list[str],
+    params: list[Any],
+    symbols: list[str] | None,
+    lo: pd.Timestamp | None,
+    hi: pd.Timestamp | None,
+) -> bytes:
+    """``columns`` of the rows of ``table`` that match ``where`` (with ``params``), the symbols and the inclusive
+    datetime range, as CSV through ``COPY … TO STDOUT``, sorted by symbol, datetime."""
+    where, params = list(where), list(params)
     if symbols is not None:
         where.append("symbol = ANY(%s)")
         params.append(symbols)
@@ -142,10 +162,9 @@ def read_bars(
     if hi is not None:
         where.append("datetime <= %s")
         params.append(hi.to_pydatetime())
-    query = (
-        f"COPY (SELECT symbol, datetime, {', '.join(BAR_COLUMNS)}, filled FROM {BARS} "
-        f"WHERE {' AND '.join(where)} ORDER BY symbol, datetime) TO STDOUT (FORMAT csv)"
-    )
+    condition = f"WHERE {' AND '.join(where)} " if where else ""
+    query = f"COPY (SELECT {', '.join(columns)} FROM {table} {condition}ORDER BY symbol, datetime) TO STDOUT"
+    query += " (FORMAT csv)"
     out = bytearray()
     with conn.cursor() as cursor, cursor.copy(query, params) as copy:
         for chunk in copy:

@@ -1,5 +1,8 @@
 """The PostgreSQL bar recorder: completed bars queued by the agent, written by a thread of their own.
 
+Its machinery (:class:`PgRecordWriter`) also records spots (:mod:`hkrt.pgstore.spot_writer`), with the same queue,
+bounds, spill and counters; what follows says "bars" for either.
+
 ``SpotAgent(store="postgresql://…")`` uses it where a directory gives :class:`hkrt.store.StoreWriter`; it has the
 same interface (``add``, ``flush``, ``stats``, ``store``) and the same promise: no bar is dropped silently.
 
@@ -39,12 +42,12 @@ from typing import Any
 import numpy as np
 
 from hkrt.core.logs import LogLimiter, log_limited
+from hkrt.pgstore import upsert as bar_upsert
 from hkrt.pgstore.reader import PgBarStore
-from hkrt.pgstore.schema import SchemaTooNew, existing_partitions, migrate, natively_partitioned
+from hkrt.pgstore.schema import BARS, SchemaTooNew, existing_partitions, migrate, natively_partitioned
 from hkrt.pgstore.spill import SpillDir
-from hkrt.pgstore.upsert import create_stage, split_valid, upsert
 from hkrt.pgstore.url import connect, describe_error, psycopg_module, redact_url
-from hkrt.store import _data_home, user_path
+from hkrt.store import _RECORD_FIELDS, _data_home, user_path
 
 log = logging.getLogger("hkrt.store")
 _LOG_EVERY = 60.0
@@ -63,8 +66,11 @@ def default_spill_dir(url: str) -> str:
     return str(base / "pg-spill" / key)
 
 
-class PgBarWriter:
-    """Completed bars into PostgreSQL from a thread of their own, with a bounded queue that spills to disk.
+class PgRecordWriter:
+    """Records into one PostgreSQL table from a thread of their own, with a bounded queue that spills to disk:
+    the machinery :class:`PgBarWriter` (completed bars) and :class:`hkrt.pgstore.spot_writer.PgSpotWriter`
+    (spots) share.  A subclass names its kind and table and gives the per-kind steps (``_split_valid``,
+    ``_upsert``, ``_create_stage``, ``_make_store``; ``_materialize`` for queue items that are not records yet).
 
     Args:
         url: ``postgresql://user[:password]@host[:port]/database``.  The schema is created or migrated on the
@@ -78,6 +84,29 @@ class PgBarWriter:
         retry_interval: seconds between attempts while the database is away.
         fsync: fsync spill files (a power loss then keeps them).
     """
+
+    KIND = "records"  # what the log lines call the rows: "bars", "spots"
+    TABLE = BARS
+    THREAD_NAME = "hkrt-pg-recorder"
+    APPLICATION_NAME = "hkrt-recorder"
+    SPILL_FIELDS: tuple[str, ...] = ()  # fields a spill file's records must have
+    INVALID = "invalid rows"  # why ``_split_valid`` refuses rows, for the log line
+
+    def _make_store(self, url: str, connect_timeout: float) -> Any:
+        raise NotImplementedError
+
+    def _create_stage(self, conn: Any) -> None:
+        raise NotImplementedError
+
+    def _split_valid(self, records: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        raise NotImplementedError
+
+    def _upsert(self, conn: Any, records: np.ndarray, partitions: set[str] | None) -> tuple[int, list[str]]:
+        raise NotImplementedError
+
+    def _materialize(self, item: Any) -> np.ndarray:
+        """A queue item as records, on the writer thread (records already: as it is)."""
+        return item  # type: ignore[no-any-return]
 
     def __init__(
         self,
@@ -101,7 +130,7 @@ class PgBarWriter:
             raise ValueError(f"when_full must be 'block' or 'drop', not {when_full!r}")
         psycopg_module()  # the install hint now, not in the writer thread
         self.url = url
-        self.store = PgBarStore(url, unreachable="empty", connect_timeout=connect_timeout)
+        self.store = self._make_store(url, connect_timeout)
         self.max_pending = max_pending
         self.hard_limit = 4 * max_pending if hard_limit is None else hard_limit
         if self.hard_limit < max_pending:
@@ -113,9 +142,11 @@ class PgBarWriter:
         self.connect_timeout = connect_timeout
         self.flush_timeout = flush_timeout
         self.block_log_every = block_log_every
-        self.spill = SpillDir(spill_dir if spill_dir is not None else default_spill_dir(url), fsync=fsync)
+        spill_path = spill_dir if spill_dir is not None else self._default_spill_dir(url)
+        self.spill = SpillDir(spill_path, fsync=fsync, fields=self.SPILL_FIELDS, kind=self.KIND.rstrip("s"))
         self.spill.lock()
-        self._memory: list[np.ndarray] = []  # oldest first; every spill file is older than all of it
+        self._memory: list[Any] = []  # records (or items _materialize makes records), oldest first; every spill
+        # file is older than all of it
         self._memory_rows = 0
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)  # wakes the thread, flush() and a blocked add()
@@ -127,7 +158,7 @@ class PgBarWriter:
         self._retry_at = 0.0
         self._outage_started: float | None = None
         self._conn: Any = None
-        self._partitions: set[str] | None = set()  # None: hkrt.bars is not natively partitioned (a hypertable)
+        self._partitions: set[str] | None = set()  # None: the table is not natively partitioned (a hypertable)
         self._thread: threading.Thread | None = None
         self._limiter = LogLimiter(_LOG_EVERY)
         self.stats: dict[str, Any] = {
@@ -172,18 +203,23 @@ class PgBarWriter:
             self._added = rows
             self.stats["spilling"] = True
             log.warning(
-                "found bars spilled by an earlier recorder run: they are written to the database first",
+                f"found {self.KIND} spilled by an earlier recorder run: they are written to the database first",
                 extra={"spill_dir": str(self.spill.path), "files": len(found), "rows": rows},
             )
         self._count_spill(found)
         self._gauges()
 
     def __repr__(self) -> str:
-        return f"PgBarWriter({redact_url(self.url)!r})"
+        return f"{type(self).__name__}({redact_url(self.url)!r})"
+
+    @staticmethod
+    def _default_spill_dir(url: str) -> str:
+        return default_spill_dir(url)
 
     # ------------------------------------------------------------ producer side
-    def add(self, records: np.ndarray) -> None:
-        """Queue completed-bar records (``COMPLETED_DTYPE``) and wake the writer."""
+    def add(self, records: Any) -> None:
+        """Queue records (or an item ``_materialize`` turns into records; ``len()`` counts its rows) and wake the
+        writer."""
         if not len(records):
             return
         if self._closing:
@@ -196,7 +232,7 @@ class PgBarWriter:
                     log,
                     logging.ERROR,
                     "lost",
-                    "recorder queue full (database and spill both unavailable): new bars dropped, not recorded",
+                    f"recorder queue full (database and spill both unavailable): new {self.KIND} dropped, not recorded",
                     {"url": self.stats["url"], "rows": len(records), "lost": self.stats["lost"]},
                     limiter=self._limiter,
                 )
@@ -220,7 +256,8 @@ class PgBarWriter:
                     now = time.monotonic()
                     if now >= next_log:
                         log.error(
-                            "recorder queue full: the bar producer waits until the database or the spill takes rows",
+                            f"recorder queue full: the {self.KIND} producer waits until the database or the spill "
+                            "takes rows",
                             extra={
                                 "url": self.stats["url"],
                                 "blocked_seconds": round(now - started, 1),
@@ -278,7 +315,7 @@ class PgBarWriter:
         if self._memory_rows:
             self.stats["lost"] += self._memory_rows
             log.error(
-                "recorder closed with bars neither written nor spilled: they are lost",
+                f"recorder closed with {self.KIND} neither written nor spilled: they are lost",
                 extra={"url": self.stats["url"], "rows": self._memory_rows, "last_error": self.stats["last_error"]},
             )
         return self._memory_rows == 0
@@ -288,7 +325,7 @@ class PgBarWriter:
         if self._thread is None and not self._closing:
             with self._lock:
                 if self._thread is None:
-                    self._thread = threading.Thread(target=self._run, name="hkrt-pg-recorder", daemon=True)
+                    self._thread = threading.Thread(target=self._run, name=self.THREAD_NAME, daemon=True)
                     self._thread.start()
 
     def _run(self) -> None:
@@ -353,11 +390,11 @@ class PgBarWriter:
     def _connection(self) -> Any:
         if self._conn is not None and not self._conn.closed:
             return self._conn
-        conn = connect(self.url, connect_timeout=self.connect_timeout, application_name="hkrt-recorder")
+        conn = connect(self.url, connect_timeout=self.connect_timeout, application_name=self.APPLICATION_NAME)
         try:
             version, applied = migrate(conn)
-            create_stage(conn)
-            self._partitions = existing_partitions(conn) if natively_partitioned(conn) else None
+            self._create_stage(conn)
+            self._partitions = existing_partitions(conn, self.TABLE) if natively_partitioned(conn, self.TABLE) else None
         except BaseException:
             conn.close()
             raise
@@ -376,22 +413,48 @@ class PgBarWriter:
             self._conn = None
         self.stats["connected"] = False
 
-    def _write_batch(self, conn: Any, records: np.ndarray) -> None:
-        """One transaction; rows the database refuses are kept aside and counted.  Raises when the database
-        went away (nothing committed: the caller keeps the rows)."""
+    def _write_batch(self, conn: Any, records: np.ndarray) -> int:
+        """One transaction; rows the database refuses are kept aside and counted.  Returns the rows finished, for
+        the caller's :meth:`_finish` once it has let go of them.  Raises when the database went away (nothing
+        committed: the caller keeps the rows)."""
         errors = psycopg_module().errors
-        good, bad = split_valid(records)
+        good, bad = self._split_valid(records)
         if len(bad):
-            self._refuse(bad, "a bar label outside 1990..2200, or no symbol")
+            self._refuse(bad, self.INVALID)
         try:
-            written, created = upsert(conn, good, self._partitions)
+            written, created = self._upsert(conn, good, self._partitions)
         except (errors.DataError, errors.IntegrityError) as err:  # the rows themselves, not the connection
             self._refuse(good, describe_error(err, self.url))
             written, created = 0, []
         self.stats["written"] += written
         self.stats["partitions_created"] += len(created)
+        return len(records)
+
+    def _finish(self, rows: int) -> None:
+        """``rows`` are written (or refused) and their queue or spill file let go of: the stats say the outage is
+        over first, so that a :meth:`flush` that returns on them sees them already."""
+        self._recovered()
         with self._cond:
-            self._done += len(records)
+            self._done += rows
+            self._gauges()
+            self._cond.notify_all()
+
+    def _materialized(self, take: int) -> list[np.ndarray]:
+        """The first ``take`` memory items as records, made so in place (writer thread only: the one that takes
+        from the front).  Rows an item could not be made into are already counted lost by ``_materialize``."""
+        with self._cond:
+            items = self._memory[:take]
+        if all(isinstance(item, np.ndarray) for item in items):
+            return items
+        out = [self._materialize(item) for item in items]
+        dropped = sum(len(item) for item in items) - sum(len(records) for records in out)
+        with self._cond:
+            self._memory[:take] = out
+            self._memory_rows -= dropped
+            self._done += dropped
+            self._gauges()
+            self._cond.notify_all()
+        return out
 
     def _write_memory(self, conn: Any) -> None:
         while True:
@@ -400,30 +463,33 @@ class PgBarWriter:
                 while take < len(self._memory) and (take == 0 or rows + len(self._memory[take]) <= self.batch_rows):
                     rows += len(self._memory[take])
                     take += 1
-                batches = self._memory[:take]
-            if not batches:
+            if not take:
                 return
-            self._write_batch(conn, np.concatenate(batches) if len(batches) > 1 else batches[0])
+            batches = self._materialized(take)
+            rows = sum(len(b) for b in batches)
+            finished = self._write_batch(conn, np.concatenate(batches) if len(batches) > 1 else batches[0])
             with self._cond:  # only this thread takes from the front
                 del self._memory[:take]
                 self._memory_rows -= rows
-                self._gauges()
-                self._cond.notify_all()
+            self._finish(finished)
 
     def _write_spilled(self, conn: Any) -> None:
         try:
             for path in self.spill.files():
                 rows = SpillDir.rows(path)
                 try:
-                    records = SpillDir.read(path)
+                    records = self.spill.read(path)
                 except FileNotFoundError:  # reported below, with any other file that went
                     continue
                 except (OSError, ValueError, EOFError) as err:
                     self._unreadable_spill(path, rows, err)
                     continue
-                self._write_batch(conn, records)
+                finished = self._write_batch(conn, records)
                 self.spill.remove(path)
                 self._spill_known.pop(path.name, None)
+                self.stats["pending_spilled"] = max(0, self.stats["pending_spilled"] - rows)
+                self.stats["spill_files"] = max(0, self.stats["spill_files"] - 1)
+                self._finish(finished)
         finally:
             on_disk = self.spill.files()
             self._vanished({p.name for p in on_disk})
@@ -437,7 +503,7 @@ class PgBarWriter:
                 self.stats["lost"] += rows
                 self._done += rows
             log.error(
-                "a spill file vanished before its bars reached the database: they are lost",
+                f"a spill file vanished before its {self.KIND} reached the database: they are lost",
                 extra={"path": str(self.spill.path / name), "rows": rows, "lost": self.stats["lost"]},
             )
 
@@ -450,7 +516,7 @@ class PgBarWriter:
                 log,
                 logging.ERROR,
                 ("cannot quarantine", str(path)),
-                "a spill file cannot be read, nor moved aside: its bars wait (file kept)",
+                f"a spill file cannot be read, nor moved aside: its {self.KIND} wait (file kept)",
                 {"path": str(path), "rows": rows, "error": f"{type(err).__name__}: {err}", "move_error": str(move_err)},
                 limiter=self._limiter,
             )
@@ -461,7 +527,7 @@ class PgBarWriter:
         with self._cond:
             self._done += rows
         log.error(
-            "a spill file cannot be read: its bars are not in the database (file kept)",
+            f"a spill file cannot be read: its {self.KIND} are not in the database (file kept)",
             extra={"path": str(path), "kept_at": str(kept), "rows": rows, "error": f"{type(err).__name__}: {err}"},
         )
 
@@ -472,9 +538,10 @@ class PgBarWriter:
             while take < len(self._memory) and self._memory_rows - rows > beyond:
                 rows += len(self._memory[take])
                 take += 1
-            batches = self._memory[:take]
-        if not batches:
+        if not take:
             return
+        batches = self._materialized(take)
+        rows = sum(len(b) for b in batches)
         on_disk = self.stats["pending_spilled"]
         try:
             if on_disk + rows > self.max_spill_rows:
@@ -487,7 +554,7 @@ class PgBarWriter:
                 log,
                 logging.ERROR,
                 "spill failed",
-                "could not spill the recorder queue to disk: the bars stay in memory up to hard_limit",
+                f"could not spill the recorder queue to disk: the {self.KIND} stay in memory up to hard_limit",
                 {
                     "spill_dir": str(self.spill.path),
                     "error": self.stats["last_spill_error"],
@@ -509,7 +576,7 @@ class PgBarWriter:
         if not self.stats["spilling"]:
             self.stats["spilling"] = True
             log.warning(
-                "recorder spilling bars to disk: written to the database first when it takes rows again",
+                f"recorder spilling {self.KIND} to disk: written to the database first when it takes rows again",
                 extra={"spill_dir": str(self.spill.path), "rows": rows, "last_error": self.stats["last_error"]},
             )
 
@@ -524,9 +591,9 @@ class PgBarWriter:
             why = f"{why}; and they could not be saved: {err}"
         self.stats["refused"] += len(records)
         log.error(
-            "the database refused bars: they are not recorded (saved to the refused directory)"
+            f"the database refused {self.KIND}: they are not recorded (saved to the refused directory)"
             if kept is not None
-            else "the database refused bars and they could not be saved: they are lost",
+            else f"the database refused {self.KIND} and they could not be saved: they are lost",
             extra={"rows": len(records), "why": why, "kept_at": str(kept), "refused": self.stats["refused"]},
         )
 
@@ -539,7 +606,7 @@ class PgBarWriter:
             stats["outages"] += 1
             self._outage_started = time.monotonic()
             log.error(
-                "recorder cannot write to PostgreSQL: bars are spilled to disk and retried",
+                f"recorder cannot write to PostgreSQL: {self.KIND} are spilled to disk and retried",
                 extra={"url": stats["url"], "error": stats["last_error"], "pending": stats["pending"]},
             )
 
@@ -556,7 +623,7 @@ class PgBarWriter:
         if stats["spilling"] and not stats["pending_spilled"]:
             stats["spilling"] = False
             log.warning(
-                "recorder caught up: every spilled bar is in the database",
+                f"recorder caught up: all spilled {self.KIND} are in the database",
                 extra={"url": stats["url"], "spilled_rows": stats["spilled_rows"]},
             )
 
@@ -568,3 +635,25 @@ class PgBarWriter:
         stats = self.stats
         stats["pending_memory"] = self._memory_rows
         stats["pending"] = self._memory_rows + stats["pending_spilled"]
+
+
+class PgBarWriter(PgRecordWriter):
+    """Completed bars into ``hkrt.bars`` (what ``SpotAgent(store="postgresql://…")`` records): the machinery of
+    :class:`PgRecordWriter`, with completed-bar records (``COMPLETED_DTYPE``) and the bars upsert."""
+
+    KIND = "bars"
+    TABLE = BARS
+    SPILL_FIELDS = _RECORD_FIELDS
+    INVALID = "a bar label outside 1990..2200, or no symbol"
+
+    def _make_store(self, url: str, connect_timeout: float) -> PgBarStore:
+        return PgBarStore(url, unreachable="empty", connect_timeout=connect_timeout)
+
+    def _create_stage(self, conn: Any) -> None:
+        bar_upsert.create_stage(conn)
+
+    def _split_valid(self, records: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return bar_upsert.split_valid(records)
+
+    def _upsert(self, conn: Any, records: np.ndarray, partitions: set[str] | None) -> tuple[int, list[str]]:
+        return bar_upsert.upsert(conn, records, partitions)
