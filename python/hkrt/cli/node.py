@@ -53,6 +53,8 @@ from hkrt.adapters.registry import data_venues
 @click.option("--heartbeat-timeout", type=float, default=None, help="A child silent this long is hung (15 s).")
 @click.option("--startup-timeout", type=float, default=None, help="A child without a first heartbeat is hung (60 s).")
 @click.option("--stop-timeout", type=float, default=None, help="Seconds a child gets to stop, then killed (15).")
+@click.option("--dashboard", default=None, metavar="HOST:PORT",
+              help="One web dashboard of all the strategies (such as 127.0.0.1:8050; docs/dashboard.md).")  # fmt: skip
 @click.option("--log-file", default=None, type=click.Path(dir_okay=False), help="The node's own log.")
 def node(config_file: str | None, log_file: str | None, **flags: Any) -> None:
     """Run the spot server, the agent (journal, store) and the strategies as supervised processes.
@@ -63,6 +65,7 @@ def node(config_file: str | None, log_file: str | None, **flags: Any) -> None:
     """
     from hkrt.core.logs import configure_logging
     from hkrt.node.config import NodeConfigError, node_config, read_toml
+    from hkrt.node.dashboard_plan import dashboard_line
     from hkrt.node.plan import feed_address, node_specs, restart_a_waiting_feed
     from hkrt.node.supervisor import Supervisor
 
@@ -76,6 +79,7 @@ def node(config_file: str | None, log_file: str | None, **flags: Any) -> None:
         file_settings = read_toml(config_file) if config_file else {}
         config = node_config(file_settings, given, file_name=config_file or "node.toml")
         specs = node_specs(config)
+        board_line = dashboard_line(config)
     except (NodeConfigError, ValueError) as err:
         from hkrt.cli.spot_server import _usage_error
 
@@ -84,6 +88,8 @@ def node(config_file: str | None, log_file: str | None, **flags: Any) -> None:
     supervisor = Supervisor(specs, config.run_dir, log_max_bytes=config.log_max_bytes, log_backups=config.log_backups)
     names = ", ".join(s.name for s in specs)
     click.echo(f"node: {names} on {feed_address(config)}; logs in {config.run_dir / 'logs'}; Ctrl-C stops")
+    if board_line:
+        click.echo(f"node: {board_line}")
 
     def on_event(kind: str, name: str, info: dict[str, Any]) -> None:
         if kind in ("restarting", "hung", "gave_up"):
