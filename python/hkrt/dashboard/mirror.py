@@ -22,85 +22,53 @@ import collections
 import json
 import logging
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from hkrt.core.logs import log_limited
 from hkrt.dashboard.hub import RESYNC
+from hkrt.dashboard.picture import Picture
 from hkrt.dashboard.relay import MAX_REPLY_BYTES, VERSION
-from hkrt.dashboard.state import DEFAULT_KTYPES, DONE_STATUSES, Message
+from hkrt.dashboard.state import DEFAULT_KTYPES, Message
 
 log = logging.getLogger("hkrt.dashboard")
 
 MAX_WATCHED = 32  # series a mirror asks forming bars for (the relay takes as many)
 
 
-class StrategyMirror:
-    """One strategy's state as its relay last said (see the module docstring)."""
+class StrategyMirror(Picture):
+    """One strategy's state as its relay last said (see the module docstring); ``bounds`` as
+    :class:`~hkrt.dashboard.picture.Picture`'s."""
 
-    def __init__(
-        self,
-        name: str,
-        *,
-        max_bars: int = 1000,
-        max_series: int = 256,
-        max_done_orders: int = 200,
-        max_trades: int = 500,
-        max_equity: int = 5000,
-    ) -> None:
+    def __init__(self, name: str, **bounds: Any) -> None:
+        super().__init__(**bounds)
         self.name = name
-        self.max_bars = max_bars
-        self.max_series = max_series
-        self.max_done = max_done_orders
-        self.max_trades = max_trades
-        self.max_equity = max_equity
+        self._bounds = bounds
         self.listener: Callable[[Message], None] | None = None
         self._lock = threading.Lock()
         self.seq = 0
         self.epoch: str | None = None  # the relay's numbering this mirror follows; None before a snapshot
         self.connected = False
-        self.stats = {"deltas": 0, "snapshots": 0, "lost": 0, "gaps": 0, "bars_dropped_series": 0, "errors": 0}
+        self.stats.update(deltas=0, snapshots=0, lost=0, gaps=0, errors=0)
         self._watched: collections.Counter[tuple[str, str]] = collections.Counter()
         self._reset({})
 
     def _reset(self, data: Mapping[str, Any]) -> None:
+        Picture.__init__(self, **self._bounds, stats=self.stats)
         self._info = {"strategy": data.get("strategy", self.name), "symbols": list(data.get("symbols", [])),
                       "ktypes": list(data.get("ktypes", DEFAULT_KTYPES))}  # fmt: skip
-        self._bars: dict[tuple[str, str], collections.deque[dict[str, Any]]] = {}
         for s in data.get("bars", []):
-            self._add_series((s["symbol"], s["ktype"]), s["bars"])
-        self._forming = {(f["symbol"], f["ktype"]): f["bar"] for f in data.get("forming", [])}
-        self._indicators = dict(data.get("indicators", {}))
-        self._working: dict[str, dict[str, Any]] = {}
-        self._done: collections.OrderedDict[str, dict[str, Any]] = collections.OrderedDict()
+            for bar in s["bars"]:
+                self.put_bar((s["symbol"], s["ktype"]), bar)
+        self._forming.update({(f["symbol"], f["ktype"]): f["bar"] for f in data.get("forming", [])})
+        self._indicator_panes.update(data.get("indicators", {}))
         for row in data.get("orders", []):
-            self._order(row)
-        self._trades = collections.deque(data.get("trades", []), maxlen=self.max_trades)
-        self._equity = collections.deque(data.get("equity", []), maxlen=self.max_equity)
+            self.put_order(row)
+        self._trades.extend(data.get("trades", []))
+        self._equity.extend(data.get("equity", []))
         self._plain = {k: data.get(k, default) for k, default in (("positions", []), ("account", {}),
                        ("risk", {"state": "?", "reason": ""}), ("health", {"status": "?", "reasons": []}),
                        ("feed", {"market_time": None, "cycles": 0, "gaps": 0, "last_event": ""}))}  # fmt: skip
-
-    def _add_series(self, key: tuple[str, str], bars: Iterable[dict[str, Any]]) -> collections.deque[Any] | None:
-        series = self._bars.get(key)
-        if series is None:
-            if len(self._bars) >= self.max_series:
-                self.stats["bars_dropped_series"] += 1
-                return None
-            series = self._bars[key] = collections.deque(maxlen=self.max_bars)
-        series.extend(bars)
-        return series
-
-    def _order(self, row: dict[str, Any]) -> None:
-        oid = row["id"]
-        if row.get("status") in DONE_STATUSES:
-            self._working.pop(oid, None)
-            self._done[oid] = row
-            self._done.move_to_end(oid)
-            while len(self._done) > self.max_done:
-                self._done.popitem(last=False)
-        else:
-            self._working[oid] = row
 
     # ----------------------------------------------------------- from the relay
     def apply_snapshot(self, epoch: str, snapshot: Message, lost: int = 0) -> None:
@@ -136,22 +104,14 @@ class StrategyMirror:
     def _apply(self, kind: str, data: Any) -> None:
         if kind in ("bar", "forming"):
             key = (data["symbol"], data["ktype"])
-            bar = data["bar"]
             if kind == "forming":
-                self._forming[key] = bar
-                return
-            forming = self._forming.get(key)
-            if forming is not None and forming["time"] <= bar["time"]:
-                del self._forming[key]
-            series = self._bars.get(key)
-            if series and series[-1]["time"] == bar["time"]:
-                series[-1] = bar
+                self._forming[key] = data["bar"]
             else:
-                self._add_series(key, [bar])
+                self.put_bar(key, data["bar"])
         elif kind == "indicators":
-            self._indicators.update(data)
+            self._indicator_panes.update(data)
         elif kind == "order":
-            self._order(data)
+            self.put_order(data)
         elif kind == "trade":
             self._trades.append(data)
         elif kind == "equity":
@@ -168,12 +128,7 @@ class StrategyMirror:
                 "seq": self.seq,
                 "data": {
                     **self._info,
-                    "bars": [{"symbol": k[0], "ktype": k[1], "bars": list(v)} for k, v in self._bars.items()],
-                    "forming": [{"symbol": k[0], "ktype": k[1], "bar": b} for k, b in self._forming.items()],
-                    "indicators": dict(self._indicators),
-                    "orders": list(self._working.values()) + list(self._done.values()),
-                    "trades": list(self._trades),
-                    "equity": list(self._equity),
+                    **self.picture(),
                     **self._plain,
                 },
             }
