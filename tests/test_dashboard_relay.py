@@ -115,6 +115,33 @@ def test_a_mirror_follows_a_relay_over_nng_snapshot_then_every_change(
         relay.stop()
 
 
+def test_a_strategy_down_delays_no_other_and_its_restart_is_followed_from_a_snapshot(
+    strategies: dict[str, hkrt.Strategy], tmp_path: Path
+) -> None:
+    relays = {n: RelayServer(s, ipc(tmp_path, f"{n}.ipc")).start() for n, s in strategies.items()}
+    mirrors = {n: StrategyMirror(n) for n in strategies}
+    reader = RelayReader(mirrors, {n: r.address for n, r in relays.items()}, poll=0.02, timeout=3.0).start()
+    try:
+        until(lambda: all(m.connected for m in mirrors.values()), "both relays")
+        first_epoch = mirrors["alpha"].epoch
+        relays["alpha"].stop()  # alpha's process is gone: its reader waits out its timeouts
+        until(lambda: not mirrors["alpha"].connected, "alpha seen down", timeout=10)
+        publish(strategies["beta"], bar_event(0, CODES[1]))
+        started = time.monotonic()
+        until(lambda: mirrors["beta"].seq == relays["beta"].state.seq, "beta's bar")
+        assert time.monotonic() - started < 1.0  # beta's reader never waits on alpha's
+        relays["alpha"] = RelayServer(strategies["alpha"], ipc(tmp_path, "alpha.ipc")).start()  # restarted
+        publish(strategies["alpha"], bar_event(0))
+        until(lambda: mirrors["alpha"].connected and mirrors["alpha"].seq == relays["alpha"].state.seq > 0,
+              "alpha followed again", timeout=15)  # fmt: skip
+        assert mirrors["alpha"].epoch not in (None, first_epoch) and mirrors["alpha"].stats["snapshots"] == 2
+        assert mirrors["alpha"].snapshot()["data"] == relays["alpha"].state.snapshot()["data"]
+    finally:
+        reader.stop()
+        for relay in relays.values():
+            relay.stop()
+
+
 def test_a_reader_behind_the_ring_gets_a_snapshot_and_the_loss_is_counted(
     strategies: dict[str, hkrt.Strategy], tmp_path: Path
 ) -> None:

@@ -9,8 +9,8 @@ stream exactly as a single strategy's dashboard sends it.  When the mirror start
 first one, a strategy restarted, a reader that fell behind the relay's ring) its listener gets
 :data:`~hkrt.dashboard.hub.RESYNC`: every browser of that strategy gets a fresh snapshot.
 
-:class:`RelayReader` polls each strategy's relay from one thread (every ``poll`` seconds, at once again while
-changes come), on a REQ socket per relay with timeouts: a strategy that is down or restarting is shown as not
+:class:`RelayReader` polls each strategy's relay from a thread of its own (every ``poll`` seconds, at once again
+while changes come), on a REQ socket per relay with timeouts: a strategy that is down or restarting is shown as not
 connected and asked again, never waited on.  Losses are counted in each mirror's ``stats`` (``lost``:
 changes the relay no longer had; ``gaps``: a reply that did not follow on, answered by a snapshot) with a
 rate-limited WARNING.
@@ -158,26 +158,29 @@ class StrategyMirror(Picture):
 
 
 class RelayReader:
-    """Polls the relays ``{name: address}`` into ``mirrors`` from one thread until :meth:`stop`."""
+    """Polls the relays ``{name: address}`` into ``mirrors``, a thread per relay (a strategy that is down costs
+    its own thread's timeouts, never another's updates), until :meth:`stop`."""
 
     def __init__(self, mirrors: Mapping[str, StrategyMirror], addresses: Mapping[str, str], *, poll: float = 0.1,
-                 timeout: float = 2.0, on_round: Callable[[], None] | None = None) -> None:  # fmt: skip
+                 timeout: float = 2.0) -> None:  # fmt: skip
         self.mirrors = dict(mirrors)
         self.addresses = dict(addresses)
         self.poll = poll
         self.timeout = timeout
-        self.on_round = on_round  # called after each round of polls (the heartbeat)
         self._sockets: dict[str, Any] = {}
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="hkrt-dashboard-reader", daemon=True)
+        self._threads = [threading.Thread(target=self._run, args=(name,), name=f"hkrt-dashboard-reader-{name}",
+                                          daemon=True) for name in self.mirrors]  # fmt: skip
 
     def start(self) -> RelayReader:
-        self._thread.start()
+        for thread in self._threads:
+            thread.start()
         return self
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(self.timeout + 5.0)
+        for thread in self._threads:
+            thread.join(self.timeout + 5.0)
         for sock in self._sockets.values():
             sock.close()
         self._sockets.clear()
@@ -194,18 +197,16 @@ class RelayReader:
             self._sockets[name] = sock
         return sock
 
-    def _run(self) -> None:
+    def _run(self, name: str) -> None:
+        mirror = self.mirrors[name]
         while not self._stop.is_set():
-            busy = False
-            for name, mirror in self.mirrors.items():
-                try:
-                    busy |= self.read(name, mirror)
-                except Exception:  # a defect costs this poll, never the reader
-                    mirror.stats["errors"] += 1
-                    log_limited(log, logging.WARNING, ("dashboard.reader", name),
-                                f"dashboard: reading strategy {name}'s relay failed", exc_info=True)  # fmt: skip
-            if self.on_round is not None:
-                self.on_round()
+            try:
+                busy = self.read(name, mirror)
+            except Exception:  # a defect costs this poll, never the reader
+                busy = False
+                mirror.stats["errors"] += 1
+                log_limited(log, logging.WARNING, ("dashboard.reader", name),
+                            f"dashboard: reading strategy {name}'s relay failed", exc_info=True)  # fmt: skip
             if not busy:
                 self._stop.wait(self.poll)
 
