@@ -332,3 +332,27 @@ def _launch() -> Any:
     from hkrt.node.process import Launch
 
     return Launch(0, 0, 0)
+
+
+def test_bad_dashboard_settings_are_one_line_each(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from hkrt.cli import main
+
+    monkeypatch.delenv("HKRT_DASHBOARD_TOKEN", raising=False)
+    monkeypatch.delenv("HKRT_DASHBOARD_TOKEN_FILE", raising=False)
+    relay = f"a={ipc(tmp_path, 'a.ipc')}"
+    cases = [
+        (["dashboard", "--relay", "a"], "'a': expected NAME=VALUE"),
+        (["dashboard", "--relay", relay, "--relay", relay], "strategy 'a' given twice"),
+        (["dashboard", "--relay", relay, "--control", f"b={tmp_path}"], "strategy 'b' has no --relay"),
+        (["dashboard", "--relay", relay, "--address", "0.0.0.0:8050"], "would be reachable beyond this machine"),
+        (["node", "--run-dir", str(tmp_path / "n"), "--strategy", str(ROOT / "tests" / "node_dashboard_strategy.py"),
+          "--dashboard", "0.0.0.0:8050"], "dashboard: dashboard on 0.0.0.0:8050 would be reachable"),
+    ]  # fmt: skip
+    for args, message in cases:
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 2, (args, result.output)
+        errors = [line for line in result.output.splitlines() if line.startswith("Error")]
+        assert len(errors) == 1 and message in errors[0], result.output
+        assert "Traceback" not in result.output
