@@ -120,16 +120,15 @@ def test_a_strategy_down_delays_no_other_and_its_restart_is_followed_from_a_snap
 ) -> None:
     relays = {n: RelayServer(s, ipc(tmp_path, f"{n}.ipc")).start() for n, s in strategies.items()}
     mirrors = {n: StrategyMirror(n) for n in strategies}
-    reader = RelayReader(mirrors, {n: r.address for n, r in relays.items()}, poll=0.02, timeout=3.0).start()
+    # a reader that waits long on a relay that does not answer: one thread for both would hold beta's updates
+    reader = RelayReader(mirrors, {n: r.address for n, r in relays.items()}, poll=0.02, timeout=30.0).start()
     try:
         until(lambda: all(m.connected for m in mirrors.values()), "both relays")
         first_epoch = mirrors["alpha"].epoch
-        relays["alpha"].stop()  # alpha's process is gone: its reader waits out its timeouts
-        until(lambda: not mirrors["alpha"].connected, "alpha seen down", timeout=10)
+        relays["alpha"].stop()  # alpha's process is gone: its reader's ask waits for an answer
+        time.sleep(0.2)
         publish(strategies["beta"], bar_event(0, CODES[1]))
-        started = time.monotonic()
-        until(lambda: mirrors["beta"].seq == relays["beta"].state.seq, "beta's bar")
-        assert time.monotonic() - started < 1.0  # beta's reader never waits on alpha's
+        until(lambda: mirrors["beta"].seq == relays["beta"].state.seq, "beta's bar while alpha is down")
         relays["alpha"] = RelayServer(strategies["alpha"], ipc(tmp_path, "alpha.ipc")).start()  # restarted
         publish(strategies["alpha"], bar_event(0))
         until(lambda: mirrors["alpha"].connected and mirrors["alpha"].seq == relays["alpha"].state.seq > 0,

@@ -179,6 +179,8 @@ class RelayReader:
 
     def stop(self) -> None:
         self._stop.set()
+        for sock in list(self._sockets.values()):  # an ask waiting for its answer ends (Closed) at once
+            sock.close()
         for thread in self._threads:
             thread.join(self.timeout + 5.0)
         for sock in self._sockets.values():
@@ -221,6 +223,8 @@ class RelayReader:
             sock.send(json.dumps(request).encode("utf-8"))
             reply = json.loads(sock.recv().decode("utf-8"))
         except pynng.NNGException as err:
+            if self._stop.is_set():
+                return False
             if mirror.connected:
                 log.warning("dashboard: strategy %s's relay does not answer (%s)", name, err, extra={"strategy": name})
             mirror.connected = False
