@@ -325,6 +325,15 @@ def test_the_node_key_dashboard_adds_relays_and_a_child_whose_token_stays_in_a_f
     with pytest.raises(NodeConfigError, match="no strategy to show"):
         node_specs(node_config({"run-dir": str(tmp_path / "n2"), "dashboard": "8050"}))
     assert "dashboard" not in {s.name for s in node_specs(node_config({**settings, "dashboard": None}))}
+    # a token set by the operator: a file named by the key (passed on by name), or the environment (inherited)
+    mine = tmp_path / "my.token"
+    mine.write_text(TOKEN + "\n")
+    wide = {**settings, "dashboard": "0.0.0.0:8050", "dashboard-token-file": str(mine)}
+    board = {s.name: s for s in node_specs(node_config(wide))}["dashboard"]
+    assert board.env == {"HKRT_DASHBOARD_TOKEN_FILE": str(mine)} and TOKEN not in " ".join(board.command(_launch()))
+    monkeypatch.setenv("HKRT_DASHBOARD_TOKEN", TOKEN)
+    board = {s.name: s for s in node_specs(node_config({**settings, "dashboard": "0.0.0.0:8050"}))}["dashboard"]
+    assert board.env is None
 
 
 def _launch() -> Any:
