@@ -7,6 +7,7 @@ import datetime as dt
 import pytest
 
 import hkrt
+from headless_chromium import browser  # noqa: F401  # fixture: headless chromium (the dashboards' browser tests)
 from pg_server import pg_private, pg_server, pg_template, pg_url  # noqa: F401  # fixtures: real PostgreSQL servers
 
 FRIDAY = dt.date(2026, 11, 20)  # a trading day

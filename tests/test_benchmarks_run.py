@@ -28,6 +28,7 @@ BENCHMARKS = pathlib.Path(__file__).resolve().parents[1] / "benchmarks"
         ("bench_metrics.py", ["--quick"], "| path | ms per scrape |"),
         ("bench_redis.py", ["--quick"], "| run | cycles | p50 ms | p90 ms |"),
         ("bench_trader.py", ["--quick"], "| path | µs per order |"),
+        ("bench_dashboard_relay.py", ["--quick"], "| reader | changes | changes/s applied |"),
     ],
 )
 def test_benchmark_prints_its_table(script: str, args: list[str], header: str) -> None:

@@ -11,22 +11,15 @@ from __future__ import annotations
 import datetime as dt
 import os
 import secrets
-import shutil
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
+from headless_chromium import require
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMEDRIVER = shutil.which("chromedriver")
-if CHROMIUM is None or CHROMEDRIVER is None:
-    pytest.skip("needs Debian's chromium and chromium-driver packages (apt-get install chromium chromium-driver)",
-                allow_module_level=True)  # fmt: skip
-pytest.importorskip("fastapi", reason="needs the dashboard extra: pip install 'hkrt[dashboard]'")
-webdriver = pytest.importorskip("selenium.webdriver", reason="needs selenium (the test extra)")
+require()
 
 import hkrt  # noqa: E402
 from hkrt.dashboard import serve_dashboard  # noqa: E402
@@ -47,24 +40,6 @@ def wait_for(condition: Callable[[], Any], what: str, timeout: float = WAIT) -> 
             return value
         time.sleep(0.1)
     raise AssertionError(f"timed out waiting for {what}")
-
-
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
-
-    options = Options()
-    options.binary_location = CHROMIUM  # type: ignore[assignment]
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                "--window-size=1400,900"):  # fmt: skip
-        options.add_argument(arg)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # the page's console, checked at the end
-    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
-    try:
-        yield driver
-    finally:
-        driver.quit()
 
 
 def test_the_page_shows_live_bars_and_orders_and_its_halt_button_halts(browser: Any, tmp_path: Path) -> None:

@@ -57,4 +57,8 @@ from hkrt.cli.trader import trader  # noqa: E402
 
 main.add_command(trader)
 
+from hkrt.cli.dashboard import dashboard  # noqa: E402
+
+main.add_command(dashboard)
+
 __all__ = ["main"]

@@ -53,3 +53,30 @@ def linger(board: Any) -> None:
     click.echo(f"the dashboard stays at {board.url}: press Enter (or Ctrl-C) to quit")
     with contextlib.suppress(KeyboardInterrupt):
         sys.stdin.readline()
+
+
+relay_option = click.option(
+    "--dashboard-relay",
+    "dashboard_relay",
+    default=None,
+    metavar="ADDRESS",
+    help="Serve this strategy's dashboard stream to a node's dashboard on this nng address (ipc://..., given by "
+    "hkrt node).",
+)
+
+
+def start_relay(address: str | None, strategy: Any) -> Any:
+    """Serve ``strategy``'s dashboard stream at ``address`` (:class:`hkrt.dashboard.relay.RelayServer`) when given;
+    it stops when the command ends.  An address nng cannot listen on is one ``Error:`` line."""
+    if address is None:
+        return None
+    import pynng
+
+    from hkrt.dashboard.relay import RelayServer
+
+    try:
+        relay = RelayServer(strategy, address).start()
+    except pynng.NNGException as err:
+        raise click.ClickException(f"--dashboard-relay {address}: cannot listen: {err}") from err
+    click.get_current_context().call_on_close(relay.stop)
+    return relay

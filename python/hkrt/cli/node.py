@@ -80,6 +80,8 @@ if TYPE_CHECKING:
 )
 @click.option("--redis", default=None, help="The spot server appends the feed to this Redis; the agent reads it there.")
 @click.option("--group", default=None, help="--redis: the agent's consumer group [default: hkrt-node].")
+@click.option("--dashboard", default=None, metavar="HOST:PORT",
+              help="One web dashboard of all the strategies (such as 127.0.0.1:8050; docs/dashboard.md).")  # fmt: skip
 @click.option("--log-file", default=None, type=click.Path(dir_okay=False), help="The node's own log.")
 def node(config_file: str | None, log_file: str | None, **flags: Any) -> None:
     """Run the spot server, the agent (journal, store) and the strategies as supervised processes.
@@ -91,6 +93,7 @@ def node(config_file: str | None, log_file: str | None, **flags: Any) -> None:
     """
     from hkrt.core.logs import configure_logging
     from hkrt.node.config import NodeConfigError, node_config, read_toml
+    from hkrt.node.dashboard_plan import dashboard_line
     from hkrt.node.ops_plan import ops_specs
     from hkrt.node.plan import feed_address, node_specs, restart_a_waiting_feed
     from hkrt.node.scale_out import describe, prepare_group
@@ -106,6 +109,7 @@ def node(config_file: str | None, log_file: str | None, **flags: Any) -> None:
         file_settings = read_toml(config_file) if config_file else {}
         config = node_config(file_settings, given, file_name=config_file or "node.toml")
         specs, endpoints = ops_specs(config, node_specs(config))
+        board_line = dashboard_line(config)
     except (NodeConfigError, ValueError) as err:
         from hkrt.cli.spot_server import _usage_error
 
@@ -118,6 +122,8 @@ def node(config_file: str | None, log_file: str | None, **flags: Any) -> None:
         click.echo(f"node: {describe(config)}")
     ops = _start_ops(config, supervisor, endpoints)
     prepare_group(config)
+    if board_line:
+        click.echo(f"node: {board_line}")
 
     def on_event(kind: str, name: str, info: dict[str, Any]) -> None:
         if kind in ("restarting", "hung", "gave_up"):

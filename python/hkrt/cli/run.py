@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from hkrt.cli.dashboard_option import dashboard_option, start_dashboard
+from hkrt.cli.dashboard_option import dashboard_option, relay_option, start_dashboard, start_relay
 from hkrt.cli.metrics_option import metrics_option, start_metrics
 from hkrt.strategy.broker_config import BROKERS, describe, load_config, make_broker, settings
 
@@ -100,6 +100,7 @@ log = logging.getLogger("hkrt.strategy")
 )
 @metrics_option
 @dashboard_option
+@relay_option
 def run(
     script: str,
     source: str,
@@ -129,6 +130,7 @@ def run(
     state_dir: str | None,
     metrics: str | None,
     dashboard: str | None,
+    dashboard_relay: str | None,
 ) -> None:
     """Run the strategy defined in SCRIPT (a Python file with one module-level hkrt.Strategy).
 
@@ -192,6 +194,7 @@ def run(
     click.echo(f"strategy {Path(script).name}: {len(strategy.codes)} codes, ktypes {ktypes}, brokers {names}")
     start_metrics(metrics, strategy=strategy)
     start_dashboard(dashboard, strategy)
+    start_relay(dashboard_relay, strategy)
     try:
         if source == "sim":
             report = run_sim(strategy, played.day, days=days, symbols=played.symbols, seed=played.seed,

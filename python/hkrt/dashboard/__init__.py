@@ -7,6 +7,9 @@ Needs the ``dashboard`` extra (FastAPI, uvicorn): ``pip install 'hkrt[dashboard]
     with serve_dashboard(strategy, "127.0.0.1:8050") as board:
         print(board.url, board.token)
         strategy.run(...)
+
+A node's strategies, each in its own process, share one page: ``hkrt node --dashboard 127.0.0.1:8050``
+(:mod:`hkrt.dashboard.relay` in each strategy, :mod:`hkrt.dashboard.node_board` serving them all).
 """
 
 from __future__ import annotations

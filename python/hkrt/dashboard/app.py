@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import math
 import socket
 import threading
 import time
@@ -27,9 +26,11 @@ from fastapi.staticfiles import StaticFiles
 from hkrt.dashboard.access import Access, dashboard_access, token_matches
 from hkrt.dashboard.hub import RESYNC, Hub
 from hkrt.dashboard.state import DEFAULT_KTYPES, DashboardState
+from hkrt.dashboard.wire import clean as _clean
+from hkrt.dashboard.wire import dumps
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable
 
     from hkrt.strategy.strategy import Strategy
 
@@ -40,70 +41,79 @@ HELLO_SECONDS = 5.0  # a WebSocket client must say hello (with the token when ne
 MAX_HALT_REASON = 200
 
 
-def _clean(value: Any) -> Any:
-    """NaN and infinities as null: JSON has no such numbers."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    return value
+class Gate:
+    """The token rules of a dashboard's routes (docs/dashboard.md, "Safety"); refusals counted in
+    ``stats["unauthorized"]``."""
 
+    def __init__(self, access: Access, stats: dict[str, int]) -> None:
+        self.access = access
+        self.stats = stats
 
-def dumps(message: Any) -> str:
-    try:
-        return json.dumps(message, allow_nan=False, default=str)
-    except ValueError:
-        return json.dumps(_clean(message), allow_nan=False, default=str)
-
-
-def create_app(state: DashboardState, access: Access, hub: Hub) -> FastAPI:
-    """The FastAPI application over ``state`` (exposed for tests; :func:`serve_dashboard` runs it)."""
-    app = FastAPI(title="hkrt dashboard", docs_url=None, redoc_url=None, openapi_url=None)
-    app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    state.listener = hub.publish
-
+    @staticmethod
     def bearer(request: Request) -> str | None:
         scheme, _, given = request.headers.get("authorization", "").partition(" ")
         return given.strip() if scheme.lower() == "bearer" else None
 
-    def may_read(request: Request) -> bool:
-        return not access.read_needs_token or token_matches(bearer(request), access.token)
+    def may_read(self, request: Request) -> bool:
+        return not self.access.read_needs_token or token_matches(self.bearer(request), self.access.token)
 
-    def refused() -> JSONResponse:
-        hub.stats["unauthorized"] += 1
+    def may_halt(self, request: Request) -> bool:
+        if token_matches(self.bearer(request), self.access.token):
+            return True
+        log.warning("dashboard: a halt without a valid token was refused",
+                    extra={"client": request.client.host if request.client else ""})  # fmt: skip
+        return False
+
+    def refused(self) -> JSONResponse:
+        self.stats["unauthorized"] += 1
         return JSONResponse({"error": "a valid token is required"}, status_code=401,
                             headers={"WWW-Authenticate": "Bearer"})  # fmt: skip
+
+
+def page_app(title: str) -> FastAPI:
+    """A FastAPI application serving the page (``/``) and its files (``/static``), which hold no data."""
+    app = FastAPI(title=title, docs_url=None, redoc_url=None, openapi_url=None)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/")
     def index() -> FileResponse:
         return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-store"})
 
+    return app
+
+
+async def halt_reason(request: Request, prefix: str) -> tuple[str, dict[str, Any]]:
+    """The halt's reason (``prefix`` and the body's ``reason``, cut to MAX_HALT_REASON) and the JSON body."""
+    try:
+        body = await request.json()
+    except ValueError:
+        body = {}
+    body = body if isinstance(body, dict) else {}
+    text = str(body.get("reason") or "").strip()[:MAX_HALT_REASON]
+    return prefix + (f": {text}" if text else ""), body
+
+
+def create_app(state: DashboardState, access: Access, hub: Hub) -> FastAPI:
+    """The FastAPI application over ``state`` (exposed for tests; :func:`serve_dashboard` runs it)."""
+    app = page_app("hkrt dashboard")
+    state.listener = hub.publish
+    gate = Gate(access, hub.stats)
+
     @app.get("/api/snapshot")
     def snapshot(request: Request) -> Any:
-        if not may_read(request):
-            return refused()
-        return JSONResponse(_clean(state.snapshot()))
+        return JSONResponse(_clean(state.snapshot())) if gate.may_read(request) else gate.refused()
 
     @app.get("/api/stats")
     def stats(request: Request) -> Any:
-        if not may_read(request):
-            return refused()
+        if not gate.may_read(request):
+            return gate.refused()
         return {"server": dict(hub.stats), "state": dict(state.stats), "seq": state.seq}
 
     @app.post("/api/halt")
     async def halt(request: Request) -> Any:
-        if not token_matches(bearer(request), access.token):
-            log.warning("dashboard: a halt without a valid token was refused",
-                        extra={"client": request.client.host if request.client else ""})  # fmt: skip
-            return refused()
-        try:
-            body = await request.json()
-        except ValueError:
-            body = {}
-        text = str(body.get("reason") or "").strip()[:MAX_HALT_REASON] if isinstance(body, dict) else ""
-        reason = "halted from the dashboard" + (f": {text}" if text else "")
+        if not gate.may_halt(request):
+            return gate.refused()
+        reason, _body = await halt_reason(request, "halted from the dashboard")
         # Strategy.halt is safe from any thread and waits at most a few seconds on a stuck callback queue
         cancelled = await asyncio.to_thread(state.strategy.halt, reason)
         state.refresh_risk(reason)
@@ -114,46 +124,63 @@ def create_app(state: DashboardState, access: Access, hub: Hub) -> FastAPI:
 
     @app.websocket("/ws")
     async def stream(ws: WebSocket) -> None:
-        await ws.accept()
-        try:
-            hello = json.loads(await asyncio.wait_for(ws.receive_text(), HELLO_SECONDS))
-        except (asyncio.TimeoutError, ValueError, WebSocketDisconnect):
-            await _close(ws, 1008, "say hello first")
-            return
-        given = hello.get("token") if isinstance(hello, dict) else None
-        if access.read_needs_token and not token_matches(given if isinstance(given, str) else None, access.token):
-            hub.stats["unauthorized"] += 1
-            await _close(ws, 1008, "a valid token is required")
-            return
-        joined = hub.join(state.snapshot)
-        if joined is None:
-            await _close(ws, 1013, "too many dashboard clients")
-            return
-        client, first = joined
-        reader = asyncio.create_task(_listen(ws, state))
-        try:
-            await ws.send_text(dumps(first))
-            while not reader.done():
-                getter = asyncio.create_task(client.queue.get())
-                done, _ = await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
-                if getter not in done:
-                    getter.cancel()
-                    break
-                message = getter.result()
-                if message is RESYNC:
-                    message = {**state.snapshot(), "resync": True}
-                await ws.send_text(dumps(message))
-                hub.stats["sent"] += 1
-        except (WebSocketDisconnect, RuntimeError, OSError):
-            pass
-        finally:
-            hub.leave(client)
-            reader.cancel()
+        await serve_stream(ws, access, hub, state)
 
     return app
 
 
-async def _listen(ws: WebSocket, state: DashboardState) -> None:
+async def serve_stream(ws: WebSocket, access: Access, hub: Hub, state: Any,
+                       after_snapshot: Callable[[], dict[str, Any] | None] | None = None) -> None:  # fmt: skip
+    """One WebSocket client of ``state`` (a :class:`DashboardState` or anything with its ``snapshot()`` and
+    ``watch()``): the hello (with the token when reading needs it), a snapshot, then what ``hub`` queues for it
+    (a RESYNC marker becomes a fresh snapshot).  ``after_snapshot``: a message sent after each snapshot (the
+    node's panel)."""
+    await ws.accept()
+    try:
+        hello = json.loads(await asyncio.wait_for(ws.receive_text(), HELLO_SECONDS))
+    except (asyncio.TimeoutError, ValueError, WebSocketDisconnect):
+        await _close(ws, 1008, "say hello first")
+        return
+    given = hello.get("token") if isinstance(hello, dict) else None
+    if access.read_needs_token and not token_matches(given if isinstance(given, str) else None, access.token):
+        hub.stats["unauthorized"] += 1
+        await _close(ws, 1008, "a valid token is required")
+        return
+    joined = hub.join(state.snapshot)
+    if joined is None:
+        await _close(ws, 1013, "too many dashboard clients")
+        return
+    client, first = joined
+    reader = asyncio.create_task(_listen(ws, state))
+    extra = after_snapshot or (lambda: None)
+    try:
+        await ws.send_text(dumps(first))
+        following = extra()
+        if following is not None:
+            await ws.send_text(dumps(following))
+        while not reader.done():
+            getter = asyncio.create_task(client.queue.get())
+            done, _ = await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
+            if getter not in done:
+                getter.cancel()
+                break
+            message = getter.result()
+            following = None
+            if message is RESYNC:
+                message = {**state.snapshot(), "resync": True}
+                following = extra()
+            await ws.send_text(dumps(message))
+            if following is not None:
+                await ws.send_text(dumps(following))
+            hub.stats["sent"] += 1
+    except (WebSocketDisconnect, RuntimeError, OSError):
+        pass
+    finally:
+        hub.leave(client)
+        reader.cancel()
+
+
+async def _listen(ws: WebSocket, state: Any) -> None:
     """Read what the client sends until it goes (that is how a disconnect is seen): ``{"type": "watch",
     "symbol": ..., "ktype": ...}`` names the series it shows, whose forming bar it then receives."""
     watched: tuple[str, str] | None = None
@@ -177,14 +204,13 @@ async def _close(ws: WebSocket, code: int, reason: str) -> None:
         await ws.close(code=code, reason=reason)
 
 
-class DashboardServer:
-    """A running dashboard: :attr:`url`, :attr:`token`, :attr:`stats`; :meth:`stop` (or ``with``) ends it."""
+class WebServer:
+    """FastAPI ``app`` served by uvicorn from a background thread on ``access.bind``: :attr:`url`, :attr:`token`;
+    :meth:`stop` (or ``with``) ends it.  The base of a strategy's and a node's dashboard."""
 
-    def __init__(self, state: DashboardState, access: Access, *, queue_size: int, max_clients: int) -> None:
-        self.state = state
+    def __init__(self, app: FastAPI, access: Access) -> None:
         self.access = access
-        self.hub = Hub(queue_size=queue_size, max_clients=max_clients)
-        self.app = create_app(state, access, self.hub)
+        self.app = app
         host = access.bind.host
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self._socket = socket.socket(family, socket.SOCK_STREAM)
@@ -204,7 +230,7 @@ class DashboardServer:
         while not self._server.started and self._thread.is_alive() and time.monotonic() < deadline:
             time.sleep(0.01)
         if not self._server.started:
-            self.stop()
+            self._stop_serving()
             raise OSError(f"the dashboard server on {self.url} did not start")
         log.info("dashboard on %s", self.url, extra={"address": str(access.bind)})
 
@@ -220,6 +246,30 @@ class DashboardServer:
     def token(self) -> str:
         return self.access.token
 
+    def _stop_serving(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=10.0)
+        self._socket.close()
+
+    def stop(self) -> None:
+        """Stop serving (open WebSockets are closed)."""
+        self._stop_serving()
+
+    def __enter__(self) -> WebServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class DashboardServer(WebServer):
+    """A running dashboard: :attr:`url`, :attr:`token`, :attr:`stats`; :meth:`stop` (or ``with``) ends it."""
+
+    def __init__(self, state: DashboardState, access: Access, *, queue_size: int, max_clients: int) -> None:
+        self.state = state
+        self.hub = Hub(queue_size=queue_size, max_clients=max_clients)
+        super().__init__(create_app(state, access, self.hub), access)
+
     @property
     def stats(self) -> dict[str, int]:
         return dict(self.hub.stats)
@@ -232,17 +282,12 @@ class DashboardServer:
 
     def stop(self) -> None:
         """Stop serving (open WebSockets are closed) and stop following the strategy."""
-        self._server.should_exit = True
-        self._thread.join(timeout=10.0)
-        self._socket.close()
+        self._stop_serving()
         self.state.close()
         self.state.listener = None
 
     def __enter__(self) -> DashboardServer:
         return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 def serve_dashboard(

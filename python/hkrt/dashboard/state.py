@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from hkrt.bus import BarClosed, CycleEnded, FeedGap, FeedStatus, MarketFilter, OrderEvent, RiskEvent, TradeEvent
 from hkrt.core.ktype import KType
 from hkrt.core.logs import log_limited
+from hkrt.dashboard.picture import Picture
 
 if TYPE_CHECKING:
     from hkrt.bus import CycleInfo, EventBus, Subscription
@@ -39,7 +40,6 @@ log = logging.getLogger("hkrt.dashboard")
 
 # the periods charted unless told: the minute, a few intraday ones and the day (names from the C++ registry)
 DEFAULT_KTYPES = tuple(k.value for k in (KType.MIN, KType.MIN5, KType.MIN15, KType.MIN60, KType.DAY))
-DONE_STATUSES = frozenset({"filled", "cancelled", "rejected", "expired"})
 
 Message = dict[str, Any]
 
@@ -81,7 +81,7 @@ def _iso(when: dt.datetime | None) -> str | None:
     return None if when is None else when.isoformat(sep=" ", timespec="seconds")
 
 
-class DashboardState:
+class DashboardState(Picture):
     """The dashboard's bounded, versioned picture of one strategy (see the module docstring)."""
 
     def __init__(
@@ -96,20 +96,14 @@ class DashboardState:
         max_equity: int = 5000,
         sample_seconds: float = 0.5,
     ) -> None:
+        super().__init__(max_bars=max_bars, max_series=max_series, max_done_orders=max_done_orders,
+                         max_trades=max_trades, max_equity=max_equity)  # fmt: skip
         self.strategy = strategy
         self.ktypes = tuple(KType.parse(k).value for k in ktypes)
-        self.max_bars = max_bars
-        self.max_series = max_series
         self.sample_seconds = sample_seconds
         self.listener: Callable[[Message], None] | None = None  # the server's fan-out, called under the lock
         self._lock = threading.Lock()
         self.seq = 0
-        self._bars: dict[tuple[str, str], collections.deque[dict[str, Any]]] = {}
-        self._working: dict[str, dict[str, Any]] = {}
-        self._done: collections.OrderedDict[str, dict[str, Any]] = collections.OrderedDict()
-        self._max_done = max_done_orders
-        self._trades: collections.deque[dict[str, Any]] = collections.deque(maxlen=max_trades)
-        self._equity: collections.deque[dict[str, Any]] = collections.deque(maxlen=max_equity)
         self._positions: list[dict[str, Any]] = []
         self._account: dict[str, Any] = {}
         self._risk: dict[str, Any] = {"state": strategy.trading_state, "reason": ""}
@@ -118,16 +112,14 @@ class DashboardState:
         self._last_sample = 0.0
         self._cycle: CycleInfo | None = None  # the latest cycle (its market time), read by the sampler
         self._last_equity_time: dt.datetime | None = None
-        self._forming: dict[tuple[str, str], dict[str, Any]] = {}  # of the watched series: the bar still forming
         self._watched: collections.Counter[tuple[str, str]] = collections.Counter()  # series clients show
         # the strategy's live indicators (strategy.indicator(...)) drawn with the bars: label -> drawn over the
         # prices (TA-Lib's "Overlap Studies": SMA, BBANDS...) or in a pane below (RSI, MACD...)
-        self._indicator_panes: dict[str, bool] = {}
         self._indicators_by_pair: dict[tuple[str, str], list[Any]] = {}
         self._indicators_seen = -1  # len(strategy.live_indicators) when _indicators_by_pair was made
         self._subs: list[Subscription] = []
         self._bus: EventBus | None = None
-        self.stats = {"events": 0, "bars_dropped_series": 0, "samples": 0, "sample_errors": 0}
+        self.stats.update(events=0, samples=0, sample_errors=0)
         strategy.bus_listeners.append(self._follow)
         if strategy.bus is not None:
             self._follow(strategy.bus)
@@ -200,21 +192,8 @@ class DashboardState:
             if new_labels:
                 self._indicator_panes.update(new_labels)
                 self._emit("indicators", new_labels)
-            series = self._bars.get(key)
-            if series is None:
-                if len(self._bars) >= self.max_series:
-                    self.stats["bars_dropped_series"] += 1
-                    log_limited(log, logging.WARNING, "dashboard.series", f"dashboard: more than {self.max_series} "
-                                f"series; bars of {key[0]} {key[1]} not shown", extra={"dropped": 1})  # fmt: skip
-                    return
-                series = self._bars[key] = collections.deque(maxlen=self.max_bars)
-            forming = self._forming.get(key)
-            if forming is not None and forming["time"] <= bar["time"]:
-                del self._forming[key]
-            if series and series[-1]["time"] == bar["time"]:
-                series[-1] = bar  # an amended bar replaces the one it corrects
-            else:
-                series.append(bar)
+            if not self.put_bar(key, bar):
+                return
             self._emit("bar", {"symbol": key[0], "ktype": key[1], "bar": bar})
 
     def _indicator_values(self, key: tuple[str, str], when: dt.datetime) -> tuple[dict[str, float], dict[str, bool]]:
@@ -252,14 +231,7 @@ class DashboardState:
                "filled": event.filled_shares, "avg_price": event.average_price, "status": event.status,
                "reason": event.reason}  # fmt: skip
         with self._lock:
-            if event.status in DONE_STATUSES:
-                self._working.pop(event.client_order_id, None)
-                self._done[event.client_order_id] = row
-                self._done.move_to_end(event.client_order_id)
-                while len(self._done) > self._max_done:
-                    self._done.popitem(last=False)
-            else:
-                self._working[event.client_order_id] = row
+            self.put_order(row)
             self._emit("order", row)
 
     def _on_trade(self, event: TradeEvent) -> None:
@@ -417,12 +389,7 @@ class DashboardState:
                     "strategy": self.strategy.name,
                     "symbols": list(self.strategy.codes),
                     "ktypes": list(self.ktypes),
-                    "bars": [{"symbol": k[0], "ktype": k[1], "bars": list(v)} for k, v in self._bars.items()],
-                    "forming": [{"symbol": k[0], "ktype": k[1], "bar": b} for k, b in self._forming.items()],
-                    "indicators": dict(self._indicator_panes),
-                    "orders": list(self._working.values()) + list(self._done.values()),
-                    "trades": list(self._trades),
-                    "equity": list(self._equity),
+                    **self.picture(),
                     "positions": self._positions,
                     "account": self._account,
                     "risk": self._risk,

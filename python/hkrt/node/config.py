@@ -20,7 +20,9 @@ Keys (TOML spelling ``run-dir`` or ``run_dir``, the flag ``--run-dir``):
   TOML, hkrt run's ``--config``), ``cash``;
 - supervision: ``run-dir`` (logs, node.json, state; default ~/.hkrt/node), ``max-restarts``, ``restart-window``,
   ``backoff``, ``backoff-max``, ``heartbeat-timeout``, ``startup-timeout``, ``stop-timeout``, ``log-max-bytes``,
-  ``log-backups``.
+  ``log-backups``;
+- the dashboard: ``dashboard`` (``HOST:PORT``: one web dashboard of all the strategies, hkrt.node.dashboard_plan),
+  ``dashboard-token-file`` (its token's file, when ``$HKRT_DASHBOARD_TOKEN(_FILE)`` is not set).
 """
 
 from __future__ import annotations
@@ -105,6 +107,8 @@ class NodeConfig:
     alerts: Path | None = None
     redis: str | None = None
     group: str | None = None
+    dashboard: str | None = None
+    dashboard_token_file: Path | None = None
 
     @property
     def store_dir(self) -> Path:

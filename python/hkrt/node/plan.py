@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hkrt.node.config import SERVER_KEYS, VENUE_KEYS, NodeConfig, StrategyConfig, sim_days
+from hkrt.node.dashboard_plan import dashboard_specs, relay_args
 from hkrt.node.process import (
     Heartbeat,
     Launch,
@@ -52,6 +53,7 @@ def node_specs(config: NodeConfig) -> list[ProcessSpec]:
         _server(config, policy, finite),
         _agent(config, RestartPolicy(**{**policy.__dict__, "when": "always"})),
         *(_strategy(config, s, policy, finite) for s in config.strategy),
+        *dashboard_specs(config, policy),
     ]
 
 
@@ -139,6 +141,7 @@ def _strategy(config: NodeConfig, strategy: StrategyConfig, policy: RestartPolic
     cash = strategy.cash if strategy.cash is not None else config.cash
     if cash is not None:
         args += ["--cash", repr(cash)]
+    args += relay_args(config, strategy)
     beat = Heartbeat(file_heartbeat(control_dir(state) / STATUS_FILE), timeout=config.heartbeat_timeout,
                      startup=config.startup_timeout)  # fmt: skip
     return ProcessSpec(f"strategy-{strategy.name}", hkrt_command(*args), restart=policy, heartbeat=beat,

@@ -9,6 +9,9 @@
               risk: {}, health: {}, feed: {}, symbols: [], ktypes: [] };
   let ws = null, dirty = false, chartKey = null;
 
+  // a node's dashboard: ?strategy=NAME picks the strategy shown (the server's first without it)
+  const NODE = { on: false, strategies: [], processes: {}, outcome: "" };
+  const wantedStrategy = new URLSearchParams(location.search).get("strategy");
   const tokenBox = $("token");
   const fromHash = new URLSearchParams(location.hash.slice(1)).get("token");
   if (fromHash) tokenBox.value = fromHash;
@@ -127,8 +130,26 @@
     }
   }
 
+  function applyNode(d) {
+    NODE.on = true; NODE.strategies = d.strategies; NODE.processes = d.processes; NODE.outcome = d.outcome;
+    const select = $("strategy-select");
+    select.hidden = false; $("node-panel").hidden = false;
+    const current = currentStrategy();
+    select.replaceChildren(...d.strategies.map((s) => new Option(
+      s.name + (s.connected ? (s.state && s.state !== "ACTIVE" ? " (" + s.state + ")" : "") : " (no relay)"), s.name)));
+    select.value = current;
+  }
+
+  // the strategy this page shows: in a node, the selector's (the first without ?strategy=); alone, the snapshot's
+  function currentStrategy() {
+    if (!NODE.on) return $("strategy").textContent;
+    const names = NODE.strategies.map((s) => s.name);
+    return names.includes(wantedStrategy) ? wantedStrategy : names[0];
+  }
+
   function onMessage(ev) {
     const m = JSON.parse(ev.data);
+    if (m.type === "node") { applyNode(m.data); dirty = true; return; }
     if (m.type === "snapshot") { S.seq = m.seq; applySnapshot(m.data); }
     else if (m.type === "delta") {
       if (m.seq <= S.seq) return;  // already in the snapshot
@@ -183,11 +204,23 @@
       return tr;
     });
   }
-  setInterval(render, 250);
+  function renderNode() {
+    if (!NODE.on) return;
+    $("node-outcome").textContent = NODE.outcome || "";
+    fill($("node-processes"), Object.entries(NODE.processes), ([name, p]) => {
+      const tr = document.createElement("tr");
+      tr.dataset.name = name; tr.dataset.state = p.state;
+      tr.append(cell(name), cell(p.state, p.gave_up ? "sell" : ""), cell(p.pid), cell(p.starts), cell(p.restarts),
+                cell(p.last_exit));
+      return tr;
+    });
+  }
+  setInterval(() => { const was = dirty; render(); if (was) renderNode(); }, 250);
 
   // ---- connection
   function connect() {
-    ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws");
+    const query = wantedStrategy ? "?strategy=" + encodeURIComponent(wantedStrategy) : "";
+    ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws" + query);
     ws.onopen = () => { ws.send(JSON.stringify({ type: "hello", token: tokenBox.value })); setConnection(true); };
     ws.onmessage = onMessage;
     ws.onclose = () => { setConnection(false); setTimeout(connect, 1000); };
@@ -198,18 +231,22 @@
 
   $("symbol").onchange = drawChart;
   $("ktype").onchange = drawChart;
+  $("strategy-select").onchange = (ev) => {  // another strategy of the node: its page (the token's fragment kept)
+    location.href = location.pathname + "?strategy=" + encodeURIComponent(ev.target.value) + location.hash;
+  };
   $("halt").onclick = async () => {
     const out = $("halt-result");
     out.textContent = "halting…";
     try {
       const r = await fetch("/api/halt", { method: "POST", headers: { "Content-Type": "application/json",
-        "Authorization": "Bearer " + tokenBox.value }, body: JSON.stringify({ reason: "halt button" }) });
+        "Authorization": "Bearer " + tokenBox.value }, body: JSON.stringify({ reason: "halt button", strategy: currentStrategy() }) });
       const body = await r.json();
       out.textContent = r.ok ? body.state + " (" + body.cancelled + " orders asked to cancel)" : "refused: " + body.error;
       if (r.ok) { S.risk = { state: body.state, reason: body.reason }; dirty = true; }
     } catch (e) { out.textContent = "failed: " + e; }
   };
   // for tests and the console: the page's state and the candles drawn
-  window.hkrtDashboard = { state: S, candles: () => candles.data(), lines: () => candles.lines() };
+  window.hkrtDashboard = { state: S, node: NODE, strategy: currentStrategy, candles: () => candles.data(),
+                           lines: () => candles.lines() };
   connect();
 })();
