@@ -32,8 +32,7 @@ except pytest.skip.Exception as missing:  # no chromium: the kernel tests still 
     BROWSER_MISSING: str | None = str(missing)
 else:
     BROWSER_MISSING = None
-    browser = test_dashboard_browser.browser  # the fixture: Selenium over Debian's chromium
-    wait_for = test_dashboard_browser.wait_for
+    wait_for = test_dashboard_browser.wait_for  # (the browser fixture comes from conftest: headless_chromium)
 
 needs_browser = pytest.mark.skipif(BROWSER_MISSING is not None, reason=str(BROWSER_MISSING))
 
