@@ -32,7 +32,7 @@ from hkrt.core.logs import log_limited
 from hkrt.dashboard.access import dashboard_access
 from hkrt.dashboard.app import DashboardServer, serve_dashboard
 from hkrt.dashboard.notebook import chart_data
-from hkrt.dashboard.state import DashboardState, _epoch
+from hkrt.dashboard.state import DashboardState, NumberedChanges, bar_row
 
 if TYPE_CHECKING:
     from hkrt.agent.spot_agent import SpotAgent
@@ -44,7 +44,7 @@ Message = dict[str, Any]
 Key = tuple[str, str]
 
 
-class AgentSeries:
+class AgentSeries(NumberedChanges):
     """The bars of a few series (symbol, period) of a :class:`SpotAgent`, in the dashboard's protocol: a
     numbered snapshot (the bars the agent held when it began, then each closed bar) and deltas ``bar`` and
     ``forming`` (the bar still forming, read from the agent at most every ``sample_seconds`` of wall time, on
@@ -85,21 +85,12 @@ class AgentSeries:
             if rows and (not series or rows[-1]["time"] > series[-1]["time"]):
                 self._forming[key] = rows[-1]
 
-    def _emit(self, kind: str, data: Any) -> None:
-        """Under the lock: number the change and hand it on."""
-        self.seq += 1
-        self.stats["events"] += 1
-        if self.listener is not None:
-            self.listener({"type": "delta", "seq": self.seq, "kind": kind, "data": data})
-
     def _on_bar(self, event: BarClosed) -> None:
         key = (event.symbol, event.ktype.value)
         series = self._bars.get(key)
         if series is None:
             return
-        b = event.bar
-        bar = {"time": _epoch(b.datetime), "open": b.open, "high": b.high, "low": b.low, "close": b.close,
-               "volume": b.volume}  # fmt: skip
+        bar = bar_row(event.bar)
         with self._lock:
             if series and series[-1]["time"] == bar["time"]:
                 series[-1] = bar  # an amended bar replaces the one it corrects

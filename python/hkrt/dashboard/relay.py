@@ -30,7 +30,6 @@ carries at most ``MAX_DELTAS_PER_REPLY`` changes (the rest at the next ask); a r
 from __future__ import annotations
 
 import collections
-import contextlib
 import json
 import logging
 import os
@@ -40,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 from hkrt.core.logs import log_limited
 from hkrt.dashboard.state import DashboardState, Message
+from hkrt.feed.reply_loop import serve_replies
 
 if TYPE_CHECKING:
     import pynng
@@ -117,29 +117,21 @@ class RelayServer:
 
     # --------------------------------------------------------------- serving
     def _serve(self) -> None:
-        import pynng
+        assert self._socket is not None
+        serve_replies(self._socket, self._stop, self._reply)
 
-        sock = self._socket
-        assert sock is not None
-        while not self._stop.is_set():
-            try:
-                data = sock.recv()
-            except pynng.Timeout:
-                continue
-            except pynng.Closed:
-                return
-            try:
-                reply = encode(self.answer(json.loads(data.decode("utf-8"))))
-            except (ValueError, TypeError, KeyError) as err:
-                self.stats["bad_requests"] += 1
-                log_limited(log, logging.WARNING, "dashboard.relay.bad", f"dashboard relay: a bad request: {err}",
-                            {"bad_requests": self.stats["bad_requests"]})  # fmt: skip
-                reply = encode({"v": VERSION, "error": f"bad request: {err}"})
-            except Exception as err:  # a defect costs this request, never the relay
-                log.exception("dashboard relay: a request failed")
-                reply = encode({"v": VERSION, "error": f"{type(err).__name__}: {err}"})
-            with contextlib.suppress(pynng.Timeout, pynng.Closed):
-                sock.send(reply)  # lost: the reader asks again from where it is
+    def _reply(self, data: bytes) -> bytes:
+        """The encoded answer to one request; a bad or failing request is an error reply, never an exception."""
+        try:
+            return encode(self.answer(json.loads(data.decode("utf-8"))))
+        except (ValueError, TypeError, KeyError) as err:
+            self.stats["bad_requests"] += 1
+            log_limited(log, logging.WARNING, "dashboard.relay.bad", f"dashboard relay: a bad request: {err}",
+                        {"bad_requests": self.stats["bad_requests"]})  # fmt: skip
+            return encode({"v": VERSION, "error": f"bad request: {err}"})
+        except Exception as err:  # a defect costs this request, never the relay
+            log.exception("dashboard relay: a request failed")
+            return encode({"v": VERSION, "error": f"{type(err).__name__}: {err}"})
 
     def answer(self, request: Any) -> dict[str, Any]:
         """The reply to one request (a dict; see the module docstring).  Raises ValueError on a bad one."""

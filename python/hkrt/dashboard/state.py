@@ -81,7 +81,30 @@ def _iso(when: dt.datetime | None) -> str | None:
     return None if when is None else when.isoformat(sep=" ", timespec="seconds")
 
 
-class DashboardState(Picture):
+def bar_row(bar: Any) -> dict[str, Any]:
+    """A closed bar as the page's chart takes it (time in epoch seconds of its China wall-clock label)."""
+    return {"time": _epoch(bar.datetime), "open": bar.open, "high": bar.high, "low": bar.low, "close": bar.close,
+            "volume": bar.volume}  # fmt: skip
+
+
+class NumberedChanges:
+    """A source of the dashboard protocol's numbered changes: ``seq`` counts them, ``listener`` (a hub, a relay)
+    gets each as a ``delta`` message.  The owner calls :meth:`_emit` under its own lock, so numbers and order
+    agree."""
+
+    seq: int
+    stats: dict[str, int]
+    listener: Callable[[Message], None] | None
+
+    def _emit(self, kind: str, data: Any) -> None:
+        """Under the lock: number the change and hand it on."""
+        self.seq += 1
+        self.stats["events"] += 1
+        if self.listener is not None:
+            self.listener({"type": "delta", "seq": self.seq, "kind": kind, "data": data})
+
+
+class DashboardState(Picture, NumberedChanges):
     """The dashboard's bounded, versioned picture of one strategy (see the module docstring)."""
 
     def __init__(
@@ -172,19 +195,11 @@ class DashboardState(Picture):
                 self._watched[new] += 1
         return new
 
-    def _emit(self, kind: str, data: Any) -> None:
-        """Under the lock: number the change and hand it on."""
-        self.seq += 1
-        self.stats["events"] += 1
-        if self.listener is not None:
-            self.listener({"type": "delta", "seq": self.seq, "kind": kind, "data": data})
-
     # ------------------------------------------------------------- handlers
     def _on_bar(self, event: BarClosed) -> None:
         key = (event.symbol, event.ktype.value)
         b = event.bar
-        bar: dict[str, Any] = {"time": _epoch(b.datetime), "open": b.open, "high": b.high, "low": b.low,
-                               "close": b.close, "volume": b.volume}  # fmt: skip
+        bar = bar_row(b)
         values, new_labels = self._indicator_values(key, b.datetime)
         if values:
             bar["ind"] = values

@@ -36,6 +36,7 @@ from hkrt._hkrt import OrderBrokerBase, OrderResult, OrderSide, OrderStatus
 from hkrt.bus import EventBus, ExecutionReport
 from hkrt.bus.events import DayClosed, SpotBatch
 from hkrt.core.logs import LogLimiter, log_limited
+from hkrt.feed.reply_loop import serve_replies
 from hkrt.trader.journal import UNKNOWN, TraderJournal
 from hkrt.trader.protocol import (
     AUTH_REFUSED,
@@ -201,31 +202,24 @@ class TraderServer:
 
     # ---------------------------------------------------------------- requests
     def _serve(self) -> None:
-        import pynng
+        assert self._socket is not None
+        serve_replies(self._socket, self._stop, self._reply)
 
-        sock = self._socket
-        assert sock is not None
-        while not self._stop.is_set():
-            try:
-                data = sock.recv()
-            except pynng.Timeout:
-                continue
-            except pynng.Closed:
-                return
-            try:
-                reply = self._handle(data)
-            except ProtocolError as err:
-                refused = "authentication" in str(err)
-                self.stats["auth_refused" if refused else "bad_requests"] += 1
-                log_limited(log, logging.WARNING, "refused", f"trader request refused: {err}",
-                            {"broker": self.broker.name, "auth_refused": self.stats["auth_refused"]},
-                            _WARN_INTERVAL, limiter=self._limiter)  # fmt: skip
-                reply = AUTH_REFUSED if refused else encode({"v": 1, "error": str(err)}, self.key)
-            except Exception as err:  # a defect costs this request, never the loop
-                log.exception("trader request failed")
-                reply = encode({"v": 1, "error": f"{type(err).__name__}: {err}"}, self.key)
-            with contextlib.suppress(pynng.Timeout, pynng.Closed):
-                sock.send(reply)  # lost: the client re-asks from its last seen event, so nothing is lost with it
+    def _reply(self, data: bytes) -> bytes:
+        """The encoded answer to one request; a refused or failing request is an error reply, never an exception
+        (a reply lost on its way: the client re-asks from its last seen event, so nothing is lost with it)."""
+        try:
+            return self._handle(data)
+        except ProtocolError as err:
+            refused = "authentication" in str(err)
+            self.stats["auth_refused" if refused else "bad_requests"] += 1
+            log_limited(log, logging.WARNING, "refused", f"trader request refused: {err}",
+                        {"broker": self.broker.name, "auth_refused": self.stats["auth_refused"]},
+                        _WARN_INTERVAL, limiter=self._limiter)  # fmt: skip
+            return AUTH_REFUSED if refused else encode({"v": 1, "error": str(err)}, self.key)
+        except Exception as err:  # a defect costs this request, never the loop
+            log.exception("trader request failed")
+            return encode({"v": 1, "error": f"{type(err).__name__}: {err}"}, self.key)
 
     def _handle(self, data: bytes) -> bytes:
         message = decode(data, self.key)  # authentication before anything else is read
