@@ -1,4 +1,5 @@
-"""``hkrt node``: the spot server, the agent (journal, store) and the strategies as supervised child processes.
+"""``hkrt node``: the spot server, the agent (journal, store), the traders and the strategies as supervised child
+processes.
 
 Flags, or ``--config node.toml`` with the same keys (hkrt.node.config; a flag given here wins).  Exit status:
 0 when a simulated or replayed feed is done (or the node was asked to stop), 130 on Ctrl-C, 143 on SIGTERM,
@@ -43,6 +44,10 @@ from hkrt.adapters.registry import data_venues
 @click.option("--broker-config", default=None, type=click.Path(dir_okay=False), help="The brokers' settings (TOML).")
 @click.option("--cash", type=float, default=None, help="Starting cash of each strategy (yuan).")
 @click.option(
+    "--trader/--no-trader", default=None,
+    help="Run each broker but test in an hkrt trader child (default), or in the strategies' own processes.",
+)  # fmt: skip
+@click.option(
     "--run-dir",
     default=None,
     type=click.Path(file_okay=False),
@@ -55,11 +60,13 @@ from hkrt.adapters.registry import data_venues
 @click.option("--stop-timeout", type=float, default=None, help="Seconds a child gets to stop, then killed (15).")
 @click.option("--log-file", default=None, type=click.Path(dir_okay=False), help="The node's own log.")
 def node(config_file: str | None, log_file: str | None, **flags: Any) -> None:
-    """Run the spot server, the agent (journal, store) and the strategies as supervised processes.
+    """Run the spot server, the agent (journal, store), the traders and the strategies as supervised processes.
 
-    A child that crashes is restarted with backoff; one whose heartbeat goes stale (hung) is killed and
-    restarted; a strategy's failures never stop the feed or the agent.  Ctrl-C or SIGTERM stops the
-    strategies, then the agent, then the spot server.  A simulated or replayed feed ends the node when done.
+    Each broker but test runs in an hkrt trader child (a paper account: one per strategy), so a hung broker
+    call never blocks a strategy.  A child that crashes is restarted with backoff; one whose heartbeat goes
+    stale (hung) is killed and restarted; a strategy's failures never stop the feed or the agent.  Ctrl-C or
+    SIGTERM stops the strategies, then the traders, the agent, the spot server.  A simulated or replayed
+    feed ends the node when done.
     """
     from hkrt.core.logs import configure_logging
     from hkrt.node.config import NodeConfigError, node_config, read_toml

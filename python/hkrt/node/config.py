@@ -8,9 +8,11 @@ Keys (TOML spelling ``run-dir`` or ``run_dir``, the flag ``--run-dir``):
   ``interval``, ``phase1``, ``phase2``, ``codes``, ``base-url``, ``qmt-mode``, ``symbols``, ``date``, ``speed``,
   ``replay``, ``record`` (as ``hkrt spot-server`` takes them), and ``days`` (sim: consecutive trading days);
 - the agent: ``store``, ``journal`` (default: ``store`` and ``journal`` in the run dir);
-- the strategies: ``strategy``, a list of script paths or of tables ``{script, broker, state-dir, cash}``;
-  ``broker`` (the brokers of a strategy that names none; default test), ``broker-config`` (the brokers'
-  TOML, hkrt run's ``--config``), ``cash``;
+- the strategies: ``strategy``, a list of script paths or of tables ``{script, broker, state-dir, cash,
+  trader}``; ``broker`` (the brokers of a strategy that names none; default test), ``broker-config`` (the
+  brokers' TOML, hkrt run's ``--config``), ``cash``;
+- the traders: ``trader`` (default true: each broker but test runs in an ``hkrt trader`` child,
+  hkrt.node.traders; false keeps the brokers in the strategies' processes; a strategy's table may say so too);
 - supervision: ``run-dir`` (logs, node.json, state; default ~/.hkrt/node), ``max-restarts``, ``restart-window``,
   ``backoff``, ``backoff-max``, ``heartbeat-timeout``, ``startup-timeout``, ``stop-timeout``, ``log-max-bytes``,
   ``log-backups``.
@@ -38,7 +40,7 @@ VENUE_KEYS = {
 }
 #: node key -> spot-server flag for the keys every source takes
 SERVER_KEYS = {"phase1": "--phase1", "phase2": "--phase2", "codes": "--codes", "record": "--record"}
-STRATEGY_KEYS = ("script", "broker", "state_dir", "cash")
+STRATEGY_KEYS = ("script", "broker", "state_dir", "cash", "trader")
 
 
 class NodeConfigError(ValueError):
@@ -48,12 +50,14 @@ class NodeConfigError(ValueError):
 @dataclass(frozen=True)
 class StrategyConfig:
     """One strategy child: its script, brokers (empty: the node's ``broker``), state dir (None: the run
-    dir's ``state/<script stem>``) and starting cash (None: the node's, else the script's)."""
+    dir's ``state/<script stem>``), starting cash (None: the node's, else the script's) and whether its
+    brokers run in trader children (None: the node's ``trader``)."""
 
     script: Path
     brokers: tuple[str, ...] = ()
     state_dir: Path | None = None
     cash: float | None = None
+    trader: bool | None = None
 
     @property
     def name(self) -> str:
@@ -82,6 +86,7 @@ class NodeConfig:
     broker: tuple[str, ...] = ()
     broker_config: Path | None = None
     cash: float | None = None
+    trader: bool = True
     run_dir: Path = field(default_factory=lambda: Path.home() / ".hkrt" / "node")
     max_restarts: int = 5
     restart_window: float = 300.0
@@ -126,6 +131,8 @@ def _convert(key: str, value: Any, where: str) -> Any:
             return tuple(_strategy(item, f"{hint}[{i}]") for i, item in enumerate(_as_list(value)))
         if key == "broker":
             return tuple(_word(v, hint) for v in _as_list(value))
+        if key == "trader":
+            return _bool(value, hint)
         if key == "date":
             if isinstance(value, dt.datetime):
                 return value.date()
@@ -168,6 +175,17 @@ def _word(value: Any, hint: str) -> str:
     return str(value).strip()
 
 
+def _bool(value: Any, hint: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "yes", "on", "1"):
+        return True
+    if text in ("false", "no", "off", "0"):
+        return False
+    raise NodeConfigError(f"{hint}: must be true or false, not {value!r}")
+
+
 def _as_list(value: Any) -> list[Any]:
     if isinstance(value, (list, tuple)):
         return list(value)
@@ -182,7 +200,7 @@ def _strategy(item: Any, hint: str) -> StrategyConfig:
     if isinstance(item, (str, os.PathLike)):
         return StrategyConfig(Path(_word(item, hint)).expanduser())
     if not isinstance(item, Mapping):
-        raise NodeConfigError(f"{hint}: a script path or a table with script, broker, state-dir, cash")
+        raise NodeConfigError(f"{hint}: a script path or a table with script, broker, state-dir, cash, trader")
     table = {_key(k): v for k, v in item.items()}
     unknown = sorted(set(table) - set(STRATEGY_KEYS))
     if unknown:
@@ -205,6 +223,7 @@ def _strategy(item: Any, hint: str) -> StrategyConfig:
         tuple(_word(b, f"{hint}.broker") for b in _as_list(table.get("broker", []))),
         Path(_word(state, f"{hint}.state-dir")).expanduser() if state is not None else None,
         cash,
+        _bool(table["trader"], f"{hint}.trader") if "trader" in table else None,
     )
 
 
@@ -273,6 +292,9 @@ def check(config: NodeConfig) -> None:
     for broker in (*config.broker, *(b for s in config.strategy for b in s.brokers)):
         if broker not in BROKERS:
             raise NodeConfigError(f"broker: unknown broker {broker!r}: choose one of {', '.join(BROKERS)}")
+    from hkrt.node.traders import trader_children
+
+    trader_children(config)  # a strategy that would need two traders: one line
     if config.backoff_max < config.backoff:
         raise NodeConfigError(f"backoff-max: must be at least backoff ({config.backoff:g}), not {config.backoff_max:g}")
 

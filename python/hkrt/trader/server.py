@@ -111,6 +111,15 @@ class TraderServer:
         self._bus: EventBus | None = None
         self._limiter = LogLimiter(_WARN_INTERVAL)
         self.busy_since: float | None = None  # monotonic start of the broker call running now
+        self.loop_at = time.monotonic()  # when the request loop last turned (a heartbeat tells a frozen one)
+        # called on the order worker after each of its items (a paper account written to disk); must be quick
+        self.after_work: Callable[[], None] | None = None
+        # True: the events an order-worker item makes are served only after its after_work (what a client sees
+        # is on disk first); events of other threads go out at once unless an item is under way
+        self.hold_events = False
+        self._in_item = False
+        self._released = 0  # the newest event seq served
+        self._acked: dict[str, int] = {}  # session -> the newest seq it asked after (it has the events up to it)
 
     # ---------------------------------------------------------------- lifecycle
     def start(self) -> TraderServer:
@@ -176,20 +185,43 @@ class TraderServer:
             event["owner"] = owner
             self._events.append(event)
             self.stats["events"] += 1
+            if not (self.hold_events and self._in_item):
+                self._released = self._seq
 
     def _events_for(self, session: str, after: int) -> tuple[list[dict[str, Any]], int, int]:
         with self._events_lock:
             first = self._events[0]["seq"] if self._events else self._seq + 1
+            upto = self._released  # events of an order-worker item are served once after_work kept its outcome
             out = []
-            if after < self._seq:
+            if after < upto:
                 start = max(0, len(self._events) - (self._seq - after))
                 for i in range(start, len(self._events)):
                     e = self._events[i]
+                    if e["seq"] > upto:
+                        break
                     if e["owner"] in (session, ""):
                         out.append(e)
                         if len(out) >= MAX_EVENTS_PER_REPLY:
                             return out, e["seq"], first
-            return out, self._seq, first
+            return out, upto, first
+
+    def unacknowledged_events(self) -> list[dict[str, Any]]:
+        """The events (oldest first) whose session has not yet asked for something after them: what a client
+        may not have received (a trader that keeps its outcome on disk keeps these with it)."""
+        with self._events_lock:
+            floor = min(self._acked.values(), default=0)
+            out = []
+            for e in reversed(self._events):
+                if e["seq"] <= floor:
+                    break
+                if e["owner"] and e["seq"] > self._acked.get(e["owner"], 0):
+                    out.append(e)
+            return out[::-1]
+
+    def reemit(self, events: list[dict[str, Any]]) -> None:
+        """Emit ``events`` of an earlier run again (their sessions ask this new epoch from its start)."""
+        for e in events:
+            self._emit(str(e.get("owner", "")), {k: v for k, v in e.items() if k not in ("seq", "owner")})
 
     def _on_report(self, report: ExecutionReport) -> None:
         cid = report.client_order_id or (self.journal.cid_of(report.broker_order_id) if report.broker_order_id else "")
@@ -206,6 +238,7 @@ class TraderServer:
         sock = self._socket
         assert sock is not None
         while not self._stop.is_set():
+            self.loop_at = time.monotonic()
             try:
                 data = sock.recv()
             except pynng.Timeout:
@@ -236,7 +269,9 @@ class TraderServer:
         after = message.get("after")
         if after is None:  # a client's first contact: what happened before it came is not its business
             with self._events_lock:
-                after = self._seq
+                after = self._released
+        with self._events_lock:  # it has every event up to `after` (it asks from its last one seen)
+            self._acked[session] = max(self._acked.get(session, 0), min(int(after), self._released))
         last = self._sessions.get(session, 0)
         for item in message.get("items", []):
             iid = int(item["id"])
@@ -252,7 +287,9 @@ class TraderServer:
         self._sessions[session] = last
         self._sessions.move_to_end(session)
         while len(self._sessions) > MAX_SESSIONS:
-            self._sessions.popitem(last=False)
+            gone, _ = self._sessions.popitem(last=False)
+            with self._events_lock:
+                self._acked.pop(gone, None)
         events, upto, first = self._events_for(session, int(after))
         busy = self.busy_since
         reply = {
@@ -362,6 +399,8 @@ class TraderServer:
             func, args = work
             if timed:
                 self.busy_since = time.monotonic()
+                with self._events_lock:
+                    self._in_item = True
             try:
                 func(*args)
             except Exception:
@@ -370,6 +409,22 @@ class TraderServer:
             finally:
                 if timed:
                     self.busy_since = None
+            if timed:
+                self._item_done()
+
+    def _item_done(self) -> None:
+        """An order-worker item ended: its after_work, then its events are served."""
+        try:
+            if self.after_work is not None:
+                self.after_work()
+        except Exception:  # counted and logged; the orders go on
+            self.stats["broker_errors"] += 1
+            log_limited(log, logging.WARNING, "after_work", "trader: work after a broker call failed",
+                        {"broker": self.broker.name}, _WARN_INTERVAL, limiter=self._limiter)  # fmt: skip
+        finally:
+            with self._events_lock:
+                self._in_item = False
+                self._released = self._seq
 
     def _submit(self, session: str, side: OrderSide, request: Any, item: dict[str, Any], guard: str | None) -> None:
         if guard:  # the strategy's own guard holds here too: no order dated before it reaches the broker
