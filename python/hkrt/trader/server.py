@@ -270,8 +270,11 @@ class TraderServer:
         if after is None:  # a client's first contact: what happened before it came is not its business
             with self._events_lock:
                 after = self._released
-        with self._events_lock:  # it has every event up to `after` (it asks from its last one seen)
-            self._acked[session] = max(self._acked.get(session, 0), min(int(after), self._released))
+                self._acked[session] = int(after)
+        elif session in self._sessions:  # it has every event up to `after` (it asks from its last one seen);
+            # a session new to this run counts from an earlier run's events: it has none of ours yet
+            with self._events_lock:
+                self._acked[session] = max(self._acked.get(session, 0), min(int(after), self._released))
         last = self._sessions.get(session, 0)
         for item in message.get("items", []):
             iid = int(item["id"])
