@@ -320,3 +320,41 @@ def test_a_forgotten_journal_entry_is_sent_as_new_after_a_restart(tmp_path: Path
     third.answered("b", "Sent", "P00000003", "")
     third.close()
     assert TraderJournal(path).cid_of("P00000003") == "b"
+
+
+def test_a_restarted_paper_trader_forgets_what_its_account_lacks_and_serves_unconfirmed_events(
+    tmp_path: Path,
+) -> None:
+    """The account file says which journalled orders reached the paper broker: the others are forgotten (a
+    resend is new, not "outcome unknown"); the events no client confirmed are served again to their owners."""
+    from hkrt.adapters.paper.account_file import save_account
+    from hkrt.adapters.paper.execution import PaperBroker
+    from hkrt.trader.journal import TraderJournal
+    from hkrt.trader.paper_account import keep_paper_account
+    from hkrt.trader.server import TraderServer
+
+    account, journal_path = tmp_path / "paper.account.json", tmp_path / "paper.journal"
+    kept = PaperBroker(50_000)
+    kept._orders = 1  # it took one order, P00000001
+    fill = {"seq": 7, "owner": "s1", "type": "report", "report": {"kind": "fill", "client_order_id": "a"}}
+    save_account(kept, account, {"events": [fill]})
+    journal = TraderJournal(journal_path)
+    for cid in ("a", "b", "c"):
+        journal.received(cid, "s1", "SH600000", "buy", "2026-11-20")
+    journal.answered("a", "Sent", "P00000001", "")  # in the account
+    journal.answered("c", "Sent", "P00000002", "")  # answered after the account's last write: not in it
+    journal.close()  # "b": received, never answered (the trader died first)
+
+    server = TraderServer(PaperBroker(1.0), "ipc:///unused", journal=journal_path, guard=None)
+    keep_paper_account(server, account)
+    assert server.broker.cash == 50_000 and server.hold_events
+    assert server.journal.get("a") is not None and server.journal.get("b") is None
+    assert server.journal.get("c") is None and server.journal.unknown == 0
+    events, _last, _first = server._events_for("s1", 0)
+    assert [(e["type"], e["report"]["kind"], e["owner"]) for e in events] == [("report", "fill", "s1")]
+    assert server._events_for("s2", 0)[0] == []  # only its owner's
+    server.journal.close()
+    fresh = TraderServer(PaperBroker(1.0), "ipc:///unused", journal=journal_path, guard=None)
+    keep_paper_account(fresh, account, new=True)  # a new node run: the account starts over
+    assert fresh.broker.cash == 1.0 and fresh._events_for("s1", 0)[0] == []
+    fresh.journal.close()

@@ -68,9 +68,11 @@ def keep_paper_account(server: TraderServer, path: str | os.PathLike[str], *, ne
                 forgotten += 1
         events = [e for e in data.get("events", []) if isinstance(e, dict)]
         server.reemit(events)
-        log.info("paper account restored", extra={"path": os.fspath(path), "cash": broker.cash,
-                 "open_orders": len(broker.open_orders()), "orders_forgotten": forgotten,
-                 "events_again": len(events)})  # fmt: skip
+        opened = len(broker.open_orders())
+        log.info(f"paper account restored: cash {broker.cash:,.2f}, {opened} open orders; {forgotten} orders of "
+                 f"the journal it does not hold (sent as new when asked again), {len(events)} events served again",
+                 extra={"path": os.fspath(path), "cash": broker.cash, "open_orders": opened,
+                        "orders_forgotten": forgotten, "events_again": len(events)})  # fmt: skip
     server.hold_events = True
     written: list[Any] = [None]
 
