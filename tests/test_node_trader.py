@@ -78,16 +78,19 @@ def test_a_day_through_trader_children_survives_a_killed_trader(tmp_path: Path) 
     victim = "trader-paper-macd_cross"
     before = wait_until("macd_cross's orders at its trader", lambda: len(journal_orders(run_dir, "macd_cross")) >= 2
                         and journal_orders(run_dir, "macd_cross"), proc)  # fmt: skip
-    pid = child(run_dir, victim)["pid"]
-    assert pid
+    pid, strategy = child(run_dir, victim)["pid"], child(run_dir, "strategy-boll_rsi_reversion")["pid"]
+    assert pid and strategy
     os.kill(pid, signal.SIGKILL)
+    os.kill(strategy, signal.SIGKILL)  # a fresh book when it comes back: its paper trader gets a fresh account
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, out + err
     node = read_json(run_dir / "node.json")
     assert node["outcome"] == "completed"
-    assert node["restarts"] == {"spot-server": 0, "agent": 0, victim: 1, "trader-paper-boll_rsi_reversion": 0,
-                                "strategy-macd_cross": 0, "strategy-boll_rsi_reversion": 0}, err  # fmt: skip
+    assert node["restarts"] == {"spot-server": 0, "agent": 0, victim: 1, "trader-paper-boll_rsi_reversion": 1,
+                                "strategy-macd_cross": 0, "strategy-boll_rsi_reversion": 1}, err  # fmt: skip
     assert f"{victim} exited with status -9: restart 1" in err
+    renewed = log_of(run_dir, "trader-paper-boll_rsi_reversion").split("node: started pid")[-1]
+    assert "--new-account" in renewed.splitlines()[0] and "paper account restored" not in renewed
     # the orders went through the traders: each journalled, then answered by its paper broker
     after = journal_orders(run_dir, "macd_cross")
     assert set(after) > set(before), "no order reached the restarted trader"
@@ -97,13 +100,16 @@ def test_a_day_through_trader_children_survives_a_killed_trader(tmp_path: Path) 
         assert any(o.get("order_id", "").startswith("P") for o in orders.values())
     restarted = log_of(run_dir, victim)
     assert restarted.count("node: started pid") == 2 and "paper account restored" in restarted
+    assert "--new-account" not in restarted.split("node: started pid")[-1].splitlines()[0]  # its account taken back
     # each strategy's book, ledger and account agree at the stop (the killed trader's account was kept)
     assert_books_agree(run_dir)
     assert "trader at ipc://" in log_of(run_dir, "strategy-macd_cross")  # the strategy saw the trader go
     stops = [line.split(" hkrt.node: ")[1].split(" stopped")[0] for line in err.splitlines()
              if " hkrt.node: " in line and " stopped (status" in line]  # fmt: skip
-    assert stops[:4] == ["strategy-boll_rsi_reversion", "strategy-macd_cross", "trader-paper-boll_rsi_reversion",
-                         victim], err  # strategies first: their last orders and cancels reach the traders  # fmt: skip
+    # the node's stop (the last five; the renewed trader was stopped once before): strategies first, so their
+    # last orders and cancels reach the traders
+    assert stops[-5:] == ["strategy-boll_rsi_reversion", "strategy-macd_cross", "trader-paper-boll_rsi_reversion",
+                          victim, "agent"], err  # fmt: skip
 
 
 @POSIX_ONLY

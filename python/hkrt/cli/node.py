@@ -72,6 +72,7 @@ def node(config_file: str | None, log_file: str | None, **flags: Any) -> None:
     from hkrt.node.config import NodeConfigError, node_config, read_toml
     from hkrt.node.plan import feed_address, node_specs, restart_a_waiting_feed
     from hkrt.node.supervisor import Supervisor
+    from hkrt.node.traders import renew_paper_accounts_with_their_strategy
 
     ctx = click.get_current_context()
     given = {k: v for k, v in flags.items() if ctx.get_parameter_source(k) == click.core.ParameterSource.COMMANDLINE}
@@ -98,6 +99,7 @@ def node(config_file: str | None, log_file: str | None, **flags: Any) -> None:
 
     supervisor.subscribe(on_event)
     restart_a_waiting_feed(supervisor, config)
+    renew_paper_accounts_with_their_strategy(supervisor, config)
     previous = {}
     for sig in (getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGBREAK") if hasattr(signal, n)):
         previous[sig] = signal.signal(sig, lambda signum, frame: supervisor.request_stop(signum))

@@ -12,6 +12,8 @@ process of its own, where each trader listens, and the specs that start them.
   closes its bus delivers (``forward_market``), so the paper broker matches as it would in-process.
 - A strategy reaches one trader (``--broker remote`` takes one ``[remote]`` setting): one whose brokers would
   need two is refused (one line) unless it keeps them in-process.
+- A strategy restarted by the node starts a fresh book; its paper trader then starts a fresh account
+  (:func:`renew_paper_accounts_with_their_strategy`), as an in-process paper broker would.
 
 Each trader listens on an owner-only ipc socket in the run dir (in this user's runtime dir when that path
 would pass the socket-path limit), journals the client ids it sent in ``<run dir>/traders/`` (no order sent
@@ -26,9 +28,13 @@ import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from hkrt.node.config import NodeConfig, NodeConfigError, StrategyConfig
 from hkrt.node.process import Heartbeat, Launch, ProcessSpec, RestartPolicy, file_heartbeat, hkrt_command
+
+if TYPE_CHECKING:
+    from hkrt.node.supervisor import Supervisor
 
 IN_PROCESS = ("test", "remote")  # brokers a strategy always keeps: nothing that can hang, or already a trader
 PER_STRATEGY = ("paper",)  # simulated accounts: one trader per strategy
@@ -142,8 +148,9 @@ def trader_spec(config: NodeConfig, child: TraderChild, policy: RestartPolicy, f
                  str(trader_account_path(config, child))]  # fmt: skip
 
     def argv(launch: Launch) -> list[str]:
-        # a paper account is the node run's: its first start opens it with the cash, a restart takes it back
-        fresh = child.broker in PER_STRATEGY and launch.attempt == 0
+        # a paper account is the node run's: its first start opens it with the cash, a restart after a crash or
+        # a hang takes it back; a restart asked for (its strategy restarted with a fresh book) opens it afresh
+        fresh = child.broker in PER_STRATEGY and (launch.attempt == 0 or launch.fresh)
         return hkrt_command(*args, *(["--new-account"] if fresh else []))
 
     beat = Heartbeat(file_heartbeat(beat_file), timeout=config.heartbeat_timeout, startup=config.startup_timeout)
@@ -159,3 +166,20 @@ def strategy_remote_env(child: TraderChild) -> dict[str, str]:
         "HKRT_REMOTE_NAME": child.broker,
         "HKRT_REMOTE_FORWARD_MARKET": "true" if child.forward_market else "false",
     }
+
+
+def renew_paper_accounts_with_their_strategy(supervisor: Supervisor, config: NodeConfig) -> None:
+    """A restarted strategy starts a fresh book (``hkrt run`` keeps none), as an in-process paper broker would
+    start a fresh account with it: its paper trader is restarted with a fresh account too (the same cash), so
+    the book and the account stay one story.  A real account is never touched: the strategy's reconcile names
+    what differs."""
+    paper = {f"strategy-{name}": child.name for child in trader_children(config) if child.forward_market
+             for name in child.strategies}  # fmt: skip
+
+    def on_event(kind: str, name: str, info: dict[str, Any]) -> None:
+        trader = paper.get(name)
+        if kind == "restarting" and trader is not None:
+            supervisor.restart(trader, f"{name} restarted with a fresh book: a fresh paper account")
+
+    if paper:
+        supervisor.subscribe(on_event)
