@@ -5,8 +5,8 @@ A paper account lives in the process that simulates it: a real broker's account 
 talks to it, a paper one would die with it (the strategy's book then holds shares its account never had).
 The trader rewrites this file after each piece of broker work that changed the account (``hkrt trader
 --account-file``) and a new trader reads it back before it serves: cash, reserved cash, holdings (T+1:
-shares bought today stay unsellable), open orders (they keep matching), the orders it finished (for cancel
-answers), its order and trade counters (ids never repeat) and the market days it saw.
+shares bought today stay unsellable), open orders (they keep matching), the newest 1,000 orders it
+finished (for cancel answers), its order and trade counters (ids never repeat) and the market days it saw.
 
 What is not kept: the latest quotes (the next spots bring them).  Its keeper (hkrt.trader.paper_account)
 keeps the reports no strategy has fetched yet in the same file.
@@ -27,6 +27,9 @@ from typing import Any
 from hkrt.adapters.paper.execution import PaperBroker, _Holding, _Order
 
 VERSION = 1
+#: finished orders kept in the file (the newest; for cancel answers only: an older one's cancel is answered
+#: "unknown order" instead of "filled" after a restart): the file is rewritten after each change, so it stays small
+KEEP_FINISHED = 1000
 
 
 def account_version(broker: PaperBroker) -> tuple[Any, ...]:
@@ -46,7 +49,7 @@ def account_state(broker: PaperBroker) -> dict[str, Any]:
             "reserved_cash": broker._reserved_cash,
             "holdings": {s: dataclasses.asdict(h) for s, h in broker._holdings.items()},
             "open": [_order_data(o) for o in broker._open.values()],
-            "finished": list(broker._finished.items()),
+            "finished": list(broker._finished.items())[-KEEP_FINISHED:],
             "orders": broker._orders,
             "trades": broker._trades,
             "market_day": _iso(broker._market_day),
