@@ -28,10 +28,11 @@ POSIX_ONLY = pytest.mark.skipif(sys.platform == "win32", reason="signals sent as
 
 
 def node_process(tmp_path: Path, *args: str) -> subprocess.Popen[str]:
+    """The node with its brokers in the strategies' processes (the traders: tests/test_node_trader.py)."""
     env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
     argv = [sys.executable, "-m", "hkrt", "node", "--run-dir", str(tmp_path / "node"),
             "--address", f"ipc://{tmp_path / 'spot.ipc'}", "--symbols", str(SYMBOLS), "--date", DAY.isoformat(),
-            "--broker", "paper", *args]  # fmt: skip
+            "--broker", "paper", "--no-trader", *args]  # fmt: skip
     return subprocess.Popen(argv, text=True, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
 
 
@@ -248,7 +249,7 @@ def test_the_config_file_and_flags_give_the_same_children(tmp_path: Path) -> Non
     config_file = tmp_path / "node.toml"
     config_file.write_text(
         f'source = "sim"\nsymbols = 30\nspeed = 100\ndate = {DAY}\nrun-dir = "{tmp_path.as_posix()}"\n'
-        'broker = "test"\n[[strategy]]\nscript = "examples/macd_cross.py"\nbroker = ["paper"]\n'
+        'broker = "test"\ntrader = false\n[[strategy]]\nscript = "examples/macd_cross.py"\nbroker = ["paper"]\n'
         f'state-dir = "{(tmp_path / "s1").as_posix()}"\n',
         encoding="utf-8",
     )

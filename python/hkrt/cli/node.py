@@ -1,6 +1,7 @@
-"""``hkrt node``: the spot server, the agent (journal, store) and the strategies as supervised child processes,
-with one ``/metrics`` and ``/health`` for the whole node (``--metrics``), alerts on restarts (``--alerts``), and
-the feed through Redis and the bars into PostgreSQL (``--redis``, ``--group``, ``--store postgresql://...``).
+"""``hkrt node``: the spot server, the agent (journal, store), the traders and the strategies as supervised child
+processes, with one ``/metrics`` and ``/health`` for the whole node (``--metrics``), alerts on restarts
+(``--alerts``), and the feed through Redis and the bars into PostgreSQL (``--redis``, ``--group``,
+``--store postgresql://...``).
 
 Flags, or ``--config node.toml`` with the same keys (hkrt.node.config; a flag given here wins).  Exit status:
 0 when a simulated or replayed feed is done (or the node was asked to stop), 130 on Ctrl-C, 143 on SIGTERM,
@@ -52,6 +53,10 @@ if TYPE_CHECKING:
 @click.option("--broker-config", default=None, type=click.Path(dir_okay=False), help="The brokers' settings (TOML).")
 @click.option("--cash", type=float, default=None, help="Starting cash of each strategy (yuan).")
 @click.option(
+    "--trader/--no-trader", default=None,
+    help="Run each broker but test in an hkrt trader child (default), or in the strategies' own processes.",
+)  # fmt: skip
+@click.option(
     "--run-dir",
     default=None,
     type=click.Path(file_okay=False),
@@ -84,11 +89,13 @@ if TYPE_CHECKING:
               help="One web dashboard of all the strategies (such as 127.0.0.1:8050; docs/dashboard.md).")  # fmt: skip
 @click.option("--log-file", default=None, type=click.Path(dir_okay=False), help="The node's own log.")
 def node(config_file: str | None, log_file: str | None, **flags: Any) -> None:
-    """Run the spot server, the agent (journal, store) and the strategies as supervised processes.
+    """Run the spot server, the agent (journal, store), the traders and the strategies as supervised processes.
 
-    A child that crashes is restarted with backoff; one whose heartbeat goes stale (hung) is killed and
-    restarted; a strategy's failures never stop the feed or the agent.  Ctrl-C or SIGTERM stops the
-    strategies, then the agent, then the spot server.  A simulated or replayed feed ends the node when done.
+    Each broker but test runs in an hkrt trader child (a paper account: one per strategy), so a hung broker
+    call never blocks a strategy.  A child that crashes is restarted with backoff; one whose heartbeat goes
+    stale (hung) is killed and restarted; a strategy's failures never stop the feed or the agent.  Ctrl-C or
+    SIGTERM stops the strategies, then the traders, the agent, the spot server.  A simulated or replayed
+    feed ends the node when done.
     --metrics serves one endpoint for the whole node, --alerts sends restarts, hangs and give-ups.
     """
     from hkrt.core.logs import configure_logging
@@ -98,6 +105,7 @@ def node(config_file: str | None, log_file: str | None, **flags: Any) -> None:
     from hkrt.node.plan import feed_address, node_specs, restart_a_waiting_feed
     from hkrt.node.scale_out import describe, prepare_group
     from hkrt.node.supervisor import Supervisor
+    from hkrt.node.traders import renew_paper_accounts_with_their_strategy
 
     ctx = click.get_current_context()
     given = {k: v for k, v in flags.items() if ctx.get_parameter_source(k) == click.core.ParameterSource.COMMANDLINE}
@@ -131,6 +139,7 @@ def node(config_file: str | None, log_file: str | None, **flags: Any) -> None:
 
     supervisor.subscribe(on_event)
     restart_a_waiting_feed(supervisor, config)
+    renew_paper_accounts_with_their_strategy(supervisor, config)
     previous = {}
     for sig in (getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGBREAK") if hasattr(signal, n)):
         previous[sig] = signal.signal(sig, lambda signum, frame: supervisor.request_stop(signum))

@@ -42,6 +42,16 @@ log = logging.getLogger("hkrt.trader")
 )  # fmt: skip
 @click.option("--cash", default=1_000_000.0, show_default=True, help="Starting cash of the paper broker (yuan).")
 @click.option("--name", default=None, help="The broker's name (default: its own).")
+@click.option(
+    "--heartbeat-file", default=None, type=click.Path(dir_okay=False),
+    help="Rewrite this JSON file every second while the request loop turns (hkrt node's heartbeat).",
+)  # fmt: skip
+@click.option(
+    "--account-file", default=None, type=click.Path(dir_okay=False),
+    help="paper: keep the account in this file (read at start, rewritten after each change), so a restarted "
+    "trader keeps its strategy's cash, shares and open orders.",
+)  # fmt: skip
+@click.option("--new-account", is_flag=True, help="paper: open the account file afresh with --cash.")
 def trader(
     broker_name: str,
     config_file: str | None,
@@ -51,12 +61,17 @@ def trader(
     guard: str,
     cash: float,
     name: str | None,
+    heartbeat_file: str | None,
+    account_file: str | None,
+    new_account: bool,
 ) -> None:
     """Host one broker; strategies send it orders over nng (--broker remote) and get its reports back."""
     from pathlib import Path
 
     from hkrt.feed.feed_auth import FeedKeyError
     from hkrt.strategy.broker_config import load_config, make_broker
+    from hkrt.trader.heartbeat import serve_with_heartbeat
+    from hkrt.trader.paper_account import keep_paper_account, report_inline
     from hkrt.trader.protocol import default_address, load_key
     from hkrt.trader.server import TraderServer
 
@@ -73,7 +88,11 @@ def trader(
             folder.mkdir(mode=0o700, parents=True, exist_ok=True)
             journal = str(folder / f"trader-{name or broker_name}.journal")
         server = TraderServer(broker, where, key=key, journal=journal, guard=None if guard == "none" else "now")
+        if account_file is not None:
+            keep_paper_account(server, account_file, new=new_account)
         server.start()
+        if account_file is not None:
+            report_inline(server)
     except (ValueError, OSError, FeedKeyError) as err:
         raise click.ClickException(str(err)) from None
     except Exception as err:  # pynng's errors (address in use, bad URL) in one line
@@ -89,9 +108,11 @@ def trader(
         signal.signal(sig, handler)
     click.echo(f"trader {broker.name} ({broker_name}) serving on {where}", err=True)
     try:
-        server.wait(stop)
+        serve_with_heartbeat(server, stop, heartbeat_file)
     finally:
         server.stop()
+        if server.after_work is not None:
+            server.after_work()  # the account as the last work left it
         log.info("trader stopped", extra={"broker": broker.name, **server.stats})
     if caught:
         raise SystemExit(128 + caught[0])

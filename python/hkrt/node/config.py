@@ -15,9 +15,11 @@ Keys (TOML spelling ``run-dir`` or ``run_dir``, the flag ``--run-dir``):
 - operations: ``metrics`` (``HOST:PORT`` of the node's one ``/metrics`` and ``/health``; ``true`` or a bare
   ``--metrics``: 127.0.0.1:9300), ``alerts`` (the alerts TOML: the node's own alerts on restarts, hangs and
   give-ups, and each strategy's ``hkrt run --alerts``);
-- the strategies: ``strategy``, a list of script paths or of tables ``{script, broker, state-dir, cash}``;
-  ``broker`` (the brokers of a strategy that names none; default test), ``broker-config`` (the brokers'
-  TOML, hkrt run's ``--config``), ``cash``;
+- the strategies: ``strategy``, a list of script paths or of tables ``{script, broker, state-dir, cash,
+  trader}``; ``broker`` (the brokers of a strategy that names none; default test), ``broker-config`` (the
+  brokers' TOML, hkrt run's ``--config``), ``cash``;
+- the traders: ``trader`` (default true: each broker but test runs in an ``hkrt trader`` child,
+  hkrt.node.traders; false keeps the brokers in the strategies' processes; a strategy's table may say so too);
 - supervision: ``run-dir`` (logs, node.json, state; default ~/.hkrt/node), ``max-restarts``, ``restart-window``,
   ``backoff``, ``backoff-max``, ``heartbeat-timeout``, ``startup-timeout``, ``stop-timeout``, ``log-max-bytes``,
   ``log-backups``;
@@ -47,7 +49,7 @@ VENUE_KEYS = {
 }
 #: node key -> spot-server flag for the keys every source takes
 SERVER_KEYS = {"phase1": "--phase1", "phase2": "--phase2", "codes": "--codes", "record": "--record"}
-STRATEGY_KEYS = ("script", "broker", "state_dir", "cash")
+STRATEGY_KEYS = ("script", "broker", "state_dir", "cash", "trader")
 DEFAULT_GROUP = "hkrt-node"  # the agent's consumer group when ``redis`` is given without ``group``
 DEFAULT_METRICS = "127.0.0.1:9300"  # ``metrics = true`` or a bare ``--metrics``
 
@@ -59,12 +61,14 @@ class NodeConfigError(ValueError):
 @dataclass(frozen=True)
 class StrategyConfig:
     """One strategy child: its script, brokers (empty: the node's ``broker``), state dir (None: the run
-    dir's ``state/<script stem>``) and starting cash (None: the node's, else the script's)."""
+    dir's ``state/<script stem>``), starting cash (None: the node's, else the script's) and whether its
+    brokers run in trader children (None: the node's ``trader``)."""
 
     script: Path
     brokers: tuple[str, ...] = ()
     state_dir: Path | None = None
     cash: float | None = None
+    trader: bool | None = None
 
     @property
     def name(self) -> str:
@@ -93,6 +97,7 @@ class NodeConfig:
     broker: tuple[str, ...] = ()
     broker_config: Path | None = None
     cash: float | None = None
+    trader: bool = True
     run_dir: Path = field(default_factory=lambda: Path.home() / ".hkrt" / "node")
     max_restarts: int = 5
     restart_window: float = 300.0
@@ -156,6 +161,8 @@ def _convert(key: str, value: Any, where: str) -> Any:
             return tuple(_word(v, hint) for v in _as_list(value))
         if key in _OPS_KEYS:
             return _OPS_KEYS[key](value, hint)
+        if key == "trader":
+            return _bool(value, hint)
         if key == "date":
             if isinstance(value, dt.datetime):
                 return value.date()
@@ -238,6 +245,17 @@ _OPS_KEYS: dict[str, Callable[[Any, str], Any]] = {
 }
 
 
+def _bool(value: Any, hint: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "yes", "on", "1"):
+        return True
+    if text in ("false", "no", "off", "0"):
+        return False
+    raise NodeConfigError(f"{hint}: must be true or false, not {value!r}")
+
+
 def _as_list(value: Any) -> list[Any]:
     if isinstance(value, (list, tuple)):
         return list(value)
@@ -252,7 +270,7 @@ def _strategy(item: Any, hint: str) -> StrategyConfig:
     if isinstance(item, (str, os.PathLike)):
         return StrategyConfig(Path(_word(item, hint)).expanduser())
     if not isinstance(item, Mapping):
-        raise NodeConfigError(f"{hint}: a script path or a table with script, broker, state-dir, cash")
+        raise NodeConfigError(f"{hint}: a script path or a table with script, broker, state-dir, cash, trader")
     table = {_key(k): v for k, v in item.items()}
     unknown = sorted(set(table) - set(STRATEGY_KEYS))
     if unknown:
@@ -275,6 +293,7 @@ def _strategy(item: Any, hint: str) -> StrategyConfig:
         tuple(_word(b, f"{hint}.broker") for b in _as_list(table.get("broker", []))),
         Path(_word(state, f"{hint}.state-dir")).expanduser() if state is not None else None,
         cash,
+        _bool(table["trader"], f"{hint}.trader") if "trader" in table else None,
     )
 
 
@@ -343,6 +362,9 @@ def check(config: NodeConfig) -> None:
     for broker in (*config.broker, *(b for s in config.strategy for b in s.brokers)):
         if broker not in BROKERS:
             raise NodeConfigError(f"broker: unknown broker {broker!r}: choose one of {', '.join(BROKERS)}")
+    from hkrt.node.traders import trader_children
+
+    trader_children(config)  # a strategy that would need two traders: one line
     if config.backoff_max < config.backoff:
         raise NodeConfigError(f"backoff-max: must be at least backoff ({config.backoff:g}), not {config.backoff_max:g}")
     check_ops(config)

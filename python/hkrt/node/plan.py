@@ -1,8 +1,10 @@
 """The node's children as :class:`~hkrt.node.process.ProcessSpec` from a :class:`~hkrt.node.config.NodeConfig`:
-the spot server, the agent (journal, store, heartbeat file), one ``hkrt run`` per strategy (its control
-channel's status.json is its heartbeat).  Started in this order, stopped in the reverse one.
+the spot server, the agent (journal, store, heartbeat file), the traders (hkrt.node.traders: a broker in a
+process of its own, its heartbeat file), one ``hkrt run`` per strategy (its control channel's status.json is
+its heartbeat; a broker in a trader reached with ``--broker remote``).  Started in this order, stopped in the
+reverse one: the strategies before the traders, so their last orders and cancels get out.
 
-A trader process per broker is one more spec appended here; the node's metrics and alerts add flags to these
+A trader process per broker comes from hkrt.node.traders; the node's metrics and alerts add flags to these
 (hkrt.node.ops_plan).
 """
 
@@ -49,9 +51,12 @@ def node_specs(config: NodeConfig) -> list[ProcessSpec]:
     policy = RestartPolicy(when="on-failure", backoff=config.backoff, backoff_max=config.backoff_max,
                            max_restarts=config.max_restarts, window=config.restart_window)  # fmt: skip
     finite = config.source in ("sim", "replay")
+    from hkrt.node.traders import trader_children, trader_spec
+
     return [
         _server(config, policy, finite),
         _agent(config, RestartPolicy(**{**policy.__dict__, "when": "always"})),
+        *(trader_spec(config, t, policy, finite) for t in trader_children(config)),
         *(_strategy(config, s, policy, finite) for s in config.strategy),
         *dashboard_specs(config, policy),
     ]
@@ -127,6 +132,7 @@ def _agent(config: NodeConfig, policy: RestartPolicy) -> ProcessSpec:
 
 
 def _strategy(config: NodeConfig, strategy: StrategyConfig, policy: RestartPolicy, finite: bool) -> ProcessSpec:
+    from hkrt.node.traders import PAPER_CASH, brokers_of, strategy_remote_env, trader_of
     from hkrt.strategy.control import STATUS_FILE, control_dir
 
     state = strategy_state_dir(config, strategy)
@@ -134,15 +140,20 @@ def _strategy(config: NodeConfig, strategy: StrategyConfig, policy: RestartPolic
             "--state-dir", str(state)]  # fmt: skip
     if finite:
         args.append("--feed-is-sim")
-    for broker in strategy.brokers or config.broker:
-        args += ["--broker", broker]
+    trader = trader_of(config, strategy)
+    brokers = brokers_of(config, strategy) if trader is not None else strategy.brokers or config.broker
+    for broker in brokers:  # the broker in a trader is reached as remote, in its place (the primary stays so)
+        args += ["--broker", "remote" if trader is not None and broker == trader.broker else broker]
     if config.broker_config is not None:
         args += ["--config", str(config.broker_config)]
     cash = strategy.cash if strategy.cash is not None else config.cash
+    if cash is None and trader is not None and trader.forward_market:
+        cash = PAPER_CASH  # its paper account's in the trader: the book starts with the same
     if cash is not None:
         args += ["--cash", repr(cash)]
     args += relay_args(config, strategy)
     beat = Heartbeat(file_heartbeat(control_dir(state) / STATUS_FILE), timeout=config.heartbeat_timeout,
                      startup=config.startup_timeout)  # fmt: skip
     return ProcessSpec(f"strategy-{strategy.name}", hkrt_command(*args), restart=policy, heartbeat=beat,
-                       stop_timeout=config.stop_timeout)  # fmt: skip
+                       stop_timeout=config.stop_timeout,
+                       env=strategy_remote_env(trader) if trader is not None else None)  # fmt: skip

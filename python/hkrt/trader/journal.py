@@ -25,6 +25,7 @@ log = logging.getLogger("hkrt.trader")
 
 MAX_ENTRIES = 100_000
 UNKNOWN = "unknown"  # received by an earlier run of the trader, never answered
+FORGOTTEN = "forgotten"  # known not to have reached the broker (a paper account kept on disk): a resend is new
 
 
 @dataclass
@@ -77,6 +78,9 @@ class TraderJournal:
                 entry.order_id = str(row.get("order_id", "") or "")
                 entry.error = str(row.get("error", ""))
                 self._keep(cid, entry)
+        for cid in [c for c, e in self.entries.items() if e.status == FORGOTTEN]:
+            del self.entries[cid]
+        self.by_order_id = {e.order_id: c for c, e in self.entries.items() if e.order_id}  # the last word of each
         for entry in self.entries.values():
             if entry.status == "":
                 entry.status = UNKNOWN
@@ -139,6 +143,19 @@ class TraderJournal:
             entry.status, entry.order_id, entry.error = status, order_id, error
             self._keep(cid, entry)
             self._write({"cid": cid, "status": status, "order_id": order_id, "error": error})
+
+    def forget(self, cid: str) -> None:
+        """Drop ``cid``: it is known never to have reached the broker (a paper account restored from disk does
+        not hold it), so the client's resend is sent as a new order.  Written, so a later start forgets it too."""
+        with self._lock:
+            entry = self.entries.pop(cid, None)
+            if entry is None:
+                return
+            if entry.order_id and self.by_order_id.get(entry.order_id) == cid:
+                del self.by_order_id[entry.order_id]
+            if entry.status == UNKNOWN:
+                self.unknown -= 1
+            self._write({"cid": cid, "status": FORGOTTEN, "order_id": "", "error": ""})
 
     def close(self) -> None:
         with self._lock:

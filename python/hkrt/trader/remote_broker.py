@@ -25,11 +25,13 @@ the orders, in the order the bus delivered them, so the paper broker matches exa
 
 from __future__ import annotations
 
+import atexit
 import base64
 import logging
 import secrets
 import threading
 import time
+import weakref
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
@@ -62,6 +64,25 @@ MAX_BACKLOG = 5_000  # reports waiting for the strategy's bus before the sender 
 _WARN_INTERVAL = 60.0
 _FAST_POLL = 0.002  # seconds between polls while an answer is due soon
 _FAST_POLL_FOR = 0.5  # seconds after a send that polls stay fast (a hung broker then costs poll_interval)
+_LIVE: weakref.WeakSet[RemoteBroker] = weakref.WeakSet()
+_exit_hook: list[bool] = []
+
+
+def _stop_at_exit() -> None:
+    """The process is ending: the background threads stop asking (a socket torn down under a request would
+    otherwise read as a trader that stopped answering, a false WARNING at every strategy's end)."""
+    for broker in list(_LIVE):
+        broker._stop.set()
+
+
+def _hook_exit() -> None:
+    """Register :func:`_stop_at_exit` after pynng is imported: exit hooks run last-registered first, so it runs
+    before pynng's own teardown of the sockets."""
+    if not _exit_hook:
+        import pynng  # noqa: F401
+
+        atexit.register(_stop_at_exit)
+        _exit_hook.append(True)
 
 
 class RemoteBroker(OrderBrokerBase):
@@ -303,6 +324,8 @@ class RemoteBroker(OrderBrokerBase):
 
     # ---------------------------------------------------------------- the background thread
     def _start(self) -> None:
+        _hook_exit()
+        _LIVE.add(self)
         self._thread = threading.Thread(target=self._run, name=f"remote-broker-{self.name}", daemon=True)
         self._thread.start()
         self._deliverer = threading.Thread(target=self._deliver, name=f"remote-broker-{self.name}-deliver", daemon=True)
@@ -361,6 +384,8 @@ class RemoteBroker(OrderBrokerBase):
             except pynng.NNGException as err:
                 for i in items:  # sent and never answered: the trader may have read them
                     i["_maybe"] = i["_maybe"] or i["_tried"]
+                if self._stop.is_set():
+                    break  # closed, or the process is ending
                 self._down(f"{type(err).__name__}: {err}")
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, 5.0)

@@ -112,6 +112,15 @@ class TraderServer:
         self._bus: EventBus | None = None
         self._limiter = LogLimiter(_WARN_INTERVAL)
         self.busy_since: float | None = None  # monotonic start of the broker call running now
+        self.loop_at = time.monotonic()  # when the request loop last turned (a heartbeat tells a frozen one)
+        # called on the order worker after each of its items (a paper account written to disk); must be quick
+        self.after_work: Callable[[], None] | None = None
+        # True: the events an order-worker item makes are served only after its after_work (what a client sees
+        # is on disk first); events of other threads go out at once unless an item is under way
+        self.hold_events = False
+        self._in_item = False
+        self._released = 0  # the newest event seq served
+        self._acked: dict[str, int] = {}  # session -> the newest seq it asked after (it has the events up to it)
 
     # ---------------------------------------------------------------- lifecycle
     def start(self) -> TraderServer:
@@ -177,20 +186,43 @@ class TraderServer:
             event["owner"] = owner
             self._events.append(event)
             self.stats["events"] += 1
+            if not (self.hold_events and self._in_item):
+                self._released = self._seq
 
     def _events_for(self, session: str, after: int) -> tuple[list[dict[str, Any]], int, int]:
         with self._events_lock:
             first = self._events[0]["seq"] if self._events else self._seq + 1
+            upto = self._released  # events of an order-worker item are served once after_work kept its outcome
             out = []
-            if after < self._seq:
+            if after < upto:
                 start = max(0, len(self._events) - (self._seq - after))
                 for i in range(start, len(self._events)):
                     e = self._events[i]
+                    if e["seq"] > upto:
+                        break
                     if e["owner"] in (session, ""):
                         out.append(e)
                         if len(out) >= MAX_EVENTS_PER_REPLY:
                             return out, e["seq"], first
-            return out, self._seq, first
+            return out, upto, first
+
+    def unacknowledged_events(self) -> list[dict[str, Any]]:
+        """The events (oldest first) whose session has not yet asked for something after them: what a client
+        may not have received (a trader that keeps its outcome on disk keeps these with it)."""
+        with self._events_lock:
+            floor = min(self._acked.values(), default=0)
+            out = []
+            for e in reversed(self._events):
+                if e["seq"] <= floor:
+                    break
+                if e["owner"] and e["seq"] > self._acked.get(e["owner"], 0):
+                    out.append(e)
+            return out[::-1]
+
+    def reemit(self, events: list[dict[str, Any]]) -> None:
+        """Emit ``events`` of an earlier run again (their sessions ask this new epoch from its start)."""
+        for e in events:
+            self._emit(str(e.get("owner", "")), {k: v for k, v in e.items() if k not in ("seq", "owner")})
 
     def _on_report(self, report: ExecutionReport) -> None:
         cid = report.client_order_id or (self.journal.cid_of(report.broker_order_id) if report.broker_order_id else "")
@@ -203,7 +235,10 @@ class TraderServer:
     # ---------------------------------------------------------------- requests
     def _serve(self) -> None:
         assert self._socket is not None
-        serve_replies(self._socket, self._stop, self._reply)
+        serve_replies(self._socket, self._stop, self._reply, self._turned)
+
+    def _turned(self) -> None:
+        self.loop_at = time.monotonic()  # the heartbeat file tells a turning loop from a frozen one
 
     def _reply(self, data: bytes) -> bytes:
         """The encoded answer to one request; a refused or failing request is an error reply, never an exception
@@ -230,7 +265,12 @@ class TraderServer:
         after = message.get("after")
         if after is None:  # a client's first contact: what happened before it came is not its business
             with self._events_lock:
-                after = self._seq
+                after = self._released
+                self._acked[session] = int(after)
+        elif session in self._sessions:  # it has every event up to `after` (it asks from its last one seen);
+            # a session new to this run counts from an earlier run's events: it has none of ours yet
+            with self._events_lock:
+                self._acked[session] = max(self._acked.get(session, 0), min(int(after), self._released))
         last = self._sessions.get(session, 0)
         for item in message.get("items", []):
             iid = int(item["id"])
@@ -246,7 +286,9 @@ class TraderServer:
         self._sessions[session] = last
         self._sessions.move_to_end(session)
         while len(self._sessions) > MAX_SESSIONS:
-            self._sessions.popitem(last=False)
+            gone, _ = self._sessions.popitem(last=False)
+            with self._events_lock:
+                self._acked.pop(gone, None)
         events, upto, first = self._events_for(session, int(after))
         busy = self.busy_since
         reply = {
@@ -356,6 +398,8 @@ class TraderServer:
             func, args = work
             if timed:
                 self.busy_since = time.monotonic()
+                with self._events_lock:
+                    self._in_item = True
             try:
                 func(*args)
             except Exception:
@@ -364,6 +408,22 @@ class TraderServer:
             finally:
                 if timed:
                     self.busy_since = None
+            if timed:
+                self._item_done()
+
+    def _item_done(self) -> None:
+        """An order-worker item ended: its after_work, then its events are served."""
+        try:
+            if self.after_work is not None:
+                self.after_work()
+        except Exception:  # counted and logged; the orders go on
+            self.stats["broker_errors"] += 1
+            log_limited(log, logging.WARNING, "after_work", "trader: work after a broker call failed",
+                        {"broker": self.broker.name}, _WARN_INTERVAL, limiter=self._limiter)  # fmt: skip
+        finally:
+            with self._events_lock:
+                self._in_item = False
+                self._released = self._seq
 
     def _submit(self, session: str, side: OrderSide, request: Any, item: dict[str, Any], guard: str | None) -> None:
         if guard:  # the strategy's own guard holds here too: no order dated before it reaches the broker
