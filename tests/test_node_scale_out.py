@@ -38,7 +38,7 @@ def test_a_node_feeds_redis_and_stores_to_postgresql(tmp_path: Path, pg_url: str
     assert not (run_dir / "store").exists()  # the bars went to the database only
 
 
-def test_a_database_password_goes_to_the_agent_as_pgpassword(tmp_path: Path) -> None:
+def test_the_passwords_go_to_the_children_in_their_environment_never_on_a_command_line(tmp_path: Path) -> None:
     from hkrt.node.config import node_config
     from hkrt.node.plan import node_specs
     from hkrt.node.process import Launch
@@ -46,11 +46,20 @@ def test_a_database_password_goes_to_the_agent_as_pgpassword(tmp_path: Path) -> 
 
     url = "postgresql://rec:S3cret%40pw@db.example:5433/bars?sslmode=require"
     config = node_config({"run-dir": str(tmp_path), "store": url, "redis": "redis://:R3dis-pw@cache:6379/0"})
-    agent = next(s for s in node_specs(config) if s.name == "agent")
+    server, agent = (s for s in node_specs(config) if s.name in ("spot-server", "agent"))
     argv = agent.command(Launch(0, 0, 0))
     assert argv[argv.index("--store") + 1] == "postgresql://rec@db.example:5433/bars?sslmode=require"
-    assert agent.env == {"PGPASSWORD": "S3cret@pw"}
+    assert agent.env == {"PGPASSWORD": "S3cret@pw", "HKRT_REDIS_PASSWORD": "R3dis-pw"}
     assert argv[argv.index("--group") + 1] == "hkrt-node" and "--retransmit-from" in argv
+    assert argv[argv.index("--redis") + 1] == "redis://cache:6379/0"
+    published = server.command(Launch(0, 0, 0))
+    assert published[published.index("--redis") + 1] == "redis://cache:6379/0"
+    assert server.env == {"HKRT_REDIS_PASSWORD": "R3dis-pw"}
+    assert not any("S3cret" in a or "R3dis" in a for a in argv + published)
+    from hkrt.node.scale_out import without_password
+
+    assert without_password("unix://:pw@/run/r.sock?db=2") == ("unix:///run/r.sock?db=2", "pw")
+    assert without_password("unix:///run/r.sock") == ("unix:///run/r.sock", None)
     shown = describe(config)
     assert "S3cret" not in shown and "R3dis" not in shown and "rec:***@db.example" in shown
 

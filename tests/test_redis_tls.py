@@ -94,8 +94,8 @@ def with_certificates(url: str, certs: Path, *, client: bool = True, ca: bool = 
     return url + ("?" + "&".join(query) if query else "")
 
 
-def hkrt(*args: str, **popen) -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+def hkrt(*args: str, env: dict[str, str] | None = None, **popen) -> subprocess.Popen[str]:
+    env = {k: v for k, v in (env or os.environ).items() if k not in ("COLUMNS", "LINES")}
     return subprocess.Popen([sys.executable, "-m", "hkrt", *args], text=True, env=env, **popen)
 
 
@@ -113,8 +113,12 @@ def test_a_sim_day_crosses_a_tls_redis_with_client_certificates(tls_redis: tuple
 
     bare, certs = tls_redis
     url = with_certificates(bare, certs)
-    agent = hkrt("agent", "--redis", url, "--group", "desk", "--consumer", "host-b", "--stream", "day",
-                 "--seconds", "15", stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    # the agent's URL carries no password: it comes from $HKRT_REDIS_PASSWORD (not in the process list)
+    no_password = with_certificates(bare.replace(f":{PASSWORD}@", ""), certs)
+    assert PASSWORD not in no_password
+    agent = hkrt("agent", "--redis", no_password, "--group", "desk", "--consumer", "host-b", "--stream", "day",
+                 "--seconds", "15", stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                 env={**os.environ, "HKRT_REDIS_PASSWORD": PASSWORD})  # fmt: skip
     with redis.Redis.from_url(url) as client:  # the agent has joined over TLS: its group exists
         deadline = time.monotonic() + 30
         while not (client.exists("day") and client.xinfo_groups("day")):

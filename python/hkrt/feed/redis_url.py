@@ -6,18 +6,24 @@ Accepted: ``redis://[user:password@]host[:port][/db]``, ``rediss://`` (the same 
 the client connects where it is told.  A password never reaches a log line, a status line or an error
 text: :func:`display_url` masks it and :func:`redact` takes it out of any text (a server's error echo).
 
+A password may also come from the environment, ``HKRT_REDIS_PASSWORD``, for a URL that carries none: then no
+password is on a command line, where other users of the host could read it in the process list (``hkrt node``
+passes it to its children that way).
+
 redis-py is imported by :func:`connect`, not with this module (``import hkrt`` loads no client);
 it is the ``redis`` extra: ``pip install "hkrt[redis]"``.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import urllib.parse
 from dataclasses import dataclass
 from typing import Any
 
 SCHEMES = ("redis", "rediss", "unix")
+PASSWORD_ENV = "HKRT_REDIS_PASSWORD"  # the password of a URL that carries none
 _MASK = "***"
 
 
@@ -28,6 +34,7 @@ class RedisUrl:
     url: str
     display: str
     password: str | None
+    password_from_env: bool = False  # the URL has none: connect() passes $HKRT_REDIS_PASSWORD
 
     def redact(self, text: str) -> str:
         """``text`` with the password (as is and URL-encoded) replaced by ``***``."""
@@ -58,6 +65,8 @@ def parse_redis_url(url: str) -> RedisUrl:
     query = urllib.parse.parse_qs(parts.query)
     if "password" in query:
         password = query["password"][0]
+    if password is None and os.environ.get(PASSWORD_ENV):
+        return RedisUrl(url, _masked(url), os.environ[PASSWORD_ENV], password_from_env=True)
     return RedisUrl(url, _masked(url), password)
 
 
@@ -103,8 +112,10 @@ def connect(url: RedisUrl, *, timeout: float = 5.0, name: str | None = None) -> 
         from redis.retry import Retry
     except ImportError as err:
         raise ImportError('Redis streams need the redis package: pip install "hkrt[redis]"') from err
+    extra = {"password": url.password} if url.password_from_env else {}
     return redis.Redis.from_url(
         url.url,
+        **extra,
         socket_timeout=timeout,
         socket_connect_timeout=timeout,
         retry=Retry(NoBackoff(), 0),

@@ -66,6 +66,9 @@ def _server(config: NodeConfig, policy: RestartPolicy, finite: bool) -> ProcessS
     address = feed_address(config)
     days = sim_days(config) if config.source == "sim" else []
     strategies = [f"strategy-{s.name}" for s in config.strategy]
+    from hkrt.node.scale_out import redis_route
+
+    redis_url, redis_env = redis_route(config)
 
     def argv(launch: Launch) -> list[str]:
         args = ["spot-server", "--source", config.source, "--address", address]
@@ -81,8 +84,8 @@ def _server(config: NodeConfig, policy: RestartPolicy, finite: bool) -> ProcessS
             value = getattr(config, key)
             if value is not None:
                 args += [flag, str(value)]
-        if config.redis is not None:
-            args += ["--redis", config.redis]
+        if redis_url is not None:
+            args += ["--redis", redis_url]  # its password in the environment (redis_env)
         # an agent reading Redis is no subscriber here: its consumer group, made before this start, holds the day
         agent = 0 if config.redis is not None else 1
         if finite and launch.fresh:
@@ -97,7 +100,7 @@ def _server(config: NodeConfig, policy: RestartPolicy, finite: bool) -> ProcessS
     beat = Heartbeat(feed_heartbeat(agent_heartbeat_path(config)), timeout=config.heartbeat_timeout, startup=None)
     return ProcessSpec(SERVER, lambda launch: hkrt_command(*argv(launch)), restart=policy, heartbeat=beat,
                        stop_timeout=config.stop_timeout, critical=True, completes_node=finite,
-                       runs=max(1, len(days)))  # fmt: skip
+                       runs=max(1, len(days)), env=redis_env or None)  # fmt: skip
 
 
 def restart_a_waiting_feed(supervisor: Supervisor, config: NodeConfig) -> None:
@@ -120,10 +123,11 @@ def restart_a_waiting_feed(supervisor: Supervisor, config: NodeConfig) -> None:
 
 
 def _agent(config: NodeConfig, policy: RestartPolicy) -> ProcessSpec:
-    from hkrt.node.scale_out import agent_feed_args, agent_store
+    from hkrt.node.scale_out import agent_feed_args, agent_store, redis_route
 
     beat_file = agent_heartbeat_path(config)
     store, env = agent_store(config)
+    env = {**env, **redis_route(config)[1]}
     args = hkrt_command("agent", *agent_feed_args(config, feed_address(config)), "--store", store,
                         "--journal", str(config.journal_dir), "--heartbeat-file", str(beat_file))  # fmt: skip
     beat = Heartbeat(file_heartbeat(beat_file), timeout=config.heartbeat_timeout, startup=config.startup_timeout)

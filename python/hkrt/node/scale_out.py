@@ -22,21 +22,27 @@ PASSWORD_ENV = "PGPASSWORD"  # libpq's variable: psycopg's connection takes the 
 
 
 def without_password(url: str) -> tuple[str, str | None]:
-    """``url`` without its password (userinfo or ``password=`` query parameter), and that password."""
+    """``url`` without its password (userinfo or ``password=`` query parameter), and that password; a URL
+    without one comes back as it is."""
     parts = urllib.parse.urlsplit(url)
     password = urllib.parse.unquote(parts.password) if parts.password else None
     netloc = parts.netloc
     if parts.password is not None:
         userinfo, host = netloc.rsplit("@", 1)
-        netloc = f"{userinfo.split(':', 1)[0]}@{host}"
+        user = userinfo.split(":", 1)[0]
+        netloc = f"{user}@{host}" if user else host
     query = []
     for key, value in urllib.parse.parse_qsl(parts.query, keep_blank_values=True):
         if key.lower() == "password":
             password = value
         else:
             query.append((key, value))
+    if password is None:
+        return url, None
     rest = urllib.parse.urlencode(query)
-    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, rest, parts.fragment)), password
+    # built by hand: urlunsplit drops the "//" of unix:///path, whose host part is empty
+    built = f"{parts.scheme}://{netloc}{parts.path}" + (f"?{rest}" if rest else "")
+    return built + (f"#{parts.fragment}" if parts.fragment else ""), password
 
 
 def agent_store(config: NodeConfig) -> tuple[str, dict[str, str]]:
@@ -48,12 +54,24 @@ def agent_store(config: NodeConfig) -> tuple[str, dict[str, str]]:
     return bare, ({PASSWORD_ENV: password} if password is not None else {})
 
 
+def redis_route(config: NodeConfig) -> tuple[str | None, dict[str, str]]:
+    """The ``--redis`` URL a child gets, without its password, and the environment that carries the password
+    (``HKRT_REDIS_PASSWORD``: never on a command line, where the process list shows it to every user)."""
+    if config.redis is None:
+        return None, {}
+    from hkrt.feed.redis_url import PASSWORD_ENV
+
+    bare, password = without_password(config.redis)
+    return bare, ({PASSWORD_ENV: password} if password is not None else {})
+
+
 def agent_feed_args(config: NodeConfig, address: str) -> list[str]:
     """How the agent reads the feed: nng at ``address``, or the Redis stream through its consumer group with
-    the spot server's retransmission socket at ``address`` filling any gap."""
-    if config.redis is None:
+    the spot server's retransmission socket at ``address`` filling any gap (the password: :func:`redis_route`)."""
+    url, _env = redis_route(config)
+    if url is None:
         return ["--address", address]
-    return ["--redis", config.redis, "--group", config.agent_group, "--retransmit-from", address]
+    return ["--redis", url, "--group", config.agent_group, "--retransmit-from", address]
 
 
 def describe(config: NodeConfig) -> str:
