@@ -156,11 +156,12 @@ def test_progress_redraws_one_line_on_a_terminal_and_prints_tenths_otherwise() -
     strategy = ma_cross_strategy(["SH600000"])
     agent = SpotAgent(["MIN"])
     terminal, log = _Terminal(), io.StringIO()
-    on_tty, in_log = _Progress(strategy, 100, terminal), _Progress(strategy, 100, log)
+    ticks = iter(range(1000))  # each redraw a second after the one before: past the refresh interval
+    on_tty = _Progress(strategy, 100, terminal, clock=lambda: float(next(ticks)))
+    in_log = _Progress(strategy, 100, log)
     for cycle in range(1, 101):
         status = ServerStatus(cycles=cycle, last_market_time=dt.datetime(2026, 11, 20, 9, 30))
         in_log(agent, status)
-        on_tty._last_draw = 0.0  # as if the refresh interval had passed
         on_tty(agent, status)
     on_tty.finish(agent, status)
     assert "\n" not in terminal.getvalue().rstrip("\n") and terminal.getvalue().count("\r") == 101

@@ -10,7 +10,6 @@ the setting and where to give it.  ``type`` picks the notifier when the name is 
 from __future__ import annotations
 
 import importlib
-import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -41,9 +40,9 @@ def _parts(kind: str) -> tuple[type[Notifier], type[NotifierSettings]]:
 
 def env_settings(name: str, environ: Mapping[str, str] | None = None) -> dict[str, str]:
     """``HKRT_<NAME>_<KEY>`` variables as ``{key: value}`` (keys lower case)."""
-    env = os.environ if environ is None else environ
-    prefix = f"HKRT_{name.upper()}_"
-    return {k[len(prefix) :].lower(): v for k, v in env.items() if k.startswith(prefix) and len(k) > len(prefix)}
+    from hkrt.core.settings_env import prefixed
+
+    return dict(prefixed(f"HKRT_{name.upper()}_", environ))  # each value names its variable in a check's error
 
 
 def notifier_settings(
