@@ -168,3 +168,31 @@ def test_progress_redraws_one_line_on_a_terminal_and_prints_tenths_otherwise() -
     lines = log.getvalue().splitlines()
     assert len(lines) == 10 and "\r" not in log.getvalue()
     assert [line.split()[2] for line in lines] == [f"{p}%" for p in range(10, 101, 10)]
+
+
+def test_without_out_each_run_gets_a_folder_of_its_own_and_the_current_directory_stays_clean(tmp_path: Path) -> None:
+    work, home = tmp_path / "work", tmp_path / "home"
+    work.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(Path(hkrt.__file__).resolve().parents[1]), "HKRT_HOME": str(home)}
+    result = subprocess.run(
+        [sys.executable, "-m", "hkrt", "demo", "--date", str(DAY), "--days", "1", "--symbols", "10",
+         "--speed", "20000"],
+        capture_output=True, text=True, timeout=300, cwd=work, env=env,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    folder = Path(re.search(r"^run folder: (.+)$", result.stdout, re.M).group(1))  # type: ignore[union-attr]
+    assert folder.parent == home / "runs" and folder.name.startswith("demo-")
+    assert {p.name for p in folder.iterdir()} >= {"orders.csv", "trades.csv"}
+    assert any(p.suffix == ".png" for p in folder.iterdir())
+    assert f"orders: {folder / 'orders.csv'}" in result.stdout
+    assert list(work.iterdir()) == []  # nothing written where it ran
+
+
+def test_run_folders_never_overwrite_an_earlier_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from hkrt.cli.demo import _run_folder
+
+    monkeypatch.setenv("HKRT_HOME", str(tmp_path))
+    folders = [_run_folder(None) for _ in range(3)]  # within a second or two: same stamp, -2, -3
+    assert len(set(folders)) == 3 and all(f.is_dir() and f.parent == tmp_path / "runs" for f in folders)
+    chosen = _run_folder(str(tmp_path / "mine"))  # --out: that folder, made if missing
+    assert chosen == tmp_path / "mine" and chosen.is_dir()

@@ -116,7 +116,7 @@ def agent(
         from hkrt.core.logs import configure_logging
 
         configure_logging(file=log_file)
-    status = StatusLine(sys.stdout, every=10.0, refresh=0.0)  # redrawn once a second by the loop below
+    status = StatusLine(sys.stdout, every=10.0, refresh=0.0).hold_logs()  # redrawn each second by the loop below
     options: dict[str, Any] = {}
     if store_dir is not None and "://" in store_dir:  # a database URL: the agent's PostgreSQL recorder
         options["store"] = store_dir

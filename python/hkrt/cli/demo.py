@@ -264,7 +264,7 @@ def demo(
         progress(agent, server_status)
 
     # Ctrl-C / SIGTERM: the day stops where it is, the summary is printed, then exit 130 / 143
-    with strategy_stop_signals(strategy) as stopped_by:
+    with strategy_stop_signals(strategy) as stopped_by, progress.status.hold_logs():
         try:
             # the last day plays at --speed (its --start/--minutes stretch), the days before it fast
             report = run_sim(strategy, trading_days[0], days=len(trading_days), symbols=n_symbols, speed=speed,
@@ -272,7 +272,7 @@ def demo(
                              progress=watch, handle_signals=False)  # fmt: skip
         except (ValueError, RuntimeError) as err:
             raise click.ClickException(str(err)) from err
-    progress.finish(strategy.agent, status)
+        progress.finish(strategy.agent, status)
     wall = time.perf_counter() - started
 
     orders_csv, trades_csv = folder / "orders.csv", folder / "trades.csv"

@@ -220,7 +220,8 @@ def spot_server(
     if sink is not None:
         click.echo(f"spot-server: appending to Redis {sink.url.display}, stream {sink.stream} (MAXLEN ~{sink.maxlen})")
     plan = ServePlan(code_list, schedule, interval, calendar, china_now().date(), line.print)
-    with StopSignals(on_stop=server.stop) as stopped_by:  # Ctrl-C and SIGTERM: the current cycle, then stop
+    # Ctrl-C and SIGTERM: the current cycle, then stop; log lines blank the status line first
+    with StopSignals(on_stop=server.stop) as stopped_by, line.hold_logs():
         try:
             _serve(server, publisher, client, plan, wait_subscribers, metrics, line)
         except KeyboardInterrupt as interrupt:  # a second signal while stopping

@@ -13,6 +13,7 @@ Chinese path in an address) cover, and ``import hkrt`` / ``hkrt --help`` stay le
 
 from __future__ import annotations
 
+import logging
 import shutil
 import sys
 import threading
@@ -99,6 +100,7 @@ class StatusLine:
         self._lock = threading.Lock()
         self._drawn = 0  # columns of the status now on the screen (a terminal), 0: none
         self._last: float | None = None  # when it was last drawn or printed
+        self._log_gap: _LogGap | None = None
         self.last_text = ""
 
     def width(self) -> int | None:
@@ -126,10 +128,34 @@ class StatusLine:
     def print(self, text: str) -> None:
         """A line of its own above the status (a bar, a notice); the status comes back at its next redraw."""
         with self._lock:
-            if self.tty and self._drawn:
-                self._write("\r" + " " * self._drawn + "\r")
-                self._drawn = 0
+            self._clear()
             self._write(text + "\n")
+
+    def clear(self) -> None:
+        """Blank the status on the terminal (a log line is about to be written there); it comes back at its
+        next redraw."""
+        with self._lock:
+            self._clear()
+
+    def _clear(self) -> None:
+        if self.tty and self._drawn:
+            self._write("\r" + " " * self._drawn + "\r")
+            self._drawn = 0
+
+    def hold_logs(self) -> StatusLine:
+        """Until :meth:`finish`: a log line of hkrt's to a terminal (stderr) blanks the status first, instead of
+        being glued to its end."""
+        if self.tty and self._log_gap is None:
+            self._log_gap = _LogGap(self)
+            for handler in _terminal_handlers():
+                handler.addFilter(self._log_gap)
+        return self
+
+    def __enter__(self) -> StatusLine:
+        return self.hold_logs()
+
+    def __exit__(self, *exc: object) -> None:
+        self.finish()
 
     def finish(self, parts: Sequence[str] | str | None = None) -> None:
         """End the status: the last state shown once more (if given), and the terminal's line ended."""
@@ -139,6 +165,10 @@ class StatusLine:
             if self.tty and self._drawn:
                 self._write("\n")
                 self._drawn = 0
+        if self._log_gap is not None:
+            for handler in _terminal_handlers():
+                handler.removeFilter(self._log_gap)
+            self._log_gap = None
 
     def _redraw(self, text: str) -> None:
         shown = columns(text)
@@ -149,3 +179,25 @@ class StatusLine:
     def _write(self, text: str) -> None:
         self.out.write(text)
         self.out.flush()
+
+
+class _LogGap(logging.Filter):
+    """Blanks the status line before a log record is written to the terminal it is drawn on."""
+
+    def __init__(self, status: StatusLine) -> None:
+        super().__init__()
+        self.status = status
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        self.status.clear()
+        return True
+
+
+def _terminal_handlers() -> list[logging.Handler]:
+    """The stream handlers of hkrt's logger (and the root's) that write to a terminal."""
+    found = []
+    for logger in (logging.getLogger("hkrt"), logging.getLogger()):
+        for handler in logger.handlers:
+            if isinstance(handler, logging.StreamHandler) and is_terminal(getattr(handler, "stream", None)):
+                found.append(handler)
+    return found
