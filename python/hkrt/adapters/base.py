@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from hkrt.core.settings_env import setting_name
+from hkrt.core.settings_env import set_by, setting_name
 
 if TYPE_CHECKING:
     from hkrt.core.calendar import TradingCalendar
@@ -164,7 +164,8 @@ def build_config(cls: type[C], config: C | Mapping[str, Any] | None, what: str, 
         raise VenueConfigError(f"{what}: {err}") from None
     except ValueError as err:
         text = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise VenueConfigError(text if text.startswith(what) else f"{what}: {text}") from None
+        text = text if text.startswith(what) else f"{what}: {text}"
+        raise VenueConfigError(text + set_by(text, values)) from None
 
 
 def _required(f: dataclasses.Field[Any]) -> bool:

@@ -15,7 +15,7 @@ import sys
 import click
 
 from hkrt.cli.signals import exit_status as _exit_status
-from hkrt.cli.signals import install_default_handlers, signum_of, stopped_line
+from hkrt.cli.signals import install_default_handlers, restore_handlers, signum_of, stopped_line
 
 
 class _Commands(click.Group):
@@ -23,7 +23,7 @@ class _Commands(click.Group):
     click's own "Aborted!" and exit status 1 never show."""
 
     def invoke(self, ctx: click.Context) -> object:
-        install_default_handlers()
+        replaced = install_default_handlers()
         try:
             return super().invoke(ctx)
         except KeyboardInterrupt as interrupt:  # hkrt.cli.signals.Stopped (SIGTERM) included
@@ -32,6 +32,8 @@ class _Commands(click.Group):
                 click.echo(err=True)  # off the "^C" the terminal echoed
             click.echo(stopped_line(ctx.invoked_subcommand, signum), err=True)
             ctx.exit(_exit_status(signum))
+        finally:
+            restore_handlers(replaced)
 
 
 def _stderr_is_terminal() -> bool:

@@ -71,13 +71,24 @@ def _is_default(handler: Any, signum: int) -> bool:
     return handler is signal.SIG_DFL or (signum == signal.SIGINT and handler is signal.default_int_handler)
 
 
-def install_default_handlers() -> None:
-    """Make each stop signal raise :class:`Stopped` where it still has its default action (main thread only)."""
+def install_default_handlers() -> dict[int, Any]:
+    """Make each stop signal raise :class:`Stopped` where it still has its default action (main thread only).
+    Returns the handlers replaced, for :func:`restore_handlers` (a command run in-process, as by click's
+    CliRunner, leaves the caller's as they were)."""
     if threading.current_thread() is not threading.main_thread():
-        return
+        return {}
+    replaced = {}
     for signum in stop_signals():
-        if _is_default(signal.getsignal(signum), signum):
+        previous = signal.getsignal(signum)
+        if _is_default(previous, signum):
+            replaced[signum] = previous
             signal.signal(signum, _raise_stopped)
+    return replaced
+
+
+def restore_handlers(handlers: dict[int, Any]) -> None:
+    for signum, handler in handlers.items():
+        signal.signal(signum, handler)
 
 
 class StopSignals:

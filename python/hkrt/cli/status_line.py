@@ -195,7 +195,7 @@ class _LogGap(logging.Filter):
 
 def _terminal_handlers() -> list[logging.Handler]:
     """The stream handlers of hkrt's logger (and the root's) that write to a terminal."""
-    found = []
+    found: list[logging.Handler] = []
     for logger in (logging.getLogger("hkrt"), logging.getLogger()):
         for handler in logger.handlers:
             if isinstance(handler, logging.StreamHandler) and is_terminal(getattr(handler, "stream", None)):

@@ -17,6 +17,7 @@ Where each one is read is listed in docs/operations.md ("Environment variables")
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,15 @@ class EnvValue(str):
 def setting_name(key: str, value: Any) -> str:
     """How a setting is named in an error: its environment variable when it came from one, else its key."""
     return value.variable if isinstance(value, EnvValue) else key
+
+
+def set_by(text: str, values: Mapping[str, Any]) -> str:
+    """' (set by HKRT_MAIL_TIMEOUT)' when ``text`` (a check's one-line refusal) names a setting of ``values`` that
+    the environment gave, else "": appended to a refusal that names only the key."""
+    named = [
+        v.variable for k, v in values.items() if isinstance(v, EnvValue) and re.search(rf"\b{re.escape(k)}\b", text)
+    ]
+    return f" (set by {', '.join(named)})" if named else ""
 
 
 def prefixed(prefix: str, environ: Mapping[str, str] | None = None) -> dict[str, EnvValue]:

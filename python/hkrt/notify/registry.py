@@ -74,4 +74,7 @@ def make_notifier(
     try:
         return notifier_class(config, **extra)
     except (ValueError, TypeError) as err:  # what the transport itself refuses (the mail broker's checks)
-        raise NotifyConfigError(f"the {name} notifier: {str(err).splitlines()[0]}") from None
+        from hkrt.core.settings_env import set_by
+
+        text = str(err).splitlines()[0]
+        raise NotifyConfigError(f"the {name} notifier: {text}{set_by(text, settings)}") from None
