@@ -48,8 +48,8 @@ def _stderr_is_terminal() -> bool:
 def main() -> None:
     """hkrt: real-time market data and K-lines for China A-shares.
 
-    Shell completion: eval "$(_HKRT_COMPLETE=bash_source hkrt)" (zsh: zsh_source, fish: fish_source;
-    docs/cli.md)."""
+    Ctrl-C or SIGTERM stops any command cleanly, exit status 130 or 143.  Shell completion:
+    eval "$(_HKRT_COMPLETE=bash_source hkrt)" (zsh: zsh_source, fish: fish_source; docs/cli.md)."""
 
 
 from hkrt.cli.spot_server import spot_server  # noqa: E402  (the commands need `main` no more than this)

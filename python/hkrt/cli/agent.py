@@ -116,7 +116,7 @@ def agent(
         from hkrt.core.logs import configure_logging
 
         configure_logging(file=log_file)
-    status = StatusLine(sys.stdout, every=10.0, refresh=0.0).hold_logs()  # redrawn each second by the loop below
+    status = StatusLine(sys.stdout, every=10.0, refresh=0.0)  # redrawn each second by the loop below
     options: dict[str, Any] = {}
     if store_dir is not None and "://" in store_dir:  # a database URL: the agent's PostgreSQL recorder
         options["store"] = store_dir
@@ -163,6 +163,7 @@ def agent(
         raise click.ClickException(str(err)) from err
     click.echo(f"agent: subscribing to {spot_agent.address}; Ctrl-C stops")
     stopped_by = StopSignals().__enter__()  # restored in the finally below
+    status.hold_logs()  # a log line blanks the status line first (released by status.finish below)
     watch = FeedWatch(spot_agent.address or "")
     started = time.monotonic()
     printed_kind = ""
