@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import logging
 import os
 import re
 import subprocess
@@ -197,3 +198,19 @@ def test_run_folders_never_overwrite_an_earlier_run(tmp_path: Path, monkeypatch:
     assert len(set(folders)) == 3 and all(f.is_dir() and f.parent == tmp_path / "runs" for f in folders)
     chosen = _run_folder(str(tmp_path / "mine"))  # --out: that folder, made if missing
     assert chosen == tmp_path / "mine" and chosen.is_dir()
+
+
+def test_refused_orders_are_summarised_not_logged_one_by_one() -> None:
+    from hkrt.cli.demo import _RefusalFilter
+
+    def record(name: str, msg: str, **extra: str) -> logging.LogRecord:
+        made = logging.LogRecord(name, logging.WARNING, __file__, 1, msg, None, None)
+        made.__dict__.update(extra)
+        return made
+
+    refusals = _RefusalFilter()
+    assert not refusals.filter(record("hkrt.strategy", "order not sent: T+1", reason="T+1"))
+    assert not refusals.filter(record("hkrt.risk", "order refused: buy SH600000: risk: hours", check="trading_hours"))
+    assert refusals.filter(record("hkrt.risk", "trading halted: daily loss", state="halted"))  # not a refusal
+    assert refusals.filter(record("hkrt.agent", "messages lost"))
+    assert refusals.count == 2

@@ -48,15 +48,18 @@ _CLOSE = np.timedelta64(SESSIONS_MS[-1][1], "ms")  # the day's last MIN bar: the
 
 
 class _RefusalFilter(logging.Filter):
-    """Counts the strategy's "order not sent" warnings and keeps them off the terminal: the
-    summary reports them grouped by reason instead of one line per refused order."""
+    """Counts the strategy's "order not sent" warnings and the risk engine's "order refused" ones (an order at
+    the 15:00 close is outside the order hours) and keeps them off the terminal: the summary reports them
+    grouped by reason ("refused before sending") instead of one line per refused order."""
 
     def __init__(self) -> None:
         super().__init__()
         self.count = 0
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.name == "hkrt.strategy" and hasattr(record, "reason"):
+        strategy = record.name == "hkrt.strategy" and hasattr(record, "reason")
+        risk = record.name == "hkrt.risk" and hasattr(record, "check") and str(record.msg).startswith("order refused")
+        if strategy or risk:
             self.count += 1
             return False
         return True
@@ -432,7 +435,8 @@ def _summary(
         ),
     ]
     if hidden_warnings:
-        rows.append(("warnings", f"{hidden_warnings} 'order not sent' warnings summarised above (--verbose shows)"))
+        rows.append(("warnings", f"{hidden_warnings} 'order not sent' / 'order refused' warnings summarised above "
+                                 "(--verbose shows)"))  # fmt: skip
     _table(rows)
     if performance is not None:
         click.echo("\nperformance (docs/performance.md)")
