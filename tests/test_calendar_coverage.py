@@ -474,8 +474,8 @@ def test_spot_server_follows_the_holidays_file(
     result = cli_env("2027-01-04", *sim_args(tmp_path, "2027-01-04"))
     assert result.exit_code == 2
     assert result.output.splitlines() == [
-        f"Error: {tmp_path / 'b.txt'}, line 3: holiday 2028-01-03 is after 'through 2027-12-31' (line 2): "
-        "move 'through' to the last day the table is right for"
+        f"Error: HKRT_HOLIDAYS_FILE: {tmp_path / 'b.txt'}, line 3: holiday 2028-01-03 is after "
+        "'through 2027-12-31' (line 2): move 'through' to the last day the table is right for"
     ]
 
 
@@ -485,8 +485,9 @@ def test_spot_server_bad_holidays_file_as_a_process(tmp_path: Path) -> None:
                          capture_output=True, text=True, env=env, timeout=120)  # fmt: skip
     assert run.returncode == 2
     assert "Traceback" not in run.stderr and run.stdout == ""
-    assert run.stderr.splitlines() == [f"Error: {tmp_path / 'holidays.txt'}, line 1: '2027-13-01' is not a date "
-                                       "YYYY-MM-DD (one holiday a line) or 'through YYYY-MM-DD'"]  # fmt: skip
+    assert run.stderr.splitlines() == [f"Error: HKRT_HOLIDAYS_FILE: {tmp_path / 'holidays.txt'}, line 1: "
+                                       "'2027-13-01' is not a date YYYY-MM-DD (one holiday a line) "
+                                       "or 'through YYYY-MM-DD'"]  # fmt: skip
 
 
 # ------------------------------------------------------------------- the callers

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import logging
 import os
 import re
 import subprocess
@@ -30,11 +31,12 @@ Run = tuple[subprocess.CompletedProcess[str], Path]
 
 
 def demo(*args: str, out: Path) -> subprocess.CompletedProcess[str]:
-    # the hkrt this test imported (the installed package in CI, the source tree in development)
+    # the hkrt this test imported (the installed package in CI, the source tree in development); a deprecated
+    # API (click's, numpy's, pandas') on the demo's path fails it
     env = {**os.environ, "PYTHONPATH": str(Path(hkrt.__file__).resolve().parents[1])}
     return subprocess.run(
-        [sys.executable, "-m", "hkrt", "demo", "--date", str(DAY), "--days", "1", "--symbols", str(SYMBOLS),
-         "--out", str(out), *args],
+        [sys.executable, "-W", "error::DeprecationWarning", "-m", "hkrt", "demo", "--date", str(DAY), "--days", "1",
+         "--symbols", str(SYMBOLS), "--out", str(out), *args],
         capture_output=True, text=True, timeout=300, cwd=out.parent, env=env,
     )  # fmt: skip
 
@@ -156,14 +158,59 @@ def test_progress_redraws_one_line_on_a_terminal_and_prints_tenths_otherwise() -
     strategy = ma_cross_strategy(["SH600000"])
     agent = SpotAgent(["MIN"])
     terminal, log = _Terminal(), io.StringIO()
-    on_tty, in_log = _Progress(strategy, 100, terminal), _Progress(strategy, 100, log)
+    ticks = iter(range(1000))  # each redraw a second after the one before: past the refresh interval
+    on_tty = _Progress(strategy, 100, terminal, clock=lambda: float(next(ticks)))
+    in_log = _Progress(strategy, 100, log)
     for cycle in range(1, 101):
         status = ServerStatus(cycles=cycle, last_market_time=dt.datetime(2026, 11, 20, 9, 30))
         in_log(agent, status)
-        on_tty._last_draw = 0.0  # as if the refresh interval had passed
         on_tty(agent, status)
     on_tty.finish(agent, status)
     assert "\n" not in terminal.getvalue().rstrip("\n") and terminal.getvalue().count("\r") == 101
     lines = log.getvalue().splitlines()
     assert len(lines) == 10 and "\r" not in log.getvalue()
     assert [line.split()[2] for line in lines] == [f"{p}%" for p in range(10, 101, 10)]
+
+
+def test_without_out_each_run_gets_a_folder_of_its_own_and_the_current_directory_stays_clean(tmp_path: Path) -> None:
+    work, home = tmp_path / "work", tmp_path / "home"
+    work.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(Path(hkrt.__file__).resolve().parents[1]), "HKRT_HOME": str(home)}
+    result = subprocess.run(
+        [sys.executable, "-m", "hkrt", "demo", "--date", str(DAY), "--days", "1", "--symbols", "10",
+         "--speed", "20000"],
+        capture_output=True, text=True, timeout=300, cwd=work, env=env,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    folder = Path(re.search(r"^run folder: (.+)$", result.stdout, re.M).group(1))  # type: ignore[union-attr]
+    assert folder.parent == home / "runs" and folder.name.startswith("demo-")
+    assert {p.name for p in folder.iterdir()} >= {"orders.csv", "trades.csv"}
+    assert any(p.suffix == ".png" for p in folder.iterdir())
+    assert f"orders: {folder / 'orders.csv'}" in result.stdout
+    assert list(work.iterdir()) == []  # nothing written where it ran
+
+
+def test_run_folders_never_overwrite_an_earlier_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from hkrt.cli.demo import _run_folder
+
+    monkeypatch.setenv("HKRT_HOME", str(tmp_path))
+    folders = [_run_folder(None) for _ in range(3)]  # within a second or two: same stamp, -2, -3
+    assert len(set(folders)) == 3 and all(f.is_dir() and f.parent == tmp_path / "runs" for f in folders)
+    chosen = _run_folder(str(tmp_path / "mine"))  # --out: that folder, made if missing
+    assert chosen == tmp_path / "mine" and chosen.is_dir()
+
+
+def test_refused_orders_are_summarised_not_logged_one_by_one() -> None:
+    from hkrt.cli.demo import _RefusalFilter
+
+    def record(name: str, msg: str, **extra: str) -> logging.LogRecord:
+        made = logging.LogRecord(name, logging.WARNING, __file__, 1, msg, None, None)
+        made.__dict__.update(extra)
+        return made
+
+    refusals = _RefusalFilter()
+    assert not refusals.filter(record("hkrt.strategy", "order not sent: T+1", reason="T+1"))
+    assert not refusals.filter(record("hkrt.risk", "order refused: buy SH600000: risk: hours", check="trading_hours"))
+    assert refusals.filter(record("hkrt.risk", "trading halted: daily loss", state="halted"))  # not a refusal
+    assert refusals.filter(record("hkrt.agent", "messages lost"))
+    assert refusals.count == 2

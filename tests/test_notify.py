@@ -185,7 +185,7 @@ def test_settings_come_from_the_environment_and_a_bad_one_is_named() -> None:
         assert make_notifier("wecom", environ=env).send(HALT).ok
     with pytest.raises(NotifyConfigError, match="HKRT_WECOM_KEY"):
         make_notifier("wecom", environ={})
-    with pytest.raises(NotifyConfigError, match="retries must be int"):
+    with pytest.raises(NotifyConfigError, match="HKRT_WECOM_RETRIES must be int"):
         make_notifier("wecom", {"key": "k"}, environ={"HKRT_WECOM_RETRIES": "abc"})
     with pytest.raises(NotifyConfigError, match="min_severity"):
         make_notifier("wecom", {"key": "k", "min_severity": "loud"}, environ={})

@@ -338,7 +338,7 @@ def test_broker_remote_is_made_from_its_settings(tmp_path: Path, monkeypatch: An
         make_broker("remote", {}, cash=0)
     monkeypatch.setenv("HKRT_REMOTE_ADDRESS", address)
     monkeypatch.setenv("HKRT_REMOTE_SEND_TIMEOUT", "soon")
-    with pytest.raises(ValueError, match="send_timeout must be a number, not 'soon'"):
+    with pytest.raises(ValueError, match="HKRT_REMOTE_SEND_TIMEOUT must be a number, not 'soon'"):
         make_broker("remote", {}, cash=0)
 
 

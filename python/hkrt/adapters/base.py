@@ -18,6 +18,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
+from hkrt.core.settings_env import set_by, setting_name
+
 if TYPE_CHECKING:
     from hkrt.core.calendar import TradingCalendar
     from hkrt.feed.server import FetchOutcome, PullSchedule, SpotServer
@@ -148,7 +150,7 @@ def build_config(cls: type[C], config: C | Mapping[str, Any] | None, what: str, 
     required = {f.name for f in dataclasses.fields(cls) if f.init and _required(f)}  # type: ignore[arg-type]
     values = {k: v for k, v in values.items() if not (k in required and v == "")}  # an empty variable: not set
     known = config_fields(cls)
-    unknown = sorted(set(values) - set(known))
+    unknown = sorted(setting_name(k, values[k]) for k in set(values) - set(known))  # HKRT_MAIL_PORTT, not portt
     if unknown:
         raise VenueConfigError(f"{what}: unknown setting {', '.join(unknown)} (it takes {', '.join(sorted(known))})")
     converted = {k: _convert(what, k, v, known[k]) for k, v in values.items()}
@@ -162,7 +164,8 @@ def build_config(cls: type[C], config: C | Mapping[str, Any] | None, what: str, 
         raise VenueConfigError(f"{what}: {err}") from None
     except ValueError as err:
         text = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise VenueConfigError(text if text.startswith(what) else f"{what}: {text}") from None
+        text = text if text.startswith(what) else f"{what}: {text}"
+        raise VenueConfigError(text + set_by(text, values)) from None
 
 
 def _required(f: dataclasses.Field[Any]) -> bool:
@@ -184,7 +187,7 @@ def _convert(what: str, key: str, value: Any, kind: Any) -> Any:
         except (TypeError, ValueError):
             continue  # the next alternative of a union may take it
     names = " or ".join(getattr(o, "__name__", str(o)) for o in options if o is not type(None))
-    raise VenueConfigError(f"{what}: {key} must be {names}, not {value!r}")
+    raise VenueConfigError(f"{what}: {setting_name(key, value)} must be {names}, not {value!r}")
 
 
 def _alternatives(kind: Any) -> tuple[Any, ...]:

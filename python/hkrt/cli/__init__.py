@@ -10,13 +10,46 @@ table of names (tests/test_lean_import.py holds this).
 
 from __future__ import annotations
 
+import sys
+
 import click
 
+from hkrt.cli.signals import exit_status as _exit_status
+from hkrt.cli.signals import install_default_handlers, restore_handlers, signum_of, stopped_line
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+class _Commands(click.Group):
+    """The ``hkrt`` group: Ctrl-C and SIGTERM end any command with one line and 128 + the signal (hkrt.cli.signals);
+    click's own "Aborted!" and exit status 1 never show."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        replaced = install_default_handlers()
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt as interrupt:  # hkrt.cli.signals.Stopped (SIGTERM) included
+            signum = signum_of(interrupt)
+            if _stderr_is_terminal():
+                click.echo(err=True)  # off the "^C" the terminal echoed
+            click.echo(stopped_line(ctx.invoked_subcommand, signum), err=True)
+            ctx.exit(_exit_status(signum))
+        finally:
+            restore_handlers(replaced)
+
+
+def _stderr_is_terminal() -> bool:
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="hkrt")
 def main() -> None:
-    """hkrt: real-time market data and K-lines for China A-shares."""
+    """hkrt: real-time market data and K-lines for China A-shares.
+
+    Ctrl-C or SIGTERM stops any command cleanly, exit status 130 or 143.  Shell completion:
+    eval "$(_HKRT_COMPLETE=bash_source hkrt)" (zsh: zsh_source, fish: fish_source; docs/cli.md)."""
 
 
 from hkrt.cli.spot_server import spot_server  # noqa: E402  (the commands need `main` no more than this)

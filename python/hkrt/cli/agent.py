@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import os
-import signal
+import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -97,7 +97,9 @@ def agent(
 
     from hkrt._hkrt import normalize_symbol
     from hkrt.agent.spot_agent import SpotAgent
-    from hkrt.cli.run import FeedWatch, terminal_width
+    from hkrt.cli.run import FeedWatch
+    from hkrt.cli.signals import StopSignals, signum_of
+    from hkrt.cli.status_line import StatusLine
     from hkrt.feed.transport import tcp_address
 
     # every argument is checked before the agent starts: one Error line, no traceback
@@ -122,7 +124,7 @@ def agent(
         from hkrt.core.logs import configure_logging
 
         configure_logging(file=log_file)
-    on_terminal = terminal_width() is not None
+    status = StatusLine(sys.stdout, every=10.0, refresh=0.0)  # redrawn each second by the loop below
     options: dict[str, Any] = {}
     if store_spots and (store_dir is None or "://" not in store_dir):
         raise click.BadParameter("records spots in PostgreSQL only: give --store postgresql://...",
@@ -148,9 +150,8 @@ def agent(
     @spot_agent.on_bar(ktypes=[kt], symbols=[symbol])  # type: ignore[untyped-decorator,unused-ignore]
     def show(sym: str, k: KType, bar: Bar) -> None:
         label = f"{bar.datetime:%Y-%m-%d %H:%M}" if k.is_intraday else f"{bar.datetime:%Y-%m-%d}"
-        click.echo(
-            ("\n" if on_terminal else "")  # leave the status line being redrawn
-            + f"{label} {sym} {k.value}  O {bar.open:.2f}  H {bar.high:.2f}  L {bar.low:.2f}"
+        status.print(  # above the status line being redrawn
+            f"{label} {sym} {k.value}  O {bar.open:.2f}  H {bar.high:.2f}  L {bar.low:.2f}"
             f"  C {bar.close:.2f}  V {bar.volume:,.0f} shares  A {bar.amount:,.0f} yuan"
         )
 
@@ -173,47 +174,41 @@ def agent(
         spot_agent.stop()
         raise click.ClickException(str(err)) from err
     click.echo(f"agent: subscribing to {spot_agent.address}; Ctrl-C stops")
-    stopped_by = _StopSignals()
+    stopped_by = StopSignals().__enter__()  # restored in the finally below
+    status.hold_logs()  # a log line blanks the status line first (released by status.finish below)
     watch = FeedWatch(spot_agent.address or "")
     started = time.monotonic()
-    drawn = 0  # width of the status line on the terminal, to blank what a shorter one leaves
-    printed_kind, printed_at = "", 0.0
+    printed_kind = ""
     closed_day = None
     beat = Path(heartbeat_file) if heartbeat_file is not None else None
     try:
         while not seconds or time.monotonic() - started < seconds:
-            if stopped_by.signum is not None:
+            if stopped_by.stopping:
                 break
             if beat is not None:
                 _write_heartbeat(beat, spot_agent)
             stopped_by.wait(1.0 if not seconds else max(0.0, min(1.0, seconds - (time.monotonic() - started))))
-            if stopped_by.signum is not None:
+            if stopped_by.stopping:
                 break
             stats = spot_agent.stats()
             if spot_agent.closed_day != closed_day:  # the feed's end-of-day marker, or a live day's close
                 closed_day = spot_agent.closed_day
-                click.echo(("\n" if on_terminal else "") + f"market day {closed_day} closed: its bars are complete")
-            if on_terminal:  # redrawn in place every second, never wider than the terminal
-                width = terminal_width() or 79
-                line = watch.status_line(stats, width)
-                click.echo("\r" + line.ljust(min(drawn, width)), nl=False)
-                drawn = len(line)
-            else:  # a log or a pipe: a line when the state changes, else every 10 s
-                line = watch.status_line(stats)
-                now = time.monotonic()
-                if watch.kind != printed_kind or now - printed_at >= 10.0:
-                    click.echo(line)
-                    printed_kind, printed_at = watch.kind, now
-    except KeyboardInterrupt:
-        stopped_by.signum = stopped_by.signum or signal.SIGINT
+                status.print(f"market day {closed_day} closed: its bars are complete")
+            # a terminal: redrawn in place every second, never wider than it; a log or a pipe: a line when the
+            # state changes, else every 10 s
+            parts = watch.status_parts(stats)
+            status.show(parts, changed=watch.kind != printed_kind)
+            printed_kind = watch.kind
+    except KeyboardInterrupt as interrupt:  # a second signal while stopping
+        stopped_by.signum = stopped_by.signum or signum_of(interrupt)
     finally:
         stopped_by.restore()
         spot_agent.stop()
         if beat is not None:  # before the last line: a supervisor gone with our stdout must still see the end
             _write_heartbeat(beat, spot_agent, running=False)
-        click.echo(("\n" if on_terminal else "") + "stopped: " + watch.status_line(spot_agent.stats()))
-    if stopped_by.signum is not None:  # the shell's convention: 128 + the signal (130 Ctrl-C, 143 SIGTERM)
-        raise SystemExit(128 + int(stopped_by.signum))
+        status.finish()
+        click.echo("stopped: " + watch.status_line(spot_agent.stats()))
+    stopped_by.exit()  # the shell's convention: 128 + the signal (130 Ctrl-C, 143 SIGTERM)
 
 
 def _check_redis_flags(
@@ -251,31 +246,6 @@ def _check_redis_flags(
     if retransmit_from is not None and not retransmit_from.startswith(("ipc://", "tcp://", "inproc://")):
         raise click.BadParameter(f"{retransmit_from!r}: expected ipc://PATH or tcp://HOST:PORT",
                                  param_hint="--retransmit-from")  # fmt: skip
-
-
-class _StopSignals:
-    """SIGTERM (and SIGBREAK on Windows) stop the agent's loop like Ctrl-C does, remembering which came."""
-
-    def __init__(self) -> None:
-        import threading
-
-        self.signum: int | None = None
-        self._event = threading.Event()
-        self._previous: dict[int, Any] = {}
-        names = ("SIGTERM", "SIGBREAK")
-        for sig in (getattr(signal, n) for n in names if hasattr(signal, n)):
-            self._previous[sig] = signal.signal(sig, self._on_signal)
-
-    def _on_signal(self, signum: int, frame: Any) -> None:
-        self.signum = self.signum or signum
-        self._event.set()
-
-    def wait(self, seconds: float) -> None:
-        self._event.wait(seconds)
-
-    def restore(self) -> None:
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
 
 
 def _write_heartbeat(path: Path, spot_agent: Any, *, running: bool = True) -> None:

@@ -6,7 +6,6 @@ hkrt.dashboard (and FastAPI, uvicorn) load only when the option is given: ``hkrt
 
 from __future__ import annotations
 
-import contextlib
 import sys
 from typing import Any
 
@@ -47,12 +46,12 @@ def start_dashboard(address: str | None, strategy: Any) -> Any:
 
 
 def linger(board: Any) -> None:
-    """After the run, keep the dashboard up for a look until Enter or Ctrl-C (on a terminal only)."""
+    """After the run, keep the dashboard up for a look until Enter (on a terminal only).  Ctrl-C or SIGTERM end
+    it as they end any command: one line, exit status 130 or 143 (hkrt.cli.signals)."""
     if board is None or not sys.stdin.isatty():
         return
     click.echo(f"the dashboard stays at {board.url}: press Enter (or Ctrl-C) to quit")
-    with contextlib.suppress(KeyboardInterrupt):
-        sys.stdin.readline()
+    sys.stdin.readline()
 
 
 relay_option = click.option(

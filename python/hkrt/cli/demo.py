@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -21,6 +22,8 @@ import click
 import numpy as np
 
 from hkrt.cli.dashboard_option import dashboard_option, linger, start_dashboard
+from hkrt.cli.signals import signal_name, strategy_stop_signals
+from hkrt.cli.status_line import StatusLine
 from hkrt.core.calendar import CalendarCoverageError
 from hkrt.core.china_time import MARKET_CLOSE, MARKET_OPEN, SESSIONS_MS
 from hkrt.core.ktype import KType
@@ -38,41 +41,46 @@ WHOLE_DAY = (dt.time.min, dt.time.max)  # the window of a run without --start/--
 DEFAULT_DAYS = 3  # trading days in one run: a buy of day 1 can be sold from day 2 (T+1)
 ALL_KTYPES = tuple(KType)
 TTY_REFRESH = 0.25  # seconds between status-line redraws on a terminal
+RUNS_DIR = "runs"  # the default --out: <hkrt home>/runs/demo-<time>, a folder of its own for each run
 LOG_STEPS = 10  # without a terminal: a line per tenth of the day
 _MIN = KType.MIN.record_code  # the ktype code of completed-bar records
 _CLOSE = np.timedelta64(SESSIONS_MS[-1][1], "ms")  # the day's last MIN bar: the close (15:00)
 
 
 class _RefusalFilter(logging.Filter):
-    """Counts the strategy's "order not sent" warnings and keeps them off the terminal: the
-    summary reports them grouped by reason instead of one line per refused order."""
+    """Counts the strategy's "order not sent" warnings and the risk engine's "order refused" ones (an order at
+    the 15:00 close is outside the order hours) and keeps them off the terminal: the summary reports them
+    grouped by reason ("refused before sending") instead of one line per refused order."""
 
     def __init__(self) -> None:
         super().__init__()
         self.count = 0
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.name == "hkrt.strategy" and hasattr(record, "reason"):
+        strategy = record.name == "hkrt.strategy" and hasattr(record, "reason")
+        risk = record.name == "hkrt.risk" and hasattr(record, "check") and str(record.msg).startswith("order refused")
+        if strategy or risk:
             self.count += 1
             return False
         return True
 
 
 class _Progress:
-    """The live status line (a terminal) or a line per tenth of the day (logs, CI)."""
+    """The live status line (a terminal: redrawn in place, cut to its width) or a line per tenth of the run
+    (logs, CI)."""
 
-    def __init__(self, strategy: Strategy, total_cycles: int, out: TextIO, days: list[dt.date] | None = None) -> None:
+    def __init__(
+        self, strategy: Strategy, total_cycles: int, out: TextIO, days: list[dt.date] | None = None, **status: Any
+    ) -> None:
         self.strategy = strategy
         self.total_cycles = max(total_cycles, 1)
         self.days = days or []  # several: the line says which day plays
-        self.out = out
-        self.tty = out.isatty()
+        self.status = StatusLine(out, refresh=TTY_REFRESH, **status)
+        self.tty = self.status.tty
         self.bars = np.zeros(len(ALL_KTYPES), dtype=np.int64)  # completed bars per ktype, all symbols
         self.close_minutes = 0  # of the MIN bars, those labelled 15:00: the close reached the hooks
         self.started = time.monotonic()
-        self._last_draw = 0.0
         self._next_step = 1
-        self._width = 0
 
         @strategy.on_start
         def count_bars() -> None:
@@ -91,28 +99,17 @@ class _Progress:
 
     def __call__(self, agent: SpotAgent, status: ServerStatus) -> None:
         if self.tty:
-            now = time.monotonic()
-            if now - self._last_draw >= TTY_REFRESH:
-                self._last_draw = now
-                self._write("\r" + self._line(agent, status))
+            self.status.show(self._parts(agent, status))  # at most every TTY_REFRESH s
         elif status.cycles * LOG_STEPS >= self._next_step * self.total_cycles:
             self._next_step = status.cycles * LOG_STEPS // self.total_cycles + 1
-            self.out.write(self._line(agent, status) + "\n")
-            self.out.flush()
+            self.status.show(self._parts(agent, status), force=True)
 
     def finish(self, agent: SpotAgent | None, status: ServerStatus) -> None:
         if self.tty and agent is not None:
-            self._write("\r" + self._line(agent, status) + "\n")
+            self.status.finish(self._parts(agent, status))
 
-    def _write(self, text: str) -> None:
-        # pad over a longer previous line, so a shrinking line leaves no stale characters
-        body = text.lstrip("\r").rstrip("\n")
-        pad = " " * max(0, self._width - len(body))
-        self._width = len(body)
-        self.out.write(text.rstrip("\n") + pad + ("\n" if text.endswith("\n") else ""))
-        self.out.flush()
-
-    def _line(self, agent: SpotAgent, status: ServerStatus) -> str:
+    def _parts(self, agent: SpotAgent, status: ServerStatus) -> list[str]:
+        """The line's parts, most telling first: a narrow terminal drops the last ones."""
         stats = agent.stats()
         t = stats["transport"]
         market = f"{status.last_market_time:%H:%M:%S}" if status.last_market_time else "--:--:--"
@@ -122,11 +119,16 @@ class _Progress:
         day = ""
         if len(self.days) > 1 and status.last_market_time is not None and status.last_market_time.date() in self.days:
             day = f" day {self.days.index(status.last_market_time.date()) + 1}/{len(self.days)}"
-        return (
-            f"market {market} {percent:3d}%{day}  cycles {t['cycles']:,}  spots {stats['accepted']:,}"
-            f"  bars {int(self.bars.sum()):,}  orders {len(self.strategy.orders)}"
-            f"  latency p50 {latency}  gaps {t['gaps']}  {time.monotonic() - self.started:.0f} s"
-        )
+        return [
+            f"market {market} {percent:3d}%{day}",
+            f"bars {int(self.bars.sum()):,}",
+            f"orders {len(self.strategy.orders)}",
+            f"cycles {t['cycles']:,}",
+            f"spots {stats['accepted']:,}",
+            f"gaps {t['gaps']}",
+            f"latency p50 {latency}",
+            f"{time.monotonic() - self.started:.0f} s",
+        ]
 
 
 def _parse_start(value: str | None) -> dt.time | None:
@@ -168,8 +170,9 @@ def _parse_start(value: str | None) -> dt.time | None:
 )  # fmt: skip
 @click.option("--symbol", "chart_symbol", default=None, help="Symbol to chart (default: the one with most trades).")
 @click.option(
-    "--out", default=".", show_default=True, type=click.Path(file_okay=False),
-    help="Folder for the chart PNG, orders.csv and trades.csv (~ expanded).",
+    "--out", default=None, type=click.Path(file_okay=False),
+    help="Folder for the chart PNG, orders.csv and trades.csv (~ expanded) [default: a new folder "
+    "~/.hkrt/runs/demo-DATE-TIME for each run; $HKRT_HOME/runs/... when HKRT_HOME is set].",
 )  # fmt: skip
 @click.option("--verbose", is_flag=True, help="Show hkrt's INFO logs and every refused order on stderr.")
 @dashboard_option
@@ -184,7 +187,7 @@ def demo(
     start: str | None,
     minutes: float | None,
     chart_symbol: str | None,
-    out: str,
+    out: str | None,
     verbose: bool,
     dashboard: str | None,
 ) -> None:
@@ -251,9 +254,10 @@ def demo(
         f"positions carried from day to day\n"
         f"the agent builds all 13 periods of every symbol; Ctrl-C ends the run early"
     )
+    folder = _run_folder(out)
+    click.echo(f"run folder: {folder}")
     board = start_dashboard(dashboard, strategy)  # watch it with a slower --speed (docs/dashboard.md)
-    stdout = click.get_text_stream("stdout")
-    progress = _Progress(strategy, total_cycles, stdout, trading_days)
+    progress = _Progress(strategy, total_cycles, sys.stdout, trading_days)
     started = time.perf_counter()
     status = ServerStatus()
 
@@ -262,18 +266,18 @@ def demo(
         status = server_status
         progress(agent, server_status)
 
-    try:
-        # the last day plays at --speed (its --start/--minutes stretch), the days before it fast
-        report = run_sim(strategy, trading_days[0], days=len(trading_days), symbols=n_symbols, speed=speed,
-                         seed=seed, interval=interval, window=window or WHOLE_DAY, outside_speed=FAST_SPEED,
-                         progress=watch)  # fmt: skip
-    except (ValueError, RuntimeError) as err:
-        raise click.ClickException(str(err)) from err
-    progress.finish(strategy.agent, status)
+    # Ctrl-C / SIGTERM: the day stops where it is, the summary is printed, then exit 130 / 143
+    with strategy_stop_signals(strategy) as stopped_by, progress.status.hold_logs():
+        try:
+            # the last day plays at --speed (its --start/--minutes stretch), the days before it fast
+            report = run_sim(strategy, trading_days[0], days=len(trading_days), symbols=n_symbols, speed=speed,
+                             seed=seed, interval=interval, window=window or WHOLE_DAY, outside_speed=FAST_SPEED,
+                             progress=watch, handle_signals=False)  # fmt: skip
+        except (ValueError, RuntimeError) as err:
+            raise click.ClickException(str(err)) from err
+        progress.finish(strategy.agent, status)
     wall = time.perf_counter() - started
 
-    folder = Path(out).expanduser()  # "--out=~/x" reaches us unexpanded
-    folder.mkdir(parents=True, exist_ok=True)
     orders_csv, trades_csv = folder / "orders.csv", folder / "trades.csv"
     strategy.orders.to_csv(orders_csv, index=False)
     strategy.trades.to_csv(trades_csv, index=False)
@@ -286,7 +290,38 @@ def demo(
              progress)  # fmt: skip
     click.echo(f"\nchart:  {chart}  ({symbol} MIN5 with its trades)")
     click.echo(f"orders: {orders_csv}\ntrades: {trades_csv}")
+    if stopped_by.signum is not None:
+        click.echo(f"stopped by {signal_name(stopped_by.signum)}")
+        stopped_by.exit()  # 130 after Ctrl-C, 143 after SIGTERM
     linger(board)
+
+
+def _run_folder(out: str | None) -> Path:
+    """``--out`` (~ expanded, made if missing), else a new folder for this run: <hkrt home>/runs/demo-DATE-TIME
+    (-2, -3... when a run of the same second has it), so a run never overwrites another's files."""
+    if out is not None:
+        folder = Path(out).expanduser()  # "--out=~/x" reaches us unexpanded
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise click.BadParameter(f"cannot use {folder}: {err.strerror or err}", param_hint="--out") from err
+        return folder
+    from hkrt.core.settings_env import hkrt_home
+
+    runs = hkrt_home() / RUNS_DIR
+    stamp = f"demo-{dt.datetime.now():%Y%m%d-%H%M%S}"
+    for n in range(1, 1000):
+        folder = runs / (stamp if n == 1 else f"{stamp}-{n}")
+        try:
+            folder.mkdir(parents=True, exist_ok=False)
+            return folder
+        except FileExistsError:
+            continue
+        except OSError as err:
+            raise click.ClickException(
+                f"cannot make the run folder {folder}: {err.strerror or err} (--out DIR)"
+            ) from None
+    raise click.ClickException(f"{runs} has 999 runs of {stamp}: give --out DIR")
 
 
 def _window(start: dt.time | None, minutes: float | None, realtime: bool) -> tuple[dt.time, dt.time] | None:
@@ -400,7 +435,8 @@ def _summary(
         ),
     ]
     if hidden_warnings:
-        rows.append(("warnings", f"{hidden_warnings} 'order not sent' warnings summarised above (--verbose shows)"))
+        rows.append(("warnings", f"{hidden_warnings} 'order not sent' / 'order refused' warnings summarised above "
+                                 "(--verbose shows)"))  # fmt: skip
     _table(rows)
     if performance is not None:
         click.echo("\nperformance (docs/performance.md)")

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import shutil
-import sys
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -15,6 +13,8 @@ import click
 
 from hkrt.cli.dashboard_option import dashboard_option, relay_option, start_dashboard, start_relay
 from hkrt.cli.metrics_option import metrics_option, start_metrics
+from hkrt.cli.signals import signal_name, strategy_stop_signals
+from hkrt.cli.status_line import fit, terminal_width  # noqa: F401  (terminal_width: once defined here)
 from hkrt.strategy.broker_config import BROKERS, describe, load_config, make_broker, settings
 
 log = logging.getLogger("hkrt.strategy")
@@ -195,16 +195,18 @@ def run(
     start_metrics(metrics, strategy=strategy)
     start_dashboard(dashboard, strategy)
     start_relay(dashboard_relay, strategy)
+    stopped_by = strategy_stop_signals(strategy).__enter__()  # the run ends, reports, then exits 130 / 143
     try:
         if source == "sim":
             report = run_sim(strategy, played.day, days=days, symbols=played.symbols, seed=played.seed,
-                             interval=played.interval, speed=played.speed, until=until)  # fmt: skip
+                             interval=played.interval, speed=played.speed, until=until,
+                             handle_signals=False)  # fmt: skip
             click.echo(f"simulated {_days_text(report, strategy.now)}: {report.published_cycles} cycles, "
                        f"{report.published_spots:,} spots, {report.gaps} gaps, {report.seconds:.1f} s"
                        f"{_day_end_text(report)}")  # fmt: skip
         elif source == "replay":
             journals = replay_files[0] if len(replay_files) == 1 else list(replay_files)
-            report = run_replay(strategy, journals, speed=played.speed, until=until)
+            report = run_replay(strategy, journals, speed=played.speed, until=until, handle_signals=False)
             what = f" {_days_text(report, strategy.now)}:" if report.days_played > 1 else ""
             click.echo(f"replayed{what} {report.published_cycles} cycles, {report.gaps} gaps, {report.seconds:.1f} s"
                        f"{_day_end_text(report)}")  # fmt: skip
@@ -213,12 +215,14 @@ def run(
             what = "a simulated or recorded feed" if feed_is_sim else "live"
             click.echo(f"{what}: subscribing to the spot feed; Ctrl-C or SIGTERM stops")
             watch = FeedNotices()
-            strategy.run(address, tcp=tcp_value, live=not feed_is_sim, until=until, feed_done=watch, redis=redis)
+            strategy.run(address, tcp=tcp_value, live=not feed_is_sim, until=until, feed_done=watch, redis=redis,
+                         handle_signals=False)  # fmt: skip
             if strategy.agent is not None:
                 click.echo("feed: " + watch.watch.status_line(strategy.agent.stats()))
     except (ValueError, FileNotFoundError, RuntimeError, ImportError) as err:  # ImportError: no redis client
         raise click.ClickException(str(err)) from err
     finally:
+        stopped_by.restore()  # a signal from here on: the group's one line (hkrt.cli.signals)
         if router is not None:
             router.stop()  # what is queued goes out first (bounded)
             _print_alerts(router)
@@ -239,6 +243,9 @@ def run(
             click.echo(f"wrote {folder / 'equity.csv'} and {png} (equity and drawdown)")
         strategy.ledger.to_parquet(folder / "ledger.parquet")  # pyarrow: a dependency of hkrt (the store)
         click.echo(f"wrote {folder / 'ledger.parquet'} (the double-entry ledger, one row per posting)")
+    if stopped_by.signum is not None:
+        click.echo(f"stopped by {signal_name(stopped_by.signum)}")
+    stopped_by.exit()  # 130 after Ctrl-C, 143 after SIGTERM
 
 
 def _redis_feed(source: str, flags: dict[str, str | None], address: str | None, tcp: str | None) -> Any:
@@ -441,6 +448,10 @@ class FeedWatch:
     def status_line(self, stats: Mapping[str, Any], width: int | None = None) -> str:
         """One line: the state, then the counters, most important first, cut to ``width``
         columns by leaving out whole parts from the end."""
+        return fit(self.status_parts(stats), width)
+
+    def status_parts(self, stats: Mapping[str, Any]) -> list[str]:
+        """The status line's parts, most important first (empty ones are skipped when joined)."""
         self.update(stats)
         t = stats.get("transport") or {}
         parts = [self.state_text()] if self.kind != "flowing" else []
@@ -455,7 +466,7 @@ class FeedWatch:
         depth = int(t.get("queue_depth", 0) or 0)
         if depth:
             parts.append(f"callback queue {depth:,}")
-        return fit(parts, width)
+        return parts
 
 
 # transport counters worth a word when not 0: each one a different thing, never summed
@@ -508,30 +519,6 @@ def _rejected_text(stats: Mapping[str, Any]) -> str:
         return ""
     # "rejected 3,000 out_of_order spots" reads as a count of things, per reason
     return "rejected " + ", ".join(f"{n:,} {reason}" for reason, n in found)
-
-
-def fit(parts: list[str], width: int | None, sep: str = "  ") -> str:
-    """Join ``parts`` leaving out the last ones that do not fit in ``width`` columns; the first
-    part alone is cut short with "..." if it is wider."""
-    parts = [p for p in parts if p]
-    if width is None or not parts:
-        return sep.join(parts)
-    line = parts[0] if len(parts[0]) <= width else parts[0][: max(0, width - 3)] + "..."
-    for part in parts[1:]:
-        if len(line) + len(sep) + len(part) > width:
-            break
-        line += sep + part
-    return line
-
-
-def terminal_width() -> int | None:
-    """Columns a status line may use on a terminal (one less, so it never wraps), or None
-    when stdout is not a terminal."""
-    try:
-        is_tty = sys.stdout.isatty()
-    except (AttributeError, ValueError):  # replaced or closed stdout
-        is_tty = False
-    return max(20, shutil.get_terminal_size().columns - 1) if is_tty else None
 
 
 class FeedNotices:

@@ -9,16 +9,22 @@ server (pull cycles, push subscriptions, a simulated or replayed day).  No venue
 from __future__ import annotations
 
 import datetime as dt
+import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from hkrt.adapters.registry import data_venues
 from hkrt.cli.metrics_option import metrics_option, start_metrics
+from hkrt.cli.signals import StopSignals, signum_of
+from hkrt.cli.status_line import StatusLine
 from hkrt.core.calendar import CalendarCoverageError, TradingCalendar
 from hkrt.core.china_time import AUCTION_OPEN_MS, DAY_CLOSE_CUTOFF, SESSIONS_MS
+
+if TYPE_CHECKING:
+    from hkrt.feed.server import ServerStatus
 
 
 def _clock(ms: int) -> str:
@@ -214,23 +220,31 @@ def spot_server(
             raise click.ClickException(str(err)) from err
         publisher.add_sink(sink)
 
-    def show(status: object) -> None:
-        click.echo("\r" + status.line() + " ", nl=False)  # type: ignore[attr-defined]
+    line = StatusLine(sys.stdout)  # one line redrawn on a terminal; a plain line every 10 s in a log
+
+    def show(status: ServerStatus) -> None:
+        line.show(status.line().split("  "))  # its parts, so a narrow terminal drops the last ones whole
 
     server = SpotServer(publisher, on_status=show)
-    server.install_signal_handlers()
     click.echo(f"spot-server: source {source}, on {', '.join(publisher.addresses)}")
     if sink is not None:
         click.echo(f"spot-server: appending to Redis {sink.url.display}, stream {sink.stream} (MAXLEN ~{sink.maxlen})")
-    try:
-        _serve(server, publisher, client, ServePlan(code_list, schedule, interval, calendar, china_now().date(),
-                                                    click.echo), wait_subscribers, metrics)  # fmt: skip
-    finally:
-        if sink is not None:
-            sink.close(timeout=10.0)
-            stats = sink.stats()
-            click.echo(f"redis: {stats['appended']:,} messages appended, {stats['dropped']:,} dropped, "
-                       f"{stats['errors']:,} errors, {stats['reconnects']:,} reconnects")  # fmt: skip
+    plan = ServePlan(code_list, schedule, interval, calendar, china_now().date(), line.print)
+    # Ctrl-C and SIGTERM: the current cycle, then stop; log lines blank the status line first
+    with StopSignals(on_stop=server.stop) as stopped_by, line.hold_logs():
+        try:
+            _serve(server, publisher, client, plan, wait_subscribers, metrics, line)
+        except KeyboardInterrupt as interrupt:  # a second signal while stopping
+            stopped_by.signum = stopped_by.signum or signum_of(interrupt)
+            line.finish()
+            click.echo("stopped")
+        finally:
+            if sink is not None:
+                sink.close(timeout=10.0)
+                stats = sink.stats()
+                click.echo(f"redis: {stats['appended']:,} messages appended, {stats['dropped']:,} dropped, "
+                           f"{stats['errors']:,} errors, {stats['reconnects']:,} reconnects")  # fmt: skip
+    stopped_by.exit()  # 130 after Ctrl-C, 143 after SIGTERM
 
 
 def _redis_settings(url: str | None, stream: str | None, maxlen: int | None) -> dict[str, Any] | None:
@@ -253,28 +267,32 @@ def _redis_settings(url: str | None, stream: str | None, maxlen: int | None) -> 
     return {"url": parsed, "stream": stream or DEFAULT_STREAM, "maxlen": maxlen or DEFAULT_MAXLEN}
 
 
-def _serve(server: Any, publisher: Any, client: Any, plan: Any, wait_subscribers: int, metrics: str | None) -> None:
+def _serve(
+    server: Any, publisher: Any, client: Any, plan: Any, wait_subscribers: int, metrics: str | None, line: StatusLine
+) -> None:
     """Run the venue's client on the server until it is done or stopped."""
     try:
         with publisher:
             start_metrics(metrics, server=server)  # a refused --metrics closes the publisher on its way out
             if wait_subscribers:
                 click.echo(f"waiting for {wait_subscribers} subscriber(s)")
-                publisher.wait_for_subscribers(wait_subscribers)
+                while not publisher.wait_for_subscribers(wait_subscribers, timeout=0.2):
+                    if server.stopping:  # Ctrl-C or SIGTERM while waiting
+                        click.echo("stopped")
+                        return
             try:
                 client.serve(server, plan)
             except ImportError as err:  # a venue whose library cannot load here (xtquant off Windows)
                 raise click.ClickException(str(err)) from err
+            line.finish(server.status.line().split("  ") if server.status.cycles else None)
             if server.stopping:
-                click.echo("\nstopped")
+                click.echo("stopped")
             else:
                 if server.status.days_ended:
                     # pub/sub may drop what is still queued when the socket closes: the next
                     # heartbeat repeats the end-of-day marker before it does
                     time.sleep(END_OF_DAY_LINGER)
-                click.echo(f"\ndone: {server.status.days_ended} end-of-day marker(s) sent")
-    except KeyboardInterrupt:
-        click.echo("\nstopped")
+                click.echo(f"done: {server.status.days_ended} end-of-day marker(s) sent")
     except CalendarCoverageError as err:  # the table ran out while serving: one line, exit 2, how to extend
         raise _usage_error(str(err)) from err
 

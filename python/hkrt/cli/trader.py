@@ -8,11 +8,11 @@ A strategy reaches it with ``--broker remote`` (``[remote] address = ...`` in ``
 from __future__ import annotations
 
 import logging
-import signal
 import threading
 
 import click
 
+from hkrt.cli.signals import StopSignals
 from hkrt.strategy.broker_config import BROKERS
 
 log = logging.getLogger("hkrt.trader")
@@ -98,21 +98,13 @@ def trader(
     except Exception as err:  # pynng's errors (address in use, bad URL) in one line
         raise click.ClickException(f"cannot serve on {address or 'the default address'}: {err}") from None
     stop = threading.Event()
-    caught: list[int] = []
-
-    def handler(signum: int, frame: object) -> None:
-        caught.append(signum)
-        stop.set()
-
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, handler)
-    click.echo(f"trader {broker.name} ({broker_name}) serving on {where}", err=True)
-    try:
-        serve_with_heartbeat(server, stop, heartbeat_file)
-    finally:
-        server.stop()
-        if server.after_work is not None:
-            server.after_work()  # the account as the last work left it
-        log.info("trader stopped", extra={"broker": broker.name, **server.stats})
-    if caught:
-        raise SystemExit(128 + caught[0])
+    with StopSignals(on_stop=stop.set) as stopped_by:  # Ctrl-C and SIGTERM: stop serving, exit 130 / 143
+        click.echo(f"trader {broker.name} ({broker_name}) serving on {where}", err=True)
+        try:
+            serve_with_heartbeat(server, stop, heartbeat_file)
+        finally:
+            server.stop()
+            if server.after_work is not None:
+                server.after_work()  # the account as the last work left it
+            log.info("trader stopped", extra={"broker": broker.name, **server.stats})
+    stopped_by.exit()

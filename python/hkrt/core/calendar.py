@@ -98,7 +98,12 @@ class TradingCalendar:
         ValueError naming the file and line)."""
         calendar = cls(_china_holidays(), coverage=(CHINA_HOLIDAYS_FROM, CHINA_HOLIDAYS_THROUGH))
         extra = os.environ.get(HOLIDAYS_FILE_ENV, "").strip()
-        return calendar.with_holidays_file(extra) if extra else calendar
+        if not extra:
+            return calendar
+        try:
+            return calendar.with_holidays_file(extra)
+        except ValueError as err:  # one line naming the variable (hkrt.core.settings_env's rule)
+            raise ValueError(f"{HOLIDAYS_FILE_ENV}: {err}") from None
 
     @property
     def coverage(self) -> tuple[dt.date, dt.date] | None:

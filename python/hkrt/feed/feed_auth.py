@@ -119,18 +119,24 @@ def load_key(
     *,
     key_file: str | Path | None = None,
     environ: Mapping[str, str] | None = None,
+    key_env: str = ENV_KEY,
+    file_env: str = ENV_KEY_FILE,
 ) -> bytes | None:
     """The feed key to use, or None for none: ``key``, else ``key_file``, else ``$HKRT_FEED_KEY``
-    (hex), else the file ``$HKRT_FEED_KEY_FILE``.  Raises :class:`FeedKeyError` on a bad key."""
+    (hex), else the file ``$HKRT_FEED_KEY_FILE``.  Raises :class:`FeedKeyError` on a bad key, naming the
+    variable it came from.  ``key_env``, ``file_env``: other variables (the trader's)."""
     if key is not None:
         return parse_key(key)
     if key_file is not None:
         return read_key_file(key_file)
     env = os.environ if environ is None else environ
-    if env.get(ENV_KEY, "").strip():
-        return parse_key(env[ENV_KEY], f"${ENV_KEY}")
-    if env.get(ENV_KEY_FILE, "").strip():
-        return read_key_file(env[ENV_KEY_FILE].strip())
+    if env.get(key_env, "").strip():
+        return parse_key(env[key_env], f"${key_env}")
+    if env.get(file_env, "").strip():
+        try:
+            return read_key_file(env[file_env].strip())
+        except FeedKeyError as err:
+            raise FeedKeyError(f"${file_env}: {err}") from None
     return None
 
 

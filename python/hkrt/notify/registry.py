@@ -10,7 +10,6 @@ the setting and where to give it.  ``type`` picks the notifier when the name is 
 from __future__ import annotations
 
 import importlib
-import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -41,9 +40,9 @@ def _parts(kind: str) -> tuple[type[Notifier], type[NotifierSettings]]:
 
 def env_settings(name: str, environ: Mapping[str, str] | None = None) -> dict[str, str]:
     """``HKRT_<NAME>_<KEY>`` variables as ``{key: value}`` (keys lower case)."""
-    env = os.environ if environ is None else environ
-    prefix = f"HKRT_{name.upper()}_"
-    return {k[len(prefix) :].lower(): v for k, v in env.items() if k.startswith(prefix) and len(k) > len(prefix)}
+    from hkrt.core.settings_env import prefixed
+
+    return dict(prefixed(f"HKRT_{name.upper()}_", environ))  # each value names its variable in a check's error
 
 
 def notifier_settings(
@@ -75,4 +74,7 @@ def make_notifier(
     try:
         return notifier_class(config, **extra)
     except (ValueError, TypeError) as err:  # what the transport itself refuses (the mail broker's checks)
-        raise NotifyConfigError(f"the {name} notifier: {str(err).splitlines()[0]}") from None
+        from hkrt.core.settings_env import set_by
+
+        text = str(err).splitlines()[0]
+        raise NotifyConfigError(f"the {name} notifier: {text}{set_by(text, settings)}") from None

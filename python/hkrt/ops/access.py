@@ -91,8 +91,8 @@ def check_bind(
     """Refuse (AccessError, one line) a bind beyond loopback without a token, and a short token.  ``what``,
     ``env``, ``file_env``: the service and its variables, as the messages name them (the dashboard's)."""
     if token is not None and len(token) < MIN_TOKEN_CHARS:
-        raise AccessError(f"the {what} token is shorter than {MIN_TOKEN_CHARS} characters: use a random one "
-                          "(python -c 'import secrets; print(secrets.token_urlsafe())')")  # fmt: skip
+        raise AccessError(f"the {what} token is shorter than {MIN_TOKEN_CHARS} characters ({env} or {file_env}): "
+                          "use a random one (python -c 'import secrets; print(secrets.token_urlsafe())')")  # fmt: skip
     if not bind.loopback and token is None:
         raise AccessError(f"{what} on {bind} would be reachable beyond this machine: set {env} (or "
                           f"{file_env}) to a bearer token, or bind 127.0.0.1")  # fmt: skip

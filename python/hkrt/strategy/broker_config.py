@@ -13,7 +13,6 @@ holding one that others can read gets a warning.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -47,11 +46,10 @@ def load_config(path: str | Path | None) -> dict[str, dict[str, Any]]:
 
 def settings(name: str, config: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, Any]:
     """One broker's settings: its config table overlaid with ``HKRT_<NAME>_*`` variables."""
+    from hkrt.core.settings_env import prefixed
+
     out = dict((config or {}).get(name, {}))
-    prefix = f"HKRT_{name.upper()}_"
-    for key, value in os.environ.items():
-        if key.startswith(prefix) and len(key) > len(prefix):
-            out[key[len(prefix) :].lower()] = value
+    out.update(prefixed(f"HKRT_{name.upper()}_"))  # each value names its variable in a check's error
     return out
 
 

@@ -141,12 +141,6 @@ def check_address(address: str, key: bytes | None) -> None:
 def load_key(key: bytes | str | None = None, *, key_file: str | None = None) -> bytes | None:
     """The trader key: ``key``, ``key_file``, ``$HKRT_TRADER_KEY`` (hex) or ``$HKRT_TRADER_KEY_FILE`` (the feed's
     key rules: hex, at least 16 bytes, a key file readable by its owner only)."""
-    import os
-
     from hkrt.feed import feed_auth
 
-    environ = {
-        feed_auth.ENV_KEY: os.environ.get(ENV_KEY, ""),
-        feed_auth.ENV_KEY_FILE: os.environ.get(ENV_KEY_FILE, ""),
-    }
-    return feed_auth.load_key(key, key_file=key_file, environ=environ)
+    return feed_auth.load_key(key, key_file=key_file, key_env=ENV_KEY, file_env=ENV_KEY_FILE)

@@ -672,5 +672,8 @@ def remote_broker_from_settings(values: dict[str, Any]) -> RemoteBroker:
             try:
                 options[setting] = kind(values[setting])
             except (TypeError, ValueError):
-                raise ValueError(f"broker remote: {setting} must be a number, not {values[setting]!r}") from None
+                from hkrt.core.settings_env import setting_name
+
+                named = setting_name(setting, values[setting])  # HKRT_REMOTE_SEND_TIMEOUT when the environment gave it
+                raise ValueError(f"broker remote: {named} must be a number, not {values[setting]!r}") from None
     return RemoteBroker(address, **options)

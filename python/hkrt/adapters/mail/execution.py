@@ -14,7 +14,6 @@ import datetime as dt
 import email.utils
 import ipaddress
 import logging
-import os
 import smtplib
 import ssl
 from collections.abc import Iterable, Mapping
@@ -224,10 +223,9 @@ class MailOrderBroker(OrderBrokerBase):
             raise ValueError("mail setting 'host' is required")
         if "to" not in settings:
             raise ValueError("mail setting 'to' is required")
-        if "port" in settings and settings["port"] not in ("", None):
-            settings["port"] = int(settings["port"])
-        if "timeout" in settings:
-            settings["timeout"] = float(settings["timeout"])
+        for key, kind in (("port", int), ("timeout", float)):
+            if settings.get(key) not in ("", None):
+                settings[key] = _number(key, settings[key], kind)
         if isinstance(settings.get("security"), str):
             settings["security"] = settings["security"].strip().lower()
         insecure = settings.get("allow_insecure")
@@ -245,12 +243,14 @@ class MailOrderBroker(OrderBrokerBase):
     ) -> MailOrderBroker:
         """From HKRT_MAIL_HOST, _PORT, _USER, _PASSWORD, _SENDER, _TO (comma-separated), _SECURITY,
         _TIMEOUT, _SUBJECT_PREFIX, _ALLOW_INSECURE; keyword overrides win."""
-        env = os.environ if environ is None else environ
-        config = {key: env[prefix + key.upper()] for key in _CONFIG_KEYS if prefix + key.upper() in env}
+        from hkrt.core.settings_env import prefixed, set_by
+
+        config = {k: v for k, v in prefixed(prefix, environ).items() if k in _CONFIG_KEYS}
         try:
             return cls.from_config(config, **overrides)
         except ValueError as exc:
-            raise ValueError(f"{exc} (environment variables {prefix}*)") from None
+            text = str(exc)
+            raise ValueError(f"{text}{set_by(text, config) or f' (environment variables {prefix}*)'}") from None
 
     # ------------------------------------------------------------------ inspection
     @property
@@ -431,3 +431,15 @@ def _marking_data(data, phase: dict[str, str]):  # type: ignore[no-untyped-def]
 def make_execution_client(config: MailConfig) -> MailOrderBroker:
     """The mail notifier (``hkrt run --broker mail``) from its typed settings."""
     return MailOrderBroker.from_config(config.settings())
+
+
+def _number(key: str, value: Any, kind: type[int] | type[float]) -> int | float:
+    """A numeric setting given as text (a file's, the environment's): ValueError naming it (its variable when the
+    environment gave it)."""
+    try:
+        return kind(value)
+    except (TypeError, ValueError):
+        from hkrt.core.settings_env import setting_name
+
+        what = "an integer" if kind is int else "a number"
+        raise ValueError(f"{setting_name(key, value)} must be {what}, not {value!r}") from None
