@@ -223,6 +223,14 @@ def test_the_plan_puts_each_broker_but_test_in_a_trader(tmp_path: Path) -> None:
     grid = specs["strategy-signal_vote"].command(Launch(0, 0, 0))
     assert grid[grid.index("--broker") + 1] == "paper" and specs["strategy-signal_vote"].env is None  # kept in-process
     assert "trader-paper-signal_vote" not in specs
+    # a real account that reports (easytrader): the strategy's book starts from it at every start, never from cash
+    assert "--book" not in args and args[args.index("--cash") + 1] == "500000.0"  # paper: a fresh simulated account
+    assert "--book" not in specs["strategy-ma_cross"].command(Launch(0, 0, 0))  # mail keeps no account
+    real = plan(tmp_path, {"date": "2026-11-20", "cash": 500_000,
+                           "strategy": [{"script": "examples/macd_cross.py", "broker": ["easytrader"]}]})  # fmt: skip
+    started = real["strategy-macd_cross"].command(Launch(0, 0, 0))
+    assert started[started.index("--book") + 1] == "broker" and "--cash" not in started
+    assert started[started.index("--broker") + 1] == "remote" and "trader-easytrader" in real
 
 
 @POSIX_ONLY

@@ -110,6 +110,48 @@ def test_a_simulated_day_places_orders_through_easytraders_own_server() -> None:
     assert "orders (5)" in out.stdout and "submitted" in out.stdout and "cash 1,000,000.00" in out.stdout
 
 
+def test_book_broker_starts_the_book_from_the_accounts_cash_and_positions(tmp_path: Path) -> None:
+    """A live strategy restarted mid-day must know what its account holds: --book broker opens the book (and the
+    ledger) with the broker's cash and positions; a broker with no account, or --cash beside it, is one line."""
+    from easytrader_user import EasyTraderServer, FakeThsUser
+
+    user = FakeThsUser(cash=500_000, positions={"600000": (1200, 9.5), "000001": (300, 12.0)})
+    server = EasyTraderServer().start()
+    server.install(user)
+    try:
+        env = {"HKRT_EASYTRADER_HOST": "127.0.0.1", "HKRT_EASYTRADER_PORT": str(server.port),
+               "HKRT_EASYTRADER_CLIENT": "ths"}  # fmt: skip
+        out = hkrt_cli(*RUN, "--broker", "easytrader", "--book", "broker", env=env)
+        both = hkrt_cli(*RUN, "--broker", "easytrader", "--book", "broker", "--cash", "1000", env=env)
+    finally:
+        server.stop()
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "book: from broker easytrader: cash 500,000.00, 2 positions (SH600000 1200, SZ000001 300)" in out.stdout
+    assert "initial cash 500,000.00" in out.stdout  # the P&L is the account's, not a made-up million
+    assert both.returncode == 2 and "--cash and --book broker do not go together" in both.stderr
+    mail = hkrt_cli(
+        *RUN,
+        "--broker",
+        "mail",
+        "--book",
+        "broker",
+        env={
+            "HKRT_MAIL_HOST": "127.0.0.1",
+            "HKRT_MAIL_PORT": str(free_port()),
+            "HKRT_MAIL_TO": "a@b.c",
+            "HKRT_MAIL_SENDER": "h@b.c",
+            "HKRT_MAIL_SECURITY": "none",
+        },
+    )
+    errors = [line for line in mail.stderr.splitlines() if line.startswith("Error:")]
+    assert mail.returncode == 2 and len(errors) == 1, mail.stderr
+    assert (
+        errors[0]
+        == "Error: --book broker: broker mail keeps no account (mails every order (SMTP): a notifier, no account)"
+    )
+    assert "Traceback" not in out.stderr + both.stderr + mail.stderr
+
+
 def test_config_path_expands_the_home_directory(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.setenv("USERPROFILE", str(tmp_path))  # what expanduser reads on Windows

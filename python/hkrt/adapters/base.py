@@ -99,6 +99,8 @@ class Venue:
     factory ``None`` in its file, and ``no_data`` / ``no_execution`` saying why.  For the spot server:
     ``takes_codes`` (a pull or push venue serves a code list), ``simulated_time`` (its spot times run
     ahead of the wall clock), ``serves_today`` (the day it serves must be in the calendar's table).
+    ``reports_account``: its execution client answers ``get_asset_info`` with an account's cash and positions
+    (``hkrt run --book broker`` starts a strategy's book from it); False for one that keeps no account.
     """
 
     name: str
@@ -110,6 +112,7 @@ class Venue:
     takes_codes: bool = False
     simulated_time: bool = False
     serves_today: bool = True
+    reports_account: bool = False
 
     def __post_init__(self) -> None:
         for role in ("data", "execution"):

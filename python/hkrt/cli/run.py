@@ -51,6 +51,11 @@ log = logging.getLogger("hkrt.strategy")
     "[alerts] and [notify.<name>] tables (docs/alerts.md).",
 )  # fmt: skip
 @click.option("--cash", default=None, type=float, help="Starting cash of the book and the test broker (yuan).")
+@click.option(
+    "--book", type=click.Choice(["fresh", "broker"]), default="fresh", show_default=True,
+    help="fresh: the book starts with --cash and no positions; broker: it starts from the first broker's account "
+    "(its cash, and its positions at its cost prices), as a live strategy restarted mid-day must.",
+)  # fmt: skip
 @click.option("--address", default=None, help="feed: the spot server's address (default: this user's ipc socket).")
 @click.option("--tcp", default=None, help="feed: dial TCP instead, a port or host:port.")
 @click.option(
@@ -109,6 +114,7 @@ def run(
     risk_file: str | None,
     alerts_file: str | None,
     cash: float | None,
+    book: str,
     address: str | None,
     tcp: str | None,
     redis_url: str | None,
@@ -180,6 +186,8 @@ def run(
         for name in brokers:
             if name != "test":
                 click.echo(f"broker {name}: {describe(settings(name, config))}")
+    if book == "broker":
+        _book_from_broker(strategy, cash, (brokers or ("test",))[0])
     router = None
     if alerts_file:
         from hkrt.notify import router_from_config
@@ -276,6 +284,25 @@ def _configure_risk(strategy: Any, risk_file: str | None, config_file: str | Non
             click.echo(f"risk limits from {risk_file}")
     except (RiskConfigError, ValueError) as err:
         raise click.ClickException(str(err)) from None
+
+
+def _book_from_broker(strategy: Any, cash: float | None, name: str) -> None:
+    """``--book broker``: the book and its ledger open with the primary broker's account (docs/strategy.md,
+    "Starting from the account"), or one ``Error:`` line saying why not."""
+    if cash is not None:
+        raise click.UsageError("--cash and --book broker do not go together: the broker's account sets the cash")
+    from hkrt.adapters import registry
+
+    if name in registry.execution_venues() and not registry.venue(name).reports_account:
+        raise click.UsageError(f"--book broker: broker {name} keeps no account ({registry.venue(name).summary})")
+    try:
+        strategy.sync_from_broker(0)
+    except Exception as err:  # a broker that keeps no account (mail), or cannot be reached: not a start
+        raise click.ClickException(f"--book broker: the account of broker {name} could not be read: {err}") from None
+    held = strategy.book.positions
+    shown = ", ".join(f"{s} {p.shares}" for s, p in sorted(held.items())[:10]) + (" ..." if len(held) > 10 else "")
+    click.echo(f"book: from broker {name}: cash {strategy.book.cash:,.2f}, {len(held)} positions"
+               + (f" ({shown})" if held else ""))  # fmt: skip
 
 
 def _print_alerts(router: Any) -> None:

@@ -136,7 +136,7 @@ def _agent(config: NodeConfig, policy: RestartPolicy) -> ProcessSpec:
 
 
 def _strategy(config: NodeConfig, strategy: StrategyConfig, policy: RestartPolicy, finite: bool) -> ProcessSpec:
-    from hkrt.node.traders import PAPER_CASH, brokers_of, strategy_remote_env, trader_of
+    from hkrt.node.traders import PAPER_CASH, books_from_account, brokers_of, strategy_remote_env, trader_of
     from hkrt.strategy.control import STATUS_FILE, control_dir
 
     state = strategy_state_dir(config, strategy)
@@ -153,7 +153,9 @@ def _strategy(config: NodeConfig, strategy: StrategyConfig, policy: RestartPolic
     cash = strategy.cash if strategy.cash is not None else config.cash
     if cash is None and trader is not None and trader.forward_market:
         cash = PAPER_CASH  # its paper account's in the trader: the book starts with the same
-    if cash is not None:
+    if books_from_account(config, strategy):
+        args += ["--book", "broker"]  # a real account: a (re)started strategy knows what it holds and has
+    elif cash is not None:
         args += ["--cash", repr(cash)]
     args += relay_args(config, strategy)
     beat = Heartbeat(file_heartbeat(control_dir(state) / STATUS_FILE), timeout=config.heartbeat_timeout,

@@ -63,6 +63,18 @@ def brokers_of(config: NodeConfig, strategy: StrategyConfig) -> tuple[str, ...]:
     return strategy.brokers or config.broker or ("test",)
 
 
+def books_from_account(config: NodeConfig, strategy: StrategyConfig) -> bool:
+    """Whether ``strategy``'s primary broker is a real account (one that reports its cash and positions, not a
+    simulated one): then its book starts from that account at every start (``hkrt run --book broker``), never
+    from a cash setting, so a strategy restarted mid-day knows what it holds."""
+    from hkrt.adapters import registry
+
+    primary = brokers_of(config, strategy)[0]
+    if primary in PER_STRATEGY or primary not in registry.execution_venues():
+        return False
+    return registry.venue(primary).reports_account
+
+
 def traded_broker(config: NodeConfig, strategy: StrategyConfig) -> str | None:
     """The broker of ``strategy`` that runs in a trader, or None (all in its own process); NodeConfigError
     when it would need two."""

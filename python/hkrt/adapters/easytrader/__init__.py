@@ -15,6 +15,7 @@ VENUE = Venue(
     summary="real orders through easytrader's server on the trading PC",
     no_data="easytrader drives a trading client and publishes no quotes",
     execution_config=EasyTraderConfig,
+    reports_account=True,
 )
 
 __all__ = ["VENUE"]

@@ -17,6 +17,7 @@ VENUE = Venue(
     summary="paper trading in memory: instant fills at the order price, or matched against the spots (fills=market)",
     no_data="the paper broker fills orders and publishes no quotes",
     execution_config=PaperConfig,
+    reports_account=True,
 )
 
 __all__ = ["VENUE"]

@@ -16,6 +16,7 @@ VENUE = Venue(
     data_config=QmtConfig,
     execution_config=QmtTradingConfig,
     takes_codes=True,
+    reports_account=True,
 )
 
 __all__ = ["VENUE"]
