@@ -269,10 +269,10 @@ def test_a_strategy_that_would_need_two_traders_is_one_line(tmp_path: Path) -> N
 
 
 def test_a_paper_account_file_gives_back_cash_holdings_and_open_orders(tmp_path: Path) -> None:
-    from hkrt.adapters.paper.account_file import load_account, save_account
     from hkrt.adapters.paper.execution import PaperBroker
     from hkrt.broker import OrderRequest, OrderSide
     from hkrt.bus import DayClosed, SpotBatch
+    from hkrt.trader.paper_account_file import load_account, save_account
 
     def spot(when: dt.datetime, close: float) -> Any:
         import hkrt
@@ -341,10 +341,10 @@ def test_a_restarted_paper_trader_forgets_what_its_account_lacks_and_serves_unco
 ) -> None:
     """The account file says which journalled orders reached the paper broker: the others are forgotten (a
     resend is new, not "outcome unknown"); the events no client confirmed are served again to their owners."""
-    from hkrt.adapters.paper.account_file import save_account
     from hkrt.adapters.paper.execution import PaperBroker
     from hkrt.trader.journal import TraderJournal
     from hkrt.trader.paper_account import keep_paper_account
+    from hkrt.trader.paper_account_file import save_account
     from hkrt.trader.server import TraderServer
 
     account, journal_path = tmp_path / "paper.account.json", tmp_path / "paper.journal"

@@ -1,5 +1,5 @@
 """``hkrt trader --broker paper --account-file FILE``: the trader keeps its paper account on disk
-(:mod:`hkrt.adapters.paper.account_file`), so a trader restarted mid-day (killed, or hung and killed by
+(:mod:`hkrt.trader.paper_account_file`), so a trader restarted mid-day (killed, or hung and killed by
 ``hkrt node``) goes on with its strategy's cash, shares (T+1 included) and open orders, and its strategy's
 book and the account still agree.
 
@@ -51,8 +51,8 @@ def keep_paper_account(server: TraderServer, path: str | os.PathLike[str], *, ne
     """Before ``server.start()``: restore its paper broker from ``path`` (when the file exists and ``new`` is
     false; else the broker's starting account replaces it) and keep it there after each change (module
     docstring).  ValueError (one line) for a broker that is not a paper one, or a file that cannot be read."""
-    from hkrt.adapters.paper.account_file import account_version, load_account, save_account
     from hkrt.adapters.paper.execution import PaperBroker
+    from hkrt.trader.paper_account_file import account_version, load_account, save_account
 
     broker = server.broker
     if not isinstance(broker, PaperBroker):

@@ -1,4 +1,5 @@
-"""A :class:`~hkrt.adapters.paper.execution.PaperBroker`'s account on disk, so a paper broker hosted by a trader
+"""A :class:`~hkrt.adapters.paper.execution.PaperBroker`'s account on disk (here, beside its trader: the paper venue
+keeps the files every venue has), so a paper broker hosted by a trader
 process that is restarted (killed mid-day, hung and killed) keeps the money and shares of its strategy.
 
 A paper account lives in the process that simulates it: a real broker's account outlives the trader that
