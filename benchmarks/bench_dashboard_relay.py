@@ -7,7 +7,7 @@ single strategy's ``DashboardState`` (no browser), and with a ``RelayServer`` (t
 a ``RelayReader`` on an ipc socket follows the relay from nothing: the changes per second it applies through
 nng and JSON, and the cost of one snapshot of that state (what a reader that fell behind the ring gets).
 
-    python benchmarks/bench_dashboard_relay.py            # 200 symbols, 50,000 bars
+    python benchmarks/bench_dashboard_relay.py            # 200 symbols, 50,000 bars, medians of 5 runs
     python benchmarks/bench_dashboard_relay.py --quick    # 20 symbols, 2,000 bars
 """
 
@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import gc
 import json
 import platform
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -76,19 +78,23 @@ def main() -> None:
     events = bars(symbols, ARGS.events)
     folder = Path(tempfile.mkdtemp(prefix="hkrt-bench-relay-"))
     address = f"ipc://{folder / 'relay.ipc'}"
-    rows = []
+    paths = (("none", "the strategy's bus alone (the baseline)"),
+             ("state", "+ a strategy's DashboardState (hkrt run --dashboard)"),
+             ("relay", "+ a RelayServer (hkrt run --dashboard-relay)"))  # fmt: skip
+    times: dict[str, list[float]] = {follow: [] for follow, _ in paths}
     relay = bus = None
-    for follow, name in (("none", "the strategy's bus alone (the baseline)"),
-                         ("state", "+ a strategy's DashboardState (hkrt run --dashboard)"),
-                         ("relay", "+ a RelayServer (hkrt run --dashboard-relay)")):  # fmt: skip
-        seconds, _strategy, bus, follower = play(follow, symbols, events, address)
-        rows.append((name, seconds))
-        if follow == "relay":
-            relay = follower
-        else:
-            if follower is not None:
-                follower.close()
-            bus.stop()
+    for round_ in range(ARGS.repeat):  # the paths interleaved, round after round: a drift of the machine hits all
+        for follow, _name in paths:
+            gc.collect()
+            seconds, _strategy, run_bus, follower = play(follow, symbols, events, address)
+            times[follow].append(seconds)
+            if follow == "relay" and round_ == ARGS.repeat - 1:
+                relay, bus = follower, run_bus  # the last relay: the reader below follows it
+            else:
+                if follower is not None:
+                    (follower.stop if follow == "relay" else follower.close)()
+                run_bus.stop()
+    rows = [(name, statistics.median(times[follow])) for follow, name in paths]
     assert relay is not None and bus is not None
     try:
         mirror = StrategyMirror("bench", max_series=len(symbols))
@@ -111,8 +117,8 @@ def main() -> None:
     finally:
         relay.stop()
         bus.stop()
-    print(f"{len(symbols)} symbols, {len(events):,} MIN bars; Python {platform.python_version()}, "
-          f"{platform.machine()}")  # fmt: skip
+    print(f"{len(symbols)} symbols, {len(events):,} MIN bars, medians of {ARGS.repeat} interleaved runs; "
+          f"Python {platform.python_version()}, {platform.machine()}")  # fmt: skip
     print()
     print("| path | bars/s on the strategy's bus | × the bus alone |")
     print("|---|---:|---:|")
@@ -135,7 +141,8 @@ if __name__ == "__main__":
     parser.add_argument("--quick", action="store_true", help="a smoke test: 20 symbols, 2,000 bars")
     parser.add_argument("--symbols", type=int, default=200)
     parser.add_argument("--events", type=int, default=50_000)
+    parser.add_argument("--repeat", type=int, default=5, help="runs of each path (the median is shown)")
     ARGS = parser.parse_args()
     if ARGS.quick:
-        ARGS.symbols, ARGS.events = 20, 2000
+        ARGS.symbols, ARGS.events, ARGS.repeat = 20, 2000, 1
     main()
