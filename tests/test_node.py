@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -147,6 +148,11 @@ def test_a_node_plays_a_day_and_survives_a_killed_strategy(tmp_path: Path) -> No
     assert "ledger: " in boll and "ledger and broker PaperBroker agree" in boll
     macd = (run_dir / "logs" / "strategy-macd_cross.log").read_text(encoding="utf-8")
     assert macd.count("node: started pid") == 2
+    # restarted mid-day, it first replayed the agent's journal of the day (its bars and indicators whole), then
+    # the live feed went on from there without a gap
+    replayed = re.search(r"backfill: ([\d,]+) messages replayed from .*spots-20261120\.hkj", macd)
+    assert replayed is not None and int(replayed.group(1).replace(",", "")) > 0, macd
+    assert macd.count("backfill: no journal") <= 1 and "  gaps 0  " in macd.split("node: started pid")[-1]
     assert macd.count("alerts: ops (minimum warning)") == 2 and "alerts: ops" in boll  # each got --alerts FILE
     # the agent's bars: the day closed, every bar stored, equal to one process's
     agent_log = (run_dir / "logs" / "agent.log").read_text(encoding="utf-8")
@@ -360,3 +366,16 @@ def _alive(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
     except OSError:
         return True
+
+
+def test_backfill_is_for_a_feed_and_a_journal_not_made_yet_is_nothing_to_replay(tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "hkrt", "run", "examples/macd_cross.py", "--source", "sim", "--backfill", "x"]
+    sim = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=ROOT)
+    errors = [line for line in sim.stderr.splitlines() if line.startswith("Error:")]
+    assert sim.returncode == 2 and len(errors) == 1 and "--backfill" in errors[0] and "--source feed" in errors[0]
+    from hkrt.feed.day_journal import newest_day_file
+
+    assert newest_day_file(tmp_path) is None
+    for name in ("spots-20261120.hkj", "spots-20261123.hkj", "spots-2026112.hkj", "spots-20261123.hkj.corrupt"):
+        (tmp_path / name).write_bytes(b"")
+    assert newest_day_file(tmp_path) == tmp_path / "spots-20261123.hkj"  # the latest day, other names ignored

@@ -72,6 +72,11 @@ log = logging.getLogger("hkrt.strategy")
     "fills sequence gaps.",
 )  # fmt: skip
 @click.option(
+    "--backfill", "backfill_from", default=None, type=click.Path(),
+    help="feed: before subscribing, replay today's earlier messages from this journal (a file, or an agent's "
+    "journal directory: its newest day), so a strategy started or restarted mid-day has the day's bars.",
+)  # fmt: skip
+@click.option(
     "--feed-is-sim",
     is_flag=True,
     help="feed: the spot server plays a simulated or recorded day; follow only its clock, no live order guard.",
@@ -122,6 +127,7 @@ def run(
     consumer: str | None,
     stream: str | None,
     retransmit_from: str | None,
+    backfill_from: str | None,
     feed_is_sim: bool,
     until: str | None,
     day: dt.datetime | None,
@@ -153,6 +159,8 @@ def run(
         raise click.BadParameter(f"must be at least 1, not {days}", param_hint="--days")
     if days > 1 and source != "sim":
         raise click.BadParameter("is for --source sim (a replay plays the days of its journals)", param_hint="--days")
+    if backfill_from is not None and source != "feed":
+        raise click.BadParameter(f"is for --source feed, not --source {source}", param_hint="--backfill")
     redis = _redis_feed(source, {"url": redis_url, "group": group, "consumer": consumer, "stream": stream,
                                  "retransmit_from": retransmit_from}, address, tcp)  # fmt: skip
     played = _played_config(
@@ -223,9 +231,11 @@ def run(
             what = "a simulated or recorded feed" if feed_is_sim else "live"
             click.echo(f"{what}: subscribing to the spot feed; Ctrl-C or SIGTERM stops")
             watch = FeedNotices()
+            options = _backfill_options(backfill_from)
             strategy.run(address, tcp=tcp_value, live=not feed_is_sim, until=until, feed_done=watch, redis=redis,
-                         handle_signals=False)  # fmt: skip
+                         handle_signals=False, agent_options=options)  # fmt: skip
             if strategy.agent is not None:
+                _print_backfill(strategy.agent.stats().get("backfill"), options)
                 click.echo("feed: " + watch.watch.status_line(strategy.agent.stats()))
     except (ValueError, FileNotFoundError, RuntimeError, ImportError) as err:  # ImportError: no redis client
         raise click.ClickException(str(err)) from err
@@ -284,6 +294,36 @@ def _configure_risk(strategy: Any, risk_file: str | None, config_file: str | Non
             click.echo(f"risk limits from {risk_file}")
     except (RiskConfigError, ValueError) as err:
         raise click.ClickException(str(err)) from None
+
+
+def _backfill_options(path: str | None) -> dict[str, Any] | None:
+    """The strategy's agent options for ``--backfill``: the journal file to replay (a directory: its newest day;
+    none there yet, as at a node's first start: nothing to replay)."""
+    if path is None:
+        return None
+    from hkrt.feed.day_journal import newest_day_file
+
+    source = Path(path).expanduser()
+    if not source.exists():  # a journal directory its agent has not made yet (a node's first start)
+        click.echo(f"backfill: no journal at {source} yet: nothing to replay")
+        return None
+    if source.is_dir():
+        newest = newest_day_file(source)
+        if newest is None:
+            click.echo(f"backfill: no journal in {source} yet: nothing to replay")
+            return None
+        source = newest
+    return {"backfill": source}
+
+
+def _print_backfill(report: dict[str, Any] | None, options: dict[str, Any] | None) -> None:
+    if options is None:
+        return
+    if report is None:  # skipped: today's own journal was recovered, or the replay failed (logged)
+        click.echo(f"backfill: nothing replayed from {options['backfill']}")
+        return
+    click.echo(f"backfill: {report['messages']:,} messages replayed from {options['backfill']} "
+               f"({report['skipped']:,} skipped, {report['seconds']:.2f} s)")  # fmt: skip
 
 
 def _book_from_broker(strategy: Any, cash: float | None, name: str) -> None:

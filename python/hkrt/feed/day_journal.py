@@ -168,6 +168,13 @@ class DayJournal:
         stats["failing"] = True
 
 
+def newest_day_file(directory: str | Path) -> Path | None:
+    """The ``spots-YYYYMMDD.hkj`` of the latest day in ``directory`` (another process's journal, read while it
+    is written: a backfill source), or None when it holds none (yet)."""
+    dated = [(day, f) for f in Path(directory).glob("spots-????????.hkj") if (day := _file_day(f.name)) is not None]
+    return max(dated)[1] if dated else None
+
+
 def _file_day(name: str) -> dt.date | None:
     """The date in a ``spots-YYYYMMDD.hkj`` name (None for another name or an impossible date)."""
     match = _FILE_NAME.fullmatch(name)

@@ -144,6 +144,8 @@ def _strategy(config: NodeConfig, strategy: StrategyConfig, policy: RestartPolic
             "--state-dir", str(state)]  # fmt: skip
     if finite:
         args.append("--feed-is-sim")
+    # a strategy restarted mid-day first replays the agent's journal of the day: its bars and indicators whole
+    args += ["--backfill", str(config.journal_dir)]
     trader = trader_of(config, strategy)
     brokers = brokers_of(config, strategy) if trader is not None else strategy.brokers or config.broker
     for broker in brokers:  # the broker in a trader is reached as remote, in its place (the primary stays so)
